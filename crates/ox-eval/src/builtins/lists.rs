@@ -1,0 +1,291 @@
+//! List builtins.
+
+use std::rc::Rc;
+
+use super::*;
+
+pub(super) fn register(r: &mut Registry) {
+    r.add("map", 2, map);
+    r.add("filter", 2, filter);
+    r.add("foldl'", 3, foldl);
+    r.add("length", 1, length);
+    r.add("head", 1, head);
+    r.add("tail", 1, tail);
+    r.add("elemAt", 2, elem_at);
+    r.add("elem", 2, elem);
+    r.add("concatLists", 1, concat_lists);
+    r.add("concatMap", 2, concat_map);
+    r.add("genList", 2, gen_list);
+    r.add("all", 2, all);
+    r.add("any", 2, any);
+    r.add("sort", 2, sort);
+    r.add("partition", 2, partition);
+    r.add("groupBy", 2, group_by);
+    r.add("isList", 1, |ev, a, _| {
+        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::List(_))))
+    });
+}
+
+fn map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[1], "the second argument of builtins.map", span)?;
+    let f = a[0].clone();
+    Ok(Value::list(
+        l.iter().map(|x| Thunk::apply(f.clone(), x.clone())).collect(),
+    ))
+}
+
+fn filter(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.filter", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.filter", span)?;
+    let mut out = Vec::new();
+    let mut same = true;
+    for x in l.iter() {
+        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        if bool_of(ev, &r, "the return value of the filter function", span)? {
+            out.push(x.clone());
+        } else {
+            same = false;
+        }
+    }
+    if same {
+        return Ok(Value::List(l));
+    }
+    Ok(Value::list(out))
+}
+
+fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.foldl'", span)?;
+    let l = list_arg(ev, &a[2], "the third argument of builtins.foldl'", span)?;
+    let mut acc = a[1].clone();
+    if l.is_empty() {
+        return ev.force(acc);
+    }
+    for x in l.iter() {
+        let g = ev.call(f.clone(), acc, Some(span))?;
+        acc = ev.call(g, x.clone(), Some(span))?;
+        acc = ev.force(acc)?;
+    }
+    Ok(acc)
+}
+
+fn length(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[0], "the argument of builtins.length", span)?;
+    Ok(Value::Int(l.len() as i64))
+}
+
+fn head(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[0], "the argument of builtins.head", span)?;
+    match l.first() {
+        Some(x) => ev.force(x.clone()),
+        None => err(
+            ErrorKind::Other,
+            "'builtins.head' called on an empty list",
+            span,
+        ),
+    }
+}
+
+fn tail(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[0], "the argument of builtins.tail", span)?;
+    if l.is_empty() {
+        return err(
+            ErrorKind::Other,
+            "'builtins.tail' called on an empty list",
+            span,
+        );
+    }
+    Ok(Value::list(l[1..].to_vec()))
+}
+
+fn elem_at(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[0], "the first argument of builtins.elemAt", span)?;
+    let i = int_arg(ev, &a[1], "the second argument of builtins.elemAt", span)?;
+    if i < 0 || i as usize >= l.len() {
+        return err(
+            ErrorKind::Other,
+            format!(
+                "list index {} is out of bounds (the list has {} elements)",
+                i,
+                l.len()
+            ),
+            span,
+        );
+    }
+    ev.force(l[i as usize].clone())
+}
+
+fn elem(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[1], "the second argument of builtins.elem", span)?;
+    for x in l.iter() {
+        if ev.equal(a[0].clone(), x.clone(), span)? {
+            return Ok(Value::Bool(true));
+        }
+    }
+    Ok(Value::Bool(false))
+}
+
+fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
+    let mut out = Vec::new();
+    for x in l.iter() {
+        let inner = list_arg(ev, x, "an element of the list passed to builtins.concatLists", span)?;
+        out.extend(inner.iter().cloned());
+    }
+    Ok(Value::list(out))
+}
+
+fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.concatMap", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.concatMap", span)?;
+    let mut out = Vec::new();
+    for x in l.iter() {
+        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        let inner = list_arg(ev, &r, "the return value of the function passed to builtins.concatMap", span)?;
+        out.extend(inner.iter().cloned());
+    }
+    Ok(Value::list(out))
+}
+
+fn gen_list(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let n = int_arg(ev, &a[1], "the second argument of builtins.genList", span)?;
+    if n < 0 {
+        return err(
+            ErrorKind::Other,
+            format!("cannot create list of size {}", n),
+            span,
+        );
+    }
+    let f = a[0].clone();
+    Ok(Value::list(
+        (0..n)
+            .map(|i| Thunk::apply(f.clone(), Value::Int(i)))
+            .collect(),
+    ))
+}
+
+fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.all", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.all", span)?;
+    for x in l.iter() {
+        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        if !bool_of(ev, &r, "the return value of the function passed to builtins.all", span)? {
+            return Ok(Value::Bool(false));
+        }
+    }
+    Ok(Value::Bool(true))
+}
+
+fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.any", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.any", span)?;
+    for x in l.iter() {
+        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        if bool_of(ev, &r, "the return value of the function passed to builtins.any", span)? {
+            return Ok(Value::Bool(true));
+        }
+    }
+    Ok(Value::Bool(false))
+}
+
+/// Stable merge sort with a fallible comparator.
+fn sort(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.sort", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.sort", span)?;
+    let mut v: Vec<Value> = l.iter().cloned().collect();
+    for x in v.iter_mut() {
+        *x = ev.force(x.clone())?;
+    }
+    let mut buf = v.clone();
+    merge_sort(ev, &f, &mut v, &mut buf, span)?;
+    Ok(Value::list(v))
+}
+
+fn less(ev: &mut Eval, f: &Value, x: &Value, y: &Value, span: Span) -> Result<bool> {
+    let g = ev.call(f.clone(), x.clone(), Some(span))?;
+    let r = ev.call(g, y.clone(), Some(span))?;
+    bool_of(ev, &r, "the return value of the sorting function", span)
+}
+
+fn merge_sort(ev: &mut Eval, f: &Value, v: &mut [Value], buf: &mut [Value], span: Span) -> Result<()> {
+    let n = v.len();
+    if n <= 1 {
+        return Ok(());
+    }
+    if n <= 12 {
+        // insertion sort: stable, few comparisons for short runs
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && less(ev, f, &v[j], &v[j - 1], span)? {
+                v.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        return Ok(());
+    }
+    let mid = n / 2;
+    {
+        let (l, r) = v.split_at_mut(mid);
+        let (bl, br) = buf.split_at_mut(mid);
+        merge_sort(ev, f, l, bl, span)?;
+        merge_sort(ev, f, r, br, span)?;
+    }
+    let (mut i, mut j, mut k) = (0, mid, 0);
+    while i < mid && j < n {
+        // take from the right only if strictly less: stability
+        if less(ev, f, &v[j], &v[i], span)? {
+            buf[k] = v[j].clone();
+            j += 1;
+        } else {
+            buf[k] = v[i].clone();
+            i += 1;
+        }
+        k += 1;
+    }
+    while i < mid {
+        buf[k] = v[i].clone();
+        i += 1;
+        k += 1;
+    }
+    while j < n {
+        buf[k] = v[j].clone();
+        j += 1;
+        k += 1;
+    }
+    v.clone_from_slice(&buf[..n]);
+    Ok(())
+}
+
+fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.partition", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.partition", span)?;
+    let (mut right, mut wrong) = (Vec::new(), Vec::new());
+    for x in l.iter() {
+        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        if bool_of(ev, &r, "the return value of the partition function", span)? {
+            right.push(x.clone())
+        } else {
+            wrong.push(x.clone())
+        }
+    }
+    Ok(Value::attrs(Attrs::from_sorted(vec![
+        ("right".into(), Value::list(right)),
+        ("wrong".into(), Value::list(wrong)),
+    ])))
+}
+
+fn group_by(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let f = fn_arg(ev, &a[0], "the first argument of builtins.groupBy", span)?;
+    let l = list_arg(ev, &a[1], "the second argument of builtins.groupBy", span)?;
+    let mut groups: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for x in l.iter() {
+        let k = ev.call(f.clone(), x.clone(), Some(span))?;
+        let k = string_arg(ev, &k, "the return value of the function passed to builtins.groupBy", span)?;
+        groups.entry(k.s.clone()).or_default().push(x.clone());
+    }
+    Ok(Value::attrs(Attrs::from_sorted(
+        groups
+            .into_iter()
+            .map(|(k, v)| (Rc::from(k.as_str()), Value::list(v)))
+            .collect(),
+    )))
+}

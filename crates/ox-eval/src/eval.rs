@@ -1,0 +1,1252 @@
+//! The interpreter: evaluation of compiled IR to weak head normal form,
+//! forcing of thunks, function application, operators and coercions.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::compile::{
+    self, AttrKey, AttrsDef, BinOp, Binding, Expr, Globals, LambdaDef, StrPart,
+};
+use crate::error::{err, type_err, AddContext, ErrorKind, EvalError, Result, Span};
+use crate::value::*;
+
+/// How deep evaluation may nest before we call it a runaway recursion.
+/// The native stack grows on the heap (`stacker`), so this bounds memory,
+/// not the thread's stack.
+pub const MAX_DEPTH: usize = 200_000;
+
+/// Settings that change what an evaluation may see.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Pure mode (the default): no `getEnv`, no `currentTime`, …
+    pub pure: bool,
+    /// `-I` entries and `NIX_PATH`, as (prefix, path) pairs.
+    pub search_path: Vec<(String, String)>,
+    /// Where store paths live (used for path computation).
+    pub store_dir: String,
+    pub system: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            pure: true,
+            search_path: Vec::new(),
+            store_dir: "/nix/store".into(),
+            system: "x86_64-linux".into(),
+        }
+    }
+}
+
+pub struct Eval {
+    pub settings: Settings,
+    pub globals: Globals,
+    pub(crate) import_cache: HashMap<PathBuf, Value>,
+    depth: usize,
+    /// Derivations instantiated so far: drvPath -> ATerm text.
+    pub drvs: HashMap<String, String>,
+    /// Files written by `toFile` / copied paths: store path -> source.
+    pub store_writes: HashMap<String, crate::StoreObject>,
+    /// Messages from `builtins.trace`/warnings (printed to stderr).
+    pub trace_hook: Option<Box<dyn FnMut(&str)>>,
+    pub(crate) regex_cache: HashMap<String, regex::Regex>,
+}
+
+pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
+    s.unwrap_or(d)
+}
+
+impl Eval {
+    pub fn new(settings: Settings) -> Eval {
+        let mut ev = Eval {
+            settings,
+            globals: HashMap::new(),
+            import_cache: HashMap::new(),
+            depth: 0,
+            drvs: HashMap::new(),
+            store_writes: HashMap::new(),
+            trace_hook: None,
+            regex_cache: HashMap::new(),
+        };
+        crate::builtins::install(&mut ev);
+        ev
+    }
+
+    // ---------------------------------------------------------------
+    // Entry points
+
+    pub fn eval_string(&mut self, text: &str, name: &str, dir: &str) -> Result<Value> {
+        let e = compile::parse_and_compile(text.into(), name.into(), dir, &self.globals, None)?;
+        let env = Env::new(Vec::new(), None);
+        self.eval(e, &env)
+    }
+
+    pub fn eval_file(&mut self, path: &Path) -> Result<Value> {
+        let v = self.import_path(path, None)?;
+        self.force(v)
+    }
+
+    /// `import path`, cached per resolved file.
+    pub fn import_path(&mut self, path: &Path, span: Option<Span>) -> Result<Value> {
+        let mut p = path.to_path_buf();
+        if p.is_dir() {
+            p.push("default.nix");
+        }
+        if let Some(v) = self.import_cache.get(&p) {
+            return Ok(v.clone());
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            EvalError::new(
+                ErrorKind::Other,
+                format!("cannot read '{}': {}", p.display(), e),
+                span,
+            )
+        })?;
+        let dir = compile::dir_of(&p);
+        let e = compile::parse_and_compile(
+            text.into(),
+            p.to_string_lossy().into_owned(),
+            &dir,
+            &self.globals,
+            None,
+        )?;
+        let env = Env::new(Vec::new(), None);
+        let v = Value::Thunk(Thunk::new(e, env));
+        self.import_cache.insert(p, v.clone());
+        Ok(v)
+    }
+
+    // ---------------------------------------------------------------
+    // Forcing
+
+    #[inline]
+    pub fn force(&mut self, v: Value) -> Result<Value> {
+        match v {
+            Value::Thunk(t) => self.force_thunk(&t),
+            v => Ok(v),
+        }
+    }
+
+    pub fn force_thunk(&mut self, t: &Thunk) -> Result<Value> {
+        if let ThunkState::Done(v) = &*t.0.borrow() {
+            return Ok(v.clone());
+        }
+        let st = std::mem::replace(&mut *t.0.borrow_mut(), ThunkState::Blackhole);
+        let r = match &st {
+            ThunkState::Pending(e, env) => self.eval(e, env),
+            ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
+            ThunkState::Native(f) => f(self),
+            ThunkState::Blackhole => Err(EvalError::new(
+                ErrorKind::InfiniteRecursion,
+                "infinite recursion encountered",
+                None,
+            )),
+            ThunkState::Done(_) => unreachable!("checked above"),
+        };
+        self.finish_thunk(t, r, st)
+    }
+
+    fn finish_thunk(&mut self, t: &Thunk, r: Result<Value>, st: ThunkState) -> Result<Value> {
+        match r {
+            Ok(v) => {
+                *t.0.borrow_mut() = ThunkState::Done(v.clone());
+                Ok(v)
+            }
+            Err(e) => {
+                // Restore so that a later attempt (e.g. after tryEval)
+                // re-evaluates instead of reporting infinite recursion.
+                if !matches!(st, ThunkState::Blackhole) {
+                    *t.0.borrow_mut() = st;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).
+    pub fn force_deep(&mut self, v: Value) -> Result<Value> {
+        let mut seen = BTreeSet::new();
+        self.force_deep_inner(v, &mut seen)
+    }
+
+    fn force_deep_inner(&mut self, v: Value, seen: &mut BTreeSet<usize>) -> Result<Value> {
+        let v = self.force(v)?;
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+            match &v {
+                Value::Attrs(a) => {
+                    if seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
+                        for (k, x) in a.entries.iter() {
+                            let pos = a.position(k);
+                            self.force_deep_inner(x.clone(), seen).context(|| {
+                                (format!("while evaluating the attribute '{}'", k), pos)
+                            })?;
+                        }
+                    }
+                }
+                Value::List(l) => {
+                    if seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
+                        for x in l.iter() {
+                            self.force_deep_inner(x.clone(), seen)?;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Ok::<(), Box<EvalError>>(())
+        })?;
+        Ok(v)
+    }
+
+    /// Turn an expression into a value without evaluating it, unless it
+    /// is trivially a value already (constants, variables): this is what
+    /// makes `nix-instantiate --eval` print `<CODE>` for the same things.
+    #[inline]
+    pub(crate) fn thunk(&self, e: &'static Expr, env: &Rc<Env>) -> Value {
+        match e {
+            Expr::Const(v) => v.clone(),
+            Expr::Var { depth, idx, .. } => env.lookup(*depth, *idx),
+            _ => Value::Thunk(Thunk::new(e, env.clone())),
+        }
+    }
+
+    /// `thunk` for an environment whose own slots are still being filled:
+    /// a variable of that same frame must stay a real thunk.
+    #[inline]
+    fn thunk_unfilled(&self, e: &'static Expr, env: &Rc<Env>) -> Value {
+        match e {
+            Expr::Var { depth: 0, .. } => Value::Thunk(Thunk::new(e, env.clone())),
+            _ => self.thunk(e, env),
+        }
+    }
+
+    // ---------------------------------------------------------------
+    // Evaluation
+
+    pub fn eval(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(EvalError::new(
+                ErrorKind::StackOverflow,
+                "stack overflow (possible infinite recursion)",
+                e.span(),
+            ));
+        }
+        let r = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.eval_inner(e, env));
+        self.depth -= 1;
+        r
+    }
+
+    fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
+        match e {
+            Expr::Const(v) => self.force(v.clone()),
+            Expr::Var { depth, idx, span } => {
+                let v = env.lookup(*depth, *idx);
+                match v {
+                    Value::Thunk(t) => self.force_thunk(&t).map_err(|mut er| {
+                        if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                            er.span = Some(*span);
+                        }
+                        er
+                    }),
+                    v => Ok(v),
+                }
+            }
+            Expr::WithVar { name, withs, span } => {
+                for d in withs.iter() {
+                    let ns = env.ancestor(*d).slots.borrow()[0].clone();
+                    let ns = self.force(ns)?;
+                    let Value::Attrs(a) = &ns else {
+                        return type_err(
+                            format!("value is {} while a set was expected", ns.type_name()),
+                            *span,
+                        );
+                    };
+                    if let Some(v) = a.get(name) {
+                        let v = v.clone();
+                        return self.force(v);
+                    }
+                }
+                err(
+                    ErrorKind::Other,
+                    format!("undefined variable '{}'", name),
+                    *span,
+                )
+            }
+            Expr::Str { parts, span } => {
+                let mut s = String::new();
+                let mut ctx: Context = None;
+                for p in parts {
+                    match p {
+                        StrPart::Lit(l) => s.push_str(l),
+                        StrPart::Expr(x) => {
+                            let v = self.eval(x, env)?;
+                            let ns = self
+                                .coerce_to_string(v, span_or(x.span(), *span), false, true)
+                                .context(|| {
+                                    (
+                                        "while evaluating a string interpolation".to_string(),
+                                        x.span(),
+                                    )
+                                })?;
+                            s.push_str(&ns.s);
+                            ctx = merge_ctx(&ctx, &ns.ctx);
+                        }
+                    }
+                }
+                Ok(Value::str_ctx(s, ctx))
+            }
+            Expr::Path { parts, base, span } => {
+                let mut s = String::new();
+                for p in parts {
+                    match p {
+                        StrPart::Lit(l) => s.push_str(l),
+                        StrPart::Expr(x) => {
+                            let v = self.eval(x, env)?;
+                            let ns = self.coerce_to_string(v, span_or(x.span(), *span), false, false)?;
+                            if ns.ctx.is_some() {
+                                return err(
+                                    ErrorKind::Other,
+                                    "a string that refers to a store path cannot be appended to a path",
+                                    *span,
+                                );
+                            }
+                            s.push_str(&ns.s);
+                        }
+                    }
+                }
+                Ok(Value::Path(compile::abs_path(&s, base).into()))
+            }
+            Expr::List(items) => Ok(Value::list(
+                items.iter().map(|x| self.thunk(x, env)).collect(),
+            )),
+            Expr::Attrs(def) => self.eval_attrs(def, env),
+            Expr::Select {
+                e,
+                path,
+                default,
+                span,
+            } => self.eval_select(e, path, default.as_deref(), *span, env),
+            Expr::HasAttr { e, path, span } => {
+                let mut v = self.eval(e, env)?;
+                for k in path {
+                    let name = self.attr_key(k, env, *span)?;
+                    let Some(name) = name else {
+                        return Ok(Value::Bool(false));
+                    };
+                    let Value::Attrs(a) = &v else {
+                        return Ok(Value::Bool(false));
+                    };
+                    match a.get(&name) {
+                        Some(x) => {
+                            let x = x.clone();
+                            v = self.force(x)?;
+                        }
+                        None => return Ok(Value::Bool(false)),
+                    }
+                }
+                Ok(Value::Bool(true))
+            }
+            Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
+                def,
+                env: env.clone(),
+            }))),
+            Expr::Apply { f, arg, span } => {
+                let fv = self.eval(f, env)?;
+                let av = self.thunk(arg, env);
+                self.call(fv, av, Some(*span))
+            }
+            Expr::Let { binds, body } => {
+                let new = self.bind_env(binds, env);
+                self.eval(body, &new)
+            }
+            Expr::With { ns, body, span: _ } => {
+                let nsv = self.thunk(ns, env);
+                let new = Env::new(vec![nsv], Some(env.clone()));
+                self.eval(body, &new)
+            }
+            Expr::If {
+                cond,
+                then,
+                else_,
+                span,
+            } => {
+                let c = self.eval(cond, env)?;
+                let c = self.expect_bool(&c, span_or(cond.span(), *span))?;
+                if c {
+                    self.eval(then, env)
+                } else {
+                    self.eval(else_, env)
+                }
+            }
+            Expr::Assert {
+                cond,
+                body,
+                text,
+                span,
+            } => {
+                let c = self.eval(cond, env)?;
+                if self.expect_bool(&c, *span)? {
+                    self.eval(body, env)
+                } else {
+                    err(
+                        ErrorKind::Assert,
+                        format!("assertion '{}' failed", text),
+                        *span,
+                    )
+                }
+            }
+            Expr::BinOp { op, l, r, span } => self.eval_binop(*op, l, r, *span, env),
+            Expr::Not(x, span) => {
+                let v = self.eval(x, env)?;
+                Ok(Value::Bool(!self.expect_bool(&v, span_or(x.span(), *span))?))
+            }
+            Expr::Neg(x, span) => {
+                let v = self.eval(x, env)?;
+                match v {
+                    Value::Int(i) => match 0i64.checked_sub(i) {
+                        Some(r) => Ok(Value::Int(r)),
+                        None => err(
+                            ErrorKind::Other,
+                            format!("integer overflow in subtracting 0 - {}", i),
+                            *span,
+                        ),
+                    },
+                    Value::Float(f) => Ok(Value::Float(0.0 - f)),
+                    v => type_err(
+                        format!("cannot negate {}: value is {} while an integer or float was expected", v.type_name(), v.type_name()),
+                        *span,
+                    ),
+                }
+            }
+            Expr::CurPos(span) => {
+                let (line, col) = span.line_col().unwrap_or((0, 0));
+                Ok(Value::attrs(Attrs::from_sorted(vec![
+                    ("column".into(), Value::Int(col as i64)),
+                    ("file".into(), Value::str(span.file_name())),
+                    ("line".into(), Value::Int(line as i64)),
+                ])))
+            }
+        }
+    }
+
+    /// Create the environment of a `let` (or `rec` set) and its thunks.
+    fn bind_env(&mut self, binds: &'static [Binding], env: &Rc<Env>) -> Rc<Env> {
+        let new = Env::new(Vec::with_capacity(binds.len()), Some(env.clone()));
+        let mut slots = Vec::with_capacity(binds.len());
+        for b in binds {
+            slots.push(if b.inherited {
+                self.thunk(&b.value, env)
+            } else {
+                self.thunk_unfilled(&b.value, &new)
+            });
+        }
+        *new.slots.borrow_mut() = slots;
+        new
+    }
+
+    fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
+        let (entries, scope) = if def.rec {
+            let new = self.bind_env(&def.statics, env);
+            let slots = new.slots.borrow().clone();
+            let entries: Vec<(Sym, Value)> = def
+                .statics
+                .iter()
+                .zip(slots)
+                .map(|(b, v)| (b.name.clone(), v))
+                .collect();
+            (entries, new)
+        } else {
+            let entries: Vec<(Sym, Value)> = def
+                .statics
+                .iter()
+                .map(|b| (b.name.clone(), self.thunk(&b.value, env)))
+                .collect();
+            (entries, env.clone())
+        };
+        let mut positions: Vec<(Sym, Span)> =
+            def.statics.iter().map(|b| (b.name.clone(), b.span)).collect();
+        let mut attrs = Attrs::from_sorted(entries);
+        if !def.dynamics.is_empty() {
+            let mut extra = Vec::new();
+            for (n, v, span) in &def.dynamics {
+                let nv = self.eval(n, &scope)?;
+                if matches!(nv, Value::Null) {
+                    continue;
+                }
+                let name = self.expect_string(&nv, *span)?;
+                let name: Sym = name.s.as_str().into();
+                if attrs.contains(&name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
+                    return err(
+                        ErrorKind::Other,
+                        format!("dynamic attribute '{}' already defined", name),
+                        *span,
+                    );
+                }
+                positions.push((name.clone(), *span));
+                extra.push((name, self.thunk(v, &scope)));
+            }
+            if !extra.is_empty() {
+                let mut all = attrs.entries;
+                all.extend(extra);
+                attrs = Attrs::from_unsorted(all);
+            }
+        }
+        attrs.positions = Some(Rc::new(positions));
+        Ok(Value::attrs(attrs))
+    }
+
+    fn attr_key(&mut self, k: &'static AttrKey, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+        match k {
+            AttrKey::Static(s) => Ok(Some(s.clone())),
+            AttrKey::Dynamic(e) => {
+                let v = self.eval(e, env)?;
+                if matches!(v, Value::Null) {
+                    return Ok(None);
+                }
+                let s = self.expect_string(&v, span_or(e.span(), span))?;
+                Ok(Some(s.s.as_str().into()))
+            }
+        }
+    }
+
+    fn eval_select(
+        &mut self,
+        e: &'static Expr,
+        path: &'static [AttrKey],
+        default: Option<&'static Expr>,
+        span: Span,
+        env: &Rc<Env>,
+    ) -> Result<Value> {
+        let mut v = self.eval(e, env)?;
+        for (i, k) in path.iter().enumerate() {
+            let name = match self.attr_key(k, env, span)? {
+                Some(n) => n,
+                None => {
+                    return type_err("value is null while a string was expected", span);
+                }
+            };
+            let a = match &v {
+                Value::Attrs(a) => a.clone(),
+                other => {
+                    if let Some(d) = default {
+                        return self.eval(d, env);
+                    }
+                    return type_err(
+                        format!(
+                            "value is {} while a set was expected (selecting attribute '{}')",
+                            other.type_name(),
+                            name
+                        ),
+                        span,
+                    );
+                }
+            };
+            match a.get(&name) {
+                Some(x) => {
+                    let x = x.clone();
+                    let pos = a.position(&name);
+                    v = self.force(x).context(|| {
+                        (
+                            format!(
+                                "while evaluating the attribute '{}'",
+                                path_string(path, i, &name)
+                            ),
+                            pos.or(Some(span)),
+                        )
+                    })?;
+                }
+                None => {
+                    if let Some(d) = default {
+                        return self.eval(d, env);
+                    }
+                    let mut er = EvalError::new(
+                        ErrorKind::Other,
+                        format!("attribute '{}' missing", name),
+                        Some(span),
+                    );
+                    er.hint = did_you_mean(&name, a.entries.iter().map(|(k, _)| &**k));
+                    return Err(er);
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    // ---------------------------------------------------------------
+    // Function application
+
+    pub fn call(&mut self, f: Value, arg: Value, span: Option<Span>) -> Result<Value> {
+        let f = self.force(f)?;
+        match f {
+            Value::Lambda(c) => self.call_lambda(&c, arg, span),
+            Value::PrimOp(op) => {
+                if op.arity == 1 {
+                    (op.f)(self, vec![arg], span.unwrap_or_else(|| op_span()))
+                } else {
+                    Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
+                        op,
+                        args: vec![arg],
+                    })))
+                }
+            }
+            Value::PrimOpApp(app) => {
+                let mut args = app.args.clone();
+                args.push(arg);
+                if args.len() == app.op.arity {
+                    (app.op.f)(self, args, span.unwrap_or_else(|| op_span()))
+                } else {
+                    Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
+                        op: app.op.clone(),
+                        args,
+                    })))
+                }
+            }
+            Value::Attrs(a) if a.contains("__functor") => {
+                let functor = a.get("__functor").cloned().unwrap_or(Value::Null);
+                let g = self.call(functor, Value::Attrs(a.clone()), span)?;
+                self.call(g, arg, span)
+            }
+            other => {
+                let msg = format!(
+                    "attempt to call something which is not a function but {}",
+                    other.type_name()
+                );
+                Err(EvalError::new(ErrorKind::Type, msg, span))
+            }
+        }
+    }
+
+    /// Apply a function to several arguments.
+    pub fn call_n(&mut self, f: Value, args: Vec<Value>, span: Option<Span>) -> Result<Value> {
+        let mut f = f;
+        for a in args {
+            f = self.call(f, a, span)?;
+        }
+        Ok(f)
+    }
+
+    fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
+        let def: &'static LambdaDef = c.def;
+        let env = match &def.formals {
+            None => Env::new(vec![arg], Some(c.env.clone())),
+            Some(formals) => {
+                let argv = self.force(arg.clone())?;
+                let Value::Attrs(a) = &argv else {
+                    return Err(EvalError::new(
+                        ErrorKind::Type,
+                        format!(
+                            "value is {} while a set was expected (as the argument of {})",
+                            argv.type_name(),
+                            lambda_name(def)
+                        ),
+                        span,
+                    ));
+                };
+                let env = Env::new(Vec::with_capacity(def.nslots as usize), Some(c.env.clone()));
+                let mut slots = Vec::with_capacity(def.nslots as usize);
+                let mut used = 0;
+                for (name, default) in &formals.entries {
+                    match a.get(name) {
+                        Some(v) => {
+                            used += 1;
+                            slots.push(v.clone())
+                        }
+                        None => match default {
+                            Some(d) => slots.push(self.thunk_unfilled(d, &env)),
+                            None => {
+                                let mut e = EvalError::new(
+                                    ErrorKind::Type,
+                                    format!(
+                                        "{} called without required argument '{}'",
+                                        lambda_name(def),
+                                        name
+                                    ),
+                                    span,
+                                );
+                                e.hint = Some(format!("the function is defined at {}", def.span.location()));
+                                return Err(e);
+                            }
+                        },
+                    }
+                }
+                if !formals.ellipsis && used < a.len() {
+                    for (k, _) in a.entries.iter() {
+                        if !formals.entries.iter().any(|(n, _)| n == k) {
+                            let mut e = EvalError::new(
+                                ErrorKind::Type,
+                                format!(
+                                    "{} called with unexpected argument '{}'",
+                                    lambda_name(def),
+                                    k
+                                ),
+                                span,
+                            );
+                            e.hint = did_you_mean(
+                                k,
+                                formals
+                                    .entries
+                                    .iter()
+                                    .map(|(n, _)| &**n)
+                                    .filter(|n| !a.contains(n)),
+                            )
+                            .or_else(|| Some(format!("the function is defined at {}", def.span.location())));
+                            return Err(e);
+                        }
+                    }
+                }
+                if def.arg.is_some() {
+                    slots.push(arg);
+                }
+                *env.slots.borrow_mut() = slots;
+                env
+            }
+        };
+        self.eval(&def.body, &env).context(|| {
+            (
+                match &*def.name.borrow() {
+                    Some(n) => format!("while calling '{}'", n),
+                    None => "while calling a function".to_string(),
+                },
+                span,
+            )
+        })
+    }
+
+    // ---------------------------------------------------------------
+    // Operators
+
+    fn eval_binop(
+        &mut self,
+        op: BinOp,
+        l: &'static Expr,
+        r: &'static Expr,
+        span: Span,
+        env: &Rc<Env>,
+    ) -> Result<Value> {
+        match op {
+            BinOp::And => {
+                let a = self.eval(l, env)?;
+                if !self.expect_bool(&a, span_or(l.span(), span))? {
+                    return Ok(Value::Bool(false));
+                }
+                let b = self.eval(r, env)?;
+                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+            }
+            BinOp::Or => {
+                let a = self.eval(l, env)?;
+                if self.expect_bool(&a, span_or(l.span(), span))? {
+                    return Ok(Value::Bool(true));
+                }
+                let b = self.eval(r, env)?;
+                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+            }
+            BinOp::Impl => {
+                let a = self.eval(l, env)?;
+                if !self.expect_bool(&a, span_or(l.span(), span))? {
+                    return Ok(Value::Bool(true));
+                }
+                let b = self.eval(r, env)?;
+                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+            }
+            BinOp::PipeRight | BinOp::PipeLeft => err(
+                ErrorKind::Parse,
+                "the pipe operators are not supported (experimental feature 'pipe-operators')",
+                span,
+            ),
+            _ => {
+                let a = self.eval(l, env)?;
+                let b = self.eval(r, env)?;
+                self.binop_values(op, a, b, span)
+            }
+        }
+    }
+
+    pub fn binop_values(&mut self, op: BinOp, a: Value, b: Value, span: Span) -> Result<Value> {
+        match op {
+            BinOp::Add => self.add(a, b, span),
+            BinOp::Sub | BinOp::Mul | BinOp::Div => self.arith(op, a, b, span),
+            BinOp::Concat => {
+                let la = self.expect_list(&a, span)?;
+                let lb = self.expect_list(&b, span)?;
+                if lb.is_empty() {
+                    return Ok(Value::List(la));
+                }
+                if la.is_empty() {
+                    return Ok(Value::List(lb));
+                }
+                let mut v = Vec::with_capacity(la.len() + lb.len());
+                v.extend(la.iter().cloned());
+                v.extend(lb.iter().cloned());
+                Ok(Value::list(v))
+            }
+            BinOp::Update => {
+                let aa = self.expect_attrs(&a, span)?;
+                let ab = self.expect_attrs(&b, span)?;
+                if ab.is_empty() {
+                    return Ok(Value::Attrs(aa));
+                }
+                if aa.is_empty() {
+                    return Ok(Value::Attrs(ab));
+                }
+                Ok(Value::attrs(aa.update(&ab)))
+            }
+            BinOp::Eq => Ok(Value::Bool(self.equal(a, b, span)?)),
+            BinOp::NotEq => Ok(Value::Bool(!self.equal(a, b, span)?)),
+            BinOp::Less => Ok(Value::Bool(self.less_than(a, b, span)?)),
+            BinOp::MoreEq => Ok(Value::Bool(!self.less_than(a, b, span)?)),
+            BinOp::More => Ok(Value::Bool(self.less_than(b, a, span)?)),
+            BinOp::LessEq => Ok(Value::Bool(!self.less_than(b, a, span)?)),
+            _ => unreachable!("short-circuit operators are handled in eval_binop"),
+        }
+    }
+
+    pub fn arith(&mut self, op: BinOp, a: Value, b: Value, span: Span) -> Result<Value> {
+        let (verb, prep) = match op {
+            BinOp::Sub => ("subtract", "from"),
+            BinOp::Mul => ("multiply", "with"),
+            _ => ("divide", "by"),
+        };
+        match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) => {
+                let r = match op {
+                    BinOp::Sub => x.checked_sub(*y),
+                    BinOp::Mul => x.checked_mul(*y),
+                    _ => {
+                        if *y == 0 {
+                            return err(ErrorKind::Other, "division by zero", span);
+                        }
+                        x.checked_div(*y)
+                    }
+                };
+                match r {
+                    Some(r) => Ok(Value::Int(r)),
+                    None => {
+                        let sym = match op {
+                            BinOp::Sub => "-",
+                            BinOp::Mul => "*",
+                            _ => "/",
+                        };
+                        err(
+                            ErrorKind::Other,
+                            format!("integer overflow in {}ing {} {} {}", verb_ing(verb), x, sym, y),
+                            span,
+                        )
+                    }
+                }
+            }
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                let x = as_f64(&a);
+                let y = as_f64(&b);
+                Ok(Value::Float(match op {
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    _ => {
+                        if y == 0.0 {
+                            return err(ErrorKind::Other, "division by zero", span);
+                        }
+                        x / y
+                    }
+                }))
+            }
+            (Value::Int(_) | Value::Float(_), other) | (other, _) => {
+                let _ = prep;
+                type_err(
+                    format!(
+                        "cannot {} {}: value is {} while an integer or float was expected",
+                        verb,
+                        if matches!(a, Value::Int(_) | Value::Float(_)) {
+                            format!("{} {} {}", a.type_name(), prep, other.type_name())
+                        } else {
+                            format!("{} {} {}", other.type_name(), prep, b.type_name())
+                        },
+                        other.type_name()
+                    ),
+                    span,
+                )
+            }
+        }
+    }
+
+    /// `+`: numbers add; a path on the left makes a path; otherwise
+    /// strings concatenate (copying paths to the store).
+    pub fn add(&mut self, a: Value, b: Value, span: Span) -> Result<Value> {
+        match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
+                Some(r) => Ok(Value::Int(r)),
+                None => err(
+                    ErrorKind::Other,
+                    format!("integer overflow in adding {} + {}", x, y),
+                    span,
+                ),
+            },
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                Ok(Value::Float(as_f64(&a) + as_f64(&b)))
+            }
+            (Value::Int(_) | Value::Float(_), other) => type_err(
+                format!("cannot add {} to {}", other.type_name(), a.type_name()),
+                span,
+            ),
+            (Value::Path(p), _) => {
+                let s = self.coerce_to_string(b, span, false, false)?;
+                if s.ctx.is_some() {
+                    return err(
+                        ErrorKind::Other,
+                        "a string that refers to a store path cannot be appended to a path",
+                        span,
+                    );
+                }
+                Ok(Value::Path(compile::canon_path(&format!("{}{}", p, s.s)).into()))
+            }
+            (Value::Null | Value::Bool(_) | Value::List(_) | Value::Lambda(_), _)
+            | (Value::PrimOp(_) | Value::PrimOpApp(_), _) => type_err(
+                format!(
+                    "cannot add {} to {}",
+                    b.type_name(),
+                    a.type_name()
+                ),
+                span,
+            ),
+            _ => {
+                let sa = self.coerce_to_string(a, span, false, true)?;
+                let sb = self.coerce_to_string(b, span, false, true)?;
+                let mut s = String::with_capacity(sa.s.len() + sb.s.len());
+                s.push_str(&sa.s);
+                s.push_str(&sb.s);
+                Ok(Value::str_ctx(s, merge_ctx(&sa.ctx, &sb.ctx)))
+            }
+        }
+    }
+
+    pub fn equal(&mut self, a: Value, b: Value, span: Span) -> Result<bool> {
+        let a = self.force(a)?;
+        let b = self.force(b)?;
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.equal_forced(a, b, span))
+    }
+
+    fn equal_forced(&mut self, a: Value, b: Value, span: Span) -> Result<bool> {
+        Ok(match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) => x == y,
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                as_f64(&a) == as_f64(&b)
+            }
+            (Value::Str(x), Value::Str(y)) => x.s == y.s,
+            (Value::Path(x), Value::Path(y)) => x == y,
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            (Value::List(x), Value::List(y)) => {
+                if Rc::ptr_eq(x, y) {
+                    return Ok(true);
+                }
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                for (p, q) in x.iter().zip(y.iter()) {
+                    if !same_value(p, q) && !self.equal(p.clone(), q.clone(), span)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            (Value::Attrs(x), Value::Attrs(y)) => {
+                if Rc::ptr_eq(x, y) {
+                    return Ok(true);
+                }
+                // Derivations compare by output path.
+                if self.is_derivation(x)? && self.is_derivation(y)? {
+                    if let (Some(p), Some(q)) = (x.get("outPath"), y.get("outPath")) {
+                        return self.equal(p.clone(), q.clone(), span);
+                    }
+                }
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                for ((k1, v1), (k2, v2)) in x.entries.iter().zip(y.entries.iter()) {
+                    if k1 != k2 {
+                        return Ok(false);
+                    }
+                    if !same_value(v1, v2) && !self.equal(v1.clone(), v2.clone(), span)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            _ => false,
+        })
+    }
+
+    pub fn is_derivation(&mut self, a: &Attrs) -> Result<bool> {
+        match a.get("type") {
+            Some(t) => {
+                let t = self.force(t.clone())?;
+                Ok(matches!(&t, Value::Str(s) if s.s == "derivation"))
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub fn less_than(&mut self, a: Value, b: Value, span: Span) -> Result<bool> {
+        let a = self.force(a)?;
+        let b = self.force(b)?;
+        match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) => Ok(x < y),
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                Ok(as_f64(&a) < as_f64(&b))
+            }
+            (Value::Str(x), Value::Str(y)) => Ok(x.s < y.s),
+            (Value::Path(x), Value::Path(y)) => Ok(x < y),
+            (Value::List(x), Value::List(y)) => {
+                for (p, q) in x.iter().zip(y.iter()) {
+                    if !self.equal(p.clone(), q.clone(), span)? {
+                        return self.less_than(p.clone(), q.clone(), span);
+                    }
+                }
+                Ok(x.len() < y.len())
+            }
+            _ => type_err(
+                format!("cannot compare {} with {}", a.type_name(), b.type_name()),
+                span,
+            ),
+        }
+    }
+
+    // ---------------------------------------------------------------
+    // Type expectations and coercions
+
+    pub fn expect_bool(&mut self, v: &Value, span: Span) -> Result<bool> {
+        match self.force(v.clone())? {
+            Value::Bool(b) => Ok(b),
+            o => type_err(
+                format!("value is {} while a Boolean was expected", o.type_name()),
+                span,
+            ),
+        }
+    }
+    pub fn expect_int(&mut self, v: &Value, span: Span) -> Result<i64> {
+        match self.force(v.clone())? {
+            Value::Int(i) => Ok(i),
+            o => type_err(
+                format!("value is {} while an integer was expected", o.type_name()),
+                span,
+            ),
+        }
+    }
+    pub fn expect_attrs(&mut self, v: &Value, span: Span) -> Result<Rc<Attrs>> {
+        match self.force(v.clone())? {
+            Value::Attrs(a) => Ok(a),
+            o => type_err(
+                format!("value is {} while a set was expected", o.type_name()),
+                span,
+            ),
+        }
+    }
+    pub fn expect_list(&mut self, v: &Value, span: Span) -> Result<Rc<Vec<Value>>> {
+        match self.force(v.clone())? {
+            Value::List(l) => Ok(l),
+            o => type_err(
+                format!("value is {} while a list was expected", o.type_name()),
+                span,
+            ),
+        }
+    }
+    pub fn expect_function(&mut self, v: &Value, span: Span) -> Result<Value> {
+        let v = self.force(v.clone())?;
+        match &v {
+            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => Ok(v),
+            Value::Attrs(a) if a.contains("__functor") => Ok(v),
+            o => type_err(
+                format!("value is {} while a function was expected", o.type_name()),
+                span,
+            ),
+        }
+    }
+    /// A string value (not coerced).
+    pub fn expect_string(&mut self, v: &Value, span: Span) -> Result<Rc<NixString>> {
+        match self.force(v.clone())? {
+            Value::Str(s) => Ok(s),
+            o => type_err(
+                format!("value is {} while a string was expected", o.type_name()),
+                span,
+            ),
+        }
+    }
+
+    /// Nix's `coerceToString`. `more` enables the extra coercions of
+    /// `toString` (numbers, booleans, null, lists); `copy` copies paths
+    /// to the store (as string interpolation does).
+    pub fn coerce_to_string(
+        &mut self,
+        v: Value,
+        span: Span,
+        more: bool,
+        copy: bool,
+    ) -> Result<NixString> {
+        let v = self.force(v)?;
+        match &v {
+            Value::Str(s) => Ok((**s).clone()),
+            Value::Path(p) => {
+                if copy {
+                    let sp = self.copy_path_to_store(p, span)?;
+                    let mut set = BTreeSet::new();
+                    set.insert(sp.clone());
+                    Ok(NixString {
+                        s: sp,
+                        ctx: Some(Rc::new(set)),
+                    })
+                } else {
+                    Ok(NixString::plain(&**p))
+                }
+            }
+            Value::Attrs(a) => {
+                if let Some(f) = a.get("__toString") {
+                    let f = f.clone();
+                    let r = self.call(f, v.clone(), Some(span))?;
+                    return self.coerce_to_string(r, span, more, copy);
+                }
+                if let Some(o) = a.get("outPath") {
+                    let o = o.clone();
+                    return self.coerce_to_string(o, span, more, copy);
+                }
+                type_err("cannot coerce a set to a string", span)
+            }
+            Value::Int(i) if more => Ok(NixString::plain(i.to_string())),
+            Value::Float(f) if more => Ok(NixString::plain(format!("{:.6}", f))),
+            Value::Bool(b) if more => Ok(NixString::plain(if *b { "1" } else { "" })),
+            Value::Null if more => Ok(NixString::plain("")),
+            Value::List(l) if more => {
+                let mut s = String::new();
+                let mut ctx: Context = None;
+                let n = l.len();
+                for (i, x) in l.iter().enumerate() {
+                    let x = self.force(x.clone())?;
+                    let is_empty_list = matches!(&x, Value::List(y) if y.is_empty());
+                    let e = self.coerce_to_string(x, span, more, copy)?;
+                    s.push_str(&e.s);
+                    ctx = merge_ctx(&ctx, &e.ctx);
+                    if i + 1 < n && !is_empty_list {
+                        s.push(' ');
+                    }
+                }
+                Ok(NixString { s, ctx })
+            }
+            o => type_err(format!("cannot coerce {} to a string", o.type_name()), span),
+        }
+    }
+
+    /// `coerceToPath`: a path value, or a string starting with `/`.
+    pub fn coerce_to_path(&mut self, v: Value, span: Span) -> Result<(String, Context)> {
+        let s = self.coerce_to_string(v, span, false, false)?;
+        if !s.s.starts_with('/') {
+            return err(
+                ErrorKind::Other,
+                format!("string '{}' doesn't represent an absolute path", s.s),
+                span,
+            );
+        }
+        Ok((s.s, s.ctx))
+    }
+
+    pub fn copy_path_to_store(&mut self, p: &str, span: Span) -> Result<String> {
+        crate::store::add_path(self, p, None, true, None, span)
+    }
+
+    pub fn trace(&mut self, msg: &str) {
+        match &mut self.trace_hook {
+            Some(h) => h(msg),
+            None => eprintln!("{}", msg),
+        }
+    }
+}
+
+/// Identity of element values: Nix compares nested elements by pointer
+/// first, which makes `[ f ] == [ f ]` true for a function `f`.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(&x.0, &y.0),
+        (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
+        (Value::PrimOp(x), Value::PrimOp(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn verb_ing(v: &str) -> String {
+    match v {
+        "subtract" => "subtract".into(),
+        "multiply" => "multiply".into(),
+        _ => "divid".into(),
+    }
+}
+
+fn op_span() -> Span {
+    Span {
+        file: crate::error::FileId(u32::MAX),
+        start: 0,
+        end: 0,
+    }
+}
+
+pub fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => 0.0,
+    }
+}
+
+fn lambda_name(def: &LambdaDef) -> String {
+    match &*def.name.borrow() {
+        Some(n) => format!("function '{}'", n),
+        None => "anonymous function".to_string(),
+    }
+}
+
+fn path_string(path: &[AttrKey], upto: usize, last: &str) -> String {
+    let mut s = String::new();
+    for k in &path[..upto] {
+        if let AttrKey::Static(n) = k {
+            s.push_str(n);
+        } else {
+            s.push_str("${…}");
+        }
+        s.push('.');
+    }
+    s.push_str(last);
+    s
+}
+
+/// "Did you mean …?" from the closest names by edit distance.
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .map(|c| (levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(name.len().min(c.len()) / 3))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    let best: Vec<&str> = scored.iter().take(3).map(|(_, c)| *c).collect();
+    match best.len() {
+        0 => None,
+        1 => Some(format!("Did you mean {}?", best[0])),
+        _ => Some(format!(
+            "Did you mean one of {} or {}?",
+            best[..best.len() - 1].join(", "),
+            best[best.len() - 1]
+        )),
+    }
+}
+
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = if a[i - 1] == b[j - 1] { 0 } else { 1 };
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,230 @@
+//! Printing values exactly as `nix-instantiate --eval` prints them, and
+//! as JSON (`--json`, `builtins.toJSON`).
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use crate::error::Result;
+use crate::eval::Eval;
+use crate::value::{ThunkState, Value};
+
+/// Format a float like C++'s `std::ostream << double` (`%g`, precision 6).
+pub fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        return if f.is_sign_negative() { "-nan".into() } else { "nan".into() };
+    }
+    if f.is_infinite() {
+        return if f < 0.0 { "-inf".into() } else { "inf".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let sci = format!("{:.5e}", f);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let mant = strip_zeros(mant);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{}{:02}", mant, sign, exp.abs())
+    } else {
+        let decimals = (5 - exp).max(0) as usize;
+        strip_zeros(&format!("{:.*}", decimals, f))
+    }
+}
+
+fn strip_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn escape_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+const KEYWORDS: &[&str] = &[
+    "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
+];
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut cs = s.chars();
+    match cs.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '\'' || c == '-')
+        && !KEYWORDS.contains(&s)
+}
+
+pub fn print_attr_name(s: &str, out: &mut String) {
+    if is_identifier(s) {
+        out.push_str(s)
+    } else {
+        escape_string(s, out)
+    }
+}
+
+/// Print a value without forcing anything: unevaluated parts show as
+/// `<CODE>`, like `nix-instantiate --eval` without `--strict`.
+pub fn print_value(v: &Value) -> String {
+    let mut out = String::new();
+    let mut seen = HashSet::new();
+    print_inner(v, &mut out, &mut seen);
+    out
+}
+
+fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{}", i);
+        }
+        Value::Float(f) => out.push_str(&format_float(*f)),
+        Value::Str(s) => escape_string(&s.s, out),
+        Value::Path(p) => out.push_str(p),
+        Value::Attrs(a) => {
+            if !seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
+                out.push_str("«repeated»");
+                return;
+            }
+            out.push_str("{ ");
+            for (k, x) in a.entries.iter() {
+                print_attr_name(k, out);
+                out.push_str(" = ");
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || print_inner(x, out, seen));
+                out.push_str("; ");
+            }
+            out.push('}');
+        }
+        Value::List(l) => {
+            if !seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
+                out.push_str("«repeated»");
+                return;
+            }
+            out.push_str("[ ");
+            for x in l.iter() {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || print_inner(x, out, seen));
+                out.push(' ');
+            }
+            out.push(']');
+        }
+        Value::Lambda(_) => out.push_str("<LAMBDA>"),
+        Value::PrimOp(_) => out.push_str("<PRIMOP>"),
+        Value::PrimOpApp(_) => out.push_str("<PRIMOP-APP>"),
+        Value::Thunk(t) => match &*t.0.borrow() {
+            ThunkState::Done(v) => print_inner(v, out, seen),
+            _ => out.push_str("<CODE>"),
+        },
+    }
+}
+
+/// JSON as `builtins.toJSON` renders it (forces as it goes).
+pub fn to_json(ev: &mut Eval, v: Value, copy_to_store: bool, span: crate::error::Span) -> Result<String> {
+    let mut out = String::new();
+    json_inner(ev, v, &mut out, copy_to_store, span)?;
+    Ok(out)
+}
+
+pub fn json_escape(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_inner(
+    ev: &mut Eval,
+    v: Value,
+    out: &mut String,
+    copy: bool,
+    span: crate::error::Span,
+) -> Result<()> {
+    let v = ev.force(v)?;
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+        match &v {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{}", i);
+            }
+            Value::Float(f) => out.push_str(&format_float(*f)),
+            Value::Str(s) => json_escape(&s.s, out),
+            Value::Path(p) => {
+                let s = if copy {
+                    ev.copy_path_to_store(p, span)?
+                } else {
+                    p.to_string()
+                };
+                json_escape(&s, out)
+            }
+            Value::Attrs(a) => {
+                if let Some(f) = a.get("__toString") {
+                    let _ = f;
+                    let s = ev.coerce_to_string(v.clone(), span, false, copy)?;
+                    json_escape(&s.s, out);
+                    return Ok(());
+                }
+                if let Some(o) = a.get("outPath") {
+                    return json_inner(ev, o.clone(), out, copy, span);
+                }
+                out.push('{');
+                let mut first = true;
+                for (k, x) in a.entries.iter() {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    json_escape(k, out);
+                    out.push(':');
+                    json_inner(ev, x.clone(), out, copy, span)?;
+                }
+                out.push('}');
+            }
+            Value::List(l) => {
+                out.push('[');
+                for (i, x) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_inner(ev, x.clone(), out, copy, span)?;
+                }
+                out.push(']');
+            }
+            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => {
+                return crate::error::type_err("cannot convert a function to JSON", span)
+            }
+            Value::Thunk(_) => unreachable!("forced above"),
+        }
+        Ok(())
+    })
+}

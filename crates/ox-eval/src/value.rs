@@ -1,0 +1,311 @@
+//! Runtime values. A `Value` is either in weak head normal form or a
+//! `Thunk` that has not been forced yet; lists and attribute sets hold
+//! `Value`s, so their elements stay lazy until someone looks at them.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::compile::{Expr, LambdaDef};
+use crate::error::Span;
+
+/// Attribute names. Plain `Rc<str>`: cheap to clone, compared by content.
+pub type Sym = Rc<str>;
+
+/// The string context: store paths (and derivation outputs) a string
+/// refers to. `None` for the common, context-free case.
+pub type Context = Option<Rc<BTreeSet<String>>>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NixString {
+    pub s: String,
+    pub ctx: Context,
+}
+
+impl NixString {
+    pub fn plain(s: impl Into<String>) -> NixString {
+        NixString { s: s.into(), ctx: None }
+    }
+}
+
+pub fn merge_ctx(a: &Context, b: &Context) -> Context {
+    match (a, b) {
+        (None, None) => None,
+        (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+        (Some(x), Some(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return Some(x.clone());
+            }
+            let mut s = (**x).clone();
+            s.extend(y.iter().cloned());
+            Some(Rc::new(s))
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<NixString>),
+    Path(Rc<str>),
+    Attrs(Rc<Attrs>),
+    List(Rc<Vec<Value>>),
+    Lambda(Rc<Closure>),
+    PrimOp(Rc<PrimOp>),
+    PrimOpApp(Rc<PrimOpApp>),
+    Thunk(Thunk),
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.type_name())
+    }
+}
+
+impl Value {
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::Str(Rc::new(NixString::plain(s)))
+    }
+    pub fn str_ctx(s: impl Into<String>, ctx: Context) -> Value {
+        Value::Str(Rc::new(NixString { s: s.into(), ctx }))
+    }
+    pub fn list(v: Vec<Value>) -> Value {
+        Value::List(Rc::new(v))
+    }
+    pub fn attrs(a: Attrs) -> Value {
+        Value::Attrs(Rc::new(a))
+    }
+
+    /// Nix's `builtins.typeOf` name.
+    pub fn type_of(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::Path(_) => "path",
+            Value::Attrs(_) => "set",
+            Value::List(_) => "list",
+            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => "lambda",
+            Value::Thunk(_) => "thunk",
+        }
+    }
+
+    /// The phrase Nix uses in type errors ("an integer", "a set", …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a Boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Str(_) => "a string",
+            Value::Path(_) => "a path",
+            Value::Attrs(_) => "a set",
+            Value::List(_) => "a list",
+            Value::Lambda(_) => "a function",
+            Value::PrimOp(_) => "a built-in function",
+            Value::PrimOpApp(_) => "a partially applied built-in function",
+            Value::Thunk(_) => "a thunk",
+        }
+    }
+
+    pub fn is_function(&self) -> bool {
+        matches!(
+            self,
+            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_)
+        )
+    }
+}
+
+/// An attribute set, sorted by name so lookups are binary searches and
+/// iteration order is Nix's (lexicographic by name).
+#[derive(Clone, Default)]
+pub struct Attrs {
+    pub entries: Vec<(Sym, Value)>,
+    /// Where each attribute was defined, for `unsafeGetAttrPos` and errors.
+    pub positions: Option<Rc<Vec<(Sym, Span)>>>,
+}
+
+impl Attrs {
+    pub fn new() -> Attrs {
+        Attrs::default()
+    }
+    /// Build from unsorted entries; later duplicates win.
+    pub fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // keep the last of duplicates
+        let mut out: Vec<(Sym, Value)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Some(last) = out.last_mut() {
+                if last.0 == e.0 {
+                    *last = e;
+                    continue;
+                }
+            }
+            out.push(e);
+        }
+        Attrs {
+            entries: out,
+            positions: None,
+        }
+    }
+    /// Build from entries known to be sorted and unique.
+    pub fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
+        Attrs {
+            entries,
+            positions: None,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.entries
+            .binary_search_by(|(k, _)| (**k).cmp(name))
+            .ok()
+            .map(|i| &self.entries[i].1)
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+    pub fn position(&self, name: &str) -> Option<Span> {
+        self.positions
+            .as_ref()
+            .and_then(|p| p.iter().find(|(k, _)| &**k == name).map(|(_, s)| *s))
+    }
+    /// `self // other`
+    pub fn update(&self, other: &Attrs) -> Attrs {
+        let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
+        let (mut i, mut j) = (0, 0);
+        let (a, b) = (&self.entries, &other.entries);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => {
+                    out.push(a[i].clone());
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(b[j].clone());
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(b[j].clone());
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        let positions = match (&self.positions, &other.positions) {
+            (None, None) => None,
+            (Some(p), None) | (None, Some(p)) => Some(p.clone()),
+            (Some(p), Some(q)) => {
+                let mut v = (**q).clone();
+                v.extend(p.iter().cloned());
+                Some(Rc::new(v))
+            }
+        };
+        Attrs {
+            entries: out,
+            positions,
+        }
+    }
+}
+
+/// A runtime environment frame: the values bound by one `let`, `rec`,
+/// lambda or `with` (which stores its namespace in slot 0).
+pub struct Env {
+    pub slots: RefCell<Vec<Value>>,
+    pub parent: Option<Rc<Env>>,
+}
+
+impl Env {
+    pub fn new(slots: Vec<Value>, parent: Option<Rc<Env>>) -> Rc<Env> {
+        Rc::new(Env {
+            slots: RefCell::new(slots),
+            parent,
+        })
+    }
+    #[inline]
+    pub fn lookup(self: &Rc<Env>, depth: u32, idx: u32) -> Value {
+        let mut e = self;
+        for _ in 0..depth {
+            // The compiler only emits depths that exist.
+            e = e.parent.as_ref().expect("env depth");
+        }
+        e.slots.borrow()[idx as usize].clone()
+    }
+    pub fn ancestor(self: &Rc<Env>, depth: u32) -> &Rc<Env> {
+        let mut e = self;
+        for _ in 0..depth {
+            e = e.parent.as_ref().expect("env depth");
+        }
+        e
+    }
+}
+
+pub struct Closure {
+    pub def: &'static LambdaDef,
+    pub env: Rc<Env>,
+}
+
+pub type PrimFn = fn(&mut crate::eval::Eval, Vec<Value>, Span) -> crate::error::Result<Value>;
+
+pub struct PrimOp {
+    pub name: &'static str,
+    pub arity: usize,
+    pub f: PrimFn,
+}
+
+pub struct PrimOpApp {
+    pub op: Rc<PrimOp>,
+    pub args: Vec<Value>,
+}
+
+pub type NativeFn = dyn Fn(&mut crate::eval::Eval) -> crate::error::Result<Value>;
+
+/// A suspended computation, shared so that it is evaluated at most once.
+#[derive(Clone)]
+pub struct Thunk(pub Rc<RefCell<ThunkState>>);
+
+pub enum ThunkState {
+    Pending(&'static Expr, Rc<Env>),
+    /// `f arg`, applied lazily (used by builtins such as `map`).
+    Apply(Value, Value),
+    /// A native computation (used by builtins that produce lazy results).
+    Native(Rc<NativeFn>),
+    Blackhole,
+    Done(Value),
+}
+
+impl Thunk {
+    pub fn new(e: &'static Expr, env: Rc<Env>) -> Thunk {
+        Thunk(Rc::new(RefCell::new(ThunkState::Pending(e, env))))
+    }
+    pub fn apply(f: Value, arg: Value) -> Value {
+        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Apply(f, arg)))))
+    }
+    pub fn native(
+        f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
+    ) -> Value {
+        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Native(Rc::new(f))))))
+    }
+    pub fn is_done(&self) -> bool {
+        matches!(&*self.0.borrow(), ThunkState::Done(_))
+    }
+    pub fn done_value(&self) -> Option<Value> {
+        match &*self.0.borrow() {
+            ThunkState::Done(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+}

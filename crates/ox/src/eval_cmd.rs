@@ -1,0 +1,194 @@
+//! `ox eval`: mirrors `nix-instantiate --eval` so the two can be diffed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use ox_eval::{render, Eval, Settings, Value};
+
+#[derive(Args, Debug, Default)]
+pub struct EvalArgs {
+    /// Evaluate this expression instead of a file.
+    #[arg(short = 'E', long = "expr")]
+    pub expr: Option<String>,
+    /// The file to evaluate (default: ./default.nix).
+    pub file: Option<PathBuf>,
+    /// Evaluate deeply before printing.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Pass NAME = EXPR to a function result.
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "EXPR"], action = clap::ArgAction::Append)]
+    pub arg: Vec<String>,
+    /// Pass NAME = "STRING" to a function result.
+    #[arg(long = "argstr", num_args = 2, value_names = ["NAME", "STRING"], action = clap::ArgAction::Append)]
+    pub argstr: Vec<String>,
+    /// Select an attribute path from the result.
+    #[arg(short = 'A', long = "attr")]
+    pub attr: Vec<String>,
+    /// Add a search path entry (`PATH` or `PREFIX=PATH`).
+    #[arg(short = 'I', long = "include")]
+    pub include: Vec<String>,
+    /// Allow impure builtins (getEnv, …).
+    #[arg(long)]
+    pub impure: bool,
+    /// Accepted for compatibility with nix-instantiate (always on).
+    #[arg(long, hide = true)]
+    pub eval: bool,
+}
+
+pub fn search_path(includes: &[String]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut add = |entry: &str| {
+        if entry.is_empty() {
+            return;
+        }
+        match entry.split_once('=') {
+            Some((p, path)) => out.push((p.to_string(), path.to_string())),
+            None => out.push((String::new(), entry.to_string())),
+        }
+    };
+    for i in includes {
+        add(i);
+    }
+    if let Ok(np) = std::env::var("NIX_PATH") {
+        for e in np.split(':') {
+            add(e);
+        }
+    }
+    out
+}
+
+pub fn make_eval(includes: &[String], impure: bool) -> Eval {
+    Eval::new(Settings {
+        pure: !impure,
+        search_path: search_path(includes),
+        ..Settings::default()
+    })
+}
+
+pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
+    let mut ev = make_eval(&a.include, a.impure);
+    let color = crate::stderr_color();
+    let fail = |e: Box<ox_eval::EvalError>| render(&e, color);
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "/".into());
+    let v = match &a.expr {
+        Some(e) => ev.eval_string(e, "«string»", &cwd).map_err(fail)?,
+        None => {
+            let f = a.file.clone().unwrap_or_else(|| PathBuf::from("default.nix"));
+            let f = if f.is_absolute() {
+                f
+            } else {
+                PathBuf::from(&cwd).join(f)
+            };
+            ev.eval_file(&f).map_err(fail)?
+        }
+    };
+    let v = apply_auto_args(&mut ev, v, &a, &cwd).map_err(fail)?;
+    let attrs: Vec<String> = if a.attr.is_empty() {
+        vec![String::new()]
+    } else {
+        a.attr.clone()
+    };
+    let mut out = String::new();
+    for path in attrs {
+        let mut x = v.clone();
+        if !path.is_empty() {
+            x = select_path(&mut ev, x, &path).map_err(fail)?;
+        }
+        x = ev.force(x).map_err(fail)?;
+        let x = apply_auto_args(&mut ev, x, &a, &cwd).map_err(fail)?;
+        if a.strict || a.json {
+            ev.force_deep(x.clone()).map_err(fail)?;
+        }
+        let s = if a.json {
+            let span = ox_eval::error::Span {
+                file: ox_eval::error::FileId(u32::MAX),
+                start: 0,
+                end: 0,
+            };
+            ox_eval::print::to_json(&mut ev, x, false, span).map_err(fail)?
+        } else {
+            ox_eval::print::print_value(&x)
+        };
+        out.push_str(&s);
+        out.push('\n');
+    }
+    print!("{}", out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Like Nix's auto-args: a function result is called with `--arg`s.
+fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval::Result<Value> {
+    let v = ev.force(v)?;
+    let is_fn = matches!(v, Value::Lambda(_));
+    if !is_fn {
+        return Ok(v);
+    }
+    let mut entries: Vec<(ox_eval::value::Sym, Value)> = Vec::new();
+    for pair in a.arg.chunks(2) {
+        if let [name, expr] = pair {
+            let val = ev.eval_string(expr, "«string»", cwd)?;
+            entries.push((name.as_str().into(), val));
+        }
+    }
+    for pair in a.argstr.chunks(2) {
+        if let [name, s] = pair {
+            entries.push((name.as_str().into(), Value::str(s.clone())));
+        }
+    }
+    // Only functions with formals receive auto-args (as in Nix).
+    if let Value::Lambda(c) = &v {
+        if c.def.formals.is_none() {
+            return Ok(v);
+        }
+    }
+    let args = Value::attrs(ox_eval::value::Attrs::from_unsorted(entries));
+    let r = ev.call(v, args, None)?;
+    ev.force(r)
+}
+
+fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = ev.force(cur)?;
+        match &cur {
+            Value::Attrs(a) => match a.get(part) {
+                Some(x) => cur = x.clone(),
+                None => {
+                    return Err(ox_eval::EvalError::new(
+                        ox_eval::error::ErrorKind::Other,
+                        format!("attribute '{}' in selection path '{}' not found", part, path),
+                        None,
+                    ))
+                }
+            },
+            Value::List(l) => match part.parse::<usize>().ok().and_then(|i| l.get(i)) {
+                Some(x) => cur = x.clone(),
+                None => {
+                    return Err(ox_eval::EvalError::new(
+                        ox_eval::error::ErrorKind::Other,
+                        format!("list index '{}' in selection path '{}' is out of range", part, path),
+                        None,
+                    ))
+                }
+            },
+            other => {
+                return Err(ox_eval::EvalError::new(
+                    ox_eval::error::ErrorKind::Type,
+                    format!(
+                        "the expression selected by the selection path '{}' should be a set but is {}",
+                        path,
+                        other.type_name()
+                    ),
+                    None,
+                ))
+            }
+        }
+    }
+    Ok(cur)
+}

@@ -1,0 +1,1 @@
+"${toString 0.5}|${toString 100.0}"

@@ -1,0 +1,4 @@
+let x = "X"; y = "multi\n  line"; in ''
+  a ${x} b
+  ${y}
+''

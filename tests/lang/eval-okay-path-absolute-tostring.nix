@@ -1,0 +1,1 @@
+[ (toString /a/b) (toString /a/b/../c) (builtins.typeOf ("" + ./data/hello.txt)) ]

@@ -1,0 +1,1 @@
+[ /a/b /usr/bin/../lib /a/./b /a/b/. ]

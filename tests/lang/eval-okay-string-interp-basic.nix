@@ -1,0 +1,1 @@
+let n = "world"; in "hello ${n}! ${"nested ${n}"}"

@@ -1,0 +1,1 @@
+let o = { outPath = "/some/out"; }; in "p=${o}"

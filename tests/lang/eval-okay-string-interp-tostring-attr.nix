@@ -1,0 +1,1 @@
+let o = { __toString = self: "obj:${self.v}"; v = "V"; }; in "got ${o}"

@@ -1,0 +1,1 @@
+[ ("/x" + ./data/hello.txt) (builtins.typeOf ("s" + ./data/hello.txt)) "${./data/hello.txt}" ]

@@ -1,0 +1,1 @@
+[ "héllo" (builtins.stringLength "héllo") (builtins.substring 0 2 "héllo") "日本" ]
