@@ -72,9 +72,10 @@ impl Span {
     }
     /// `file:line:col`
     pub fn location(&self) -> String {
+        let name = display_name(&self.file_name());
         match self.line_col() {
-            Some((l, c)) => format!("{}:{}:{}", self.file_name(), l, c),
-            None => self.file_name(),
+            Some((l, c)) => format!("{}:{}:{}", name, l, c),
+            None => name,
         }
     }
 }
@@ -193,6 +194,18 @@ impl Style {
     }
 }
 
+/// File names in diagnostics are shown relative to the working
+/// directory when the file is below it (`hosts/itw/default.nix:3:5`).
+pub fn display_name(name: &str) -> String {
+    if let Ok(cwd) = std::env::current_dir() {
+        let cwd = cwd.to_string_lossy();
+        if let Some(rest) = name.strip_prefix(&*cwd).and_then(|r| r.strip_prefix('/')) {
+            return rest.to_string();
+        }
+    }
+    name.to_string()
+}
+
 fn render_snippet(out: &mut String, span: Span, style: &Style) {
     let Some(f) = source(span.file) else { return };
     let Some((line, col)) = span.line_col() else {
@@ -201,7 +214,7 @@ fn render_snippet(out: &mut String, span: Span, style: &Style) {
     let _ = writeln!(
         out,
         "       at {}:{}:{}:",
-        style.bold(&f.name),
+        style.bold(&display_name(&f.name)),
         line,
         col
     );

@@ -224,6 +224,17 @@ impl Eval {
     // Evaluation
 
     pub fn eval(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
+        // Fast paths that need neither stack nor depth accounting.
+        match e {
+            Expr::Const(v) if !matches!(v, Value::Thunk(_)) => return Ok(v.clone()),
+            Expr::Var { depth, idx, .. } => {
+                let v = env.lookup(*depth, *idx);
+                if !matches!(v, Value::Thunk(_)) {
+                    return Ok(v);
+                }
+            }
+            _ => {}
+        }
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             self.depth -= 1;
@@ -233,7 +244,13 @@ impl Eval {
                 e.span(),
             ));
         }
-        let r = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.eval_inner(e, env));
+        // Checking the remaining native stack costs a thread-local read;
+        // every 8th level is enough with a 256 KiB red zone.
+        let r = if self.depth & 7 == 0 {
+            stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || self.eval_inner(e, env))
+        } else {
+            self.eval_inner(e, env)
+        };
         self.depth -= 1;
         r
     }
@@ -330,7 +347,7 @@ impl Eval {
             } => self.eval_select(e, path, default.as_deref(), *span, env),
             Expr::HasAttr { e, path, span } => {
                 let mut v = self.eval(e, env)?;
-                for k in path {
+                for (i, k) in path.iter().enumerate() {
                     let name = self.attr_key(k, env, *span)?;
                     let Some(name) = name else {
                         return Ok(Value::Bool(false));
@@ -339,10 +356,12 @@ impl Eval {
                         return Ok(Value::Bool(false));
                     };
                     match a.get(&name) {
-                        Some(x) => {
+                        // the last attribute's value is not forced
+                        Some(x) if i + 1 < path.len() => {
                             let x = x.clone();
                             v = self.force(x)?;
                         }
+                        Some(_) => {}
                         None => return Ok(Value::Bool(false)),
                     }
                 }
@@ -663,7 +682,7 @@ impl Eval {
                                         lambda_name(def),
                                         name
                                     ),
-                                    span,
+                                    span.or(Some(def.span)),
                                 );
                                 e.hint = Some(format!("the function is defined at {}", def.span.location()));
                                 return Err(e);
@@ -758,6 +777,29 @@ impl Eval {
             _ => {
                 let a = self.eval(l, env)?;
                 let b = self.eval(r, env)?;
+                // integer fast paths
+                if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
+                    let (x, y) = (*x, *y);
+                    match op {
+                        BinOp::Add => {
+                            if let Some(r) = x.checked_add(y) {
+                                return Ok(Value::Int(r));
+                            }
+                        }
+                        BinOp::Sub => {
+                            if let Some(r) = x.checked_sub(y) {
+                                return Ok(Value::Int(r));
+                            }
+                        }
+                        BinOp::Less => return Ok(Value::Bool(x < y)),
+                        BinOp::LessEq => return Ok(Value::Bool(x <= y)),
+                        BinOp::More => return Ok(Value::Bool(x > y)),
+                        BinOp::MoreEq => return Ok(Value::Bool(x >= y)),
+                        BinOp::Eq => return Ok(Value::Bool(x == y)),
+                        BinOp::NotEq => return Ok(Value::Bool(x != y)),
+                        _ => {}
+                    }
+                }
                 self.binop_values(op, a, b, span)
             }
         }
@@ -1015,6 +1057,9 @@ impl Eval {
     // Type expectations and coercions
 
     pub fn expect_bool(&mut self, v: &Value, span: Span) -> Result<bool> {
+        if let Value::Bool(b) = v {
+            return Ok(*b);
+        }
         match self.force(v.clone())? {
             Value::Bool(b) => Ok(b),
             o => type_err(

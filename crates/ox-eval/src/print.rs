@@ -58,9 +58,9 @@ pub fn escape_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-const KEYWORDS: &[&str] = &[
-    "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
-];
+/// Names Nix 2.8 quotes when printing attribute names, besides
+/// non-identifiers (it quotes only `if` among the keywords).
+const KEYWORDS: &[&str] = &["if"];
 
 pub fn is_identifier(s: &str) -> bool {
     let mut cs = s.chars();
@@ -138,7 +138,16 @@ fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
 /// JSON as `builtins.toJSON` renders it (forces as it goes).
 pub fn to_json(ev: &mut Eval, v: Value, copy_to_store: bool, span: crate::error::Span) -> Result<String> {
     let mut out = String::new();
-    json_inner(ev, v, &mut out, copy_to_store, span)?;
+    json_inner(ev, v, &mut out, copy_to_store, span, true)?;
+    Ok(out)
+}
+
+/// JSON of an already evaluated value, without forcing anything: an
+/// unevaluated part is an error (`nix-instantiate --eval --json` without
+/// `--strict`).
+pub fn to_json_lazy(ev: &mut Eval, v: Value, span: crate::error::Span) -> Result<String> {
+    let mut out = String::new();
+    json_inner(ev, v, &mut out, false, span, false)?;
     Ok(out)
 }
 
@@ -168,7 +177,15 @@ fn json_inner(
     out: &mut String,
     copy: bool,
     span: crate::error::Span,
+    force: bool,
 ) -> Result<()> {
+    if !force {
+        if let Value::Thunk(t) = &v {
+            if !t.is_done() {
+                return crate::error::type_err("cannot convert a thunk to JSON", span);
+            }
+        }
+    }
     let v = ev.force(v)?;
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
         match &v {
@@ -195,7 +212,7 @@ fn json_inner(
                     return Ok(());
                 }
                 if let Some(o) = a.get("outPath") {
-                    return json_inner(ev, o.clone(), out, copy, span);
+                    return json_inner(ev, o.clone(), out, copy, span, force);
                 }
                 out.push('{');
                 let mut first = true;
@@ -206,7 +223,7 @@ fn json_inner(
                     first = false;
                     json_escape(k, out);
                     out.push(':');
-                    json_inner(ev, x.clone(), out, copy, span)?;
+                    json_inner(ev, x.clone(), out, copy, span, force)?;
                 }
                 out.push('}');
             }
@@ -216,7 +233,7 @@ fn json_inner(
                     if i > 0 {
                         out.push(',');
                     }
-                    json_inner(ev, x.clone(), out, copy, span)?;
+                    json_inner(ev, x.clone(), out, copy, span, force)?;
                 }
                 out.push(']');
             }

@@ -40,14 +40,23 @@ pub struct EvalArgs {
 }
 
 pub fn search_path(includes: &[String]) -> Vec<(String, String)> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    // relative entries are relative to the working directory
+    let abs = |p: &str| -> String {
+        if p.starts_with('/') || p.contains("://") {
+            p.to_string()
+        } else {
+            cwd.join(p).to_string_lossy().into_owned()
+        }
+    };
     let mut out = Vec::new();
     let mut add = |entry: &str| {
         if entry.is_empty() {
             return;
         }
         match entry.split_once('=') {
-            Some((p, path)) => out.push((p.to_string(), path.to_string())),
-            None => out.push((String::new(), entry.to_string())),
+            Some((p, path)) => out.push((p.to_string(), abs(path))),
+            None => out.push((String::new(), abs(entry))),
         }
     };
     for i in includes {
@@ -102,7 +111,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
         }
         x = ev.force(x).map_err(fail)?;
         let x = apply_auto_args(&mut ev, x, &a, &cwd).map_err(fail)?;
-        if a.strict || a.json {
+        if a.strict {
             ev.force_deep(x.clone()).map_err(fail)?;
         }
         let s = if a.json {
@@ -111,12 +120,19 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
                 start: 0,
                 end: 0,
             };
-            ox_eval::print::to_json(&mut ev, x, false, span).map_err(fail)?
+            if a.strict {
+                ox_eval::print::to_json(&mut ev, x, false, span).map_err(fail)?
+            } else {
+                ox_eval::print::to_json_lazy(&mut ev, x, span).map_err(fail)?
+            }
         } else {
             ox_eval::print::print_value(&x)
         };
         out.push_str(&s);
-        out.push('\n');
+        // nix-instantiate ends JSON output without a newline
+        if !a.json {
+            out.push('\n');
+        }
     }
     print!("{}", out);
     Ok(ExitCode::SUCCESS)

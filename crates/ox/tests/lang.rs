@@ -41,33 +41,9 @@ fn flags_for(nix: &Path) -> Vec<String> {
     args
 }
 
-/// Minimal splitting of a flags line: whitespace, with '…' / "…" quoting.
+/// Flags are split on whitespace only, as `regen.sh` passes them.
 fn shell_words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for c in s.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                any = true
-            }
-            None if c.is_whitespace() => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            None => cur.push(c),
-        }
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    s.split_whitespace().map(str::to_string).collect()
 }
 
 fn cases(dir: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -140,15 +116,32 @@ fn language_cases() {
             for nix in cases(&dir, prefix) {
                 total += 1;
                 let name = name_of(&nix);
-                let args = vec![
-                    "eval".to_string(),
-                    "--strict".to_string(),
-                    nix.file_name().unwrap().to_string_lossy().into_owned(),
-                ];
+                let mut args = vec!["eval".to_string()];
+                args.extend(flags_for(&nix));
+                args.push(nix.file_name().unwrap().to_string_lossy().into_owned());
                 let (ok, out, err) = ox(&dir, &args);
-                // A failing case must fail cleanly: an error message with
-                // a location, never a panic.
-                let good = !ok && err.starts_with("error:") && !err.contains("panicked");
+                // A failing case must fail cleanly: an error message, never
+                // a panic; and it must render exactly as its `.err`
+                // snapshot (OX_BLESS=1 rewrites the snapshots).
+                let snap = nix.with_extension("err");
+                let mut good = !ok && err.starts_with("error:") && !err.contains("panicked");
+                if good {
+                    if std::env::var_os("OX_BLESS").is_some() {
+                        std::fs::write(&snap, &err).expect("write snapshot");
+                    } else if let Ok(expected) = std::fs::read_to_string(&snap) {
+                        if expected != err {
+                            good = false;
+                            failures.push(format!(
+                                "{}: diagnostic differs from {}:\n--- expected\n{}--- got\n{}",
+                                name,
+                                snap.display(),
+                                expected,
+                                err
+                            ));
+                            continue;
+                        }
+                    }
+                }
                 if good {
                     passed += 1;
                 }

@@ -157,7 +157,32 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
     r.add("fetchTree", 1, |_, _, span| not_implemented("fetchTree", span));
     r.add("fetchurl", 1, |_, _, span| not_implemented("fetchurl", span));
     r.add("getFlake", 1, |_, _, span| not_implemented("getFlake", span));
-    r.add("storeDir", 0, |_, _, span| not_implemented("storeDir", span));
+    r.add("fetchClosure", 1, |_, _, span| not_implemented("fetchClosure", span));
+    r.add("flakeRefToString", 1, |_, _, span| not_implemented("flakeRefToString", span));
+    r.add("parseFlakeRef", 1, |_, _, span| not_implemented("parseFlakeRef", span));
+    r.add("outputOf", 2, |_, _, span| not_implemented("outputOf", span));
+    r.add("warn", 2, |ev, a, span| {
+        let s = string_arg(ev, &a[0], "the first argument of builtins.warn", span)?;
+        ev.trace(&format!("evaluation warning: {}", s.s));
+        ev.force(a[1].clone())
+    });
+    r.add("addDrvOutputDependencies", 1, |ev, a, span| {
+        let s = string_arg(ev, &a[0], "the argument of builtins.addDrvOutputDependencies", span)?;
+        let ctx = s.ctx.as_ref().map(|c| {
+            Rc::new(
+                c.iter()
+                    .map(|e| {
+                        if e.ends_with(".drv") && !e.starts_with('=') && !e.starts_with('!') {
+                            format!("={}", e)
+                        } else {
+                            e.clone()
+                        }
+                    })
+                    .collect::<std::collections::BTreeSet<_>>(),
+            )
+        });
+        Ok(Value::str_ctx(s.s.clone(), ctx))
+    });
 }
 
 fn number(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Value> {
@@ -281,6 +306,9 @@ pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
         serde_json::Value::Number(n) => {
             if let Some(i) = n.as_i64() {
                 Value::Int(i)
+            } else if n.as_f64() == Some(0.0) {
+                // `-0` is an integer in Nix's JSON parser
+                Value::Int(0)
             } else {
                 Value::Float(n.as_f64().unwrap_or(0.0))
             }
