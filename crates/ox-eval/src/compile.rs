@@ -57,6 +57,9 @@ pub enum StrPart {
 
 pub enum Expr {
     Const(Value),
+    /// A selection resolved at compile time (`builtins.map`): evaluates
+    /// like a constant but is still lazy, so printing shows `<CODE>`.
+    Folded(Value, Span),
     Var {
         depth: u32,
         idx: u32,
@@ -144,7 +147,8 @@ impl Expr {
             | Expr::BinOp { span, .. }
             | Expr::Not(_, span)
             | Expr::Neg(_, span)
-            | Expr::CurPos(span) => Some(*span),
+            | Expr::CurPos(span)
+            | Expr::Folded(_, span) => Some(*span),
             Expr::Attrs(a) => Some(a.span),
             Expr::Lambda(l) => Some(l.span),
         }
@@ -369,8 +373,8 @@ impl<'g> Compiler<'g> {
                     }
                 },
                 ast::LiteralKind::Float(f) => match f.value() {
-                    Ok(v) => Expr::Const(Value::Float(v)),
-                    Err(_) => {
+                    Ok(v) if v.is_finite() => Expr::Const(Value::Float(v)),
+                    _ => {
                         return Err(perr(
                             format!("invalid float '{}'", f.syntax().text()),
                             span,
@@ -439,6 +443,14 @@ impl<'g> Compiler<'g> {
             ast::Expr::Select(s) => {
                 let e = self.bx(s.expr(), &s)?;
                 let path = self.attrpath(s.attrpath(), &s)?;
+                // `builtins.foo` is a constant: resolve it now.
+                if let (Expr::Const(Value::Attrs(a)), [AttrKey::Static(k)]) = (&*e, path.as_slice()) {
+                    if let Some(v) = a.get(k) {
+                        if !matches!(v, Value::Thunk(_)) {
+                            return Ok(Expr::Folded(v.clone(), span));
+                        }
+                    }
+                }
                 let default = match s.default_expr() {
                     Some(d) => Some(Box::new(self.expr(d)?)),
                     None => None,
@@ -647,6 +659,22 @@ impl<'g> Compiler<'g> {
                 }
             }
             ast::Attr::Dynamic(d) => match d.expr() {
+                // `${"name"}` with a plain string is a static name (as in
+                // Nix's parser)
+                Some(ast::Expr::Str(s))
+                    if s
+                        .normalized_parts()
+                        .iter()
+                        .all(|p| matches!(p, InterpolPart::Literal(_))) =>
+                {
+                    let mut name = String::new();
+                    for p in s.normalized_parts() {
+                        if let InterpolPart::Literal(l) = p {
+                            name.push_str(&l)
+                        }
+                    }
+                    Ok(name.into())
+                }
                 Some(e) => Err(e),
                 None => return Err(perr("syntax error", self.node_span(d))),
             },

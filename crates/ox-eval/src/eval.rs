@@ -177,9 +177,11 @@ impl Eval {
                 Value::Attrs(a) => {
                     if seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
                         for (k, x) in a.entries.iter() {
-                            let pos = a.position(k);
                             self.force_deep_inner(x.clone(), seen).context(|| {
-                                (format!("while evaluating the attribute '{}'", k), pos)
+                                (
+                                    format!("while evaluating the attribute '{}'", k),
+                                    a.position(k),
+                                )
                             })?;
                         }
                     }
@@ -226,7 +228,9 @@ impl Eval {
     pub fn eval(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
         // Fast paths that need neither stack nor depth accounting.
         match e {
-            Expr::Const(v) if !matches!(v, Value::Thunk(_)) => return Ok(v.clone()),
+            Expr::Const(v) | Expr::Folded(v, _) if !matches!(v, Value::Thunk(_)) => {
+                return Ok(v.clone())
+            }
             Expr::Var { depth, idx, .. } => {
                 let v = env.lookup(*depth, *idx);
                 if !matches!(v, Value::Thunk(_)) {
@@ -257,7 +261,7 @@ impl Eval {
 
     fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
         match e {
-            Expr::Const(v) => self.force(v.clone()),
+            Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
             Expr::Var { depth, idx, span } => {
                 let v = env.lookup(*depth, *idx);
                 match v {
@@ -565,14 +569,13 @@ impl Eval {
             match a.get(&name) {
                 Some(x) => {
                     let x = x.clone();
-                    let pos = a.position(&name);
                     v = self.force(x).context(|| {
                         (
                             format!(
                                 "while evaluating the attribute '{}'",
                                 path_string(path, i, &name)
                             ),
-                            pos.or(Some(span)),
+                            a.position(&name).or(Some(span)),
                         )
                     })?;
                 }

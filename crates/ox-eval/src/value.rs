@@ -183,6 +183,33 @@ impl Attrs {
     }
     /// `self // other`
     pub fn update(&self, other: &Attrs) -> Attrs {
+        // Small right-hand sides (the common `acc // { x = …; }`): find
+        // each key by binary search and copy the runs in between.
+        if other.entries.len() * 8 < self.entries.len() {
+            let a = &self.entries;
+            let mut out = Vec::with_capacity(a.len() + other.entries.len());
+            let mut from = 0;
+            for (k, v) in other.entries.iter() {
+                match a[from..].binary_search_by(|(x, _)| (**x).cmp(&**k)) {
+                    Ok(i) => {
+                        out.extend_from_slice(&a[from..from + i]);
+                        out.push((k.clone(), v.clone()));
+                        from += i + 1;
+                    }
+                    Err(i) => {
+                        out.extend_from_slice(&a[from..from + i]);
+                        out.push((k.clone(), v.clone()));
+                        from += i;
+                    }
+                }
+            }
+            out.extend_from_slice(&a[from..]);
+            let positions = other.positions.clone().or_else(|| self.positions.clone());
+            return Attrs {
+                entries: out,
+                positions,
+            };
+        }
         let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
         let (mut i, mut j) = (0, 0);
         let (a, b) = (&self.entries, &other.entries);
@@ -205,15 +232,9 @@ impl Attrs {
         }
         out.extend_from_slice(&a[i..]);
         out.extend_from_slice(&b[j..]);
-        let positions = match (&self.positions, &other.positions) {
-            (None, None) => None,
-            (Some(p), None) | (None, Some(p)) => Some(p.clone()),
-            (Some(p), Some(q)) => {
-                let mut v = (**q).clone();
-                v.extend(p.iter().cloned());
-                Some(Rc::new(v))
-            }
-        };
+        // Positions are for diagnostics only: keep one side's table
+        // (the right one wins) rather than paying O(n) on every `//`.
+        let positions = other.positions.clone().or_else(|| self.positions.clone());
         Attrs {
             entries: out,
             positions,

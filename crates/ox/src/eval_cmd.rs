@@ -142,7 +142,8 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
 fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval::Result<Value> {
     let v = ev.force(v)?;
     let is_fn = matches!(v, Value::Lambda(_));
-    if !is_fn {
+    // nix-instantiate only auto-calls when arguments were given
+    if !is_fn || (a.arg.is_empty() && a.argstr.is_empty()) {
         return Ok(v);
     }
     let mut entries: Vec<(ox_eval::value::Sym, Value)> = Vec::new();

@@ -201,15 +201,32 @@ fn number(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Value> {
 }
 
 fn arith(ev: &mut Eval, op: BinOp, a: Vec<Value>, span: Span, name: &str) -> Result<Value> {
-    let x = number(ev, &a[0], &format!("the first argument of builtins.{}", name), span)?;
-    let y = number(ev, &a[1], &format!("the second argument of builtins.{}", name), span)?;
+    let x = ev.force(a[0].clone())?;
+    let y = ev.force(a[1].clone())?;
+    // the messages are only built on the error path
+    if !matches!(x, Value::Int(_) | Value::Float(_)) {
+        number(ev, &x, &format!("the first argument of builtins.{}", name), span)?;
+    }
+    if !matches!(y, Value::Int(_) | Value::Float(_)) {
+        number(ev, &y, &format!("the second argument of builtins.{}", name), span)?;
+    }
     ev.arith(op, x, y, span)
 }
 
 fn bits(ev: &mut Eval, a: Vec<Value>, span: Span, name: &str, f: fn(i64, i64) -> i64) -> Result<Value> {
-    let x = int_arg(ev, &a[0], &format!("the first argument of builtins.{}", name), span)?;
-    let y = int_arg(ev, &a[1], &format!("the second argument of builtins.{}", name), span)?;
-    Ok(Value::Int(f(x, y)))
+    let x = ev.force(a[0].clone())?;
+    let y = ev.force(a[1].clone())?;
+    match (&x, &y) {
+        (Value::Int(p), Value::Int(q)) => Ok(Value::Int(f(*p, *q))),
+        (Value::Int(_), _) => {
+            int_arg(ev, &y, &format!("the second argument of builtins.{}", name), span)?;
+            unreachable!("int_arg fails on non-integers")
+        }
+        _ => {
+            int_arg(ev, &x, &format!("the first argument of builtins.{}", name), span)?;
+            unreachable!("int_arg fails on non-integers")
+        }
+    }
 }
 
 fn import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {

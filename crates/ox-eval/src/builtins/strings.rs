@@ -239,10 +239,11 @@ fn compile_regex(ev: &mut Eval, re: &str, anchored: bool, span: Span) -> Result<
         return Ok(r.clone());
     }
     let body = posix_to_rust(re);
+    // POSIX `.` matches newlines too
     let src = if anchored {
-        format!("^(?:{})$", body)
+        format!("(?s)^(?:{})$", body)
     } else {
-        body
+        format!("(?s){}", body)
     };
     match regex::Regex::new(&src) {
         Ok(r) => {

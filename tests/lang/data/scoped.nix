@@ -1,0 +1,1 @@
+{ sum = x + y; str = toString 42; }

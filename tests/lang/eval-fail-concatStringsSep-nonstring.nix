@@ -1,0 +1,1 @@
+builtins.concatStringsSep "," [ 1 2 ]

@@ -1,0 +1,1 @@
+{ a = throw "eq forces"; } == { a = 1; }

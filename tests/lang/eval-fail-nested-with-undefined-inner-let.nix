@@ -1,0 +1,1 @@
+let f = with { a = 1; }; x: b; in f 1

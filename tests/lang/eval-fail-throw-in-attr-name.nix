@@ -1,0 +1,1 @@
+{ ${throw "attr name"} = 1; }

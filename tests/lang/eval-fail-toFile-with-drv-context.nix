@@ -1,0 +1,1 @@
+let d = derivation { name = "d"; system = "x"; builder = "/bin/sh"; }; in builtins.toFile "f" "${d}"

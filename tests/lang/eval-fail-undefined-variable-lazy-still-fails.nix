@@ -1,0 +1,1 @@
+let unused = nosuchvar; in 1

@@ -1,0 +1,1 @@
+let x = null; in assert x != null -> x > 0; "ok"

@@ -1,0 +1,1 @@
+let v = 1; in { a.b = 2; a = { inherit v; }; }

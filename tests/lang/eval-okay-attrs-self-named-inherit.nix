@@ -1,0 +1,1 @@
+let a = { a = 1; }; in { inherit (a) a; }

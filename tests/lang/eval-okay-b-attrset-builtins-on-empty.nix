@@ -1,0 +1,1 @@
+with builtins; [ (attrNames {}) (attrValues {}) (removeAttrs {} []) (intersectAttrs {} { a = 1; }) ]

@@ -1,0 +1,1 @@
+with builtins; [ (compareVersions "1.0" "2.3") (compareVersions "2.1" "2.1") (compareVersions "2.3" "2.2") (compareVersions "1.0pre" "1.0") (compareVersions "1.0" "1.0.1") (compareVersions "2.3a" "2.3") (compareVersions "2.3a" "2.3c") (compareVersions "1.10" "1.9") (compareVersions "1.0" "1.0pre") (compareVersions "a" "1") ]

@@ -1,0 +1,6 @@
+builtins.fromTOML ''
+  a = 1
+  [b]
+  c = "x"
+  d.e = [ true, false ]
+''

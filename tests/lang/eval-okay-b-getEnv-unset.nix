@@ -1,0 +1,1 @@
+builtins.getEnv "OX_LANG_TEST_UNSET_VAR"

@@ -1,0 +1,1 @@
+with builtins; map (t: hashFile t ./data/hello.txt) [ "md5" "sha1" "sha256" "sha512" ]

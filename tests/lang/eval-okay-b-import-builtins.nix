@@ -1,0 +1,1 @@
+(builtins.import ./data/dir/b.nix).b

@@ -1,0 +1,1 @@
+(import ./data/nested-import.nix).value

@@ -1,0 +1,1 @@
+with builtins; [ (length []) (length [ 1 ]) (length (genList (x: x) 100)) ]

@@ -1,0 +1,1 @@
+builtins.path { path = ./data/dir; filter = path: type: type == "regular"; }

@@ -1,0 +1,1 @@
+with builtins; [ (split "/" "/a/b") (split "(a)|b" "xaybz") (split "," "") (split "(x)?y" "ay") (split "[[:space:]]+" " foo  bar ") ]

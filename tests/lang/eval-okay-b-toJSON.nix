@@ -1,0 +1,1 @@
+builtins.toJSON { a = [ 1 2.5 "s" null true ]; b = { c = {}; }; d = "q\"\n"; }

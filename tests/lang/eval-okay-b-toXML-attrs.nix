@@ -1,0 +1,1 @@
+builtins.toXML { b = { c = 1; }; a = "x"; }

@@ -1,0 +1,1 @@
+builtins.toXML { type = "derivation"; outPath = "/o"; drvPath = "/d"; name = "n"; }

@@ -1,0 +1,1 @@
+builtins.trace "to stderr" (builtins.trace { a = 1; } 42)

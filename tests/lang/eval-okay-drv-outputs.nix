@@ -1,0 +1,1 @@
+let d = derivation { name = "m"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out" "dev" ]; }; in [ d.outputName d.dev.outputName d.out.outPath d.dev.outPath (d.dev.drvPath == d.drvPath) (builtins.attrNames d) ]

@@ -1,0 +1,1 @@
+let fix = f: let x = f x; in x; base = self: { a = 1; b = self.a + 10; }; ext = self: super: { a = 5; c = super.b; }; extend = f: g: self: let super = f self; in super // g self super; in fix (extend base ext)

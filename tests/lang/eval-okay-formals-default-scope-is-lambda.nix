@@ -1,0 +1,1 @@
+let b = "outer"; in ({ a ? b, b ? "inner" }: a) {}

@@ -1,0 +1,1 @@
+let k = "b"; in { a = { b = null; }; } ? a.${k}

@@ -1,0 +1,1 @@
+({ inherit (throw "boom") a; b = 2; }).b

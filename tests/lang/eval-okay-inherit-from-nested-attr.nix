@@ -1,0 +1,1 @@
+let s = { x = { y = 9; }; }; in { inherit (s.x) y; }

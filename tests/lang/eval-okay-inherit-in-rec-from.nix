@@ -1,0 +1,1 @@
+rec { s = { v = 1; }; inherit (s) v; w = v + 1; }

@@ -1,0 +1,1 @@
+{ outPath = "/out"; other = 1; }

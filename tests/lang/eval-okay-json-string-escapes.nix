@@ -1,0 +1,1 @@
+[ "a\nb" "tab\t" "q\"" "back\\" "ctl${builtins.fromJSON "\"\\u0001\""}" "é" "/" ]

@@ -1,0 +1,1 @@
+builtins.head (builtins.tail [ (throw "a") 2 (throw "c") ])

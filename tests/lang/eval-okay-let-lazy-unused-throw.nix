@@ -1,0 +1,1 @@
+let x = throw "never"; y = 5; in y

@@ -1,0 +1,1 @@
+[ (true -> false) (false -> throw "short") (true -> true) (false -> false) ]

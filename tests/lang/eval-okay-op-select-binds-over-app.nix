@@ -1,0 +1,1 @@
+let s = { f = x: x * 3; }; in s.f 2

@@ -1,0 +1,1 @@
+[ (builtins.typeOf ~/foo) (baseNameOf ~/foo/bar.txt) ]

@@ -1,0 +1,1 @@
+[ (builtins.typeOf 6/3) (6 / 3) (builtins.baseNameOf 6/3) ]

@@ -1,0 +1,1 @@
+[ (baseNameOf ./a/../b) (baseNameOf ./data/.) (baseNameOf ./data/./hello.txt) ]

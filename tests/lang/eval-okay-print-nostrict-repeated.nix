@@ -1,0 +1,1 @@
+let s = { y = 1; }; in builtins.deepSeq s [ s s ]

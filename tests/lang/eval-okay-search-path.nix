@@ -1,0 +1,1 @@
+builtins.readFile <testdata/hello.txt>

@@ -1,0 +1,1 @@
+let p = { outPath = ./data/hello.txt; }; in builtins.typeOf "${p}"

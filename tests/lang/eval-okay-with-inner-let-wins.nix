@@ -1,0 +1,1 @@
+with { a = "with"; }; let a = "let"; in a
