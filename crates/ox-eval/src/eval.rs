@@ -488,8 +488,6 @@ impl Eval {
                 .collect();
             (entries, env.clone())
         };
-        let mut positions: Vec<(Sym, Span)> =
-            def.statics.iter().map(|b| (b.name.clone(), b.span)).collect();
         let mut attrs = Attrs::from_sorted(entries);
         if !def.dynamics.is_empty() {
             let mut extra = Vec::new();
@@ -507,7 +505,6 @@ impl Eval {
                         *span,
                     );
                 }
-                positions.push((name.clone(), *span));
                 extra.push((name, self.thunk(v, &scope)));
             }
             if !extra.is_empty() {
@@ -516,7 +513,7 @@ impl Eval {
                 attrs = Attrs::from_unsorted(all);
             }
         }
-        attrs.positions = Some(Rc::new(positions));
+        attrs.positions = Some(Positions::Def(def));
         Ok(Value::attrs(attrs))
     }
 

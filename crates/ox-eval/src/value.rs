@@ -51,7 +51,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(Rc<NixString>),
-    Path(Rc<str>),
+    Path(Rc<String>),
     Attrs(Rc<Attrs>),
     List(Rc<Vec<Value>>),
     Lambda(Rc<Closure>),
@@ -128,7 +128,15 @@ impl Value {
 pub struct Attrs {
     pub entries: Vec<(Sym, Value)>,
     /// Where each attribute was defined, for `unsafeGetAttrPos` and errors.
-    pub positions: Option<Rc<Vec<(Sym, Span)>>>,
+    pub positions: Option<Positions>,
+}
+
+/// Attribute positions. Sets written in source point at their compiled
+/// definition, so evaluating a set literal allocates nothing for them.
+#[derive(Clone)]
+pub enum Positions {
+    Def(&'static crate::compile::AttrsDef),
+    Table(Rc<Vec<(Sym, Span)>>),
 }
 
 impl Attrs {
@@ -177,9 +185,14 @@ impl Attrs {
         self.get(name).is_some()
     }
     pub fn position(&self, name: &str) -> Option<Span> {
-        self.positions
-            .as_ref()
-            .and_then(|p| p.iter().find(|(k, _)| &**k == name).map(|(_, s)| *s))
+        match self.positions.as_ref()? {
+            Positions::Table(t) => t.iter().find(|(k, _)| &**k == name).map(|(_, s)| *s),
+            Positions::Def(d) => match d.statics.binary_search_by(|b| (*b.name).cmp(name)) {
+                Ok(i) => Some(d.statics[i].span),
+                // a dynamic attribute: its set is the best we know
+                Err(_) => self.contains(name).then_some(d.span),
+            },
+        }
     }
     /// `self // other`
     pub fn update(&self, other: &Attrs) -> Attrs {

@@ -109,3 +109,15 @@ fn deep_programs_do_not_overflow_the_stack() {
         .expect("runaway recursion must fail");
     assert!(e.msg.contains("stack overflow"), "{}", e.msg);
 }
+
+#[test]
+fn value_sizes_stay_small() {
+    // Values are copied everywhere; keep them two words.
+    assert_eq!(std::mem::size_of::<ox_eval::Value>(), 16);
+    println!(
+        "ThunkState {} Env {} Attrs {}",
+        std::mem::size_of::<ox_eval::value::ThunkState>(),
+        std::mem::size_of::<ox_eval::value::Env>(),
+        std::mem::size_of::<ox_eval::value::Attrs>()
+    );
+}
