@@ -386,7 +386,7 @@ impl Eval {
             }
             Expr::With { ns, body, span: _ } => {
                 let nsv = self.thunk(ns, env);
-                let new = Env::new(vec![nsv], Some(env.clone()));
+                let new = Env::new(smallvec::smallvec![nsv] as Slots, Some(env.clone()));
                 self.eval(body, &new)
             }
             Expr::If {
@@ -456,8 +456,8 @@ impl Eval {
 
     /// Create the environment of a `let` (or `rec` set) and its thunks.
     fn bind_env(&mut self, binds: &'static [Binding], env: &Rc<Env>) -> Rc<Env> {
-        let new = Env::new(Vec::with_capacity(binds.len()), Some(env.clone()));
-        let mut slots = Vec::with_capacity(binds.len());
+        let new = Env::new(Slots::new(), Some(env.clone()));
+        let mut slots = Slots::with_capacity(binds.len());
         for b in binds {
             slots.push(if b.inherited {
                 self.thunk(&b.value, env)
@@ -472,7 +472,7 @@ impl Eval {
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots = new.slots.borrow().clone();
+            let slots: Vec<Value> = new.slots.borrow().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
@@ -649,7 +649,7 @@ impl Eval {
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
         let def: &'static LambdaDef = c.def;
         let env = match &def.formals {
-            None => Env::new(vec![arg], Some(c.env.clone())),
+            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
                 let Value::Attrs(a) = &argv else {
@@ -663,8 +663,8 @@ impl Eval {
                         span,
                     ));
                 };
-                let env = Env::new(Vec::with_capacity(def.nslots as usize), Some(c.env.clone()));
-                let mut slots = Vec::with_capacity(def.nslots as usize);
+                let env = Env::new(Slots::new(), Some(c.env.clone()));
+                let mut slots = Slots::with_capacity(def.nslots as usize);
                 let mut used = 0;
                 for (name, default) in &formals.entries {
                     match a.get(name) {

@@ -258,14 +258,18 @@ impl Attrs {
 /// A runtime environment frame: the values bound by one `let`, `rec`,
 /// lambda or `with` (which stores its namespace in slot 0).
 pub struct Env {
-    pub slots: RefCell<Vec<Value>>,
+    pub slots: RefCell<Slots>,
     pub parent: Option<Rc<Env>>,
 }
 
+/// Most frames (lambda calls) bind one or two names: keep those inline so
+/// a call allocates one object, not two.
+pub type Slots = smallvec::SmallVec<[Value; 2]>;
+
 impl Env {
-    pub fn new(slots: Vec<Value>, parent: Option<Rc<Env>>) -> Rc<Env> {
+    pub fn new(slots: impl Into<Slots>, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(slots),
+            slots: RefCell::new(slots.into()),
             parent,
         })
     }
