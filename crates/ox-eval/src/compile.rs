@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
+use rnix::ast::AstNode;
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rnix::SyntaxKind;
-use rnix::ast::AstNode;
 use rowan::ast::AstNode as _;
 
 use crate::error::{ErrorKind, EvalError, FileId, Result, Span};
-use crate::value::{Sym, Value};
+use crate::value::{sym, Sym, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinOp {
@@ -183,6 +183,8 @@ pub struct LambdaDef {
     pub nslots: u32,
 }
 
+type FormalEntries = Vec<(Sym, Option<Expr>)>;
+
 pub struct Formals {
     /// In slot order.
     pub entries: Vec<(Sym, Option<Expr>)>,
@@ -282,7 +284,7 @@ impl<'g> Compiler<'g> {
         let map = names
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.clone(), i as u32))
+            .map(|(i, n)| (*n, i as u32))
             .collect();
         self.scopes.push(Scope::Static(map));
         self
@@ -333,7 +335,7 @@ impl<'g> Compiler<'g> {
             return Err(perr(format!("undefined variable '{}'", name), span));
         }
         Ok(Expr::WithVar {
-            name: name.into(),
+            name: sym(name),
             withs: withs.into_boxed_slice(),
             span,
         })
@@ -374,12 +376,7 @@ impl<'g> Compiler<'g> {
                 },
                 ast::LiteralKind::Float(f) => match f.value() {
                     Ok(v) if v.is_finite() => Expr::Const(Value::Float(v)),
-                    _ => {
-                        return Err(perr(
-                            format!("invalid float '{}'", f.syntax().text()),
-                            span,
-                        ))
-                    }
+                    _ => return Err(perr(format!("invalid float '{}'", f.syntax().text()), span)),
                 },
                 ast::LiteralKind::Uri(u) => Expr::Const(Value::str(u.syntax().text())),
             },
@@ -417,7 +414,7 @@ impl<'g> Compiler<'g> {
                 let a = self.attrs(p, span)?;
                 Expr::Select {
                     e: Box::new(a),
-                    path: vec![AttrKey::Static("body".into())],
+                    path: vec![AttrKey::Static("body")],
                     default: None,
                     span,
                 }
@@ -431,7 +428,7 @@ impl<'g> Compiler<'g> {
                     .statics
                     .keys()
                     .enumerate()
-                    .map(|(i, k)| (k.clone(), i as u32))
+                    .map(|(i, k)| (*k, i as u32))
                     .collect();
                 self.scopes.push(Scope::Static(names));
                 let binds = self.bindings(p.statics, true);
@@ -444,7 +441,8 @@ impl<'g> Compiler<'g> {
                 let e = self.bx(s.expr(), &s)?;
                 let path = self.attrpath(s.attrpath(), &s)?;
                 // `builtins.foo` is a constant: resolve it now.
-                if let (Expr::Const(Value::Attrs(a)), [AttrKey::Static(k)]) = (&*e, path.as_slice()) {
+                if let (Expr::Const(Value::Attrs(a)), [AttrKey::Static(k)]) = (&*e, path.as_slice())
+                {
                     if let Some(v) = a.get(k) {
                         if !matches!(v, Value::Thunk(_)) {
                             return Ok(Expr::Folded(v.clone(), span));
@@ -579,7 +577,10 @@ impl<'g> Compiler<'g> {
             ast::Expr::PathHome(p) => (p.parts(), 'h'),
             ast::Expr::PathSearch(p) => {
                 let text = p.syntax().text().to_string();
-                let inner = text.trim_start_matches('<').trim_end_matches('>').to_string();
+                let inner = text
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string();
                 // `<x>` is `__findFile __nixPath "x"`, resolved like any
                 // variable so that a user's binding can override it.
                 let find = self.resolve("__findFile", span)?;
@@ -626,7 +627,11 @@ impl<'g> Compiler<'g> {
         })
     }
 
-    fn attrpath(&mut self, p: Option<ast::Attrpath>, parent: &impl AstNode) -> Result<Vec<AttrKey>> {
+    fn attrpath(
+        &mut self,
+        p: Option<ast::Attrpath>,
+        parent: &impl AstNode,
+    ) -> Result<Vec<AttrKey>> {
         let Some(p) = p else {
             return Err(perr("syntax error", self.node_span(parent)));
         };
@@ -643,7 +648,7 @@ impl<'g> Compiler<'g> {
     /// A static name, or the expression computing a dynamic one.
     fn attr_name(&mut self, a: &ast::Attr) -> Result<std::result::Result<Sym, ast::Expr>> {
         Ok(match a {
-            ast::Attr::Ident(i) => Ok(ident_text(i).into()),
+            ast::Attr::Ident(i) => Ok(sym(&ident_text(i))),
             ast::Attr::Str(s) => {
                 let parts = s.normalized_parts();
                 if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
@@ -653,7 +658,7 @@ impl<'g> Compiler<'g> {
                             name.push_str(&l)
                         }
                     }
-                    Ok(name.into())
+                    Ok(sym(&name))
                 } else {
                     Err(ast::Expr::Str(s.clone()))
                 }
@@ -662,8 +667,7 @@ impl<'g> Compiler<'g> {
                 // `${"name"}` with a plain string is a static name (as in
                 // Nix's parser)
                 Some(ast::Expr::Str(s))
-                    if s
-                        .normalized_parts()
+                    if s.normalized_parts()
                         .iter()
                         .all(|p| matches!(p, InterpolPart::Literal(_))) =>
                 {
@@ -673,7 +677,7 @@ impl<'g> Compiler<'g> {
                             name.push_str(&l)
                         }
                     }
-                    Ok(name.into())
+                    Ok(sym(&name))
                 }
                 Some(e) => Err(e),
                 None => return Err(perr("syntax error", self.node_span(d))),
@@ -698,15 +702,18 @@ impl<'g> Compiler<'g> {
                         let name = match self.attr_name(&a)? {
                             Ok(n) => n,
                             Err(_) => {
-                                return Err(perr("dynamic attributes not allowed in inherit", aspan))
+                                return Err(perr(
+                                    "dynamic attributes not allowed in inherit",
+                                    aspan,
+                                ))
                             }
                         };
                         let v = match &from {
-                            Some(f) => PendingVal::InheritFrom(f.clone(), name.clone(), aspan),
-                            None => PendingVal::Inherit(name.clone(), aspan),
+                            Some(f) => PendingVal::InheritFrom(f.clone(), name, aspan),
+                            None => PendingVal::Inherit(name, aspan),
                         };
                         if let Some((_, prev)) = p.statics.get(&name) {
-                            return Err(dup_attr(&name, aspan, *prev));
+                            return Err(dup_attr(name, aspan, *prev));
                         }
                         p.statics.insert(name, (v, aspan));
                     }
@@ -763,11 +770,11 @@ impl<'g> Compiler<'g> {
                         {
                             if set.rec_token().is_none() {
                                 let extra = self.collect(set, false)?;
-                                merge_pending(inner, extra, &name)?;
+                                merge_pending(inner, extra, name)?;
                                 return Ok(());
                             }
                         }
-                        return Err(dup_attr(&name, fspan, *prev));
+                        return Err(dup_attr(name, fspan, *prev));
                     }
                     p.statics.insert(name, (PendingVal::Ast(value), fspan));
                 } else {
@@ -780,10 +787,8 @@ impl<'g> Compiler<'g> {
                                 dynamics: Vec::new(),
                             };
                             self.insert_path(&mut inner, rest, value, span)?;
-                            p.statics.insert(
-                                name,
-                                (PendingVal::Nested(Box::new(inner), fspan), fspan),
-                            );
+                            p.statics
+                                .insert(name, (PendingVal::Nested(Box::new(inner), fspan), fspan));
                         }
                         Some((existing, prev)) => {
                             let prev = *prev;
@@ -793,11 +798,12 @@ impl<'g> Compiler<'g> {
                                 }
                                 PendingVal::Ast(ast::Expr::AttrSet(set)) => {
                                     let set = set.clone();
-                                    let mut inner = self.collect(&set, set.rec_token().is_some())?;
+                                    let mut inner =
+                                        self.collect(&set, set.rec_token().is_some())?;
                                     self.insert_path(&mut inner, rest, value, span)?;
                                     *existing = PendingVal::Nested(Box::new(inner), prev);
                                 }
-                                _ => return Err(dup_attr(&name, fspan, prev)),
+                                _ => return Err(dup_attr(name, fspan, prev)),
                             }
                         }
                     }
@@ -814,7 +820,7 @@ impl<'g> Compiler<'g> {
                 .statics
                 .keys()
                 .enumerate()
-                .map(|(i, k)| (k.clone(), i as u32))
+                .map(|(i, k)| (*k, i as u32))
                 .collect();
             self.scopes.push(Scope::Static(names));
         }
@@ -852,7 +858,7 @@ impl<'g> Compiler<'g> {
             let inherited = in_binding_scope && matches!(val, PendingVal::Inherit(..));
             let value = self.pending_val(val, in_binding_scope)?;
             if let Expr::Lambda(l) = &value {
-                *l.name.borrow_mut() = Some(name.clone());
+                *l.name.borrow_mut() = Some(name);
             }
             out.push(Binding {
                 name,
@@ -876,7 +882,7 @@ impl<'g> Compiler<'g> {
                 } else {
                     None
                 };
-                let r = self.resolve(&name, span);
+                let r = self.resolve(name, span);
                 if let Some(t) = top {
                     self.scopes.push(t);
                 }
@@ -900,9 +906,9 @@ impl<'g> Compiler<'g> {
         };
         match param {
             ast::Param::IdentParam(ip) => {
-                let name: Sym = ip.ident().map(|i| ident_text(&i)).unwrap_or_default().into();
+                let name: Sym = sym(&ip.ident().map(|i| ident_text(&i)).unwrap_or_default());
                 let mut m = HashMap::new();
-                m.insert(name.clone(), 0);
+                m.insert(name, 0);
                 self.scopes.push(Scope::Static(m));
                 let body = self.opt(l.body(), l);
                 self.scopes.pop();
@@ -918,7 +924,7 @@ impl<'g> Compiler<'g> {
             ast::Param::Pattern(pat) => {
                 let mut names: Vec<(Sym, Option<ast::Expr>, Span)> = Vec::new();
                 for ent in pat.pat_entries() {
-                    let n: Sym = ent.ident().map(|i| ident_text(&i)).unwrap_or_default().into();
+                    let n: Sym = sym(&ent.ident().map(|i| ident_text(&i)).unwrap_or_default());
                     let espan = self.node_span(&ent);
                     if names.iter().any(|(m, _, _)| *m == n) {
                         return Err(perr(
@@ -931,7 +937,7 @@ impl<'g> Compiler<'g> {
                 let at: Option<Sym> = pat
                     .pat_bind()
                     .and_then(|b| b.ident())
-                    .map(|i| ident_text(&i).into());
+                    .map(|i| sym(&ident_text(&i)));
                 if let Some(a) = &at {
                     if names.iter().any(|(m, _, _)| m == a) {
                         return Err(perr(
@@ -942,14 +948,14 @@ impl<'g> Compiler<'g> {
                 }
                 let mut m = HashMap::new();
                 for (i, (n, _, _)) in names.iter().enumerate() {
-                    m.insert(n.clone(), i as u32);
+                    m.insert(*n, i as u32);
                 }
                 if let Some(a) = &at {
-                    m.insert(a.clone(), names.len() as u32);
+                    m.insert(*a, names.len() as u32);
                 }
                 let nslots = names.len() as u32 + at.is_some() as u32;
                 self.scopes.push(Scope::Static(m));
-                let r = (|| -> Result<(Vec<(Sym, Option<Expr>)>, Expr)> {
+                let r = (|| -> Result<(FormalEntries, Expr)> {
                     let mut entries = Vec::new();
                     for (n, d, _) in names {
                         let d = match d {
@@ -991,7 +997,14 @@ fn merge_pending(into: &mut Pending, extra: Pending, outer: &str) -> Result<()> 
 }
 
 fn dup_attr(name: &str, span: Span, prev: Span) -> Box<EvalError> {
-    let mut e = perr(format!("attribute '{}' already defined at {}", name, prev.location()), span);
+    let mut e = perr(
+        format!(
+            "attribute '{}' already defined at {}",
+            name,
+            prev.location()
+        ),
+        span,
+    );
     e.hint = Some(format!("first definition at {}", prev.location()));
     e
 }
@@ -1049,7 +1062,11 @@ fn parse_error(e: &rnix::ParseError, file: FileId, len: usize) -> Box<EvalError>
             format!(
                 "syntax error, unexpected {}, expected {}",
                 kind_name(got),
-                wanted.iter().map(kind_name).collect::<Vec<_>>().join(" or ")
+                wanted
+                    .iter()
+                    .map(kind_name)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ),
             sp(*r),
         ),
@@ -1062,8 +1079,14 @@ fn parse_error(e: &rnix::ParseError, file: FileId, len: usize) -> Box<EvalError>
             ),
             eof,
         ),
-        P::DuplicatedArgs(r, n) => (format!("duplicate formal function argument '{}'", n), sp(*r)),
-        P::RecursionLimitExceeded => ("syntax error, expression nested too deeply".to_string(), eof),
+        P::DuplicatedArgs(r, n) => (
+            format!("duplicate formal function argument '{}'", n),
+            sp(*r),
+        ),
+        P::RecursionLimitExceeded => (
+            "syntax error, expression nested too deeply".to_string(),
+            eof,
+        ),
         _ => ("syntax error".to_string(), eof),
     };
     EvalError::new(ErrorKind::Parse, msg, Some(span))

@@ -62,7 +62,12 @@ impl Span {
         };
         let ls = f.line_starts[line] as usize;
         let start = (self.start as usize).min(f.text.len());
-        let col = f.text.get(ls..start).map(|t| t.chars().count()).unwrap_or(0) + 1;
+        let col = f
+            .text
+            .get(ls..start)
+            .map(|t| t.chars().count())
+            .unwrap_or(0)
+            + 1;
         Some((line + 1, col))
     }
     pub fn file_name(&self) -> String {

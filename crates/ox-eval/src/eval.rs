@@ -5,9 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::compile::{
-    self, AttrKey, AttrsDef, BinOp, Binding, Expr, Globals, LambdaDef, StrPart,
-};
+use crate::compile::{self, AttrKey, AttrsDef, BinOp, Binding, Expr, Globals, LambdaDef, StrPart};
 use crate::error::{err, type_err, AddContext, ErrorKind, EvalError, Result, Span};
 use crate::value::*;
 
@@ -39,6 +37,9 @@ impl Default for Settings {
     }
 }
 
+/// Receives `builtins.trace` output and warnings.
+pub type TraceHook = Box<dyn FnMut(&str)>;
+
 pub struct Eval {
     pub settings: Settings,
     pub globals: Globals,
@@ -49,7 +50,7 @@ pub struct Eval {
     /// Files written by `toFile` / copied paths: store path -> source.
     pub store_writes: HashMap<String, crate::StoreObject>,
     /// Messages from `builtins.trace`/warnings (printed to stderr).
-    pub trace_hook: Option<Box<dyn FnMut(&str)>>,
+    pub trace_hook: Option<TraceHook>,
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
 }
 
@@ -174,23 +175,19 @@ impl Eval {
         let v = self.force(v)?;
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
             match &v {
-                Value::Attrs(a) => {
-                    if seen.insert(Rc::as_ptr(a) as *const u8 as usize) {
-                        for (k, x) in a.entries.iter() {
-                            self.force_deep_inner(x.clone(), seen).context(|| {
-                                (
-                                    format!("while evaluating the attribute '{}'", k),
-                                    a.position(k),
-                                )
-                            })?;
-                        }
+                Value::Attrs(a) if seen.insert(Rc::as_ptr(a) as *const u8 as usize) => {
+                    for (k, x) in a.entries.iter() {
+                        self.force_deep_inner(x.clone(), seen).context(|| {
+                            (
+                                format!("while evaluating the attribute '{}'", k),
+                                a.position(k),
+                            )
+                        })?;
                     }
                 }
-                Value::List(l) => {
-                    if seen.insert(Rc::as_ptr(l) as *const u8 as usize) {
-                        for x in l.iter() {
-                            self.force_deep_inner(x.clone(), seen)?;
-                        }
+                Value::List(l) if seen.insert(Rc::as_ptr(l) as *const u8 as usize) => {
+                    for x in l.iter() {
+                        self.force_deep_inner(x.clone(), seen)?;
                     }
                 }
                 _ => {}
@@ -325,7 +322,8 @@ impl Eval {
                         StrPart::Lit(l) => s.push_str(l),
                         StrPart::Expr(x) => {
                             let v = self.eval(x, env)?;
-                            let ns = self.coerce_to_string(v, span_or(x.span(), *span), false, false)?;
+                            let ns =
+                                self.coerce_to_string(v, span_or(x.span(), *span), false, false)?;
                             if ns.ctx.is_some() {
                                 return err(
                                     ErrorKind::Other,
@@ -359,7 +357,7 @@ impl Eval {
                     let Value::Attrs(a) = &v else {
                         return Ok(Value::Bool(false));
                     };
-                    match a.get(&name) {
+                    match a.get(name) {
                         // the last attribute's value is not forced
                         Some(x) if i + 1 < path.len() => {
                             let x = x.clone();
@@ -423,7 +421,9 @@ impl Eval {
             Expr::BinOp { op, l, r, span } => self.eval_binop(*op, l, r, *span, env),
             Expr::Not(x, span) => {
                 let v = self.eval(x, env)?;
-                Ok(Value::Bool(!self.expect_bool(&v, span_or(x.span(), *span))?))
+                Ok(Value::Bool(
+                    !self.expect_bool(&v, span_or(x.span(), *span))?,
+                ))
             }
             Expr::Neg(x, span) => {
                 let v = self.eval(x, env)?;
@@ -438,7 +438,11 @@ impl Eval {
                     },
                     Value::Float(f) => Ok(Value::Float(0.0 - f)),
                     v => type_err(
-                        format!("cannot negate {}: value is {} while an integer or float was expected", v.type_name(), v.type_name()),
+                        format!(
+                            "cannot negate {}: value is {} while an integer or float was expected",
+                            v.type_name(),
+                            v.type_name()
+                        ),
                         *span,
                     ),
                 }
@@ -446,9 +450,9 @@ impl Eval {
             Expr::CurPos(span) => {
                 let (line, col) = span.line_col().unwrap_or((0, 0));
                 Ok(Value::attrs(Attrs::from_sorted(vec![
-                    ("column".into(), Value::Int(col as i64)),
-                    ("file".into(), Value::str(span.file_name())),
-                    ("line".into(), Value::Int(line as i64)),
+                    ("column", Value::Int(col as i64)),
+                    ("file", Value::str(span.file_name())),
+                    ("line", Value::Int(line as i64)),
                 ])))
             }
         }
@@ -477,14 +481,14 @@ impl Eval {
                 .statics
                 .iter()
                 .zip(slots)
-                .map(|(b, v)| (b.name.clone(), v))
+                .map(|(b, v)| (b.name, v))
                 .collect();
             (entries, new)
         } else {
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
-                .map(|b| (b.name.clone(), self.thunk(&b.value, env)))
+                .map(|b| (b.name, self.thunk(&b.value, env)))
                 .collect();
             (entries, env.clone())
         };
@@ -497,8 +501,8 @@ impl Eval {
                     continue;
                 }
                 let name = self.expect_string(&nv, *span)?;
-                let name: Sym = name.s.as_str().into();
-                if attrs.contains(&name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
+                let name: Sym = sym(&name.s);
+                if attrs.contains(name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
                     return err(
                         ErrorKind::Other,
                         format!("dynamic attribute '{}' already defined", name),
@@ -519,14 +523,14 @@ impl Eval {
 
     fn attr_key(&mut self, k: &'static AttrKey, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
         match k {
-            AttrKey::Static(s) => Ok(Some(s.clone())),
+            AttrKey::Static(s) => Ok(Some(*s)),
             AttrKey::Dynamic(e) => {
                 let v = self.eval(e, env)?;
                 if matches!(v, Value::Null) {
                     return Ok(None);
                 }
                 let s = self.expect_string(&v, span_or(e.span(), span))?;
-                Ok(Some(s.s.as_str().into()))
+                Ok(Some(sym(&s.s)))
             }
         }
     }
@@ -563,16 +567,16 @@ impl Eval {
                     );
                 }
             };
-            match a.get(&name) {
+            match a.get(name) {
                 Some(x) => {
                     let x = x.clone();
                     v = self.force(x).context(|| {
                         (
                             format!(
                                 "while evaluating the attribute '{}'",
-                                path_string(path, i, &name)
+                                path_string(path, i, name)
                             ),
-                            a.position(&name).or(Some(span)),
+                            a.position(name).or(Some(span)),
                         )
                     })?;
                 }
@@ -585,7 +589,7 @@ impl Eval {
                         format!("attribute '{}' missing", name),
                         Some(span),
                     );
-                    er.hint = did_you_mean(&name, a.entries.iter().map(|(k, _)| &**k));
+                    er.hint = did_you_mean(name, a.entries.iter().map(|(k, _)| &**k));
                     return Err(er);
                 }
             }
@@ -602,7 +606,7 @@ impl Eval {
             Value::Lambda(c) => self.call_lambda(&c, arg, span),
             Value::PrimOp(op) => {
                 if op.arity == 1 {
-                    (op.f)(self, vec![arg], span.unwrap_or_else(|| op_span()))
+                    (op.f)(self, vec![arg], span.unwrap_or_else(op_span))
                 } else {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op,
@@ -614,7 +618,7 @@ impl Eval {
                 let mut args = app.args.clone();
                 args.push(arg);
                 if args.len() == app.op.arity {
-                    (app.op.f)(self, args, span.unwrap_or_else(|| op_span()))
+                    (app.op.f)(self, args, span.unwrap_or_else(op_span))
                 } else {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: app.op.clone(),
@@ -684,7 +688,10 @@ impl Eval {
                                     ),
                                     span.or(Some(def.span)),
                                 );
-                                e.hint = Some(format!("the function is defined at {}", def.span.location()));
+                                e.hint = Some(format!(
+                                    "the function is defined at {}",
+                                    def.span.location()
+                                ));
                                 return Err(e);
                             }
                         },
@@ -710,7 +717,12 @@ impl Eval {
                                     .map(|(n, _)| &**n)
                                     .filter(|n| !a.contains(n)),
                             )
-                            .or_else(|| Some(format!("the function is defined at {}", def.span.location())));
+                            .or_else(|| {
+                                Some(format!(
+                                    "the function is defined at {}",
+                                    def.span.location()
+                                ))
+                            });
                             return Err(e);
                         }
                     }
@@ -872,7 +884,13 @@ impl Eval {
                         };
                         err(
                             ErrorKind::Other,
-                            format!("integer overflow in {}ing {} {} {}", verb_ing(verb), x, sym, y),
+                            format!(
+                                "integer overflow in {}ing {} {} {}",
+                                verb_ing(verb),
+                                x,
+                                sym,
+                                y
+                            ),
                             span,
                         )
                     }
@@ -939,15 +957,13 @@ impl Eval {
                         span,
                     );
                 }
-                Ok(Value::Path(compile::canon_path(&format!("{}{}", p, s.s)).into()))
+                Ok(Value::Path(
+                    compile::canon_path(&format!("{}{}", p, s.s)).into(),
+                ))
             }
             (Value::Null | Value::Bool(_) | Value::List(_) | Value::Lambda(_), _)
             | (Value::PrimOp(_) | Value::PrimOpApp(_), _) => type_err(
-                format!(
-                    "cannot add {} to {}",
-                    b.type_name(),
-                    a.type_name()
-                ),
+                format!("cannot add {} to {}", b.type_name(), a.type_name()),
                 span,
             ),
             _ => {

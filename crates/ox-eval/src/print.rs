@@ -12,13 +12,21 @@ use crate::value::{ThunkState, Value};
 /// Format a float like C++'s `std::ostream << double` (`%g`, precision 6).
 pub fn format_float(f: f64) -> String {
     if f.is_nan() {
-        return if f.is_sign_negative() { "-nan".into() } else { "nan".into() };
+        return if f.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
     }
     if f.is_infinite() {
         return if f < 0.0 { "-inf".into() } else { "inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let sci = format!("{:.5e}", f);
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -136,7 +144,12 @@ fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
 }
 
 /// JSON as `builtins.toJSON` renders it (forces as it goes).
-pub fn to_json(ev: &mut Eval, v: Value, copy_to_store: bool, span: crate::error::Span) -> Result<String> {
+pub fn to_json(
+    ev: &mut Eval,
+    v: Value,
+    copy_to_store: bool,
+    span: crate::error::Span,
+) -> Result<String> {
     let mut out = String::new();
     json_inner(ev, v, &mut out, copy_to_store, span, true)?;
     Ok(out)

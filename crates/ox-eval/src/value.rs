@@ -10,8 +10,28 @@ use std::rc::Rc;
 use crate::compile::{Expr, LambdaDef};
 use crate::error::Span;
 
-/// Attribute names. Plain `Rc<str>`: cheap to clone, compared by content.
-pub type Sym = Rc<str>;
+/// Attribute and variable names: interned, so copying one is free and
+/// equal names are usually the same pointer. The interner only grows;
+/// the set of names a program uses is small next to its values.
+pub type Sym = &'static str;
+
+thread_local! {
+    static INTERNER: RefCell<std::collections::HashSet<&'static str>> =
+        RefCell::new(std::collections::HashSet::new());
+}
+
+/// Intern a name.
+pub fn sym(s: &str) -> Sym {
+    INTERNER.with(|i| {
+        let mut i = i.borrow_mut();
+        if let Some(x) = i.get(s) {
+            return *x;
+        }
+        let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+        i.insert(leaked);
+        leaked
+    })
+}
 
 /// The string context: store paths (and derivation outputs) a string
 /// refers to. `None` for the common, context-free case.
@@ -25,7 +45,10 @@ pub struct NixString {
 
 impl NixString {
     pub fn plain(s: impl Into<String>) -> NixString {
-        NixString { s: s.into(), ctx: None }
+        NixString {
+            s: s.into(),
+            ctx: None,
+        }
     }
 }
 
@@ -145,7 +168,7 @@ impl Attrs {
     }
     /// Build from unsorted entries; later duplicates win.
     pub fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by(|a, b| a.0.cmp(b.0));
         // keep the last of duplicates
         let mut out: Vec<(Sym, Value)> = Vec::with_capacity(entries.len());
         for e in entries {
@@ -206,12 +229,12 @@ impl Attrs {
                 match a[from..].binary_search_by(|(x, _)| (**x).cmp(&**k)) {
                     Ok(i) => {
                         out.extend_from_slice(&a[from..from + i]);
-                        out.push((k.clone(), v.clone()));
+                        out.push((*k, v.clone()));
                         from += i + 1;
                     }
                     Err(i) => {
                         out.extend_from_slice(&a[from..from + i]);
-                        out.push((k.clone(), v.clone()));
+                        out.push((*k, v.clone()));
                         from += i;
                     }
                 }
@@ -227,7 +250,7 @@ impl Attrs {
         let (mut i, mut j) = (0, 0);
         let (a, b) = (&self.entries, &other.entries);
         while i < a.len() && j < b.len() {
-            match a[i].0.cmp(&b[j].0) {
+            match a[i].0.cmp(b[j].0) {
                 std::cmp::Ordering::Less => {
                     out.push(a[i].clone());
                     i += 1;

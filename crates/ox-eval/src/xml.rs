@@ -77,13 +77,7 @@ pub fn to_xml(ev: &mut Eval, v: Value, span: Span) -> Result<String> {
     Ok(out)
 }
 
-fn value(
-    ev: &mut Eval,
-    v: Value,
-    w: &mut W,
-    seen: &mut HashSet<String>,
-    span: Span,
-) -> Result<()> {
+fn value(ev: &mut Eval, v: Value, w: &mut W, seen: &mut HashSet<String>, span: Span) -> Result<()> {
     let v = ev.force(v)?;
     match &v {
         Value::Int(i) => w.empty("int", &[("value", &i.to_string())]),
@@ -138,7 +132,7 @@ fn value(
         Value::Lambda(c) => {
             w.open("function", &[]);
             match &c.def.formals {
-                None => w.empty("varpat", &[("name", c.def.arg.as_deref().unwrap_or(""))]),
+                None => w.empty("varpat", &[("name", c.def.arg.unwrap_or(""))]),
                 Some(f) => {
                     let mut attrs: Vec<(&str, &str)> = Vec::new();
                     if f.ellipsis {

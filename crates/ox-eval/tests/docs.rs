@@ -4,8 +4,11 @@ use ox_eval::{Eval, Settings, Value};
 
 #[test]
 fn builtins_doc_lists_every_builtin() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/builtins.md"))
-        .expect("docs/builtins.md exists");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/builtins.md"
+    ))
+    .expect("docs/builtins.md exists");
     let documented: std::collections::BTreeSet<String> = doc
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
@@ -13,8 +16,12 @@ fn builtins_doc_lists_every_builtin() {
         .map(str::to_string)
         .collect();
     let mut ev = Eval::new(Settings::default());
-    let v = ev.eval_string("builtins.attrNames builtins", "«t»", "/").unwrap();
-    let Value::List(l) = v else { panic!("not a list") };
+    let v = ev
+        .eval_string("builtins.attrNames builtins", "«t»", "/")
+        .unwrap();
+    let Value::List(l) = v else {
+        panic!("not a list")
+    };
     let mut have = std::collections::BTreeSet::new();
     for x in l.iter() {
         if let Value::Str(s) = ev.force(x.clone()).unwrap() {

@@ -19,29 +19,103 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    "let", "in", "rec", "with", "inherit", "if", "then", "else", "assert", "or", "{", "}", "[",
-    "]", "(", ")", ";", ":", "=", ".", ",", "?", "@", "...", "+", "-", "*", "/", "++", "//",
-    "==", "!=", "<", ">", "<=", ">=", "&&", "||", "->", "!", "x", "y", "a", "b", "1", "0",
-    "2.5", "\"s\"", "\"${x}\"", "''i''", "./p", "<n>", "null", "true", "builtins", "map",
-    "throw", "import", "${", "\"", "''", "__curPos", "-9223372036854775807", "99999999999999999999",
+    "let",
+    "in",
+    "rec",
+    "with",
+    "inherit",
+    "if",
+    "then",
+    "else",
+    "assert",
+    "or",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    ";",
+    ":",
+    "=",
+    ".",
+    ",",
+    "?",
+    "@",
+    "...",
+    "+",
+    "-",
+    "*",
+    "/",
+    "++",
+    "//",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "->",
+    "!",
+    "x",
+    "y",
+    "a",
+    "b",
+    "1",
+    "0",
+    "2.5",
+    "\"s\"",
+    "\"${x}\"",
+    "''i''",
+    "./p",
+    "<n>",
+    "null",
+    "true",
+    "builtins",
+    "map",
+    "throw",
+    "import",
+    "${",
+    "\"",
+    "''",
+    "__curPos",
+    "-9223372036854775807",
+    "99999999999999999999",
 ];
 
 fn soup(rng: &mut Rng) -> String {
     let n = 1 + rng.next() % 24;
-    (0..n).map(|_| rng.pick(TOKENS)).collect::<Vec<_>>().join(" ")
+    (0..n)
+        .map(|_| rng.pick(TOKENS))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn expr(rng: &mut Rng, depth: u32) -> String {
     if depth == 0 {
         return rng
-            .pick(&["1", "x", "\"s\"", "[ ]", "{ }", "null", "true", "2.5", "(-3)", "a.b"])
+            .pick(&[
+                "1", "x", "\"s\"", "[ ]", "{ }", "null", "true", "2.5", "(-3)", "a.b",
+            ])
             .to_string();
     }
     let d = depth - 1;
     match rng.next() % 12 {
         0 => format!("({} + {})", expr(rng, d), expr(rng, d)),
-        1 => format!("(let x = {}; a = {{ b = {}; }}; in {})", expr(rng, d), expr(rng, d), expr(rng, d)),
-        2 => format!("(if {} then {} else {})", expr(rng, d), expr(rng, d), expr(rng, d)),
+        1 => format!(
+            "(let x = {}; a = {{ b = {}; }}; in {})",
+            expr(rng, d),
+            expr(rng, d),
+            expr(rng, d)
+        ),
+        2 => format!(
+            "(if {} then {} else {})",
+            expr(rng, d),
+            expr(rng, d),
+            expr(rng, d)
+        ),
         3 => format!("[ {} {} ]", expr(rng, d), expr(rng, d)),
         4 => format!("{{ x = {}; y = {}; }}", expr(rng, d), expr(rng, d)),
         5 => format!("((x: {}) {})", expr(rng, d), expr(rng, d)),
@@ -105,8 +179,7 @@ fn deep_programs_do_not_overflow_the_stack() {
     // a runaway recursion is a clean error
     let e = ev
         .eval_string("let f = x: f (x + 1); in f 0", "«runaway»", "/")
-        .err()
-        .expect("runaway recursion must fail");
+        .expect_err("runaway recursion must fail");
     assert!(e.msg.contains("stack overflow"), "{}", e.msg);
 }
 

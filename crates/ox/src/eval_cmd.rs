@@ -88,7 +88,10 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
     let v = match &a.expr {
         Some(e) => ev.eval_string(e, "«string»", &cwd).map_err(fail)?,
         None => {
-            let f = a.file.clone().unwrap_or_else(|| PathBuf::from("default.nix"));
+            let f = a
+                .file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("default.nix"));
             let f = if f.is_absolute() {
                 f
             } else {
@@ -150,12 +153,12 @@ fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval:
     for pair in a.arg.chunks(2) {
         if let [name, expr] = pair {
             let val = ev.eval_string(expr, "«string»", cwd)?;
-            entries.push((name.as_str().into(), val));
+            entries.push((ox_eval::value::sym(name), val));
         }
     }
     for pair in a.argstr.chunks(2) {
         if let [name, s] = pair {
-            entries.push((name.as_str().into(), Value::str(s.clone())));
+            entries.push((ox_eval::value::sym(name), Value::str(s.clone())));
         }
     }
     // Only functions with formals receive auto-args (as in Nix).
@@ -179,7 +182,10 @@ fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
                 None => {
                     return Err(ox_eval::EvalError::new(
                         ox_eval::error::ErrorKind::Other,
-                        format!("attribute '{}' in selection path '{}' not found", part, path),
+                        format!(
+                            "attribute '{}' in selection path '{}' not found",
+                            part, path
+                        ),
                         None,
                     ))
                 }
@@ -189,22 +195,23 @@ fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
                 None => {
                     return Err(ox_eval::EvalError::new(
                         ox_eval::error::ErrorKind::Other,
-                        format!("list index '{}' in selection path '{}' is out of range", part, path),
+                        format!(
+                            "list index '{}' in selection path '{}' is out of range",
+                            part, path
+                        ),
                         None,
                     ))
                 }
             },
-            other => {
-                return Err(ox_eval::EvalError::new(
-                    ox_eval::error::ErrorKind::Type,
-                    format!(
-                        "the expression selected by the selection path '{}' should be a set but is {}",
-                        path,
-                        other.type_name()
-                    ),
-                    None,
-                ))
-            }
+            other => return Err(ox_eval::EvalError::new(
+                ox_eval::error::ErrorKind::Type,
+                format!(
+                    "the expression selected by the selection path '{}' should be a set but is {}",
+                    path,
+                    other.type_name()
+                ),
+                None,
+            )),
         }
     }
     Ok(cur)

@@ -16,7 +16,11 @@ mod eval_cmd;
 mod repl;
 
 #[derive(Parser)]
-#[command(name = "ox", version, about = "A fleet of Linux machines as a pure function of one git repository")]
+#[command(
+    name = "ox",
+    version,
+    about = "A fleet of Linux machines as a pure function of one git repository"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Command,

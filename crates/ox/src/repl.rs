@@ -55,7 +55,7 @@ impl Session {
 
     fn bind(&mut self, name: &str, v: Value) {
         self.scope.retain(|(k, _)| &**k != name);
-        self.scope.push((name.into(), v));
+        self.scope.push((ox_eval::value::sym(name), v));
     }
 
     /// Evaluate `src` with the REPL's variables in scope (they shadow
@@ -67,7 +67,7 @@ impl Session {
 
     /// Compile `src` in the REPL scope without evaluating it.
     fn suspend(&mut self, src: &str) -> ox_eval::Result<Value> {
-        let names: Vec<Sym> = self.scope.iter().map(|(k, _)| k.clone()).collect();
+        let names: Vec<Sym> = self.scope.iter().map(|(k, _)| *k).collect();
         let values: Vec<Value> = self.scope.iter().map(|(_, v)| v.clone()).collect();
         let e = ox_eval::compile::parse_and_compile(
             src.into(),
@@ -196,7 +196,10 @@ fn split_binding(line: &str) -> Option<(&str, &str)> {
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '\'')
-        && name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_');
     if ok {
         Some((name, line[i + 1..].trim()))
     } else {
@@ -316,7 +319,10 @@ mod tests {
         s.line("config = { networking = { hostName = \"a\"; hosts = {}; }; }");
         let (start, c) = s.complete("config.networking.ho");
         assert_eq!(start, 0);
-        assert_eq!(c, vec!["config.networking.hostName", "config.networking.hosts"]);
+        assert_eq!(
+            c,
+            vec!["config.networking.hostName", "config.networking.hosts"]
+        );
         let (_, c) = s.complete("conf");
         assert_eq!(c, vec!["config"]);
         let (start, c) = s.complete("1 + builtins.attrNa");
@@ -331,7 +337,10 @@ mod tests {
         let f = dir.join("vars.nix");
         std::fs::write(&f, "{ answer = 42; greet = n: \"hi ${n}\"; }").unwrap();
         let mut s = session();
-        assert_eq!(text(s.line(&format!(":l {}", f.display()))), "Added 2 variables.\n");
+        assert_eq!(
+            text(s.line(&format!(":l {}", f.display()))),
+            "Added 2 variables.\n"
+        );
         assert_eq!(text(s.line("greet \"ox\"")), "\"hi ox\"\n");
         assert_eq!(text(s.line("answer")), "42\n");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -1,6 +1,5 @@
 //! Attribute-set builtins.
 
-
 use super::*;
 
 pub(super) fn register(r: &mut Registry) {
@@ -15,7 +14,10 @@ pub(super) fn register(r: &mut Registry) {
     r.add("mapAttrs", 2, map_attrs);
     r.add("zipAttrsWith", 2, zip_attrs_with);
     r.add("isAttrs", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Attrs(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::Attrs(_)
+        )))
     });
     r.add("functionArgs", 1, function_args);
     r.add("unsafeGetAttrPos", 2, unsafe_get_attr_pos);
@@ -30,7 +32,9 @@ fn attr_names(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 
 fn attr_values(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[0], "the argument of builtins.attrValues", span)?;
-    Ok(Value::list(s.entries.iter().map(|(_, v)| v.clone()).collect()))
+    Ok(Value::list(
+        s.entries.iter().map(|(_, v)| v.clone()).collect(),
+    ))
 }
 
 fn get_attr_b(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
@@ -57,11 +61,26 @@ fn has_attr(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn remove_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let s = attrs_arg(ev, &a[0], "the first argument of builtins.removeAttrs", span)?;
-    let l = list_arg(ev, &a[1], "the second argument of builtins.removeAttrs", span)?;
+    let s = attrs_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.removeAttrs",
+        span,
+    )?;
+    let l = list_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.removeAttrs",
+        span,
+    )?;
     let mut names = Vec::with_capacity(l.len());
     for x in l.iter() {
-        names.push(string_arg(ev, x, "an element of the list passed to builtins.removeAttrs", span)?);
+        names.push(string_arg(
+            ev,
+            x,
+            "an element of the list passed to builtins.removeAttrs",
+            span,
+        )?);
     }
     if names.is_empty() {
         return Ok(Value::Attrs(s));
@@ -79,16 +98,36 @@ fn list_to_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.listToAttrs", span)?;
     let mut entries: Vec<(Sym, Value)> = Vec::with_capacity(l.len());
     for x in l.iter() {
-        let e = attrs_arg(ev, x, "an element of the list passed to builtins.listToAttrs", span)?;
-        let name = get_attr(&e, "name", "in an element of the list passed to builtins.listToAttrs", span)?;
-        let name = string_arg(ev, name, "the 'name' attribute of an element passed to builtins.listToAttrs", span)?;
-        let value = get_attr(&e, "value", "in an element of the list passed to builtins.listToAttrs", span)?;
-        entries.push((name.s.as_str().into(), value.clone()));
+        let e = attrs_arg(
+            ev,
+            x,
+            "an element of the list passed to builtins.listToAttrs",
+            span,
+        )?;
+        let name = get_attr(
+            &e,
+            "name",
+            "in an element of the list passed to builtins.listToAttrs",
+            span,
+        )?;
+        let name = string_arg(
+            ev,
+            name,
+            "the 'name' attribute of an element passed to builtins.listToAttrs",
+            span,
+        )?;
+        let value = get_attr(
+            &e,
+            "value",
+            "in an element of the list passed to builtins.listToAttrs",
+            span,
+        )?;
+        entries.push((sym(&name.s), value.clone()));
     }
     // The first occurrence of a name wins.
     entries.reverse();
     let mut out = entries;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.0.cmp(b.0));
     // after reverse+stable sort, the last equal entry is the original first
     let mut dedup: Vec<(Sym, Value)> = Vec::with_capacity(out.len());
     for e in out {
@@ -104,8 +143,18 @@ fn list_to_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn intersect_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let x = attrs_arg(ev, &a[0], "the first argument of builtins.intersectAttrs", span)?;
-    let y = attrs_arg(ev, &a[1], "the second argument of builtins.intersectAttrs", span)?;
+    let x = attrs_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.intersectAttrs",
+        span,
+    )?;
+    let y = attrs_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.intersectAttrs",
+        span,
+    )?;
     let entries: Vec<(Sym, Value)> = y
         .entries
         .iter()
@@ -120,7 +169,12 @@ fn cat_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.catAttrs", span)?;
     let mut out = Vec::new();
     for x in l.iter() {
-        let s = attrs_arg(ev, x, "an element of the list passed to builtins.catAttrs", span)?;
+        let s = attrs_arg(
+            ev,
+            x,
+            "an element of the list passed to builtins.catAttrs",
+            span,
+        )?;
         if let Some(v) = s.get(&name.s) {
             out.push(v.clone());
         }
@@ -139,8 +193,10 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             let name = Value::str(&**k);
             let v = v.clone();
             (
-                k.clone(),
-                Thunk::native(move |ev| ev.call_n(f.clone(), vec![name.clone(), v.clone()], Some(span))),
+                *k,
+                Thunk::native(move |ev| {
+                    ev.call_n(f.clone(), vec![name.clone(), v.clone()], Some(span))
+                }),
             )
         })
         .collect();
@@ -150,12 +206,22 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let l = list_arg(ev, &a[1], "the second argument of builtins.zipAttrsWith", span)?;
+    let l = list_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.zipAttrsWith",
+        span,
+    )?;
     let mut groups: std::collections::BTreeMap<Sym, Vec<Value>> = Default::default();
     for x in l.iter() {
-        let s = attrs_arg(ev, x, "an element of the list passed to builtins.zipAttrsWith", span)?;
+        let s = attrs_arg(
+            ev,
+            x,
+            "an element of the list passed to builtins.zipAttrsWith",
+            span,
+        )?;
         for (k, v) in s.entries.iter() {
-            groups.entry(k.clone()).or_default().push(v.clone());
+            groups.entry(*k).or_default().push(v.clone());
         }
     }
     let f = a[0].clone();
@@ -164,7 +230,7 @@ fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             .into_iter()
             .map(|(k, vs)| {
                 let f = f.clone();
-                let name = Value::str(&*k);
+                let name = Value::str(k);
                 let vs = Value::list(vs);
                 (
                     k,
@@ -185,7 +251,7 @@ fn function_args(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             Some(fs) => Ok(Value::attrs(Attrs::from_unsorted(
                 fs.entries
                     .iter()
-                    .map(|(n, d)| (n.clone(), Value::Bool(d.is_some())))
+                    .map(|(n, d)| (*n, Value::Bool(d.is_some())))
                     .collect(),
             ))),
         },
@@ -201,18 +267,27 @@ fn function_args(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn unsafe_get_attr_pos(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let name = string_arg(ev, &a[0], "the first argument of builtins.unsafeGetAttrPos", span)?;
-    let s = attrs_arg(ev, &a[1], "the second argument of builtins.unsafeGetAttrPos", span)?;
+    let name = string_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.unsafeGetAttrPos",
+        span,
+    )?;
+    let s = attrs_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.unsafeGetAttrPos",
+        span,
+    )?;
     match s.position(&name.s) {
         Some(p) => {
             let (line, col) = p.line_col().unwrap_or((0, 0));
             Ok(Value::attrs(Attrs::from_sorted(vec![
-                ("column".into(), Value::Int(col as i64)),
-                ("file".into(), Value::str(p.file_name())),
-                ("line".into(), Value::Int(line as i64)),
+                ("column", Value::Int(col as i64)),
+                ("file", Value::str(p.file_name())),
+                ("line", Value::Int(line as i64)),
             ])))
         }
         None => Ok(Value::Null),
     }
 }
-

@@ -1,7 +1,5 @@
 //! List builtins.
 
-use std::rc::Rc;
-
 use super::*;
 
 pub(super) fn register(r: &mut Registry) {
@@ -22,7 +20,10 @@ pub(super) fn register(r: &mut Registry) {
     r.add("partition", 2, partition);
     r.add("groupBy", 2, group_by);
     r.add("isList", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::List(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::List(_)
+        )))
     });
 }
 
@@ -30,7 +31,9 @@ fn map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.map", span)?;
     let f = a[0].clone();
     Ok(Value::list(
-        l.iter().map(|x| Thunk::apply(f.clone(), x.clone())).collect(),
+        l.iter()
+            .map(|x| Thunk::apply(f.clone(), x.clone()))
+            .collect(),
     ))
 }
 
@@ -128,7 +131,12 @@ fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
     let mut out = Vec::new();
     for x in l.iter() {
-        let inner = list_arg(ev, x, "an element of the list passed to builtins.concatLists", span)?;
+        let inner = list_arg(
+            ev,
+            x,
+            "an element of the list passed to builtins.concatLists",
+            span,
+        )?;
         out.extend(inner.iter().cloned());
     }
     Ok(Value::list(out))
@@ -140,7 +148,12 @@ fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let mut out = Vec::new();
     for x in l.iter() {
         let r = ev.call(f.clone(), x.clone(), Some(span))?;
-        let inner = list_arg(ev, &r, "the return value of the function passed to builtins.concatMap", span)?;
+        let inner = list_arg(
+            ev,
+            &r,
+            "the return value of the function passed to builtins.concatMap",
+            span,
+        )?;
         out.extend(inner.iter().cloned());
     }
     Ok(Value::list(out))
@@ -168,7 +181,12 @@ fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.all", span)?;
     for x in l.iter() {
         let r = ev.call(f.clone(), x.clone(), Some(span))?;
-        if !bool_of(ev, &r, "the return value of the function passed to builtins.all", span)? {
+        if !bool_of(
+            ev,
+            &r,
+            "the return value of the function passed to builtins.all",
+            span,
+        )? {
             return Ok(Value::Bool(false));
         }
     }
@@ -180,7 +198,12 @@ fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.any", span)?;
     for x in l.iter() {
         let r = ev.call(f.clone(), x.clone(), Some(span))?;
-        if bool_of(ev, &r, "the return value of the function passed to builtins.any", span)? {
+        if bool_of(
+            ev,
+            &r,
+            "the return value of the function passed to builtins.any",
+            span,
+        )? {
             return Ok(Value::Bool(true));
         }
     }
@@ -206,7 +229,13 @@ fn less(ev: &mut Eval, f: &Value, x: &Value, y: &Value, span: Span) -> Result<bo
     bool_of(ev, &r, "the return value of the sorting function", span)
 }
 
-fn merge_sort(ev: &mut Eval, f: &Value, v: &mut [Value], buf: &mut [Value], span: Span) -> Result<()> {
+fn merge_sort(
+    ev: &mut Eval,
+    f: &Value,
+    v: &mut [Value],
+    buf: &mut [Value],
+    span: Span,
+) -> Result<()> {
     let n = v.len();
     if n <= 1 {
         return Ok(());
@@ -268,8 +297,8 @@ fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         }
     }
     Ok(Value::attrs(Attrs::from_sorted(vec![
-        ("right".into(), Value::list(right)),
-        ("wrong".into(), Value::list(wrong)),
+        ("right", Value::list(right)),
+        ("wrong", Value::list(wrong)),
     ])))
 }
 
@@ -279,13 +308,18 @@ fn group_by(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let mut groups: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for x in l.iter() {
         let k = ev.call(f.clone(), x.clone(), Some(span))?;
-        let k = string_arg(ev, &k, "the return value of the function passed to builtins.groupBy", span)?;
+        let k = string_arg(
+            ev,
+            &k,
+            "the return value of the function passed to builtins.groupBy",
+            span,
+        )?;
         groups.entry(k.s.clone()).or_default().push(x.clone());
     }
     Ok(Value::attrs(Attrs::from_sorted(
         groups
             .into_iter()
-            .map(|(k, v)| (Rc::from(k.as_str()), Value::list(v)))
+            .map(|(k, v)| (sym(&k), Value::list(v)))
             .collect(),
     )))
 }

@@ -17,7 +17,10 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
         let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
         err(
             ErrorKind::Abort,
-            format!("evaluation aborted with the following error message: '{}'", s.s),
+            format!(
+                "evaluation aborted with the following error message: '{}'",
+                s.s
+            ),
             span,
         )
     });
@@ -33,19 +36,31 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
         Ok(Value::str(ev.force(a[0].clone())?.type_of()))
     });
     r.add("isInt", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Int(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::Int(_)
+        )))
     });
     r.add("isFloat", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Float(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::Float(_)
+        )))
     });
     r.add("isBool", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Bool(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::Bool(_)
+        )))
     });
     r.add("isNull", 1, |ev, a, _| {
         Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Null)))
     });
     r.add("isPath", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Path(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::Path(_)
+        )))
     });
     r.add("isFunction", 1, |ev, a, _| {
         Ok(Value::Bool(ev.force(a[0].clone())?.is_function()))
@@ -55,15 +70,31 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
         let y = number(ev, &a[1], "the second argument of builtins.add", span)?;
         ev.add(x, y, span)
     });
-    r.add("sub", 2, |ev, a, span| arith(ev, BinOp::Sub, a, span, "sub"));
-    r.add("mul", 2, |ev, a, span| arith(ev, BinOp::Mul, a, span, "mul"));
-    r.add("div", 2, |ev, a, span| arith(ev, BinOp::Div, a, span, "div"));
-    r.add("lessThan", 2, |ev, a, span| {
-        Ok(Value::Bool(ev.less_than(a[0].clone(), a[1].clone(), span)?))
+    r.add("sub", 2, |ev, a, span| {
+        arith(ev, BinOp::Sub, a, span, "sub")
     });
-    r.add("bitAnd", 2, |ev, a, span| bits(ev, a, span, "bitAnd", |x, y| x & y));
-    r.add("bitOr", 2, |ev, a, span| bits(ev, a, span, "bitOr", |x, y| x | y));
-    r.add("bitXor", 2, |ev, a, span| bits(ev, a, span, "bitXor", |x, y| x ^ y));
+    r.add("mul", 2, |ev, a, span| {
+        arith(ev, BinOp::Mul, a, span, "mul")
+    });
+    r.add("div", 2, |ev, a, span| {
+        arith(ev, BinOp::Div, a, span, "div")
+    });
+    r.add("lessThan", 2, |ev, a, span| {
+        Ok(Value::Bool(ev.less_than(
+            a[0].clone(),
+            a[1].clone(),
+            span,
+        )?))
+    });
+    r.add("bitAnd", 2, |ev, a, span| {
+        bits(ev, a, span, "bitAnd", |x, y| x & y)
+    });
+    r.add("bitOr", 2, |ev, a, span| {
+        bits(ev, a, span, "bitOr", |x, y| x | y)
+    });
+    r.add("bitXor", 2, |ev, a, span| {
+        bits(ev, a, span, "bitXor", |x, y| x ^ y)
+    });
     r.add("ceil", 1, |ev, a, span| {
         let x = number(ev, &a[0], "the argument of builtins.ceil", span)?;
         Ok(Value::Int(crate::eval::as_f64(&x).ceil() as i64))
@@ -151,23 +182,48 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
     r.add("hashFile", 2, crate::store::hash_file);
     r.add("convertHash", 1, crate::store::convert_hash);
     r.add("derivationStrict", 1, crate::store::derivation_strict);
-    r.add("fetchGit", 1, |_, _, span| not_implemented("fetchGit", span));
-    r.add("fetchMercurial", 1, |_, _, span| not_implemented("fetchMercurial", span));
-    r.add("fetchTarball", 1, |_, _, span| not_implemented("fetchTarball", span));
-    r.add("fetchTree", 1, |_, _, span| not_implemented("fetchTree", span));
-    r.add("fetchurl", 1, |_, _, span| not_implemented("fetchurl", span));
-    r.add("getFlake", 1, |_, _, span| not_implemented("getFlake", span));
-    r.add("fetchClosure", 1, |_, _, span| not_implemented("fetchClosure", span));
-    r.add("flakeRefToString", 1, |_, _, span| not_implemented("flakeRefToString", span));
-    r.add("parseFlakeRef", 1, |_, _, span| not_implemented("parseFlakeRef", span));
-    r.add("outputOf", 2, |_, _, span| not_implemented("outputOf", span));
+    r.add("fetchGit", 1, |_, _, span| {
+        not_implemented("fetchGit", span)
+    });
+    r.add("fetchMercurial", 1, |_, _, span| {
+        not_implemented("fetchMercurial", span)
+    });
+    r.add("fetchTarball", 1, |_, _, span| {
+        not_implemented("fetchTarball", span)
+    });
+    r.add("fetchTree", 1, |_, _, span| {
+        not_implemented("fetchTree", span)
+    });
+    r.add("fetchurl", 1, |_, _, span| {
+        not_implemented("fetchurl", span)
+    });
+    r.add("getFlake", 1, |_, _, span| {
+        not_implemented("getFlake", span)
+    });
+    r.add("fetchClosure", 1, |_, _, span| {
+        not_implemented("fetchClosure", span)
+    });
+    r.add("flakeRefToString", 1, |_, _, span| {
+        not_implemented("flakeRefToString", span)
+    });
+    r.add("parseFlakeRef", 1, |_, _, span| {
+        not_implemented("parseFlakeRef", span)
+    });
+    r.add("outputOf", 2, |_, _, span| {
+        not_implemented("outputOf", span)
+    });
     r.add("warn", 2, |ev, a, span| {
         let s = string_arg(ev, &a[0], "the first argument of builtins.warn", span)?;
         ev.trace(&format!("evaluation warning: {}", s.s));
         ev.force(a[1].clone())
     });
     r.add("addDrvOutputDependencies", 1, |ev, a, span| {
-        let s = string_arg(ev, &a[0], "the argument of builtins.addDrvOutputDependencies", span)?;
+        let s = string_arg(
+            ev,
+            &a[0],
+            "the argument of builtins.addDrvOutputDependencies",
+            span,
+        )?;
         let ctx = s.ctx.as_ref().map(|c| {
             Rc::new(
                 c.iter()
@@ -205,25 +261,51 @@ fn arith(ev: &mut Eval, op: BinOp, a: Vec<Value>, span: Span, name: &str) -> Res
     let y = ev.force(a[1].clone())?;
     // the messages are only built on the error path
     if !matches!(x, Value::Int(_) | Value::Float(_)) {
-        number(ev, &x, &format!("the first argument of builtins.{}", name), span)?;
+        number(
+            ev,
+            &x,
+            &format!("the first argument of builtins.{}", name),
+            span,
+        )?;
     }
     if !matches!(y, Value::Int(_) | Value::Float(_)) {
-        number(ev, &y, &format!("the second argument of builtins.{}", name), span)?;
+        number(
+            ev,
+            &y,
+            &format!("the second argument of builtins.{}", name),
+            span,
+        )?;
     }
     ev.arith(op, x, y, span)
 }
 
-fn bits(ev: &mut Eval, a: Vec<Value>, span: Span, name: &str, f: fn(i64, i64) -> i64) -> Result<Value> {
+fn bits(
+    ev: &mut Eval,
+    a: Vec<Value>,
+    span: Span,
+    name: &str,
+    f: fn(i64, i64) -> i64,
+) -> Result<Value> {
     let x = ev.force(a[0].clone())?;
     let y = ev.force(a[1].clone())?;
     match (&x, &y) {
         (Value::Int(p), Value::Int(q)) => Ok(Value::Int(f(*p, *q))),
         (Value::Int(_), _) => {
-            int_arg(ev, &y, &format!("the second argument of builtins.{}", name), span)?;
+            int_arg(
+                ev,
+                &y,
+                &format!("the second argument of builtins.{}", name),
+                span,
+            )?;
             unreachable!("int_arg fails on non-integers")
         }
         _ => {
-            int_arg(ev, &x, &format!("the first argument of builtins.{}", name), span)?;
+            int_arg(
+                ev,
+                &x,
+                &format!("the first argument of builtins.{}", name),
+                span,
+            )?;
             unreachable!("int_arg fails on non-integers")
         }
     }
@@ -238,7 +320,12 @@ fn import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let scope = attrs_arg(ev, &a[0], "the first argument of builtins.scopedImport", span)?;
+    let scope = attrs_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.scopedImport",
+        span,
+    )?;
     let (p, _) = ev.coerce_to_path(a[1].clone(), span)?;
     let mut path = std::path::PathBuf::from(&p);
     if path.is_dir() {
@@ -251,7 +338,7 @@ fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             Some(span),
         )
     })?;
-    let names: Vec<Sym> = scope.entries.iter().map(|(k, _)| k.clone()).collect();
+    let names: Vec<Sym> = scope.entries.iter().map(|(k, _)| *k).collect();
     let values: Vec<Value> = scope.entries.iter().map(|(_, v)| v.clone()).collect();
     let dir = crate::compile::dir_of(&path);
     let e = crate::compile::parse_and_compile(
@@ -268,12 +355,12 @@ fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 fn try_eval(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     match ev.force(a[0].clone()) {
         Ok(v) => Ok(Value::attrs(Attrs::from_sorted(vec![
-            ("success".into(), Value::Bool(true)),
-            ("value".into(), v),
+            ("success", Value::Bool(true)),
+            ("value", v),
         ]))),
         Err(e) if e.is_catchable() => Ok(Value::attrs(Attrs::from_sorted(vec![
-            ("success".into(), Value::Bool(false)),
-            ("value".into(), Value::Bool(false)),
+            ("success", Value::Bool(false)),
+            ("value", Value::Bool(false)),
         ]))),
         Err(e) => Err(e),
     }
@@ -333,9 +420,7 @@ pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
         serde_json::Value::String(s) => Value::str(s.clone()),
         serde_json::Value::Array(a) => Value::list(a.iter().map(json_to_value).collect()),
         serde_json::Value::Object(o) => Value::attrs(Attrs::from_unsorted(
-            o.iter()
-                .map(|(k, v)| (Rc::from(k.as_str()), json_to_value(v)))
-                .collect(),
+            o.iter().map(|(k, v)| (sym(k), json_to_value(v))).collect(),
         )),
     }
 }
@@ -361,9 +446,7 @@ fn toml_to_value(t: &toml::Value) -> Value {
         toml::Value::Datetime(d) => Value::str(d.to_string()),
         toml::Value::Array(a) => Value::list(a.iter().map(toml_to_value).collect()),
         toml::Value::Table(t) => Value::attrs(Attrs::from_unsorted(
-            t.iter()
-                .map(|(k, v)| (Rc::from(k.as_str()), toml_to_value(v)))
-                .collect(),
+            t.iter().map(|(k, v)| (sym(k), toml_to_value(v))).collect(),
         )),
     }
 }
@@ -383,7 +466,10 @@ fn from_toml(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 fn read_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let (p, ctx) = ev.coerce_to_path(a[0].clone(), span)?;
     match std::fs::read(&p) {
-        Ok(b) => Ok(Value::str_ctx(String::from_utf8_lossy(&b).into_owned(), ctx)),
+        Ok(b) => Ok(Value::str_ctx(
+            String::from_utf8_lossy(&b).into_owned(),
+            ctx,
+        )),
         Err(e) => err(
             ErrorKind::Other,
             format!("opening file '{}': {}", p, io_msg(&e)),
@@ -430,11 +516,15 @@ fn read_dir(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let mut entries = Vec::new();
     for ent in rd {
         let ent = ent.map_err(|e| {
-            EvalError::new(ErrorKind::Other, format!("reading directory '{}': {}", p, e), Some(span))
+            EvalError::new(
+                ErrorKind::Other,
+                format!("reading directory '{}': {}", p, e),
+                Some(span),
+            )
         })?;
         let name = ent.file_name().to_string_lossy().into_owned();
         let ft = ent.file_type().map(file_type_name).unwrap_or("unknown");
-        entries.push((Rc::from(name.as_str()), Value::str(ft)));
+        entries.push((sym(&name), Value::str(ft)));
     }
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
 }
@@ -453,10 +543,30 @@ fn read_file_type(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 
 fn generic_closure(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of builtins.genericClosure", span)?;
-    let start = get_attr(&args, "startSet", "in the attribute set passed to builtins.genericClosure", span)?;
-    let start = list_arg(ev, start, "the 'startSet' attribute of builtins.genericClosure", span)?;
-    let op = get_attr(&args, "operator", "in the attribute set passed to builtins.genericClosure", span)?;
-    let op = fn_arg(ev, op, "the 'operator' attribute of builtins.genericClosure", span)?;
+    let start = get_attr(
+        &args,
+        "startSet",
+        "in the attribute set passed to builtins.genericClosure",
+        span,
+    )?;
+    let start = list_arg(
+        ev,
+        start,
+        "the 'startSet' attribute of builtins.genericClosure",
+        span,
+    )?;
+    let op = get_attr(
+        &args,
+        "operator",
+        "in the attribute set passed to builtins.genericClosure",
+        span,
+    )?;
+    let op = fn_arg(
+        ev,
+        op,
+        "the 'operator' attribute of builtins.genericClosure",
+        span,
+    )?;
     let mut work: std::collections::VecDeque<Value> = start.iter().cloned().collect();
     let mut done: Vec<Value> = Vec::new();
     let mut seen: Vec<Value> = Vec::new();
@@ -477,7 +587,12 @@ fn generic_closure(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         seen.push(key);
         done.push(e.clone());
         let more = ev.call(op.clone(), e, Some(span))?;
-        let more = list_arg(ev, &more, "the return value of the genericClosure operator", span)?;
+        let more = list_arg(
+            ev,
+            &more,
+            "the return value of the genericClosure operator",
+            span,
+        )?;
         work.extend(more.iter().cloned());
     }
     Ok(Value::list(done))
@@ -489,7 +604,9 @@ fn find_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     for e in sp.iter() {
         let e = attrs_arg(ev, e, "an element of the search path", span)?;
         let prefix = match e.get("prefix") {
-            Some(p) => string_arg(ev, p, "the 'prefix' of a search path entry", span)?.s.clone(),
+            Some(p) => string_arg(ev, p, "the 'prefix' of a search path entry", span)?
+                .s
+                .clone(),
             None => String::new(),
         };
         let path = get_attr(&e, "path", "in a search path entry", span)?;

@@ -42,13 +42,11 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub fn add(&mut self, name: &'static str, arity: usize, f: PrimFn) {
-        self.entries.push((
-            name.into(),
-            Value::PrimOp(Rc::new(PrimOp { name, arity, f })),
-        ));
+        self.entries
+            .push((name, Value::PrimOp(Rc::new(PrimOp { name, arity, f }))));
     }
     pub fn value(&mut self, name: &'static str, v: Value) {
-        self.entries.push((name.into(), v));
+        self.entries.push((name, v));
     }
 }
 
@@ -75,8 +73,8 @@ pub(crate) fn install(ev: &mut Eval) {
         .iter()
         .map(|(prefix, path)| {
             Value::attrs(Attrs::from_sorted(vec![
-                ("path".into(), Value::str(path.clone())),
-                ("prefix".into(), Value::str(prefix.clone())),
+                ("path", Value::str(path.clone())),
+                ("prefix", Value::str(prefix.clone())),
             ]))
         })
         .collect();
@@ -92,32 +90,32 @@ pub(crate) fn install(ev: &mut Eval) {
 
     let mut globals = std::collections::HashMap::new();
     for (k, v) in r.entries.iter() {
-        if k.as_ref() != "true" && k.as_ref() != "false" && k.as_ref() != "null" {
-            globals.insert(format!("__{}", k).into(), v.clone());
+        if !matches!(*k, "true" | "false" | "null") {
+            globals.insert(sym(&format!("__{}", k)), v.clone());
         }
     }
     for name in GLOBAL_NAMES {
         if let Some((_, v)) = r.entries.iter().find(|(k, _)| &**k == *name) {
-            globals.insert((*name).into(), v.clone());
+            globals.insert(*name, v.clone());
         }
     }
-    globals.insert("builtins".into(), builtins.clone());
-    globals.insert("true".into(), Value::Bool(true));
-    globals.insert("false".into(), Value::Bool(false));
-    globals.insert("null".into(), Value::Null);
+    globals.insert("builtins", builtins.clone());
+    globals.insert("true", Value::Bool(true));
+    globals.insert("false", Value::Bool(false));
+    globals.insert("null", Value::Null);
     ev.globals = globals;
 
     // `derivation` is written in Nix on top of `derivationStrict`, as in
     // Nix itself; compile it now that the globals exist.
     let drv = misc::derivation_lambda(ev);
-    ev.globals.insert("derivation".into(), drv.clone());
-    ev.globals.insert("__derivation".into(), drv.clone());
+    ev.globals.insert("derivation", drv.clone());
+    ev.globals.insert("__derivation", drv.clone());
     let mut entries = r.entries;
     entries.retain(|(k, _)| &**k != "derivation");
-    entries.push(("derivation".into(), drv));
+    entries.push(("derivation", drv));
     let builtins = Value::attrs(Attrs::from_unsorted(entries));
     *cell.borrow_mut() = Some(builtins.clone());
-    ev.globals.insert("builtins".into(), builtins);
+    ev.globals.insert("builtins", builtins);
 }
 
 // ----------------------------------------------------------------------
@@ -161,7 +159,12 @@ pub(crate) fn context_of(
     })
 }
 
-pub(crate) fn string_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Rc<NixString>> {
+pub(crate) fn string_arg(
+    ev: &mut Eval,
+    v: &Value,
+    what: &str,
+    span: Span,
+) -> Result<Rc<NixString>> {
     match ev.force(v.clone())? {
         Value::Str(s) => Ok(s),
         o => type_err(

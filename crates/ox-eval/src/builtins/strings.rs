@@ -20,7 +20,10 @@ pub(super) fn register(r: &mut Registry) {
     r.add("baseNameOf", 1, base_name_of);
     r.add("dirOf", 1, dir_of);
     r.add("isString", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Str(_))))
+        Ok(Value::Bool(matches!(
+            ev.force(a[0].clone())?,
+            Value::Str(_)
+        )))
     });
     r.add("match", 2, match_);
     r.add("split", 2, split);
@@ -51,8 +54,18 @@ pub(super) fn register(r: &mut Registry) {
 }
 
 fn substring(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let start = int_arg(ev, &a[0], "the first argument (start) of builtins.substring", span)?;
-    let len = int_arg(ev, &a[1], "the second argument (length) of builtins.substring", span)?;
+    let start = int_arg(
+        ev,
+        &a[0],
+        "the first argument (start) of builtins.substring",
+        span,
+    )?;
+    let len = int_arg(
+        ev,
+        &a[1],
+        "the second argument (length) of builtins.substring",
+        span,
+    )?;
     let s = ev.coerce_to_string(a[2].clone(), span, false, true)?;
     if start < 0 {
         return err(
@@ -73,8 +86,18 @@ fn substring(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn concat_strings_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let sep = string_arg(ev, &a[0], "the first argument of builtins.concatStringsSep", span)?;
-    let l = list_arg(ev, &a[1], "the second argument of builtins.concatStringsSep", span)?;
+    let sep = string_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.concatStringsSep",
+        span,
+    )?;
+    let l = list_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.concatStringsSep",
+        span,
+    )?;
     let mut out = String::new();
     let mut ctx = sep.ctx.clone();
     for (i, x) in l.iter().enumerate() {
@@ -89,9 +112,24 @@ fn concat_strings_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value>
 }
 
 fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let from = list_arg(ev, &a[0], "the first argument of builtins.replaceStrings", span)?;
-    let to = list_arg(ev, &a[1], "the second argument of builtins.replaceStrings", span)?;
-    let s = string_arg(ev, &a[2], "the third argument of builtins.replaceStrings", span)?;
+    let from = list_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.replaceStrings",
+        span,
+    )?;
+    let to = list_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.replaceStrings",
+        span,
+    )?;
+    let s = string_arg(
+        ev,
+        &a[2],
+        "the third argument of builtins.replaceStrings",
+        span,
+    )?;
     if from.len() != to.len() {
         return err(
             ErrorKind::Other,
@@ -101,7 +139,12 @@ fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
     let mut froms = Vec::with_capacity(from.len());
     for f in from.iter() {
-        froms.push(string_arg(ev, f, "an element of the 'from' list of builtins.replaceStrings", span)?);
+        froms.push(string_arg(
+            ev,
+            f,
+            "an element of the 'from' list of builtins.replaceStrings",
+            span,
+        )?);
     }
     // 'to' strings are forced only when used
     let mut tos: Vec<Option<Rc<NixString>>> = vec![None; to.len()];
@@ -116,7 +159,12 @@ fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             if bytes[p..].starts_with(fb) {
                 found = true;
                 if tos[j].is_none() {
-                    tos[j] = Some(string_arg(ev, &to[j], "an element of the 'to' list of builtins.replaceStrings", span)?);
+                    tos[j] = Some(string_arg(
+                        ev,
+                        &to[j],
+                        "an element of the 'to' list of builtins.replaceStrings",
+                        span,
+                    )?);
                 }
                 let t = tos[j].as_ref().expect("just set");
                 out.extend_from_slice(t.s.as_bytes());
@@ -344,9 +392,8 @@ fn components_lt(c1: &str, c2: &str) -> bool {
     match (n1, n2) {
         (Some(a), Some(b)) => a < b,
         _ => {
-            if c1.is_empty() && n2.is_some() {
-                true
-            } else if c1 == "pre" && c2 != "pre" {
+            // "" and "pre" sort before everything else
+            if (c1.is_empty() && n2.is_some()) || (c1 == "pre" && c2 != "pre") {
                 true
             } else if c2 == "pre" {
                 false
@@ -384,7 +431,10 @@ pub(crate) fn compare_versions_str(a: &str, b: &str) -> i64 {
 fn split_version(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     Ok(Value::list(
-        split_version_str(&s.s).into_iter().map(Value::str).collect(),
+        split_version_str(&s.s)
+            .into_iter()
+            .map(Value::str)
+            .collect(),
     ))
 }
 
@@ -409,8 +459,8 @@ fn parse_drv_name(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         None => (&s.s[..], ""),
     };
     Ok(Value::attrs(Attrs::from_sorted(vec![
-        ("name".into(), Value::str(name)),
-        ("version".into(), Value::str(version)),
+        ("name", Value::str(name)),
+        ("version", Value::str(version)),
     ])))
 }
 
@@ -424,7 +474,10 @@ fn get_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
                 m.entry(p.to_string()).or_default().1 = true;
             } else if let Some(rest) = e.strip_prefix('!') {
                 if let Some((out, drv)) = rest.split_once('!') {
-                    m.entry(drv.to_string()).or_default().2.push(out.to_string());
+                    m.entry(drv.to_string())
+                        .or_default()
+                        .2
+                        .push(out.to_string());
                 }
             } else {
                 m.entry(e.clone()).or_default().0 = true;
@@ -436,26 +489,36 @@ fn get_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         .map(|(k, (path, all, outs))| {
             let mut info = Vec::new();
             if all {
-                info.push(("allOutputs".into(), Value::Bool(true)));
+                info.push(("allOutputs", Value::Bool(true)));
             }
             if !outs.is_empty() {
                 info.push((
-                    "outputs".into(),
+                    "outputs",
                     Value::list(outs.into_iter().map(Value::str).collect()),
                 ));
             }
             if path {
-                info.push(("path".into(), Value::Bool(true)));
+                info.push(("path", Value::Bool(true)));
             }
-            (Rc::from(k.as_str()), Value::attrs(Attrs::from_sorted(info)))
+            (sym(&k), Value::attrs(Attrs::from_sorted(info)))
         })
         .collect();
     Ok(Value::attrs(Attrs::from_sorted(entries)))
 }
 
 fn append_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let s = string_arg(ev, &a[0], "the first argument of builtins.appendContext", span)?;
-    let c = attrs_arg(ev, &a[1], "the second argument of builtins.appendContext", span)?;
+    let s = string_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.appendContext",
+        span,
+    )?;
+    let c = attrs_arg(
+        ev,
+        &a[1],
+        "the second argument of builtins.appendContext",
+        span,
+    )?;
     let mut set: BTreeSet<String> = s.ctx.as_ref().map(|c| (**c).clone()).unwrap_or_default();
     for (path, info) in c.entries.iter() {
         let info = attrs_arg(ev, info, "a value of the context set", span)?;
@@ -477,6 +540,10 @@ fn append_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             }
         }
     }
-    let ctx = if set.is_empty() { None } else { Some(Rc::new(set)) };
+    let ctx = if set.is_empty() {
+        None
+    } else {
+        Some(Rc::new(set))
+    };
     Ok(Value::str_ctx(s.s.clone(), ctx))
 }
