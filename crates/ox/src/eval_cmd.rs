@@ -203,15 +203,17 @@ fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
                     ))
                 }
             },
-            other => return Err(ox_eval::EvalError::new(
-                ox_eval::error::ErrorKind::Type,
-                format!(
+            other => {
+                return Err(ox_eval::EvalError::new(
+                    ox_eval::error::ErrorKind::Type,
+                    format!(
                     "the expression selected by the selection path '{}' should be a set but is {}",
                     path,
                     other.type_name()
                 ),
-                None,
-            )),
+                    None,
+                ))
+            }
         }
     }
     Ok(cur)
