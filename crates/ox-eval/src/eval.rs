@@ -46,7 +46,9 @@ pub struct Eval {
     pub(crate) import_cache: HashMap<PathBuf, Value>,
     depth: usize,
     /// Derivations instantiated so far: drvPath -> ATerm text.
-    pub drvs: HashMap<String, String>,
+    pub drvs: HashMap<String, crate::store::DrvRecord>,
+    /// Source paths already hashed: (path, name, recursive) -> store path.
+    pub(crate) path_cache: HashMap<String, String>,
     /// Files written by `toFile` / copied paths: store path -> source.
     pub store_writes: HashMap<String, crate::StoreObject>,
     /// Messages from `builtins.trace`/warnings (printed to stderr).
@@ -66,6 +68,7 @@ impl Eval {
             import_cache: HashMap::new(),
             depth: 0,
             drvs: HashMap::new(),
+            path_cache: HashMap::new(),
             store_writes: HashMap::new(),
             trace_hook: None,
             regex_cache: HashMap::new(),

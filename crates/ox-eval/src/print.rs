@@ -150,9 +150,21 @@ pub fn to_json(
     copy_to_store: bool,
     span: crate::error::Span,
 ) -> Result<String> {
+    Ok(to_json_ctx(ev, v, copy_to_store, span)?.0)
+}
+
+/// JSON plus the union of the contexts of every string serialised (what
+/// `builtins.toJSON`'s result carries).
+pub fn to_json_ctx(
+    ev: &mut Eval,
+    v: Value,
+    copy_to_store: bool,
+    span: crate::error::Span,
+) -> Result<(String, std::collections::BTreeSet<String>)> {
     let mut out = String::new();
-    json_inner(ev, v, &mut out, copy_to_store, span, true)?;
-    Ok(out)
+    let mut ctx = std::collections::BTreeSet::new();
+    json_inner(ev, v, &mut out, copy_to_store, span, true, &mut ctx)?;
+    Ok((out, ctx))
 }
 
 /// JSON of an already evaluated value, without forcing anything: an
@@ -160,7 +172,8 @@ pub fn to_json(
 /// `--strict`).
 pub fn to_json_lazy(ev: &mut Eval, v: Value, span: crate::error::Span) -> Result<String> {
     let mut out = String::new();
-    json_inner(ev, v, &mut out, false, span, false)?;
+    let mut ctx = std::collections::BTreeSet::new();
+    json_inner(ev, v, &mut out, false, span, false, &mut ctx)?;
     Ok(out)
 }
 
@@ -191,6 +204,7 @@ fn json_inner(
     copy: bool,
     span: crate::error::Span,
     force: bool,
+    ctx: &mut std::collections::BTreeSet<String>,
 ) -> Result<()> {
     if !force {
         if let Value::Thunk(t) = &v {
@@ -208,10 +222,17 @@ fn json_inner(
                 let _ = write!(out, "{}", i);
             }
             Value::Float(f) => out.push_str(&format_float(*f)),
-            Value::Str(s) => json_escape(&s.s, out),
+            Value::Str(s) => {
+                if let Some(c) = &s.ctx {
+                    ctx.extend(c.iter().cloned());
+                }
+                json_escape(&s.s, out)
+            }
             Value::Path(p) => {
                 let s = if copy {
-                    ev.copy_path_to_store(p, span)?
+                    let sp = ev.copy_path_to_store(p, span)?;
+                    ctx.insert(sp.clone());
+                    sp
                 } else {
                     p.to_string()
                 };
@@ -221,11 +242,14 @@ fn json_inner(
                 if let Some(f) = a.get("__toString") {
                     let _ = f;
                     let s = ev.coerce_to_string(v.clone(), span, false, copy)?;
+                    if let Some(c) = &s.ctx {
+                        ctx.extend(c.iter().cloned());
+                    }
                     json_escape(&s.s, out);
                     return Ok(());
                 }
                 if let Some(o) = a.get("outPath") {
-                    return json_inner(ev, o.clone(), out, copy, span, force);
+                    return json_inner(ev, o.clone(), out, copy, span, force, ctx);
                 }
                 out.push('{');
                 let mut first = true;
@@ -236,7 +260,7 @@ fn json_inner(
                     first = false;
                     json_escape(k, out);
                     out.push(':');
-                    json_inner(ev, x.clone(), out, copy, span, force)?;
+                    json_inner(ev, x.clone(), out, copy, span, force, ctx)?;
                 }
                 out.push('}');
             }
@@ -246,7 +270,7 @@ fn json_inner(
                     if i > 0 {
                         out.push(',');
                     }
-                    json_inner(ev, x.clone(), out, copy, span, force)?;
+                    json_inner(ev, x.clone(), out, copy, span, force, ctx)?;
                 }
                 out.push(']');
             }

@@ -131,8 +131,8 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
     });
     r.add("break", 1, |ev, a, _| ev.force(a[0].clone()));
     r.add("toJSON", 1, |ev, a, span| {
-        let ctx = collect_context(ev, &a[0])?;
-        let s = crate::print::to_json(ev, a[0].clone(), true, span)?;
+        let (s, ctx) = crate::print::to_json_ctx(ev, a[0].clone(), true, span)?;
+        let ctx = if ctx.is_empty() { None } else { Some(Rc::new(ctx)) };
         Ok(Value::str_ctx(s, ctx))
     });
     r.add("fromJSON", 1, from_json);
@@ -369,8 +369,21 @@ fn try_eval(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 /// The union of the string contexts anywhere inside a value (for
 /// `toJSON`/`toXML`, whose results carry their inputs' contexts).
 fn collect_context(ev: &mut Eval, v: &Value) -> Result<Context> {
-    fn go(ev: &mut Eval, v: &Value, acc: &mut std::collections::BTreeSet<String>) -> Result<()> {
+    fn go(
+        ev: &mut Eval,
+        v: &Value,
+        acc: &mut std::collections::BTreeSet<String>,
+        seen: &mut std::collections::HashSet<usize>,
+    ) -> Result<()> {
         let v = ev.force(v.clone())?;
+        let id = match &v {
+            Value::List(l) => Rc::as_ptr(l) as *const u8 as usize,
+            Value::Attrs(a) => Rc::as_ptr(a) as *const u8 as usize,
+            _ => 0,
+        };
+        if id != 0 && !seen.insert(id) {
+            return Ok(());
+        }
         match &v {
             Value::Str(s) => {
                 if let Some(c) = &s.ctx {
@@ -379,12 +392,12 @@ fn collect_context(ev: &mut Eval, v: &Value) -> Result<Context> {
             }
             Value::List(l) => {
                 for x in l.iter() {
-                    go(ev, x, acc)?
+                    go(ev, x, acc, seen)?
                 }
             }
             Value::Attrs(a) => {
                 for (_, x) in a.entries.iter() {
-                    go(ev, x, acc)?
+                    go(ev, x, acc, seen)?
                 }
             }
             _ => {}
@@ -393,7 +406,7 @@ fn collect_context(ev: &mut Eval, v: &Value) -> Result<Context> {
     }
     let mut acc = std::collections::BTreeSet::new();
     // Errors are reported by the serializer itself with better context.
-    if go(ev, v, &mut acc).is_err() {
+    if go(ev, v, &mut acc, &mut std::collections::HashSet::new()).is_err() {
         return Ok(None);
     }
     Ok(if acc.is_empty() {

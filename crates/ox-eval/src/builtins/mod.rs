@@ -13,6 +13,7 @@ use crate::value::*;
 mod attrs;
 mod lists;
 mod misc;
+pub(crate) use misc::io_msg;
 mod strings;
 
 /// Names reachable without `builtins.` (besides `__name` for every builtin).
