@@ -281,12 +281,7 @@ impl<'g> Compiler<'g> {
     /// Start with an extra static scope (used by `scopedImport`), whose
     /// values the caller puts into the root environment, in this order.
     pub fn with_root_scope(mut self, names: &[Sym]) -> Self {
-        let map = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, i as u32))
-            .collect();
-        self.scopes.push(Scope::Static(map));
+        self.scopes.push(Scope::Static(slot_map(names.iter())));
         self
     }
 
@@ -424,13 +419,7 @@ impl<'g> Compiler<'g> {
                 if let Some((_, _, s)) = p.dynamics.first() {
                     return Err(perr("dynamic attributes not allowed in let", *s));
                 }
-                let names: HashMap<Sym, u32> = p
-                    .statics
-                    .keys()
-                    .enumerate()
-                    .map(|(i, k)| (*k, i as u32))
-                    .collect();
-                self.scopes.push(Scope::Static(names));
+                self.scopes.push(Scope::Static(slot_map(p.statics.keys())));
                 let binds = self.bindings(p.statics, true);
                 let body = binds.and_then(|b| Ok((b, self.bx(l.body(), &l)?)));
                 self.scopes.pop();
@@ -816,13 +805,7 @@ impl<'g> Compiler<'g> {
     fn attrs(&mut self, p: Pending, span: Span) -> Result<Expr> {
         let rec = p.rec;
         if rec {
-            let names: HashMap<Sym, u32> = p
-                .statics
-                .keys()
-                .enumerate()
-                .map(|(i, k)| (*k, i as u32))
-                .collect();
-            self.scopes.push(Scope::Static(names));
+            self.scopes.push(Scope::Static(slot_map(p.statics.keys())));
         }
         let r = (|| -> Result<Expr> {
             let statics = self.bindings(p.statics, rec)?;
@@ -983,6 +966,11 @@ impl<'g> Compiler<'g> {
             }
         }
     }
+}
+
+/// Slot numbers of a binding scope: the names in order.
+fn slot_map<'a>(names: impl Iterator<Item = &'a Sym>) -> HashMap<Sym, u32> {
+    names.enumerate().map(|(i, k)| (*k, i as u32)).collect()
 }
 
 fn merge_pending(into: &mut Pending, extra: Pending, outer: &str) -> Result<()> {

@@ -49,7 +49,10 @@ fn strip_zeros(s: &str) -> String {
     }
 }
 
-pub fn escape_string(s: &str, out: &mut String) {
+/// A Nix string literal (`"…"` with `\"`, `\\`, `\n`, `\r`, `\t`), also
+/// escaping `${` when `dollar` is set. The ATerm of `.drv` files uses the
+/// same rules without the `${`.
+pub fn quote_into(s: &str, out: &mut String, dollar: bool) {
     out.push('"');
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -59,11 +62,15 @@ pub fn escape_string(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            '$' if dollar && chars.peek() == Some(&'{') => out.push_str("\\$"),
             c => out.push(c),
         }
     }
     out.push('"');
+}
+
+pub fn escape_string(s: &str, out: &mut String) {
+    quote_into(s, out, true)
 }
 
 /// Names Nix 2.8 quotes when printing attribute names, besides

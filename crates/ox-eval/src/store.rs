@@ -119,16 +119,17 @@ pub fn nix32_decode(s: &str, len: usize) -> Option<Vec<u8>> {
 /// Parse a hash in base16, Nix base-32, base64 or SRI form (with an
 /// optional `algo:` prefix), as `convertHash`/`outputHash` accept them.
 pub fn parse_hash(s: &str, algo: Option<Algo>) -> std::result::Result<(Algo, Vec<u8>), String> {
-    let (algo, rest, sri) = if let Some((a, r)) = s.split_once('-').filter(|(a, _)| Algo::parse(a).is_some()) {
-        (Algo::parse(a), r, true)
-    } else if let Some((a, r)) = s.split_once(':') {
-        match Algo::parse(a) {
-            Some(x) => (Some(x), r, false),
-            None => return Err(format!("unknown hash algorithm '{}'", a)),
-        }
-    } else {
-        (algo, s, false)
-    };
+    let (algo, rest, sri) =
+        if let Some((a, r)) = s.split_once('-').filter(|(a, _)| Algo::parse(a).is_some()) {
+            (Algo::parse(a), r, true)
+        } else if let Some((a, r)) = s.split_once(':') {
+            match Algo::parse(a) {
+                Some(x) => (Some(x), r, false),
+                None => return Err(format!("unknown hash algorithm '{}'", a)),
+            }
+        } else {
+            (algo, s, false)
+        };
     let Some(algo) = algo else {
         return Err(format!(
             "hash '{}' does not include a type, nor is the type otherwise known from context",
@@ -149,10 +150,18 @@ pub fn parse_hash(s: &str, algo: Option<Algo>) -> std::result::Result<(Algo, Vec
             .decode(rest)
             .map_err(|_| format!("invalid base-64 hash '{}'", s))?
     } else {
-        return Err(format!("hash '{}' has wrong length for hash algorithm '{}'", s, algo.name()));
+        return Err(format!(
+            "hash '{}' has wrong length for hash algorithm '{}'",
+            s,
+            algo.name()
+        ));
     };
     if bytes.len() != n {
-        return Err(format!("hash '{}' has wrong length for hash algorithm '{}'", s, algo.name()));
+        return Err(format!(
+            "hash '{}' has wrong length for hash algorithm '{}'",
+            s,
+            algo.name()
+        ));
     }
     Ok((algo, bytes))
 }
@@ -185,13 +194,24 @@ fn compress(hash: &[u8], size: usize) -> Vec<u8> {
 /// `makeStorePath`: the path of an object of `kind` whose inner hash is
 /// the sha256 `hash`.
 pub fn make_store_path(store_dir: &str, kind: &str, hash: &[u8], name: &str) -> String {
-    let s = format!("{}:sha256:{}:{}:{}", kind, hex::encode(hash), store_dir, name);
+    let s = format!(
+        "{}:sha256:{}:{}:{}",
+        kind,
+        hex::encode(hash),
+        store_dir,
+        name
+    );
     let h = sha2::Sha256::digest(s.as_bytes());
     format!("{}/{}-{}", store_dir, nix32(&compress(&h, 20)), name)
 }
 
 /// Path of a text object (`toFile`, `.drv` files) with references.
-pub fn make_text_path(store_dir: &str, name: &str, contents: &[u8], refs: &BTreeSet<String>) -> String {
+pub fn make_text_path(
+    store_dir: &str,
+    name: &str,
+    contents: &[u8],
+    refs: &BTreeSet<String>,
+) -> String {
     let mut kind = String::from("text");
     for r in refs {
         kind.push(':');
@@ -201,7 +221,13 @@ pub fn make_text_path(store_dir: &str, name: &str, contents: &[u8], refs: &BTree
 }
 
 /// Path of a fixed-output object.
-pub fn make_fixed_output_path(store_dir: &str, recursive: bool, algo: Algo, hash: &[u8], name: &str) -> String {
+pub fn make_fixed_output_path(
+    store_dir: &str,
+    recursive: bool,
+    algo: Algo,
+    hash: &[u8],
+    name: &str,
+) -> String {
     if recursive && algo == Algo::Sha256 {
         make_store_path(store_dir, "source", hash, name)
     } else {
@@ -211,7 +237,12 @@ pub fn make_fixed_output_path(store_dir: &str, recursive: bool, algo: Algo, hash
             algo.name(),
             hex::encode(hash)
         );
-        make_store_path(store_dir, "output:out", &sha2::Sha256::digest(inner.as_bytes()), name)
+        make_store_path(
+            store_dir,
+            "output:out",
+            &sha2::Sha256::digest(inner.as_bytes()),
+            name,
+        )
     }
 }
 
@@ -220,7 +251,10 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
         return Err("store path name is empty".into());
     }
     if name.len() > 211 {
-        return Err(format!("store path name '{}' is longer than 211 characters", name));
+        return Err(format!(
+            "store path name '{}' is longer than 211 characters",
+            name
+        ));
     }
     if name.starts_with('.') {
         return Err(format!("store path name '{}' starts with a period", name));
@@ -369,7 +403,9 @@ pub fn add_path(
         let mut hw = HashWriter(sha2::Sha256::new());
         let mut eval_error: Option<Box<EvalError>> = None;
         let mut f = |child: &std::path::Path, kind: &str| -> std::io::Result<bool> {
-            let Some(filter) = &filter else { return Ok(true) };
+            let Some(filter) = &filter else {
+                return Ok(true);
+            };
             if eval_error.is_some() {
                 return Ok(false);
             }
@@ -457,7 +493,12 @@ pub fn to_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             refs.insert(e.clone());
         }
     }
-    let path = make_text_path(&ev.settings.store_dir, &name.s, contents.s.as_bytes(), &refs);
+    let path = make_text_path(
+        &ev.settings.store_dir,
+        &name.s,
+        contents.s.as_bytes(),
+        &refs,
+    );
     ev.store_writes.insert(
         path.clone(),
         crate::StoreObject::Text {
@@ -479,11 +520,20 @@ pub fn path_builtin(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     };
     let (path, _) = ev.coerce_to_path(p.clone(), span)?;
     let name = match args.get("name") {
-        Some(n) => Some(string_arg(ev, n, "the 'name' attribute of builtins.path", span)?.s.clone()),
+        Some(n) => Some(
+            string_arg(ev, n, "the 'name' attribute of builtins.path", span)?
+                .s
+                .clone(),
+        ),
         None => None,
     };
     let filter = match args.get("filter") {
-        Some(f) => Some(fn_arg(ev, f, "the 'filter' attribute of builtins.path", span)?),
+        Some(f) => Some(fn_arg(
+            ev,
+            f,
+            "the 'filter' attribute of builtins.path",
+            span,
+        )?),
         None => None,
     };
     let recursive = match args.get("recursive") {
@@ -505,7 +555,10 @@ pub fn path_builtin(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         if want != out {
             return err(
                 ErrorKind::Other,
-                format!("hash mismatch in file '{}': expected path '{}', got '{}'", path, want, out),
+                format!(
+                    "hash mismatch in file '{}': expected path '{}', got '{}'",
+                    path, want, out
+                ),
                 span,
             );
         }
@@ -514,7 +567,12 @@ pub fn path_builtin(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 pub fn filter_source(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let f = fn_arg(ev, &a[0], "the first argument of builtins.filterSource", span)?;
+    let f = fn_arg(
+        ev,
+        &a[0],
+        "the first argument of builtins.filterSource",
+        span,
+    )?;
     let (path, _) = ev.coerce_to_path(a[1].clone(), span)?;
     let out = add_path(ev, &path, None, true, Some(f), span)?;
     Ok(Value::str_ctx(out.clone(), ctx_of(&out)))
@@ -554,17 +612,35 @@ pub fn convert_hash(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of builtins.convertHash", span)?;
     let get = |n: &str| args.get(n).cloned();
     let Some(h) = get("hash") else {
-        return err(ErrorKind::Other, "attribute 'hash' missing in the argument of builtins.convertHash", span);
+        return err(
+            ErrorKind::Other,
+            "attribute 'hash' missing in the argument of builtins.convertHash",
+            span,
+        );
     };
     let h = string_arg(ev, &h, "the 'hash' attribute of builtins.convertHash", span)?;
     let algo = match get("hashAlgo") {
-        Some(x) => Some(algo_arg(ev, &x, "the 'hashAlgo' attribute of builtins.convertHash", span)?),
+        Some(x) => Some(algo_arg(
+            ev,
+            &x,
+            "the 'hashAlgo' attribute of builtins.convertHash",
+            span,
+        )?),
         None => None,
     };
     let Some(fmt) = get("toHashFormat") else {
-        return err(ErrorKind::Other, "attribute 'toHashFormat' missing in the argument of builtins.convertHash", span);
+        return err(
+            ErrorKind::Other,
+            "attribute 'toHashFormat' missing in the argument of builtins.convertHash",
+            span,
+        );
     };
-    let fmt = string_arg(ev, &fmt, "the 'toHashFormat' attribute of builtins.convertHash", span)?;
+    let fmt = string_arg(
+        ev,
+        &fmt,
+        "the 'toHashFormat' attribute of builtins.convertHash",
+        span,
+    )?;
     let (algo, bytes) =
         parse_hash(&h.s, algo).map_err(|m| EvalError::new(ErrorKind::Other, m, Some(span)))?;
     match format_hash(algo, &bytes, &fmt.s) {
@@ -595,18 +671,7 @@ pub struct DrvRecord {
 }
 
 fn aterm_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::print::quote_into(s, out, false)
 }
 
 struct Drv {
@@ -724,8 +789,15 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
     let Some(name_v) = args.get("name") else {
         return err(ErrorKind::Other, "required attribute 'name' missing", span);
     };
-    let name = string_arg(ev, name_v, "the derivation name", span)?.s.clone();
-    let what = |k: &str| format!("while evaluating the attribute '{}' of derivation '{}'", k, name);
+    let name = string_arg(ev, name_v, "the derivation name", span)?
+        .s
+        .clone();
+    let what = |k: &str| {
+        format!(
+            "while evaluating the attribute '{}' of derivation '{}'",
+            k, name
+        )
+    };
     let ignore_nulls = match args.get("__ignoreNulls") {
         Some(v) => ev.expect_bool(v, span)?,
         None => false,
@@ -748,7 +820,10 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
             continue;
         }
         let v = ev.force(v.clone()).map_err(|mut e| {
-            e.trace.push(crate::error::Frame { msg: what(key), span: Some(span) });
+            e.trace.push(crate::error::Frame {
+                msg: what(key),
+                span: Some(span),
+            });
             e
         })?;
         if ignore_nulls && matches!(v, Value::Null) {
@@ -768,7 +843,10 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
         let s = ev
             .coerce_to_string(v.clone(), span, true, true)
             .map_err(|mut e| {
-                e.trace.push(crate::error::Frame { msg: what(key), span: Some(span) });
+                e.trace.push(crate::error::Frame {
+                    msg: what(key),
+                    span: Some(span),
+                });
                 e
             })?;
         if let Some(c) = &s.ctx {
@@ -786,7 +864,11 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
                 for x in l.iter() {
                     let n = string_arg(ev, x, "an output name", span)?.s.clone();
                     if n == "drv" {
-                        return err(ErrorKind::Other, "invalid derivation output name 'drv'", span);
+                        return err(
+                            ErrorKind::Other,
+                            "invalid derivation output name 'drv'",
+                            span,
+                        );
                     }
                     if names.contains(&n) {
                         return err(
@@ -798,7 +880,11 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
                     names.push(n);
                 }
                 if names.is_empty() {
-                    return err(ErrorKind::Other, "derivation cannot have an empty set of outputs", span);
+                    return err(
+                        ErrorKind::Other,
+                        "derivation cannot have an empty set of outputs",
+                        span,
+                    );
                 }
                 output_names = names;
             }
@@ -807,13 +893,31 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
         drv.env.insert(key.to_string(), s.s);
     }
     if let Err(e) = check_name(&name) {
-        return err(ErrorKind::Other, format!("invalid derivation name: {}", e), span);
+        return err(
+            ErrorKind::Other,
+            format!("invalid derivation name: {}", e),
+            span,
+        );
     }
     if !args.contains("builder") {
-        return err(ErrorKind::Other, format!("required attribute 'builder' missing in derivation '{}'", name), span);
+        return err(
+            ErrorKind::Other,
+            format!(
+                "required attribute 'builder' missing in derivation '{}'",
+                name
+            ),
+            span,
+        );
     }
     if !args.contains("system") {
-        return err(ErrorKind::Other, format!("required attribute 'system' missing in derivation '{}'", name), span);
+        return err(
+            ErrorKind::Other,
+            format!(
+                "required attribute 'system' missing in derivation '{}'",
+                name
+            ),
+            span,
+        );
     }
     // string contexts become inputs
     for c in &ctx {
@@ -829,7 +933,10 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
             }
         } else if let Some(rest) = c.strip_prefix('!') {
             if let Some((out, p)) = rest.split_once('!') {
-                drv.input_drvs.entry(p.to_string()).or_default().insert(out.to_string());
+                drv.input_drvs
+                    .entry(p.to_string())
+                    .or_default()
+                    .insert(out.to_string());
             }
         } else {
             drv.input_srcs.insert(c.clone());
@@ -838,11 +945,19 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
     let store_dir = ev.settings.store_dir.clone();
     if let Some(h) = out_hash {
         if output_names != ["out"] {
-            return err(ErrorKind::Other, "multiple outputs are not supported in fixed-output derivations", span);
+            return err(
+                ErrorKind::Other,
+                "multiple outputs are not supported in fixed-output derivations",
+                span,
+            );
         }
         let algo = match &out_algo {
             Some(a) if !a.is_empty() => Some(Algo::parse(a).ok_or_else(|| {
-                EvalError::new(ErrorKind::Other, format!("unknown hash algorithm '{}'", a), Some(span))
+                EvalError::new(
+                    ErrorKind::Other,
+                    format!("unknown hash algorithm '{}'", a),
+                    Some(span),
+                )
             })?),
             _ => None,
         };
@@ -872,7 +987,8 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
     } else {
         for o in &output_names {
             drv.env.insert(o.clone(), String::new());
-            drv.outputs.insert(o.clone(), (String::new(), String::new(), String::new()));
+            drv.outputs
+                .insert(o.clone(), (String::new(), String::new(), String::new()));
         }
         let h = drv.modulo(ev);
         for o in &output_names {
@@ -891,7 +1007,12 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
     let aterm = drv.aterm(&drv.input_drvs);
     let mut refs: BTreeSet<String> = drv.input_srcs.clone();
     refs.extend(drv.input_drvs.keys().cloned());
-    let drv_path = make_text_path(&store_dir, &format!("{}.drv", name), aterm.as_bytes(), &refs);
+    let drv_path = make_text_path(
+        &store_dir,
+        &format!("{}.drv", name),
+        aterm.as_bytes(),
+        &refs,
+    );
     let modulo = drv.modulo(ev);
     ev.drvs.insert(
         drv_path.clone(),

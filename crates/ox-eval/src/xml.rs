@@ -36,7 +36,7 @@ impl W<'_> {
             self.out.push_str("  ");
         }
     }
-    fn empty(&mut self, tag: &str, attrs: &[(&str, &str)]) {
+    fn tag(&mut self, tag: &str, attrs: &[(&str, &str)], self_closing: bool) {
         self.indent();
         let _ = write!(self.out, "<{}", tag);
         for (k, v) in attrs {
@@ -44,17 +44,14 @@ impl W<'_> {
             escape(v, self.out);
             self.out.push('"');
         }
-        self.out.push_str(" />\n");
+        self.out
+            .push_str(if self_closing { " />\n" } else { ">\n" });
+    }
+    fn empty(&mut self, tag: &str, attrs: &[(&str, &str)]) {
+        self.tag(tag, attrs, true);
     }
     fn open(&mut self, tag: &str, attrs: &[(&str, &str)]) {
-        self.indent();
-        let _ = write!(self.out, "<{}", tag);
-        for (k, v) in attrs {
-            let _ = write!(self.out, " {}=\"", k);
-            escape(v, self.out);
-            self.out.push('"');
-        }
-        self.out.push_str(">\n");
+        self.tag(tag, attrs, false);
         self.depth += 1;
     }
     fn close(&mut self, tag: &str) {

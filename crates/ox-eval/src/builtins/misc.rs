@@ -132,7 +132,11 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
     r.add("break", 1, |ev, a, _| ev.force(a[0].clone()));
     r.add("toJSON", 1, |ev, a, span| {
         let (s, ctx) = crate::print::to_json_ctx(ev, a[0].clone(), true, span)?;
-        let ctx = if ctx.is_empty() { None } else { Some(Rc::new(ctx)) };
+        let ctx = if ctx.is_empty() {
+            None
+        } else {
+            Some(Rc::new(ctx))
+        };
         Ok(Value::str_ctx(s, ctx))
     });
     r.add("fromJSON", 1, from_json);
