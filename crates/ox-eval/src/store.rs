@@ -49,7 +49,7 @@ impl Algo {
             Algo::Sha512 => "sha512",
         }
     }
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Algo::Md5 => 16,
             Algo::Sha1 => 20,
@@ -136,7 +136,7 @@ pub fn parse_hash(s: &str, algo: Option<Algo>) -> std::result::Result<(Algo, Vec
             s
         ));
     };
-    let n = algo.len();
+    let n = algo.digest_len();
     let bytes = if sri {
         base64::engine::general_purpose::STANDARD
             .decode(rest)
