@@ -47,6 +47,8 @@ pub struct Eval {
     depth: usize,
     /// Derivations instantiated so far: drvPath -> ATerm text.
     pub drvs: HashMap<String, crate::store::DrvRecord>,
+    /// Modulo hashes of those derivations, for hashing dependents.
+    pub(crate) drv_hashes: ox_store::DrvHashCache,
     /// Source paths already hashed: (path, name, recursive) -> store path.
     pub(crate) path_cache: HashMap<String, String>,
     /// Files written by `toFile` / copied paths: store path -> source.
@@ -69,6 +71,7 @@ impl Eval {
             depth: 0,
             drvs: HashMap::new(),
             path_cache: HashMap::new(),
+            drv_hashes: ox_store::DrvHashCache::new(),
             store_writes: HashMap::new(),
             trace_hook: None,
             regex_cache: HashMap::new(),
@@ -579,7 +582,9 @@ impl Eval {
                                 "while evaluating the attribute '{}'",
                                 path_string(path, i, name)
                             ),
-                            a.position(name).or(Some(span)),
+                            // the selection site (the user's code); the definition
+                            // may be deep in a library
+                            Some(span),
                         )
                     })?;
                 }

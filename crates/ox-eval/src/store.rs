@@ -5,368 +5,44 @@
 //!
 //! Nothing is written here: what would be added to the store is recorded
 //! in `Eval::store_writes` and `Eval::drvs` for a builder to realise.
-//!
-//! TODO(store issue): the `ox-store` crate is meant to own these
-//! algorithms; when it lands, this module should call it instead.
+//! The algorithms themselves live in `ox-store`; this module converts
+//! between Nix values (with string contexts) and that crate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use base64::Engine as _;
-use sha2::Digest as _;
+use ox_store::{
+    Derivation, DerivationError, DerivationSpec, FileIngestionMethod, FixedOutputSpec, Hash,
+    HashAlgo, StoreDir, StorePath,
+};
 
 use crate::builtins::{attrs_arg, fn_arg, list_arg, string_arg};
 use crate::error::{err, ErrorKind, EvalError, Result, Span};
 use crate::eval::Eval;
 use crate::value::{sym, Attrs, Context, Value};
 
-// ---------------------------------------------------------------------
-// Hashes
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algo {
-    Md5,
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-impl Algo {
-    pub fn parse(s: &str) -> Option<Algo> {
-        Some(match s {
-            "md5" => Algo::Md5,
-            "sha1" => Algo::Sha1,
-            "sha256" => Algo::Sha256,
-            "sha512" => Algo::Sha512,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Algo::Md5 => "md5",
-            Algo::Sha1 => "sha1",
-            Algo::Sha256 => "sha256",
-            Algo::Sha512 => "sha512",
-        }
-    }
-    pub fn digest_len(self) -> usize {
-        match self {
-            Algo::Md5 => 16,
-            Algo::Sha1 => 20,
-            Algo::Sha256 => 32,
-            Algo::Sha512 => 64,
-        }
-    }
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Algo::Md5 => md5::Md5::digest(data).to_vec(),
-            Algo::Sha1 => sha1::Sha1::digest(data).to_vec(),
-            Algo::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            Algo::Sha512 => sha2::Sha512::digest(data).to_vec(),
-        }
-    }
-}
-
-const NIX32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
-
-/// Nix's base-32: its own alphabet, least significant bits first.
-pub fn nix32(hash: &[u8]) -> String {
-    if hash.is_empty() {
-        return String::new();
-    }
-    let len = (hash.len() * 8 - 1) / 5 + 1;
-    let mut s = String::with_capacity(len);
-    for n in (0..len).rev() {
-        let b = n * 5;
-        let i = b / 8;
-        let j = b % 8;
-        let lo = (hash[i] as u16) >> j;
-        let hi = if i + 1 < hash.len() {
-            (hash[i + 1] as u16) << (8 - j)
-        } else {
-            0
-        };
-        s.push(NIX32[((lo | hi) & 0x1f) as usize] as char);
-    }
-    s
-}
-
-pub fn nix32_decode(s: &str, len: usize) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; len];
-    let chars: Vec<u8> = s.bytes().collect();
-    for (n, &c) in chars.iter().rev().enumerate() {
-        let digit = NIX32.iter().position(|&x| x == c)? as u16;
-        let b = n * 5;
-        let i = b / 8;
-        let j = b % 8;
-        if i >= len {
-            if digit != 0 {
-                return None;
-            }
-            continue;
-        }
-        out[i] |= (digit << j) as u8;
-        let carry = digit >> (8 - j);
-        if i + 1 < len {
-            out[i + 1] |= carry as u8;
-        } else if carry != 0 {
-            return None;
-        }
-    }
-    Some(out)
-}
-
-/// Parse a hash in base16, Nix base-32, base64 or SRI form (with an
-/// optional `algo:` prefix), as `convertHash`/`outputHash` accept them.
-pub fn parse_hash(s: &str, algo: Option<Algo>) -> std::result::Result<(Algo, Vec<u8>), String> {
-    let (algo, rest, sri) =
-        if let Some((a, r)) = s.split_once('-').filter(|(a, _)| Algo::parse(a).is_some()) {
-            (Algo::parse(a), r, true)
-        } else if let Some((a, r)) = s.split_once(':') {
-            match Algo::parse(a) {
-                Some(x) => (Some(x), r, false),
-                None => return Err(format!("unknown hash algorithm '{}'", a)),
-            }
-        } else {
-            (algo, s, false)
-        };
-    let Some(algo) = algo else {
-        return Err(format!(
-            "hash '{}' does not include a type, nor is the type otherwise known from context",
-            s
-        ));
-    };
-    let n = algo.digest_len();
-    let bytes = if sri {
-        base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .map_err(|_| format!("invalid SRI hash '{}'", s))?
-    } else if rest.len() == n * 2 {
-        hex::decode(rest).map_err(|_| format!("invalid base-16 hash '{}'", s))?
-    } else if rest.len() == (n * 8 - 1) / 5 + 1 {
-        nix32_decode(rest, n).ok_or_else(|| format!("invalid base-32 hash '{}'", s))?
-    } else if rest.len() == n.div_ceil(3) * 4 {
-        base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .map_err(|_| format!("invalid base-64 hash '{}'", s))?
-    } else {
-        return Err(format!(
-            "hash '{}' has wrong length for hash algorithm '{}'",
-            s,
-            algo.name()
-        ));
-    };
-    if bytes.len() != n {
-        return Err(format!(
-            "hash '{}' has wrong length for hash algorithm '{}'",
-            s,
-            algo.name()
-        ));
-    }
-    Ok((algo, bytes))
-}
-
-pub fn format_hash(algo: Algo, bytes: &[u8], format: &str) -> Option<String> {
-    Some(match format {
-        "base16" => hex::encode(bytes),
-        "nix32" | "base32" => nix32(bytes),
-        "base64" => base64::engine::general_purpose::STANDARD.encode(bytes),
-        "sri" => format!(
-            "{}-{}",
-            algo.name(),
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        ),
-        _ => return None,
+fn store_dir(ev: &Eval, span: Span) -> Result<StoreDir> {
+    StoreDir::new(&ev.settings.store_dir).map_err(|e| {
+        EvalError::new(
+            ErrorKind::Other,
+            format!("invalid store directory: {}", e),
+            Some(span),
+        )
     })
 }
 
-// ---------------------------------------------------------------------
-// Store paths
-
-fn compress(hash: &[u8], size: usize) -> Vec<u8> {
-    let mut out = vec![0u8; size];
-    for (i, b) in hash.iter().enumerate() {
-        out[i % size] ^= b;
-    }
-    out
-}
-
-/// `makeStorePath`: the path of an object of `kind` whose inner hash is
-/// the sha256 `hash`.
-pub fn make_store_path(store_dir: &str, kind: &str, hash: &[u8], name: &str) -> String {
-    let s = format!(
-        "{}:sha256:{}:{}:{}",
-        kind,
-        hex::encode(hash),
-        store_dir,
-        name
-    );
-    let h = sha2::Sha256::digest(s.as_bytes());
-    format!("{}/{}-{}", store_dir, nix32(&compress(&h, 20)), name)
-}
-
-/// Path of a text object (`toFile`, `.drv` files) with references.
-pub fn make_text_path(
-    store_dir: &str,
-    name: &str,
-    contents: &[u8],
-    refs: &BTreeSet<String>,
-) -> String {
-    let mut kind = String::from("text");
-    for r in refs {
-        kind.push(':');
-        kind.push_str(r);
-    }
-    make_store_path(store_dir, &kind, &sha2::Sha256::digest(contents), name)
-}
-
-/// Path of a fixed-output object.
-pub fn make_fixed_output_path(
-    store_dir: &str,
-    recursive: bool,
-    algo: Algo,
-    hash: &[u8],
-    name: &str,
-) -> String {
-    if recursive && algo == Algo::Sha256 {
-        make_store_path(store_dir, "source", hash, name)
-    } else {
-        let inner = format!(
-            "fixed:out:{}{}:{}:",
-            if recursive { "r:" } else { "" },
-            algo.name(),
-            hex::encode(hash)
-        );
-        make_store_path(
-            store_dir,
-            "output:out",
-            &sha2::Sha256::digest(inner.as_bytes()),
-            name,
-        )
-    }
-}
-
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("store path name is empty".into());
-    }
-    if name.len() > 211 {
-        return Err(format!(
-            "store path name '{}' is longer than 211 characters",
-            name
-        ));
-    }
-    if name.starts_with('.') {
-        return Err(format!("store path name '{}' starts with a period", name));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "+-._?=".contains(*c)))
-    {
-        return Err(format!(
-            "store path name '{}' contains illegal character '{}'",
-            name, c
-        ));
-    }
-    Ok(())
+fn other<T>(msg: impl std::fmt::Display, span: Span) -> Result<T> {
+    err(ErrorKind::Other, msg.to_string(), span)
 }
 
 /// `placeholder`: `/` + nix32(sha256("nix-output:" + output)).
 pub fn placeholder(output: &str) -> String {
-    let h = sha2::Sha256::digest(format!("nix-output:{}", output).as_bytes());
-    format!("/{}", nix32(&h))
+    ox_store::placeholder(output)
 }
 
-// ---------------------------------------------------------------------
-// NAR
-
-fn nar_str(w: &mut impl std::io::Write, s: &[u8]) -> std::io::Result<()> {
-    w.write_all(&(s.len() as u64).to_le_bytes())?;
-    w.write_all(s)?;
-    let pad = (8 - s.len() % 8) % 8;
-    w.write_all(&[0u8; 8][..pad])
-}
-
-/// Serialise `path` as a NAR; `filter(path, type)` decides which entries
-/// below the root are included.
-pub fn dump_nar(
-    path: &std::path::Path,
-    w: &mut impl std::io::Write,
-    filter: &mut dyn FnMut(&std::path::Path, &str) -> std::io::Result<bool>,
-) -> std::io::Result<()> {
-    nar_str(w, b"nix-archive-1")?;
-    dump_node(path, w, filter)
-}
-
-fn dump_node(
-    path: &std::path::Path,
-    w: &mut impl std::io::Write,
-    filter: &mut dyn FnMut(&std::path::Path, &str) -> std::io::Result<bool>,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let md = std::fs::symlink_metadata(path)?;
-    nar_str(w, b"(")?;
-    nar_str(w, b"type")?;
-    if md.file_type().is_symlink() {
-        nar_str(w, b"symlink")?;
-        nar_str(w, b"target")?;
-        let t = std::fs::read_link(path)?;
-        nar_str(w, t.as_os_str().as_encoded_bytes())?;
-    } else if md.is_dir() {
-        nar_str(w, b"directory")?;
-        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(path)?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<std::io::Result<_>>()?;
-        names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-        for n in names {
-            let child = path.join(&n);
-            let cmd = std::fs::symlink_metadata(&child)?;
-            let kind = if cmd.file_type().is_symlink() {
-                "symlink"
-            } else if cmd.is_dir() {
-                "directory"
-            } else if cmd.is_file() {
-                "regular"
-            } else {
-                "unknown"
-            };
-            if !filter(&child, kind)? {
-                continue;
-            }
-            nar_str(w, b"entry")?;
-            nar_str(w, b"(")?;
-            nar_str(w, b"name")?;
-            nar_str(w, n.as_encoded_bytes())?;
-            nar_str(w, b"node")?;
-            dump_node(&child, w, filter)?;
-            nar_str(w, b")")?;
-        }
-    } else {
-        nar_str(w, b"regular")?;
-        if md.permissions().mode() & 0o100 != 0 {
-            nar_str(w, b"executable")?;
-            nar_str(w, b"")?;
-        }
-        nar_str(w, b"contents")?;
-        let data = std::fs::read(path)?;
-        nar_str(w, &data)?;
-    }
-    nar_str(w, b")")
-}
-
-struct HashWriter(sha2::Sha256);
-impl std::io::Write for HashWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.update(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Copy (the path of) a source into the store: sha256 over its NAR, as a
-/// `source` path. `filter` is a Nix function `path: type: bool`.
+/// The store path a source path gets when copied (`"${./x}"`,
+/// `builtins.path`, `filterSource`); `filter` is a Nix function
+/// `path: type: bool`.
 pub fn add_path(
     ev: &mut Eval,
     path: &str,
@@ -383,74 +59,44 @@ pub fn add_path(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    if let Err(e) = check_name(&name) {
-        return err(ErrorKind::Other, e, span);
-    }
-    if std::fs::symlink_metadata(p).is_err() {
-        return err(
-            ErrorKind::Other,
-            format!("getting status of '{}': No such file or directory", path),
-            span,
-        );
-    }
     let key = format!("{}\0{}\0{}", path, name, recursive);
     if filter.is_none() {
         if let Some(sp) = ev.path_cache.get(&key) {
             return Ok(sp.clone());
         }
     }
-    let out = if recursive {
-        let mut hw = HashWriter(sha2::Sha256::new());
-        let mut eval_error: Option<Box<EvalError>> = None;
-        let mut f = |child: &std::path::Path, kind: &str| -> std::io::Result<bool> {
-            let Some(filter) = &filter else {
-                return Ok(true);
-            };
-            if eval_error.is_some() {
-                return Ok(false);
-            }
-            let r = ev
-                .call_n(
-                    filter.clone(),
-                    vec![
-                        Value::str(child.to_string_lossy().into_owned()),
-                        Value::str(kind),
-                    ],
-                    Some(span),
-                )
-                .and_then(|v| ev.expect_bool(&v, span));
-            match r {
-                Ok(b) => Ok(b),
-                Err(e) => {
-                    eval_error = Some(e);
-                    Ok(false)
-                }
-            }
-        };
-        let r = dump_nar(p, &mut hw, &mut f);
-        if let Some(e) = eval_error {
-            return Err(e);
-        }
-        if let Err(e) = r {
-            return err(
-                ErrorKind::Other,
-                format!("reading '{}': {}", path, crate::builtins::io_msg(&e)),
-                span,
-            );
-        }
-        let h = hw.0.finalize();
-        make_store_path(&ev.settings.store_dir, "source", &h, &name)
+    if std::fs::symlink_metadata(p).is_err() {
+        return other(
+            format!("getting status of '{}': No such file or directory", path),
+            span,
+        );
+    }
+    let store = store_dir(ev, span)?;
+    let method = if recursive {
+        FileIngestionMethod::Recursive
     } else {
-        let data = std::fs::read(p).map_err(|e| {
-            EvalError::new(
-                ErrorKind::Other,
-                format!("reading '{}': {}", path, crate::builtins::io_msg(&e)),
-                Some(span),
-            )
-        })?;
-        let h = sha2::Sha256::digest(&data);
-        make_fixed_output_path(&ev.settings.store_dir, false, Algo::Sha256, &h, &name)
+        FileIngestionMethod::Flat
     };
+    let r = ox_store::try_source_path(&store, p, &name, method, HashAlgo::Sha256, |child, kind| {
+        let Some(filter) = &filter else {
+            return Ok(true);
+        };
+        let v = ev.call_n(
+            filter.clone(),
+            vec![
+                Value::str(child.to_string_lossy().into_owned()),
+                Value::str(kind.as_str()),
+            ],
+            Some(span),
+        )?;
+        ev.expect_bool(&v, span)
+    });
+    let sp = match r {
+        Ok(sp) => sp,
+        Err(ox_store::SourceError::Filter(e)) => return Err(e),
+        Err(e) => return other(format!("while adding '{}' to the store: {}", path, e), span),
+    };
+    let out = store.print(&sp.path);
     ev.store_writes.insert(
         out.clone(),
         crate::StoreObject::Source {
@@ -473,9 +119,7 @@ fn ctx_of(path: &str) -> Context {
 pub fn to_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let name = string_arg(ev, &a[0], "the first argument of builtins.toFile", span)?;
     let contents = ev.coerce_to_string(a[1].clone(), span, false, true)?;
-    if let Err(e) = check_name(&name.s) {
-        return err(ErrorKind::Other, e, span);
-    }
+    let store = store_dir(ev, span)?;
     let mut refs = BTreeSet::new();
     if let Some(c) = &contents.ctx {
         for e in c.iter() {
@@ -490,15 +134,16 @@ pub fn to_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
                     span,
                 );
             }
-            refs.insert(e.clone());
+            match store.parse(e) {
+                Ok(p) => refs.insert(p),
+                Err(err) => return other(err, span),
+            };
         }
     }
-    let path = make_text_path(
-        &ev.settings.store_dir,
-        &name.s,
-        contents.s.as_bytes(),
-        &refs,
-    );
+    let path = match store.text_path_for(&name.s, contents.s.as_bytes(), &refs) {
+        Ok(p) => store.print(&p),
+        Err(e) => return other(e, span),
+    };
     ev.store_writes.insert(
         path.clone(),
         crate::StoreObject::Text {
@@ -543,15 +188,27 @@ pub fn path_builtin(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let out = add_path(ev, &path, name.as_deref(), recursive, filter, span)?;
     if let Some(h) = args.get("sha256") {
         let h = string_arg(ev, h, "the 'sha256' attribute of builtins.path", span)?;
-        let (algo, expected) = parse_hash(&h.s, Some(Algo::Sha256))
-            .map_err(|m| EvalError::new(ErrorKind::Other, m, Some(span)))?;
+        let expected = match Hash::parse(&h.s, Some(HashAlgo::Sha256)) {
+            Ok(x) => x,
+            Err(e) => return other(e, span),
+        };
         let nm = name.clone().unwrap_or_else(|| {
             std::path::Path::new(&path)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         });
-        let want = make_fixed_output_path(&ev.settings.store_dir, recursive, algo, &expected, &nm);
+        let store = store_dir(ev, span)?;
+        let method = if recursive {
+            FileIngestionMethod::Recursive
+        } else {
+            FileIngestionMethod::Flat
+        };
+        let want =
+            match store.make_fixed_output_path(method, &expected, &nm, &BTreeSet::new(), false) {
+                Ok(p) => store.print(&p),
+                Err(e) => return other(e, span),
+            };
         if want != out {
             return err(
                 ErrorKind::Other,
@@ -578,49 +235,44 @@ pub fn filter_source(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> 
     Ok(Value::str_ctx(out.clone(), ctx_of(&out)))
 }
 
-fn algo_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Algo> {
+fn algo_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<HashAlgo> {
     let s = string_arg(ev, v, what, span)?;
-    Algo::parse(&s.s).ok_or_else(|| {
-        EvalError::new(
-            ErrorKind::Other,
-            format!("unknown hash algorithm '{}'", s.s),
-            Some(span),
-        )
-    })
+    match HashAlgo::parse(&s.s) {
+        Ok(a) => Ok(a),
+        Err(e) => other(e, span),
+    }
 }
 
 pub fn hash_string(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let algo = algo_arg(ev, &a[0], "the first argument of builtins.hashString", span)?;
     let s = ev.coerce_to_string(a[1].clone(), span, false, false)?;
-    Ok(Value::str(hex::encode(algo.digest(s.s.as_bytes()))))
+    Ok(Value::str(Hash::digest(algo, s.s.as_bytes()).to_base16()))
 }
 
 pub fn hash_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let algo = algo_arg(ev, &a[0], "the first argument of builtins.hashFile", span)?;
     let (p, _) = ev.coerce_to_path(a[1].clone(), span)?;
-    let data = std::fs::read(&p).map_err(|e| {
-        EvalError::new(
-            ErrorKind::Other,
+    match Hash::of_file(algo, std::path::Path::new(&p)) {
+        Ok(h) => Ok(Value::str(h.to_base16())),
+        Err(e) => other(
             format!("opening file '{}': {}", p, crate::builtins::io_msg(&e)),
-            Some(span),
-        )
-    })?;
-    Ok(Value::str(hex::encode(algo.digest(&data))))
+            span,
+        ),
+    }
 }
 
 pub fn convert_hash(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of builtins.convertHash", span)?;
     let get = |n: &str| args.get(n).cloned();
     let Some(h) = get("hash") else {
-        return err(
-            ErrorKind::Other,
+        return other(
             "attribute 'hash' missing in the argument of builtins.convertHash",
             span,
         );
     };
     let h = string_arg(ev, &h, "the 'hash' attribute of builtins.convertHash", span)?;
     let algo = match get("hashAlgo") {
-        Some(x) => Some(algo_arg(
+        Some(x) => Some(string_arg(
             ev,
             &x,
             "the 'hashAlgo' attribute of builtins.convertHash",
@@ -629,8 +281,7 @@ pub fn convert_hash(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         None => None,
     };
     let Some(fmt) = get("toHashFormat") else {
-        return err(
-            ErrorKind::Other,
+        return other(
             "attribute 'toHashFormat' missing in the argument of builtins.convertHash",
             span,
         );
@@ -641,18 +292,9 @@ pub fn convert_hash(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         "the 'toHashFormat' attribute of builtins.convertHash",
         span,
     )?;
-    let (algo, bytes) =
-        parse_hash(&h.s, algo).map_err(|m| EvalError::new(ErrorKind::Other, m, Some(span)))?;
-    match format_hash(algo, &bytes, &fmt.s) {
-        Some(s) => Ok(Value::str(s)),
-        None => err(
-            ErrorKind::Other,
-            format!(
-                "unknown hash format '{}', expected 'base16', 'nix32', 'base32', 'base64' or 'sri'",
-                fmt.s
-            ),
-            span,
-        ),
+    match ox_store::convert_hash(&h.s, algo.as_ref().map(|a| a.s.as_str()), &fmt.s) {
+        Ok(s) => Ok(Value::str(s)),
+        Err(e) => other(e, span),
     }
 }
 
@@ -662,115 +304,21 @@ pub fn convert_hash(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 /// What the evaluator remembers about each derivation it instantiated.
 #[derive(Clone, Debug)]
 pub struct DrvRecord {
+    /// The `.drv` file's contents.
     pub aterm: String,
-    /// `hashDerivationModulo`, used by derivations depending on this one.
-    pub modulo: Vec<u8>,
     /// References of the `.drv` file (input sources and derivations).
     pub refs: BTreeSet<String>,
     pub outputs: Vec<String>,
 }
 
-fn aterm_str(s: &str, out: &mut String) {
-    crate::print::quote_into(s, out, false)
-}
-
-struct Drv {
-    /// name -> (path, hashAlgo, hash)
-    outputs: BTreeMap<String, (String, String, String)>,
+/// The inputs of a derivation, as its attributes' string contexts give them.
+struct Collected {
     input_drvs: BTreeMap<String, BTreeSet<String>>,
     input_srcs: BTreeSet<String>,
     system: String,
     builder: String,
     args: Vec<String>,
     env: BTreeMap<String, String>,
-}
-
-impl Drv {
-    fn aterm(&self, input_drvs: &BTreeMap<String, BTreeSet<String>>) -> String {
-        let mut s = String::from("Derive([");
-        for (i, (name, (path, algo, hash))) in self.outputs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('(');
-            aterm_str(name, &mut s);
-            s.push(',');
-            aterm_str(path, &mut s);
-            s.push(',');
-            aterm_str(algo, &mut s);
-            s.push(',');
-            aterm_str(hash, &mut s);
-            s.push(')');
-        }
-        s.push_str("],[");
-        for (i, (p, outs)) in input_drvs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('(');
-            aterm_str(p, &mut s);
-            s.push_str(",[");
-            for (j, o) in outs.iter().enumerate() {
-                if j > 0 {
-                    s.push(',');
-                }
-                aterm_str(o, &mut s);
-            }
-            s.push_str("])");
-        }
-        s.push_str("],[");
-        for (i, p) in self.input_srcs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            aterm_str(p, &mut s);
-        }
-        s.push_str("],");
-        aterm_str(&self.system, &mut s);
-        s.push(',');
-        aterm_str(&self.builder, &mut s);
-        s.push_str(",[");
-        for (i, a) in self.args.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            aterm_str(a, &mut s);
-        }
-        s.push_str("],[");
-        for (i, (k, v)) in self.env.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('(');
-            aterm_str(k, &mut s);
-            s.push(',');
-            aterm_str(v, &mut s);
-            s.push(')');
-        }
-        s.push_str("])");
-        s
-    }
-
-    /// `hashDerivationModulo`: fixed outputs hash by their content hash;
-    /// otherwise input derivations are replaced by their own modulo hash.
-    fn modulo(&self, ev: &Eval) -> Vec<u8> {
-        if let Some((path, algo, hash)) = self.outputs.get("out") {
-            if self.outputs.len() == 1 && !hash.is_empty() {
-                let s = format!("fixed:out:{}:{}:{}", algo, hash, path);
-                return sha2::Sha256::digest(s.as_bytes()).to_vec();
-            }
-        }
-        let mut masked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (p, outs) in &self.input_drvs {
-            let h = ev
-                .drvs
-                .get(p)
-                .map(|r| hex::encode(&r.modulo))
-                .unwrap_or_else(|| p.clone());
-            masked.entry(h).or_default().extend(outs.iter().cloned());
-        }
-        sha2::Sha256::digest(self.aterm(&masked).as_bytes()).to_vec()
-    }
 }
 
 fn closure_of(ev: &Eval, drv: &str, acc: &mut BTreeSet<String>) {
@@ -802,8 +350,7 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
         Some(v) => ev.expect_bool(v, span)?,
         None => false,
     };
-    let mut drv = Drv {
-        outputs: BTreeMap::new(),
+    let mut drv = Collected {
         input_drvs: BTreeMap::new(),
         input_srcs: BTreeSet::new(),
         system: String::new(),
@@ -892,7 +439,7 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
         }
         drv.env.insert(key.to_string(), s.s);
     }
-    if let Err(e) = check_name(&name) {
+    if let Err(e) = ox_store::check_name(&name) {
         return err(
             ErrorKind::Other,
             format!("invalid derivation name: {}", e),
@@ -942,96 +489,74 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
             drv.input_srcs.insert(c.clone());
         }
     }
-    let store_dir = ev.settings.store_dir.clone();
-    if let Some(h) = out_hash {
-        if output_names != ["out"] {
-            return err(
-                ErrorKind::Other,
-                "multiple outputs are not supported in fixed-output derivations",
-                span,
-            );
-        }
-        let algo = match &out_algo {
-            Some(a) if !a.is_empty() => Some(Algo::parse(a).ok_or_else(|| {
-                EvalError::new(
-                    ErrorKind::Other,
-                    format!("unknown hash algorithm '{}'", a),
-                    Some(span),
-                )
-            })?),
-            _ => None,
+    let store = store_dir(ev, span)?;
+    let parse = |p: &str| store.parse(p);
+    let mut spec = DerivationSpec {
+        name: name.clone(),
+        system: drv.system,
+        builder: drv.builder,
+        args: drv.args,
+        env: drv.env,
+        outputs: if args.contains("outputs") {
+            output_names.clone()
+        } else {
+            Vec::new()
+        },
+        fixed_output: out_hash.map(|hash| FixedOutputSpec {
+            hash,
+            algo: out_algo,
+            mode: Some(out_mode),
+        }),
+        input_srcs: BTreeSet::new(),
+        input_drvs: BTreeMap::new(),
+    };
+    for p in &drv.input_srcs {
+        match parse(p) {
+            Ok(sp) => spec.input_srcs.insert(sp),
+            Err(e) => return other(e, span),
         };
-        let (algo, bytes) =
-            parse_hash(&h, algo).map_err(|m| EvalError::new(ErrorKind::Other, m, Some(span)))?;
-        let recursive = match out_mode.as_str() {
-            "recursive" => true,
-            "flat" => false,
-            m => {
-                return err(
-                    ErrorKind::Other,
-                    format!("invalid value '{}' for 'outputHashMode' attribute", m),
-                    span,
-                )
-            }
-        };
-        let path = make_fixed_output_path(&store_dir, recursive, algo, &bytes, &name);
-        drv.env.insert("out".into(), path.clone());
-        drv.outputs.insert(
-            "out".into(),
-            (
-                path,
-                format!("{}{}", if recursive { "r:" } else { "" }, algo.name()),
-                hex::encode(&bytes),
-            ),
-        );
-    } else {
-        for o in &output_names {
-            drv.env.insert(o.clone(), String::new());
-            drv.outputs
-                .insert(o.clone(), (String::new(), String::new(), String::new()));
-        }
-        let h = drv.modulo(ev);
-        for o in &output_names {
-            let suffixed = if o == "out" {
-                name.clone()
-            } else {
-                format!("{}-{}", name, o)
-            };
-            let path = make_store_path(&store_dir, &format!("output:{}", o), &h, &suffixed);
-            drv.env.insert(o.clone(), path.clone());
-            if let Some(e) = drv.outputs.get_mut(o) {
-                e.0 = path;
-            }
-        }
     }
-    let aterm = drv.aterm(&drv.input_drvs);
-    let mut refs: BTreeSet<String> = drv.input_srcs.clone();
-    refs.extend(drv.input_drvs.keys().cloned());
-    let drv_path = make_text_path(
-        &store_dir,
-        &format!("{}.drv", name),
-        aterm.as_bytes(),
-        &refs,
-    );
-    let modulo = drv.modulo(ev);
+    for (p, outs) in &drv.input_drvs {
+        match parse(p) {
+            Ok(sp) => spec.input_drvs.insert(sp, outs.clone()),
+            Err(e) => return other(e, span),
+        };
+    }
+    let drvs = &ev.drvs;
+    let mut load = |p: &StorePath| -> std::result::Result<Derivation, DerivationError> {
+        let printed = store.print(p);
+        match drvs.get(&printed) {
+            Some(r) => Derivation::parse(&store, &r.aterm),
+            None => Err(DerivationError::UnknownInput(printed)),
+        }
+    };
+    let built = match ev.drv_hashes.derivation_strict(&store, spec, &mut load) {
+        Ok(b) => b,
+        Err(e) => return other(format!("derivation '{}': {}", name, e), span),
+    };
+    let drv_path = store.print(&built.drv_path);
+    let refs = built
+        .drv
+        .references()
+        .iter()
+        .map(|p| store.print(p))
+        .collect();
     ev.drvs.insert(
         drv_path.clone(),
         DrvRecord {
-            aterm,
-            modulo,
+            aterm: built.aterm.clone(),
             refs,
-            outputs: output_names.clone(),
+            outputs: built.outputs.keys().cloned().collect(),
         },
     );
     let mut entries = vec![(
         sym("drvPath"),
         Value::str_ctx(drv_path.clone(), ctx_of(&format!("={}", drv_path))),
     )];
-    for o in &output_names {
-        let p = drv.outputs.get(o).map(|x| x.0.clone()).unwrap_or_default();
+    for (o, p) in &built.outputs {
         entries.push((
             sym(o),
-            Value::str_ctx(p, ctx_of(&format!("!{}!{}", o, drv_path))),
+            Value::str_ctx(store.print(p), ctx_of(&format!("!{}!{}", o, drv_path))),
         ));
     }
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
