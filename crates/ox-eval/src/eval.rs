@@ -182,7 +182,7 @@ impl Eval {
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
             match &v {
                 Value::Attrs(a) if seen.insert(Rc::as_ptr(a) as *const u8 as usize) => {
-                    for (k, x) in a.entries.iter() {
+                    for (k, x) in a.entries().iter() {
                         self.force_deep_inner(x.clone(), seen).context(|| {
                             (
                                 format!("while evaluating the attribute '{}'", k),
@@ -518,7 +518,7 @@ impl Eval {
                 extra.push((name, self.thunk(v, &scope)));
             }
             if !extra.is_empty() {
-                let mut all = attrs.entries;
+                let mut all = attrs.entries().to_vec();
                 all.extend(extra);
                 attrs = Attrs::from_unsorted(all);
             }
@@ -597,7 +597,7 @@ impl Eval {
                         format!("attribute '{}' missing", name),
                         Some(span),
                     );
-                    er.hint = did_you_mean(name, a.entries.iter().map(|(k, _)| &**k));
+                    er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
                     return Err(er);
                 }
             }
@@ -706,7 +706,7 @@ impl Eval {
                     }
                 }
                 if !formals.ellipsis && used < a.len() {
-                    for (k, _) in a.entries.iter() {
+                    for (k, _) in a.entries().iter() {
                         if !formals.entries.iter().any(|(n, _)| n == k) {
                             let mut e = EvalError::new(
                                 ErrorKind::Type,
@@ -852,7 +852,7 @@ impl Eval {
                 if aa.is_empty() {
                     return Ok(Value::Attrs(ab));
                 }
-                Ok(Value::attrs(aa.update(&ab)))
+                Ok(Value::attrs(Attrs::update(&aa, &ab)))
             }
             BinOp::Eq => Ok(Value::Bool(self.equal(a, b, span)?)),
             BinOp::NotEq => Ok(Value::Bool(!self.equal(a, b, span)?)),
@@ -1028,7 +1028,7 @@ impl Eval {
                 if x.len() != y.len() {
                     return Ok(false);
                 }
-                for ((k1, v1), (k2, v2)) in x.entries.iter().zip(y.entries.iter()) {
+                for ((k1, v1), (k2, v2)) in x.entries().iter().zip(y.entries().iter()) {
                     if k1 != k2 {
                         return Ok(false);
                     }

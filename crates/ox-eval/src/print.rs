@@ -120,7 +120,7 @@ fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
                 return;
             }
             out.push_str("{ ");
-            for (k, x) in a.entries.iter() {
+            for (k, x) in a.entries().iter() {
                 print_attr_name(k, out);
                 out.push_str(" = ");
                 stacker::maybe_grow(64 * 1024, 1024 * 1024, || print_inner(x, out, seen));
@@ -260,7 +260,7 @@ fn json_inner(
                 }
                 out.push('{');
                 let mut first = true;
-                for (k, x) in a.entries.iter() {
+                for (k, x) in a.entries().iter() {
                     if !first {
                         out.push(',');
                     }

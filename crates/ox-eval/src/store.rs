@@ -361,7 +361,7 @@ pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Val
     let mut ctx: BTreeSet<String> = BTreeSet::new();
     let mut output_names: Vec<String> = vec!["out".into()];
     let (mut out_hash, mut out_algo, mut out_mode) = (None, None, "flat".to_string());
-    for (k, v) in args.entries.iter() {
+    for (k, v) in args.entries().iter() {
         let key: &str = k;
         if key == "__ignoreNulls" {
             continue;

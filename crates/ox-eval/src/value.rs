@@ -147,12 +147,23 @@ impl Value {
 
 /// An attribute set, sorted by name so lookups are binary searches and
 /// iteration order is Nix's (lexicographic by name).
+///
+/// `big // small` does not copy `big`: the result is a layer (`own`, the
+/// new attributes) over a shared `base`. Lookups search the layers top
+/// down; the first call to `entries()` flattens once and caches. Chains are
+/// flattened when they reach `MAX_LAYERS`, so lookups stay cheap and a
+/// fold of `acc // { … }` copies the accumulator only every few steps.
 #[derive(Clone, Default)]
 pub struct Attrs {
-    pub entries: Vec<(Sym, Value)>,
+    own: Vec<(Sym, Value)>,
+    base: Option<Rc<Attrs>>,
+    layers: u32,
+    flat: std::cell::OnceCell<Vec<(Sym, Value)>>,
     /// Where each attribute was defined, for `unsafeGetAttrPos` and errors.
     pub positions: Option<Positions>,
 }
+
+const MAX_LAYERS: u32 = 8;
 
 /// Attribute positions. Sets written in source point at their compiled
 /// definition, so evaluating a set literal allocates nothing for them.
@@ -160,6 +171,58 @@ pub struct Attrs {
 pub enum Positions {
     Def(&'static crate::compile::AttrsDef),
     Table(Rc<Vec<(Sym, Span)>>),
+}
+
+fn search<'a>(v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
+    v.binary_search_by(|(k, _)| (**k).cmp(name))
+        .ok()
+        .map(|i| &v[i].1)
+}
+
+/// Merge two sorted entry lists; on equal names the right one wins.
+fn merge(a: &[(Sym, Value)], b: &[(Sym, Value)]) -> Vec<(Sym, Value)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    if b.len() * 8 < a.len() {
+        // few additions: binary-search each and copy the runs between
+        let mut from = 0;
+        for (k, v) in b.iter() {
+            match a[from..].binary_search_by(|(x, _)| (**x).cmp(k)) {
+                Ok(i) => {
+                    out.extend_from_slice(&a[from..from + i]);
+                    out.push((*k, v.clone()));
+                    from += i + 1;
+                }
+                Err(i) => {
+                    out.extend_from_slice(&a[from..from + i]);
+                    out.push((*k, v.clone()));
+                    from += i;
+                }
+            }
+        }
+        out.extend_from_slice(&a[from..]);
+        return out;
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(b[j].0) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i].clone());
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j].clone());
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(b[j].clone());
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 impl Attrs {
@@ -180,29 +243,66 @@ impl Attrs {
             }
             out.push(e);
         }
-        Attrs {
-            entries: out,
-            positions: None,
-        }
+        Attrs::from_sorted(out)
     }
     /// Build from entries known to be sorted and unique.
     pub fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
         Attrs {
-            entries,
-            positions: None,
+            own: entries,
+            ..Attrs::default()
         }
     }
+    /// All attributes, sorted by name.
+    pub fn entries(&self) -> &[(Sym, Value)] {
+        match &self.base {
+            None => &self.own,
+            Some(_) => self.flat.get_or_init(|| self.flatten()),
+        }
+    }
+
+    /// Combine the layers' (small) additions first, then merge them into
+    /// the bottom set once: one pass over the big set, not one per layer.
+    fn flatten(&self) -> Vec<(Sym, Value)> {
+        let mut overlays: Vec<&[(Sym, Value)]> = Vec::new();
+        let mut a = self;
+        let bottom: &[(Sym, Value)] = loop {
+            if let Some(f) = a.flat.get() {
+                break f;
+            }
+            match &a.base {
+                None => break &a.own,
+                Some(b) => {
+                    overlays.push(&a.own);
+                    a = b;
+                }
+            }
+        };
+        let mut combined: Vec<(Sym, Value)> = Vec::new();
+        for o in overlays.iter().rev() {
+            combined = merge(&combined, o);
+        }
+        merge(bottom, &combined)
+    }
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.base.is_none() && self.own.is_empty()
     }
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.entries
-            .binary_search_by(|(k, _)| (**k).cmp(name))
-            .ok()
-            .map(|i| &self.entries[i].1)
+        if let Some(f) = self.flat.get() {
+            return search(f, name);
+        }
+        let mut a = self;
+        loop {
+            if let Some(v) = search(&a.own, name) {
+                return Some(v);
+            }
+            match &a.base {
+                Some(b) => a = b,
+                None => return None,
+            }
+        }
     }
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
@@ -217,63 +317,27 @@ impl Attrs {
             },
         }
     }
-    /// `self // other`
-    pub fn update(&self, other: &Attrs) -> Attrs {
-        // Small right-hand sides (the common `acc // { x = …; }`): find
-        // each key by binary search and copy the runs in between.
-        if other.entries.len() * 8 < self.entries.len() {
-            let a = &self.entries;
-            let mut out = Vec::with_capacity(a.len() + other.entries.len());
-            let mut from = 0;
-            for (k, v) in other.entries.iter() {
-                match a[from..].binary_search_by(|(x, _)| (**x).cmp(&**k)) {
-                    Ok(i) => {
-                        out.extend_from_slice(&a[from..from + i]);
-                        out.push((*k, v.clone()));
-                        from += i + 1;
-                    }
-                    Err(i) => {
-                        out.extend_from_slice(&a[from..from + i]);
-                        out.push((*k, v.clone()));
-                        from += i;
-                    }
-                }
-            }
-            out.extend_from_slice(&a[from..]);
-            let positions = other.positions.clone().or_else(|| self.positions.clone());
+    /// `this // other`
+    pub fn update(this: &Rc<Attrs>, other: &Attrs) -> Attrs {
+        // Positions are for diagnostics only: keep one side's table
+        // (the right one wins) rather than paying O(n) on every `//`.
+        let positions = other.positions.clone().or_else(|| this.positions.clone());
+        // (`//` is right-associative: `acc // { a; } // { b; }` has a
+        // small layered set on the right; flattening that is cheap.)
+        let small = other.own.len() <= 16 && (other.base.is_none() || other.len() <= 16);
+        if small && this.layers < MAX_LAYERS && this.flat.get().is_none() {
             return Attrs {
-                entries: out,
+                own: other.entries().to_vec(),
+                base: Some(this.clone()),
+                layers: this.layers + 1,
+                flat: Default::default(),
                 positions,
             };
         }
-        let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
-        let (mut i, mut j) = (0, 0);
-        let (a, b) = (&self.entries, &other.entries);
-        while i < a.len() && j < b.len() {
-            match a[i].0.cmp(b[j].0) {
-                std::cmp::Ordering::Less => {
-                    out.push(a[i].clone());
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(b[j].clone());
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    out.push(b[j].clone());
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        out.extend_from_slice(&a[i..]);
-        out.extend_from_slice(&b[j..]);
-        // Positions are for diagnostics only: keep one side's table
-        // (the right one wins) rather than paying O(n) on every `//`.
-        let positions = other.positions.clone().or_else(|| self.positions.clone());
         Attrs {
-            entries: out,
+            own: merge(this.entries(), other.entries()),
             positions,
+            ..Attrs::default()
         }
     }
 }

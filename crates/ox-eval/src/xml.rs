@@ -161,7 +161,7 @@ fn attrs_body(
     seen: &mut HashSet<String>,
     span: Span,
 ) -> Result<()> {
-    for (k, x) in a.entries.iter() {
+    for (k, x) in a.entries().iter() {
         w.open("attr", &[("name", k)]);
         value(ev, x.clone(), w, seen, span)?;
         w.close("attr");

@@ -92,7 +92,7 @@ impl Session {
             .map_err(|e| render(&e, crate::stderr_color()))?;
         match v {
             Value::Attrs(a) => {
-                for (k, x) in a.entries.iter() {
+                for (k, x) in a.entries().iter() {
                     self.bind(k, x.clone());
                 }
                 Ok(a.len())
@@ -163,7 +163,7 @@ impl Session {
             };
             if let Value::Attrs(a) = v {
                 let c = a
-                    .entries
+                    .entries()
                     .iter()
                     .filter(|(k, _)| k.starts_with(partial))
                     .map(|(k, _)| format!("{}.{}", base, k))

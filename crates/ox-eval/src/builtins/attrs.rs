@@ -26,14 +26,14 @@ pub(super) fn register(r: &mut Registry) {
 fn attr_names(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[0], "the argument of builtins.attrNames", span)?;
     Ok(Value::list(
-        s.entries.iter().map(|(k, _)| Value::str(&**k)).collect(),
+        s.entries().iter().map(|(k, _)| Value::str(&**k)).collect(),
     ))
 }
 
 fn attr_values(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[0], "the argument of builtins.attrValues", span)?;
     Ok(Value::list(
-        s.entries.iter().map(|(_, v)| v.clone()).collect(),
+        s.entries().iter().map(|(_, v)| v.clone()).collect(),
     ))
 }
 
@@ -48,7 +48,7 @@ fn get_attr_b(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
                 format!("attribute '{}' missing", name.s),
                 Some(span),
             );
-            e.hint = crate::eval::did_you_mean(&name.s, s.entries.iter().map(|(k, _)| &**k));
+            e.hint = crate::eval::did_you_mean(&name.s, s.entries().iter().map(|(k, _)| &**k));
             Err(e)
         }
     }
@@ -86,7 +86,7 @@ fn remove_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         return Ok(Value::Attrs(s));
     }
     let entries: Vec<(Sym, Value)> = s
-        .entries
+        .entries()
         .iter()
         .filter(|(k, _)| !names.iter().any(|n| n.s == **k))
         .cloned()
@@ -156,7 +156,7 @@ fn intersect_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         span,
     )?;
     let entries: Vec<(Sym, Value)> = y
-        .entries
+        .entries()
         .iter()
         .filter(|(k, _)| x.contains(k))
         .cloned()
@@ -186,7 +186,7 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[1], "the second argument of builtins.mapAttrs", span)?;
     let f = a[0].clone();
     let entries = s
-        .entries
+        .entries()
         .iter()
         .map(|(k, v)| {
             let f = f.clone();
@@ -220,7 +220,7 @@ fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             "an element of the list passed to builtins.zipAttrsWith",
             span,
         )?;
-        for (k, v) in s.entries.iter() {
+        for (k, v) in s.entries().iter() {
             groups.entry(*k).or_default().push(v.clone());
         }
     }

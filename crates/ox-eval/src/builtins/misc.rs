@@ -342,8 +342,8 @@ fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             Some(span),
         )
     })?;
-    let names: Vec<Sym> = scope.entries.iter().map(|(k, _)| *k).collect();
-    let values: Vec<Value> = scope.entries.iter().map(|(_, v)| v.clone()).collect();
+    let names: Vec<Sym> = scope.entries().iter().map(|(k, _)| *k).collect();
+    let values: Vec<Value> = scope.entries().iter().map(|(_, v)| v.clone()).collect();
     let dir = crate::compile::dir_of(&path);
     let e = crate::compile::parse_and_compile(
         text.into(),
@@ -400,7 +400,7 @@ fn collect_context(ev: &mut Eval, v: &Value) -> Result<Context> {
                 }
             }
             Value::Attrs(a) => {
-                for (_, x) in a.entries.iter() {
+                for (_, x) in a.entries().iter() {
                     go(ev, x, acc, seen)?
                 }
             }

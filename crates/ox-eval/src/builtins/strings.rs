@@ -520,7 +520,7 @@ fn append_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         span,
     )?;
     let mut set: BTreeSet<String> = s.ctx.as_ref().map(|c| (**c).clone()).unwrap_or_default();
-    for (path, info) in c.entries.iter() {
+    for (path, info) in c.entries().iter() {
         let info = attrs_arg(ev, info, "a value of the context set", span)?;
         if let Some(p) = info.get("path") {
             if bool_of(ev, p, "the 'path' attribute", span)? {
