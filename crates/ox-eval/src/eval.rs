@@ -106,7 +106,11 @@ impl Eval {
         let text = std::fs::read_to_string(&p).map_err(|e| {
             EvalError::new(
                 ErrorKind::Other,
-                format!("cannot read '{}': {}", p.display(), e),
+                format!(
+                    "cannot read '{}': {}",
+                    p.display(),
+                    crate::builtins::io_msg(&e)
+                ),
                 span,
             )
         })?;

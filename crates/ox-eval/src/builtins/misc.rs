@@ -338,7 +338,11 @@ fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let text = std::fs::read_to_string(&path).map_err(|e| {
         EvalError::new(
             ErrorKind::Other,
-            format!("cannot read '{}': {}", path.display(), e),
+            format!(
+                "cannot read '{}': {}",
+                path.display(),
+                crate::builtins::io_msg(&e)
+            ),
             Some(span),
         )
     })?;
