@@ -256,9 +256,10 @@ impl Eval {
             ));
         }
         // Checking the remaining native stack costs a thread-local read;
-        // every 8th level is enough with a 256 KiB red zone.
-        let r = if self.depth & 7 == 0 {
-            stacker::maybe_grow(256 * 1024, 4 * 1024 * 1024, || self.eval_inner(e, env))
+        // every 32nd level is enough with a 1 MiB red zone (a level is a few
+        // KiB of native frames at most).
+        let r = if self.depth & 31 == 0 {
+            stacker::maybe_grow(1024 * 1024, 8 * 1024 * 1024, || self.eval_inner(e, env))
         } else {
             self.eval_inner(e, env)
         };
