@@ -32,6 +32,11 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +54,11 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match r {
         Ok(code) => code,
