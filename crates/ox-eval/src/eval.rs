@@ -238,11 +238,16 @@ impl Eval {
             Expr::Const(v) | Expr::Folded(v, _) if !matches!(v, Value::Thunk(_)) => {
                 return Ok(v.clone())
             }
-            Expr::Var { depth, idx, .. } => {
-                let v = env.lookup(*depth, *idx);
-                if !matches!(v, Value::Thunk(_)) {
-                    return Ok(v);
-                }
+            Expr::Var { depth, idx, span } => {
+                return match env.lookup(*depth, *idx) {
+                    Value::Thunk(t) => self.force_thunk(&t).map_err(|mut er| {
+                        if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                            er.span = Some(*span);
+                        }
+                        er
+                    }),
+                    v => Ok(v),
+                };
             }
             _ => {}
         }
@@ -270,18 +275,8 @@ impl Eval {
     fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
         match e {
             Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
-            Expr::Var { depth, idx, span } => {
-                let v = env.lookup(*depth, *idx);
-                match v {
-                    Value::Thunk(t) => self.force_thunk(&t).map_err(|mut er| {
-                        if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
-                            er.span = Some(*span);
-                        }
-                        er
-                    }),
-                    v => Ok(v),
-                }
-            }
+            // variables never reach here: `eval` resolves them
+            Expr::Var { .. } => unreachable!("Expr::Var is handled in Eval::eval"),
             Expr::WithVar { name, withs, span } => {
                 for d in withs.iter() {
                     let ns = env.ancestor(*d).slots.borrow()[0].clone();
