@@ -651,11 +651,42 @@ impl Eval {
 
     /// Apply a function to several arguments.
     pub fn call_n(&mut self, f: Value, args: Vec<Value>, span: Option<Span>) -> Result<Value> {
+        if let [a, b] = args.as_slice() {
+            return self.call2(f, a.clone(), b.clone(), span);
+        }
         let mut f = f;
         for a in args {
             f = self.call(f, a, span)?;
         }
         Ok(f)
+    }
+
+    /// `f a b`. For the common curried `a: b: body` it binds both
+    /// arguments directly, without allocating the intermediate closure
+    /// (`foldl'`, `sort`, `mapAttrs` callbacks).
+    pub fn call2(&mut self, f: Value, a: Value, b: Value, span: Option<Span>) -> Result<Value> {
+        let f = self.force(f)?;
+        if let Value::Lambda(c) = &f {
+            let outer: &'static LambdaDef = c.def;
+            if let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) {
+                if inner.formals.is_none() {
+                    let inner: &'static LambdaDef = inner;
+                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
+                    return self.eval(&inner.body, &env2).context(|| {
+                        (
+                            match &*outer.name.borrow() {
+                                Some(n) => format!("while calling '{}'", n),
+                                None => "while calling a function".to_string(),
+                            },
+                            span,
+                        )
+                    });
+                }
+            }
+        }
+        let g = self.call(f, a, span)?;
+        self.call(g, b, span)
     }
 
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {

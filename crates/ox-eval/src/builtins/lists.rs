@@ -64,8 +64,7 @@ fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         return ev.force(acc);
     }
     for x in l.iter() {
-        let g = ev.call(f.clone(), acc, Some(span))?;
-        acc = ev.call(g, x.clone(), Some(span))?;
+        acc = ev.call2(f.clone(), acc, x.clone(), Some(span))?;
         acc = ev.force(acc)?;
     }
     Ok(acc)
@@ -224,8 +223,7 @@ fn sort(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn less(ev: &mut Eval, f: &Value, x: &Value, y: &Value, span: Span) -> Result<bool> {
-    let g = ev.call(f.clone(), x.clone(), Some(span))?;
-    let r = ev.call(g, y.clone(), Some(span))?;
+    let r = ev.call2(f.clone(), x.clone(), y.clone(), Some(span))?;
     bool_of(ev, &r, "the return value of the sorting function", span)
 }
 
