@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod eval_cmd;
+mod host_cmd;
 mod repl;
 
 #[derive(Parser)]
@@ -32,6 +33,10 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// Build hosts' system toplevels into the store.
+    Build(host_cmd::BuildArgs),
+    /// Compare two built toplevels (packages, /etc, units, users, size).
+    Diff(host_cmd::DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -54,6 +59,8 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Build(a) => host_cmd::build(a),
+        Command::Diff(a) => host_cmd::diff(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
