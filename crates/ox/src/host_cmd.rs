@@ -77,7 +77,7 @@ fn store_dir(arg: &Option<String>) -> String {
         .unwrap_or_else(|| ox_system::store::DEFAULT_STORE_DIR.to_string())
 }
 
-fn local_host_name() -> String {
+pub fn local_host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -86,13 +86,13 @@ fn local_host_name() -> String {
 }
 
 /// A Nix string literal.
-fn nix_str(s: &str) -> String {
+pub fn nix_str(s: &str) -> String {
     serde_json::to_string(s)
         .unwrap_or_default()
         .replace("${", "\\${")
 }
 
-struct HostEval {
+pub struct HostEval {
     ev: Eval,
     file: PathBuf,
     color: bool,
@@ -100,12 +100,20 @@ struct HostEval {
 
 impl HostEval {
     fn new(a: &BuildArgs) -> Result<HostEval, String> {
-        let mut includes = a.include.clone();
+        HostEval::open(&a.file, &a.include, &a.store_dir)
+    }
+
+    pub fn open(
+        file: &Path,
+        include: &[String],
+        store: &Option<String>,
+    ) -> Result<HostEval, String> {
+        let mut includes = include.to_vec();
         includes.push(format!("ox={}", nix_dir().display()));
         let mut ev = crate::eval_cmd::make_eval(&includes, false);
-        ev.settings.store_dir = store_dir(&a.store_dir);
+        ev.settings.store_dir = store_dir(store);
         let cwd = std::env::current_dir().map_err(|e| format!("error: {e}\n"))?;
-        let file = cwd.join(&a.file);
+        let file = cwd.join(file);
         if !file.exists() {
             return Err(format!(
                 "error: the hosts file {} does not exist (use --file)\n",
@@ -133,7 +141,7 @@ impl HostEval {
         self.ev.force(v).map_err(|e| ox_eval::render(&e, color))
     }
 
-    fn json(&mut self, expr: &str) -> Result<serde_json::Value, String> {
+    pub fn json(&mut self, expr: &str) -> Result<serde_json::Value, String> {
         let v = self.eval(expr)?;
         let color = self.color;
         let span = ox_eval::error::Span {
@@ -166,7 +174,23 @@ impl HostEval {
             .unwrap_or_default())
     }
 
-    fn host_expr(&self, host: &str) -> String {
+    pub fn check_host(&mut self, host: &str) -> Result<(), String> {
+        let names = self.host_names()?;
+        if names.iter().any(|n| n == host) {
+            return Ok(());
+        }
+        Err(format!(
+            "error: host `{host}` is not defined in {} (hosts: {})\n",
+            self.file.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    }
+
+    pub fn host_expr(&self, host: &str) -> String {
         format!("{}.${{{}}}", self.hosts_expr(), nix_str(host))
     }
 }
@@ -177,18 +201,7 @@ fn render_host(
     host: &str,
     opts: &ox_system::Options,
 ) -> Result<ox_system::Rendered, String> {
-    let names = he.host_names()?;
-    if !names.iter().any(|n| n == host) {
-        return Err(format!(
-            "error: host `{host}` is not defined in {} (hosts: {})\n",
-            he.file.display(),
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
-    }
+    he.check_host(host)?;
     let base = he.host_expr(host);
     let checks = he.json(&format!("({base}).config.system.build.oxChecks"))?;
     for w in checks["warnings"].as_array().into_iter().flatten() {

@@ -14,6 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod eval_cmd;
 mod host_cmd;
+mod option_cmd;
 mod repl;
 
 #[derive(Parser)]
@@ -37,6 +38,8 @@ enum Command {
     Build(host_cmd::BuildArgs),
     /// Compare two built toplevels (packages, /etc, units, users, size).
     Diff(host_cmd::DiffArgs),
+    /// Show an option of a host: value, type, description, declarations, definitions.
+    Option(option_cmd::OptionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Repl(a) => repl::run(a),
         Command::Build(a) => host_cmd::build(a),
         Command::Diff(a) => host_cmd::diff(a),
+        Command::Option(a) => option_cmd::run(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
