@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod build_cmd;
 mod eval_cmd;
 mod repl;
+mod store_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +34,10 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// Build derivations into the store, like `nix-build`.
+    Build(build_cmd::BuildArgs),
+    /// Inspect and maintain the store (verify, gc, path-info, add, roots).
+    Store(store_cmd::StoreArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -54,6 +60,8 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Build(a) => build_cmd::run(a),
+        Command::Store(a) => store_cmd::run(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
