@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub mod engine;
 pub mod etc;
+pub mod fixture;
 pub mod home;
 pub mod packages;
 pub mod plan;

@@ -91,12 +91,11 @@ pub fn list(p: &Paths) -> Vec<Generation> {
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let ox_version =
-                std::fs::read_to_string(p.at(&toplevel.join("ox-system.json").to_string_lossy()))
-                    .ok()
-                    .and_then(|s| serde_json::from_str::<Manifest>(&s).ok())
-                    .map(|m| m.ox_version)
-                    .unwrap_or_default();
+            let ox_version = std::fs::read_to_string(toplevel.join("ox-system.json"))
+                .ok()
+                .and_then(|s| serde_json::from_str::<Manifest>(&s).ok())
+                .map(|m| m.ox_version)
+                .unwrap_or_default();
             Some(Generation {
                 number: n,
                 current: current.as_ref() == Some(&toplevel),
