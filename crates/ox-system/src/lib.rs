@@ -7,10 +7,10 @@
 //! comparison of two built toplevels (`ox diff`).
 //!
 //! It owns rendering rules only. It must not know about the evaluator
-//! (it reads JSON), how paths get into the store beyond computing their
-//! content-addressed names with `ox-store` ([`store`] writes them until
-//! the store crate's API replaces it), or anything about a live host:
-//! activation reads what this crate writes and nothing else.
+//! (it reads JSON), how paths get into the store (it computes their
+//! content-addressed names with `ox-store`; the CLI registers the trees
+//! with `ox-localstore`), or anything about a live host: activation
+//! reads what this crate writes and nothing else.
 
 pub mod config;
 pub mod dag;
@@ -19,7 +19,6 @@ pub mod files;
 pub mod home;
 pub mod nar;
 pub mod plan;
-pub mod store;
 pub mod tree;
 pub mod units;
 
@@ -49,6 +48,9 @@ pub enum Error {
     Store(String),
 }
 
+/// The store directory toplevels are computed for unless told otherwise.
+pub const DEFAULT_STORE_DIR: &str = "/ox/store";
+
 /// What the caller decides rather than the config.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -60,7 +62,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            store_dir: store::DEFAULT_STORE_DIR.into(),
+            store_dir: DEFAULT_STORE_DIR.into(),
             ox_version: env!("CARGO_PKG_VERSION").into(),
             system: "x86_64-linux".into(),
         }
@@ -88,11 +90,42 @@ pub struct Rendered {
     pub manifest: Manifest,
 }
 
+impl Extra {
+    /// Writes the path's contents at `dest` (which must not exist).
+    pub fn write_to(&self, dest: &std::path::Path) -> std::io::Result<()> {
+        match self {
+            Extra::File { data, executable } => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::write(dest, data)?;
+                let mode = if *executable { 0o555 } else { 0o444 };
+                std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))
+            }
+            Extra::Dir(t) => t.write_to(dest),
+        }
+    }
+
+    /// The sha256 of its NAR.
+    pub fn nar_hash(&self) -> Hash {
+        let nar = match self {
+            Extra::File { data, executable } => ox_store::nar::nar_of_bytes(data, *executable),
+            Extra::Dir(t) => nar::tree_nar(t),
+        };
+        Hash::digest(HashAlgo::Sha256, &nar)
+    }
+}
+
 impl Rendered {
     /// The content-addressed store path of the toplevel: a `source` path
     /// over its NAR hash with the extra paths as references, so the same
     /// config gives the same path on any machine.
     pub fn toplevel_path(&self, store_dir: &str) -> Result<String, Error> {
+        let (p, _) = self.toplevel_path_and_hash(store_dir)?;
+        Ok(p)
+    }
+
+    /// The toplevel's store path and the sha256 of its NAR (the content
+    /// address the store records).
+    pub fn toplevel_path_and_hash(&self, store_dir: &str) -> Result<(String, Hash), Error> {
         let sd = StoreDir::new(store_dir).map_err(|e| Error::Store(e.to_string()))?;
         let refs = self
             .extra
@@ -104,7 +137,7 @@ impl Rendered {
         let p = sd
             .make_fixed_output_path(FileIngestionMethod::Recursive, &h, &self.name, &refs, false)
             .map_err(|e| Error::Store(e.to_string()))?;
-        Ok(sd.print(&p))
+        Ok((sd.print(&p), h))
     }
 }
 
@@ -164,11 +197,7 @@ impl Ctx<'_> {
     }
 
     fn add_extra(&mut self, name: &str, extra: Extra) -> Result<String, Error> {
-        let nar = match &extra {
-            Extra::File { data, executable } => ox_store::nar::nar_of_bytes(data, *executable),
-            Extra::Dir(t) => nar::tree_nar(t),
-        };
-        let h = Hash::digest(HashAlgo::Sha256, &nar);
+        let h = extra.nar_hash();
         let p = self
             .store
             .make_fixed_output_path(

@@ -11,37 +11,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use ox_eval::{Eval, Value};
+use ox_localstore::{PendingPath, Store};
+use ox_store::StorePath;
 
-#[derive(Args, Debug)]
-pub struct BuildArgs {
-    /// The hosts file (an attribute set of evaluated hosts).
-    #[arg(long, short = 'f', default_value = "hosts.nix")]
-    pub file: PathBuf,
-    /// The host to build (default: this machine's host name).
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Build every host in the hosts file, in parallel.
-    #[arg(long, conflicts_with = "host")]
-    pub all: bool,
-    /// A flake reference `REF#HOST` (not supported yet: see the flakes issue).
-    #[arg(long, conflicts_with = "file")]
-    pub flake: Option<String>,
-    /// Where to create the symlink to the toplevel (`--all`: `<link>-<host>`).
-    #[arg(long, short = 'o', default_value = "result")]
-    pub out_link: PathBuf,
-    /// Do not create a symlink to the result.
-    #[arg(long)]
-    pub no_out_link: bool,
-    /// The store directory (default: $OX_STORE_DIR or /ox/store).
-    #[arg(long)]
-    pub store_dir: Option<String>,
-    /// Add a search path entry (`PATH` or `PREFIX=PATH`).
-    #[arg(short = 'I', long = "include")]
-    pub include: Vec<String>,
-    /// Print the rendered plan instead of building (no store writes).
-    #[arg(long)]
-    pub dry_run: bool,
-}
+use crate::build_cmd::BuildArgs;
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
@@ -54,27 +27,9 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
-/// The directory holding ox's Nix files (`<ox>`): $OX_NIX_DIR, next to
-/// the installed binary (`../share/ox/nix`), or the source checkout.
-pub fn nix_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("OX_NIX_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(p) = exe.parent().and_then(|b| b.parent()) {
-            let d = p.join("share/ox/nix");
-            if d.is_dir() {
-                return d;
-            }
-        }
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../nix"))
-}
-
-fn store_dir(arg: &Option<String>) -> String {
-    arg.clone()
-        .or_else(|| std::env::var("OX_STORE_DIR").ok())
-        .unwrap_or_else(|| ox_system::store::DEFAULT_STORE_DIR.to_string())
+/// The store directory when no store is opened (`ox option`).
+fn default_store_dir() -> String {
+    std::env::var("OX_STORE_DIR").unwrap_or_else(|_| ox_system::DEFAULT_STORE_DIR.to_string())
 }
 
 pub fn local_host_name() -> String {
@@ -99,19 +54,22 @@ pub struct HostEval {
 }
 
 impl HostEval {
-    fn new(a: &BuildArgs) -> Result<HostEval, String> {
-        HostEval::open(&a.file, &a.include, &a.store_dir)
-    }
-
     pub fn open(
         file: &Path,
         include: &[String],
-        store: &Option<String>,
+        store_dir: Option<&str>,
     ) -> Result<HostEval, String> {
         let mut includes = include.to_vec();
-        includes.push(format!("ox={}", nix_dir().display()));
+        // an explicit ox= entry (e.g. a checkout) wins over the embedded tree
+        if !includes.iter().any(|i| i.starts_with("ox=")) {
+            if let Some(d) = std::env::var_os("OX_NIX_DIR") {
+                includes.push(format!("ox={}", d.to_string_lossy()));
+            }
+        }
         let mut ev = crate::eval_cmd::make_eval(&includes, false);
-        ev.settings.store_dir = store_dir(store);
+        ev.settings.store_dir = store_dir
+            .map(str::to_string)
+            .unwrap_or_else(default_store_dir);
         let cwd = std::env::current_dir().map_err(|e| format!("error: {e}\n"))?;
         let file = cwd.join(file);
         if !file.exists() {
@@ -224,35 +182,96 @@ fn render_host(
     ox_system::render(&plan, opts).map_err(|e| format!("error: host `{host}`: {e}\n"))
 }
 
+/// Puts a rendered host into the store: its extra paths (job scripts,
+/// trigger files) first, then the toplevel referring to them.
+fn install(store: &Store, r: &ox_system::Rendered) -> Result<StorePath, String> {
+    let serr = |e: ox_localstore::StoreError| format!("error: {e}\n");
+    let ca = |h: &ox_store::Hash| {
+        format!(
+            "fixed:r:{}",
+            h.to_string_as(ox_store::HashFormat::Base32, true)
+        )
+    };
+    let scratch = store.scratch_dir("host").map_err(serr)?;
+    let result = (|| {
+        let mut pending = Vec::new();
+        for (i, (p, e)) in r.extra.iter().enumerate() {
+            let sp = store.parse(p).map_err(serr)?;
+            if store.is_valid(&sp).map_err(serr)? {
+                continue;
+            }
+            let tmp = scratch.join(format!("extra-{i}"));
+            e.write_to(&tmp)
+                .map_err(|e| format!("error: {}: {e}\n", tmp.display()))?;
+            pending.push(PendingPath {
+                tmp,
+                path: sp,
+                references: Default::default(),
+                deriver: None,
+                ca: Some(ca(&e.nar_hash())),
+            });
+        }
+        if !pending.is_empty() {
+            store.register(pending).map_err(serr)?;
+        }
+        let (top, hash) = r
+            .toplevel_path_and_hash(store.dir.as_str())
+            .map_err(|e| format!("error: {e}\n"))?;
+        let top = store.parse(&top).map_err(serr)?;
+        if !store.is_valid(&top).map_err(serr)? {
+            let tmp = scratch.join("toplevel");
+            r.toplevel
+                .write_to(&tmp)
+                .map_err(|e| format!("error: {}: {e}\n", tmp.display()))?;
+            let refs = r
+                .extra
+                .keys()
+                .map(|p| store.parse(p))
+                .collect::<Result<_, _>>()
+                .map_err(serr)?;
+            store
+                .register(vec![PendingPath {
+                    tmp,
+                    path: top.clone(),
+                    references: refs,
+                    deriver: None,
+                    ca: Some(ca(&hash)),
+                }])
+                .map_err(serr)?;
+        }
+        Ok(top)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn hosts_file(a: &BuildArgs) -> PathBuf {
+    a.file.clone().unwrap_or_else(|| PathBuf::from("hosts.nix"))
+}
+
 fn build_one(a: &BuildArgs, host: &str, link: Option<&Path>) -> Result<String, String> {
-    let mut he = HostEval::new(a)?;
-    let sd = store_dir(&a.store_dir);
+    let store = crate::build_cmd::open_store(a.store_root.as_ref())?;
+    let sd = store.dir.as_str().to_string();
+    let mut he = HostEval::open(&hosts_file(a), &a.include, Some(&sd))?;
     let opts = ox_system::Options {
-        store_dir: sd.clone(),
+        store_dir: sd,
         ..Default::default()
     };
     eprintln!("building host `{host}`…");
     let r = render_host(&mut he, host, &opts)?;
-    if a.dry_run {
-        let p = r.toplevel_path(&sd).map_err(|e| format!("error: {e}\n"))?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&r.plan).unwrap_or_default()
-        );
-        return Ok(p);
-    }
-    let path = ox_system::store::install(&r, &sd, Path::new("/"))
-        .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    let top = install(&store, &r)?;
     if let Some(l) = link {
-        ox_system::store::out_link(l, &path).map_err(|e| format!("error: {e}\n"))?;
+        store
+            .make_result_link(l, &top)
+            .map_err(|e| format!("error: {e}\n"))?;
     }
-    Ok(path)
+    Ok(store.print(&top))
 }
 
-pub fn build(a: BuildArgs) -> Result<ExitCode, String> {
+pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
     if let Some(f) = &a.flake {
         return Err(format!(
-            "error: --flake {f}: flakes are not supported yet; use --file HOSTS.nix --host NAME\n"
+            "error: --flake {f}: flakes are not supported yet; use `ox build HOSTS.nix --host NAME`\n"
         ));
     }
     let link = |host: Option<&str>| -> Option<PathBuf> {
@@ -270,13 +289,13 @@ pub fn build(a: BuildArgs) -> Result<ExitCode, String> {
     };
     if !a.all {
         let host = a.host.clone().unwrap_or_else(local_host_name);
-        let p = build_one(&a, &host, link(None).as_deref())?;
+        let p = build_one(a, &host, link(None).as_deref())?;
         println!("{p}");
         return Ok(ExitCode::SUCCESS);
     }
     // --all: one child process per host (the evaluator is single-threaded),
     // at most as many at once as there are CPUs
-    let hosts = HostEval::new(&a)?.host_names()?;
+    let hosts = HostEval::open(&hosts_file(a), &a.include, None)?.host_names()?;
     let exe = std::env::current_exe().map_err(|e| format!("error: {e}\n"))?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut failed = Vec::new();
@@ -284,23 +303,16 @@ pub fn build(a: BuildArgs) -> Result<ExitCode, String> {
         let mut children = Vec::new();
         for h in chunk {
             let mut c = std::process::Command::new(&exe);
-            c.arg("build")
-                .arg("--file")
-                .arg(&a.file)
-                .arg("--host")
-                .arg(h);
+            c.arg("build").arg(hosts_file(a)).arg("--host").arg(h);
             match link(Some(h)) {
                 Some(l) => c.arg("--out-link").arg(l),
                 None => c.arg("--no-out-link"),
             };
-            if let Some(sd) = &a.store_dir {
-                c.arg("--store-dir").arg(sd);
+            if let Some(r) = &a.store_root {
+                c.arg("--store-root").arg(r);
             }
             for i in &a.include {
                 c.arg("-I").arg(i);
-            }
-            if a.dry_run {
-                c.arg("--dry-run");
             }
             c.stdout(std::process::Stdio::piped());
             let child = c.spawn().map_err(|e| format!("error: {e}\n"))?;

@@ -12,10 +12,13 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod activate_cmd;
+mod build_cmd;
 mod eval_cmd;
 mod host_cmd;
 mod option_cmd;
 mod repl;
+mod store_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -34,8 +37,22 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
-    /// Build hosts' system toplevels into the store.
-    Build(host_cmd::BuildArgs),
+    /// Build derivations into the store, like `nix-build`.
+    Build(build_cmd::BuildArgs),
+    /// Inspect and maintain the store (verify, gc, path-info, add, roots).
+    Store(store_cmd::StoreArgs),
+    /// Make this host match a built toplevel (switch, test, boot, dry-activate).
+    Activate(activate_cmd::ActivateArgs),
+    /// Activate a toplevel and make it the boot default.
+    Switch(activate_cmd::SwitchArgs),
+    /// Print exactly what switching to a toplevel would change.
+    DryActivate(activate_cmd::DryArgs),
+    /// List the system generations.
+    Generations(activate_cmd::GenerationsArgs),
+    /// Switch back to the previous (or a given) generation.
+    Rollback(activate_cmd::RollbackArgs),
+    /// Remove old generations (never the current or booted one).
+    Gc(activate_cmd::GcArgs),
     /// Compare two built toplevels (packages, /etc, units, users, size).
     Diff(host_cmd::DiffArgs),
     /// Show an option of a host: value, type, description, declarations, definitions.
@@ -62,7 +79,14 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
-        Command::Build(a) => host_cmd::build(a),
+        Command::Build(a) => build_cmd::run(a),
+        Command::Store(a) => store_cmd::run(a),
+        Command::Activate(a) => activate_cmd::activate(a),
+        Command::Switch(a) => activate_cmd::switch(a),
+        Command::DryActivate(a) => activate_cmd::dry_activate(a),
+        Command::Generations(a) => activate_cmd::generations(a),
+        Command::Rollback(a) => activate_cmd::rollback(a),
+        Command::Gc(a) => activate_cmd::gc(a),
         Command::Diff(a) => host_cmd::diff(a),
         Command::Option(a) => option_cmd::run(a),
         Command::Completions { shell } => {

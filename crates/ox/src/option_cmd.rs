@@ -126,7 +126,7 @@ pub fn run(a: OptionArgs) -> Result<ExitCode, String> {
         .host
         .clone()
         .unwrap_or_else(crate::host_cmd::local_host_name);
-    let mut he = crate::host_cmd::HostEval::open(&a.file, &a.include, &None)?;
+    let mut he = crate::host_cmd::HostEval::open(&a.file, &a.include, None)?;
     he.check_host(&host)?;
     let path_nix = format!(
         "[ {} ]",

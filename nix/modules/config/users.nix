@@ -4,16 +4,20 @@
 let
   inherit (lib) mkOption types;
   cfg = config.users;
+  # a value that may appear in /etc/passwd or /etc/group (no `:` or newline)
+  passwdEntry = t: types.addCheck t (s: !(lib.hasInfix ":" s || lib.hasInfix "\n" s)) // {
+    description = "${t.description}, not containing newlines or colons";
+  };
 
   userOpts = { name, config, ... }: {
     options = {
       name = mkOption {
-        type = types.passwdEntry types.str;
+        type = passwdEntry types.str;
         default = name;
         description = "The name of the user account (defaults to the attribute name).";
       };
       description = mkOption {
-        type = types.passwdEntry types.str;
+        type = passwdEntry types.str;
         default = "";
         example = "Alice Q. User";
         description = "A short description of the user account (GECOS field).";
@@ -45,7 +49,7 @@ let
         description = "The user's auxiliary groups.";
       };
       home = mkOption {
-        type = types.passwdEntry types.path;
+        type = passwdEntry types.path;
         default = "/var/empty";
         description = "The user's home directory.";
       };
@@ -65,13 +69,13 @@ let
         description = "Whether the user gets users.defaultUserShell.";
       };
       shell = mkOption {
-        type = types.nullOr (types.either types.shellPackage (types.passwdEntry types.path));
+        type = types.nullOr (types.either types.shellPackage (passwdEntry types.path));
         default = null;
         example = lib.literalExpression "pkgs.bashInteractive";
         description = "The user's login shell (a package: its /bin/<name>).";
       };
       hashedPassword = mkOption {
-        type = types.nullOr (types.passwdEntry types.str);
+        type = types.nullOr (passwdEntry types.str);
         default = null;
         description = "The hashed password (mkpasswd).";
       };
@@ -122,7 +126,7 @@ let
   groupOpts = { name, ... }: {
     options = {
       name = mkOption {
-        type = types.passwdEntry types.str;
+        type = passwdEntry types.str;
         default = name;
         description = "The name of the group (defaults to the attribute name).";
       };
@@ -132,7 +136,7 @@ let
         description = "The group GID; null lets activation allocate one.";
       };
       members = mkOption {
-        type = types.listOf (types.passwdEntry types.str);
+        type = types.listOf (passwdEntry types.str);
         default = [ ];
         description = "The user names of the group members, added to /etc/group.";
       };

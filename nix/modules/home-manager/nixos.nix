@@ -6,7 +6,8 @@
 let
   inherit (lib) mkOption types;
   cfg = config.home-manager;
-  hmLib = lib.extend (self: super: { hm = import ./lib.nix { lib = self; }; });
+  # lib with `lib.hm` (home-manager extends lib the same way)
+  hmLib = lib // { hm = import ./lib.nix { lib = hmLib; }; };
 
   userModule = types.submoduleWith {
     description = "home-manager module";
