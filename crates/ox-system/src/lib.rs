@@ -288,21 +288,36 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
     let users = files::users(cfg)?;
     let home = home::render_homes(&mut cx)?;
 
-    let mut packages: Vec<plan::PackagePlan> = cfg
+    let mut packages: Vec<plan::PackagePlan> = Vec::new();
+    let sources = cfg
         .environment
         .system_packages
         .iter()
-        .chain(
-            cfg.home_manager
-                .users
-                .values()
-                .flat_map(|h| h.home.packages.iter()),
-        )
-        .map(|p| plan::PackagePlan {
+        .map(|p| ("environment.systemPackages".to_string(), p))
+        .chain(cfg.home_manager.users.iter().flat_map(|(u, h)| {
+            h.home.packages.iter().map(move |p| {
+                (
+                    format!("home-manager.users.{}.home.packages", show_attr(u)),
+                    p,
+                )
+            })
+        }));
+    for (option, p) in sources {
+        // activation installs exactly these versions with apt
+        let version = p.version().ok_or_else(|| Error::Invalid {
+            option: option.clone(),
+            expected: "Debian packages pinned to a version".into(),
+            found: format!(
+                "`{}` without one (it is not in the pinned package set; pin it as {{ name = \"{}\"; version = \"…\"; }})",
+                p.name(),
+                p.name()
+            ),
+        })?;
+        packages.push(plan::PackagePlan {
             name: p.name().to_string(),
-            version: p.version().map(str::to_string),
-        })
-        .collect();
+            version: version.to_string(),
+        });
+    }
     packages.sort();
     packages.dedup();
     for w in packages.windows(2) {
@@ -312,9 +327,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
                 expected: "one version per package".into(),
                 found: format!(
                     "{} pinned to {} and {}",
-                    w[0].name,
-                    w[0].version.as_deref().unwrap_or("no version"),
-                    w[1].version.as_deref().unwrap_or("no version")
+                    w[0].name, w[0].version, w[1].version
                 ),
             });
         }

@@ -199,7 +199,8 @@ fn diff_of_two_toplevels() {
     let mut cfg2 = cfg.clone();
     cfg2["networking"]["hostName"] = "brunnen".into();
     cfg2["environment"]["systemPackages"][1]["version"] = "1:2.47.0-1".into();
-    cfg2["environment"]["systemPackages"][2] = "curl".into();
+    cfg2["environment"]["systemPackages"][2] =
+        serde_json::json!({ "name": "curl", "version": "7.88.1-10+deb12u15" });
     cfg2["users"]["users"]["alice"]["extraGroups"] = serde_json::json!(["wheel", "audio"]);
     cfg2["systemd"]["services"]["pdns"]["serviceConfig"]["Restart"] = "always".into();
     cfg2["environment"]["etc"]["ssh/sshd_config"]["text"] =

@@ -1,8 +1,7 @@
-# `nixpkgs.overlays`, `nixpkgs.system` and the `pkgs` module argument.
-# On Debian the packages are Debian's: ox's package set (nix/pkgs) when
-# it is there, otherwise ./debian-packages.nix, where every package is
-# its Debian name with `outPath = "/usr"` so "${pkgs.git}/bin/git" is
-# /usr/bin/git.
+# `nixpkgs.overlays`, `nixpkgs.system` and the `pkgs` module argument:
+# ox's package set (nix/pkgs: builders, formats, callPackage) over the
+# pinned Debian packages of ./debian-packages.nix, with the host's
+# overlays applied last.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -13,11 +12,12 @@ let
     check = lib.isFunction;
     merge = lib.mergeOneOption;
   };
-  pkgsDir = ../pkgs;
-  base =
-    if builtins.pathExists (pkgsDir + "/default.nix")
-    then import pkgsDir { inherit (cfg) overlays system; }
-    else import ./debian-packages.nix { inherit lib; inherit (cfg) overlays system; };
+  debian = import ./debian-packages.nix { inherit (cfg) system; };
+  debianOverlay = final: prev: debian // prev;
+  base = import ../../pkgs {
+    inherit (cfg) system;
+    overlays = [ debianOverlay ] ++ cfg.overlays;
+  };
 in
 {
   options.nixpkgs = {

@@ -10,8 +10,9 @@ let
   # a local path as its absolute path (not copied by the evaluator)
   pathStr = p: if p == null then null else if builtins.isPath p then toString p else "${p}";
 
+  pins = (import ../misc/debian-packages.nix { }).debianPins;
   pkgName = p:
-    if builtins.isString p then { name = p; version = null; }
+    if builtins.isString p then { name = p; version = pins.${p} or null; }
     else {
       name = p.debianPackage or p.pname or (lib.getName p);
       version = p.debianVersion or p.version or null;
