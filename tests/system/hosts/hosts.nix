@@ -7,6 +7,7 @@ in
   srv = host [ ./srv.nix ] { motd = "v1"; };
   srv2 = host [ ./srv.nix ] { motd = "v2"; };
   desk = host [ ./desk.nix ] { };
+  svc = host [ ./svc.nix ] { };
   bad-assert = host [ ./bad-assert.nix ] { };
   bad-type = host [ ./bad-type.nix ] { };
   bad-option = host [ ./bad-option.nix ] { };
