@@ -258,8 +258,15 @@ fn build_one(a: &BuildArgs, host: &str, link: Option<&Path>) -> Result<String, S
         ..Default::default()
     };
     eprintln!("building host `{host}`…");
+    let started = std::time::Instant::now();
     let r = render_host(&mut he, host, &opts)?;
     let top = install(&store, &r)?;
+    eprintln!(
+        "built host `{host}` in {:.2} s: {} files in the toplevel, {} unit scripts and trigger files",
+        started.elapsed().as_secs_f64(),
+        r.toplevel.entries.len(),
+        r.extra.len()
+    );
     if let Some(l) = link {
         store
             .make_result_link(l, &top)
@@ -294,17 +301,21 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     // --all: one child process per host (the evaluator is single-threaded),
-    // at most as many at once as there are CPUs
+    // at most as many at once as there are CPUs; a line per finished host
     let hosts = HostEval::open(&hosts_file(a), &a.include, None)?.host_names()?;
     let exe = std::env::current_exe().map_err(|e| format!("error: {e}\n"))?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let total = hosts.len();
+    let mut queue = hosts.into_iter();
+    let mut running: Vec<(String, std::process::Child, std::time::Instant)> = Vec::new();
     let mut failed = Vec::new();
-    for chunk in hosts.chunks(jobs) {
-        let mut children = Vec::new();
-        for h in chunk {
+    let mut done = 0;
+    loop {
+        while running.len() < jobs {
+            let Some(h) = queue.next() else { break };
             let mut c = std::process::Command::new(&exe);
-            c.arg("build").arg(hosts_file(a)).arg("--host").arg(h);
-            match link(Some(h)) {
+            c.arg("build").arg(hosts_file(a)).arg("--host").arg(&h);
+            match link(Some(&h)) {
                 Some(l) => c.arg("--out-link").arg(l),
                 None => c.arg("--no-out-link"),
             };
@@ -314,25 +325,57 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
             for i in &a.include {
                 c.arg("-I").arg(i);
             }
-            c.stdout(std::process::Stdio::piped());
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
             let child = c.spawn().map_err(|e| format!("error: {e}\n"))?;
-            children.push((h.clone(), child));
+            running.push((h, child, std::time::Instant::now()));
         }
-        for (h, child) in children {
+        if running.is_empty() {
+            break;
+        }
+        let mut i = 0;
+        let mut progressed = false;
+        while i < running.len() {
+            let finished = running[i]
+                .1
+                .try_wait()
+                .map_err(|e| format!("error: {e}\n"))?
+                .is_some();
+            if !finished {
+                i += 1;
+                continue;
+            }
+            progressed = true;
+            let (h, child, started) = running.swap_remove(i);
             let out = child
                 .wait_with_output()
                 .map_err(|e| format!("error: {e}\n"))?;
+            done += 1;
+            let secs = started.elapsed().as_secs_f64();
             if out.status.success() {
                 let p = String::from_utf8_lossy(&out.stdout);
+                eprintln!("[{done}/{total}] {h}: built in {secs:.1} s");
                 println!("{h} {}", p.lines().last().unwrap_or_default());
             } else {
+                eprintln!("[{done}/{total}] {h}: FAILED after {secs:.1} s");
+                // the child's messages, minus its own progress line
+                for l in String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .filter(|l| !l.starts_with("building host"))
+                {
+                    eprintln!("    {l}");
+                }
                 failed.push(h);
             }
+        }
+        if !progressed {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
+        failed.sort();
         Err(format!("error: failed to build: {}\n", failed.join(", ")))
     }
 }
