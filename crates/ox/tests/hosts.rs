@@ -314,3 +314,31 @@ fn option_shows_value_type_declaration_and_definition() {
     assert!(!r.ok);
     assert!(r.stderr.contains("Did you mean hostName?"), "{}", r.stderr);
 }
+
+#[test]
+fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let link = root.join("res");
+    let r = ox(
+        root,
+        &["build", "hosts.nix", "--all", "-o", link.to_str().unwrap()],
+    );
+    assert!(!r.ok);
+    assert!(
+        r.stderr
+            .contains("error: failed to build: bad-assert, bad-option, bad-type\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("srv: built in"), "{}", r.stderr);
+    for h in ["srv", "srv2", "desk", "svc"] {
+        let l = root.join(format!("res-{h}"));
+        let target = std::fs::read_link(&l).unwrap_or_else(|e| panic!("{}: {e}", l.display()));
+        assert!(
+            r.stdout.contains(&format!("{h} {}", target.display())),
+            "{}",
+            r.stdout
+        );
+    }
+}
