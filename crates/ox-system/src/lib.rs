@@ -57,6 +57,10 @@ pub struct Options {
     pub store_dir: String,
     pub ox_version: String,
     pub system: String,
+    /// Store paths the config refers to (built packages, `writeText`
+    /// files, …): already in the store, they become references of the
+    /// toplevel.
+    pub references: std::collections::BTreeSet<String>,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Default for Options {
             store_dir: DEFAULT_STORE_DIR.into(),
             ox_version: env!("CARGO_PKG_VERSION").into(),
             system: "x86_64-linux".into(),
+            references: Default::default(),
         }
     }
 }
@@ -128,8 +133,9 @@ impl Rendered {
     pub fn toplevel_path_and_hash(&self, store_dir: &str) -> Result<(String, Hash), Error> {
         let sd = StoreDir::new(store_dir).map_err(|e| Error::Store(e.to_string()))?;
         let refs = self
-            .extra
-            .keys()
+            .manifest
+            .references
+            .iter()
             .map(|p| sd.parse(p))
             .collect::<Result<_, _>>()
             .map_err(|e| Error::Store(e.to_string()))?;
@@ -145,6 +151,7 @@ impl Rendered {
 /// `/etc` entries.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a HostConfig,
+    pub store_dir: String,
     pub store: StoreDir,
     pub tree: Tree,
     pub extra: BTreeMap<String, Extra>,
@@ -251,6 +258,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
     }
     let mut cx = Ctx {
         cfg,
+        store_dir: opts.store_dir.clone(),
         store,
         tree: Tree::new(),
         extra: BTreeMap::new(),
@@ -351,7 +359,14 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
         host_name: host.clone(),
         system: cfg.system.system.clone().unwrap_or(opts.system.clone()),
         state_version: cfg.system.state_version.clone(),
-        references: cx.extra.keys().cloned().collect(),
+        references: cx
+            .extra
+            .keys()
+            .chain(opts.references.iter())
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     };
     let mut tree = cx.tree;
     tree.file("activation.json", pretty_json(&plan)?, "activation.json")?;

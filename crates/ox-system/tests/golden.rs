@@ -18,6 +18,7 @@ fn opts() -> Options {
         store_dir: "/ox/store".into(),
         ox_version: "0.0.0-test".into(),
         system: "x86_64-linux".into(),
+        references: Default::default(),
     }
 }
 

@@ -153,11 +153,13 @@ impl HostEval {
     }
 }
 
-/// Evaluates, checks and renders one host.
+/// Evaluates, checks and renders one host, building what its config
+/// refers to (`pkgs.writeText …` in a unit, an /etc source) first.
 fn render_host(
     he: &mut HostEval,
     host: &str,
-    opts: &ox_system::Options,
+    store: &Store,
+    mut opts: ox_system::Options,
 ) -> Result<ox_system::Rendered, String> {
     he.check_host(host)?;
     let base = he.host_expr(host);
@@ -178,8 +180,42 @@ fn render_host(
         }
         return Err(s);
     }
-    let plan = he.json(&format!("({base}).config.system.build.oxPlan"))?;
-    ox_system::render(&plan, opts).map_err(|e| format!("error: host `{host}`: {e}\n"))
+    // toJSON keeps the string context: the store paths the plan refers to
+    let v = he.eval(&format!(
+        "builtins.toJSON ({base}).config.system.build.oxPlan"
+    ))?;
+    let Value::Str(s) = &v else {
+        return Err("error: internal: toJSON did not return a string\n".into());
+    };
+    let plan: serde_json::Value = serde_json::from_str(&s.s)
+        .map_err(|e| format!("error: internal: bad JSON from the evaluator: {e}\n"))?;
+    let has_context = s.ctx.as_ref().is_some_and(|c| !c.is_empty());
+    if has_context {
+        let color = he.color;
+        let realised = ox_build::realise_strings(
+            store,
+            &mut he.ev,
+            std::slice::from_ref(&v),
+            &ox_localstore::BuildOptions::default(),
+        )
+        .map_err(|e| {
+            format!(
+                "error: host `{host}`: building what its config refers to: {}\n",
+                build_error(e, color)
+            )
+        })?;
+        for r in realised {
+            opts.references.insert(r.path);
+        }
+    }
+    ox_system::render(&plan, &opts).map_err(|e| format!("error: host `{host}`: {e}\n"))
+}
+
+fn build_error(e: ox_build::BuildError, color: bool) -> String {
+    match e {
+        ox_build::BuildError::Eval(e) => ox_eval::render(&e, color),
+        other => other.to_string(),
+    }
 }
 
 /// Puts a rendered host into the store: its extra paths (job scripts,
@@ -259,7 +295,7 @@ fn build_one(a: &BuildArgs, host: &str, link: Option<&Path>) -> Result<String, S
     };
     eprintln!("building host `{host}`…");
     let started = std::time::Instant::now();
-    let r = render_host(&mut he, host, &opts)?;
+    let r = render_host(&mut he, host, &store, opts)?;
     let top = install(&store, &r)?;
     eprintln!(
         "built host `{host}` in {:.2} s: {} files in the toplevel, {} unit scripts and trigger files",

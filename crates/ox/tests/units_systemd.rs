@@ -1,10 +1,12 @@
 //! The units ox renders, run by a real systemd: host `svc` of
-//! tests/system/hosts is built into a scratch store, the store is bound
+//! tests/system/hosts is built into a scratch store, the store is copied
 //! into a Debian bookworm container (ox-testhost), the toplevel's unit
 //! entries are linked into /etc/systemd/system as activation links them,
 //! and systemd must accept (`systemd-analyze verify`) and run them: job
 //! scripts with their environment and PATH, pre/post steps, a `startAt`
-//! timer, a socket-activated template, a target, a masked unit.
+//! timer, a socket-activated template, a target, a masked unit, and a
+//! `pkgs.writeShellScript` ExecStart reading a `pkgs.writeText` /etc file
+//! (both built by the store's builders during `ox build`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,13 +41,35 @@ fn rendered_units_run_under_real_systemd() {
     let top = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(top.starts_with("/ox/store/"), "{top}");
 
-    let host = Host::boot(HostOpts {
-        prefix: "oxunits".into(),
-        boot_timeout: Some(std::time::Duration::from_secs(120)),
-        binds_ro: vec![(root.join("ox/store"), PathBuf::from("/ox/store"))],
-        ..Default::default()
-    })
-    .expect("boot");
+    // ox-testhost sometimes takes a transient nspawn child for the
+    // container leader and then waits for nothing (reported); retry
+    let mut host = None;
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        match Host::boot(HostOpts {
+            prefix: "oxunits".into(),
+            boot_timeout: Some(std::time::Duration::from_secs(30)),
+            ..Default::default()
+        }) {
+            Ok(h) => {
+                host = Some(h);
+                break;
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let host = host.unwrap_or_else(|| panic!("boot failed 3 times: {errors:?}"));
+
+    // the scratch store becomes the guest's /ox/store
+    let guest_store = host.path("/ox/store");
+    std::fs::create_dir_all(&guest_store).unwrap();
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", root.join("ox/store").display()))
+        .arg(&guest_store)
+        .status()
+        .unwrap();
+    assert!(cp.success());
 
     // link every unit entry as activation does (mode "symlink")
     let plan: serde_json::Value = serde_json::from_str(
@@ -59,7 +83,7 @@ fn rendered_units_run_under_real_systemd() {
     let mut script = String::from("set -e\n");
     for e in plan["etc"].as_array().unwrap() {
         let t = e["target"].as_str().unwrap();
-        if t.starts_with("systemd/system/") {
+        if t.starts_with("systemd/system/") || t == "greeting" {
             script.push_str(&format!(
                 "mkdir -p \"$(dirname /etc/{t})\"; ln -sfn '{top}/etc/{t}' '/etc/{t}'\n"
             ));
@@ -108,6 +132,10 @@ fn rendered_units_run_under_real_systemd() {
         .sh_ok("exec 3<>/dev/tcp/127.0.0.1/7777; echo ping >&3; read -t 5 line <&3; echo \"$line\"")
         .unwrap();
     assert_eq!(echoed.trim(), "ping");
+
+    // a unit and an /etc file that are store paths built from the config
+    host.sh_ok("systemctl start greet.service").unwrap();
+    assert_eq!(host.sh_ok("cat /run/greet").unwrap(), "built by ox\n");
 
     // enable = false masks the unit
     let masked = host.sh("systemctl is-enabled masked.service").unwrap();

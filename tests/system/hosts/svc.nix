@@ -31,4 +31,11 @@
     serviceConfig = { ExecStart = "/bin/cat"; StandardInput = "socket"; };
   };
   systemd.services.masked.enable = false;
+
+  # store paths built from the config: a script and an /etc file
+  systemd.services.greet = {
+    serviceConfig.Type = "oneshot";
+    serviceConfig.ExecStart = "${pkgs.writeShellScript "greet" "cat /etc/greeting > /run/greet"}";
+  };
+  environment.etc.greeting.source = pkgs.writeText "greeting" "built by ox\n";
 }
