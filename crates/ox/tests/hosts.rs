@@ -193,6 +193,9 @@ fn desktop_home_manager_with_gconfig() {
     assert!(pos("writeBoundary") < pos("emacs-config"), "{order:?}");
     assert_eq!(home.session_variables["EDITOR"], "emacsclient");
     assert!(top.plan.packages.iter().any(|p| p.name == "emacs"));
+    // nixpkgs.overlays reach the package set
+    let htop = top.plan.packages.iter().find(|p| p.name == "htop").unwrap();
+    assert_eq!(htop.version, "3.2.2-2+local1");
 }
 
 #[test]
@@ -227,7 +230,15 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
 fn bad_hosts_fail_before_anything_is_built() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "bad-conflict",
+            &[
+                "The option `systemd.services.web.serviceConfig.User' has conflicting definition values:",
+                "bad-conflict.nix:4",
+                "bad-conflict-other.nix:2",
+            ],
+        ),
         (
             "bad-assert",
             &[
@@ -327,7 +338,7 @@ fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
     assert!(!r.ok);
     assert!(
         r.stderr
-            .contains("error: failed to build: bad-assert, bad-option, bad-type\n"),
+            .contains("error: failed to build: bad-assert, bad-conflict, bad-option, bad-type\n"),
         "{}",
         r.stderr
     );

@@ -4,6 +4,9 @@
   options.ox.role.enduser = lib.mkOption { type = lib.types.bool; default = true; };
   config = {
     networking.hostName = "desk";
+    # an overlay re-pins a package for every module that reads pkgs.htop
+    nixpkgs.overlays = [ (final: prev: { htop = prev.htop // { debianVersion = "3.2.2-2+local1"; }; }) ];
+    environment.systemPackages = [ pkgs.htop ];
     users.users.manu = { isNormalUser = true; extraGroups = [ "audio" ]; };
     environment.etc.crypttab.text = ''
       games /dev/disk/by-uuid/0292b609 /etc/luks-keys/games.key luks
