@@ -247,6 +247,10 @@ pub struct Unit {
     pub restart_triggers: Vec<Value>,
     pub reload_triggers: Vec<Value>,
     pub unit_config: BTreeMap<String, Value>,
+    /// "asDropinIfExists" (default) or "asDropin": the latter renders the
+    /// unit as `<unit>.d/overrides.conf`, extending a unit a Debian
+    /// package ships.
+    pub override_strategy: Option<String>,
     // services
     pub service_config: BTreeMap<String, Value>,
     pub environment: BTreeMap<String, Option<Scalar>>,
@@ -300,6 +304,7 @@ impl Default for Unit {
             restart_triggers: vec![],
             reload_triggers: vec![],
             unit_config: BTreeMap::new(),
+            override_strategy: None,
             service_config: BTreeMap::new(),
             environment: BTreeMap::new(),
             path: vec![],

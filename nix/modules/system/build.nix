@@ -31,7 +31,7 @@ let
   unitCommon = u: {
     inherit (u) enable description documentation requires wants upholds after before
       bindsTo partOf conflicts requisite wantedBy requiredBy upheldBy aliases
-      onFailure onSuccess startLimitBurst startLimitIntervalSec unitConfig;
+      onFailure onSuccess startLimitBurst startLimitIntervalSec unitConfig overrideStrategy;
     restartTriggers = map toTrigger u.restartTriggers;
     reloadTriggers = map toTrigger u.reloadTriggers;
   };
