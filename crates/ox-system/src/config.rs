@@ -78,6 +78,9 @@ pub struct Console {
 pub struct Environment {
     pub etc: BTreeMap<String, EtcEntry>,
     pub system_packages: Vec<Package>,
+    /// Packages built into the store (not apt packages): their `bin/`
+    /// entries are linked into /etc/ox/sw/bin, which ox.sh puts on PATH.
+    pub store_packages: Vec<String>,
     pub variables: BTreeMap<String, EnvValue>,
     pub session_variables: BTreeMap<String, EnvValue>,
     pub shell_aliases: BTreeMap<String, Option<String>>,
@@ -527,6 +530,8 @@ pub struct Home {
     pub home_directory: Option<String>,
     pub file: BTreeMap<String, HomeFile>,
     pub packages: Vec<Package>,
+    /// Store-built packages: their `bin/` entries go to ~/.local/bin.
+    pub store_packages: Vec<String>,
     pub session_variables: BTreeMap<String, EnvValue>,
     pub activation: BTreeMap<String, DagEntry>,
 }

@@ -185,6 +185,25 @@ fn desktop_home_manager_with_gconfig() {
         read(&t.join("etc/crypttab")),
         "games /dev/disk/by-uuid/0292b609 /etc/luks-keys/games.key luks\n"
     );
+    // store-built packages: built during `ox build`, linked into
+    // ~/.local/bin and /etc/ox/sw/bin (which /etc/profile.d/ox.sh adds to PATH)
+    for (link, name) in [
+        ("home/manu/.local/bin/emacsedit", "emacsedit"),
+        ("etc/ox/sw/bin/hello-ox", "hello-ox"),
+    ] {
+        let target = std::fs::read_link(t.join(link)).unwrap();
+        let target = target.to_str().unwrap();
+        assert!(
+            target.starts_with("/ox/store/") && target.ends_with(&format!("/bin/{name}")),
+            "{target}"
+        );
+        assert!(
+            root.join(target.trim_start_matches('/')).is_file(),
+            "{target} not built"
+        );
+    }
+    assert!(read(&t.join("etc/profile.d/ox.sh")).contains("/etc/ox/sw/bin:$PATH"));
+
     let top = ox_activate::plan::Toplevel::load(&t).unwrap();
     let home = &top.plan.home[0];
     assert_eq!(home.user, "manu");
