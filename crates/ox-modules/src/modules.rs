@@ -16,7 +16,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Sym};
 use ox_eval::{Eval, Result, Value};
 
 use crate::types;
@@ -144,7 +144,7 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Res
 impl Sys {
     fn result(self: &Rc<Self>) -> Value {
         let s1 = self.clone();
-        let config = Thunk::native(move |ev| {
+        let config = lazy(move |ev| {
             s1.check_unmatched(ev)?;
             let c = s1.config_value(ev)?;
             let c = force_attrs(ev, &c, "config")?;
@@ -157,12 +157,12 @@ impl Sys {
             Ok(Value::attrs(Attrs::from_sorted(entries)))
         });
         let s2 = self.clone();
-        let options = Thunk::native(move |ev| {
+        let options = lazy(move |ev| {
             s2.check_unmatched(ev)?;
             s2.options_value(ev)
         });
         let s3 = self.clone();
-        let module = Thunk::native(move |ev| {
+        let module = lazy(move |ev| {
             s3.check_unmatched(ev)?;
             let c = s3.config_value(ev)?;
             let c = force_attrs(ev, &c, "config")?;
@@ -207,7 +207,7 @@ impl Sys {
             return Ok(v.clone());
         }
         let s1 = self.clone();
-        let v = Thunk::native(move |ev| {
+        let v = lazy(move |ev| {
             let root = s1.root(ev)?;
             let declared = root.config_attrs(ev)?;
             let ft = s1.freeform_type(ev)?;
@@ -323,7 +323,7 @@ impl Sys {
             return Ok(v.clone());
         }
         let s1 = self.clone();
-        let v = Thunk::native(move |ev| {
+        let v = lazy(move |ev| {
             let root = s1.root(ev)?;
             root.options_attrs(ev)
         });
@@ -375,7 +375,7 @@ impl Sys {
             let key = key.to_string();
             extra.push((
                 n,
-                Thunk::native(move |ev| {
+                lazy(move |ev| {
                     let cfg = s1.config_value(ev)?;
                     let r = (|| {
                         let c = force_attrs(ev, &cfg, "config")?;
@@ -1074,7 +1074,7 @@ impl Node {
             let n = *n;
             e.push((
                 n,
-                Thunk::native(move |ev| match me.child(ev, n)? {
+                lazy(move |ev| match me.child(ev, n)? {
                     Child::Opt(o) => ev.force(o.value.clone()),
                     Child::Node(c) => c.config_attrs(ev),
                 }),
@@ -1096,7 +1096,7 @@ impl Node {
             let n = *n;
             e.push((
                 n,
-                Thunk::native(move |ev| match me.child(ev, n)? {
+                lazy(move |ev| match me.child(ev, n)? {
                     Child::Opt(o) => o.option_attrs(ev),
                     Child::Node(c) => c.options_attrs(ev),
                 }),
@@ -1213,6 +1213,8 @@ pub struct Opt {
     decl: Rc<Attrs>,
     decl_files: Vec<String>,
     decl_pos: Vec<Option<Span>>,
+    /// The first declaration as written (for attribute positions).
+    first_decl: Option<Rc<Attrs>>,
     ty: Value,
     raw: Vec<RawDef>,
     value: Value,
@@ -1343,10 +1345,10 @@ impl Opt {
         let decl = Rc::new(Attrs::from_unsorted(merged));
         let mut decl = (*decl).clone();
         // keep the first declaration's positions (for `default`)
-        decl.positions = decl_attrs.and_then(|a| a.positions.clone());
+        decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
-            let value = Thunk::native(move |ev| match w.upgrade() {
+            let value = lazy(move |ev| match w.upgrade() {
                 Some(o) => o.compute_value(ev),
                 None => throw("option state dropped"),
             });
@@ -1356,6 +1358,7 @@ impl Opt {
                 decl: Rc::new(decl),
                 decl_files: files,
                 decl_pos: poss,
+                first_decl: decl_attrs,
                 ty,
                 raw,
                 value,
@@ -1381,7 +1384,7 @@ impl Opt {
         if let Some(d) = self.decl.get("default") {
             v.push(RawDef {
                 file: self.decl_files.first().cloned().unwrap_or_default().into(),
-                pos: self.decl.position("default"),
+                pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
                 value: d.clone(),
                 wraps: Rc::new(vec![Wrap::Override(Value::Int(1500))]),
             });
@@ -1504,7 +1507,7 @@ impl Opt {
         ));
         let lazy = |me: &Rc<Opt>, f: fn(&mut Eval, &Rc<Opt>, &Merged) -> Result<Value>| {
             let me = me.clone();
-            Thunk::native(move |ev| {
+            lazy(move |ev| {
                 let m = me.merged(ev)?;
                 f(ev, &me, &m)
             })
@@ -1557,7 +1560,7 @@ impl Opt {
         ));
         e.push((
             "__toString",
-            papp("__toString", 2, prim_opt_to_string, vec![]),
+            papp("__toString", 1, prim_opt_to_string, vec![]),
         ));
         let v = Value::attrs(Attrs::from_unsorted(e));
         let _ = self.attrs.set(v.clone());
@@ -1783,7 +1786,7 @@ pub fn merge_definitions(
     }
     let loc = loc.to_vec();
     let ty = ty.clone();
-    Ok(Some(Thunk::native(move |ev| {
+    Ok(Some(lazy(move |ev| {
         let v = check_and_merge(ev, &loc, &ty, &m.defs)?;
         ev.force(v)
     })))
@@ -1806,7 +1809,7 @@ pub fn recursive_update(ev: &mut Eval, lhs: Value, rhs: Value) -> Result<Value> 
         match l.get(k) {
             Some(lv) => {
                 let (lv, rv) = (lv.clone(), rv.clone());
-                let merged = Thunk::native(move |ev| {
+                let merged = lazy(move |ev| {
                     let a = ev.force(lv.clone())?;
                     let b = ev.force(rv.clone())?;
                     let both = matches!((&a, &b), (Value::Attrs(x), Value::Attrs(y)) if !is_drv(x) && !is_drv(y));

@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use ox_eval::error::Span;
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Sym};
 use ox_eval::{Eval, Result, Value};
 
 use crate::modules::{self, RawDef};
@@ -560,7 +560,7 @@ fn merge_list(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 
 fn merge_attrs_of(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     let elem = a[0].clone();
-    let lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
+    let is_lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
     let (loc, defs) = loc_defs(ev, &a)?;
     let mut by: std::collections::BTreeMap<Sym, Vec<RawDef>> = Default::default();
     for d in &defs {
@@ -578,11 +578,11 @@ fn merge_attrs_of(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     for (k, raws) in by {
         let mut el = loc.clone();
         el.push(k.to_string());
-        if lazy {
+        if is_lazy {
             let elem = elem.clone();
             out.push((
                 k,
-                Thunk::native(move |ev| match modules::merge_definitions(ev, &el, &elem, &raws)? {
+                lazy(move |ev| match modules::merge_definitions(ev, &el, &elem, &raws)? {
                     Some(v) => ev.force(v),
                     None => {
                         let e = get_type_attr(ev, &elem, "emptyValue")?;
