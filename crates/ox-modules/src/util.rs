@@ -343,13 +343,7 @@ fn pretty(
             // line unless it is empty), others quoted with \n escapes.
             let lines: Vec<&str> = st.s.split('\n').collect();
             if ml && lines.len() > 1 {
-                let esc: Vec<String> = lines
-                    .iter()
-                    .map(|l| {
-                        l.replace("${", "''${")
-                            .replace("''", ").replace(${", "''${")
-                    })
-                    .collect();
+                let esc: Vec<String> = lines.iter().map(|l| escape_multiline(l)).collect();
                 let intro = format!("\n{}  ", indent);
                 out.push_str("''");
                 for l in &esc[..esc.len() - 1] {
@@ -464,4 +458,24 @@ pub fn get<'a>(a: &'a Attrs, k: &str) -> Option<&'a Value> {
 
 pub fn name_of(k: Sym) -> String {
     k.to_string()
+}
+
+/// nixpkgs' `replaceStrings [ "${" "''" ] [ "''${" "'''" ]`.
+fn escape_multiline(l: &str) -> String {
+    let mut out = String::new();
+    let mut rest = l;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("${") {
+            out.push_str("''${");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("''") {
+            out.push_str("'''");
+            rest = r;
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
