@@ -12,6 +12,7 @@
 //! It must not know about hosts, packages, the store or activation: those
 //! are modules and consumers built on what it evaluates.
 
+pub mod docs;
 pub mod modules;
 pub mod nixdir;
 pub mod types;

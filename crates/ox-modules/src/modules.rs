@@ -166,7 +166,7 @@ impl Sys {
             s3.check_unmatched(ev)?;
             let c = s3.config_value(ev)?;
             let c = force_attrs(ev, &c, "config")?;
-            Ok(c.get("_module").cloned().unwrap_or(Value::Null))
+            ev.force(c.get("_module").cloned().unwrap_or(Value::Null))
         });
         let extend = papp(
             "extendModules",

@@ -353,7 +353,7 @@ pub fn merge_equal(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 
 fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
     if defs.len() == 1 {
-        return Ok(defs[0].value.clone());
+        return ev.force(defs[0].value.clone());
     }
     let first = &defs[0];
     for d in &defs[1..] {
@@ -378,7 +378,7 @@ fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> 
             ));
         }
     }
-    Ok(first.value.clone())
+    ev.force(first.value.clone())
 }
 
 pub fn merge_one(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
@@ -388,7 +388,7 @@ pub fn merge_one(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 
 fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Result<Value> {
     if defs.len() == 1 {
-        return Ok(defs[0].value.clone());
+        return ev.force(defs[0].value.clone());
     }
     let shown = show_defs(ev, defs);
     Err(ox_eval::EvalError::new(
@@ -408,7 +408,10 @@ fn merge_unique(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     // message, inner merge, loc, defs
     let (loc, defs) = loc_defs(ev, &a)?;
     if defs.len() == 1 {
-        return ev.call2(a[1].clone(), a[2].clone(), a[3].clone(), None);
+        return {
+            let r = ev.call2(a[1].clone(), a[2].clone(), a[3].clone(), None)?;
+            ev.force(r)
+        };
     }
     let msg = force_str(ev, &a[0], "unique message")?;
     unique_defs(ev, &loc, &defs, &msg)
@@ -417,7 +420,7 @@ fn merge_unique(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 fn merge_default(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let (loc, defs) = loc_defs(ev, &a)?;
     if defs.len() == 1 {
-        return Ok(defs[0].value.clone());
+        return ev.force(defs[0].value.clone());
     }
     let vals: Vec<Value> = defs
         .iter()
@@ -624,7 +627,10 @@ fn merge_null_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         ));
     }
     let m = get_type_attr(ev, &a[0], "merge")?;
-    ev.call2(m, a[1].clone(), a[2].clone(), None)
+    {
+        let r = ev.call2(m, a[1].clone(), a[2].clone(), None)?;
+        ev.force(r)
+    }
 }
 
 fn merge_either(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
@@ -639,7 +645,10 @@ fn merge_either(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         }
         if all {
             let m = get_type_attr(ev, t, "merge")?;
-            return ev.call2(m, a[2].clone(), a[3].clone(), None);
+            return {
+                let r = ev.call2(m, a[2].clone(), a[3].clone(), None)?;
+                ev.force(r)
+            };
         }
     }
     merge_one(ev, vec![a[2].clone(), a[3].clone()], span)
@@ -660,7 +669,10 @@ fn merge_coerced(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         out.push(Def { value: v, ..d });
     }
     let m = get_type_attr(ev, &a[2], "merge")?;
-    ev.call2(m, a[3].clone(), defs_to_list(&out), None)
+    {
+        let r = ev.call2(m, a[3].clone(), defs_to_list(&out), None)?;
+        ev.force(r)
+    }
 }
 
 fn merge_function_to(_ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
@@ -784,7 +796,7 @@ fn merge_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     }
     let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
     let r = force_attrs(ev, &r, "a submodule evaluation")?;
-    Ok(r.get("config").cloned().unwrap_or(Value::Null))
+    ev.force(r.get("config").cloned().unwrap_or(Value::Null))
 }
 
 fn sub_eval(
@@ -837,7 +849,7 @@ fn submodule_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Va
     )]));
     let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
     let r = force_attrs(ev, &r, "a submodule evaluation")?;
-    Ok(r.get("options").cloned().unwrap_or(Value::Null))
+    ev.force(r.get("options").cloned().unwrap_or(Value::Null))
 }
 
 pub fn submodule_with(
@@ -1002,7 +1014,10 @@ pub fn merge_types(ev: &mut Eval, a: &Value, b: &Value) -> Result<Option<Value>>
             match merge_types(ev, &ea, &eb)? {
                 Some(e) => {
                     let ctor = pa.get("ctor").cloned().unwrap_or(Value::Null);
-                    Ok(Some(ev.call(ctor, e, None)?))
+                    {
+                        let r = ev.call(ctor, e, None)?;
+                        Ok(Some(ev.force(r)?))
+                    }
                 }
                 None => Ok(None),
             }
@@ -1111,11 +1126,13 @@ fn wrapped_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Valu
         p.push(s(part));
     }
     let f = get_type_attr(ev, &a[0], "getSubOptions")?;
-    ev.call(f, Value::list(p), None)
+    let r = ev.call(f, Value::list(p), None)?;
+    ev.force(r)
 }
 
 fn wrapped_sub_modules(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    get_type_attr(ev, &a[0], "getSubModules")
+    let v = get_type_attr(ev, &a[0], "getSubModules")?;
+    ev.force(v)
 }
 
 pub fn list_of(ev: &mut Eval, elem: Value) -> Result<Value> {
