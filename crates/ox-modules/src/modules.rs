@@ -202,7 +202,7 @@ impl Sys {
     }
 
     /// The module argument `config` (with `_module`).
-    pub fn config_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+    pub fn config_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
         if let Some(v) = self.config.get() {
             return Ok(v.clone());
         }
@@ -318,7 +318,7 @@ impl Sys {
         Ok(())
     }
 
-    pub fn options_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+    pub fn options_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
         if let Some(v) = self.options.get() {
             return Ok(v.clone());
         }
@@ -599,12 +599,12 @@ impl Sys {
         };
         let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::new();
         // (parent file, fallback key, value) -> key
-        let mut load_one = |this: &Rc<Sys>,
-                            ev: &mut Eval,
-                            loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
-                            pf: &str,
-                            fk: String,
-                            v: Value|
+        let load_one = |this: &Rc<Sys>,
+                        ev: &mut Eval,
+                        loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
+                        pf: &str,
+                        fk: String,
+                        v: Value|
          -> Result<(String, bool)> {
             let v = ev.force(v)?;
             if let Value::Path(p) = &v {
@@ -885,9 +885,12 @@ pub struct Node {
     options: OnceCell<Value>,
 }
 
+/// A declaration: its module, the `options` subtree, its position.
+type Decl = (Rc<Module>, Value, Option<Span>);
+
 struct DeclIndex {
     names: Vec<Sym>,
-    by_name: HashMap<Sym, Vec<(Rc<Module>, Value, Option<Span>)>>,
+    by_name: HashMap<Sym, Vec<Decl>>,
 }
 
 #[derive(Clone)]
@@ -906,7 +909,7 @@ impl Node {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, Vec<(Rc<Module>, Value, Option<Span>)>> = HashMap::new();
+        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::new();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
             let a = force_attrs(
@@ -1207,7 +1210,6 @@ fn push_down(
 // Options
 
 pub struct Opt {
-    sys: Rc<Sys>,
     loc: Vec<String>,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
@@ -1246,7 +1248,7 @@ const OPT_KEYS: &[&str] = &[
 impl Opt {
     fn new(
         ev: &mut Eval,
-        sys: Rc<Sys>,
+        _sys: Rc<Sys>,
         loc: Vec<String>,
         decls: Vec<(Rc<Module>, Value, Option<Span>)>,
         raw: Vec<RawDef>,
@@ -1353,7 +1355,6 @@ impl Opt {
                 None => throw("option state dropped"),
             });
             Opt {
-                sys,
                 loc,
                 decl: Rc::new(decl),
                 decl_files: files,

@@ -244,11 +244,7 @@ fn check_float_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         _ => None,
     };
     let ok = num(&lo).map(|l| f >= l).unwrap_or(true) && num(&hi).map(|h| f <= h).unwrap_or(true);
-    // numbers.positive excludes 0
-    let strict = matches!(ev.force(a[1].clone())?, Value::Null)
-        && matches!(lo, Value::Float(l) if l == 0.0)
-        && false;
-    Ok(Value::Bool(ok && !strict))
+    Ok(Value::Bool(ok))
 }
 
 fn check_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
@@ -1086,6 +1082,7 @@ pub fn option_type() -> Value {
     .build()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn wrap(
     name: &str,
     desc: String,

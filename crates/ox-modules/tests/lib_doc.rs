@@ -49,7 +49,9 @@ fn kind(ev: &mut Eval, v: &Value) -> (&'static str, bool) {
 fn table(ev: &mut Eval) -> String {
     let lib = ev.eval_string("import <ox/lib>", "«test»", "/").unwrap();
     let lib = ev.force(lib).unwrap();
-    let Value::Attrs(top) = lib.clone() else { panic!("lib is not a set") };
+    let Value::Attrs(top) = lib.clone() else {
+        panic!("lib is not a set")
+    };
     let mut out = String::new();
     out.push_str(BEGIN);
     out.push_str("\n\n## Top level (`lib.X`)\n\n| name | status |\n| --- | --- |\n");
@@ -67,11 +69,18 @@ fn table(ev: &mut Eval) -> String {
     for g in GROUPS {
         let mut v = lib.clone();
         for p in g.split('.') {
-            let Value::Attrs(a) = ev.force(v).unwrap() else { panic!("{} is not a set", g) };
+            let Value::Attrs(a) = ev.force(v).unwrap() else {
+                panic!("{} is not a set", g)
+            };
             v = a.get(p).unwrap().clone();
         }
-        let Value::Attrs(a) = ev.force(v).unwrap() else { panic!("{} is not a set", g) };
-        out.push_str(&format!("\n## `lib.{}`\n\n| name | status |\n| --- | --- |\n", g));
+        let Value::Attrs(a) = ev.force(v).unwrap() else {
+            panic!("{} is not a set", g)
+        };
+        out.push_str(&format!(
+            "\n## `lib.{}`\n\n| name | status |\n| --- | --- |\n",
+            g
+        ));
         for (k, v) in a.entries().to_vec() {
             let (kd, _) = kind(ev, &v);
             out.push_str(&format!("| `{}` | {} |\n", k, kd));
@@ -106,5 +115,8 @@ fn lib_md_lists_every_function() {
         std::fs::write(&path, want).unwrap();
         return;
     }
-    assert!(doc == want, "docs/lib.md is stale: run OX_BLESS=1 cargo test -p ox-modules --test lib_doc");
+    assert!(
+        doc == want,
+        "docs/lib.md is stale: run OX_BLESS=1 cargo test -p ox-modules --test lib_doc"
+    );
 }
