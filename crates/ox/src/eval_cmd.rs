@@ -147,7 +147,12 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
 }
 
 /// Like Nix's auto-args: a function result is called with `--arg`s.
-fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval::Result<Value> {
+pub(crate) fn apply_auto_args(
+    ev: &mut Eval,
+    v: Value,
+    a: &EvalArgs,
+    cwd: &str,
+) -> ox_eval::Result<Value> {
     let v = ev.force(v)?;
     let is_fn = matches!(v, Value::Lambda(_));
     // nix-instantiate only auto-calls when arguments were given
@@ -177,7 +182,7 @@ fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval:
     ev.force(r)
 }
 
-fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
+pub(crate) fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
     let mut cur = v;
     for part in path.split('.') {
         cur = ev.force(cur)?;
