@@ -20,7 +20,7 @@ let
           unspec = mkOption { }; nel = opt (types.nonEmptyListOf types.int);
         }; }
       { b = true; i = -3; u8 = 255; port = 22; f = 1.5; n = 2; s = "x"; ne = "y"; sl = "one line\n"; e = "b";
-        p = /etc/hosts; nullable = 1; nul = null; either = "s"; oneOf = 3; coerced = 42; matching = "abc";
+        p = "/etc/hosts"; nullable = 1; nul = null; either = "s"; oneOf = 3; coerced = 42; matching = "abc";
         commas = "a"; envVar = "/bin"; sep = "x"; attrs = { a = 1; b = 1; }; byOr = false; between = 5;
         lazy.a = 1; fn = x: [ x ]; anything = { a = [ 1 ]; b.c = "d"; }; uniq = 7; raw = { r = 1; };
         unspec = [ 1 ]; nel = [ 1 ]; }

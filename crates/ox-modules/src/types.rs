@@ -617,7 +617,7 @@ fn merge_null_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     if nulls != 0 {
         let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
         return throw(format!(
-            "The option `{}' is defined both null and not null, in {}.",
+            "The option `{}` is defined both null and not null, in {}.",
             show_option(&loc),
             show_files(&files)
         ));
