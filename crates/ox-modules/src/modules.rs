@@ -47,8 +47,6 @@ pub struct Sys {
     class: Option<String>,
     /// The arguments evalModules was called with (for extendModules).
     orig: Rc<Attrs>,
-    /// Whether this evaluation is a submodule (changes error texts).
-    in_submodule: bool,
     base_args: OnceCell<Value>,
     modules: OnceCell<Rc<Vec<Rc<Module>>>>,
     root: OnceCell<Rc<Node>>,
@@ -96,7 +94,7 @@ impl RawDef {
 // Entry point
 
 /// `evalModules` with nixpkgs' arguments.
-pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Result<Value> {
+pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Result<Value> {
     LIB.with(|l| *l.borrow_mut() = lib.clone());
     let a = force_attrs(ev, &args, "the argument of lib.evalModules")?;
     for (k, _) in a.entries() {
@@ -131,7 +129,6 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Res
         prefix,
         class,
         orig: a.clone(),
-        in_submodule: in_sub,
         base_args: OnceCell::new(),
         modules: OnceCell::new(),
         root: OnceCell::new(),
@@ -292,7 +289,15 @@ impl Sys {
             let cands = root.declared_names_at(ev, parent)?;
             let last = path.last().cloned().unwrap_or_default();
             let sugg = suggestions(&last, &cands);
-            if !sugg.is_empty() {
+            let only_internal = root.declared_names_at(ev, &[])?.iter().all(|n| n == "_module");
+            if only_internal && self.prefix.is_empty() {
+                msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
+            } else if only_internal {
+                msg.push_str(&format!(
+                    "\n\nHowever there are no options defined in `{}'. Are you sure you've declared your options properly? This can happen if you e.g. declared your options in `types.submodule' under `config' rather than `options'.",
+                    show_option(&self.prefix)
+                ));
+            } else if !sugg.is_empty() {
                 let full: Vec<String> = sugg
                     .iter()
                     .map(|n| {
@@ -303,15 +308,6 @@ impl Sys {
                     })
                     .collect();
                 msg.push_str(&format!("\n\nDid you mean {}?", or_list(&full)));
-            } else if root
-                .declared_names_at(ev, &[])?
-                .iter()
-                .all(|n| n == "_module")
-            {
-                msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
-            }
-            if self.in_submodule {
-                msg.push_str("\n\nThis can happen if you e.g. declared your options in `types.submodule' under `config' rather than `options'.");
             }
             return Err(EvalError::new(ErrorKind::Throw, msg, d.pos));
         }
