@@ -289,7 +289,10 @@ impl Sys {
             let cands = root.declared_names_at(ev, parent)?;
             let last = path.last().cloned().unwrap_or_default();
             let sugg = suggestions(&last, &cands);
-            let only_internal = root.declared_names_at(ev, &[])?.iter().all(|n| n == "_module");
+            let only_internal = root
+                .declared_names_at(ev, &[])?
+                .iter()
+                .all(|n| n == "_module");
             if only_internal && self.prefix.is_empty() {
                 msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
             } else if only_internal {
@@ -1411,13 +1414,37 @@ impl Opt {
             c
         });
         r.map_err(|mut e| {
-            if e.kind == ErrorKind::InfiniteRecursion && !e.msg.contains("options being evaluated") {
+            if e.kind == ErrorKind::InfiniteRecursion && e.msg == "infinite recursion encountered" {
                 let shown: Vec<String> = chain.iter().map(|c| format!("`{}'", c)).collect();
+                // The innermost frame names the attribute whose value was
+                // already being computed; if it closes the chain of
+                // options, report exactly that cycle.
+                let reentered = e.trace.first().and_then(|f| {
+                    f.msg
+                        .strip_prefix("while evaluating the attribute '")
+                        .and_then(|r| r.strip_suffix('\''))
+                        .map(|s| s.to_string())
+                });
+                let start = reentered.as_ref().and_then(|attr| {
+                    chain.iter().position(|c| {
+                        c == attr || c.ends_with(&format!(".{}", attr))
+                    })
+                });
+                if let Some(i) = start {
+                    let mut cyc: Vec<String> = shown[i..].to_vec();
+                    cyc.push(shown[i].clone());
+                    e.msg = format!(
+                        "infinite recursion encountered: the option {} depends on its own value:\n{}",
+                        shown[i],
+                        cyc.join(" -> ")
+                    );
+                } else {
                 e.msg = format!(
                     "infinite recursion encountered while evaluating the option `{}'\noptions being evaluated (outermost first): {}\n(one of them depends on its own value, e.g. through `config')",
                     name,
                     shown.join(" -> ")
                 );
+                }
             }
             if e.trace.len() < 64 {
                 e.trace.push(ox_eval::error::Frame {
