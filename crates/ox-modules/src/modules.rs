@@ -723,58 +723,9 @@ impl Sys {
 
     /// nixpkgs' internal module: the `_module.*` options.
     fn internal_module(self: &Rc<Self>) -> Value {
-        let opt = |ty: Value, extra: Vec<(&str, Value)>| {
-            let mut e = vec![
-                ("_type", s("option")),
-                ("type", ty),
-                ("internal", Value::Bool(true)),
-            ];
-            e.extend(extra);
-            attrs(e)
-        };
-        let options = attrs(vec![(
-            "_module",
-            attrs(vec![
-                (
-                    "args",
-                    opt(
-                        types::lazy_attrs_of(types::raw()),
-                        vec![("description", s("Additional arguments passed to each module in addition to ones like `lib`, `config`, and `pkgs`, `modulesPath`."))],
-                    ),
-                ),
-                (
-                    "check",
-                    opt(
-                        types::bool_(),
-                        vec![
-                            ("default", Value::Bool(true)),
-                            ("description", s("Whether to check whether all option definitions have matching declarations.")),
-                        ],
-                    ),
-                ),
-                (
-                    "freeformType",
-                    opt(
-                        types::null_or(types::option_type()),
-                        vec![
-                            ("default", Value::Null),
-                            ("description", s("If set, merge all definitions that don't have an associated option together using this type.")),
-                        ],
-                    ),
-                ),
-                (
-                    "specialArgs",
-                    opt(
-                        types::raw(),
-                        vec![
-                            ("readOnly", Value::Bool(true)),
-                            ("default", Value::Attrs(self.special.clone())),
-                            ("description", s("Externally provided module arguments that can't be modified from within a configuration, but can be used in module imports.")),
-                        ],
-                    ),
-                ),
-            ]),
-        )]);
+        // The declarations are the same for every evaluation: build them
+        // once (submodule-heavy configurations evaluate thousands).
+        let options = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
         let extend = papp(
             "extendModules",
             3,
@@ -783,13 +734,26 @@ impl Sys {
         );
         let config = attrs(vec![(
             "_module",
-            attrs(vec![(
-                "args",
-                attrs(vec![
-                    ("extendModules", extend),
-                    ("moduleType", self.module_type()),
-                ]),
-            )]),
+            attrs(vec![
+                (
+                    "args",
+                    attrs(vec![
+                        ("extendModules", extend),
+                        ("moduleType", {
+                            let me = self.clone();
+                            lazy(move |_| Ok(me.module_type()))
+                        }),
+                    ]),
+                ),
+                (
+                    "specialArgs",
+                    attrs(vec![
+                        ("_type", s("override")),
+                        ("priority", Value::Int(1500)),
+                        ("content", Value::Attrs(self.special.clone())),
+                    ]),
+                ),
+            ]),
         )]);
         attrs(vec![
             ("_file", s("lib/modules.nix")),
@@ -1593,6 +1557,7 @@ impl Opt {
 }
 
 thread_local! {
+    static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
     static KEEP: RefCell<Vec<Rc<Opt>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -1791,9 +1756,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
             bad[0].pos,
         ));
     }
-    let merge = t.get("merge").cloned().unwrap_or(Value::Null);
-    let r = ev.call2(merge, loc_to_value(loc), defs_to_list(defs), None)?;
-    Ok(r)
+    types::merge_with_type(ev, ty, loc, defs)
 }
 
 /// nixpkgs' `mergeDefinitions … .optionalValue`: `None` when nothing is
@@ -1854,4 +1817,60 @@ pub fn recursive_update(ev: &mut Eval, lhs: Value, rhs: Value) -> Result<Value> 
 
 fn is_drv(a: &Attrs) -> bool {
     matches!(a.get("type"), Some(Value::Str(s)) if s.s == "derivation")
+}
+
+/// nixpkgs' internal module: the `_module.*` options. `specialArgs` is
+/// defined per evaluation (with the priority of a default).
+fn internal_options() -> Value {
+    let opt = |ty: Value, extra: Vec<(&str, Value)>| {
+        let mut e = vec![
+            ("_type", s("option")),
+            ("type", ty),
+            ("internal", Value::Bool(true)),
+        ];
+        e.extend(extra);
+        attrs(e)
+    };
+    attrs(vec![(
+        "_module",
+        attrs(vec![
+            (
+                "args",
+                opt(
+                    types::lazy_attrs_of(types::raw()),
+                    vec![("description", s("Additional arguments passed to each module in addition to ones like `lib`, `config`, and `pkgs`, `modulesPath`."))],
+                ),
+            ),
+            (
+                "check",
+                opt(
+                    types::bool_(),
+                    vec![
+                        ("default", Value::Bool(true)),
+                        ("description", s("Whether to check whether all option definitions have matching declarations.")),
+                    ],
+                ),
+            ),
+            (
+                "freeformType",
+                opt(
+                    types::null_or(types::option_type()),
+                    vec![
+                        ("default", Value::Null),
+                        ("description", s("If set, merge all definitions that don't have an associated option together using this type.")),
+                    ],
+                ),
+            ),
+            (
+                "specialArgs",
+                opt(
+                    types::raw(),
+                    vec![
+                        ("readOnly", Value::Bool(true)),
+                        ("description", s("Externally provided module arguments that can't be modified from within a configuration, but can be used in module imports.")),
+                    ],
+                ),
+            ),
+        ]),
+    )])
 }
