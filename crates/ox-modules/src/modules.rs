@@ -171,7 +171,8 @@ impl Sys {
             prim_extend,
             vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
         );
-        let ty = self.module_type();
+        let me = self.clone();
+        let ty = lazy(move |_| Ok(me.module_type()));
         attrs(vec![
             ("_type", s("configuration")),
             ("config", config),
