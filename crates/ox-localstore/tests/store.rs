@@ -126,7 +126,7 @@ fn texts_with_references_and_closures() {
         .unwrap();
     assert_eq!(s.references(&c).unwrap(), BTreeSet::from([b.clone()]));
     assert_eq!(
-        s.closure(&[c.clone()]).unwrap(),
+        s.closure(std::slice::from_ref(&c)).unwrap(),
         BTreeSet::from([a.clone(), b.clone(), c.clone()])
     );
     assert_eq!(fs::read(s.real_path(&a)).unwrap(), b"A");
