@@ -70,12 +70,17 @@ pub fn search_path(includes: &[String]) -> Vec<(String, String)> {
     out
 }
 
+/// An evaluator as every ox command uses it: `-I`/`NIX_PATH` entries,
+/// then `<ox>` (ox's embedded `nix/` tree), and `builtins.ox` (the native
+/// half of `lib`).
 pub fn make_eval(includes: &[String], impure: bool) -> Eval {
-    Eval::new(Settings {
+    let mut ev = Eval::new(ox_modules::settings_with_ox(Settings {
         pure: !impure,
         search_path: search_path(includes),
         ..Settings::default()
-    })
+    }));
+    ox_modules::install(&mut ev);
+    ev
 }
 
 pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
