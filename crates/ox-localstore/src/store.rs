@@ -569,6 +569,67 @@ impl Store {
         r
     }
 
+    /// Adds a tree that `write` creates (at the path it is given) as a
+    /// content-addressed `source` path (recursive sha256) with
+    /// `references`, which must be valid (a self reference is not
+    /// supported). With `expected`, the result must be that path. This is
+    /// how generated trees (a host's toplevel) enter the store.
+    pub fn add_tree(
+        &self,
+        name: &str,
+        references: &BTreeSet<StorePath>,
+        expected: Option<&StorePath>,
+        write: &dyn Fn(&Path) -> io::Result<()>,
+    ) -> Result<StorePath> {
+        if let Some(e) = expected {
+            if self.is_valid(e)? {
+                return Ok(e.clone());
+            }
+        }
+        let scratch = self.scratch_dir("tree")?;
+        let tmp = scratch.join("x");
+        let r = (|| {
+            write(&tmp).map_err(io_err(format!("writing the tree of '{name}'")))?;
+            let nar = ox_store::nar_hash(&tmp, HashAlgo::Sha256)
+                .map_err(|e| StoreError::Nar(format!("{name}: {e}")))?;
+            let path = self
+                .dir
+                .make_fixed_output_path(
+                    FileIngestionMethod::Recursive,
+                    &nar.hash,
+                    name,
+                    references,
+                    false,
+                )
+                .map_err(|e| StoreError::Config(format!("'{name}': {e}")))?;
+            if let Some(e) = expected {
+                if path != *e {
+                    return Err(StoreError::HashMismatch {
+                        path: self.print(e),
+                        got: self.print(&path),
+                    });
+                }
+            }
+            let _lock = self.lock_path(&path)?;
+            if self.is_valid(&path)? {
+                return Ok(path);
+            }
+            self.register(vec![PendingPath {
+                tmp: tmp.clone(),
+                path: path.clone(),
+                references: references.clone(),
+                deriver: None,
+                ca: Some(format!(
+                    "fixed:r:{}",
+                    nar.hash.to_string_as(ox_store::HashFormat::Base32, true)
+                )),
+            }])?;
+            Ok(path)
+        })();
+        let _ = fsutil::remove_tree(&scratch);
+        r
+    }
+
     /// Adds a text file with references (`builtins.toFile`, `.drv` files).
     pub fn add_text(
         &self,

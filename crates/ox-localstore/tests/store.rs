@@ -199,3 +199,53 @@ fn gc_named_roots_and_verify() {
     assert_eq!(r.deleted.len(), 2);
     assert!(s.all_valid().unwrap().is_empty());
 }
+
+#[test]
+fn generated_trees_with_references() {
+    let t = Tmp::new("tree");
+    let s = t.store();
+    let dep = s.add_text("unit", b"[Unit]\n", &BTreeSet::new()).unwrap();
+    let target = s.print(&dep);
+    let write = |p: &Path| -> std::io::Result<()> {
+        fs::create_dir_all(p.join("etc"))?;
+        fs::write(p.join("ox-system.json"), "{}")?;
+        std::os::unix::fs::symlink(&target, p.join("etc/unit"))
+    };
+    let top = s
+        .add_tree("ox-system-h", &BTreeSet::from([dep.clone()]), None, &write)
+        .unwrap();
+    assert_eq!(s.references(&top).unwrap(), BTreeSet::from([dep.clone()]));
+    // The path is the `source` path of the NAR with those references.
+    let nar = s.recompute_nar(&top).unwrap();
+    let want = s
+        .dir
+        .make_fixed_output_path(
+            ox_store::FileIngestionMethod::Recursive,
+            &nar.hash,
+            "ox-system-h",
+            &BTreeSet::from([dep.clone()]),
+            false,
+        )
+        .unwrap();
+    assert_eq!(top, want);
+    // Same content, same path; a wrong expectation is refused.
+    assert_eq!(
+        s.add_tree(
+            "ox-system-h",
+            &BTreeSet::from([dep.clone()]),
+            Some(&top),
+            &write
+        )
+        .unwrap(),
+        top
+    );
+    let other = s.add_text("other", b"o", &BTreeSet::new()).unwrap();
+    let t2 = Tmp::new("tree2");
+    let s2 = t2.store();
+    let dep2 = s2.add_text("unit", b"[Unit]\n", &BTreeSet::new()).unwrap();
+    assert_eq!(dep2, dep);
+    let e = s2
+        .add_tree("ox-system-h", &BTreeSet::from([dep2]), Some(&other), &write)
+        .unwrap_err();
+    assert!(matches!(e, StoreError::HashMismatch { .. }), "{e}");
+}

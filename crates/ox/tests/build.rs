@@ -67,6 +67,8 @@ impl Root {
         if *first == "store" {
             c.arg(rest[0]).arg("--store-root").arg(self.root());
             c.args(&rest[1..]);
+        } else if *first == "eval" {
+            c.args(rest);
         } else {
             c.arg("--store-root").arg(self.root()).args(rest);
         }
@@ -507,4 +509,23 @@ fn verify_reports_corruption() {
     assert!(!v.status.success());
     let e = String::from_utf8_lossy(&v.stderr);
     assert!(e.contains(&p[0]) && e.contains("corrupt"), "{e}");
+}
+
+#[test]
+fn formats_types_check_option_values() {
+    let r = Root::new("types");
+    let inc = format!("ox={}", repo().join("nix").display());
+    let file = repo().join("tests/pkgs/formats-types.nix");
+    let o = r.ox(&["eval", "--strict", "-I", &inc, file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "{ ini = { s = { a = 1; b = \"x\"; }; }; json = { a = [ 1 { b = null; } ]; c = \"s\"; }; kv = { a = [ \"1\" \"2\" ]; b = true; }; merged = { a = 1; b = 2; }; toml = { a = { b = [ 1 2 ]; }; }; }\n"
+    );
+    // A list in an INI section without listsAsDuplicateKeys is a type error.
+    let bad = "let pkgs = import <ox/pkgs> {}; lib = pkgs.lib; in (lib.evalModules { modules = [ { options.x = lib.mkOption { type = (pkgs.formats.ini {}).type; }; config.x.s.a = [ 1 ]; } ]; }).config.x";
+    let o = r.ox(&["eval", "--strict", "-I", &inc, "-E", bad]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("is not of type"), "{e}");
 }
