@@ -10,6 +10,8 @@
 //! It must not know about modules, hosts or activation; `ox build` for
 //! hosts calls [`realise_value`] / [`realise_strings`] with the toplevel.
 
+pub mod debian;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

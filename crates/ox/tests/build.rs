@@ -67,7 +67,7 @@ impl Root {
         if *first == "store" {
             c.arg(rest[0]).arg("--store-root").arg(self.root());
             c.args(&rest[1..]);
-        } else if *first == "eval" {
+        } else if *first == "eval" || *first == "pkgs" {
             c.args(rest);
         } else {
             c.arg("--store-root").arg(self.root()).args(rest);
@@ -528,4 +528,97 @@ fn formats_types_check_option_values() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("is not of type"), "{e}");
+}
+
+/// Builds a tiny .deb with dpkg-deb (no network, no apt).
+fn make_deb(dir: &Path, name: &str, version: &str) -> PathBuf {
+    let pkg = dir.join(format!("{name}-pkg"));
+    fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    fs::create_dir_all(pkg.join("usr/bin")).unwrap();
+    fs::create_dir_all(pkg.join("usr/share/doc").join(name)).unwrap();
+    fs::write(
+        pkg.join("DEBIAN/control"),
+        format!("Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: ox tests <ox@example.invalid>\nDescription: test package\n"),
+    )
+    .unwrap();
+    fs::write(pkg.join("usr/bin").join(name), "#!/bin/sh\necho tool\n").unwrap();
+    fs::set_permissions(
+        pkg.join("usr/bin").join(name),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::write(pkg.join("usr/share/doc").join(name).join("README"), "r\n").unwrap();
+    let deb = dir.join(format!("{name}.deb"));
+    let o = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&pkg)
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    deb
+}
+
+#[test]
+fn debian_packages_from_the_lock() {
+    let r = Root::new("deb");
+    let deb = make_deb(&r.dir, "oxtool", "1:2.0~rc1-3");
+    let o = r.ox(&["pkgs", "add", "--deb", deb.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lock = fs::read_to_string(r.work().join("ox.lock")).unwrap();
+    assert!(lock.contains("\"version\": \"1:2.0~rc1-3\""), "{lock}");
+    assert!(lock.contains("\"/usr/bin/oxtool\""), "{lock}");
+    let expr = "let pkgs = import <ox/pkgs> { debianLock = ./ox.lock; }; in pkgs.writeText \"uses\" \"${pkgs.oxtool}/bin/oxtool ${pkgs.oxtool.debian.version}\"";
+    let out = r.build(&["--no-out-link", "-E", expr]);
+    let text = fs::read_to_string(r.real(&out[0])).unwrap();
+    let pkg_path = text.split("/bin/oxtool").next().unwrap().to_string();
+    assert!(pkg_path.ends_with("-oxtool-1_2.0_rc1-3"), "{text}");
+    assert!(text.ends_with(" 1:2.0~rc1-3"), "{text}");
+    let real = r.real(&pkg_path);
+    assert_eq!(
+        fs::read_link(real.join("bin/oxtool")).unwrap(),
+        PathBuf::from("/usr/bin/oxtool")
+    );
+    assert_eq!(
+        fs::read_link(real.join("share/doc/oxtool/README")).unwrap(),
+        PathBuf::from("/usr/share/doc/oxtool/README")
+    );
+    let sha = lock
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"sha256\": \""))
+        .unwrap()
+        .trim_end_matches("\",");
+    assert_eq!(
+        fs::read_to_string(real.join("nix-support/debian-package")).unwrap(),
+        format!("oxtool 1:2.0~rc1-3 {sha}\n")
+    );
+    // A package missing from the lock is an evaluation error naming it.
+    let o = r.ox(&[
+        "build",
+        "-I",
+        &format!("ox={}", repo().join("nix").display()),
+        "-E",
+        "(import <ox/pkgs> { debianLock = ./ox.lock; }).oxtoool",
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("attribute 'oxtoool' missing"), "{e}");
+}
+
+#[test]
+fn unknown_apt_packages_get_suggestions() {
+    if Command::new("apt-cache").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "apt-cache needed under CI"
+        );
+        return;
+    }
+    let r = Root::new("apt");
+    let o = r.ox(&["pkgs", "add", "coreutlis"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("'coreutlis' is not a package apt knows"), "{e}");
+    assert!(e.contains("coreutils"), "{e}");
+    assert!(!r.work().join("ox.lock").exists());
 }
