@@ -235,6 +235,8 @@ pub fn realise_wanted(
             Wanted::Path(p) => p.clone(),
         })
         .collect();
+    // Keep the garbage collector out from writing to building.
+    let _gc_guard = store.build_lock()?;
     write_eval_results(store, ev, &roots)?;
     let mut drvs = Vec::new();
     for w in wanted {

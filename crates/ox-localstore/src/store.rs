@@ -668,6 +668,21 @@ impl Store {
         if todo.is_empty() {
             return Ok(());
         }
+        // Another process may be adding the same texts: serialise the
+        // rename-and-register step and skip what became valid meanwhile.
+        let lp = self.config.state_dir.join("locks").join("texts.lock");
+        let _lock = FileLock::acquire(&lp, true, true)
+            .map_err(io_err(format!("locking {}", lp.display())))?;
+        let mut still = Vec::new();
+        for t in todo {
+            if !self.is_valid(t.0)? {
+                still.push(t);
+            }
+        }
+        let todo = still;
+        if todo.is_empty() {
+            return Ok(());
+        }
         let scratch = self.scratch_dir("text")?;
         let r = (|| {
             let mut infos = Vec::new();

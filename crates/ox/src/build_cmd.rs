@@ -163,6 +163,9 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
     if let Some(j) = a.jobs {
         opts.jobs = j.max(1);
     }
+    // Held until the result links exist, so a concurrent `ox store gc`
+    // cannot collect the outputs in between.
+    let _gc_guard = store.build_lock().map_err(|e| format!("error: {e}\n"))?;
     let r = ox_build::realise_wanted(&store, &ev, &wanted, &opts);
     if let Some(b) = &bar {
         b.finish_and_clear();

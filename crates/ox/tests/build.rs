@@ -622,3 +622,29 @@ fn unknown_apt_packages_get_suggestions() {
     assert!(e.contains("coreutils"), "{e}");
     assert!(!r.work().join("ox.lock").exists());
 }
+
+#[test]
+fn concurrent_builds_of_the_same_paths_agree() {
+    let r = Root::new("concurrent");
+    let inc = format!("ox={}", repo().join("nix").display());
+    let expr = "let p = import <ox/pkgs> {}; in map (i: p.runCommand \"c-${toString i}\" {} \"sleep 0.2; echo ${toString i} > $out\") [ 1 2 3 4 ] ++ [ (p.writeText \"t\" \"t\") ]";
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            r.cmd(&["build", "-I", &inc, "--no-out-link", "-E", expr])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout, outs[0].stdout);
+    }
+    let v = r.ox(&["store", "verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+}
