@@ -126,6 +126,7 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
             ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(b)
     } else {
         None
