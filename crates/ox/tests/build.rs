@@ -221,6 +221,12 @@ fn build_cases_match_expected_trees_two_roots_and_nix() {
             );
             let want = nix_out_paths(&a.work(), &expr);
             assert_eq!(pa, want, "{file}: paths differ from C++ Nix");
+            // The .drv files ox wrote are the ones Nix would write.
+            let drvs = nix_out_paths(&a.work(), &expr.replace("d.outPath", "d.drvPath"));
+            for d in drvs {
+                let info = a.ox(&["store", "path-info", &d]);
+                assert!(info.status.success(), "{file}: {d} not in ox's store");
+            }
         }
         let exp = case.with_extension("exp");
         if bless {
