@@ -39,14 +39,16 @@ pub const DEFAULT_STATE_DIR: &str = "/ox/var";
 
 impl StoreConfig {
     /// `OX_STORE_DIR` (default `/ox/store`), `OX_STORE_ROOT` (default
-    /// `/`) and `OX_STATE_DIR` (default `<root>/ox/var`, or the `var`
-    /// directory beside a non-default store directory).
+    /// `/` for root; for other users a per-user root,
+    /// `$XDG_DATA_HOME/ox/root` or `~/.local/share/ox/root`, with the same
+    /// logical paths) and `OX_STATE_DIR` (default `<root>/ox/var`, or the
+    /// `var` directory beside a non-default store directory).
     pub fn from_env() -> StoreConfig {
         let store_dir =
             std::env::var("OX_STORE_DIR").unwrap_or_else(|_| DEFAULT_STORE_DIR.to_string());
         let root = std::env::var_os("OX_STORE_ROOT")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"));
+            .unwrap_or_else(default_root);
         let mut cfg = StoreConfig::with_root(&root, &store_dir);
         if let Some(s) = std::env::var_os("OX_STATE_DIR") {
             cfg.state_dir = PathBuf::from(s);
@@ -70,6 +72,19 @@ impl StoreConfig {
             state_dir: reroot(root, &logical_state),
         }
     }
+}
+
+fn default_root() -> PathBuf {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    data.join("ox/root")
 }
 
 fn reroot(root: &Path, p: &Path) -> PathBuf {
