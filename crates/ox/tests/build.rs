@@ -609,6 +609,7 @@ fn debian_packages_from_the_lock() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("attribute 'oxtoool' missing"), "{e}");
+    assert!(e.contains("Did you mean oxtool?"), "{e}");
 }
 
 #[test]
