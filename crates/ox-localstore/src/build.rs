@@ -443,11 +443,10 @@ impl Store {
         top: &BTreeSet<&StorePath>,
         opts: &BuildOptions,
     ) -> Result<Vec<(StorePath, Result<Vec<NonReproducible>>)>> {
-        let mut all_outputs = Vec::new();
-        for d in batch {
-            all_outputs.extend(self.outputs_of(d, &loaded[d])?.into_iter().map(|(_, p)| p));
-        }
-        let _locks = self.lock_all(&mut all_outputs)?;
+        // In-process derivations are only ever built in batches, so one
+        // lock for all batches keeps two processes from building the same
+        // output (per-path lock files would cost a file creation each).
+        let _lock = self.global_lock("builtins")?;
         let scratch = self.scratch_dir("batch")?;
         let store_view = scratch.join("store");
         let r = (|| {

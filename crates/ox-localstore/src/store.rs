@@ -307,6 +307,18 @@ impl Store {
             .ok_or_else(|| StoreError::Config("lock unexpectedly busy".into()))
     }
 
+    /// An exclusive store-wide lock named `name`.
+    pub fn global_lock(&self, name: &str) -> Result<FileLock> {
+        let lp = self
+            .config
+            .state_dir
+            .join("locks")
+            .join(format!("{name}.lock"));
+        FileLock::acquire(&lp, true, true)
+            .map_err(io_err(format!("locking {}", lp.display())))?
+            .ok_or_else(|| StoreError::Config("lock unexpectedly busy".into()))
+    }
+
     /// A shared lock held while building: the garbage collector takes it
     /// exclusively, so it never deletes what a running build uses.
     pub fn build_lock(&self) -> Result<FileLock> {
@@ -705,9 +717,7 @@ impl Store {
         }
         // Another process may be adding the same texts: serialise the
         // rename-and-register step and skip what became valid meanwhile.
-        let lp = self.config.state_dir.join("locks").join("texts.lock");
-        let _lock = FileLock::acquire(&lp, true, true)
-            .map_err(io_err(format!("locking {}", lp.display())))?;
+        let _lock = self.global_lock("texts")?;
         let mut still = Vec::new();
         for t in todo {
             if !self.is_valid(t.0)? {
