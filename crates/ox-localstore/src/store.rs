@@ -994,7 +994,11 @@ impl Store {
             fsutil::remove_tree(&real).map_err(io_err(format!("deleting {}", real.display())))?;
             report.deleted.push(self.print(&info.path));
         }
-        // Scratch directories and invalid leftovers.
+        // Scratch directories of killed builds go; entries that are not
+        // registered are only reported: they may be the rest of an
+        // interrupted registration (replaced when that path is added
+        // again) or written by a tool that does not register its paths,
+        // and a generation may point at them.
         if let Ok(rd) = fs::read_dir(&self.real) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -1002,12 +1006,12 @@ impl Store {
                     let _ = fsutil::remove_tree(&e.path());
                 } else if let Ok(sp) = StorePath::from_base_name(&name) {
                     if !self.is_valid(&sp)? {
-                        report.freed += fsutil::tree_size(&e.path());
-                        let _ = fsutil::remove_tree(&e.path());
+                        report.unregistered.push(self.print(&sp));
                     }
                 }
             }
         }
+        report.unregistered.sort();
         Ok(report)
     }
 
@@ -1060,6 +1064,8 @@ pub struct GcReport {
     pub live: usize,
     pub deleted: Vec<String>,
     pub freed: u64,
+    /// Store entries that are not registered (left alone).
+    pub unregistered: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

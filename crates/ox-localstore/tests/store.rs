@@ -163,6 +163,10 @@ fn leftover_at_the_final_name_is_not_valid_and_gets_replaced() {
     // What a crash between rename and registration leaves behind.
     fs::write(s.real_path(&want), b"par").unwrap();
     assert!(!s.is_valid(&want).unwrap());
+    // gc reports it and leaves it alone.
+    let r = s.gc(false).unwrap();
+    assert_eq!(r.unregistered, vec![s.print(&want)]);
+    assert!(s.real_path(&want).exists());
     let p = s.add_text("f", b"full", &BTreeSet::new()).unwrap();
     assert_eq!(p, want);
     assert_eq!(fs::read(s.real_path(&p)).unwrap(), b"full");
