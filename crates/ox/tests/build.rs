@@ -655,3 +655,67 @@ fn concurrent_builds_of_the_same_paths_agree() {
     let v = r.ox(&["store", "verify"]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }
+
+#[test]
+fn failures_name_the_derivation_and_show_the_log() {
+    let r = Root::new("fail");
+    let inc = format!("ox={}", repo().join("nix").display());
+    // A process builder failing: exit code and the log's last lines.
+    let o = r.ox(&[
+        "build",
+        "-I",
+        &inc,
+        "-E",
+        &run_command("boom", "echo 'something went boom' >&2; exit 3"),
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("boom.drv' failed: exit code 3"), "{e}");
+    assert!(e.contains("something went boom"), "{e}");
+    // An in-process builder failing in a batch fails alone: the other
+    // derivations of the batch become valid.
+    let expr = "let p = import <ox/pkgs> {}; in [ (p.writeText \"ok-1\" \"1\") (p.replaceVars (builtins.toFile \"t\" \"@x@ @y@\") { x = \"X\"; }) (p.writeText \"ok-2\" \"2\") ]";
+    let o = r.ox(&["build", "-I", &inc, "--no-out-link", "-E", expr]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("@y@") && e.contains("was not replaced"), "{e}");
+    // Building them alone now builds nothing: they were registered.
+    let o = r.ox(&[
+        "build",
+        "-I",
+        &inc,
+        "--no-out-link",
+        "-E",
+        "let p = import <ox/pkgs> {}; in [ (p.writeText \"ok-1\" \"1\") (p.writeText \"ok-2\" \"2\") ]",
+    ]);
+    assert!(o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("building"), "{e}");
+    for p in String::from_utf8_lossy(&o.stdout).lines() {
+        assert!(r.real(p).exists());
+    }
+}
+
+#[test]
+fn functions_are_called_with_defaults_and_args() {
+    let r = Root::new("fn");
+    let f = r.work().join("f.nix");
+    fs::write(
+        &f,
+        "{ n ? 2, s ? \"x\" }: (import <ox/pkgs> {}).writeText \"f-${toString n}-${s}\" s",
+    )
+    .unwrap();
+    let a = r.build(&["--no-out-link", "f.nix"]);
+    assert!(a[0].ends_with("-f-2-x"), "{a:?}");
+    let b = r.build(&[
+        "--no-out-link",
+        "f.nix",
+        "--arg",
+        "n",
+        "3",
+        "--argstr",
+        "s",
+        "y",
+    ]);
+    assert!(b[0].ends_with("-f-3-y"), "{b:?}");
+}
