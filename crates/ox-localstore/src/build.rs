@@ -422,9 +422,9 @@ impl Store {
                     opts,
                 )
             })
-            .and_then(|(pending, nr)| {
+            .and_then(|(pending, nars, nr)| {
                 if !pending.is_empty() {
-                    self.register(pending)?;
+                    self.register_known(pending, nars, false)?;
                 }
                 Ok(nr)
             });
@@ -456,6 +456,7 @@ impl Store {
             })?;
             let mut results = Vec::new();
             let mut pending_all = Vec::new();
+            let mut nars_all = Vec::new();
             for d in batch {
                 let drv = &loaded[d];
                 let check = opts.check && top.contains(d);
@@ -477,15 +478,16 @@ impl Store {
                     )
                 });
                 match r {
-                    Ok((pending, nr)) => {
+                    Ok((pending, nars, nr)) => {
                         pending_all.extend(pending);
+                        nars_all.extend(nars);
                         results.push((d.clone(), Ok(nr)));
                     }
                     Err(e) => results.push((d.clone(), Err(e))),
                 }
             }
             if !pending_all.is_empty() {
-                self.register_batch(pending_all)?;
+                self.register_known(pending_all, nars_all, true)?;
             }
             Ok(results)
         })();
@@ -505,7 +507,7 @@ impl Store {
         store_view: &Path,
         check: bool,
         opts: &BuildOptions,
-    ) -> Result<(Vec<PendingPath>, Vec<NonReproducible>)> {
+    ) -> Result<Built> {
         let io = |what: String| move |e| StoreError::Io { what, source: e };
         let log_path = self.log_path(drv_path);
         if let Some(b) = drv.builder.strip_prefix("builtin:") {
@@ -529,6 +531,7 @@ impl Store {
         let mut candidates: Vec<StorePath> = closure.iter().cloned().collect();
         candidates.extend(outputs.iter().map(|(_, p)| p.clone()));
         let mut pending = Vec::new();
+        let mut nars = Vec::new();
         let mut non_repro = Vec::new();
         for (name, p) in outputs {
             let tmp = store_view.join(p.base_name());
@@ -592,13 +595,13 @@ impl Store {
                 references: refs,
                 deriver: Some(drv_path.clone()),
                 ca,
-                nar: Some(ox_store::NarInfo {
-                    hash: nar_hash,
-                    size: nar_size,
-                }),
             });
+            nars.push(Some(ox_store::NarInfo {
+                hash: nar_hash,
+                size: nar_size,
+            }));
         }
-        Ok((pending, non_repro))
+        Ok((pending, nars, non_repro))
     }
 
     fn run_sandboxed(
@@ -776,6 +779,14 @@ impl Store {
         Ok(())
     }
 }
+
+/// A build's outputs waiting for registration, their NAR hashes, and
+/// (for `--check`) the outputs that differed.
+type Built = (
+    Vec<PendingPath>,
+    Vec<Option<ox_store::NarInfo>>,
+    Vec<NonReproducible>,
+);
 
 /// Most in-process derivations registered in one batch.
 const MAX_BATCH: usize = 512;

@@ -112,8 +112,6 @@ pub struct PendingPath {
     pub references: BTreeSet<StorePath>,
     pub deriver: Option<StorePath>,
     pub ca: Option<String>,
-    /// The NAR hash and size if the caller computed them already.
-    pub nar: Option<ox_store::NarInfo>,
 }
 
 /// An open store. Cheap to share between build threads (`&Store`).
@@ -446,22 +444,31 @@ impl Store {
     /// store directory fsynced, and only then are they registered (in one
     /// transaction). A crash before the commit leaves no valid path.
     pub fn register(&self, pending: Vec<PendingPath>) -> Result<Vec<PathInfo>> {
-        self.register_with(pending, false)
+        let n = pending.len();
+        self.register_known(pending, vec![None; n], false)
     }
 
     /// [`Store::register`] for many small paths: instead of an fsync per
     /// file, one `syncfs` of the store's filesystem before the renames.
     pub fn register_batch(&self, pending: Vec<PendingPath>) -> Result<Vec<PathInfo>> {
-        self.register_with(pending, true)
+        let n = pending.len();
+        self.register_known(pending, vec![None; n], true)
     }
 
-    fn register_with(&self, pending: Vec<PendingPath>, batch: bool) -> Result<Vec<PathInfo>> {
+    /// Registration with the NAR hashes the caller already computed
+    /// (`nars[i]` for `pending[i]`).
+    pub(crate) fn register_known(
+        &self,
+        pending: Vec<PendingPath>,
+        nars: Vec<Option<ox_store::NarInfo>>,
+        batch: bool,
+    ) -> Result<Vec<PathInfo>> {
         let mut infos = Vec::new();
-        for p in &pending {
+        for (p, known) in pending.iter().zip(nars) {
             fsutil::normalise(&p.tmp, !batch)
                 .map_err(io_err(format!("finishing {}", self.print(&p.path))))?;
-            let nar = match &p.nar {
-                Some(n) => n.clone(),
+            let nar = match known {
+                Some(n) => n,
                 None => ox_store::nar_hash(&p.tmp, HashAlgo::Sha256)
                     .map_err(|e| StoreError::Nar(format!("{}: {e}", self.print(&p.path))))?,
             };
@@ -607,7 +614,6 @@ impl Store {
                 references: BTreeSet::new(),
                 deriver: None,
                 ca: Some(ca),
-                nar: None,
             }])?;
             Ok(got.path)
         })();
@@ -660,17 +666,21 @@ impl Store {
             if self.is_valid(&path)? {
                 return Ok(path);
             }
-            self.register(vec![PendingPath {
-                tmp: tmp.clone(),
-                path: path.clone(),
-                references: references.clone(),
-                deriver: None,
-                ca: Some(format!(
-                    "fixed:r:{}",
-                    nar.hash.to_string_as(ox_store::HashFormat::Base32, true)
-                )),
-                nar: Some(nar.clone()),
-            }])?;
+            let ca = format!(
+                "fixed:r:{}",
+                nar.hash.to_string_as(ox_store::HashFormat::Base32, true)
+            );
+            self.register_known(
+                vec![PendingPath {
+                    tmp: tmp.clone(),
+                    path: path.clone(),
+                    references: references.clone(),
+                    deriver: None,
+                    ca: Some(ca),
+                }],
+                vec![Some(nar)],
+                false,
+            )?;
             Ok(path)
         })();
         let _ = fsutil::remove_tree(&scratch);
