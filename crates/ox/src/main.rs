@@ -16,6 +16,7 @@ mod activate_cmd;
 mod build_cmd;
 mod eval_cmd;
 mod options_cmd;
+mod pkgs_cmd;
 mod repl;
 mod store_cmd;
 
@@ -42,6 +43,8 @@ enum Command {
     Build(build_cmd::BuildArgs),
     /// Inspect and maintain the store (verify, gc, path-info, add, roots).
     Store(store_cmd::StoreArgs),
+    /// Pin Debian packages in the lock that `pkgs` reads (ox.lock).
+    Pkgs(pkgs_cmd::PkgsArgs),
     /// Make this host match a built toplevel (switch, test, boot, dry-activate).
     Activate(activate_cmd::ActivateArgs),
     /// Activate a toplevel and make it the boot default.
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Options(a) => options_cmd::run(a),
         Command::Build(a) => build_cmd::run(a),
         Command::Store(a) => store_cmd::run(a),
+        Command::Pkgs(a) => pkgs_cmd::run(a),
         Command::Activate(a) => activate_cmd::activate(a),
         Command::Switch(a) => activate_cmd::switch(a),
         Command::DryActivate(a) => activate_cmd::dry_activate(a),
