@@ -1,0 +1,1 @@
+//! `.sops.yaml` creation rules.
