@@ -193,3 +193,363 @@ fn ini_sops_to_ox() {
 fn ini_ox_to_sops() {
     ox_encrypts_sops_decrypts("sample.ini");
 }
+
+#[test]
+fn binary_both_ways() {
+    let k = keys();
+    let raw: Vec<u8> = (0u8..=255)
+        .chain(b"\x00\xff tail".iter().copied())
+        .collect();
+    let p = k.dir.path().join("blob.bin");
+    std::fs::write(&p, &raw).unwrap();
+    let enc = k.sops(&["encrypt", p.to_str().unwrap()]);
+    let d = ox_sops::decrypt(&enc, Format::Binary, &k.ids(), false).unwrap();
+    assert_eq!(d.plaintext().unwrap(), raw);
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![k.recipient.clone()]],
+        ..Default::default()
+    };
+    let ours = ox_sops::encrypt(&raw, Format::Binary, &opts).unwrap();
+    let op = k.dir.path().join("ox.bin");
+    std::fs::write(&op, ours).unwrap();
+    assert_eq!(k.sops(&["decrypt", op.to_str().unwrap()]), raw);
+}
+
+#[test]
+fn tampered_file_is_refused() {
+    let k = keys();
+    let p = k.copy("sample.yaml");
+    let enc = String::from_utf8(k.sops(&["encrypt", p.to_str().unwrap()])).unwrap();
+    // an unencrypted value changed by hand: the MAC no longer matches
+    let t = enc.replace("plain_unencrypted: visible", "plain_unencrypted: changed");
+    assert_ne!(t, enc);
+    let e = ox_sops::decrypt(t.as_bytes(), Format::Yaml, &k.ids(), false)
+        .err()
+        .expect("tampered file must be refused");
+    assert!(matches!(e, ox_sops::Error::MacMismatch(_)), "{e}");
+    assert!(e.to_string().contains("MAC mismatch"), "{e}");
+    // with --ignore-mac semantics it opens
+    assert!(ox_sops::decrypt(t.as_bytes(), Format::Yaml, &k.ids(), true).is_ok());
+    // two encrypted values swapped: each fails its AAD check
+    let lines: Vec<&str> = enc.lines().collect();
+    let user = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("user:"))
+        .unwrap();
+    let pass = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("password:"))
+        .unwrap();
+    let mut swapped: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    swapped[user] = lines[user].replace("user:", "password:");
+    swapped[pass] = lines[pass].replace("password:", "user:");
+    let e = ox_sops::decrypt(swapped.join("\n").as_bytes(), Format::Yaml, &k.ids(), false)
+        .err()
+        .expect("moved values must not decrypt");
+    assert!(e.to_string().contains("db:"), "{e}");
+    // no plaintext leaks into the messages
+    assert!(!e.to_string().contains("s3cr3t"));
+    assert!(!e.to_string().contains("admin"));
+}
+
+#[test]
+fn wrong_key_is_a_clear_error() {
+    let k = keys();
+    let other = keys();
+    let p = k.copy("sample.yaml");
+    let enc = k.sops(&["encrypt", p.to_str().unwrap()]);
+    let e = ox_sops::decrypt(&enc, Format::Yaml, &other.ids(), false)
+        .err()
+        .unwrap();
+    assert!(matches!(e, ox_sops::Error::NoKey(_)), "{e}");
+    assert!(e.to_string().contains(&k.recipient), "{e}");
+}
+
+fn ssh_keygen(dir: &Path, typ: &str) -> (PathBuf, String) {
+    let p = dir.join(format!("id_{typ}"));
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", typ, "-N", "", "-C", "test", "-f"])
+        .arg(&p);
+    if typ == "rsa" {
+        cmd.args(["-b", "2048"]);
+    }
+    assert!(cmd.status().unwrap().success());
+    let public = std::fs::read_to_string(p.with_extension("pub")).unwrap();
+    // sops keeps `type base64` (comment dropped)
+    let public = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (p, public)
+}
+
+fn sops_to_ssh_recipient(typ: &str) {
+    let k = keys();
+    let (private, public) = ssh_keygen(k.dir.path(), typ);
+    let p = k.copy("sample.yaml");
+    let out = Command::new("sops")
+        .args(["encrypt", "--age", &public, p.to_str().unwrap()])
+        .env("HOME", k.dir.path())
+        .env_remove("SOPS_AGE_RECIPIENTS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ids = Identities::new();
+    ids.add_ssh_key_file(&private).unwrap();
+    let d = ox_sops::decrypt(&out.stdout, Format::Yaml, &ids, false).unwrap();
+    assert_eq!(
+        d.extract(&ox_sops::parse_extract(r#"["db"]["password"]"#).unwrap())
+            .unwrap()
+            .as_str(),
+        Some("s3cr3t-Pa55")
+    );
+    // and the other way: ox encrypts to the ssh key, sops opens it with it
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![public.clone()]],
+        ..Default::default()
+    };
+    let enc = ox_sops::encrypt(&std::fs::read(&p).unwrap(), Format::Yaml, &opts).unwrap();
+    let op = k.dir.path().join("ox-ssh.yaml");
+    std::fs::write(&op, enc).unwrap();
+    let out = Command::new("sops")
+        .args([
+            "decrypt",
+            "--extract",
+            r#"["db"]["password"]"#,
+            op.to_str().unwrap(),
+        ])
+        .env("HOME", k.dir.path())
+        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &private)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"s3cr3t-Pa55");
+}
+
+#[test]
+fn ssh_ed25519_recipient() {
+    sops_to_ssh_recipient("ed25519");
+}
+
+#[test]
+fn ssh_rsa_recipient() {
+    sops_to_ssh_recipient("rsa");
+}
+
+#[test]
+fn host_key_converted_to_age_recipient() {
+    // the sops-nix flow: encrypt to ssh-to-age(host.pub), decrypt with
+    // the host's private ssh key as identity
+    let k = keys();
+    let (private, public) = ssh_keygen(k.dir.path(), "ed25519");
+    let recipient = ox_sops::ssh_to_age(&public).unwrap();
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    let p = k.copy("sample.yaml");
+    let out = Command::new("sops")
+        .args(["encrypt", "--age", &recipient, p.to_str().unwrap()])
+        .env("HOME", k.dir.path())
+        .env_remove("SOPS_AGE_RECIPIENTS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ids = Identities::new();
+    ids.add_ssh_key_file(&private).unwrap();
+    let d = ox_sops::decrypt(&out.stdout, Format::Yaml, &ids, false).unwrap();
+    assert_eq!(
+        d.extract(&ox_sops::parse_extract(r#"["db"]["user"]"#).unwrap())
+            .unwrap()
+            .as_str(),
+        Some("admin")
+    );
+    // the converted secret key matches the converted public key
+    let sk = ox_sops::keys::ssh_private_to_age(&std::fs::read(&private).unwrap()).unwrap();
+    assert_eq!(ox_sops::keys::age_public(&sk).unwrap(), recipient);
+}
+
+fn age_cli(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("age")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("age on PATH (scripts/deps)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "age {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn plain_age_files_both_ways() {
+    let k = keys();
+    let (ssh_priv, ssh_pub) = ssh_keygen(k.dir.path(), "ed25519");
+    let msg = b"plain age payload \x00\x01 with bytes".to_vec();
+    for (recipient, identity) in [
+        (k.recipient.clone(), k.age_file.clone()),
+        (ssh_pub.clone(), ssh_priv.clone()),
+    ] {
+        let mut ids = Identities::new();
+        if identity == k.age_file {
+            ids.add_age_key_file(&identity).unwrap();
+        } else {
+            ids.add_ssh_key_file(&identity).unwrap();
+        }
+        for armor in [false, true] {
+            // ox encrypts, age decrypts
+            let enc = ox_sops::age_encrypt(&msg, std::slice::from_ref(&recipient), armor).unwrap();
+            assert_eq!(
+                age_cli(&["-d", "-i", identity.to_str().unwrap()], &enc),
+                msg
+            );
+            // age encrypts, ox decrypts
+            let mut args = vec!["-r", recipient.as_str()];
+            if armor {
+                args.push("-a");
+            }
+            let enc = age_cli(&args, &msg);
+            assert_eq!(ox_sops::age_decrypt(&enc, &ids).unwrap(), msg);
+        }
+    }
+}
+
+#[test]
+fn shamir_groups_ox_to_sops_and_back() {
+    let a = keys();
+    let b = keys();
+    let c = keys();
+    let p = a.copy("sample.yaml");
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![
+            vec![a.recipient.clone()],
+            vec![b.recipient.clone()],
+            vec![c.recipient.clone()],
+        ],
+        shamir_threshold: 2,
+        ..Default::default()
+    };
+    let enc = ox_sops::encrypt(&std::fs::read(&p).unwrap(), Format::Yaml, &opts).unwrap();
+    let op = a.dir.path().join("shamir.yaml");
+    std::fs::write(&op, &enc).unwrap();
+    // sops with keys of groups a and c (threshold 2) decrypts
+    let both = a.dir.path().join("two-keys.txt");
+    std::fs::write(
+        &both,
+        std::fs::read_to_string(&a.age_file).unwrap()
+            + &std::fs::read_to_string(&c.age_file).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new("sops")
+        .args([
+            "decrypt",
+            "--extract",
+            r#"["db"]["password"]"#,
+            op.to_str().unwrap(),
+        ])
+        .env("HOME", a.dir.path())
+        .env("SOPS_AGE_KEY_FILE", &both)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"s3cr3t-Pa55");
+    // ox: one group is not enough, two are
+    assert!(matches!(
+        ox_sops::decrypt(&enc, Format::Yaml, &a.ids(), false),
+        Err(ox_sops::Error::NoKey(_))
+    ));
+    let mut ids = Identities::new();
+    ids.add_age_key_file(&both).unwrap();
+    assert!(ox_sops::decrypt(&enc, Format::Yaml, &ids, false).is_ok());
+    // a sops-made Shamir file opens in ox
+    std::fs::write(
+        a.dir.path().join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [{}]\n      - age: [{}]\n      - age: [{}]\n",
+            a.recipient, b.recipient, c.recipient
+        ),
+    )
+    .unwrap();
+    let out = Command::new("sops")
+        .args(["encrypt", p.to_str().unwrap()])
+        .current_dir(a.dir.path())
+        .env("HOME", a.dir.path())
+        .env_remove("SOPS_AGE_RECIPIENTS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = ox_sops::decrypt(&out.stdout, Format::Yaml, &ids, false).unwrap();
+    assert_eq!(d.metadata.key_groups.len(), 3);
+    assert_eq!(d.metadata.shamir_threshold, 2);
+}
+
+#[test]
+fn updatekeys_and_rotate_stay_readable_by_sops() {
+    let a = keys();
+    let b = keys();
+    let p = a.copy("sample.yaml");
+    let enc = a.sops(&["encrypt", p.to_str().unwrap()]);
+    // add b: same data key, values untouched
+    let up = ox_sops::updatekeys(
+        &enc,
+        Format::Yaml,
+        &a.ids(),
+        &[vec![a.recipient.clone(), b.recipient.clone()]],
+        0,
+    )
+    .unwrap()
+    .expect("recipients changed");
+    let op = a.dir.path().join("up.yaml");
+    std::fs::write(&op, &up).unwrap();
+    let plain_b = b.sops(&["decrypt", op.to_str().unwrap()]);
+    assert_eq!(plain_b, a.sops(&["decrypt", op.to_str().unwrap()]));
+    let enc_s = String::from_utf8(enc.clone()).unwrap();
+    let up_s = String::from_utf8(up.clone()).unwrap();
+    let mac = |s: &str| {
+        s.lines()
+            .find(|l| l.trim_start().starts_with("mac:"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(mac(&enc_s), mac(&up_s));
+    // rotate removing a: new data key, b still reads it, a no longer can
+    let rot = ox_sops::rotate(&up, Format::Yaml, &b.ids(), &[], &[a.recipient.clone()]).unwrap();
+    std::fs::write(&op, &rot).unwrap();
+    assert_eq!(b.sops(&["decrypt", op.to_str().unwrap()]), plain_b);
+    assert!(ox_sops::decrypt(&rot, Format::Yaml, &a.ids(), false).is_err());
+    // IVs reused: the iv of db.user is unchanged
+    let iv = |s: &str| {
+        let l = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("user:"))
+            .unwrap();
+        l[l.find("iv:").unwrap()..l.find(",tag").unwrap()].to_string()
+    };
+    assert_eq!(iv(&enc_s), iv(&String::from_utf8(rot).unwrap()));
+}
