@@ -539,7 +539,14 @@ fn updatekeys_and_rotate_stay_readable_by_sops() {
     };
     assert_eq!(mac(&enc_s), mac(&up_s));
     // rotate removing a: new data key, b still reads it, a no longer can
-    let rot = ox_sops::rotate(&up, Format::Yaml, &b.ids(), &[], &[a.recipient.clone()]).unwrap();
+    let rot = ox_sops::rotate(
+        &up,
+        Format::Yaml,
+        &b.ids(),
+        &[],
+        std::slice::from_ref(&a.recipient),
+    )
+    .unwrap();
     std::fs::write(&op, &rot).unwrap();
     assert_eq!(b.sops(&["decrypt", op.to_str().unwrap()]), plain_b);
     assert!(ox_sops::decrypt(&rot, Format::Yaml, &a.ids(), false).is_err());
