@@ -560,3 +560,45 @@ fn updatekeys_and_rotate_stay_readable_by_sops() {
     };
     assert_eq!(iv(&enc_s), iv(&String::from_utf8(rot).unwrap()));
 }
+
+#[test]
+fn sops_yaml_rules_encrypted_regex_and_mac_only() {
+    let k = keys();
+    std::fs::create_dir_all(k.dir.path().join("k8s")).unwrap();
+    std::fs::write(
+        k.dir.path().join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - path_regex: ^k8s/\n    encrypted_regex: ^(data|stringData)$\n    mac_only_encrypted: true\n    age: {r}\n  - path_regex: suffix\\.yaml$\n    encrypted_suffix: _secret\n    age: {r}\n  - age: {r}\n",
+            r = k.recipient
+        ),
+    )
+    .unwrap();
+    let cases = [
+        ("k8s/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: x\ndata:\n    password: aHVudGVyMg==\n"),
+        ("suffix.yaml", "a_secret: hidden\nb: shown\nnested_secret:\n    c: hidden too\n"),
+    ];
+    for (name, text) in cases {
+        let p = k.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let opts = ox_sops::config::options_for(&p, None).unwrap();
+        let enc = ox_sops::encrypt(text.as_bytes(), Format::Yaml, &opts).unwrap();
+        let enc_s = String::from_utf8(enc.clone()).unwrap();
+        assert!(enc_s.contains("hidden") == false, "{enc_s}");
+        let op = k.dir.path().join(format!("{name}.ox.yaml"));
+        std::fs::write(&op, &enc).unwrap();
+        let theirs = k.sops(&["decrypt", op.to_str().unwrap()]);
+        assert_eq!(
+            ox_sops::store::load_plain(Format::Yaml, &theirs).unwrap(),
+            ox_sops::store::load_plain(Format::Yaml, text.as_bytes()).unwrap(),
+            "{name}"
+        );
+        // sops with the same rules, ox decrypts
+        let enc = k.sops(&["encrypt", name]);
+        let d = ox_sops::decrypt(&enc, Format::Yaml, &k.ids(), false).unwrap();
+        assert_eq!(d.plaintext().unwrap(), text.as_bytes(), "{name}");
+    }
+    // mac_only_encrypted: a plain value may be edited by hand
+    let enc = String::from_utf8(k.sops(&["encrypt", "k8s/secret.yaml"])).unwrap();
+    let edited = enc.replace("name: x", "name: y");
+    assert!(ox_sops::decrypt(edited.as_bytes(), Format::Yaml, &k.ids(), false).is_ok());
+}
