@@ -583,7 +583,7 @@ fn sops_yaml_rules_encrypted_regex_and_mac_only() {
         let opts = ox_sops::config::options_for(&p, None).unwrap();
         let enc = ox_sops::encrypt(text.as_bytes(), Format::Yaml, &opts).unwrap();
         let enc_s = String::from_utf8(enc.clone()).unwrap();
-        assert!(enc_s.contains("hidden") == false, "{enc_s}");
+        assert!(!enc_s.contains("hidden"), "{enc_s}");
         let op = k.dir.path().join(format!("{name}.ox.yaml"));
         std::fs::write(&op, &enc).unwrap();
         let theirs = k.sops(&["decrypt", op.to_str().unwrap()]);
