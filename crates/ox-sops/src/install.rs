@@ -437,7 +437,7 @@ fn write_generation(gen: &Path, files: &[Planned], keys_gid: u32) -> Result<(), 
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0)
+            .mode(0o000)
             .open(&p)
             .map_err(io(&p))?;
         chown(&p, f.uid, f.gid)?;
