@@ -221,7 +221,7 @@ fn failures_write_nothing_and_leak_nothing() {
     install(&standard(&e)).unwrap();
     let before = e.link();
     let check = |spec: Spec, expect: &str| {
-        let err = install(&spec).err().expect("must fail");
+        let err = install(&spec).expect_err("must fail");
         let msg = format!("{err} / {err:?}");
         assert!(msg.contains(expect), "{msg}");
         for v in [PASSWORD, API_KEY, NEW_KEY] {
@@ -285,7 +285,7 @@ fn refuses_disk_and_mounts_tmpfs() {
     let mut s = standard(&e);
     s.mount_point = disk.path().join("secrets.d");
     s.symlink = disk.path().join("secrets");
-    let err = install(&s).err().expect("disk must be refused");
+    let err = install(&s).expect_err("disk must be refused");
     assert!(err.to_string().contains("not on a tmpfs"), "{err}");
     // with mount_tmpfs (root only) a tmpfs is mounted there
     assert_eq!(
