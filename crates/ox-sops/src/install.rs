@@ -55,6 +55,9 @@ pub struct Secret {
     /// Where the secret should also be reachable (a symlink to
     /// `<symlink>/<name>`); `None` = only the default place.
     pub path: Option<PathBuf>,
+    /// systemd units to restart / reload when this secret is new or changed.
+    pub restart_units: Vec<String>,
+    pub reload_units: Vec<String>,
 }
 
 /// One template (sops-nix `sops.templates.<name>`): `content` with
@@ -67,6 +70,8 @@ pub struct Template {
     pub group: Option<String>,
     pub mode: u32,
     pub path: Option<PathBuf>,
+    pub restart_units: Vec<String>,
+    pub reload_units: Vec<String>,
 }
 
 /// Everything [`install`] needs.
@@ -147,6 +152,10 @@ pub struct Report {
     pub changed: Vec<String>,
     /// …or that the previous generation had and this one has not.
     pub removed: Vec<String>,
+    /// The `restart_units` / `reload_units` of added and changed
+    /// secrets and templates, sorted, without duplicates.
+    pub restart_units: Vec<String>,
+    pub reload_units: Vec<String>,
 }
 
 impl Report {
@@ -301,6 +310,8 @@ fn resolve_ids(
 /// A file to write into the generation.
 struct Planned {
     rel: String,
+    restart: Vec<String>,
+    reload: Vec<String>,
     bytes: Vec<u8>,
     uid: u32,
     gid: u32,
@@ -514,6 +525,8 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
         )?;
         values.insert(s.name.clone(), bytes.clone());
         files.push(Planned {
+            restart: s.restart_units.clone(),
+            reload: s.reload_units.clone(),
             rel: s.name.clone(),
             bytes,
             uid,
@@ -540,6 +553,8 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
         )?;
         let rel = format!("rendered/{}", t.name);
         files.push(Planned {
+            restart: t.restart_units.clone(),
+            reload: t.reload_units.clone(),
             link: t.path.clone().filter(|p| *p != spec.symlink.join(&rel)),
             rel,
             bytes: content,
@@ -591,11 +606,25 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
     };
     for f in &files {
         let new = (f.bytes.clone(), f.uid, f.gid, f.mode);
-        match prev.as_ref().and_then(|(p, _)| file_state(&p.join(&f.rel))) {
-            None => report.added.push(f.rel.clone()),
-            Some(old) if old != new => report.changed.push(f.rel.clone()),
-            Some(_) => {}
+        let differs = match prev.as_ref().and_then(|(p, _)| file_state(&p.join(&f.rel))) {
+            None => {
+                report.added.push(f.rel.clone());
+                true
+            }
+            Some(old) if old != new => {
+                report.changed.push(f.rel.clone());
+                true
+            }
+            Some(_) => false,
+        };
+        if differs {
+            report.restart_units.extend(f.restart.iter().cloned());
+            report.reload_units.extend(f.reload.iter().cloned());
         }
+    }
+    for l in [&mut report.restart_units, &mut report.reload_units] {
+        l.sort();
+        l.dedup();
     }
     if let Some((p, _)) = &prev {
         for rel in list_files(p) {
@@ -670,4 +699,57 @@ mod tests {
         assert!(check_name("secret", "/abs").is_err());
         assert_eq!(replace_all(b"a<P>b<P>", b"<P>", b"xy"), b"axybxy");
     }
+}
+
+/// Build-time validation (sops-nix's `-check-mode=sopsfile`), without
+/// any key: every sops file exists and is sops-encrypted in its format,
+/// and every `key` exists and holds an encrypted string. Keys and types
+/// are readable without decrypting.
+pub fn check(spec: &Spec) -> Result<(), Error> {
+    let mut loaded: HashMap<(PathBuf, &'static str), Vec<Value>> = HashMap::new();
+    for s in &spec.secrets {
+        check_name("secret", &s.name)?;
+        let ck = (s.sops_file.clone(), s.format.name());
+        if !loaded.contains_key(&ck) {
+            let bytes = std::fs::read(&s.sops_file).map_err(io(&s.sops_file))?;
+            let (branches, _) = crate::store::load_encrypted(s.format, &bytes).map_err(|e| {
+                ierr(format!(
+                    "secret '{}': {} is not a sops {} file: {e}",
+                    s.name,
+                    s.sops_file.display(),
+                    s.format.name()
+                ))
+            })?;
+            loaded.insert(ck.clone(), branches);
+        }
+        let whole =
+            s.key.is_empty() || matches!(s.format, Format::Binary | Format::Dotenv | Format::Ini);
+        if whole {
+            continue;
+        }
+        let mut v = loaded[&ck].first();
+        for k in s.key.split('/') {
+            v = v.and_then(|v| v.get(k));
+        }
+        let not_found = || {
+            ierr(format!(
+                "secret '{}': key '{}' not found in {}",
+                s.name,
+                s.key,
+                s.sops_file.display()
+            ))
+        };
+        match v.ok_or_else(not_found)? {
+            Value::Str(x) if x.is_empty() || x.ends_with(",type:str]") => {}
+            _ => {
+                return Err(ierr(format!(
+                    "secret '{}': the value of key '{}' in {} is not an encrypted string",
+                    s.name,
+                    s.key,
+                    s.sops_file.display()
+                )))
+            }
+        }
+    }
+    Ok(())
 }

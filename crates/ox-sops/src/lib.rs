@@ -30,6 +30,7 @@ pub mod config;
 pub mod core;
 pub mod install;
 pub mod keys;
+pub mod manifest;
 pub mod metadata;
 pub mod shamir;
 pub mod store;

@@ -66,6 +66,8 @@ impl Env {
             group: None,
             mode: 0o400,
             path: None,
+            restart_units: vec![],
+            reload_units: vec![],
         }
     }
 
@@ -95,6 +97,8 @@ fn pdns_template() -> Template {
         group: Some("nogroup".into()),
         mode: 0o400,
         path: None,
+        restart_units: vec!["pdns.service".into()],
+        reload_units: vec![],
     }
 }
 
@@ -152,6 +156,7 @@ fn installs_with_owners_modes_templates_and_links() {
         ["db/password", "powerdns/api-key", "rendered/pdns.env"]
     );
     assert!(r.changed.is_empty() && r.removed.is_empty());
+    assert_eq!(r.restart_units, ["pdns.service"]);
     // no plaintext in the report
     let dbg = format!("{r:?}");
     assert!(!dbg.contains(PASSWORD) && !dbg.contains(API_KEY));
@@ -179,6 +184,7 @@ fn reports_changes_and_prunes_generations() {
         r.added.is_empty() && r.changed.is_empty() && r.removed.is_empty(),
         "{r:?}"
     );
+    assert!(r.restart_units.is_empty());
     assert!(!e.dir.path().join("secrets.d/1").exists());
     // a changed value: the secret and the template using it changed
     e.write_secrets(NEW_KEY);
@@ -187,6 +193,7 @@ fn reports_changes_and_prunes_generations() {
     changed.sort();
     assert_eq!(changed, ["powerdns/api-key", "rendered/pdns.env"]);
     assert!(r.is_changed("rendered/pdns.env") && !r.is_changed("db/password"));
+    assert_eq!(r.restart_units, ["pdns.service"]);
     assert_eq!(
         std::fs::read_to_string(e.dir.path().join("secrets/powerdns/api-key")).unwrap(),
         NEW_KEY
@@ -312,4 +319,29 @@ fn refuses_disk_and_mounts_tmpfs() {
         std::fs::read_to_string(disk.path().join("secrets/db/password")).unwrap(),
         PASSWORD
     );
+}
+
+#[test]
+fn check_needs_no_key() {
+    let e = env();
+    let spec = standard(&e);
+    let mut no_key = spec.clone();
+    no_key.age_key_file = None;
+    ox_sops::install::check(&no_key).unwrap();
+    let mut s = no_key.clone();
+    s.secrets.push(e.secret("x", "db/missing"));
+    let err = ox_sops::install::check(&s).unwrap_err();
+    assert!(
+        err.to_string().contains("key 'db/missing' not found"),
+        "{err}"
+    );
+    let mut s = no_key.clone();
+    s.secrets.push(e.secret("port", "port"));
+    let err = ox_sops::install::check(&s).unwrap_err();
+    assert!(err.to_string().contains("not an encrypted string"), "{err}");
+    let mut s = no_key;
+    let mut j = e.secret("j", "a");
+    j.format = Format::Json;
+    s.secrets.push(j);
+    assert!(ox_sops::install::check(&s).is_err());
 }

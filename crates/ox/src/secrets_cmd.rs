@@ -99,6 +99,17 @@ enum Cmd {
         #[command(flatten)]
         ids: IdArgs,
     },
+    /// Install a host's secrets from a manifest (sops-nix manifest.json
+    /// fields): decrypt into a new generation and switch the symlink.
+    Install {
+        manifest: PathBuf,
+        /// Only validate (files, keys, formats); needs no identity.
+        #[arg(long)]
+        check: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate an age X25519 key.
     Keygen {
         /// Write the key here (mode 0600) instead of stdout.
@@ -308,6 +319,49 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
                 write_atomic(&file, &out)?;
             } else {
                 stdout(&out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Install {
+            manifest,
+            check,
+            json,
+        } => {
+            let m = ox_sops::manifest::Manifest::from_json(&read(&manifest)?)
+                .map_err(|x| e(x.in_file(&manifest)))?;
+            let specs: Vec<&ox_sops::install::Spec> =
+                m.for_users.iter().chain(std::iter::once(&m.spec)).collect();
+            if check {
+                for s in specs {
+                    ox_sops::install::check(s).map_err(e)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut out = vec![];
+            for s in specs {
+                let r = ox_sops::install::install(s).map_err(e)?;
+                if !json {
+                    for (what, l) in [
+                        ("adding", &r.added),
+                        ("modifying", &r.changed),
+                        ("removing", &r.removed),
+                    ] {
+                        if !l.is_empty() {
+                            eprintln!("{what} secret(s): {}", l.join(", "));
+                        }
+                    }
+                }
+                out.push(serde_json::json!({
+                    "generation": r.generation,
+                    "added": r.added,
+                    "changed": r.changed,
+                    "removed": r.removed,
+                    "restartUnits": r.restart_units,
+                    "reloadUnits": r.reload_units,
+                }));
+            }
+            if json {
+                stdout(format!("{}\n", serde_json::Value::Array(out)).as_bytes())?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -321,3 +321,72 @@ fn updatekeys_and_rotate_via_sops_yaml() {
         .status
         .success());
 }
+
+#[test]
+fn install_from_manifest() {
+    let s = setup();
+    encrypted(&s, "host.yaml", "powerdns:\n    api-key: k-9931\n");
+    let run = tempfile::Builder::new()
+        .prefix("ox-secrets-cli")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let manifest = s.dir.path().join("manifest.json");
+    let ph = {
+        use std::fmt::Write;
+        // sha256("powerdns/api-key") via sha256sum, independent of ox
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("printf %s powerdns/api-key | sha256sum")
+            .output()
+            .unwrap();
+        let mut p = String::new();
+        write!(
+            p,
+            "<SOPS:{}:PLACEHOLDER>",
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap()
+        )
+        .unwrap();
+        p
+    };
+    std::fs::write(
+        &manifest,
+        serde_json::json!({
+            "secrets": [{"name": "powerdns/api-key", "sopsFile": s.dir.path().join("host.yaml"),
+                         "restartUnits": ["pdns.service"]}],
+            "templates": [{"name": "pdns.env", "content": format!("PDNS_API_KEY={ph}\n"), "mode": "0400"}],
+            "secretsMountPoint": run.path().join("secrets.d"),
+            "symlinkPath": run.path().join("secrets"),
+            "sshKeyPaths": [],
+            "ageKeyFile": s.key,
+            "useTmpfs": false
+        })
+        .to_string(),
+    )
+    .unwrap();
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["install", "--check", manifest.to_str().unwrap()],
+    ));
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &["install", "--json", manifest.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let out = ok(o);
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        report[0]["restartUnits"],
+        serde_json::json!(["pdns.service"])
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.path().join("secrets/rendered/pdns.env")).unwrap(),
+        "PDNS_API_KEY=k-9931\n"
+    );
+    // nothing ox printed contains the value
+    assert!(!String::from_utf8_lossy(&out).contains("k-9931") && !stderr.contains("k-9931"));
+}
