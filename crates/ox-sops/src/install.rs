@@ -673,34 +673,6 @@ fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_form() {
-        // sha256("powerdns/api-key"), as sops-nix computes it
-        let p = placeholder("powerdns/api-key");
-        assert!(p.starts_with("<SOPS:") && p.ends_with(":PLACEHOLDER>"));
-        assert_eq!(p.len(), "<SOPS:".len() + 64 + ":PLACEHOLDER>".len());
-        assert_eq!(
-            placeholder("foo"),
-            "<SOPS:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae:PLACEHOLDER>"
-        );
-    }
-
-    #[test]
-    fn modes_and_names() {
-        assert_eq!(parse_mode("0400").unwrap(), 0o400);
-        assert_eq!(parse_mode("640").unwrap(), 0o640);
-        assert!(parse_mode("0800").is_err());
-        assert!(check_name("secret", "a/b").is_ok());
-        assert!(check_name("secret", "../x").is_err());
-        assert!(check_name("secret", "/abs").is_err());
-        assert_eq!(replace_all(b"a<P>b<P>", b"<P>", b"xy"), b"axybxy");
-    }
-}
-
 /// Build-time validation (sops-nix's `-check-mode=sopsfile`), without
 /// any key: every sops file exists and is sops-encrypted in its format,
 /// and every `key` exists and holds an encrypted string. Keys and types
@@ -752,4 +724,32 @@ pub fn check(spec: &Spec) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_form() {
+        // sha256("powerdns/api-key"), as sops-nix computes it
+        let p = placeholder("powerdns/api-key");
+        assert!(p.starts_with("<SOPS:") && p.ends_with(":PLACEHOLDER>"));
+        assert_eq!(p.len(), "<SOPS:".len() + 64 + ":PLACEHOLDER>".len());
+        assert_eq!(
+            placeholder("foo"),
+            "<SOPS:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae:PLACEHOLDER>"
+        );
+    }
+
+    #[test]
+    fn modes_and_names() {
+        assert_eq!(parse_mode("0400").unwrap(), 0o400);
+        assert_eq!(parse_mode("640").unwrap(), 0o640);
+        assert!(parse_mode("0800").is_err());
+        assert!(check_name("secret", "a/b").is_ok());
+        assert!(check_name("secret", "../x").is_err());
+        assert!(check_name("secret", "/abs").is_err());
+        assert_eq!(replace_all(b"a<P>b<P>", b"<P>", b"xy"), b"axybxy");
+    }
 }
