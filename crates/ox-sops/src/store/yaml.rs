@@ -77,8 +77,11 @@ impl<'a> Loader<'a> {
                             break;
                         }
                         Some((_, sp)) => {
+                            // whole-line comments above, and an inline
+                            // one on the item's own line (sops <= 3.12
+                            // moves those above the item too)
                             let line = sp.start.line();
-                            for c in self.take_comments(line) {
+                            for c in self.take_comments(line + 1) {
                                 items.push(Value::Comment(c));
                             }
                             items.push(self.node()?);
@@ -102,7 +105,7 @@ impl<'a> Loader<'a> {
                         }
                         Some((_, sp)) => {
                             let line = sp.start.line();
-                            for c in self.take_comments(line) {
+                            for c in self.take_comments(line + 1) {
                                 items.push(Item::Comment(c));
                             }
                             let (kev, ksp) = self.next()?;
@@ -336,6 +339,46 @@ pub fn load(text: &str) -> Result<Vec<Value>, Error> {
             }
         }
     }
+    // Inline comments: text after a one-line scalar (and an optional
+    // `:` when the scalar is a key) that starts with `#`.
+    let lines: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+    for (ev, span) in &events {
+        let Event::Scalar(_, style, _, _) = ev else {
+            continue;
+        };
+        let line = span.start.line();
+        let Some(chars) = lines.get(line.wrapping_sub(1)) else {
+            continue;
+        };
+        let end = match style {
+            ScalarStyle::Plain if span.end.line() == line => span.end.col(),
+            ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                match quoted_end(chars, span.start.col(), *style == ScalarStyle::DoubleQuoted) {
+                    Some(e) => e,
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        // `a#b` is a plain scalar, not a comment: `#` needs a blank before it
+        let after = chars.get(end..).unwrap_or(&[]);
+        let rest: String = after.iter().collect();
+        let trimmed = rest.trim_start();
+        let (trimmed, colon) = match trimmed.strip_prefix(':') {
+            Some(t) => (t.trim_start(), true),
+            None => (trimmed, false),
+        };
+        let blank_before = if colon {
+            trimmed.len() < rest.trim_start().len() - 1
+        } else {
+            trimmed.len() < rest.len()
+        };
+        if let Some(c) = trimmed.strip_prefix('#') {
+            if blank_before {
+                comments.entry(line).or_insert_with(|| c.to_string());
+            }
+        }
+    }
     let events: Vec<(Event<'_>, Span)> =
         events.into_iter().map(|(e, s)| (own_event(e), s)).collect();
     let mut l = Loader {
@@ -411,6 +454,32 @@ pub fn load(text: &str) -> Result<Vec<Value>, Error> {
         docs.push(Value::Map(vec![]));
     }
     Ok(docs)
+}
+
+/// The column just after the closing quote of a quoted scalar that
+/// starts at `start` on a line (None if it continues on the next line).
+fn quoted_end(chars: &[char], start: usize, double: bool) -> Option<usize> {
+    let q = if double { '"' } else { '\'' };
+    if chars.get(start) != Some(&q) {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < chars.len() {
+        let c = chars[i];
+        if double && c == '\\' {
+            i += 2;
+            continue;
+        }
+        if c == q {
+            if !double && chars.get(i + 1) == Some(&'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
 }
 
 fn own_event(e: Event<'_>) -> Event<'static> {
@@ -667,6 +736,25 @@ mod tests {
         assert_eq!(m.get("f"), Some(&Value::Null));
         assert_eq!(m.get("g"), Some(&Value::Str("1".into())));
         assert_eq!(m.get("h"), Some(&Value::Int(16)));
+    }
+
+    #[test]
+    fn inline_comments_move_above() {
+        let d = load(
+            "a: 1 # one\nb: \"x # not\" # two\nc: 'it''s' #three\nl:\n    - v # four\nd: a#b\n",
+        )
+        .unwrap();
+        let Value::Map(m) = &d[0] else { panic!() };
+        assert_eq!(m[0], Item::Comment(" one".into()));
+        assert_eq!(m[2], Item::Comment(" two".into()));
+        assert_eq!(m[3], Item::Pair("b".into(), Value::Str("x # not".into())));
+        assert_eq!(m[4], Item::Comment("three".into()));
+        let Some(Value::List(l)) = d[0].get("l") else {
+            panic!()
+        };
+        assert_eq!(l[0], Value::Comment(" four".into()));
+        assert_eq!(d[0].get("d"), Some(&Value::Str("a#b".into())));
+        assert_eq!(m.len(), 8);
     }
 
     #[test]
