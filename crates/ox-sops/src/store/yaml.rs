@@ -508,28 +508,54 @@ fn own_event(e: Event<'_>) -> Event<'static> {
 }
 
 // ---------------------------------------------------------------- emit
+//
+// Layout and quoting follow go-yaml v3 with indent 4 as sops uses it:
+// children of a map key are indented 4 from the map's base column; a map
+// that is a list item has its keys 2 right of the dash but its base at
+// the dash; a list inside a list is written compactly (`- - x`).
 
-fn needs_quotes(s: &str) -> bool {
-    if s.is_empty() || s.trim() != s {
-        return true;
+/// YAML 1.1 booleans go-yaml still quotes for compatibility.
+const YAML11_BOOLS: [&str; 16] = [
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+    "OFF",
+];
+
+enum Quote {
+    Plain,
+    Single,
+    Double,
+}
+
+fn quoting(s: &str) -> Quote {
+    if s.is_empty() {
+        return Quote::Double;
     }
-    if !matches!(
-        resolve(s, ScalarStyle::Plain, None, Span::default()),
-        Ok(Value::Str(_))
-    ) {
-        return true;
+    if s.chars()
+        .any(|c| (c.is_control() && c != '\n') || c == '\u{feff}')
+    {
+        return Quote::Double;
+    }
+    if YAML11_BOOLS.contains(&s)
+        || !matches!(
+            resolve(s, ScalarStyle::Plain, None, Span::default()),
+            Ok(Value::Str(_))
+        )
+    {
+        return Quote::Double;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
-        // "-foo" is fine as plain, but "- " / "-" alone are not; keep simple
-        if !(first == '-' && s.len() > 1 && !s[1..].starts_with(' ')) {
-            return true;
-        }
-    }
-    s.contains(": ")
+    let bad_start = "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !(matches!(first, '-' | '?' | ':') && s.len() > 1 && !s[1..].starts_with(' '));
+    if bad_start
+        || s.trim() != s
+        || s.contains(": ")
         || s.contains(" #")
         || s.ends_with(':')
-        || s.chars().any(|c| c.is_control() || c == '\u{feff}')
+        || s.contains('\n')
+    {
+        return Quote::Single;
+    }
+    Quote::Plain
 }
 
 fn double_quoted(s: &str) -> String {
@@ -549,6 +575,14 @@ fn double_quoted(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+fn quoted(s: &str) -> String {
+    match quoting(s) {
+        Quote::Plain => s.to_string(),
+        Quote::Single if !s.contains('\n') => format!("'{}'", s.replace('\'', "''")),
+        _ => double_quoted(s),
+    }
 }
 
 fn literal_ok(s: &str) -> bool {
@@ -578,11 +612,7 @@ fn string_scalar(s: &str, indent: usize) -> String {
         }
         return out;
     }
-    if needs_quotes(s) {
-        double_quoted(s)
-    } else {
-        s.to_string()
-    }
+    quoted(s)
 }
 
 fn scalar(v: &Value, indent: usize) -> String {
@@ -610,16 +640,9 @@ fn scalar(v: &Value, indent: usize) -> String {
     }
 }
 
-fn key_text(k: &str) -> String {
-    if needs_quotes(k) || k.contains('\n') {
-        double_quoted(k)
-    } else {
-        k.to_string()
-    }
-}
-
-fn emit_map(items: &[Item], indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
+/// Keys at column `col`; children indented from `base`.
+fn emit_map(items: &[Item], col: usize, base: usize, out: &mut String) {
+    let pad = " ".repeat(col);
     for it in items {
         match it {
             Item::Comment(c) => {
@@ -630,22 +653,22 @@ fn emit_map(items: &[Item], indent: usize, out: &mut String) {
             }
             Item::Pair(k, v) => {
                 out.push_str(&pad);
-                out.push_str(&key_text(k));
+                out.push_str(&quoted(k));
                 out.push(':');
                 match v {
                     Value::Map(m) if m.is_empty() => out.push_str(" {}\n"),
                     Value::Map(m) => {
                         out.push('\n');
-                        emit_map(m, indent + 4, out);
+                        emit_map(m, base + 4, base + 4, out);
                     }
                     Value::List(l) if l.is_empty() => out.push_str(" []\n"),
                     Value::List(l) => {
                         out.push('\n');
-                        emit_list(l, indent + 4, out);
+                        emit_list(l, base + 4, out);
                     }
                     v => {
                         out.push(' ');
-                        out.push_str(&scalar(v, indent + 4));
+                        out.push_str(&scalar(v, base + 4));
                         out.push('\n');
                     }
                 }
@@ -654,8 +677,9 @@ fn emit_map(items: &[Item], indent: usize, out: &mut String) {
     }
 }
 
-fn emit_list(items: &[Value], indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
+/// Dashes at column `col`.
+fn emit_list(items: &[Value], col: usize, out: &mut String) {
+    let pad = " ".repeat(col);
     for v in items {
         match v {
             Value::Comment(c) if is_encrypted(c) => {
@@ -665,22 +689,29 @@ fn emit_list(items: &[Value], indent: usize, out: &mut String) {
             Value::Map(m) if m.is_empty() => out.push_str(&format!("{pad}- {{}}\n")),
             Value::Map(m) if matches!(m[0], Item::Comment(_)) => {
                 out.push_str(&format!("{pad}-\n"));
-                emit_map(m, indent + 2, out);
+                emit_map(m, col + 2, col, out);
             }
             Value::Map(m) => {
                 let mut sub = String::new();
-                emit_map(m, indent + 2, &mut sub);
+                emit_map(m, col + 2, col, &mut sub);
                 out.push_str(&pad);
                 out.push_str("- ");
-                out.push_str(&sub[indent + 2..]);
+                out.push_str(&sub[col + 2..]);
             }
             Value::List(l) if l.is_empty() => out.push_str(&format!("{pad}- []\n")),
-            Value::List(l) => {
+            Value::List(l) if matches!(l[0], Value::Comment(_)) => {
                 out.push_str(&format!("{pad}-\n"));
-                emit_list(l, indent + 2, out);
+                emit_list(l, col + 2, out);
+            }
+            Value::List(l) => {
+                let mut sub = String::new();
+                emit_list(l, col + 2, &mut sub);
+                out.push_str(&pad);
+                out.push_str("- ");
+                out.push_str(&sub[col + 2..]);
             }
             v => {
-                out.push_str(&format!("{pad}- {}\n", scalar(v, indent + 2)));
+                out.push_str(&format!("{pad}- {}\n", scalar(v, col + 2)));
             }
         }
     }
@@ -695,7 +726,7 @@ pub fn emit(docs: &[Value]) -> Result<Vec<u8>, Error> {
         }
         match d {
             Value::Map(m) if m.is_empty() && docs.len() == 1 => out.push_str("{}\n"),
-            Value::Map(m) => emit_map(m, 0, &mut out),
+            Value::Map(m) => emit_map(m, 0, 0, &mut out),
             _ => return Err(err("a document must be a map")),
         }
     }
@@ -706,7 +737,7 @@ pub fn emit(docs: &[Value]) -> Result<Vec<u8>, Error> {
 pub fn emit_value(v: &Value) -> Vec<u8> {
     let mut out = String::new();
     match v {
-        Value::Map(m) => emit_map(m, 0, &mut out),
+        Value::Map(m) => emit_map(m, 0, 0, &mut out),
         Value::List(l) => emit_list(l, 0, &mut out),
         v => {
             out.push_str(&scalar(v, 4));
