@@ -307,8 +307,35 @@ impl Metadata {
                     self.key_groups
                         .iter()
                         .map(|g| {
-                            let mut items = vec![];
-                            Self::group_items(g, &mut items);
+                            // sops 3.11 always writes `hc_vault` and `age`
+                            // in group entries (no omitempty on those)
+                            let mut items: Vec<Item> = g
+                                .other
+                                .iter()
+                                .filter(|it| {
+                                    !matches!(it, Item::Pair(k, _) if k == "pgp" || k == "hc_vault")
+                                })
+                                .cloned()
+                                .collect();
+                            items.push(
+                                g.other
+                                    .iter()
+                                    .find(|it| matches!(it, Item::Pair(k, _) if k == "hc_vault"))
+                                    .cloned()
+                                    .unwrap_or(Item::Pair("hc_vault".into(), Value::List(vec![]))),
+                            );
+                            let mut age = vec![];
+                            Self::group_items(
+                                &KeyGroup {
+                                    age: g.age.clone(),
+                                    other: vec![],
+                                },
+                                &mut age,
+                            );
+                            items.extend(age);
+                            if g.age.is_empty() {
+                                items.push(Item::Pair("age".into(), Value::List(vec![])));
+                            }
                             items.extend(
                                 g.other
                                     .iter()

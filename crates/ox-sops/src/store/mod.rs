@@ -169,7 +169,13 @@ pub fn load_encrypted(f: Format, bytes: &[u8]) -> Result<(Vec<Value>, Metadata),
 /// Emit branches; with `meta` the encrypted form, without it plaintext
 /// (for the binary store, the raw `data` bytes).
 pub fn emit(f: Format, branches: &[Value], meta: Option<&Metadata>) -> Result<Vec<u8>, Error> {
-    let mv = meta.map(|m| m.to_value());
+    let mut mv = meta.map(|m| m.to_value());
+    // sops writes no crypt rule into binary files (there is one key)
+    if let (Format::Binary, Some(Value::Map(items))) = (f, &mut mv) {
+        items.retain(|i| {
+            !matches!(i, Item::Pair(k, Value::Str(v)) if k == "unencrypted_suffix" && v == "_unencrypted")
+        });
+    }
     let with_meta = |b: &Value| -> Value {
         match (b, &mv) {
             (Value::Map(items), Some(m)) => {
