@@ -124,7 +124,8 @@ impl Identities {
 
     /// The identities sops itself would find: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`,
     /// `~/.ssh/id_ed25519`, `~/.ssh/id_rsa`, `SOPS_AGE_KEY`,
-    /// `SOPS_AGE_KEY_FILE`, `$XDG_CONFIG_HOME/sops/age/keys.txt`.
+    /// `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD` (its output),
+    /// `$XDG_CONFIG_HOME/sops/age/keys.txt`.
     pub fn from_env() -> Result<Self, Error> {
         let mut ids = Identities::new();
         if let Some(p) = std::env::var_os("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
@@ -145,6 +146,24 @@ impl Identities {
         }
         if let Some(p) = std::env::var_os("SOPS_AGE_KEY_FILE") {
             ids.add_age_key_file(Path::new(&p))?;
+        }
+        if let Ok(cmd) = std::env::var("SOPS_AGE_KEY_CMD") {
+            // e.g. a password manager; its stdout holds the keys
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| Error::Key(format!("SOPS_AGE_KEY_CMD: cannot run: {e}")))?;
+            if !out.status.success() {
+                return Err(Error::Key(format!(
+                    "SOPS_AGE_KEY_CMD failed ({})",
+                    out.status
+                )));
+            }
+            let text = String::from_utf8(out.stdout)
+                .map_err(|_| Error::Key("SOPS_AGE_KEY_CMD printed non-UTF-8".into()))?;
+            ids.add_age_keys(&text, "SOPS_AGE_KEY_CMD")?;
         }
         let xdg = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)

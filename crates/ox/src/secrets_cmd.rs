@@ -32,6 +32,59 @@ struct TypeArgs {
     input_type: Option<String>,
 }
 
+/// sops' crypt-rule flags (at most one) and friends; they override the
+/// `.sops.yaml` rule's.
+#[derive(Args, Debug, Clone, Default)]
+struct RuleArgs {
+    #[arg(long = "unencrypted-suffix")]
+    unencrypted_suffix: Option<String>,
+    #[arg(long = "encrypted-suffix")]
+    encrypted_suffix: Option<String>,
+    #[arg(long = "unencrypted-regex")]
+    unencrypted_regex: Option<String>,
+    #[arg(long = "encrypted-regex")]
+    encrypted_regex: Option<String>,
+    #[arg(long = "unencrypted-comment-regex")]
+    unencrypted_comment_regex: Option<String>,
+    #[arg(long = "encrypted-comment-regex")]
+    encrypted_comment_regex: Option<String>,
+    /// Only encrypted values enter the MAC (plain values may be edited).
+    #[arg(long = "mac-only-encrypted")]
+    mac_only_encrypted: bool,
+    /// With several key groups: how many are needed.
+    #[arg(long = "shamir-secret-sharing-threshold")]
+    shamir_threshold: Option<usize>,
+}
+
+impl RuleArgs {
+    fn apply(&self, opts: &mut ox_sops::EncryptOptions) -> Result<(), String> {
+        let given: Vec<(&str, &String)> = [
+            ("unencrypted_suffix", &self.unencrypted_suffix),
+            ("encrypted_suffix", &self.encrypted_suffix),
+            ("unencrypted_regex", &self.unencrypted_regex),
+            ("encrypted_regex", &self.encrypted_regex),
+            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
+            ("encrypted_comment_regex", &self.encrypted_comment_regex),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        if given.len() > 1 {
+            return Err(e("give at most one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex, --encrypted-regex, --unencrypted-comment-regex, --encrypted-comment-regex"));
+        }
+        if let Some((k, v)) = given.first() {
+            opts.rule = ox_sops::CryptRule::from_key(k, v).map_err(e)?;
+        }
+        if self.mac_only_encrypted {
+            opts.mac_only_encrypted = true;
+        }
+        if let Some(t) = self.shamir_threshold {
+            opts.shamir_threshold = t;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Encrypt a plaintext file (recipients from --age or .sops.yaml).
@@ -49,6 +102,8 @@ enum Cmd {
         in_place: bool,
         #[command(flatten)]
         ty: TypeArgs,
+        #[command(flatten)]
+        rule: RuleArgs,
     },
     /// Decrypt a file (MAC checked) to stdout.
     Decrypt {
@@ -211,15 +266,17 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             config,
             in_place,
             ty,
+            rule,
         } => {
             let fmt = format_of(&file, &ty)?;
-            let opts = match age.or_else(|| std::env::var("SOPS_AGE_RECIPIENTS").ok()) {
+            let mut opts = match age.or_else(|| std::env::var("SOPS_AGE_RECIPIENTS").ok()) {
                 Some(r) if config.is_none() => ox_sops::EncryptOptions {
                     key_groups: vec![split_keys(&r)],
                     ..Default::default()
                 },
                 _ => ox_sops::config::options_for(&file, config.as_deref()).map_err(e)?,
             };
+            rule.apply(&mut opts)?;
             let out =
                 ox_sops::encrypt(&read(&file)?, fmt, &opts).map_err(|x| e(x.in_file(&file)))?;
             if in_place {
@@ -250,7 +307,7 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             stdout(&out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Edit { file, ty, ids } => edit(&file, format_of(&file, &ty)?, &identities(&ids)?),
+        Cmd::Edit { file, ty, ids } => edit(&file, format_of(&file, &ty)?, &ids),
         Cmd::Updatekeys {
             files,
             yes,
@@ -502,9 +559,28 @@ fn is_ram_fs(p: &Path) -> bool {
     matches!(st.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC)
 }
 
-fn edit(file: &Path, fmt: Format, ids: &Identities) -> Result<ExitCode, String> {
-    let mut d = ox_sops::decrypt(&read(file)?, fmt, ids, false).map_err(|x| e(x.in_file(file)))?;
-    let plain = d.plaintext().map_err(e)?;
+fn edit(file: &Path, fmt: Format, id_args: &IdArgs) -> Result<ExitCode, String> {
+    // a file that does not exist yet is created (recipients from
+    // $SOPS_AGE_RECIPIENTS or .sops.yaml), like `sops edit NEW`
+    let mut existing = match file.exists() {
+        true => {
+            let ids = identities(id_args)?;
+            Some(ox_sops::decrypt(&read(file)?, fmt, &ids, false).map_err(|x| e(x.in_file(file)))?)
+        }
+        false => None,
+    };
+    let new_opts = match (&existing, std::env::var("SOPS_AGE_RECIPIENTS")) {
+        (Some(_), _) => None,
+        (None, Ok(r)) => Some(ox_sops::EncryptOptions {
+            key_groups: vec![split_keys(&r)],
+            ..Default::default()
+        }),
+        (None, Err(_)) => Some(ox_sops::config::options_for(file, None).map_err(e)?),
+    };
+    let plain = match &existing {
+        Some(d) => d.plaintext().map_err(e)?,
+        None => vec![],
+    };
     let dir = tmpfs_dir()?;
     let mut guard = EditGuard {
         dir: dir.clone(),
@@ -569,13 +645,20 @@ fn edit(file: &Path, fmt: Format, ids: &Identities) -> Result<ExitCode, String> 
         eprintln!("{}: unchanged", file.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let branches = ox_sops::store::load_plain(fmt, &edited).map_err(|x| {
-        e(format!(
-            "the edited file does not parse, {} left unchanged: {x}",
-            file.display()
-        ))
-    })?;
-    let out = d.reencrypt(branches).map_err(e)?;
+    let out = match (&mut existing, &new_opts) {
+        (Some(d), _) => {
+            let branches = ox_sops::store::load_plain(fmt, &edited).map_err(|x| {
+                e(format!(
+                    "the edited file does not parse, {} left unchanged: {x}",
+                    file.display()
+                ))
+            })?;
+            d.reencrypt(branches).map_err(e)?
+        }
+        (None, Some(opts)) => ox_sops::encrypt(&edited, fmt, opts)
+            .map_err(|x| e(format!("the new file was not created: {x}")))?,
+        (None, None) => unreachable!("options are computed for new files"),
+    };
     write_atomic(file, &out)?;
     drop(guard);
     Ok(ExitCode::SUCCESS)

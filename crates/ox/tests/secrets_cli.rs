@@ -390,3 +390,107 @@ fn install_from_manifest() {
     // nothing ox printed contains the value
     assert!(!String::from_utf8_lossy(&out).contains("k-9931") && !stderr.contains("k-9931"));
 }
+
+#[test]
+fn encrypt_rule_flags() {
+    let s = setup();
+    let p = s.dir.path().join("k.yaml");
+    std::fs::write(&p, "data:\n    pw: hidden-1\nmeta: shown-1\n").unwrap();
+    let out = ok(ox(
+        s.dir.path(),
+        &s.key,
+        &[
+            "encrypt",
+            "--age",
+            &s.recipient,
+            "--encrypted-regex",
+            "^data$",
+            "--mac-only-encrypted",
+            "k.yaml",
+        ],
+    ));
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("meta: shown-1") && !text.contains("hidden-1"),
+        "{text}"
+    );
+    assert!(text.contains("encrypted_regex: ^data$") && text.contains("mac_only_encrypted: true"));
+    std::fs::write(&p, &text).unwrap();
+    assert_eq!(
+        sops(s.dir.path(), &s.key, &["decrypt", "k.yaml"]),
+        b"data:\n    pw: hidden-1\nmeta: shown-1\n"
+    );
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &[
+            "encrypt",
+            "--age",
+            &s.recipient,
+            "--encrypted-regex",
+            "a",
+            "--unencrypted-suffix",
+            "_u",
+            "k.yaml",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at most one"));
+    // encrypting an encrypted file is refused
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &["encrypt", "--age", &s.recipient, "k.yaml"],
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already encrypted"));
+}
+
+#[test]
+fn edit_creates_a_new_file_from_sops_yaml() {
+    let s = setup();
+    std::fs::write(
+        s.dir.path().join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {}\n", s.recipient),
+    )
+    .unwrap();
+    let ed = editor(&s, "printf 'new: value-77\\n' > \"$1\"");
+    let o = edit_cmd(&s, &ed, "new.yaml").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    plaintext_gone(&s);
+    let text = std::fs::read_to_string(s.dir.path().join("new.yaml")).unwrap();
+    assert!(!text.contains("value-77"));
+    assert_eq!(
+        sops(s.dir.path(), &s.key, &["decrypt", "new.yaml"]),
+        b"new: value-77\n"
+    );
+    // an editor that writes nothing creates nothing
+    let ed = editor(&s, "true");
+    let o = edit_cmd(&s, &ed, "none.yaml").output().unwrap();
+    assert!(o.status.success());
+    assert!(!s.dir.path().join("none.yaml").exists());
+}
+
+#[test]
+fn key_from_command_and_env() {
+    let s = setup();
+    encrypted(&s, "c.yaml", "a: from-cmd\n");
+    let empty = s.dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let run = |var: &str, val: String| {
+        Command::new(env!("CARGO_BIN_EXE_ox"))
+            .args(["secrets", "decrypt", "c.yaml"])
+            .current_dir(s.dir.path())
+            .env("HOME", s.dir.path())
+            .env("SOPS_AGE_KEY_FILE", &empty)
+            .env(var, val)
+            .output()
+            .unwrap()
+    };
+    let o = run("SOPS_AGE_KEY_CMD", format!("cat {}", s.key.display()));
+    assert_eq!(ok(o), b"a: from-cmd\n");
+    let o = run("SOPS_AGE_KEY", std::fs::read_to_string(&s.key).unwrap());
+    assert_eq!(ok(o), b"a: from-cmd\n");
+    let o = run("SOPS_AGE_KEY_CMD", "exit 4".into());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SOPS_AGE_KEY_CMD failed"));
+}
