@@ -90,7 +90,8 @@ pub struct Spec {
     /// The symlink to the current generation, e.g. `/run/secrets`.
     pub symlink: PathBuf,
     /// Mount a tmpfs (mode 0751, nodev, nosuid, noexec) on `mount_point`
-    /// unless a tmpfs/ramfs is already there. Needs root.
+    /// unless a tmpfs/ramfs is already mounted exactly there. Needs root.
+    /// Without it, a mount point that is not on a tmpfs/ramfs is refused.
     pub mount_tmpfs: bool,
     /// Generations to keep, including the new one (at least 1).
     pub keep_generations: usize,
@@ -331,6 +332,16 @@ fn is_ram_fs(p: &Path) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
     matches!(st.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC)
+}
+
+/// Whether `p` is the root of a mount (its device differs from its
+/// parent's).
+fn is_mount_point(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(m), Some(parent)) = (std::fs::metadata(p), p.parent()) else {
+        return false;
+    };
+    std::fs::metadata(parent).is_ok_and(|pm| pm.dev() != m.dev())
 }
 
 fn io(p: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -576,15 +587,17 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
     db.recursive(true).mode(0o751);
     db.create(&spec.mount_point)
         .map_err(io(&spec.mount_point))?;
+    // its own mount (like sops-nix's ramfs): not merely somewhere under
+    // /run, whose tmpfs other processes share and fill
+    let own_mount = is_mount_point(&spec.mount_point);
+    if spec.mount_tmpfs && !(own_mount && is_ram_fs(&spec.mount_point)) {
+        mount_tmpfs(&spec.mount_point)?;
+    }
     if !is_ram_fs(&spec.mount_point) {
-        if spec.mount_tmpfs {
-            mount_tmpfs(&spec.mount_point)?;
-        } else {
-            return Err(ierr(format!(
-                "{} is not on a tmpfs or ramfs; refusing to write secrets to disk",
-                spec.mount_point.display()
-            )));
-        }
+        return Err(ierr(format!(
+            "{} is not on a tmpfs or ramfs; refusing to write secrets to disk",
+            spec.mount_point.display()
+        )));
     }
     let prev = current_generation(spec);
     let next = existing_generations(&spec.mount_point)

@@ -309,12 +309,16 @@ fn refuses_disk_and_mounts_tmpfs() {
     }
     let _g = Umount(s.mount_point.clone());
     install(&s).unwrap();
+    // a second install reuses the mount (no tmpfs stacked on top)
+    install(&s).unwrap();
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     let mp = s.mount_point.to_string_lossy().into_owned();
-    assert!(
-        mounts.lines().any(|l| l.contains(&format!(" {mp} tmpfs "))),
-        "no tmpfs at {mp}"
-    );
+    let n = mounts
+        .lines()
+        .filter(|l| l.contains(&format!(" {mp} tmpfs ")))
+        .count();
+    assert_eq!(n, 1, "expected one tmpfs at {mp}");
+    assert!(disk.path().join("secrets.d/2").exists());
     assert_eq!(
         std::fs::read_to_string(disk.path().join("secrets/db/password")).unwrap(),
         PASSWORD
