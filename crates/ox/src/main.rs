@@ -18,6 +18,7 @@ mod eval_cmd;
 mod options_cmd;
 mod pkgs_cmd;
 mod repl;
+mod secrets_cmd;
 mod store_cmd;
 
 #[derive(Parser)]
@@ -39,6 +40,8 @@ enum Command {
     Options(options_cmd::OptionsArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// sops-compatible secrets and age keys.
+    Secrets(secrets_cmd::SecretsArgs),
     /// Build derivations into the store, like `nix-build`.
     Build(build_cmd::BuildArgs),
     /// Inspect and maintain the store (verify, gc, path-info, add, roots).
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
         Command::Options(a) => options_cmd::run(a),
+        Command::Secrets(a) => secrets_cmd::run(a),
         Command::Build(a) => build_cmd::run(a),
         Command::Store(a) => store_cmd::run(a),
         Command::Pkgs(a) => pkgs_cmd::run(a),
