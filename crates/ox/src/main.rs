@@ -17,6 +17,8 @@ mod build_cmd;
 mod eval_cmd;
 mod options_cmd;
 mod pkgs_cmd;
+mod host_cmd;
+mod option_cmd;
 mod repl;
 mod secrets_cmd;
 mod store_cmd;
@@ -60,6 +62,10 @@ enum Command {
     Rollback(activate_cmd::RollbackArgs),
     /// Remove old generations (never the current or booted one).
     Gc(activate_cmd::GcArgs),
+    /// Compare two built toplevels (packages, /etc, units, users, size).
+    Diff(host_cmd::DiffArgs),
+    /// Show an option of a host: value, type, description, declarations, definitions.
+    Option(option_cmd::OptionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -93,6 +99,8 @@ fn main() -> ExitCode {
         Command::Generations(a) => activate_cmd::generations(a),
         Command::Rollback(a) => activate_cmd::rollback(a),
         Command::Gc(a) => activate_cmd::gc(a),
+        Command::Diff(a) => host_cmd::diff(a),
+        Command::Option(a) => option_cmd::run(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
