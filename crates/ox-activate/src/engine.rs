@@ -152,6 +152,35 @@ fn wanted_by_active_target(
     })
 }
 
+/// Every copied /etc entry's owner must exist or be declared: checked
+/// before anything changes, not discovered half-way.
+fn check_owners(
+    t: &Toplevel,
+    desired: &BTreeMap<String, (etc::Desired, crate::plan::OnConflict)>,
+    ids: &Ids,
+) -> Result<(), Error> {
+    for (target, (d, _)) in desired {
+        let etc::Desired::Copy { user, group, .. } = d else {
+            continue;
+        };
+        let user_ok = ids.uid(user).is_some() || t.plan.users.iter().any(|u| &u.name == user);
+        let group_ok = ids.gid(group).is_some()
+            || t.plan.groups.iter().any(|g| &g.name == group)
+            || t.plan.users.iter().any(|u| &u.group == group || (u.group.is_empty() && &u.name == group));
+        if !user_ok || !group_ok {
+            return Err(Error::Plan {
+                path: t.path.join("activation.json"),
+                msg: format!(
+                    "etc.`{target}`: {} `{}` neither exists on the host nor is declared",
+                    if user_ok { "group" } else { "user" },
+                    if user_ok { group } else { user }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Holds the activation lock (flock on the state dir's lock file).
 struct Lock(#[allow(dead_code)] std::fs::File);
 
@@ -325,6 +354,7 @@ fn activate_locked(
         Some("/etc/ox-static/"),
         "/etc/",
     );
+    check_owners(&t, &etc_desired, &ids)?;
     let homes = home::plan(p, &t, &state.home, &ids)?;
     let mut conflicts = etc_ch.conflicts.clone();
     for h in &homes {

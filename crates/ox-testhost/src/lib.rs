@@ -336,7 +336,11 @@ impl Host {
 
         let deadline = Instant::now() + opts.boot_timeout.unwrap_or(Duration::from_secs(60));
         loop {
-            if let Some(&l) = children_of(pid).first() {
+            // nspawn forks an intermediate child first; the leader is
+            // the process that became the guest's init
+            if let Some(l) = children_of(pid).into_iter().find(|c| {
+                fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|s| s.trim() == "systemd")
+            }) {
                 host.leader = l;
                 break;
             }
@@ -360,7 +364,11 @@ impl Host {
         }
         loop {
             let out = host.exec(&["systemctl", "is-system-running"])?;
-            let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let state = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             match state.as_str() {
                 "running" => break,
                 "degraded" => {

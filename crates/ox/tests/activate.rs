@@ -1,0 +1,326 @@
+//! `ox activate` on real Debian hosts: systemd-nspawn containers with
+//! systemd as PID 1 (crate ox-testhost), the ox binary and a fixture
+//! store bind-mounted read-only, toplevels hand-built with
+//! `ox_activate::fixture` (no evaluator). Checks go through
+//! `systemctl`, `getent` and the files in the guest.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use ox_activate::fixture::Fixture;
+use ox_activate::plan::OnConflict;
+use ox_testhost::{Host, HostOpts};
+
+struct Env {
+    // dropped first: the guest goes away before its store does
+    host: Host,
+    store: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+fn env(tag: &str) -> Option<Env> {
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: {why}");
+        return None;
+    }
+    let store = PathBuf::from(format!(
+        "/var/tmp/ox-activate-store-{}-{tag}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&store);
+    std::fs::create_dir_all(&store).expect("store dir");
+    let host = Host::boot(HostOpts {
+        prefix: format!("oxa{tag}"),
+        binds_ro: vec![
+            (PathBuf::from(env!("CARGO_BIN_EXE_ox")), PathBuf::from("/usr/local/bin/ox")),
+            (store.clone(), PathBuf::from("/ox/store")),
+        ],
+        ..HostOpts::default()
+    })
+    .expect("boot test host");
+    Some(Env { host, store })
+}
+
+impl Env {
+    /// Write a fixture into the store; its path as the guest sees it.
+    fn put(&self, f: &Fixture) -> String {
+        format!("/ox/store/{}", f.write(&self.store).expect("write fixture"))
+    }
+    fn ox(&self, args: &[&str]) -> Output {
+        let mut argv = vec!["ox"];
+        argv.extend_from_slice(args);
+        self.host.exec(&argv).expect("run ox in guest")
+    }
+    fn ox_ok(&self, args: &[&str]) -> String {
+        let o = self.ox(args);
+        assert!(o.status.success(), "ox {args:?} failed ({}):\n{}{}", o.status, text(&o.stdout), text(&o.stderr));
+        format!("{}{}", text(&o.stdout), text(&o.stderr))
+    }
+    fn sh(&self, s: &str) -> String {
+        self.host.sh_ok(s).expect("guest command").trim().to_string()
+    }
+    fn main_pid(&self, unit: &str) -> String {
+        self.sh(&format!("systemctl show -P MainPID {unit}"))
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const WANTS: &[&str] = &["multi-user.target"];
+
+fn svc(exec: &str, extra: &str) -> String {
+    format!("[Unit]\nDescription=test\n[Service]\nExecStart={exec}\n{extra}[Install]\nWantedBy=multi-user.target\n")
+}
+
+/// Generation 1 of the main scenario.
+fn gen1() -> Fixture {
+    Fixture::new("t")
+        .etc("greeting", "generation one\n")
+        .etc_with("demo/secret.conf", "token=1\n", "0640", "root", "users", OnConflict::Error)
+        .unit("web.service", &svc("/bin/sleep 1111", ""), WANTS)
+        .unit(
+            "rel.service",
+            &svc("/bin/sleep 2222", "ExecReload=/bin/sh -c 'echo r1 >> /run/rel-reloads'\n"),
+            WANTS,
+        )
+        .unit("keep.service", &svc("/bin/sleep 3333", "X-RestartIfChanged=false\n"), WANTS)
+        .unit("gone.service", &svc("/bin/sleep 4444", ""), WANTS)
+        .normal_user("alice")
+        .home_file("alice", ".config/app.conf", "colour = blue\n")
+        .home_activation("alice", "mark", "echo \"$HOME $(id -un)\" > \"$HOME/activated\"")
+        .tmpfile("d /var/lib/demo 0750 alice users -")
+}
+
+/// Generation 2: web changed (restart), rel's ExecReload changed
+/// (reload), keep changed but X-RestartIfChanged=false (skipped), gone
+/// removed (stopped), a new unit and a new user.
+fn gen2() -> Fixture {
+    Fixture::new("t")
+        .etc("greeting", "generation two\n")
+        .etc("demo/extra", "only in two\n")
+        .etc_with("demo/secret.conf", "token=2\n", "0640", "root", "users", OnConflict::Error)
+        .unit("web.service", &svc("/bin/sleep 1112", ""), WANTS)
+        .unit(
+            "rel.service",
+            &svc("/bin/sleep 2222", "ExecReload=/bin/sh -c 'echo r2 >> /run/rel-reloads'\n"),
+            WANTS,
+        )
+        .unit("keep.service", &svc("/bin/sleep 3334", "X-RestartIfChanged=false\n"), WANTS)
+        .unit("fresh.service", &svc("/bin/sleep 5555", ""), WANTS)
+        .normal_user("alice")
+        .normal_user("bob")
+        .home_file("alice", ".config/app.conf", "colour = green\n")
+}
+
+#[test]
+fn switch_change_and_rollback() {
+    let Some(e) = env("s") else { return };
+    let t1 = e.put(&gen1());
+    let t2 = e.put(&gen2());
+
+    // dry-activate says what would happen and changes nothing
+    let dry = e.ox_ok(&["dry-activate", &t1]);
+    assert!(dry.contains("would create user alice"), "{dry}");
+    assert!(dry.contains("would create /etc/greeting"), "{dry}");
+    assert!(!e.host.path("/etc/greeting").exists() || e.sh("cat /etc/greeting") != "generation one");
+    assert!(e.host.sh("getent passwd alice").unwrap().stdout.is_empty());
+
+    e.ox_ok(&["switch", &t1]);
+    assert_eq!(e.sh("cat /etc/greeting"), "generation one");
+    assert_eq!(e.sh("stat -c '%a %U %G' /etc/demo/secret.conf"), "640 root users");
+    for u in ["web", "rel", "keep", "gone"] {
+        assert_eq!(e.host.unit_state(&format!("{u}.service")), "active", "{u}");
+    }
+    assert!(e.sh("getent passwd alice").starts_with("alice:"));
+    assert_eq!(e.sh("cat /home/alice/.config/app.conf"), "colour = blue");
+    assert_eq!(e.sh("stat -c %U /home/alice/.config/app.conf"), "alice");
+    assert_eq!(e.sh("cat /home/alice/activated"), "/home/alice alice");
+    assert_eq!(e.sh("stat -c '%a %U' /var/lib/demo"), "750 alice");
+    assert_eq!(e.sh("readlink /run/ox/current-system"), t1);
+    let alice_uid = e.sh("id -u alice");
+
+    let (web, rel, keep) = (e.main_pid("web"), e.main_pid("rel"), e.main_pid("keep"));
+    let out = e.ox_ok(&["switch", &t2]);
+    assert!(out.contains("done: generation 2"), "{out}");
+    assert_eq!(e.sh("cat /etc/greeting"), "generation two");
+    assert_eq!(e.sh("cat /etc/demo/extra"), "only in two");
+    assert_eq!(e.sh("cat /etc/demo/secret.conf"), "token=2");
+    // changed unit: restarted with the new definition
+    assert_ne!(e.main_pid("web"), web);
+    assert!(e.sh("ps -o args= -p $(systemctl show -P MainPID web)").contains("1112"));
+    // only ExecReload changed: reloaded (new reload command ran), same process
+    assert_eq!(e.main_pid("rel"), rel);
+    assert_eq!(e.sh("cat /run/rel-reloads"), "r2");
+    // X-RestartIfChanged=false: still the old process
+    assert_eq!(e.main_pid("keep"), keep);
+    assert!(out.contains("NOT restarting"), "{out}");
+    // removed unit stopped, new unit wanted by multi-user.target started
+    assert_eq!(e.host.unit_state("gone.service"), "inactive");
+    assert!(!e.host.path("/etc/systemd/system/gone.service").exists());
+    assert_eq!(e.host.unit_state("fresh.service"), "active");
+    assert!(e.sh("getent passwd bob").starts_with("bob:"));
+    assert_eq!(e.sh("cat /home/alice/.config/app.conf"), "colour = green");
+
+    let gens: serde_json::Value =
+        serde_json::from_str(&e.ox_ok(&["generations", "--json"])).expect("json");
+    let gens = gens.as_array().expect("array");
+    assert_eq!(gens.len(), 2);
+    assert_eq!(gens[1]["number"], 2);
+    assert_eq!(gens[1]["current"], true);
+    assert_eq!(gens[1]["default"], true);
+    assert_eq!(gens[0]["toplevel"], t1.as_str());
+    assert_eq!(gens[1]["oxVersion"], env!("CARGO_PKG_VERSION"));
+
+    // a no-change switch changes nothing and makes no new generation
+    let web2 = e.main_pid("web");
+    let out = e.ox_ok(&["switch", &t2]);
+    assert!(out.contains("done: generation 2"), "{out}");
+    assert_eq!(e.main_pid("web"), web2);
+
+    // rollback: files, units and users of generation 1 again
+    let out = e.ox_ok(&["rollback"]);
+    assert!(out.contains("generation 1"), "{out}");
+    assert_eq!(e.sh("cat /etc/greeting"), "generation one");
+    assert!(!e.host.path("/etc/demo/extra").exists());
+    assert_eq!(e.sh("cat /etc/demo/secret.conf"), "token=1");
+    assert_eq!(e.host.unit_state("gone.service"), "active");
+    assert_eq!(e.host.unit_state("fresh.service"), "inactive");
+    assert!(e.sh("ps -o args= -p $(systemctl show -P MainPID web)").contains("1111"));
+    // bob is locked, not deleted, and keeps his home
+    assert!(e.sh("passwd -S bob").split_whitespace().nth(1) == Some("L"));
+    assert!(e.host.path("/home/bob").is_dir());
+    assert_eq!(e.sh("id -u alice"), alice_uid);
+    assert_eq!(e.sh("cat /home/alice/.config/app.conf"), "colour = blue");
+    assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-1-link");
+    let list = e.ox_ok(&["generations"]);
+    assert!(list.lines().next().unwrap().contains("(current, default)"), "{list}");
+}
+
+#[test]
+fn unmanaged_file_in_the_way_changes_nothing() {
+    let Some(e) = env("c") else { return };
+    e.sh("echo 'the admin wrote this' > /etc/motd");
+    let f = Fixture::new("t")
+        .etc("motd", "ox motd\n")
+        .etc("other.conf", "x\n")
+        .unit("web.service", &svc("/bin/sleep 1111", ""), WANTS)
+        .normal_user("carol");
+    let t = e.put(&f);
+    let o = e.ox(&["switch", &t]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(err.contains("/etc/motd: an unmanaged file is in the way"), "{err}");
+    assert!(last.contains("onConflict"), "reason must come last: {err}");
+    assert_eq!(e.sh("cat /etc/motd"), "the admin wrote this");
+    assert!(!e.host.path("/etc/other.conf").exists());
+    assert!(!e.host.path("/etc/ox-static").exists());
+    assert!(!e.host.path("/etc/systemd/system/web.service").exists());
+    assert_eq!(e.host.unit_state("web.service"), "inactive");
+    assert!(e.host.sh("getent passwd carol").unwrap().stdout.is_empty());
+    assert!(!e.host.path("/ox/var/profiles/system").exists());
+
+    // with onConflict = backup the file is moved aside
+    let f = f.etc_with("motd", "ox motd\n", "symlink", "root", "root", OnConflict::Backup);
+    let t = e.put(&f);
+    e.ox_ok(&["switch", &t]);
+    assert_eq!(e.sh("cat /etc/motd"), "ox motd");
+    assert_eq!(e.sh("cat /etc/motd.ox-backup"), "the admin wrote this");
+    assert_eq!(e.host.unit_state("web.service"), "active");
+}
+
+#[test]
+fn failed_unit_is_a_failed_switch() {
+    let Some(e) = env("f") else { return };
+    let f = Fixture::new("t").unit(
+        "broken.service",
+        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo broken-on-purpose; exit 3'\n",
+        WANTS,
+    );
+    let t = e.put(&f);
+    let o = e.ox(&["switch", &t]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("broken-on-purpose"), "journal lines missing: {err}");
+    let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(last.contains("units failed: broken.service"), "{err}");
+}
+
+/// What the guest looks like, reduced to the facts that differ between
+/// generation 1 and 2 of the main scenario.
+fn snapshot(e: &Env) -> Vec<(&'static str, String)> {
+    let q = |s: &str| e.host.sh(s).map(|o| text(&o.stdout).trim().to_string()).unwrap_or_default();
+    vec![
+        ("greeting", q("cat /etc/greeting")),
+        ("extra", q("cat /etc/demo/extra 2>/dev/null || echo absent")),
+        ("secret", q("cat /etc/demo/secret.conf")),
+        ("web", q("ps -o args= -p $(systemctl show -P MainPID web) 2>/dev/null || echo none")),
+        ("gone", q("systemctl is-active gone.service")),
+        ("fresh", q("systemctl is-active fresh.service")),
+        ("bob", q("passwd -S bob 2>/dev/null | cut -d' ' -f2; true")),
+        ("app.conf", q("cat /home/alice/.config/app.conf")),
+        ("current", q("readlink /run/ox/current-system")),
+    ]
+}
+
+#[test]
+fn kill_mid_switch_leaves_old_or_new() {
+    let Some(e) = env("k") else { return };
+    let t1 = e.put(&gen1());
+    let t2 = e.put(&gen2());
+    e.ox_ok(&["switch", &t1]);
+    let old = snapshot(&e);
+    e.ox_ok(&["switch", &t2]);
+    let new = snapshot(&e);
+    e.ox_ok(&["switch", &t1]);
+    // bob exists (locked) from here on: the "old" state after a rollback
+    let old_after = snapshot(&e);
+    assert_eq!(old.len(), new.len());
+    let points = [
+        "prepared",
+        "users",
+        "stopped",
+        "flip-journaled",
+        "flipped",
+        "etc",
+        "reloaded",
+        "units",
+        "profile-link",
+        "done",
+    ];
+    for point in points {
+        let before = e.sh("readlink /ox/var/profiles/system");
+        let o = e.host
+            .command(&["env", &format!("OX_ACTIVATE_FAULT={point}"), "ox", "switch", &t2])
+            .output()
+            .expect("run ox");
+        if point != "done" {
+            assert!(!o.status.success(), "{point}: the fault did not fire");
+            assert!(e.host.path("/ox/var/activate/journal.json").exists(), "{point}: no journal");
+        }
+        e.ox_ok(&["activate", "--recover"]);
+        assert!(!e.host.path("/ox/var/activate/journal.json").exists());
+        let now = snapshot(&e);
+        let is_new = now == new;
+        let is_old = now == old || now == old_after;
+        assert!(
+            is_new || is_old,
+            "killed at {point}: a mix of generations\nnow: {now:?}\nold: {old_after:?}\nnew: {new:?}"
+        );
+        let after = e.sh("readlink /ox/var/profiles/system");
+        if is_old {
+            assert_eq!(after, before, "{point}: profile moved on a rolled-back switch");
+        }
+        eprintln!("killed at {point}: {}", if is_new { "finished" } else { "undone" });
+        // back to generation 1 for the next round
+        e.ox_ok(&["switch", &t1]);
+        assert_eq!(snapshot(&e), old_after, "{point}: clean switch back");
+    }
+}
