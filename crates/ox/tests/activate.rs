@@ -264,7 +264,8 @@ fn snapshot(e: &Env) -> Vec<(&'static str, String)> {
         ("web", q("ps -o args= -p $(systemctl show -P MainPID web) 2>/dev/null || echo none")),
         ("gone", q("systemctl is-active gone.service")),
         ("fresh", q("systemctl is-active fresh.service")),
-        ("bob", q("passwd -S bob 2>/dev/null | cut -d' ' -f2; true")),
+        // password field and expiry: a rolled-back user is locked
+        ("bob", q("getent shadow bob | cut -d: -f2,8")),
         ("app.conf", q("cat /home/alice/.config/app.conf")),
         ("current", q("readlink /run/ox/current-system")),
     ]
@@ -323,4 +324,39 @@ fn kill_mid_switch_leaves_old_or_new() {
         e.ox_ok(&["switch", &t1]);
         assert_eq!(snapshot(&e), old_after, "{point}: clean switch back");
     }
+}
+
+#[test]
+fn dropped_terminal_does_not_stop_the_switch() {
+    let Some(e) = env("d") else { return };
+    let t1 = e.put(&gen1());
+    e.ox_ok(&["switch", &t1]);
+    let slow = gen2().home_activation(
+        "alice",
+        "slow",
+        "sleep 2; echo finished > \"$HOME/slow-done\"",
+    );
+    let t2 = e.put(&slow);
+    // the client (ox and its systemd-run) dies like a dropped SSH
+    // session's process group, one second into the switch
+    let o = e.host
+        .sh(&format!(
+            "setsid bash -c 'ox switch {t2} >/dev/null 2>&1 & sleep 1; kill -9 -$$' ; \
+             sleep 0.2; test -e /ox/var/activate/journal.json && echo in-progress"
+        ))
+        .expect("run");
+    assert_eq!(text(&o.stdout).trim(), "in-progress", "{}", text(&o.stderr));
+    // the detached unit carries on to the end
+    let mut done = false;
+    for _ in 0..100 {
+        if e.host.sh("test -e /home/alice/slow-done && ! test -e /ox/var/activate/journal.json").unwrap().status.success() {
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(done, "the switch died with its terminal");
+    assert_eq!(e.sh("readlink /run/ox/current-system"), t2);
+    assert_eq!(e.sh("cat /etc/greeting"), "generation two");
+    assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-2-link");
 }
