@@ -166,7 +166,10 @@ fn check_owners(
         let user_ok = ids.uid(user).is_some() || t.plan.users.iter().any(|u| &u.name == user);
         let group_ok = ids.gid(group).is_some()
             || t.plan.groups.iter().any(|g| &g.name == group)
-            || t.plan.users.iter().any(|u| &u.group == group || (u.group.is_empty() && &u.name == group));
+            || t.plan
+                .users
+                .iter()
+                .any(|u| &u.group == group || (u.group.is_empty() && &u.name == group));
         if !user_ok || !group_ok {
             return Err(Error::Plan {
                 path: t.path.join("activation.json"),

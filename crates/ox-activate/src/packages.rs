@@ -99,7 +99,11 @@ pub fn apply(p: &Paths, pp: &PkgPlan, owned: &mut BTreeMap<String, String>) -> R
                 .iter()
                 .map(|p| format!("{}={}", p.name, p.version)),
         );
-        apt(&a)?;
+        if apt(&a).is_err() {
+            // the pinned version may be newer than the package lists
+            apt(&["update".to_string()])?;
+            apt(&a)?;
+        }
         for pkg in &pp.new_owned {
             owned.insert(pkg.name.clone(), pkg.version.clone());
         }

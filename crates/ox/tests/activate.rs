@@ -37,7 +37,10 @@ fn env(tag: &str) -> Option<Env> {
     let host = Host::boot(HostOpts {
         prefix: format!("oxa{tag}"),
         binds_ro: vec![
-            (PathBuf::from(env!("CARGO_BIN_EXE_ox")), PathBuf::from("/usr/local/bin/ox")),
+            (
+                PathBuf::from(env!("CARGO_BIN_EXE_ox")),
+                PathBuf::from("/usr/local/bin/ox"),
+            ),
             (store.clone(), PathBuf::from("/ox/store")),
         ],
         ..HostOpts::default()
@@ -58,11 +61,21 @@ impl Env {
     }
     fn ox_ok(&self, args: &[&str]) -> String {
         let o = self.ox(args);
-        assert!(o.status.success(), "ox {args:?} failed ({}):\n{}{}", o.status, text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "ox {args:?} failed ({}):\n{}{}",
+            o.status,
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         format!("{}{}", text(&o.stdout), text(&o.stderr))
     }
     fn sh(&self, s: &str) -> String {
-        self.host.sh_ok(s).expect("guest command").trim().to_string()
+        self.host
+            .sh_ok(s)
+            .expect("guest command")
+            .trim()
+            .to_string()
     }
     fn main_pid(&self, unit: &str) -> String {
         self.sh(&format!("systemctl show -P MainPID {unit}"))
@@ -83,18 +96,36 @@ fn svc(exec: &str, extra: &str) -> String {
 fn gen1() -> Fixture {
     Fixture::new("t")
         .etc("greeting", "generation one\n")
-        .etc_with("demo/secret.conf", "token=1\n", "0640", "root", "users", OnConflict::Error)
+        .etc_with(
+            "demo/secret.conf",
+            "token=1\n",
+            "0640",
+            "root",
+            "users",
+            OnConflict::Error,
+        )
         .unit("web.service", &svc("/bin/sleep 1111", ""), WANTS)
         .unit(
             "rel.service",
-            &svc("/bin/sleep 2222", "ExecReload=/bin/sh -c 'echo r1 >> /run/rel-reloads'\n"),
+            &svc(
+                "/bin/sleep 2222",
+                "ExecReload=/bin/sh -c 'echo r1 >> /run/rel-reloads'\n",
+            ),
             WANTS,
         )
-        .unit("keep.service", &svc("/bin/sleep 3333", "X-RestartIfChanged=false\n"), WANTS)
+        .unit(
+            "keep.service",
+            &svc("/bin/sleep 3333", "X-RestartIfChanged=false\n"),
+            WANTS,
+        )
         .unit("gone.service", &svc("/bin/sleep 4444", ""), WANTS)
         .normal_user("alice")
         .home_file("alice", ".config/app.conf", "colour = blue\n")
-        .home_activation("alice", "mark", "echo \"$HOME $(id -un)\" > \"$HOME/activated\"")
+        .home_activation(
+            "alice",
+            "mark",
+            "echo \"$HOME $(id -un)\" > \"$HOME/activated\"",
+        )
         .tmpfile("d /var/lib/demo 0750 alice users -")
 }
 
@@ -105,14 +136,28 @@ fn gen2() -> Fixture {
     Fixture::new("t")
         .etc("greeting", "generation two\n")
         .etc("demo/extra", "only in two\n")
-        .etc_with("demo/secret.conf", "token=2\n", "0640", "root", "users", OnConflict::Error)
+        .etc_with(
+            "demo/secret.conf",
+            "token=2\n",
+            "0640",
+            "root",
+            "users",
+            OnConflict::Error,
+        )
         .unit("web.service", &svc("/bin/sleep 1112", ""), WANTS)
         .unit(
             "rel.service",
-            &svc("/bin/sleep 2222", "ExecReload=/bin/sh -c 'echo r2 >> /run/rel-reloads'\n"),
+            &svc(
+                "/bin/sleep 2222",
+                "ExecReload=/bin/sh -c 'echo r2 >> /run/rel-reloads'\n",
+            ),
             WANTS,
         )
-        .unit("keep.service", &svc("/bin/sleep 3334", "X-RestartIfChanged=false\n"), WANTS)
+        .unit(
+            "keep.service",
+            &svc("/bin/sleep 3334", "X-RestartIfChanged=false\n"),
+            WANTS,
+        )
         .unit("fresh.service", &svc("/bin/sleep 5555", ""), WANTS)
         .normal_user("alice")
         .normal_user("bob")
@@ -129,12 +174,17 @@ fn switch_change_and_rollback() {
     let dry = e.ox_ok(&["dry-activate", &t1]);
     assert!(dry.contains("would create user alice"), "{dry}");
     assert!(dry.contains("would create /etc/greeting"), "{dry}");
-    assert!(!e.host.path("/etc/greeting").exists() || e.sh("cat /etc/greeting") != "generation one");
+    assert!(
+        !e.host.path("/etc/greeting").exists() || e.sh("cat /etc/greeting") != "generation one"
+    );
     assert!(e.host.sh("getent passwd alice").unwrap().stdout.is_empty());
 
     e.ox_ok(&["switch", &t1]);
     assert_eq!(e.sh("cat /etc/greeting"), "generation one");
-    assert_eq!(e.sh("stat -c '%a %U %G' /etc/demo/secret.conf"), "640 root users");
+    assert_eq!(
+        e.sh("stat -c '%a %U %G' /etc/demo/secret.conf"),
+        "640 root users"
+    );
     for u in ["web", "rel", "keep", "gone"] {
         assert_eq!(e.host.unit_state(&format!("{u}.service")), "active", "{u}");
     }
@@ -154,7 +204,9 @@ fn switch_change_and_rollback() {
     assert_eq!(e.sh("cat /etc/demo/secret.conf"), "token=2");
     // changed unit: restarted with the new definition
     assert_ne!(e.main_pid("web"), web);
-    assert!(e.sh("ps -o args= -p $(systemctl show -P MainPID web)").contains("1112"));
+    assert!(e
+        .sh("ps -o args= -p $(systemctl show -P MainPID web)")
+        .contains("1112"));
     // only ExecReload changed: reloaded (new reload command ran), same process
     assert_eq!(e.main_pid("rel"), rel);
     assert_eq!(e.sh("cat /run/rel-reloads"), "r2");
@@ -192,7 +244,9 @@ fn switch_change_and_rollback() {
     assert_eq!(e.sh("cat /etc/demo/secret.conf"), "token=1");
     assert_eq!(e.host.unit_state("gone.service"), "active");
     assert_eq!(e.host.unit_state("fresh.service"), "inactive");
-    assert!(e.sh("ps -o args= -p $(systemctl show -P MainPID web)").contains("1111"));
+    assert!(e
+        .sh("ps -o args= -p $(systemctl show -P MainPID web)")
+        .contains("1111"));
     // bob is locked, not deleted, and keeps his home
     assert!(e.sh("passwd -S bob").split_whitespace().nth(1) == Some("L"));
     assert!(e.host.path("/home/bob").is_dir());
@@ -200,7 +254,10 @@ fn switch_change_and_rollback() {
     assert_eq!(e.sh("cat /home/alice/.config/app.conf"), "colour = blue");
     assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-1-link");
     let list = e.ox_ok(&["generations"]);
-    assert!(list.lines().next().unwrap().contains("(current, default)"), "{list}");
+    assert!(
+        list.lines().next().unwrap().contains("(current, default)"),
+        "{list}"
+    );
 }
 
 #[test]
@@ -217,7 +274,10 @@ fn unmanaged_file_in_the_way_changes_nothing() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-    assert!(err.contains("/etc/motd: an unmanaged file is in the way"), "{err}");
+    assert!(
+        err.contains("/etc/motd: an unmanaged file is in the way"),
+        "{err}"
+    );
     assert!(last.contains("onConflict"), "reason must come last: {err}");
     assert_eq!(e.sh("cat /etc/motd"), "the admin wrote this");
     assert!(!e.host.path("/etc/other.conf").exists());
@@ -228,7 +288,14 @@ fn unmanaged_file_in_the_way_changes_nothing() {
     assert!(!e.host.path("/ox/var/profiles/system").exists());
 
     // with onConflict = backup the file is moved aside
-    let f = f.etc_with("motd", "ox motd\n", "symlink", "root", "root", OnConflict::Backup);
+    let f = f.etc_with(
+        "motd",
+        "ox motd\n",
+        "symlink",
+        "root",
+        "root",
+        OnConflict::Backup,
+    );
     let t = e.put(&f);
     e.ox_ok(&["switch", &t]);
     assert_eq!(e.sh("cat /etc/motd"), "ox motd");
@@ -248,7 +315,10 @@ fn failed_unit_is_a_failed_switch() {
     let o = e.ox(&["switch", &t]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(4), "{err}");
-    assert!(err.contains("broken-on-purpose"), "journal lines missing: {err}");
+    assert!(
+        err.contains("broken-on-purpose"),
+        "journal lines missing: {err}"
+    );
     let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
     assert!(last.contains("units failed: broken.service"), "{err}");
 }
@@ -256,12 +326,20 @@ fn failed_unit_is_a_failed_switch() {
 /// What the guest looks like, reduced to the facts that differ between
 /// generation 1 and 2 of the main scenario.
 fn snapshot(e: &Env) -> Vec<(&'static str, String)> {
-    let q = |s: &str| e.host.sh(s).map(|o| text(&o.stdout).trim().to_string()).unwrap_or_default();
+    let q = |s: &str| {
+        e.host
+            .sh(s)
+            .map(|o| text(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
     vec![
         ("greeting", q("cat /etc/greeting")),
         ("extra", q("cat /etc/demo/extra 2>/dev/null || echo absent")),
         ("secret", q("cat /etc/demo/secret.conf")),
-        ("web", q("ps -o args= -p $(systemctl show -P MainPID web) 2>/dev/null || echo none")),
+        (
+            "web",
+            q("ps -o args= -p $(systemctl show -P MainPID web) 2>/dev/null || echo none"),
+        ),
         ("gone", q("systemctl is-active gone.service")),
         ("fresh", q("systemctl is-active fresh.service")),
         // password field and expiry: a rolled-back user is locked
@@ -298,13 +376,23 @@ fn kill_mid_switch_leaves_old_or_new() {
     ];
     for point in points {
         let before = e.sh("readlink /ox/var/profiles/system");
-        let o = e.host
-            .command(&["env", &format!("OX_ACTIVATE_FAULT={point}"), "ox", "switch", &t2])
+        let o = e
+            .host
+            .command(&[
+                "env",
+                &format!("OX_ACTIVATE_FAULT={point}"),
+                "ox",
+                "switch",
+                &t2,
+            ])
             .output()
             .expect("run ox");
         if point != "done" {
             assert!(!o.status.success(), "{point}: the fault did not fire");
-            assert!(e.host.path("/ox/var/activate/journal.json").exists(), "{point}: no journal");
+            assert!(
+                e.host.path("/ox/var/activate/journal.json").exists(),
+                "{point}: no journal"
+            );
         }
         e.ox_ok(&["activate", "--recover"]);
         assert!(!e.host.path("/ox/var/activate/journal.json").exists());
@@ -317,9 +405,15 @@ fn kill_mid_switch_leaves_old_or_new() {
         );
         let after = e.sh("readlink /ox/var/profiles/system");
         if is_old {
-            assert_eq!(after, before, "{point}: profile moved on a rolled-back switch");
+            assert_eq!(
+                after, before,
+                "{point}: profile moved on a rolled-back switch"
+            );
         }
-        eprintln!("killed at {point}: {}", if is_new { "finished" } else { "undone" });
+        eprintln!(
+            "killed at {point}: {}",
+            if is_new { "finished" } else { "undone" }
+        );
         // back to generation 1 for the next round
         e.ox_ok(&["switch", &t1]);
         assert_eq!(snapshot(&e), old_after, "{point}: clean switch back");
@@ -339,7 +433,8 @@ fn dropped_terminal_does_not_stop_the_switch() {
     let t2 = e.put(&slow);
     // the client (ox and its systemd-run) dies like a dropped SSH
     // session's process group, one second into the switch
-    let o = e.host
+    let o = e
+        .host
         .sh(&format!(
             "setsid bash -c 'ox switch {t2} >/dev/null 2>&1 & sleep 1; kill -9 -$$' ; \
              sleep 0.2; test -e /ox/var/activate/journal.json && echo in-progress"
@@ -349,7 +444,12 @@ fn dropped_terminal_does_not_stop_the_switch() {
     // the detached unit carries on to the end
     let mut done = false;
     for _ in 0..100 {
-        if e.host.sh("test -e /home/alice/slow-done && ! test -e /ox/var/activate/journal.json").unwrap().status.success() {
+        if e.host
+            .sh("test -e /home/alice/slow-done && ! test -e /ox/var/activate/journal.json")
+            .unwrap()
+            .status
+            .success()
+        {
             done = true;
             break;
         }
@@ -359,4 +459,61 @@ fn dropped_terminal_does_not_stop_the_switch() {
     assert_eq!(e.sh("readlink /run/ox/current-system"), t2);
     assert_eq!(e.sh("cat /etc/greeting"), "generation two");
     assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-2-link");
+}
+
+/// A local apt repository in the guest with oxdemo 1.0 and 2.0 (the
+/// guest has no network: `file:` source only).
+const MAKE_REPO: &str = r#"
+set -e
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+mkdir -p /srv/repo && cd /srv/repo && : > Packages
+for v in 1.0 2.0; do
+  d=$(mktemp -d); mkdir -p $d/DEBIAN $d/usr/share/oxdemo
+  printf 'Package: oxdemo\nVersion: %s\nArchitecture: all\nMaintainer: ox tests <t@example.org>\nDescription: ox activation test package\n' $v > $d/DEBIAN/control
+  echo $v > $d/usr/share/oxdemo/version
+  dpkg-deb -b $d oxdemo_${v}_all.deb >/dev/null
+  cat $d/DEBIAN/control >> Packages
+  printf 'Filename: ./oxdemo_%s_all.deb\nSize: %s\nSHA256: %s\n\n' $v $(stat -c %s oxdemo_${v}_all.deb) $(sha256sum oxdemo_${v}_all.deb | cut -d' ' -f1) >> Packages
+done
+echo 'deb [trusted=yes] file:/srv/repo ./' > /etc/apt/sources.list.d/ox-test.list
+"#;
+
+#[test]
+fn packages_pinned_installed_and_removed_only_if_ours() {
+    let Some(e) = env("p") else { return };
+    e.sh(MAKE_REPO);
+    let sudo_v = e.sh("dpkg-query -W -f '${Version}' sudo");
+    let base = Fixture::new("t").package("sudo", &sudo_v);
+    let t1 = e.put(&base.clone().package("oxdemo", "1.0"));
+    let t2 = e.put(&base.clone().package("oxdemo", "2.0"));
+    let t3 = e.put(&Fixture::new("t").etc("greeting", "no packages\n"));
+    let dry = e.ox_ok(&["dry-activate", &t1]);
+    assert!(dry.contains("would install package oxdemo=1.0"), "{dry}");
+    assert!(
+        !dry.contains("sudo"),
+        "sudo is already at its pinned version: {dry}"
+    );
+    // the package lists are stale: activation updates them once
+    e.ox_ok(&["switch", &t1]);
+    assert_eq!(e.sh("cat /usr/share/oxdemo/version"), "1.0");
+    e.ox_ok(&["switch", &t2]);
+    assert_eq!(e.sh("dpkg-query -W -f '${Version}' oxdemo"), "2.0");
+    // undeclared: ox removes what it installed, never the admin's sudo
+    let out = e.ox_ok(&["switch", &t3]);
+    assert!(out.contains("remove package oxdemo"), "{out}");
+    assert!(e
+        .host
+        .sh("dpkg-query -W -f '${db:Status-Abbrev}' oxdemo")
+        .map(|o| !text(&o.stdout).starts_with("ii"))
+        .unwrap());
+    assert!(e
+        .sh("dpkg-query -W -f '${db:Status-Abbrev}' sudo")
+        .starts_with("ii"));
+    // a version apt does not have: a clear failure, nothing switched
+    let t4 = e.put(&Fixture::new("t").package("oxdemo", "9.9"));
+    let o = e.ox(&["switch", &t4]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("oxdemo"), "{}", text(&o.stderr));
+    e.ox_ok(&["activate", "--recover"]);
+    assert_eq!(e.sh("readlink /run/ox/current-system"), t3);
 }
