@@ -241,6 +241,80 @@ pub fn activate(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<Report, Err
     Ok(report)
 }
 
+/// `ox-boot.service`: early in every boot, activate the profile's
+/// default generation (it differs from the live one after `ox boot`, or
+/// after a switch cut short by a power loss) and record it as booted.
+pub fn boot_unit_text(exe: &Path) -> String {
+    format!(
+        "# Written by ox activation; not part of any generation.\n\
+         [Unit]\n\
+         Description=ox: activate the default system generation\n\
+         DefaultDependencies=no\n\
+         After=local-fs.target\n\
+         Before=sysinit.target shutdown.target\n\
+         Conflicts=shutdown.target\n\
+         ConditionPathExists=/ox/var/profiles/system\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStart={} activate --boot-time\n",
+        exe.display()
+    )
+}
+
+fn install_boot_unit(p: &Paths) -> Result<(), Error> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Ok(());
+    };
+    let f = p.at("/etc/systemd/system/ox-boot.service");
+    let text = boot_unit_text(&exe);
+    if std::fs::read_to_string(&f).ok().as_deref() != Some(text.as_str()) {
+        crate::write_atomic(&f, text.as_bytes())?;
+    }
+    let want = p.at("/etc/systemd/system/sysinit.target.wants/ox-boot.service");
+    if std::fs::read_link(&want).ok().as_deref() != Some(Path::new("../ox-boot.service")) {
+        symlink_atomic(Path::new("../ox-boot.service"), &want)?;
+    }
+    Ok(())
+}
+
+/// What `ox-boot.service` runs: finish or undo an interrupted switch,
+/// mark the default generation as booted and activate it.
+pub fn boot_time(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error> {
+    let p = Paths::new(root);
+    let _lock = lock(&p)?;
+    let mut report = Report::default();
+    recover_locked(&p, out, &mut report)?;
+    let Some(t) = profile::default_number(&p).and_then(|n| profile::toplevel_of(&p, n)) else {
+        return Ok(report);
+    };
+    std::fs::create_dir_all(p.run_dir()).map_err(io_err(&p.run_dir()))?;
+    symlink_atomic(&t, &p.booted_system())?;
+    let opts = Options {
+        root: p.root.clone(),
+        toplevel: t,
+        action: Action::Test,
+        generation: None,
+    };
+    let r = activate_locked(&p, &opts, Carry::default(), out)?;
+    if !r.changes.is_empty() && p.is_live() {
+        // the boot transaction was computed from the old unit files:
+        // queue the default target again so new wants are pulled in
+        if let Some(e) = systemd::job(
+            "start",
+            &["--no-block".into(), "default.target".into()],
+            None,
+        ) {
+            report.warnings.push(e);
+        }
+    }
+    report.changes.extend(r.changes);
+    report.warnings.extend(r.warnings);
+    report.failed_units.extend(r.failed_units);
+    Ok(report)
+}
+
 /// Finish or undo an interrupted switch, if there is one.
 pub fn recover(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error> {
     let p = Paths::new(root);
@@ -324,6 +398,9 @@ fn activate_locked(
     let old = state.toplevel.as_ref().and_then(|o| Toplevel::load(o).ok());
     let dry = opts.action == Action::DryActivate;
 
+    if !dry {
+        install_boot_unit(p)?;
+    }
     if opts.action == Action::Boot {
         let n = opts
             .generation

@@ -26,6 +26,9 @@ pub struct ActivateArgs {
     /// Only finish or undo an interrupted activation, then exit.
     #[arg(long)]
     recover: bool,
+    /// Early-boot entry (ox-boot.service): activate the default generation.
+    #[arg(long)]
+    boot_time: bool,
     /// Profile generation number to use (rollback).
     #[arg(long, hide = true)]
     generation: Option<u32>,
@@ -104,6 +107,12 @@ fn err_text(e: &Error) -> String {
 pub fn activate(a: ActivateArgs) -> Result<ExitCode, String> {
     if a.recover {
         return match ox_activate::recover(&a.common.root, &mut |l| say(l)) {
+            Ok(r) => Ok(finish(&r, None)),
+            Err(e) => Err(err_text(&e)),
+        };
+    }
+    if a.boot_time {
+        return match ox_activate::boot_time(&a.common.root, &mut |l| say(l)) {
             Ok(r) => Ok(finish(&r, None)),
             Err(e) => Err(err_text(&e)),
         };

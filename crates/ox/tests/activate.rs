@@ -517,3 +517,33 @@ fn packages_pinned_installed_and_removed_only_if_ours() {
     e.ox_ok(&["activate", "--recover"]);
     assert_eq!(e.sh("readlink /run/ox/current-system"), t3);
 }
+
+#[test]
+fn boot_takes_effect_at_the_next_boot() {
+    let Some(mut e) = env("b") else { return };
+    let t1 = e.put(&gen1());
+    let t2 = e.put(&gen2());
+    e.ox_ok(&["switch", &t1]);
+    e.ox_ok(&["activate", &t2, "boot"]);
+    // nothing changed now
+    assert_eq!(e.sh("cat /etc/greeting"), "generation one");
+    assert_eq!(e.sh("readlink /run/ox/current-system"), t1);
+    assert_eq!(e.host.unit_state("gone.service"), "active");
+    e.host.restart().expect("reboot");
+    assert_eq!(e.sh("readlink /run/ox/booted-system"), t2);
+    assert_eq!(e.sh("readlink /run/ox/current-system"), t2);
+    assert_eq!(e.sh("cat /etc/greeting"), "generation two");
+    assert_eq!(e.host.unit_state("fresh.service"), "active");
+    assert_eq!(e.host.unit_state("gone.service"), "inactive");
+    assert!(e.sh("getent passwd bob").starts_with("bob:"));
+    let gens: serde_json::Value =
+        serde_json::from_str(&e.ox_ok(&["generations", "--json"])).expect("json");
+    assert_eq!(gens[1]["booted"], true);
+    assert_eq!(gens[1]["current"], true);
+    assert_eq!(gens[0]["booted"], false);
+    // a plain reboot keeps generation 2, and it is still the booted one
+    e.host.restart().expect("reboot");
+    assert_eq!(e.sh("readlink /run/ox/booted-system"), t2);
+    assert_eq!(e.host.unit_state("ox-boot.service"), "active");
+    assert_eq!(e.sh("cat /etc/greeting"), "generation two");
+}
