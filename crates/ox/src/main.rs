@@ -12,9 +12,11 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod build_cmd;
 mod activate_cmd;
 mod eval_cmd;
 mod repl;
+mod store_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +35,10 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// Build derivations into the store, like `nix-build`.
+    Build(build_cmd::BuildArgs),
+    /// Inspect and maintain the store (verify, gc, path-info, add, roots).
+    Store(store_cmd::StoreArgs),
     /// Make this host match a built toplevel (switch, test, boot, dry-activate).
     Activate(activate_cmd::ActivateArgs),
     /// Activate a toplevel and make it the boot default.
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Build(a) => build_cmd::run(a),
+        Command::Store(a) => store_cmd::run(a),
         Command::Activate(a) => activate_cmd::activate(a),
         Command::Switch(a) => activate_cmd::switch(a),
         Command::DryActivate(a) => activate_cmd::dry_activate(a),

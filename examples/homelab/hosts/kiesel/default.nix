@@ -1,0 +1,10 @@
+# A work desktop without games.
+{ ... }:
+{
+  ox = {
+    hostName = "kiesel";
+    roles = [ "desktop" ];
+    video = "amd";
+    wayland.enable = true;
+  };
+}

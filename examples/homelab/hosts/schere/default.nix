@@ -1,0 +1,11 @@
+# Primary authoritative DNS.
+{ ... }:
+{
+  ox = {
+    hostName = "schere";
+    roles = [ "server" ];
+    boot.type = "grub";
+    networking.enable = true;
+    powerdns.enable = true;
+  };
+}

@@ -1,0 +1,9 @@
+# A second cluster server.
+{ ... }:
+{
+  ox = {
+    hostName = "wolke";
+    roles = [ "server" ];
+    networking.enable = true;
+  };
+}

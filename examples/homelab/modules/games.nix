@@ -1,0 +1,8 @@
+{ config, lib, pkgs, ... }:
+{
+  options.ox.games.enable = lib.mkEnableOption "the gaming tools";
+  config = lib.mkIf config.ox.games.enable {
+    environment.systemPackages = [ pkgs.lutris pkgs.mangohud ];
+    environment.sessionVariables.MANGOHUD = "1";
+  };
+}
