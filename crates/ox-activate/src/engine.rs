@@ -123,6 +123,14 @@ pub fn plan_units(
                 UA::Start => up.start.push(name),
             }
         } else if let Some(n) = &n {
+            // a template (foo@.service) is never started by name
+            if name
+                .split('.')
+                .next()
+                .is_some_and(|stem| stem.ends_with('@'))
+            {
+                continue;
+            }
             let changed = o.as_ref() != Some(n);
             if changed && wanted_by_active_target(&new_dir, &name, states) {
                 up.start.push(name);
@@ -627,6 +635,7 @@ fn activate_locked(
     state.save(p)?;
 
     let mut touched = Vec::new();
+    let mut job_failed: Vec<(String, String)> = Vec::new();
     if live_units {
         systemd::daemon_reload(None)?;
         fault_point("reloaded");
@@ -642,10 +651,13 @@ fn activate_locked(
             ("restart", &units.restart),
             ("start", &start),
         ] {
-            if let Some(e) = systemd::job(verb, list, None) {
-                report.warnings.push(e);
+            // one job per unit: a failed job names its unit
+            for u in list.iter() {
+                match systemd::job(verb, std::slice::from_ref(u), None) {
+                    Some(e) => job_failed.push((u.clone(), e)),
+                    None => touched.push(u.clone()),
+                }
             }
-            touched.extend(list.iter().cloned());
         }
     }
     fault_point("units");
@@ -666,10 +678,21 @@ fn activate_locked(
     if live_units {
         touched.sort();
         touched.dedup();
+        for (u, e) in job_failed {
+            report.failed_units.push(crate::engine::FailedUnit {
+                log: format!("{e}\n{}", systemd::last_log(&u, 10)),
+                unit: u,
+            });
+        }
+        if !touched.is_empty() {
+            // a Type=simple service "starts" before its process can fail
+            // (a missing binary, an early crash): give it a moment
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         for u in touched {
-            if systemd::is_failed(&u) {
+            if let Some(why) = systemd::unit_problem(&u) {
                 report.failed_units.push(crate::engine::FailedUnit {
-                    log: systemd::last_log(&u, 10),
+                    log: format!("{why}\n{}", systemd::last_log(&u, 10)),
                     unit: u,
                 });
             }

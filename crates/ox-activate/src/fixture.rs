@@ -105,7 +105,7 @@ impl Fixture {
     pub fn package(mut self, name: &str, version: &str) -> Fixture {
         self.plan.packages.push(Package {
             name: name.into(),
-            version: version.into(),
+            version: Some(version.into()),
         });
         self
     }

@@ -67,7 +67,10 @@ pub struct Group {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Package {
     pub name: String,
-    pub version: String,
+    /// Exact Debian version; `None` = any (installed if missing, never
+    /// upgraded by ox).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

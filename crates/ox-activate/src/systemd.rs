@@ -92,6 +92,50 @@ pub fn is_active(unit: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Why a unit that activation started, restarted or reloaded is not
+/// fine, or `None`. A finished oneshot (inactive, result success) is fine.
+pub fn unit_problem(unit: &str) -> Option<String> {
+    let out = Command::new("systemctl")
+        .args([
+            "show",
+            "-p",
+            "LoadState,ActiveState,SubState,Result,NRestarts",
+            unit,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or("")
+            .to_string()
+    };
+    let (load, active, sub, result) = (
+        get("LoadState"),
+        get("ActiveState"),
+        get("SubState"),
+        get("Result"),
+    );
+    if load != "loaded" {
+        return Some(format!("load state {load}"));
+    }
+    if active == "failed" || (active == "activating" && sub == "auto-restart") {
+        return Some(format!("{active} ({sub}), result {result}"));
+    }
+    // Restart= hides a crash loop behind "activating"/"active"
+    let restarts: u64 = get("NRestarts").parse().unwrap_or(0);
+    if restarts > 0 {
+        return Some(format!(
+            "{active} ({sub}), restarted {restarts} time(s) since activation"
+        ));
+    }
+    if !result.is_empty() && result != "success" {
+        return Some(format!("{active} ({sub}), result {result}"));
+    }
+    None
+}
+
 /// The last journal lines of a unit, for failure reports.
 pub fn last_log(unit: &str, lines: usize) -> String {
     Command::new("journalctl")
