@@ -636,7 +636,13 @@ fn activate_locked(
 
     let mut touched = Vec::new();
     let mut job_failed: Vec<(String, String)> = Vec::new();
-    if live_units {
+    let units_changed = flip
+        || !etc_ch.ops.is_empty()
+        || !units.start.is_empty()
+        || !units.restart.is_empty()
+        || !units.reload.is_empty();
+    if live_units && units_changed {
+        // (a no-change switch skips the reload: it is most of its time)
         systemd::daemon_reload(None)?;
         fault_point("reloaded");
         // a unit to reload that is no longer running is started instead

@@ -620,3 +620,50 @@ fn builder_toplevel_activates() {
     }
     assert!(!last.contains("backup.timer"), "{err}");
 }
+
+fn large(n_etc: usize, n_units: usize, n_users: usize) -> Fixture {
+    let mut f = Fixture::new("big");
+    for i in 0..n_etc {
+        f = f.etc(
+            &format!("big/d{}/f{i}.conf", i % 10),
+            &format!("value = {i}\n"),
+        );
+    }
+    for i in 0..n_units {
+        f = f.unit(
+            &format!("svc{i}.service"),
+            &svc(&format!("/bin/sleep {}", 10000 + i), ""),
+            WANTS,
+        );
+    }
+    for i in 0..n_users {
+        f = f.normal_user(&format!("user{i}"));
+    }
+    f
+}
+
+/// Timings for docs/perf.md; the bound is loose (a loaded 2-core CI
+/// machine), the printed numbers are what matters.
+#[test]
+fn no_change_switch_is_fast() {
+    let Some(e) = env("n") else { return };
+    for (label, f) in [("small", gen1()), ("large", large(500, 40, 10))] {
+        let t = e.put(&f);
+        let t0 = std::time::Instant::now();
+        e.ox_ok(&["switch", &t]);
+        let first = t0.elapsed();
+        let t0 = std::time::Instant::now();
+        e.ox_ok(&["switch", &t]);
+        let again = t0.elapsed();
+        let t0 = std::time::Instant::now();
+        e.ox_ok(&["switch", "--no-detach", &t]);
+        let again_inline = t0.elapsed();
+        eprintln!(
+            "perf {label}: first switch {first:.2?}, no-change switch {again:.2?} (detached), {again_inline:.2?} (--no-detach)"
+        );
+        assert!(
+            again_inline < std::time::Duration::from_secs(2),
+            "{label}: {again_inline:?}"
+        );
+    }
+}
