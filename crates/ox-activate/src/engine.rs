@@ -95,18 +95,40 @@ pub fn plan_units(
     new: &Toplevel,
     states: &BTreeMap<String, systemd::UnitState>,
 ) -> UnitPlan {
-    let new_dir = new.path.join("etc/systemd/system");
     let old_dir = old.map(|o| o.path.join("etc/systemd/system"));
-    let mut names: BTreeSet<String> = new.unit_names("system").into_iter().collect();
-    if let Some(o) = old {
-        names.extend(o.unit_names("system"));
+    plan_unit_dirs(
+        old_dir.as_deref(),
+        &new.path.join("etc/systemd/system"),
+        states,
+    )
+}
+
+fn unit_names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !(n.ends_with(".wants") || n.ends_with(".requires") || n.ends_with(".d")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// [`plan_units`] for any pair of unit directories (system or user).
+pub fn plan_unit_dirs(
+    old_dir: Option<&Path>,
+    new_dir: &Path,
+    states: &BTreeMap<String, systemd::UnitState>,
+) -> UnitPlan {
+    let new_dir = new_dir.to_path_buf();
+    let mut names: BTreeSet<String> = unit_names_in(&new_dir).into_iter().collect();
+    if let Some(o) = old_dir {
+        names.extend(unit_names_in(o));
     }
     let mut up = UnitPlan::default();
     for name in names {
-        if name.ends_with(".wants") || name.ends_with(".requires") || name.ends_with(".d") {
-            continue;
-        }
-        let o = old_dir.as_ref().and_then(|d| unit::load(d, &name));
+        let o = old_dir.and_then(|d| unit::load(d, &name));
         let n = unit::load(&new_dir, &name);
         let active = states.get(&name).is_some_and(|s| s.is_active());
         if active {
@@ -187,6 +209,46 @@ fn check_owners(
                     if user_ok { group } else { user }
                 ),
             });
+        }
+    }
+    Ok(())
+}
+
+/// A user's systemd units (home files under `.config/systemd/user`):
+/// keep their manager running (linger), reload it and apply the same
+/// start/stop/restart/reload rules as for system units.
+fn user_units(
+    old: Option<&Toplevel>,
+    new: &Toplevel,
+    user: &str,
+    uid: u32,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let new_dir = home::user_unit_dir(new, user);
+    let old_dir = old.map(|o| home::user_unit_dir(o, user));
+    let has_units = |d: &Path| !unit_names_in(d).is_empty();
+    if !has_units(&new_dir) && !old_dir.as_deref().is_some_and(has_units) {
+        return Ok(());
+    }
+    systemd::user_manager(user, uid)?;
+    systemd::daemon_reload(Some(user))?;
+    let states = systemd::list_units(Some(user))?;
+    let up = plan_unit_dirs(old_dir.as_deref(), &new_dir, &states);
+    let who = Some(user);
+    for (verb, list) in [
+        ("stop", &up.stop),
+        ("reload", &up.reload),
+        ("restart", &up.restart),
+        ("start", &up.start),
+    ] {
+        for u in list {
+            report.changes.push(format!("{verb} {u} of {user}"));
+            if let Some(e) = systemd::job(verb, std::slice::from_ref(u), who) {
+                report.failed_units.push(FailedUnit {
+                    unit: format!("{u} (user {user})"),
+                    log: e,
+                });
+            }
         }
     }
     Ok(())
@@ -605,26 +667,46 @@ fn activate_locked(
         if let Some(c) = h.changes.conflicts.first() {
             return Err(Error::Conflicts(vec![c.clone()]));
         }
-        etc::apply_tree(
-            &p.at(&h.home.to_string_lossy()),
-            &h.changes.ops,
-            &ids,
-            Some((h.uid, h.gid)),
-        )?;
-        if h.changes.owned.is_empty() {
-            state.home.remove(&h.user);
-        } else {
-            state.home.insert(h.user.clone(), h.changes.owned.clone());
+        let home_dir = h.home.to_string_lossy().into_owned();
+        let spec = t.plan.home.iter().find(|x| x.user == h.user);
+        let acts: &[crate::plan::HomeActivation] = spec.map(|x| &x.activation[..]).unwrap_or(&[]);
+        let vars = spec
+            .map(|x| x.session_variables.clone())
+            .unwrap_or_default();
+        let has = |n: &str| acts.iter().any(|a| a.builtin && a.name == n);
+        let link = |state: &mut State| -> Result<(), Error> {
+            etc::apply_tree(&p.at(&home_dir), &h.changes.ops, &ids, Some((h.uid, h.gid)))?;
+            if h.changes.owned.is_empty() {
+                state.home.remove(&h.user);
+            } else {
+                state.home.insert(h.user.clone(), h.changes.owned.clone());
+            }
+            state.save(p)
+        };
+        // home-manager's order: scripts before `linkGeneration` run
+        // before the files are linked, `reloadSystemd` handles user units
+        if !has("linkGeneration") {
+            link(&mut state)?;
         }
-    }
-    state.save(p)?;
-    for h in &homes {
-        report.changes.extend(home::run_scripts(
-            p,
-            &t,
-            &h.user,
-            &h.home.to_string_lossy(),
-        )?);
+        for a in acts {
+            if a.builtin {
+                match a.name.as_str() {
+                    "linkGeneration" => link(&mut state)?,
+                    "reloadSystemd" if live_units => {
+                        user_units(old.as_ref(), &t, &h.user, h.uid, &mut report)?
+                    }
+                    _ => {}
+                }
+            } else if !a.script.trim().is_empty() {
+                home::run_script(p, &h.user, &home_dir, &vars, &a.name, &a.script)?;
+                report
+                    .changes
+                    .push(format!("ran home.activation.{} for {}", a.name, h.user));
+            }
+        }
+        if !has("reloadSystemd") && live_units {
+            user_units(old.as_ref(), &t, &h.user, h.uid, &mut report)?;
+        }
     }
     let removals = PkgPlan {
         install: vec![],

@@ -667,3 +667,69 @@ fn no_change_switch_is_fast() {
         );
     }
 }
+
+fn user_gen(exec: Option<&str>) -> Fixture {
+    let f = Fixture::new("t").normal_user("alice");
+    match exec {
+        None => f.home_file("alice", "notes.txt", "no services\n"),
+        Some(x) => f
+            .home_file(
+                "alice",
+                ".config/systemd/user/hello.service",
+                &format!("[Service]\nExecStart={x}\n[Install]\nWantedBy=default.target\n"),
+            )
+            .home_link(
+                "alice",
+                ".config/systemd/user/default.target.wants/hello.service",
+                "../hello.service",
+            )
+            .home_activation("alice", "before-link", "test ! -e \"$HOME/.config/systemd/user/hello.service\" || echo linked-already > \"$HOME/order\"")
+            .home_activation("alice", "linkGeneration", "")
+            .home_activation("alice", "after-link", "test -L \"$HOME/.config/systemd/user/hello.service\" && echo ok >> \"$HOME/order\""),
+    }
+}
+
+#[test]
+fn user_services_follow_the_generation() {
+    let Some(e) = env("u") else { return };
+    let mut g1 = user_gen(Some("/bin/sleep 7001"));
+    let mut g2 = user_gen(Some("/bin/sleep 7002"));
+    // mark linkGeneration as home-manager's builtin phase
+    for g in [&mut g1, &mut g2] {
+        let json = g.write(&e.store).unwrap();
+        let p = e.store.join(&json).join("activation.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        for a in v["home"][0]["activation"].as_array_mut().unwrap() {
+            if a["name"] == "linkGeneration" {
+                a["builtin"] = true.into();
+            }
+        }
+        std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
+    }
+    let t1 = e.put(&g1);
+    let t2 = e.put(&g2);
+    let t3 = e.put(&user_gen(None));
+    let user_sc = |args: &str| {
+        e.host
+            .sh(&format!("runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/$(id -u alice) systemctl --user {args}"))
+            .map(|o| text(&o.stdout).trim().to_string())
+            .unwrap()
+    };
+    e.ox_ok(&["switch", &t1]);
+    // scripts ran around the builtin linkGeneration, in order
+    assert_eq!(e.sh("cat /home/alice/order"), "ok");
+    assert_eq!(user_sc("is-active hello.service"), "active");
+    assert!(e.host.path("/var/lib/systemd/linger/alice").exists());
+    let pid = user_sc("show -P MainPID hello.service");
+    e.ox_ok(&["switch", &t2]);
+    assert_eq!(user_sc("is-active hello.service"), "active");
+    assert_ne!(user_sc("show -P MainPID hello.service"), pid);
+    assert!(e.sh("ps -o args= -p $(runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/$(id -u alice) systemctl --user show -P MainPID hello.service)").contains("7002"));
+    e.ox_ok(&["switch", &t3]);
+    assert_eq!(user_sc("is-active hello.service"), "inactive");
+    assert!(!e
+        .host
+        .path("/home/alice/.config/systemd/user/hello.service")
+        .exists());
+}
