@@ -254,6 +254,24 @@ fn user_units(
     Ok(())
 }
 
+/// `users.users.<name>.openssh.authorizedKeys`: one file per user in
+/// /etc/ssh/authorized_keys.d (NixOS's place; sshd reads it when
+/// `AuthorizedKeysFile` names it), staged in the state dir because they
+/// are not files of the toplevel.
+fn authorized_keys(p: &Paths, t: &Toplevel) -> BTreeMap<String, (PathBuf, String)> {
+    t.plan
+        .users
+        .iter()
+        .filter(|u| !u.authorized_keys.is_empty())
+        .map(|u| {
+            let mut text = u.authorized_keys.join("\n");
+            text.push('\n');
+            let src = p.state_dir().join("authorized_keys").join(&u.name);
+            (u.name.clone(), (src, text))
+        })
+        .collect()
+}
+
 /// Holds the activation lock (flock on the state dir's lock file).
 struct Lock(#[allow(dead_code)] std::fs::File);
 
@@ -495,7 +513,22 @@ fn activate_locked(
     // ---- plan (no changes yet) ----
     let ids = Ids::read(p);
     let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
-    let etc_desired = etc::desired_etc(&t)?;
+    let mut etc_desired = etc::desired_etc(&t)?;
+    let keys = authorized_keys(p, &t);
+    for (user, (src, text)) in &keys {
+        let target = format!("ssh/authorized_keys.d/{user}");
+        if etc_desired.contains_key(&target) {
+            continue;
+        }
+        let d = etc::Desired::Copy {
+            src: src.clone(),
+            sha256: etc::sha256_bytes(text.as_bytes()),
+            mode: 0o444,
+            user: "root".into(),
+            group: "root".into(),
+        };
+        etc_desired.insert(target, (d, crate::plan::OnConflict::Replace));
+    }
     let etc_ch = etc::plan_tree(
         &p.at("/etc"),
         &etc_desired,
@@ -643,6 +676,9 @@ fn activate_locked(
         symlink_atomic(&toplevel.join("etc"), &p.etc_static())?;
     }
     fault_point("flipped");
+    for (src, text) in keys.values() {
+        crate::write_atomic(src, text.as_bytes())?;
+    }
     let ids = Ids::read(p);
     etc::apply_tree(&p.at("/etc"), &etc_ch.ops, &ids, None)?;
     state.etc = etc_ch.owned.clone();

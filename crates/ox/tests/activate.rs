@@ -607,6 +607,11 @@ fn builder_toplevel_activates() {
         "400 pdns pdns"
     );
     assert_eq!(e.sh("cat /etc/hostname"), "brunnen");
+    assert_eq!(
+        e.sh("cat /etc/ssh/authorized_keys.d/alice"),
+        "ssh-ed25519 AAAAC3Nza alice@laptop"
+    );
+    assert_eq!(e.sh("stat -c %a /etc/ssh/authorized_keys.d/alice"), "444");
     assert!(e.host.path("/etc/hostname.ox-backup").exists());
     assert_eq!(e.host.unit_state("backup.timer"), "active");
     assert_eq!(e.host.unit_state("fleet.target"), "active");
