@@ -137,7 +137,29 @@ pub fn plan_unit_dirs(
                 UA::Stop => up.stop.push(name),
                 UA::StopStart => {
                     up.stop.push(name.clone());
-                    up.start.push(name);
+                    // socket-activated: restart the socket(s), which
+                    // start the service on demand (as ng does)
+                    let socks: Vec<String> = match &n {
+                        Some(ni)
+                            if !unit::is_true(unit::get(ni, "Service", "X-NotSocketActivated")) =>
+                        {
+                            socket_units(&new_dir, &name, ni)
+                                .into_iter()
+                                .filter(|s| states.get(s).is_some_and(|st| st.is_active()))
+                                .collect()
+                        }
+                        _ => vec![],
+                    };
+                    if socks.is_empty() {
+                        up.start.push(name);
+                    } else {
+                        for sock in socks {
+                            if !up.stop.contains(&sock) {
+                                up.stop.push(sock.clone());
+                                up.start.push(sock);
+                            }
+                        }
+                    }
                 }
                 UA::Restart => up.restart.push(name),
                 UA::Reload => up.reload.push(name),
@@ -160,6 +182,30 @@ pub fn plan_unit_dirs(
         }
     }
     up
+}
+
+/// The sockets that activate a service: its `Sockets=`, else
+/// `<name>.socket` if the generation has one.
+fn socket_units(dir: &Path, service: &str, ini: &unit::Ini) -> Vec<String> {
+    let listed: Vec<String> = ini
+        .get("Service")
+        .and_then(|s| s.get("Sockets"))
+        .map(|v| {
+            v.iter()
+                .flat_map(|x| x.split_whitespace().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return listed;
+    }
+    let base = service.strip_suffix(".service").unwrap_or(service);
+    let sock = format!("{base}.socket");
+    if dir.join(&sock).exists() {
+        vec![sock]
+    } else {
+        vec![]
+    }
 }
 
 fn wanted_by_active_target(
@@ -823,4 +869,73 @@ fn activate_locked(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(active: &str) -> systemd::UnitState {
+        systemd::UnitState {
+            load: "loaded".into(),
+            active: active.into(),
+            sub: "running".into(),
+        }
+    }
+
+    #[test]
+    fn unit_dirs_plan() {
+        let base = std::env::temp_dir().join(format!("ox-units-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (old, new) = (base.join("old"), base.join("new"));
+        for d in [&old, &new] {
+            std::fs::create_dir_all(d.join("multi-user.target.wants")).unwrap();
+        }
+        let w = |d: &Path, n: &str, t: &str| std::fs::write(d.join(n), t).unwrap();
+        w(&old, "sock.service", "[Service]\nExecStart=/a\n");
+        w(&new, "sock.service", "[Service]\nExecStart=/b\n");
+        w(&old, "sock.socket", "[Socket]\nListenStream=1\n");
+        w(&new, "sock.socket", "[Socket]\nListenStream=1\n");
+        w(&old, "plain.service", "[Service]\nExecStart=/a\n");
+        w(&new, "plain.service", "[Service]\nExecStart=/b\n");
+        w(&new, "fresh.service", "[Service]\nExecStart=/a\n");
+        w(&new, "idle.service", "[Service]\nExecStart=/a\n");
+        w(&new, "tmpl@.service", "[Service]\nExecStart=/a %i\n");
+        for u in ["fresh.service", "tmpl@.service"] {
+            std::os::unix::fs::symlink(
+                format!("../{u}"),
+                new.join("multi-user.target.wants").join(u),
+            )
+            .unwrap();
+        }
+        w(&old, "gone.service", "[Service]\nExecStart=/a\n");
+        let states: BTreeMap<String, systemd::UnitState> = [
+            ("sock.service", "active"),
+            ("sock.socket", "active"),
+            ("plain.service", "active"),
+            ("gone.service", "active"),
+            ("multi-user.target", "active"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), st(v)))
+        .collect();
+        let up = plan_unit_dirs(Some(&old), &new, &states);
+        assert_eq!(
+            up.stop,
+            vec![
+                "gone.service",
+                "plain.service",
+                "sock.service",
+                "sock.socket"
+            ]
+        );
+        // the socket, not the service, is started again; idle.service is
+        // wanted by nothing; the template is never started by name
+        assert_eq!(
+            up.start,
+            vec!["fresh.service", "plain.service", "sock.socket"]
+        );
+        assert!(up.restart.is_empty() && up.reload.is_empty());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

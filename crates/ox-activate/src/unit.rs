@@ -84,7 +84,7 @@ pub fn get<'a>(ini: &'a Ini, section: &str, key: &str) -> Option<&'a str> {
     ini.get(section)?.get(key)?.last().map(|s| s.as_str())
 }
 
-fn is_true(v: Option<&str>) -> bool {
+pub fn is_true(v: Option<&str>) -> bool {
     matches!(v, Some("1" | "yes" | "true" | "on"))
 }
 fn is_false(v: Option<&str>) -> bool {
