@@ -256,8 +256,12 @@ impl Host {
         if let Some(keys) = &opts.root_authorized_keys {
             fs::create_dir_all(merged.join("root/.ssh"))?;
             fs::write(merged.join("root/.ssh/authorized_keys"), keys)?;
-            let key = merged.join("etc/ssh/ssh_host_ed25519_key");
+        }
+        // a host key of its own (the base has none), so sshd starts
+        let key = merged.join("etc/ssh/ssh_host_ed25519_key");
+        if merged.join("etc/ssh").is_dir() {
             let _ = fs::remove_file(&key);
+            let _ = fs::remove_file(key.with_extension("pub"));
             run_ok(
                 Command::new("ssh-keygen")
                     .args(["-q", "-t", "ed25519", "-N", "", "-f"])
