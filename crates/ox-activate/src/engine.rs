@@ -463,7 +463,21 @@ fn recover_locked(p: &Paths, out: &mut dyn FnMut(&str), report: &mut Report) -> 
         return Ok(());
     };
     let action: Action = j.action.parse().map_err(Error::Other)?;
-    match j.phase {
+    // a new generation that vanished (deleted by hand) cannot be
+    // finished: undo instead
+    let phase = if j.phase == Phase::Flipped
+        && Toplevel::load(&j.new).is_err()
+        && j.old.as_ref().is_some_and(|o| Toplevel::load(o).is_ok())
+    {
+        out(&format!(
+            "{} is gone; undoing instead of finishing",
+            j.new.display()
+        ));
+        Phase::Prepared
+    } else {
+        j.phase
+    };
+    match phase {
         Phase::Flipped => {
             out(&format!(
                 "finishing an interrupted {} to {}",

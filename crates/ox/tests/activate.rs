@@ -45,7 +45,10 @@ fn env(tag: &str) -> Option<Env> {
         ],
         ..HostOpts::default()
     })
-    .expect("boot test host");
+    .unwrap_or_else(|e| {
+        let _ = std::fs::remove_dir_all(&store);
+        panic!("boot test host: {e}")
+    });
     Some(Env { host, store })
 }
 
