@@ -663,7 +663,7 @@ fn activate_locked(
     }
     if !units.skip.is_empty() {
         lines.push(format!(
-            "NOT restarting changed units (X-RestartIfChanged=false): {}",
+            "leave running, though changed (X-RestartIfChanged=false): {}",
             units.skip.join(" ")
         ));
     }

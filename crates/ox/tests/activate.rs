@@ -200,6 +200,24 @@ fn switch_change_and_rollback() {
     let alice_uid = e.sh("id -u alice");
 
     let (web, rel, keep) = (e.main_pid("web"), e.main_pid("rel"), e.main_pid("keep"));
+    // dry-activate lists exactly what the switch will do
+    let dry = e.ox_ok(&["dry-activate", &t2]);
+    let lines: Vec<&str> = dry.lines().collect();
+    for want in [
+        "would create user bob",
+        "would stop gone.service web.service",
+        "would reload rel.service",
+        "would start fresh.service web.service",
+        "would leave running, though changed (X-RestartIfChanged=false): keep.service",
+        "would create /etc/demo/extra",
+        "would update /etc/demo/secret.conf",
+        "would remove /etc/systemd/system/gone.service",
+        "would update ~alice/.config/app.conf",
+    ] {
+        assert!(lines.contains(&want), "missing `{want}` in:\n{dry}");
+    }
+    assert!(!dry.contains("restart web"), "{dry}");
+    assert_eq!(e.main_pid("web"), web, "dry-activate touched a unit");
     let out = e.ox_ok(&["switch", &t2]);
     assert!(out.contains("done: generation 2"), "{out}");
     assert_eq!(e.sh("cat /etc/greeting"), "generation two");
@@ -215,7 +233,10 @@ fn switch_change_and_rollback() {
     assert_eq!(e.sh("cat /run/rel-reloads"), "r2");
     // X-RestartIfChanged=false: still the old process
     assert_eq!(e.main_pid("keep"), keep);
-    assert!(out.contains("NOT restarting"), "{out}");
+    assert!(
+        out.contains("leave running, though changed (X-RestartIfChanged=false): keep.service"),
+        "{out}"
+    );
     // removed unit stopped, new unit wanted by multi-user.target started
     assert_eq!(e.host.unit_state("gone.service"), "inactive");
     assert!(!e.host.path("/etc/systemd/system/gone.service").exists());
@@ -261,6 +282,12 @@ fn switch_change_and_rollback() {
         list.lines().next().unwrap().contains("(current, default)"),
         "{list}"
     );
+
+    // bob comes back: unlocked, with the uid he had
+    let bob_uid = e.sh("id -u bob");
+    e.ox_ok(&["switch", &t2]);
+    assert_eq!(e.sh("id -u bob"), bob_uid);
+    assert_eq!(e.sh("getent shadow bob | cut -d: -f8"), "");
 }
 
 #[test]
