@@ -835,7 +835,12 @@ fn activate_locked(
             ("restart", &units.restart),
             ("start", &start),
         ] {
-            // one job per unit: a failed job names its unit
+            // all at once; if that fails, unit by unit (repeating a
+            // finished job is harmless) so a failure names its unit
+            if systemd::job(verb, list, None).is_none() {
+                touched.extend(list.iter().cloned());
+                continue;
+            }
             for u in list.iter() {
                 match systemd::job(verb, std::slice::from_ref(u), None) {
                     Some(e) => job_failed.push((u.clone(), e)),
