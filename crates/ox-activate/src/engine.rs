@@ -522,11 +522,8 @@ fn recover_locked(p: &Paths, out: &mut dyn FnMut(&str), report: &mut Report) -> 
                 report.changes.extend(r.changes);
                 report.failed_units.extend(r.failed_units);
             }
-            if let Some(n) = j.generation {
-                if Some(n) != j.old_generation && profile::default_number(p) != Some(n) {
-                    let _ = profile::remove(p, n);
-                }
-            }
+            // (the profile is only touched after the flip: nothing to
+            // take back there; a rollback's reused link must survive)
         }
     }
     Journal::remove(p)?;
@@ -671,7 +668,7 @@ fn activate_locked(
         lines.push(format!("apply {} tmpfiles rule(s)", t.plan.tmpfiles.len()));
     }
     for h in &t.plan.home {
-        for a in &h.activation {
+        for a in h.activation.iter().filter(|a| !a.script.trim().is_empty()) {
             lines.push(format!("run home.activation.{} for {}", a.name, h.user));
         }
     }
