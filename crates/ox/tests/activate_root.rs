@@ -207,3 +207,44 @@ fn bad_toplevels_are_refused_clearly() {
     assert!(err.contains("user `nosuchuser`"), "{err}");
     assert!(!r.dir.join("root/ox/var/profiles/system").exists());
 }
+
+/// A rollback killed at any point: afterwards /etc and the profile agree
+/// (both on the old or both on the new generation) and no generation
+/// link is lost.
+#[test]
+fn killed_rollback_keeps_every_generation() {
+    let Some(r) = root("k") else { return };
+    let t1 = r.put(&gen(1));
+    let t2 = r.put(&gen(2));
+    r.ok(&["switch", &t1]);
+    r.ok(&["switch", &t2]);
+    for point in [
+        "prepared",
+        "users",
+        "stopped",
+        "flip-journaled",
+        "flipped",
+        "etc",
+        "profile-link",
+        "done",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ox"))
+            .args(["rollback", "--root", &r.r()])
+            .env("OX_ACTIVATE_FAULT", point)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: the fault did not fire");
+        r.ok(&["activate", "--recover"]);
+        let numbers = ox_activate::profile::numbers(&ox_activate::Paths::new(&r.dir.join("root")));
+        assert_eq!(numbers, vec![1, 2], "{point}: a generation link was lost");
+        let state = (r.link("etc/ox-static"), r.link("ox/var/profiles/system"));
+        let old = (format!("{t2}/etc"), "system-2-link".to_string());
+        let new = (format!("{t1}/etc"), "system-1-link".to_string());
+        assert!(state == old || state == new, "{point}: {state:?}");
+        eprintln!(
+            "rollback killed at {point}: {}",
+            if state == new { "finished" } else { "undone" }
+        );
+        r.ok(&["rollback", "--to", "2"]);
+    }
+}
