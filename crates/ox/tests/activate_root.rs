@@ -248,3 +248,17 @@ fn killed_rollback_keeps_every_generation() {
         r.ok(&["rollback", "--to", "2"]);
     }
 }
+
+#[test]
+fn switch_needs_a_toplevel_or_a_buildable_flake() {
+    let Some(r) = root("f") else { return };
+    let o = r.ox(&["switch"], "");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("TOPLEVEL"));
+    // building is delegated to `ox build --flake`; its failure stops here
+    let o = r.ox(&["switch", "--flake", "/nonexistent#nohost"], "");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.trim_end().ends_with("nothing was activated"), "{err}");
+    assert!(!r.dir.join("root/ox/var/profiles").exists());
+}
