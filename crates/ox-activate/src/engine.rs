@@ -568,6 +568,16 @@ fn activate_locked(
     }
 
     // ---- plan (no changes yet) ----
+    if !t.plan.secrets.is_empty() {
+        // services would start without their secrets: refuse, honestly
+        return Err(Error::Plan {
+            path: t.path.join("activation.json"),
+            msg: format!(
+                "declares {} secret(s), but installing secrets is not implemented in this ox yet",
+                t.plan.secrets.len()
+            ),
+        });
+    }
     let ids = Ids::read(p);
     let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
     let mut etc_desired = etc::desired_etc(&t)?;
