@@ -578,6 +578,19 @@ fn boot_takes_effect_at_the_next_boot() {
     assert_eq!(e.sh("cat /etc/greeting"), "generation two");
 }
 
+/// Copy a directory into the test store as `name`; its activation.json.
+fn copy_into_store(e: &Env, src: &std::path::Path, name: &str) -> PathBuf {
+    let dst = e.store.join(name);
+    assert!(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(&dst)
+        .status()
+        .unwrap()
+        .success());
+    dst.join("activation.json")
+}
+
 /// The builder's own expected output (tests/system, crate ox-system)
 /// goes through activation: the contract of docs/toplevel.md from both
 /// sides. Packages are dropped from the plan (the guest has no mirror).
@@ -591,15 +604,7 @@ fn builder_toplevel_activates() {
         return;
     }
     let name = "0000000000000000000000000000000b-ox-system-brunnen";
-    let dst = e.store.join(name);
-    assert!(std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&src)
-        .arg(&dst)
-        .status()
-        .unwrap()
-        .success());
-    let plan_path = dst.join("activation.json");
+    let plan_path = copy_into_store(&e, &src, name);
     let mut plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
     let dry_full = e.ox_ok(&["dry-activate", &format!("/ox/store/{name}")]);
@@ -767,4 +772,63 @@ fn user_services_follow_the_generation() {
         .host
         .path("/home/alice/.config/systemd/user/hello.service")
         .exists());
+}
+
+/// The builder's desktop fixture: home-manager files (a linked
+/// directory, a user unit), scripts ordered around the builtin phases.
+#[test]
+fn builder_home_activates() {
+    let Some(e) = env("h") else { return };
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/system/desktop/expected/toplevel");
+    if !src.join("activation.json").exists() {
+        eprintln!("SKIP: no builder fixture at {}", src.display());
+        return;
+    }
+    let name = "0000000000000000000000000000000d-ox-system-desktop";
+    let plan_path = copy_into_store(&e, &src, name);
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    plan["packages"] = serde_json::json!([]);
+    std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let t = format!("/ox/store/{name}");
+    // Debian ships /etc/issue and the fixture says onConflict = error:
+    // the first switch refuses, naming it
+    let o = e.ox(&["switch", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("/etc/issue: an unmanaged file is in the way"));
+    for entry in plan["etc"].as_array_mut().unwrap() {
+        if entry["target"] == "issue" {
+            entry["onConflict"] = "backup".into();
+        }
+    }
+    std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let out = e.ox_ok(&["switch", &t]);
+    assert!(
+        out.contains("run home.activation.emacs-config for alice"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("home.activation.linkGeneration"),
+        "builtins are not scripts: {out}"
+    );
+    assert!(
+        e.host.path("/home/alice/git").is_dir(),
+        "emacs-config did not run"
+    );
+    assert_eq!(
+        e.sh("readlink /home/alice/.emacs"),
+        format!("{t}/home/alice/.emacs")
+    );
+    // a directory entry is one link to the directory
+    assert!(!e.sh("cat /home/alice/.config/nvim/init.vim").is_empty());
+    assert_eq!(e.sh("stat -c %U /home/alice/.config"), "alice");
+    // the user manager runs (linger) and knows the unit; it is wanted by
+    // graphical-session.target, which is not active here, so not started
+    assert!(e.host.path("/var/lib/systemd/linger/alice").exists());
+    let st = e.sh("runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/$(id -u alice) systemctl --user show -P LoadState emacs-daemon.service");
+    assert_eq!(st, "loaded");
+    // a second switch is a no-op for the files
+    let again = e.ox_ok(&["switch", &t]);
+    assert!(!again.contains("create ~alice"), "{again}");
 }
