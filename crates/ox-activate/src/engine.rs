@@ -269,6 +269,7 @@ fn user_units(
     user: &str,
     uid: u32,
     report: &mut Report,
+    out: &mut dyn FnMut(&str),
 ) -> Result<(), Error> {
     let new_dir = home::user_unit_dir(new, user);
     let old_dir = old.map(|o| home::user_unit_dir(o, user));
@@ -288,7 +289,9 @@ fn user_units(
         ("start", &up.start),
     ] {
         for u in list {
-            report.changes.push(format!("{verb} {u} of {user}"));
+            let line = format!("{verb} {u} of {user}");
+            out(&line);
+            report.changes.push(line);
             if let Some(e) = systemd::job(verb, std::slice::from_ref(u), who) {
                 report.failed_units.push(FailedUnit {
                     unit: format!("{u} (user {user})"),
@@ -796,7 +799,7 @@ fn activate_locked(
                 match a.name.as_str() {
                     "linkGeneration" => link(&mut state)?,
                     "reloadSystemd" if live_units => {
-                        user_units(old.as_ref(), &t, &h.user, h.uid, &mut report)?
+                        user_units(old.as_ref(), &t, &h.user, h.uid, &mut report, out)?
                     }
                     _ => {}
                 }
@@ -808,7 +811,7 @@ fn activate_locked(
             }
         }
         if !has("reloadSystemd") && live_units {
-            user_units(old.as_ref(), &t, &h.user, h.uid, &mut report)?;
+            user_units(old.as_ref(), &t, &h.user, h.uid, &mut report, out)?;
         }
     }
     let removals = PkgPlan {

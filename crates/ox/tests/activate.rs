@@ -762,7 +762,11 @@ fn user_services_follow_the_generation() {
     assert_eq!(user_sc("is-active hello.service"), "active");
     assert!(e.host.path("/var/lib/systemd/linger/alice").exists());
     let pid = user_sc("show -P MainPID hello.service");
-    e.ox_ok(&["switch", &t2]);
+    let out = e.ox_ok(&["switch", &t2]);
+    assert!(
+        out.contains("stop hello.service of alice") && out.contains("start hello.service of alice"),
+        "{out}"
+    );
     assert_eq!(user_sc("is-active hello.service"), "active");
     assert_ne!(user_sc("show -P MainPID hello.service"), pid);
     assert!(e.sh("ps -o args= -p $(runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/$(id -u alice) systemctl --user show -P MainPID hello.service)").contains("7002"));
