@@ -260,6 +260,27 @@ fn check_owners(
     Ok(())
 }
 
+/// Undo an interrupted *first* activation (there is no old generation
+/// to go back to): /etc was not touched yet; lock the users it created
+/// and remove the packages it installed.
+fn undo_first(p: &Paths, report: &mut Report) -> Result<(), Error> {
+    let mut state = State::load(p)?;
+    let ids = Ids::read(p);
+    // an empty plan: every user ox created is "no longer declared"
+    let ops = users::plan(p, &crate::plan::Plan::default(), &state, &ids)?;
+    users::apply(p, &ops, &mut state)?;
+    report.changes.extend(ops.into_iter().map(|o| o.what));
+    let owned: Vec<String> = state.packages.keys().cloned().collect();
+    if !owned.is_empty() && p.is_live() {
+        let pp = PkgPlan {
+            remove: owned,
+            ..PkgPlan::default()
+        };
+        packages::apply(p, &pp, &mut state.packages)?;
+    }
+    state.save(p)
+}
+
 /// A user's systemd units (home files under `.config/systemd/user`):
 /// keep their manager running (linger), reload it and apply the same
 /// start/stop/restart/reload rules as for system units.
@@ -524,6 +545,8 @@ fn recover_locked(p: &Paths, out: &mut dyn FnMut(&str), report: &mut Report) -> 
                 let r = activate_locked(p, &opts, carry, out)?;
                 report.changes.extend(r.changes);
                 report.failed_units.extend(r.failed_units);
+            } else {
+                undo_first(p, report)?;
             }
             // (the profile is only touched after the flip: nothing to
             // take back there; a rollback's reused link must survive)

@@ -262,3 +262,35 @@ fn switch_needs_a_toplevel_or_a_buildable_flake() {
     assert!(err.trim_end().ends_with("nothing was activated"), "{err}");
     assert!(!r.dir.join("root/ox/var/profiles").exists());
 }
+
+/// The very first activation killed before the flip: the host is left
+/// as it was, except that the users it created are locked.
+#[test]
+fn killed_first_activation_is_undone() {
+    let Some(r) = root("1") else { return };
+    let t = r.put(&gen(1).normal_user("firstuser"));
+    let o = Command::new(env!("CARGO_BIN_EXE_ox"))
+        .args(["switch", &t, "--root", &r.r()])
+        .env("OX_ACTIVATE_FAULT", "users")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    r.ok(&["activate", "--recover"]);
+    assert!(r.link("etc/ox-static").is_empty());
+    assert!(r.link("etc/greeting").is_empty());
+    assert!(!r.dir.join("root/ox/var/profiles/system").exists());
+    let shadow = std::fs::read_to_string(r.dir.join("root/etc/shadow")).unwrap();
+    let line = shadow
+        .lines()
+        .find(|l| l.starts_with("firstuser:"))
+        .expect("user kept");
+    assert_eq!(line.split(':').nth(7), Some("1"), "not locked: {line}");
+    // and the next switch goes through and unlocks it
+    r.ok(&["switch", &t]);
+    let shadow = std::fs::read_to_string(r.dir.join("root/etc/shadow")).unwrap();
+    let line = shadow
+        .lines()
+        .find(|l| l.starts_with("firstuser:"))
+        .unwrap();
+    assert_eq!(line.split(':').nth(7), Some(""), "{line}");
+}
