@@ -294,3 +294,42 @@ fn killed_first_activation_is_undone() {
         .unwrap();
     assert_eq!(line.split(':').nth(7), Some(""), "{line}");
 }
+
+/// `mutableUsers`: a declared password is applied on creation; later it
+/// is enforced only when users are immutable.
+#[test]
+fn declared_passwords_follow_mutable_users() {
+    let Some(r) = root("p") else { return };
+    let hash = |h: &str| {
+        let mut f = gen(1).user(ox_activate::plan::User {
+            name: "pwuser".into(),
+            is_normal_user: true,
+            group: "users".into(),
+            hashed_password: Some(h.into()),
+            ..Default::default()
+        });
+        f = f.etc("pw", h);
+        f
+    };
+    let shadow_pw = || {
+        let s = std::fs::read_to_string(r.dir.join("root/etc/shadow")).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("pwuser:"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap()
+            .to_string()
+    };
+    r.ok(&["switch", &r.put(&hash("$6$one"))]);
+    assert_eq!(shadow_pw(), "$6$one");
+    // the user changes it; a mutable config does not put it back
+    r.ok(&["switch", &r.put(&hash("$6$two"))]);
+    assert_eq!(shadow_pw(), "$6$one");
+    let t = r.put(&hash("$6$three"));
+    let p = std::path::Path::new(&t).join("activation.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["mutableUsers"] = false.into();
+    std::fs::write(&p, v.to_string()).unwrap();
+    r.ok(&["switch", &t]);
+    assert_eq!(shadow_pw(), "$6$three");
+}
