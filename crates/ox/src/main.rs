@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod eval_cmd;
+mod flake_cmd;
 mod repl;
 
 #[derive(Parser)]
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Evaluate a Nix expression, like `nix-instantiate --eval`.
     Eval(eval_cmd::EvalArgs),
+    /// Lock, update and inspect flakes (flake.lock in Nix's format).
+    Flake(flake_cmd::FlakeArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Flake(a) => flake_cmd::run(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
