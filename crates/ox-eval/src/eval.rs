@@ -61,6 +61,8 @@ pub struct Eval {
     /// Messages from `builtins.trace`/warnings (printed to stderr).
     pub trace_hook: Option<TraceHook>,
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
+    /// The value `builtins.builtins` refers to (see `builtins::add_builtin`).
+    pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -80,6 +82,7 @@ impl Eval {
             store_writes: HashMap::new(),
             trace_hook: None,
             regex_cache: HashMap::new(),
+            builtins_cell: Rc::new(std::cell::RefCell::new(None)),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -92,6 +95,12 @@ impl Eval {
         let e = compile::parse_and_compile(text.into(), name.into(), dir, &self.globals, None)?;
         let env = Env::new(Vec::new(), None);
         self.eval(e, &env)
+    }
+
+    /// Add `builtins.<name>`: the extension point for crates built on the
+    /// evaluator (see `builtins::add_builtin`).
+    pub fn add_builtin(&mut self, name: &str, v: Value) {
+        crate::builtins::add_builtin(self, name, v)
     }
 
     pub fn eval_file(&mut self, path: &Path) -> Result<Value> {

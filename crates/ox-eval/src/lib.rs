@@ -27,8 +27,19 @@ pub use value::Value;
 /// Something the evaluator decided belongs in the store.
 #[derive(Clone, Debug)]
 pub enum StoreObject {
-    /// `builtins.toFile`: a text file with references.
-    Text { name: String, contents: String },
-    /// A copied source path (`"${./x}"`, `builtins.path`).
-    Source { name: String, path: String },
+    /// `builtins.toFile`: a text file with references (store paths).
+    Text {
+        name: String,
+        contents: String,
+        refs: std::collections::BTreeSet<String>,
+    },
+    /// A copied source path (`"${./x}"`, `builtins.path`, `filterSource`):
+    /// NAR-serialised (`recursive`) or a flat file, without the entries a
+    /// filter rejected (absolute paths below `path`).
+    Source {
+        name: String,
+        path: String,
+        recursive: bool,
+        excluded: Vec<String>,
+    },
 }

@@ -78,6 +78,7 @@ pub fn add_path(
     } else {
         FileIngestionMethod::Flat
     };
+    let mut excluded = Vec::new();
     let r = ox_store::try_source_path(&store, p, &name, method, HashAlgo::Sha256, |child, kind| {
         let Some(filter) = &filter else {
             return Ok(true);
@@ -90,7 +91,11 @@ pub fn add_path(
             ],
             Some(span),
         )?;
-        ev.expect_bool(&v, span)
+        let keep = ev.expect_bool(&v, span)?;
+        if !keep {
+            excluded.push(child.to_string_lossy().into_owned());
+        }
+        Ok(keep)
     });
     let sp = match r {
         Ok(sp) => sp,
@@ -103,6 +108,8 @@ pub fn add_path(
         crate::StoreObject::Source {
             name,
             path: path.to_string(),
+            recursive,
+            excluded,
         },
     );
     if filter.is_none() {
@@ -150,6 +157,7 @@ pub fn to_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         crate::StoreObject::Text {
             name: name.s.clone(),
             contents: contents.s.clone(),
+            refs: refs.iter().map(|r| store.print(r)).collect(),
         },
     );
     Ok(Value::str_ctx(path.clone(), ctx_of(&path)))

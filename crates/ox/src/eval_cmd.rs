@@ -76,12 +76,17 @@ pub fn search_path(includes: &[String]) -> Vec<(String, String)> {
     out
 }
 
+/// An evaluator as every ox command uses it: `-I`/`NIX_PATH` entries,
+/// then `<ox>` (ox's embedded `nix/` tree), and `builtins.ox` (the native
+/// half of `lib`).
 pub fn make_eval(includes: &[String], impure: bool) -> Eval {
-    Eval::new(Settings {
+    let mut ev = Eval::new(ox_modules::settings_with_ox(Settings {
         pure: !impure,
         search_path: search_path(includes),
         ..Settings::default()
-    })
+    }));
+    ox_modules::install(&mut ev);
+    ev
 }
 
 pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
@@ -155,7 +160,12 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
 }
 
 /// Like Nix's auto-args: a function result is called with `--arg`s.
-fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval::Result<Value> {
+pub(crate) fn apply_auto_args(
+    ev: &mut Eval,
+    v: Value,
+    a: &EvalArgs,
+    cwd: &str,
+) -> ox_eval::Result<Value> {
     let v = ev.force(v)?;
     let is_fn = matches!(v, Value::Lambda(_));
     // nix-instantiate only auto-calls when arguments were given
@@ -185,7 +195,7 @@ fn apply_auto_args(ev: &mut Eval, v: Value, a: &EvalArgs, cwd: &str) -> ox_eval:
     ev.force(r)
 }
 
-fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
+pub(crate) fn select_path(ev: &mut Eval, v: Value, path: &str) -> ox_eval::Result<Value> {
     let mut cur = v;
     for part in path.split('.') {
         cur = ev.force(cur)?;

@@ -12,9 +12,12 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod build_cmd;
+mod activate_cmd;
 mod eval_cmd;
 mod flake_cmd;
 mod repl;
+mod store_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +38,22 @@ enum Command {
     Flake(flake_cmd::FlakeArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// Build derivations into the store, like `nix-build`.
+    Build(build_cmd::BuildArgs),
+    /// Inspect and maintain the store (verify, gc, path-info, add, roots).
+    Store(store_cmd::StoreArgs),
+    /// Make this host match a built toplevel (switch, test, boot, dry-activate).
+    Activate(activate_cmd::ActivateArgs),
+    /// Activate a toplevel and make it the boot default.
+    Switch(activate_cmd::SwitchArgs),
+    /// Print exactly what switching to a toplevel would change.
+    DryActivate(activate_cmd::DryArgs),
+    /// List the system generations.
+    Generations(activate_cmd::GenerationsArgs),
+    /// Switch back to the previous (or a given) generation.
+    Rollback(activate_cmd::RollbackArgs),
+    /// Remove old generations (never the current or booted one).
+    Gc(activate_cmd::GcArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -58,6 +77,14 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
         Command::Flake(a) => flake_cmd::run(a),
+        Command::Build(a) => build_cmd::run(a),
+        Command::Store(a) => store_cmd::run(a),
+        Command::Activate(a) => activate_cmd::activate(a),
+        Command::Switch(a) => activate_cmd::switch(a),
+        Command::DryActivate(a) => activate_cmd::dry_activate(a),
+        Command::Generations(a) => activate_cmd::generations(a),
+        Command::Rollback(a) => activate_cmd::rollback(a),
+        Command::Gc(a) => activate_cmd::gc(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());

@@ -83,6 +83,7 @@ pub(crate) fn install(ev: &mut Eval) {
 
     // `builtins` contains itself; tie the knot through a thunk.
     let cell: Rc<std::cell::RefCell<Option<Value>>> = Rc::new(std::cell::RefCell::new(None));
+    ev.builtins_cell = cell.clone();
     let c2 = cell.clone();
     let self_ref = Thunk::native(move |_| Ok(c2.borrow().clone().unwrap_or(Value::Null)));
     r.value("builtins", self_ref);
@@ -117,6 +118,24 @@ pub(crate) fn install(ev: &mut Eval) {
     let builtins = Value::attrs(Attrs::from_unsorted(entries));
     *cell.borrow_mut() = Some(builtins.clone());
     ev.globals.insert("builtins", builtins);
+}
+
+/// The extension point for crates built on the evaluator (e.g. ox's
+/// module system): add `builtins.<name>` (and the global `__<name>`).
+/// Call it right after `Eval::new`, before compiling code: compiled code
+/// resolves globals when it is compiled.
+pub fn add_builtin(ev: &mut Eval, name: &str, v: Value) {
+    let name = sym(name);
+    let mut entries: Vec<(Sym, Value)> = match ev.globals.get("builtins") {
+        Some(Value::Attrs(a)) => a.entries().to_vec(),
+        _ => Vec::new(),
+    };
+    entries.retain(|(k, _)| *k != name);
+    entries.push((name, v.clone()));
+    let builtins = Value::attrs(Attrs::from_unsorted(entries));
+    *ev.builtins_cell.borrow_mut() = Some(builtins.clone());
+    ev.globals.insert("builtins", builtins);
+    ev.globals.insert(sym(&format!("__{}", name)), v);
 }
 
 // ----------------------------------------------------------------------

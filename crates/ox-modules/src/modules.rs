@@ -1,0 +1,1830 @@
+//! `lib.evalModules`, natively: module collection (imports,
+//! disabledModules, keys), the lazy per-node merge of declarations and
+//! definitions, property handling (mkIf, mkMerge, mkOverride, mkOrder),
+//! option evaluation and the `config` fixpoint.
+//!
+//! Laziness follows nixpkgs: the attribute names of `config` at a level
+//! are the names declared there, each value is a thunk; whether a name is
+//! an option or a nested set is decided when that value is forced; the
+//! definitions at a level are grouped (which forces the structure, not
+//! the values, of every module's `config` there) when the first child
+//! asks for them.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::rc::Rc;
+
+use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
+use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::{Eval, Result, Value};
+
+use crate::types;
+use crate::util::*;
+
+thread_local! {
+    /// The `lib` the current evaluation was started from (submodule
+    /// types start nested evaluations with it).
+    pub static LIB: RefCell<Value> = const { RefCell::new(Value::Null) };
+    /// Options whose values are being computed, outermost first (for
+    /// infinite-recursion reports).
+    static OPT_STACK: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+pub const UNKNOWN_FILE: &str = "<unknown-file>";
+
+pub fn current_lib() -> Value {
+    LIB.with(|l| l.borrow().clone())
+}
+
+// ----------------------------------------------------------------------
+// Evaluation state
+
+pub struct Sys {
+    lib: Value,
+    special: Rc<Attrs>,
+    prefix: Vec<String>,
+    class: Option<String>,
+    /// The arguments evalModules was called with (for extendModules).
+    orig: Rc<Attrs>,
+    /// Whether this evaluation is a submodule (changes error texts).
+    in_submodule: bool,
+    base_args: OnceCell<Value>,
+    modules: OnceCell<Rc<Vec<Rc<Module>>>>,
+    root: OnceCell<Rc<Node>>,
+    config: OnceCell<Value>,
+    options: OnceCell<Value>,
+}
+
+pub struct Module {
+    pub file: Rc<str>,
+    pub key: String,
+    pub class: Option<String>,
+    pub disabled: Vec<Value>,
+    pub imports: Vec<Value>,
+    pub options: Value,
+    pub configs: Vec<Value>,
+}
+
+#[derive(Clone)]
+pub enum Wrap {
+    If(Value),
+    Override(Value),
+}
+
+/// A definition before properties are discharged.
+#[derive(Clone)]
+pub struct RawDef {
+    pub file: Rc<str>,
+    pub pos: Option<Span>,
+    pub value: Value,
+    pub wraps: Rc<Vec<Wrap>>,
+}
+
+impl RawDef {
+    pub fn plain(d: &Def) -> RawDef {
+        RawDef {
+            file: d.file.clone(),
+            pos: d.pos,
+            value: d.value.clone(),
+            wraps: Rc::new(Vec::new()),
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// Entry point
+
+/// `evalModules` with nixpkgs' arguments.
+pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Result<Value> {
+    LIB.with(|l| *l.borrow_mut() = lib.clone());
+    let a = force_attrs(ev, &args, "the argument of lib.evalModules")?;
+    for (k, _) in a.entries() {
+        if !matches!(
+            *k,
+            "modules" | "specialArgs" | "prefix" | "class" | "args" | "check"
+        ) {
+            return throw(format!(
+                "lib.evalModules: unexpected argument `{}'; expected modules, specialArgs, prefix or class",
+                k
+            ));
+        }
+    }
+    let special = match a.get("specialArgs") {
+        Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
+        None => Rc::new(Attrs::new()),
+    };
+    let prefix = match a.get("prefix") {
+        Some(v) => loc_from_value(ev, v)?,
+        None => Vec::new(),
+    };
+    let class = match a.get("class") {
+        Some(v) => match ev.force(v.clone())? {
+            Value::Null => None,
+            v => Some(force_str(ev, &v, "the class of lib.evalModules")?),
+        },
+        None => None,
+    };
+    let sys = Rc::new(Sys {
+        lib,
+        special,
+        prefix,
+        class,
+        orig: a.clone(),
+        in_submodule: in_sub,
+        base_args: OnceCell::new(),
+        modules: OnceCell::new(),
+        root: OnceCell::new(),
+        config: OnceCell::new(),
+        options: OnceCell::new(),
+    });
+    Ok(sys.result())
+}
+
+impl Sys {
+    fn result(self: &Rc<Self>) -> Value {
+        let s1 = self.clone();
+        let config = Thunk::native(move |ev| {
+            s1.check_unmatched(ev)?;
+            let c = s1.config_value(ev)?;
+            let c = force_attrs(ev, &c, "config")?;
+            let entries: Vec<(Sym, Value)> = c
+                .entries()
+                .iter()
+                .filter(|(k, _)| *k != "_module")
+                .cloned()
+                .collect();
+            Ok(Value::attrs(Attrs::from_sorted(entries)))
+        });
+        let s2 = self.clone();
+        let options = Thunk::native(move |ev| {
+            s2.check_unmatched(ev)?;
+            s2.options_value(ev)
+        });
+        let s3 = self.clone();
+        let module = Thunk::native(move |ev| {
+            s3.check_unmatched(ev)?;
+            let c = s3.config_value(ev)?;
+            let c = force_attrs(ev, &c, "config")?;
+            Ok(c.get("_module").cloned().unwrap_or(Value::Null))
+        });
+        let extend = papp(
+            "extendModules",
+            3,
+            prim_extend,
+            vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
+        );
+        let ty = self.module_type();
+        attrs(vec![
+            ("_type", s("configuration")),
+            ("config", config),
+            ("options", options),
+            ("_module", module),
+            ("class", self.class.clone().map(s).unwrap_or(Value::Null)),
+            ("extendModules", extend),
+            ("type", ty),
+        ])
+    }
+
+    fn module_type(self: &Rc<Self>) -> Value {
+        let modules = self
+            .orig
+            .get("modules")
+            .cloned()
+            .unwrap_or(Value::list(vec![]));
+        types::submodule_with(
+            modules,
+            Value::Attrs(self.special.clone()),
+            self.class.clone().map(s).unwrap_or(Value::Null),
+            false,
+            None,
+        )
+    }
+
+    /// The module argument `config` (with `_module`).
+    pub fn config_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.config.get() {
+            return Ok(v.clone());
+        }
+        let s1 = self.clone();
+        let v = Thunk::native(move |ev| {
+            let root = s1.root(ev)?;
+            let declared = root.config_attrs(ev)?;
+            let ft = s1.freeform_type(ev)?;
+            match ft {
+                None => Ok(declared),
+                Some(ft) => {
+                    let un = root.unmatched(ev)?;
+                    let defs: Vec<RawDef> = un
+                        .into_iter()
+                        .map(|(path, d)| RawDef {
+                            value: set_attr_by_path(&path, d.value.clone()),
+                            ..d
+                        })
+                        .collect();
+                    let free = match merge_definitions(ev, &s1.prefix, &ft, &defs)? {
+                        Some(v) => v,
+                        None => attrs(vec![]),
+                    };
+                    recursive_update(ev, free, declared)
+                }
+            }
+        });
+        let _ = self.config.set(v.clone());
+        Ok(v)
+    }
+
+    fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        let root = self.root(ev)?;
+        let declared = root.config_attrs(ev)?;
+        let m = force_attrs(ev, &declared, "config")?;
+        let mo = match m.get("_module") {
+            Some(v) => force_attrs(ev, v, "config._module")?,
+            None => return Ok(None),
+        };
+        match mo.get("freeformType") {
+            Some(v) => match ev.force(v.clone())? {
+                Value::Null => Ok(None),
+                t => Ok(Some(t)),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn module_check(self: &Rc<Self>, ev: &mut Eval) -> Result<bool> {
+        let root = self.root(ev)?;
+        let declared = root.config_attrs(ev)?;
+        let m = force_attrs(ev, &declared, "config")?;
+        let mo = match m.get("_module") {
+            Some(v) => force_attrs(ev, v, "config._module")?,
+            None => return Ok(true),
+        };
+        match mo.get("check") {
+            Some(v) => force_bool(ev, v, "config._module.check"),
+            None => Ok(true),
+        }
+    }
+
+    fn check_unmatched(self: &Rc<Self>, ev: &mut Eval) -> Result<()> {
+        if !self.module_check(ev)? || self.freeform_type(ev)?.is_some() {
+            return Ok(());
+        }
+        let root = self.root(ev)?;
+        let un = root.unmatched(ev)?;
+        if let Some((path, d)) = un.into_iter().next() {
+            let mut loc = self.prefix.clone();
+            loc.extend(path.iter().cloned());
+            let shown = show_defs(
+                ev,
+                &[Def {
+                    file: d.file.clone(),
+                    pos: d.pos,
+                    value: d.value.clone(),
+                }],
+            );
+            let mut msg = format!(
+                "The option `{}' does not exist. Definition values:{}",
+                show_option(&loc),
+                shown
+            );
+            // Suggestions: declared names next to the unknown one.
+            let parent = &path[..path.len() - 1];
+            let cands = root.declared_names_at(ev, parent)?;
+            let last = path.last().cloned().unwrap_or_default();
+            let sugg = suggestions(&last, &cands);
+            if !sugg.is_empty() {
+                let full: Vec<String> = sugg
+                    .iter()
+                    .map(|n| {
+                        let mut l = self.prefix.clone();
+                        l.extend(parent.iter().cloned());
+                        l.push(n.clone());
+                        show_option(&l)
+                    })
+                    .collect();
+                msg.push_str(&format!("\n\nDid you mean {}?", or_list(&full)));
+            } else if root
+                .declared_names_at(ev, &[])?
+                .iter()
+                .all(|n| n == "_module")
+            {
+                msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
+            }
+            if self.in_submodule {
+                msg.push_str("\n\nThis can happen if you e.g. declared your options in `types.submodule' under `config' rather than `options'.");
+            }
+            return Err(EvalError::new(ErrorKind::Throw, msg, d.pos));
+        }
+        Ok(())
+    }
+
+    pub fn options_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.options.get() {
+            return Ok(v.clone());
+        }
+        let s1 = self.clone();
+        let v = Thunk::native(move |ev| {
+            let root = s1.root(ev)?;
+            root.options_attrs(ev)
+        });
+        let _ = self.options.set(v.clone());
+        Ok(v)
+    }
+
+    /// `{ lib, config, options, specialArgs, _class, _prefix } // specialArgs`
+    fn base_args(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.base_args.get() {
+            return Ok(v.clone());
+        }
+        let config = self.config_value(ev)?;
+        let options = self.options_value(ev)?;
+        let mut e: Vec<(Sym, Value)> = vec![
+            ("lib", self.lib.clone()),
+            ("config", config),
+            ("options", options),
+            ("specialArgs", Value::Attrs(self.special.clone())),
+            ("_class", self.class.clone().map(s).unwrap_or(Value::Null)),
+            ("_prefix", loc_to_value(&self.prefix)),
+        ];
+        e.extend(self.special.entries().iter().cloned());
+        let v = attrs_sym(e);
+        let _ = self.base_args.set(v.clone());
+        Ok(v)
+    }
+
+    /// Call a function module with its arguments; formals that are not
+    /// given come from `config._module.args`, lazily.
+    fn apply_module_args(self: &Rc<Self>, ev: &mut Eval, key: &str, f: Value) -> Result<Value> {
+        let base = self.base_args(ev)?;
+        let base_a = force_attrs(ev, &base, "module arguments")?;
+        let formals: Vec<Sym> = match &f {
+            Value::Lambda(c) => c
+                .def
+                .formals
+                .as_ref()
+                .map(|f| f.entries.iter().map(|(n, _)| *n).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut extra: Vec<(Sym, Value)> = Vec::new();
+        for n in formals {
+            if base_a.contains(n) {
+                continue;
+            }
+            let s1 = self.clone();
+            let key = key.to_string();
+            extra.push((
+                n,
+                Thunk::native(move |ev| {
+                    let cfg = s1.config_value(ev)?;
+                    let r = (|| {
+                        let c = force_attrs(ev, &cfg, "config")?;
+                        let m = force_attrs(ev, c.get("_module").unwrap_or(&Value::Null), "config._module")?;
+                        let a = force_attrs(ev, m.get("args").unwrap_or(&Value::Null), "config._module.args")?;
+                        match a.get(n) {
+                            Some(v) => ev.force(v.clone()),
+                            None => throw(format!(
+                                "The module argument `{}' is not provided: it is neither a specialArg nor defined in `_module.args' (requested by module `{}')",
+                                n, key
+                            )),
+                        }
+                    })();
+                    r.context(|| {
+                        (
+                            format!("while evaluating the module argument `{}' in \"{}\":", n, key),
+                            None,
+                        )
+                    })
+                }),
+            ));
+        }
+        let arg = if extra.is_empty() {
+            base
+        } else {
+            Value::attrs(Attrs::update(&base_a, &Attrs::from_unsorted(extra)))
+        };
+        ev.call(f, arg, None)
+    }
+
+    // ------------------------------------------------------------------
+    // Module collection
+
+    fn load(
+        self: &Rc<Self>,
+        ev: &mut Eval,
+        parent_file: &str,
+        fallback_key: String,
+        m: Value,
+    ) -> Result<Rc<Module>> {
+        let m = ev.force(m)?;
+        match &m {
+            Value::Path(_) | Value::Str(_) => {
+                let file = force_str(ev, &m, "a module path")?;
+                let v = ev.import_path(Path::new(&file), None)?;
+                let v = ev.force(v)?;
+                let v = if v.is_function() {
+                    self.apply_module_args(ev, &file, v)?
+                } else {
+                    v
+                };
+                self.unify(ev, &file, file.clone(), v)
+                    .context(|| (format!("while evaluating the module `{}'", file), None))
+            }
+            v if v.is_function() => {
+                let r = self.apply_module_args(ev, &fallback_key, m.clone())?;
+                self.unify(ev, parent_file, fallback_key, r)
+            }
+            Value::Attrs(_) => match type_tag_force(ev, &m)?.as_deref() {
+                None | Some("module") => self.unify(ev, parent_file, fallback_key, m.clone()),
+                Some("if") | Some("override") => {
+                    self.unify(ev, parent_file, fallback_key, attrs(vec![("config", m.clone())]))
+                }
+                Some(t) => throw(format!(
+                    "Expected a module, but found a value of type \"{}\". A module is typically loaded by adding it to the `imports = [ ... ];` attribute of an existing module, or in the `modules = [ ... ];` argument of various functions. Please make sure that each of the list items is a module, and not a different kind of value.\n(in `{}')",
+                    t, parent_file
+                )),
+            },
+            Value::List(_) => throw(format!(
+                "Module imports can't be nested lists. Perhaps you meant to remove one level of lists? Definitions: {}",
+                parent_file
+            )),
+            o => throw(format!(
+                "A module in `{}' is {}, but a module must be a path, a function or an attribute set",
+                parent_file,
+                o.type_name()
+            )),
+        }
+    }
+
+    fn unify(
+        self: &Rc<Self>,
+        ev: &mut Eval,
+        file: &str,
+        key: String,
+        m: Value,
+    ) -> Result<Rc<Module>> {
+        let a = force_attrs(ev, &m, "a module")?;
+        let file: Rc<str> = match a.get("_file") {
+            Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
+            None => file.into(),
+        };
+        let key = match a.get("key") {
+            Some(k) => force_str(ev, k, "`key' of a module")?,
+            None => key,
+        };
+        let class = match a.get("_class") {
+            Some(c) => match ev.force(c.clone())? {
+                Value::Null => None,
+                c => Some(force_str(ev, &c, "`_class' of a module")?),
+            },
+            None => None,
+        };
+        let list_of = |ev: &mut Eval, n: &str| -> Result<Vec<Value>> {
+            match a.get(n) {
+                Some(v) => {
+                    Ok(force_list(ev, v, &format!("`{}' of module `{}'", n, file))?.to_vec())
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let disabled = list_of(ev, "disabledModules")?;
+        let mut configs = Vec::new();
+        let explicit = a.contains("config") || a.contains("options");
+        let (imports, options) = if explicit {
+            for (k, _) in a.entries() {
+                if !matches!(
+                    *k,
+                    "_class"
+                        | "_file"
+                        | "key"
+                        | "disabledModules"
+                        | "imports"
+                        | "options"
+                        | "config"
+                        | "meta"
+                        | "freeformType"
+                ) {
+                    let bad: Vec<&str> = a
+                        .entries()
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .filter(|k| {
+                            !matches!(
+                                *k,
+                                "_class"
+                                    | "_file"
+                                    | "key"
+                                    | "disabledModules"
+                                    | "imports"
+                                    | "options"
+                                    | "config"
+                                    | "meta"
+                                    | "freeformType"
+                            )
+                        })
+                        .collect();
+                    return Err(EvalError::new(
+                        ErrorKind::Throw,
+                        format!(
+                            "Module `{}' has an unsupported attribute `{}'. This is caused by introducing a top-level `config' or `options' attribute. Add configuration attributes immediately on the top level instead, or move all of them (namely: {}) into the explicit `config' attribute.",
+                            key,
+                            k,
+                            bad.join(" ")
+                        ),
+                        a.position(k),
+                    ));
+                }
+            }
+            if let Some(c) = a.get("config") {
+                configs.push(c.clone());
+            }
+            if let Some(mt) = a.get("meta") {
+                configs.push(attrs(vec![("meta", mt.clone())]));
+            }
+            (
+                list_of(ev, "imports")?,
+                a.get("options").cloned().unwrap_or(attrs(vec![])),
+            )
+        } else {
+            let mut imports = list_of(ev, "require")?;
+            imports.extend(list_of(ev, "imports")?);
+            let rest: Vec<(Sym, Value)> = a
+                .entries()
+                .iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        *k,
+                        "_class"
+                            | "_file"
+                            | "key"
+                            | "disabledModules"
+                            | "require"
+                            | "imports"
+                            | "freeformType"
+                    )
+                })
+                .cloned()
+                .collect();
+            let mut c = Attrs::from_sorted(rest);
+            c.positions = a.positions.clone();
+            configs.push(Value::attrs(c));
+            (imports, attrs(vec![]))
+        };
+        if let Some(ft) = a.get("freeformType") {
+            configs.push(attrs(vec![(
+                "_module",
+                attrs(vec![("freeformType", ft.clone())]),
+            )]));
+        }
+        Ok(Rc::new(Module {
+            file,
+            key,
+            class,
+            disabled,
+            imports,
+            options,
+            configs,
+        }))
+    }
+
+    /// The imports closure, de-duplicated by key, minus disabled modules,
+    /// in nixpkgs' (breadth-first) order.
+    fn modules(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<Vec<Rc<Module>>>> {
+        if let Some(m) = self.modules.get() {
+            return Ok(m.clone());
+        }
+        let top = match self.orig.get("modules") {
+            Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
+            None => Vec::new(),
+        };
+        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::new();
+        // (parent file, fallback key, value) -> key
+        let mut load_one = |this: &Rc<Sys>,
+                            ev: &mut Eval,
+                            loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
+                            pf: &str,
+                            fk: String,
+                            v: Value|
+         -> Result<(String, bool)> {
+            let v = ev.force(v)?;
+            if let Value::Path(p) = &v {
+                if loaded.contains_key(p.as_str()) {
+                    return Ok(((**p).clone(), false));
+                }
+            }
+            let m = this.load(ev, pf, fk, v)?;
+            let k = m.key.clone();
+            if loaded.contains_key(&k) {
+                return Ok((k, false));
+            }
+            loaded.insert(k.clone(), (m, Vec::new()));
+            Ok((k, true))
+        };
+        let mut top_keys = Vec::new();
+        let mut stack: Vec<String> = Vec::new();
+        let internal = self.internal_module();
+        let mut all_top = top.clone();
+        all_top.push(internal);
+        for (i, m) in all_top.into_iter().enumerate() {
+            let (k, new) = load_one(
+                self,
+                ev,
+                &mut loaded,
+                UNKNOWN_FILE,
+                format!(":anon-{}", i + 1),
+                m,
+            )?;
+            top_keys.push(k.clone());
+            if new {
+                stack.push(k);
+            }
+        }
+        while let Some(k) = stack.pop() {
+            let m = loaded[&k].0.clone();
+            let mut kids = Vec::new();
+            for (n, imp) in m.imports.iter().enumerate() {
+                let (ck, new) = load_one(
+                    self,
+                    ev,
+                    &mut loaded,
+                    &m.file,
+                    format!("{}:anon-{}", m.key, n + 1),
+                    imp.clone(),
+                )
+                .context(|| {
+                    (
+                        format!("while loading the imports of module `{}'", m.key),
+                        None,
+                    )
+                })?;
+                kids.push(ck.clone());
+                if new {
+                    stack.push(ck);
+                }
+            }
+            if let Some(e) = loaded.get_mut(&k) {
+                e.1 = kids;
+            }
+        }
+        // disabledModules
+        let mut disabled: HashSet<String> = HashSet::new();
+        let modules_path = match self.special.get("modulesPath") {
+            Some(p) => Some(force_str(ev, p, "specialArgs.modulesPath")?),
+            None => None,
+        };
+        for (m, _) in loaded.values() {
+            for d in &m.disabled {
+                let d = ev.force(d.clone())?;
+                let k = match &d {
+                    Value::Str(x) if x.s.starts_with('/') => x.s.clone(),
+                    Value::Str(x) => match &modules_path {
+                        Some(mp) => format!("{}/{}", mp, x.s),
+                        None => x.s.clone(),
+                    },
+                    Value::Path(p) => (**p).clone(),
+                    Value::Attrs(a) => match a.get("key") {
+                        Some(k) => force_str(ev, k, "the key of a disabled module")?,
+                        None => return throw(format!(
+                            "Module `{}' contains a disabledModules item that is an attribute set, presumably a module, that does not have a `key' attribute. This means that the module system doesn't have any means to identify the module that should be disabled. Make sure that you've put the correct value in disabledModules: a string path relative to modulesPath, a path value, or an attribute set with a `key' attribute.",
+                            m.file
+                        )),
+                    },
+                    o => return throw(format!(
+                        "Module `{}' contains a disabledModules item that is {}, not a path, string or attribute set",
+                        m.file,
+                        o.type_name()
+                    )),
+                };
+                disabled.insert(k);
+            }
+        }
+        let mut out = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut queue: VecDeque<String> = top_keys.into_iter().collect();
+        while let Some(k) = queue.pop_front() {
+            if disabled.contains(&k) || !seen.insert(k.clone()) {
+                continue;
+            }
+            let (m, kids) = &loaded[&k];
+            if let (Some(mc), Some(c)) = (&m.class, &self.class) {
+                if mc != c {
+                    return throw(format!(
+                        "The module `{}' (class: {:?}) cannot be imported into a module evaluation that expects class {:?}.",
+                        m.file, mc, c
+                    ));
+                }
+            }
+            out.push(m.clone());
+            queue.extend(kids.iter().cloned());
+        }
+        let r = Rc::new(out);
+        let _ = self.modules.set(r.clone());
+        Ok(r)
+    }
+
+    /// nixpkgs' internal module: the `_module.*` options.
+    fn internal_module(self: &Rc<Self>) -> Value {
+        let opt = |ty: Value, extra: Vec<(&str, Value)>| {
+            let mut e = vec![
+                ("_type", s("option")),
+                ("type", ty),
+                ("internal", Value::Bool(true)),
+            ];
+            e.extend(extra);
+            attrs(e)
+        };
+        let options = attrs(vec![(
+            "_module",
+            attrs(vec![
+                (
+                    "args",
+                    opt(
+                        types::lazy_attrs_of(types::raw()),
+                        vec![("description", s("Additional arguments passed to each module in addition to ones like `lib`, `config`, and `pkgs`, `modulesPath`."))],
+                    ),
+                ),
+                (
+                    "check",
+                    opt(
+                        types::bool_(),
+                        vec![
+                            ("default", Value::Bool(true)),
+                            ("description", s("Whether to check whether all option definitions have matching declarations.")),
+                        ],
+                    ),
+                ),
+                (
+                    "freeformType",
+                    opt(
+                        types::null_or(types::option_type()),
+                        vec![
+                            ("default", Value::Null),
+                            ("description", s("If set, merge all definitions that don't have an associated option together using this type.")),
+                        ],
+                    ),
+                ),
+                (
+                    "specialArgs",
+                    opt(
+                        types::raw(),
+                        vec![
+                            ("readOnly", Value::Bool(true)),
+                            ("default", Value::Attrs(self.special.clone())),
+                            ("description", s("Externally provided module arguments that can't be modified from within a configuration, but can be used in module imports.")),
+                        ],
+                    ),
+                ),
+            ]),
+        )]);
+        let extend = papp(
+            "extendModules",
+            3,
+            prim_extend,
+            vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
+        );
+        let config = attrs(vec![(
+            "_module",
+            attrs(vec![(
+                "args",
+                attrs(vec![
+                    ("extendModules", extend),
+                    ("moduleType", self.module_type()),
+                ]),
+            )]),
+        )]);
+        attrs(vec![
+            ("_file", s("lib/modules.nix")),
+            ("key", s("lib/modules.nix")),
+            ("options", options),
+            ("config", config),
+        ])
+    }
+
+    fn root(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<Node>> {
+        if let Some(r) = self.root.get() {
+            return Ok(r.clone());
+        }
+        let mods = self.modules(ev)?;
+        let mut decls = Vec::new();
+        let mut defs = Vec::new();
+        // Later modules first, as nixpkgs (`reverseList modules`).
+        for m in mods.iter().rev() {
+            decls.push((m.clone(), m.options.clone()));
+            for c in &m.configs {
+                defs.push(RawDef {
+                    file: m.file.clone(),
+                    pos: None,
+                    value: c.clone(),
+                    wraps: Rc::new(Vec::new()),
+                });
+            }
+        }
+        let n = Rc::new(Node {
+            sys: self.clone(),
+            loc: self.prefix.clone(),
+            rel: Vec::new(),
+            decls,
+            defs,
+            decl_index: OnceCell::new(),
+            def_index: OnceCell::new(),
+            kids: RefCell::new(HashMap::new()),
+            config: OnceCell::new(),
+            options: OnceCell::new(),
+        });
+        let _ = self.root.set(n.clone());
+        Ok(n)
+    }
+}
+
+fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let lib = a[0].clone();
+    let orig = force_attrs(ev, &a[1], "evalModules arguments")?;
+    let ext = force_attrs(ev, &a[2], "the argument of extendModules")?;
+    let mut e: Vec<(Sym, Value)> = orig.entries().to_vec();
+    let get_list = |ev: &mut Eval, a: &Attrs| -> Result<Vec<Value>> {
+        match a.get("modules") {
+            Some(v) => Ok(force_list(ev, v, "modules")?.to_vec()),
+            None => Ok(Vec::new()),
+        }
+    };
+    let mut mods = get_list(ev, &orig)?;
+    mods.extend(get_list(ev, &ext)?);
+    e.retain(|(k, _)| !matches!(*k, "modules" | "specialArgs" | "prefix"));
+    e.push(("modules", Value::list(mods)));
+    let sa = match (orig.get("specialArgs"), ext.get("specialArgs")) {
+        (Some(x), Some(y)) => {
+            let x = force_attrs(ev, x, "specialArgs")?;
+            let y = force_attrs(ev, y, "specialArgs")?;
+            Value::attrs(Attrs::update(&x, &y))
+        }
+        (Some(x), None) | (None, Some(x)) => x.clone(),
+        (None, None) => attrs(vec![]),
+    };
+    e.push(("specialArgs", sa));
+    if let Some(p) = ext.get("prefix").or(orig.get("prefix")) {
+        e.push(("prefix", p.clone()));
+    }
+    eval_modules(ev, lib, attrs_sym(e), false)
+}
+
+// ----------------------------------------------------------------------
+// Nodes of the option tree
+
+pub struct Node {
+    sys: Rc<Sys>,
+    /// Full location (prefix included).
+    loc: Vec<String>,
+    /// Location relative to the evaluation's root.
+    rel: Vec<String>,
+    decls: Vec<(Rc<Module>, Value)>,
+    defs: Vec<RawDef>,
+    decl_index: OnceCell<Rc<DeclIndex>>,
+    def_index: OnceCell<Rc<HashMap<Sym, Vec<RawDef>>>>,
+    kids: RefCell<HashMap<Sym, Child>>,
+    config: OnceCell<Value>,
+    options: OnceCell<Value>,
+}
+
+struct DeclIndex {
+    names: Vec<Sym>,
+    by_name: HashMap<Sym, Vec<(Rc<Module>, Value, Option<Span>)>>,
+}
+
+#[derive(Clone)]
+enum Child {
+    Opt(Rc<Opt>),
+    Node(Rc<Node>),
+}
+
+fn is_option(ev: &mut Eval, v: &Value) -> Result<bool> {
+    let v = ev.force(v.clone())?;
+    Ok(type_tag_force(ev, &v)?.as_deref() == Some("option"))
+}
+
+impl Node {
+    fn decl_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<DeclIndex>> {
+        if let Some(d) = self.decl_index.get() {
+            return Ok(d.clone());
+        }
+        let mut by_name: HashMap<Sym, Vec<(Rc<Module>, Value, Option<Span>)>> = HashMap::new();
+        let mut names = Vec::new();
+        for (m, v) in &self.decls {
+            let a = force_attrs(
+                ev,
+                v,
+                &format!(
+                    "the options of module `{}' at `{}'",
+                    m.file,
+                    show_option(&self.loc)
+                ),
+            )?;
+            for (k, x) in a.entries() {
+                let e = by_name.entry(*k).or_default();
+                if e.is_empty() {
+                    names.push(*k);
+                }
+                e.push((m.clone(), x.clone(), a.position(k)));
+            }
+        }
+        names.sort();
+        let d = Rc::new(DeclIndex { names, by_name });
+        let _ = self.decl_index.set(d.clone());
+        Ok(d)
+    }
+
+    fn def_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<HashMap<Sym, Vec<RawDef>>>> {
+        if let Some(d) = self.def_index.get() {
+            return Ok(d.clone());
+        }
+        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::new();
+        for d in &self.defs {
+            let mut pushed = Vec::new();
+            push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
+                (
+                    format!(
+                        "while evaluating definitions from `{}' at `{}':",
+                        d.file,
+                        show_option(&self.loc)
+                    ),
+                    d.pos,
+                )
+            })?;
+            for (a, wraps) in pushed {
+                for (k, v) in a.entries() {
+                    idx.entry(*k).or_default().push(RawDef {
+                        file: d.file.clone(),
+                        pos: a.position(k).or(d.pos),
+                        value: v.clone(),
+                        wraps: wraps.clone(),
+                    });
+                }
+            }
+        }
+        let r = Rc::new(idx);
+        let _ = self.def_index.set(r.clone());
+        Ok(r)
+    }
+
+    fn child(self: &Rc<Self>, ev: &mut Eval, name: Sym) -> Result<Child> {
+        if let Some(c) = self.kids.borrow().get(name) {
+            return Ok(c.clone());
+        }
+        let di = self.decl_index(ev)?;
+        let decls = di.by_name.get(name).cloned().unwrap_or_default();
+        let defs = self.def_index(ev)?.get(name).cloned().unwrap_or_default();
+        let mut loc = self.loc.clone();
+        loc.push(name.to_string());
+        let mut rel = self.rel.clone();
+        rel.push(name.to_string());
+        let mut opts = Vec::new();
+        let mut trees = Vec::new();
+        for (m, v, pos) in decls {
+            if is_option(ev, &v)? {
+                opts.push((m, v, pos));
+            } else {
+                trees.push((m, v, pos));
+            }
+        }
+        let c = if !opts.is_empty() {
+            if !trees.is_empty() {
+                // Sub-options next to a submodule option become part of
+                // that submodule, as in nixpkgs.
+                let (om, ov, _) = &opts[0];
+                let oa = force_attrs(ev, ov, "an option")?;
+                let is_sub = match oa.get("type") {
+                    Some(t) => types::is_submodule(ev, t)?,
+                    None => false,
+                };
+                if !is_sub {
+                    let tdesc = match oa.get("type") {
+                        Some(t) => types::description(ev, t)?,
+                        None => "unspecified value".into(),
+                    };
+                    let mut lines = String::new();
+                    for (m, v, _) in &trees {
+                        let a = force_attrs(ev, v, "options")?;
+                        for (k, _) in a.entries() {
+                            let mut l = loc.clone();
+                            l.push(k.to_string());
+                            lines.push_str(&format!(
+                                "\n - option(s) with prefix `{}' in module `{}'",
+                                show_option(&l),
+                                m.file
+                            ));
+                        }
+                    }
+                    return throw(format!(
+                        "The option `{}' in module `{}' would be a parent of the following options, but its type `{}' does not support nested options.{}",
+                        show_option(&loc),
+                        om.file,
+                        tdesc,
+                        lines
+                    ));
+                }
+                let extra: Vec<Value> = trees
+                    .iter()
+                    .map(|(m, v, _)| attrs(vec![("_file", s(&*m.file)), ("options", v.clone())]))
+                    .collect();
+                opts.push((
+                    om.clone(),
+                    attrs(vec![
+                        ("_type", s("option")),
+                        (
+                            "type",
+                            types::submodule_with(
+                                Value::list(extra),
+                                attrs(vec![]),
+                                Value::Null,
+                                true,
+                                None,
+                            ),
+                        ),
+                    ]),
+                    None,
+                ));
+            }
+            Child::Opt(Opt::new(ev, self.sys.clone(), loc, opts, defs)?)
+        } else {
+            Child::Node(Rc::new(Node {
+                sys: self.sys.clone(),
+                loc,
+                rel,
+                decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
+                defs,
+                decl_index: OnceCell::new(),
+                def_index: OnceCell::new(),
+                kids: RefCell::new(HashMap::new()),
+                config: OnceCell::new(),
+                options: OnceCell::new(),
+            }))
+        };
+        self.kids.borrow_mut().insert(name, c.clone());
+        Ok(c)
+    }
+
+    /// The declared part of `config` at this node.
+    fn config_attrs(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.config.get() {
+            return Ok(v.clone());
+        }
+        let di = self.decl_index(ev)?;
+        let mut e = Vec::with_capacity(di.names.len());
+        for n in &di.names {
+            let me = self.clone();
+            let n = *n;
+            e.push((
+                n,
+                Thunk::native(move |ev| match me.child(ev, n)? {
+                    Child::Opt(o) => ev.force(o.value.clone()),
+                    Child::Node(c) => c.config_attrs(ev),
+                }),
+            ));
+        }
+        let v = Value::attrs(Attrs::from_sorted(e));
+        let _ = self.config.set(v.clone());
+        Ok(v)
+    }
+
+    fn options_attrs(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.options.get() {
+            return Ok(v.clone());
+        }
+        let di = self.decl_index(ev)?;
+        let mut e = Vec::with_capacity(di.names.len());
+        for n in &di.names {
+            let me = self.clone();
+            let n = *n;
+            e.push((
+                n,
+                Thunk::native(move |ev| match me.child(ev, n)? {
+                    Child::Opt(o) => o.option_attrs(ev),
+                    Child::Node(c) => c.options_attrs(ev),
+                }),
+            ));
+        }
+        let v = Value::attrs(Attrs::from_sorted(e));
+        let _ = self.options.set(v.clone());
+        Ok(v)
+    }
+
+    /// Definitions with no matching declaration, as (relative path, def).
+    fn unmatched(self: &Rc<Self>, ev: &mut Eval) -> Result<Vec<(Vec<String>, RawDef)>> {
+        let di = self.decl_index(ev)?;
+        let defs = self.def_index(ev)?;
+        let mut names: Vec<&Sym> = defs.keys().collect();
+        names.sort();
+        let mut out = Vec::new();
+        for n in names {
+            if di.by_name.contains_key(*n) {
+                if let Child::Node(c) = self.child(ev, n)? {
+                    out.extend(c.unmatched(ev)?);
+                }
+            } else {
+                let mut p = self.rel.clone();
+                p.push(n.to_string());
+                for d in &defs[*n] {
+                    out.push((p.clone(), d.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn declared_names_at(self: &Rc<Self>, ev: &mut Eval, path: &[String]) -> Result<Vec<String>> {
+        let mut n = self.clone();
+        for p in path {
+            match n.child(ev, sym(p))? {
+                Child::Node(c) => n = c,
+                Child::Opt(_) => return Ok(Vec::new()),
+            }
+        }
+        Ok(n.decl_index(ev)?
+            .names
+            .iter()
+            .map(|s| s.to_string())
+            .collect())
+    }
+}
+
+/// nixpkgs' `pushDownProperties`: mkMerge is flattened, mkIf and
+/// mkOverride around a set are pushed into its attributes (without
+/// forcing the condition).
+fn push_down(
+    ev: &mut Eval,
+    v: Value,
+    wraps: &Rc<Vec<Wrap>>,
+    out: &mut Vec<(Rc<Attrs>, Rc<Vec<Wrap>>)>,
+) -> Result<()> {
+    let v = ev.force(v)?;
+    let a = match &v {
+        Value::Attrs(a) => a.clone(),
+        o => {
+            return throw(format!(
+                "A definition is {} where an attribute set of option definitions was expected",
+                o.type_name()
+            ))
+        }
+    };
+    match type_tag_force(ev, &v)?.as_deref() {
+        Some("merge") => {
+            let l = force_list(
+                ev,
+                a.get("contents").unwrap_or(&Value::Null),
+                "mkMerge contents",
+            )?;
+            for x in l.iter() {
+                push_down(ev, x.clone(), wraps, out)?;
+            }
+        }
+        Some("if") => {
+            let mut w = (**wraps).clone();
+            w.push(Wrap::If(a.get("condition").cloned().unwrap_or(Value::Null)));
+            push_down(
+                ev,
+                a.get("content").cloned().unwrap_or(Value::Null),
+                &Rc::new(w),
+                out,
+            )?;
+        }
+        Some("override") => {
+            let mut w = (**wraps).clone();
+            w.push(Wrap::Override(
+                a.get("priority").cloned().unwrap_or(Value::Int(100)),
+            ));
+            push_down(
+                ev,
+                a.get("content").cloned().unwrap_or(Value::Null),
+                &Rc::new(w),
+                out,
+            )?;
+        }
+        _ => out.push((a, wraps.clone())),
+    }
+    Ok(())
+}
+
+// ----------------------------------------------------------------------
+// Options
+
+pub struct Opt {
+    sys: Rc<Sys>,
+    loc: Vec<String>,
+    /// mkOption sets, merged.
+    decl: Rc<Attrs>,
+    decl_files: Vec<String>,
+    decl_pos: Vec<Option<Span>>,
+    ty: Value,
+    raw: Vec<RawDef>,
+    value: Value,
+    merged: OnceCell<Rc<Merged>>,
+    attrs: OnceCell<Value>,
+}
+
+pub struct Merged {
+    pub defs: Vec<Def>,
+    /// Definitions with their `mkOrder` priority (`None` for the default).
+    pub order: Vec<Option<i64>>,
+    pub highest: i64,
+}
+
+const OPT_KEYS: &[&str] = &[
+    "_type",
+    "default",
+    "defaultText",
+    "example",
+    "description",
+    "relatedPackages",
+    "type",
+    "apply",
+    "internal",
+    "visible",
+    "readOnly",
+];
+
+impl Opt {
+    fn new(
+        ev: &mut Eval,
+        sys: Rc<Sys>,
+        loc: Vec<String>,
+        decls: Vec<(Rc<Module>, Value, Option<Span>)>,
+        raw: Vec<RawDef>,
+    ) -> Result<Rc<Opt>> {
+        // mergeOptionDecls
+        let mut merged: Vec<(Sym, Value)> = Vec::new();
+        let mut ty: Option<Value> = None;
+        let mut files = Vec::new();
+        let mut poss = Vec::new();
+        let mut first_file: Option<String> = None;
+        let mut decl_attrs: Option<Rc<Attrs>> = None;
+        for (m, v, pos) in &decls {
+            let a = force_attrs(ev, v, "an option declaration")?;
+            for (k, _) in a.entries() {
+                if !OPT_KEYS.contains(k) {
+                    return Err(EvalError::new(
+                        ErrorKind::Throw,
+                        format!(
+                            "The option `{}' in `{}' is declared with an unknown attribute `{}' (lib.mkOption accepts {})",
+                            show_option(&loc),
+                            m.file,
+                            k,
+                            OPT_KEYS[1..].join(", ")
+                        ),
+                        a.position(k).or(*pos),
+                    ));
+                }
+            }
+            let mut pos_here = *pos;
+            for (k, x) in a.entries() {
+                match *k {
+                    "_type" => {}
+                    "type" => {
+                        ty = Some(match ty {
+                            None => x.clone(),
+                            Some(t) => match types::merge_types(ev, &t, x)? {
+                                Some(t) => t,
+                                None => {
+                                    return Err(EvalError::new(
+                                        ErrorKind::Throw,
+                                        format!(
+                                            "The option `{}' in `{}' is already declared in {}.",
+                                            show_option(&loc),
+                                            m.file,
+                                            show_files(&files)
+                                        ),
+                                        a.position(k).or(*pos),
+                                    ))
+                                }
+                            },
+                        })
+                    }
+                    "default" | "example" | "description" | "apply" | "defaultText" => {
+                        if merged.iter().any(|(n, _)| n == k) {
+                            return Err(EvalError::new(
+                                ErrorKind::Throw,
+                                format!(
+                                    "The option `{}' in `{}' is already declared in {}.",
+                                    show_option(&loc),
+                                    m.file,
+                                    show_files(&files)
+                                ),
+                                a.position(k).or(*pos),
+                            ));
+                        }
+                        merged.push((*k, x.clone()));
+                    }
+                    "readOnly" | "internal" => {
+                        let b = force_bool(ev, x, k)?;
+                        if let Some(e) = merged.iter_mut().find(|(n, _)| n == k) {
+                            if b {
+                                e.1 = Value::Bool(true);
+                            }
+                        } else {
+                            merged.push((*k, Value::Bool(b)));
+                        }
+                    }
+                    _ => {
+                        merged.retain(|(n, _)| n != k);
+                        merged.push((*k, x.clone()));
+                    }
+                }
+            }
+            if pos_here.is_none() {
+                pos_here = a.position("_type");
+            }
+            files.push(m.file.to_string());
+            poss.push(pos_here);
+            if first_file.is_none() {
+                first_file = Some(m.file.to_string());
+            }
+            decl_attrs.get_or_insert(a);
+        }
+        let ty = ty.unwrap_or_else(types::unspecified);
+        merged.push(("type", ty.clone()));
+        let decl = Rc::new(Attrs::from_unsorted(merged));
+        let mut decl = (*decl).clone();
+        // keep the first declaration's positions (for `default`)
+        decl.positions = decl_attrs.and_then(|a| a.positions.clone());
+        let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
+            let w = weak.clone();
+            let value = Thunk::native(move |ev| match w.upgrade() {
+                Some(o) => o.compute_value(ev),
+                None => throw("option state dropped"),
+            });
+            Opt {
+                sys,
+                loc,
+                decl: Rc::new(decl),
+                decl_files: files,
+                decl_pos: poss,
+                ty,
+                raw,
+                value,
+                merged: OnceCell::new(),
+                attrs: OnceCell::new(),
+            }
+        });
+        // The thunk holds only a weak reference; keep the option alive
+        // through a strong one stored in a side table.
+        KEEP.with(|k| k.borrow_mut().push(o.clone()));
+        Ok(o)
+    }
+
+    fn read_only(&self, ev: &mut Eval) -> Result<bool> {
+        match self.decl.get("readOnly") {
+            Some(v) => force_bool(ev, v, "readOnly"),
+            None => Ok(false),
+        }
+    }
+
+    fn all_raw(&self) -> Vec<RawDef> {
+        let mut v = Vec::with_capacity(self.raw.len() + 1);
+        if let Some(d) = self.decl.get("default") {
+            v.push(RawDef {
+                file: self.decl_files.first().cloned().unwrap_or_default().into(),
+                pos: self.decl.position("default"),
+                value: d.clone(),
+                wraps: Rc::new(vec![Wrap::Override(Value::Int(1500))]),
+            });
+        }
+        v.extend(self.raw.iter().cloned());
+        v
+    }
+
+    fn merged(&self, ev: &mut Eval) -> Result<Rc<Merged>> {
+        if let Some(m) = self.merged.get() {
+            return Ok(m.clone());
+        }
+        let all = self.all_raw();
+        let m = Rc::new(discharge_all(ev, &all)?);
+        let _ = self.merged.set(m.clone());
+        Ok(m)
+    }
+
+    fn compute_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        let name = show_option(&self.loc);
+        OPT_STACK.with(|s| s.borrow_mut().push(name.clone()));
+        let r = self.compute_value_inner(ev);
+        let chain = OPT_STACK.with(|s| {
+            let mut s = s.borrow_mut();
+            let c = s.clone();
+            s.pop();
+            c
+        });
+        r.map_err(|mut e| {
+            if e.kind == ErrorKind::InfiniteRecursion && !e.msg.contains("options being evaluated") {
+                let shown: Vec<String> = chain.iter().map(|c| format!("`{}'", c)).collect();
+                e.msg = format!(
+                    "infinite recursion encountered while evaluating the option `{}'\noptions being evaluated (outermost first): {}\n(one of them depends on its own value, e.g. through `config')",
+                    name,
+                    shown.join(" -> ")
+                );
+            }
+            if e.trace.len() < 64 {
+                e.trace.push(ox_eval::error::Frame {
+                    msg: format!("while evaluating the option `{}':", name),
+                    span: self.decl_pos.first().copied().flatten(),
+                });
+            }
+            e
+        })
+    }
+
+    fn compute_value_inner(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        let all = self.all_raw();
+        if self.read_only(ev)? && all.len() > 1 {
+            let defs: Vec<Def> = all
+                .iter()
+                .map(|d| Def {
+                    file: d.file.clone(),
+                    pos: d.pos,
+                    value: d.value.clone(),
+                })
+                .collect();
+            let shown = show_defs(ev, &defs);
+            return throw(format!(
+                "The option `{}' is read-only, but it's set multiple times. Definition values:{}",
+                show_option(&self.loc),
+                shown
+            ));
+        }
+        let m = self.merged(ev)?;
+        if m.defs.is_empty() {
+            let decl = self
+                .decl_pos
+                .first()
+                .copied()
+                .flatten()
+                .map(|p| format!(" (declared at {})", p.location()))
+                .unwrap_or_default();
+            return throw(format!(
+                "The option `{}' was accessed but has no value defined. Try setting the option.{}",
+                show_option(&self.loc),
+                decl
+            ));
+        }
+        let v = check_and_merge(ev, &self.loc, &self.ty, &m.defs)?;
+        match self.decl.get("apply") {
+            Some(f) => {
+                let r = ev.call(f.clone(), v, None)?;
+                ev.force(r)
+            }
+            None => ev.force(v),
+        }
+    }
+
+    /// `options.<path>`: the declaration plus value, definitions, …
+    fn option_attrs(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.attrs.get() {
+            return Ok(v.clone());
+        }
+        let mut e: Vec<(Sym, Value)> = self.decl.entries().to_vec();
+        e.retain(|(k, _)| *k != "_type");
+        e.push(("_type", s("option")));
+        e.push(("value", self.value.clone()));
+        e.push(("loc", loc_to_value(&self.loc)));
+        e.push((
+            "declarations",
+            Value::list(self.decl_files.iter().map(s).collect()),
+        ));
+        e.push((
+            "declarationPositions",
+            Value::list(
+                self.decl_files
+                    .iter()
+                    .zip(&self.decl_pos)
+                    .map(|(f, p)| {
+                        let (l, c) = p
+                            .and_then(|p| p.line_col())
+                            .map(|(l, c)| (Value::Int(l as i64), Value::Int(c as i64)))
+                            .unwrap_or((Value::Null, Value::Null));
+                        attrs(vec![("file", s(f)), ("line", l), ("column", c)])
+                    })
+                    .collect(),
+            ),
+        ));
+        let lazy = |me: &Rc<Opt>, f: fn(&mut Eval, &Rc<Opt>, &Merged) -> Result<Value>| {
+            let me = me.clone();
+            Thunk::native(move |ev| {
+                let m = me.merged(ev)?;
+                f(ev, &me, &m)
+            })
+        };
+        e.push((
+            "isDefined",
+            lazy(self, |_, _, m| Ok(Value::Bool(!m.defs.is_empty()))),
+        ));
+        e.push((
+            "highestPrio",
+            lazy(self, |_, _, m| Ok(Value::Int(m.highest))),
+        ));
+        e.push((
+            "definitions",
+            lazy(self, |_, _, m| {
+                Ok(Value::list(
+                    m.defs.iter().map(|d| d.value.clone()).collect(),
+                ))
+            }),
+        ));
+        e.push((
+            "files",
+            lazy(self, |_, _, m| {
+                let mut seen = Vec::new();
+                for d in &m.defs {
+                    if !seen.contains(&d.file) {
+                        seen.push(d.file.clone());
+                    }
+                }
+                Ok(Value::list(seen.iter().map(|f| s(&**f)).collect()))
+            }),
+        ));
+        e.push((
+            "definitionsWithLocations",
+            lazy(self, |_, _, m| {
+                Ok(Value::list(
+                    m.defs
+                        .iter()
+                        .zip(&m.order)
+                        .map(|(d, o)| {
+                            let mut x = vec![("file", s(&*d.file)), ("value", d.value.clone())];
+                            if let Some(o) = o {
+                                x.push(("priority", Value::Int(*o)));
+                            }
+                            attrs(x)
+                        })
+                        .collect(),
+                ))
+            }),
+        ));
+        e.push((
+            "__toString",
+            papp("__toString", 2, prim_opt_to_string, vec![]),
+        ));
+        let v = Value::attrs(Attrs::from_unsorted(e));
+        let _ = self.attrs.set(v.clone());
+        Ok(v)
+    }
+}
+
+thread_local! {
+    static KEEP: RefCell<Vec<Rc<Opt>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let o = force_attrs(ev, &a[0], "an option")?;
+    let loc = loc_from_value(ev, o.get("loc").unwrap_or(&Value::Null))?;
+    Ok(s(show_option(&loc)))
+}
+
+// ----------------------------------------------------------------------
+// Definitions: properties, priorities, order, check and merge
+
+/// `dischargeProperties`, `filterOverrides` and `sortProperties`.
+pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
+    // (def, override priority, order priority)
+    let mut items: Vec<(Def, i64, Option<i64>)> = Vec::new();
+    for d in raw {
+        let mut prio = 100;
+        let mut keep = true;
+        for w in d.wraps.iter() {
+            match w {
+                Wrap::If(c) => {
+                    if !cond(ev, c, d)? {
+                        keep = false;
+                        break;
+                    }
+                }
+                Wrap::Override(p) => prio = int_of(ev, p)?,
+            }
+        }
+        if !keep {
+            continue;
+        }
+        discharge(ev, d, d.value.clone(), prio, None, &mut items)?;
+    }
+    let highest = items.iter().map(|x| x.1).min().unwrap_or(9999);
+    let mut kept: Vec<(Def, Option<i64>)> = items
+        .into_iter()
+        .filter(|x| x.1 == highest)
+        .map(|x| (x.0, x.2))
+        .collect();
+    if kept.iter().any(|x| x.1.is_some()) {
+        kept.sort_by_key(|x| x.1.unwrap_or(1000));
+    }
+    let (defs, order) = kept.into_iter().unzip();
+    Ok(Merged {
+        defs,
+        order,
+        highest,
+    })
+}
+
+fn int_of(ev: &mut Eval, v: &Value) -> Result<i64> {
+    match ev.force(v.clone())? {
+        Value::Int(i) => Ok(i),
+        o => throw(format!(
+            "a priority must be an integer, not {}",
+            o.type_name()
+        )),
+    }
+}
+
+fn cond(ev: &mut Eval, c: &Value, d: &RawDef) -> Result<bool> {
+    match ev.force(c.clone())? {
+        Value::Bool(b) => Ok(b),
+        o => Err(EvalError::new(
+            ErrorKind::Throw,
+            format!(
+                "‘mkIf’ called with a non-Boolean condition (it is {}), in a definition from `{}'",
+                o.type_name(),
+                d.file
+            ),
+            d.pos,
+        )),
+    }
+}
+
+fn discharge(
+    ev: &mut Eval,
+    d: &RawDef,
+    v: Value,
+    prio: i64,
+    order: Option<i64>,
+    out: &mut Vec<(Def, i64, Option<i64>)>,
+) -> Result<()> {
+    let v = ev.force(v)?;
+    if let Value::Attrs(a) = &v {
+        match type_tag_force(ev, &v)?.as_deref() {
+            Some("merge") => {
+                let l = force_list(
+                    ev,
+                    a.get("contents").unwrap_or(&Value::Null),
+                    "mkMerge contents",
+                )?;
+                for x in l.iter() {
+                    discharge(ev, d, x.clone(), prio, order, out)?;
+                }
+                return Ok(());
+            }
+            Some("if") => {
+                if cond(ev, a.get("condition").unwrap_or(&Value::Null), d)? {
+                    discharge(
+                        ev,
+                        d,
+                        a.get("content").cloned().unwrap_or(Value::Null),
+                        prio,
+                        order,
+                        out,
+                    )?;
+                }
+                return Ok(());
+            }
+            Some("override") => {
+                let p = int_of(ev, a.get("priority").unwrap_or(&Value::Int(100)))?;
+                return discharge(
+                    ev,
+                    d,
+                    a.get("content").cloned().unwrap_or(Value::Null),
+                    p,
+                    order,
+                    out,
+                );
+            }
+            Some("order") => {
+                let p = int_of(ev, a.get("priority").unwrap_or(&Value::Int(1000)))?;
+                return discharge(
+                    ev,
+                    d,
+                    a.get("content").cloned().unwrap_or(Value::Null),
+                    prio,
+                    Some(p),
+                    out,
+                );
+            }
+            Some("definition") => {
+                let file = match a.get("file") {
+                    Some(f) => force_str(ev, f, "mkDefinition file")?.into(),
+                    None => d.file.clone(),
+                };
+                let d2 = RawDef {
+                    file,
+                    pos: None,
+                    value: Value::Null,
+                    wraps: d.wraps.clone(),
+                };
+                return discharge(
+                    ev,
+                    &d2,
+                    a.get("value").cloned().unwrap_or(Value::Null),
+                    prio,
+                    order,
+                    out,
+                );
+            }
+            _ => {}
+        }
+    }
+    out.push((
+        Def {
+            file: d.file.clone(),
+            pos: d.pos,
+            value: v,
+        },
+        prio,
+        order,
+    ));
+    Ok(())
+}
+
+/// Type-check every definition, then merge them with the type.
+pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) -> Result<Value> {
+    let t = force_attrs(
+        ev,
+        ty,
+        &format!("the type of option `{}'", show_option(loc)),
+    )?;
+    let check = t.get("check").cloned().unwrap_or(Value::Null);
+    let mut bad = Vec::new();
+    for d in defs {
+        let ok = ev.call(check.clone(), d.value.clone(), None)?;
+        if !force_bool(ev, &ok, "the result of a type's check")? {
+            bad.push(d.clone());
+        }
+    }
+    if !bad.is_empty() {
+        let desc = types::description(ev, ty)?;
+        let shown = show_defs(ev, &bad);
+        return Err(EvalError::new(
+            ErrorKind::Throw,
+            format!(
+                "A definition for option `{}' is not of type `{}'. Definition values:{}",
+                show_option(loc),
+                desc,
+                shown
+            ),
+            bad[0].pos,
+        ));
+    }
+    let merge = t.get("merge").cloned().unwrap_or(Value::Null);
+    let r = ev.call2(merge, loc_to_value(loc), defs_to_list(defs), None)?;
+    Ok(r)
+}
+
+/// nixpkgs' `mergeDefinitions … .optionalValue`: `None` when nothing is
+/// left after properties; the merged value is computed lazily.
+pub fn merge_definitions(
+    ev: &mut Eval,
+    loc: &[String],
+    ty: &Value,
+    raw: &[RawDef],
+) -> Result<Option<Value>> {
+    let m = discharge_all(ev, raw)?;
+    if m.defs.is_empty() {
+        return Ok(None);
+    }
+    let loc = loc.to_vec();
+    let ty = ty.clone();
+    Ok(Some(Thunk::native(move |ev| {
+        let v = check_and_merge(ev, &loc, &ty, &m.defs)?;
+        ev.force(v)
+    })))
+}
+
+fn set_attr_by_path(path: &[String], v: Value) -> Value {
+    let mut v = v;
+    for p in path.iter().rev() {
+        v = attrs_sym(vec![(sym(p), v)]);
+    }
+    v
+}
+
+/// `recursiveUpdate lhs rhs` (rhs wins), lazily below the first level.
+pub fn recursive_update(ev: &mut Eval, lhs: Value, rhs: Value) -> Result<Value> {
+    let l = force_attrs(ev, &lhs, "recursiveUpdate")?;
+    let r = force_attrs(ev, &rhs, "recursiveUpdate")?;
+    let mut e: Vec<(Sym, Value)> = l.entries().to_vec();
+    for (k, rv) in r.entries() {
+        match l.get(k) {
+            Some(lv) => {
+                let (lv, rv) = (lv.clone(), rv.clone());
+                let merged = Thunk::native(move |ev| {
+                    let a = ev.force(lv.clone())?;
+                    let b = ev.force(rv.clone())?;
+                    let both = matches!((&a, &b), (Value::Attrs(x), Value::Attrs(y)) if !is_drv(x) && !is_drv(y));
+                    if both {
+                        recursive_update(ev, a, b)
+                    } else {
+                        Ok(b)
+                    }
+                });
+                e.retain(|(x, _)| x != k);
+                e.push((*k, merged));
+            }
+            None => e.push((*k, rv.clone())),
+        }
+    }
+    Ok(Value::attrs(Attrs::from_unsorted(e)))
+}
+
+fn is_drv(a: &Attrs) -> bool {
+    matches!(a.get("type"), Some(Value::Str(s)) if s.s == "derivation")
+}

@@ -1,0 +1,1742 @@
+//! `lib.types`: option types as nixpkgs shapes them (attribute sets with
+//! `name`, `description`, `check`, `merge`, …) whose `check` and `merge`
+//! are native primops applied to the type's payload.
+//!
+//! Besides nixpkgs' attributes every ox type carries `_oxKind` and
+//! `_oxPayload`, which `merge_types` uses to merge declarations of the
+//! same option (submodules concatenate their modules, enums unite).
+
+use std::rc::Rc;
+
+use ox_eval::error::Span;
+use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::{Eval, Result, Value};
+
+use crate::modules::{self, RawDef};
+use crate::util::*;
+
+fn no_sub_options(_ev: &mut Eval, _a: Vec<Value>, _s: Span) -> Result<Value> {
+    Ok(attrs(vec![]))
+}
+fn no_sub_modules(_ev: &mut Eval, _a: Vec<Value>, _s: Span) -> Result<Value> {
+    Ok(Value::Null)
+}
+
+pub struct T {
+    pub name: String,
+    pub description: String,
+    pub class: &'static str,
+    pub check: Value,
+    pub merge: Value,
+    pub kind: &'static str,
+    pub payload: Value,
+    pub empty: Option<Value>,
+    pub nested: Vec<(&'static str, Value)>,
+    pub extra: Vec<(&'static str, Value)>,
+}
+
+impl T {
+    fn new(name: &str, description: impl Into<String>, check: Value, merge: Value) -> T {
+        T {
+            name: name.into(),
+            description: description.into(),
+            class: "noun",
+            check,
+            merge,
+            kind: "simple",
+            payload: Value::Null,
+            empty: None,
+            nested: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+    fn build(self) -> Value {
+        let nested = attrs(self.nested.clone());
+        let functor = attrs(vec![
+            ("name", s(&self.name)),
+            ("payload", self.payload.clone()),
+            (
+                "wrapped",
+                self.nested
+                    .first()
+                    .map(|x| x.1.clone())
+                    .unwrap_or(Value::Null),
+            ),
+            ("type", Value::Null),
+            ("binOp", Value::Null),
+        ]);
+        let mut e: Vec<(&str, Value)> = vec![
+            ("_type", s("option-type")),
+            ("name", s(&self.name)),
+            ("description", s(&self.description)),
+            ("descriptionClass", s(self.class)),
+            ("check", self.check),
+            ("merge", self.merge),
+            (
+                "emptyValue",
+                match self.empty {
+                    Some(v) => attrs(vec![("value", v)]),
+                    None => attrs(vec![]),
+                },
+            ),
+            ("getSubOptions", prim("getSubOptions", 1, no_sub_options)),
+            ("getSubModules", Value::Null),
+            (
+                "substSubModules",
+                prim("substSubModules", 1, no_sub_modules),
+            ),
+            ("typeMerge", prim("typeMerge", 1, no_sub_modules)),
+            ("functor", functor),
+            ("nestedTypes", nested),
+            ("deprecationMessage", Value::Null),
+            ("_oxKind", s(self.kind)),
+            ("_oxPayload", self.payload),
+        ];
+        for (k, v) in self.extra {
+            e.retain(|(n, _)| *n != k);
+            e.push((k, v));
+        }
+        attrs(e)
+    }
+}
+
+fn get_type_attr(ev: &mut Eval, t: &Value, k: &str) -> Result<Value> {
+    let a = force_attrs(ev, t, "an option type")?;
+    Ok(a.get(k).cloned().unwrap_or(Value::Null))
+}
+
+pub fn description(ev: &mut Eval, t: &Value) -> Result<String> {
+    let d = get_type_attr(ev, t, "description")?;
+    match ev.force(d)? {
+        Value::Null => {
+            let n = get_type_attr(ev, t, "name")?;
+            force_str(ev, &n, "a type name")
+        }
+        d => force_str(ev, &d, "a type description"),
+    }
+}
+
+fn kind(ev: &mut Eval, t: &Value) -> Result<String> {
+    let a = force_attrs(ev, t, "an option type")?;
+    match a.get("_oxKind") {
+        Some(k) => force_str(ev, k, "a type kind"),
+        None => Ok(String::new()),
+    }
+}
+
+pub fn is_submodule(ev: &mut Eval, t: &Value) -> Result<bool> {
+    Ok(kind(ev, t)? == "submodule")
+}
+
+/// nixpkgs' `optionDescriptionPhrase`: parenthesise unless the class fits.
+fn phrase(ev: &mut Eval, t: &Value, ok: &[&str]) -> Result<String> {
+    let d = description(ev, t)?;
+    let c = get_type_attr(ev, t, "descriptionClass")?;
+    let c = match ev.force(c)? {
+        Value::Str(x) => x.s.clone(),
+        _ => String::new(),
+    };
+    Ok(if ok.contains(&c.as_str()) {
+        d
+    } else {
+        format!("({})", d)
+    })
+}
+
+// ----------------------------------------------------------------------
+// Checks
+
+macro_rules! simple_check {
+    ($name:ident, |$ev:ident, $x:ident| $body:expr) => {
+        fn $name($ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+            let $x = $ev.force(a[a.len() - 1].clone())?;
+            Ok(Value::Bool($body))
+        }
+    };
+}
+
+simple_check!(check_bool, |ev, x| matches!(x, Value::Bool(_)));
+simple_check!(check_int, |ev, x| matches!(x, Value::Int(_)));
+simple_check!(check_float, |ev, x| matches!(x, Value::Float(_)));
+simple_check!(check_number, |ev, x| matches!(
+    x,
+    Value::Int(_) | Value::Float(_)
+));
+simple_check!(check_str, |ev, x| matches!(x, Value::Str(_)));
+simple_check!(
+    check_nonempty_str,
+    |ev, x| matches!(&x, Value::Str(s) if !s.s.trim().is_empty())
+);
+simple_check!(
+    check_single_line,
+    |ev, x| matches!(&x, Value::Str(s) if !s.s.trim_end_matches('\n').contains('\n') && s.s.matches('\n').count() <= 1)
+);
+simple_check!(check_list, |ev, x| matches!(x, Value::List(_)));
+simple_check!(check_attrs, |ev, x| matches!(x, Value::Attrs(_)));
+simple_check!(check_true, |ev, x| {
+    let _ = x;
+    true
+});
+simple_check!(check_function, |ev, x| x.is_function()
+    || matches!(&x, Value::Attrs(a) if a.contains("__functor")));
+simple_check!(check_module, |ev, x| matches!(
+    x,
+    Value::Attrs(_) | Value::Path(_) | Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_)
+) || matches!(&x, Value::Str(s) if s.s.starts_with('/')));
+simple_check!(check_option_type, |ev, x| type_tag(&x).as_deref()
+    == Some("option-type"));
+
+fn check_path(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[0].clone())?;
+    Ok(Value::Bool(match &x {
+        Value::Path(_) => true,
+        Value::Str(s) => s.s.starts_with('/'),
+        Value::Attrs(a) => a.contains("outPath") || a.contains("__toString"),
+        _ => false,
+    }))
+}
+
+fn check_package(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[0].clone())?;
+    Ok(Value::Bool(match &x {
+        Value::Attrs(a) => match a.get("type") {
+            Some(t) => matches!(ev.force(t.clone())?, Value::Str(s) if s.s == "derivation"),
+            None => a.contains("outPath"),
+        },
+        Value::Str(s) => s.s.starts_with(&ev.settings.store_dir),
+        Value::Path(p) => p.starts_with(&ev.settings.store_dir),
+        _ => false,
+    }))
+}
+
+fn check_int_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[2].clone())?;
+    let lo = ev.force(a[0].clone())?;
+    let hi = ev.force(a[1].clone())?;
+    Ok(Value::Bool(match (&x, &lo, &hi) {
+        (Value::Int(x), lo, hi) => {
+            let ok_lo = match lo {
+                Value::Int(l) => x >= l,
+                _ => true,
+            };
+            let ok_hi = match hi {
+                Value::Int(h) => x <= h,
+                _ => true,
+            };
+            ok_lo && ok_hi
+        }
+        _ => false,
+    }))
+}
+
+fn check_float_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[2].clone())?;
+    let f = match x {
+        Value::Int(i) => i as f64,
+        Value::Float(f) => f,
+        _ => return Ok(Value::Bool(false)),
+    };
+    let lo = ev.force(a[0].clone())?;
+    let hi = ev.force(a[1].clone())?;
+    let num = |v: &Value| match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    let ok = num(&lo).map(|l| f >= l).unwrap_or(true) && num(&hi).map(|h| f <= h).unwrap_or(true);
+    // numbers.positive excludes 0
+    let strict = matches!(ev.force(a[1].clone())?, Value::Null)
+        && matches!(lo, Value::Float(l) if l == 0.0)
+        && false;
+    Ok(Value::Bool(ok && !strict))
+}
+
+fn check_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[1].clone())?;
+    let re = force_str(ev, &a[0], "strMatching pattern")?;
+    Ok(Value::Bool(match &x {
+        Value::Str(st) => {
+            let r = ev.globals.get("builtins").cloned().unwrap_or(Value::Null);
+            let b = force_attrs(ev, &r, "builtins")?;
+            let m = b.get("match").cloned().unwrap_or(Value::Null);
+            let res = ev.call2(m, s(re), Value::Str(st.clone()), None)?;
+            !matches!(ev.force(res)?, Value::Null)
+        }
+        _ => false,
+    }))
+}
+
+fn check_enum(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let vals = force_list(ev, &a[0], "enum values")?;
+    let x = ev.force(a[1].clone())?;
+    for v in vals.iter() {
+        let v = ev.force(v.clone())?;
+        if std::mem::discriminant(&v) == std::mem::discriminant(&x)
+            && ev.equal(v, x.clone(), span)?
+        {
+            return Ok(Value::Bool(true));
+        }
+    }
+    Ok(Value::Bool(false))
+}
+
+fn call_check(ev: &mut Eval, t: &Value, x: Value) -> Result<bool> {
+    let c = get_type_attr(ev, t, "check")?;
+    let r = ev.call(c, x, None)?;
+    force_bool(ev, &r, "the result of a type's check")
+}
+
+fn check_null_or(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[1].clone())?;
+    if matches!(x, Value::Null) {
+        return Ok(Value::Bool(true));
+    }
+    Ok(Value::Bool(call_check(ev, &a[0], x)?))
+}
+
+fn check_either(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = a[2].clone();
+    Ok(Value::Bool(
+        call_check(ev, &a[0], x.clone())? || call_check(ev, &a[1], x)?,
+    ))
+}
+
+fn check_coerced(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    // from, f, to, x
+    let x = a[3].clone();
+    if call_check(ev, &a[2], x.clone())? {
+        return Ok(Value::Bool(true));
+    }
+    if call_check(ev, &a[0], x.clone())? {
+        let c = ev.call(a[1].clone(), x, None)?;
+        return Ok(Value::Bool(call_check(ev, &a[2], c)?));
+    }
+    Ok(Value::Bool(false))
+}
+
+fn check_elem(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    Ok(Value::Bool(call_check(ev, &a[0], a[1].clone())?))
+}
+
+fn check_add(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    if !call_check(ev, &a[0], a[2].clone())? {
+        return Ok(Value::Bool(false));
+    }
+    let r = ev.call(a[1].clone(), a[2].clone(), None)?;
+    Ok(Value::Bool(force_bool(
+        ev,
+        &r,
+        "the result of addCheck's function",
+    )?))
+}
+
+fn check_nonempty_list(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = ev.force(a[0].clone())?;
+    Ok(Value::Bool(matches!(&x, Value::List(l) if !l.is_empty())))
+}
+
+// ----------------------------------------------------------------------
+// Merges. Every merge primop takes its payload first, then `loc defs`.
+
+fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Vec<String>, Vec<Def>)> {
+    let n = a.len();
+    Ok((
+        loc_from_value(ev, &a[n - 2])?,
+        defs_from_list(ev, &a[n - 1])?,
+    ))
+}
+
+pub fn merge_equal(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    merge_equal_defs(ev, &loc, &defs, span)
+}
+
+fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
+    if defs.len() == 1 {
+        return Ok(defs[0].value.clone());
+    }
+    let first = &defs[0];
+    for d in &defs[1..] {
+        let a = ev.force(first.value.clone())?;
+        let b = ev.force(d.value.clone())?;
+        let same = if a.is_function() || b.is_function() {
+            false
+        } else {
+            ev.equal(a, b, span)?
+        };
+        if !same {
+            let shown = show_defs(ev, &[first.clone(), d.clone()]);
+            return Err(ox_eval::EvalError::new(
+                ox_eval::error::ErrorKind::Throw,
+                format!(
+                    "The option `{}' has conflicting definition values:{}\n{}",
+                    show_option(loc),
+                    shown,
+                    PRIORITY_SUGGESTION
+                ),
+                d.pos.or(first.pos),
+            ));
+        }
+    }
+    Ok(first.value.clone())
+}
+
+pub fn merge_one(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    unique_defs(ev, &loc, &defs, "")
+}
+
+fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Result<Value> {
+    if defs.len() == 1 {
+        return Ok(defs[0].value.clone());
+    }
+    let shown = show_defs(ev, defs);
+    Err(ox_eval::EvalError::new(
+        ox_eval::error::ErrorKind::Throw,
+        format!(
+            "The option `{}' is defined multiple times while it's expected to be unique.\n{}\nDefinition values:{}\n{}",
+            show_option(loc),
+            message,
+            shown,
+            PRIORITY_SUGGESTION
+        ),
+        defs.get(1).and_then(|d| d.pos),
+    ))
+}
+
+fn merge_unique(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    // message, inner merge, loc, defs
+    let (loc, defs) = loc_defs(ev, &a)?;
+    if defs.len() == 1 {
+        return ev.call2(a[1].clone(), a[2].clone(), a[3].clone(), None);
+    }
+    let msg = force_str(ev, &a[0], "unique message")?;
+    unique_defs(ev, &loc, &defs, &msg)
+}
+
+fn merge_default(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    if defs.len() == 1 {
+        return Ok(defs[0].value.clone());
+    }
+    let vals: Vec<Value> = defs
+        .iter()
+        .map(|d| ev.force(d.value.clone()))
+        .collect::<Result<_>>()?;
+    if vals.iter().all(|v| v.is_function()) {
+        return Ok(papp(
+            "mergedFunction",
+            3,
+            merged_fn_call,
+            vec![a[0].clone(), a[1].clone()],
+        ));
+    }
+    if vals.iter().all(|v| matches!(v, Value::List(_))) {
+        let mut out = Vec::new();
+        for v in &vals {
+            if let Value::List(l) = v {
+                out.extend(l.iter().cloned());
+            }
+        }
+        return Ok(Value::list(out));
+    }
+    if vals.iter().all(|v| matches!(v, Value::Attrs(_))) {
+        let mut acc = Rc::new(Attrs::new());
+        for v in &vals {
+            if let Value::Attrs(x) = v {
+                acc = Rc::new(Attrs::update(&acc, x));
+            }
+        }
+        return Ok(Value::Attrs(acc));
+    }
+    if vals.iter().all(|v| matches!(v, Value::Bool(_))) {
+        return Ok(Value::Bool(
+            vals.iter().any(|v| matches!(v, Value::Bool(true))),
+        ));
+    }
+    if vals.iter().all(|v| matches!(v, Value::Str(_))) {
+        let mut out = String::new();
+        let mut ctx = None;
+        for v in &vals {
+            if let Value::Str(x) = v {
+                out.push_str(&x.s);
+                ctx = ox_eval::value::merge_ctx(&ctx, &x.ctx);
+            }
+        }
+        return Ok(Value::str_ctx(out, ctx));
+    }
+    if vals.iter().all(|v| matches!(v, Value::Int(_))) {
+        return merge_equal_defs(ev, &loc, &defs, span);
+    }
+    let shown = show_defs(ev, &defs);
+    throw(format!(
+        "Cannot merge definitions of `{}'. Definition values:{}",
+        show_option(&loc),
+        shown
+    ))
+}
+
+fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    // loc, defs, x: the results of every function, merged by unspecified
+    let (loc, defs) = loc_defs(ev, &a[..2])?;
+    let mut out = Vec::new();
+    for d in &defs {
+        out.push(Def {
+            value: ev.call(d.value.clone(), a[2].clone(), None)?,
+            ..d.clone()
+        });
+    }
+    let mut l = loc.clone();
+    l.push("<function body>".into());
+    merge_default(ev, vec![loc_to_value(&l), defs_to_list(&out)], nospan())
+}
+
+fn merge_bool_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let (_, defs) = loc_defs(ev, &a)?;
+    for d in &defs {
+        if force_bool(ev, &d.value, "a boolean")? {
+            return Ok(Value::Bool(true));
+        }
+    }
+    Ok(Value::Bool(false))
+}
+
+fn merge_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let sep = force_str(ev, &a[0], "separator")?;
+    let (_, defs) = loc_defs(ev, &a)?;
+    let mut out = String::new();
+    let mut ctx = None;
+    for (i, d) in defs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(&sep);
+        }
+        let v = ev.force(d.value.clone())?;
+        let st = match v {
+            Value::Str(x) => x,
+            o => {
+                let x = ev.coerce_to_string(o, span, false, false)?;
+                Rc::new(x)
+            }
+        };
+        out.push_str(&st.s);
+        ctx = ox_eval::value::merge_ctx(&ctx, &st.ctx);
+    }
+    Ok(Value::str_ctx(out, ctx))
+}
+
+fn merge_single_line(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let v = merge_equal(ev, a, span)?;
+    match ev.force(v)? {
+        Value::Str(x) => Ok(Value::str_ctx(
+            x.s.strip_suffix('\n').unwrap_or(&x.s).to_string(),
+            x.ctx.clone(),
+        )),
+        o => Ok(o),
+    }
+}
+
+fn merge_list(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let elem = a[0].clone();
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let mut out = Vec::new();
+    for (n, d) in defs.iter().enumerate() {
+        let l = force_list(ev, &d.value, "a list definition")?;
+        for (m, x) in l.iter().enumerate() {
+            let mut el = loc.clone();
+            el.push(format!("[definition {}-entry {}]", n + 1, m + 1));
+            let raw = RawDef {
+                file: d.file.clone(),
+                pos: d.pos,
+                value: x.clone(),
+                wraps: Rc::new(Vec::new()),
+            };
+            if let Some(v) = modules::merge_definitions(ev, &el, &elem, &[raw])? {
+                out.push(v);
+            }
+        }
+    }
+    Ok(Value::list(out))
+}
+
+fn merge_attrs_of(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let elem = a[0].clone();
+    let lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let mut by: std::collections::BTreeMap<Sym, Vec<RawDef>> = Default::default();
+    for d in &defs {
+        let at = force_attrs(ev, &d.value, "an attribute set definition")?;
+        for (k, v) in at.entries() {
+            by.entry(*k).or_default().push(RawDef {
+                file: d.file.clone(),
+                pos: at.position(k).or(d.pos),
+                value: v.clone(),
+                wraps: Rc::new(Vec::new()),
+            });
+        }
+    }
+    let mut out: Vec<(Sym, Value)> = Vec::new();
+    for (k, raws) in by {
+        let mut el = loc.clone();
+        el.push(k.to_string());
+        if lazy {
+            let elem = elem.clone();
+            out.push((
+                k,
+                Thunk::native(move |ev| match modules::merge_definitions(ev, &el, &elem, &raws)? {
+                    Some(v) => ev.force(v),
+                    None => {
+                        let e = get_type_attr(ev, &elem, "emptyValue")?;
+                        let e = force_attrs(ev, &e, "emptyValue")?;
+                        match e.get("value") {
+                            Some(v) => ev.force(v.clone()),
+                            None => throw(format!(
+                                "The option `{}' was accessed but has no value defined. Try setting the option.",
+                                show_option(&el)
+                            )),
+                        }
+                    }
+                }),
+            ));
+        } else if let Some(v) = modules::merge_definitions(ev, &el, &elem, &raws)? {
+            out.push((k, v));
+        }
+    }
+    Ok(Value::attrs(Attrs::from_sorted(out)))
+}
+
+fn merge_null_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let mut nulls = 0;
+    for d in &defs {
+        if matches!(ev.force(d.value.clone())?, Value::Null) {
+            nulls += 1;
+        }
+    }
+    if nulls == defs.len() {
+        return Ok(Value::Null);
+    }
+    if nulls != 0 {
+        let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
+        return throw(format!(
+            "The option `{}' is defined both null and not null, in {}.",
+            show_option(&loc),
+            show_files(&files)
+        ));
+    }
+    let m = get_type_attr(ev, &a[0], "merge")?;
+    ev.call2(m, a[1].clone(), a[2].clone(), None)
+}
+
+fn merge_either(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let (_, defs) = loc_defs(ev, &a)?;
+    for t in [&a[0], &a[1]] {
+        let mut all = true;
+        for d in &defs {
+            if !call_check(ev, t, d.value.clone())? {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            let m = get_type_attr(ev, t, "merge")?;
+            return ev.call2(m, a[2].clone(), a[3].clone(), None);
+        }
+    }
+    merge_one(ev, vec![a[2].clone(), a[3].clone()], span)
+}
+
+fn merge_coerced(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    // from, f, to, loc, defs
+    let (_, defs) = loc_defs(ev, &a)?;
+    let mut out = Vec::new();
+    for d in defs {
+        let v = if call_check(ev, &a[0], d.value.clone())?
+            && !call_check(ev, &a[2], d.value.clone())?
+        {
+            ev.call(a[1].clone(), d.value.clone(), None)?
+        } else {
+            d.value.clone()
+        };
+        out.push(Def { value: v, ..d });
+    }
+    let m = get_type_attr(ev, &a[2], "merge")?;
+    ev.call2(m, a[3].clone(), defs_to_list(&out), None)
+}
+
+fn merge_function_to(_ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    Ok(papp("functionTo", 4, function_to_call, a))
+}
+
+fn function_to_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    // elem, loc, defs, arg
+    let (loc, defs) = loc_defs(ev, &a[..3])?;
+    let mut out = Vec::new();
+    for d in defs {
+        let v = ev.call(d.value.clone(), a[3].clone(), None)?;
+        out.push(Def { value: v, ..d });
+    }
+    let mut l = loc;
+    l.push("<function body>".into());
+    let raws: Vec<RawDef> = out.iter().map(RawDef::plain).collect();
+    match modules::merge_definitions(ev, &l, &a[0], &raws)? {
+        Some(v) => ev.force(v),
+        None => throw(format!("The option `{}' has no value", show_option(&l))),
+    }
+}
+
+fn merge_attrs_shallow(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let (_, defs) = loc_defs(ev, &a)?;
+    let mut acc = Rc::new(Attrs::new());
+    for d in &defs {
+        let x = force_attrs(ev, &d.value, "an attribute set definition")?;
+        acc = Rc::new(Attrs::update(&acc, &x));
+    }
+    Ok(Value::Attrs(acc))
+}
+
+fn merge_anything(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let mut kinds = Vec::new();
+    for d in &defs {
+        let v = ev.force(d.value.clone())?;
+        let k = match &v {
+            Value::Attrs(x) if x.contains("outPath") || x.contains("__toString") => {
+                "stringCoercibleSet"
+            }
+            v if v.is_function() => "lambda",
+            v => v.type_of(),
+        };
+        kinds.push(k);
+    }
+    let k0 = kinds[0];
+    if kinds.iter().any(|k| *k != k0) {
+        let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
+        return throw(format!(
+            "The option `{}' has conflicting option types in {}",
+            show_option(&loc),
+            show_files(&files)
+        ));
+    }
+    match k0 {
+        "set" => merge_attrs_of(
+            ev,
+            vec![anything(), Value::Bool(false), a[0].clone(), a[1].clone()],
+            span,
+        ),
+        "list" => {
+            if defs.len() > 1 {
+                let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
+                return throw(format!(
+                    "The option `{}' has conflicting definitions, in {}.",
+                    show_option(&loc),
+                    show_files(&files)
+                ));
+            }
+            merge_list(ev, vec![anything(), a[0].clone(), a[1].clone()], span)
+        }
+        "lambda" => Ok(papp(
+            "anythingFunction",
+            3,
+            anything_fn_call,
+            vec![a[0].clone(), a[1].clone()],
+        )),
+        "stringCoercibleSet" => unique_defs(ev, &loc, &defs, ""),
+        _ => merge_equal_defs(ev, &loc, &defs, span),
+    }
+}
+
+fn anything_fn_call(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a[..2])?;
+    let mut out = Vec::new();
+    for d in defs {
+        let v = ev.call(d.value.clone(), a[2].clone(), None)?;
+        out.push(Def { value: v, ..d });
+    }
+    let mut l = loc;
+    l.push("<function body>".into());
+    merge_anything(ev, vec![loc_to_value(&l), defs_to_list(&out)], span)
+}
+
+// ----------------------------------------------------------------------
+// Submodules
+
+fn merge_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    // modules, specialArgs, class, shorthand, loc, defs
+    let shorthand = matches!(ev.force(a[3].clone())?, Value::Bool(true));
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let mut mods = force_list(ev, &a[0], "submodule modules")?.to_vec();
+    let name = loc.last().cloned().unwrap_or_default();
+    mods.push(attrs(vec![(
+        "_module",
+        attrs(vec![("args", attrs(vec![("name", s(name))]))]),
+    )]));
+    for d in &defs {
+        let v = ev.force(d.value.clone())?;
+        let m = if matches!(v, Value::Attrs(_)) && shorthand {
+            attrs(vec![("_file", s(&*d.file)), ("config", v)])
+        } else {
+            attrs(vec![
+                ("_file", s(&*d.file)),
+                ("imports", Value::list(vec![v])),
+            ])
+        };
+        mods.push(m);
+    }
+    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
+    let r = force_attrs(ev, &r, "a submodule evaluation")?;
+    Ok(r.get("config").cloned().unwrap_or(Value::Null))
+}
+
+fn sub_eval(
+    ev: &mut Eval,
+    _base: &Value,
+    mods: Vec<Value>,
+    special: &Value,
+    class: &Value,
+    loc: &[String],
+) -> Result<Value> {
+    let mut all = vec![attrs(vec![(
+        "_module",
+        attrs(vec![(
+            "args",
+            attrs(vec![(
+                "name",
+                attrs(vec![
+                    ("_type", s("override")),
+                    ("priority", Value::Int(1500)),
+                    ("content", s("‹name›")),
+                ]),
+            )]),
+        )]),
+    )])];
+    all.extend(mods);
+    let args = attrs(vec![
+        ("modules", Value::list(all)),
+        ("specialArgs", special.clone()),
+        ("class", class.clone()),
+        ("prefix", loc_to_value(loc)),
+    ]);
+    let lib = modules::current_lib();
+    modules::eval_modules(ev, lib, args, true)
+}
+
+fn submodule_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    // modules, specialArgs, class, prefix
+    let loc = loc_from_value(ev, &a[3])?;
+    let mut mods = force_list(ev, &a[0], "submodule modules")?.to_vec();
+    mods.push(attrs(vec![(
+        "_module",
+        attrs(vec![(
+            "check",
+            attrs(vec![
+                ("_type", s("override")),
+                ("priority", Value::Int(50)),
+                ("content", Value::Bool(false)),
+            ]),
+        )]),
+    )]));
+    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
+    let r = force_attrs(ev, &r, "a submodule evaluation")?;
+    Ok(r.get("options").cloned().unwrap_or(Value::Null))
+}
+
+pub fn submodule_with(
+    modules: Value,
+    special: Value,
+    class: Value,
+    shorthand: bool,
+    description: Option<String>,
+) -> Value {
+    let payload = attrs(vec![
+        ("modules", modules.clone()),
+        ("specialArgs", special.clone()),
+        ("class", class.clone()),
+        ("shorthandOnlyDefinesConfig", Value::Bool(shorthand)),
+    ]);
+    let mut t = T::new(
+        "submodule",
+        description.unwrap_or_else(|| "submodule".into()),
+        prim("check", 1, check_module),
+        papp(
+            "merge",
+            6,
+            merge_submodule,
+            vec![
+                modules.clone(),
+                special.clone(),
+                class.clone(),
+                Value::Bool(shorthand),
+            ],
+        ),
+    );
+    t.kind = "submodule";
+    t.payload = payload;
+    t.empty = Some(attrs(vec![]));
+    t.extra.push((
+        "getSubOptions",
+        papp(
+            "getSubOptions",
+            4,
+            submodule_sub_options,
+            vec![modules.clone(), special, class],
+        ),
+    ));
+    t.extra.push(("getSubModules", modules));
+    t.build()
+}
+
+fn prim_submodule_with(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let x = force_attrs(ev, &a[0], "the argument of types.submoduleWith")?;
+    let modules = x.get("modules").cloned().unwrap_or(Value::list(vec![]));
+    let special = x.get("specialArgs").cloned().unwrap_or(attrs(vec![]));
+    let class = x.get("class").cloned().unwrap_or(Value::Null);
+    let shorthand = match x.get("shorthandOnlyDefinesConfig") {
+        Some(v) => force_bool(ev, v, "shorthandOnlyDefinesConfig")?,
+        None => false,
+    };
+    let desc = match x.get("description") {
+        Some(d) => match ev.force(d.clone())? {
+            Value::Null => None,
+            d => Some(force_str(ev, &d, "description")?),
+        },
+        None => None,
+    };
+    Ok(submodule_with(modules, special, class, shorthand, desc))
+}
+
+fn prim_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let m = ev.force(a[0].clone())?;
+    let mods = match m {
+        Value::List(l) => Value::List(l),
+        m => Value::list(vec![m]),
+    };
+    Ok(submodule_with(mods, attrs(vec![]), Value::Null, true, None))
+}
+
+fn merge_deferred(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let imports: Vec<Value> = defs
+        .iter()
+        .map(|d| {
+            attrs(vec![
+                (
+                    "_file",
+                    s(format!("{}, via option {}", d.file, show_option(&loc))),
+                ),
+                ("imports", Value::list(vec![d.value.clone()])),
+            ])
+        })
+        .collect();
+    Ok(attrs(vec![("imports", Value::list(imports))]))
+}
+
+fn merge_option_type(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, &a)?;
+    let mut t = defs[0].value.clone();
+    for d in &defs[1..] {
+        match merge_types(ev, &t, &d.value)? {
+            Some(x) => t = x,
+            None => return merge_one(ev, a, span),
+        }
+    }
+    let _ = loc;
+    Ok(t)
+}
+
+/// Merge the types of two declarations of one option; `None` when they
+/// do not merge.
+pub fn merge_types(ev: &mut Eval, a: &Value, b: &Value) -> Result<Option<Value>> {
+    let ka = kind(ev, a)?;
+    let kb = kind(ev, b)?;
+    let na = get_type_attr(ev, a, "name")?;
+    let na = force_str(ev, &na, "type name")?;
+    let nb = get_type_attr(ev, b, "name")?;
+    let nb = force_str(ev, &nb, "type name")?;
+    if ka != kb || na != nb {
+        return Ok(None);
+    }
+    let pa = get_type_attr(ev, a, "_oxPayload")?;
+    let pb = get_type_attr(ev, b, "_oxPayload")?;
+    match ka.as_str() {
+        "submodule" => {
+            let pa = force_attrs(ev, &pa, "payload")?;
+            let pb = force_attrs(ev, &pb, "payload")?;
+            let mut mods =
+                force_list(ev, pa.get("modules").unwrap_or(&Value::Null), "modules")?.to_vec();
+            mods.extend(
+                force_list(ev, pb.get("modules").unwrap_or(&Value::Null), "modules")?
+                    .iter()
+                    .cloned(),
+            );
+            let sa = force_attrs(
+                ev,
+                pa.get("specialArgs").unwrap_or(&Value::Null),
+                "specialArgs",
+            )?;
+            let sb = force_attrs(
+                ev,
+                pb.get("specialArgs").unwrap_or(&Value::Null),
+                "specialArgs",
+            )?;
+            let sh = force_bool(
+                ev,
+                pa.get("shorthandOnlyDefinesConfig")
+                    .unwrap_or(&Value::Bool(false)),
+                "shorthand",
+            )?;
+            let class = pa.get("class").cloned().unwrap_or(Value::Null);
+            Ok(Some(submodule_with(
+                Value::list(mods),
+                Value::attrs(Attrs::update(&sa, &sb)),
+                class,
+                sh,
+                None,
+            )))
+        }
+        "wrap" => {
+            // payload: { elem; ctor; }
+            let pa = force_attrs(ev, &pa, "payload")?;
+            let pb = force_attrs(ev, &pb, "payload")?;
+            let ea = pa.get("elem").cloned().unwrap_or(Value::Null);
+            let eb = pb.get("elem").cloned().unwrap_or(Value::Null);
+            match merge_types(ev, &ea, &eb)? {
+                Some(e) => {
+                    let ctor = pa.get("ctor").cloned().unwrap_or(Value::Null);
+                    Ok(Some(ev.call(ctor, e, None)?))
+                }
+                None => Ok(None),
+            }
+        }
+        "enum" => {
+            let mut va = force_list(ev, &pa, "enum values")?.to_vec();
+            va.extend(force_list(ev, &pb, "enum values")?.iter().cloned());
+            Ok(Some(enum_(ev, Value::list(va))?))
+        }
+        "simple" => {
+            let da = description(ev, a)?;
+            let db = description(ev, b)?;
+            Ok((da == db).then(|| a.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
+// ----------------------------------------------------------------------
+// Constructors
+
+pub fn bool_() -> Value {
+    T::new(
+        "bool",
+        "boolean",
+        prim("check", 1, check_bool),
+        prim("merge", 2, merge_equal),
+    )
+    .build()
+}
+pub fn raw() -> Value {
+    T::new(
+        "raw",
+        "raw value",
+        prim("check", 1, check_true),
+        prim("merge", 2, merge_one),
+    )
+    .build()
+}
+pub fn unspecified() -> Value {
+    T::new(
+        "unspecified",
+        "unspecified value",
+        prim("check", 1, check_true),
+        prim("merge", 2, merge_default),
+    )
+    .build()
+}
+pub fn anything() -> Value {
+    let mut t = T::new(
+        "anything",
+        "anything",
+        prim("check", 1, check_true),
+        prim("merge", 2, merge_anything),
+    );
+    t.empty = Some(attrs(vec![]));
+    t.build()
+}
+pub fn option_type() -> Value {
+    T::new(
+        "optionType",
+        "optionType",
+        prim("check", 1, check_option_type),
+        prim("merge", 2, merge_option_type),
+    )
+    .build()
+}
+
+fn wrap(
+    name: &str,
+    desc: String,
+    class: &'static str,
+    check: Value,
+    merge: Value,
+    elem: Value,
+    ctor: Value,
+    empty: Option<Value>,
+    sub: &'static str,
+) -> Value {
+    let mut t = T::new(name, desc, check, merge);
+    t.kind = "wrap";
+    t.class = class;
+    t.payload = attrs(vec![("elem", elem.clone()), ("ctor", ctor)]);
+    t.empty = empty;
+    t.nested.push(("elemType", elem.clone()));
+    t.extra.push((
+        "getSubOptions",
+        papp(
+            "getSubOptions",
+            3,
+            wrapped_sub_options,
+            vec![elem.clone(), s(sub)],
+        ),
+    ));
+    t.extra.push((
+        "getSubModules",
+        papp("getSubModules", 1, wrapped_sub_modules, vec![elem]).clone(),
+    ));
+    t.build()
+}
+
+fn wrapped_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    let mut p = force_list(ev, &a[2], "prefix")?.to_vec();
+    let part = force_str(ev, &a[1], "placeholder")?;
+    if !part.is_empty() {
+        p.push(s(part));
+    }
+    let f = get_type_attr(ev, &a[0], "getSubOptions")?;
+    ev.call(f, Value::list(p), None)
+}
+
+fn wrapped_sub_modules(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+    get_type_attr(ev, &a[0], "getSubModules")
+}
+
+pub fn list_of(ev: &mut Eval, elem: Value) -> Result<Value> {
+    let d = format!("list of {}", phrase(ev, &elem, &["noun", "composite"])?);
+    Ok(wrap(
+        "listOf",
+        d,
+        "composite",
+        prim("check", 1, check_list),
+        papp("merge", 3, merge_list, vec![elem.clone()]),
+        elem,
+        prim("listOf", 1, p_list_of),
+        Some(Value::list(vec![])),
+        "*",
+    ))
+}
+pub fn attrs_of(ev: &mut Eval, elem: Value, lazy: bool) -> Result<Value> {
+    let d = format!(
+        "{}attribute set of {}",
+        if lazy { "lazy " } else { "" },
+        phrase(ev, &elem, &["noun", "composite"])?
+    );
+    let (name, ctor) = if lazy {
+        ("lazyAttrsOf", prim("lazyAttrsOf", 1, p_lazy_attrs_of))
+    } else {
+        ("attrsOf", prim("attrsOf", 1, p_attrs_of))
+    };
+    Ok(wrap(
+        name,
+        d,
+        "composite",
+        prim("check", 1, check_attrs),
+        papp(
+            "merge",
+            4,
+            merge_attrs_of,
+            vec![elem.clone(), Value::Bool(lazy)],
+        ),
+        elem,
+        ctor,
+        Some(attrs(vec![])),
+        "<name>",
+    ))
+}
+pub fn lazy_attrs_of(elem: Value) -> Value {
+    // Used for `_module.args` before any evaluator is around: description
+    // of `raw` is known.
+    wrap(
+        "lazyAttrsOf",
+        "lazy attribute set of raw value".into(),
+        "composite",
+        prim("check", 1, check_attrs),
+        papp(
+            "merge",
+            4,
+            merge_attrs_of,
+            vec![elem.clone(), Value::Bool(true)],
+        ),
+        elem,
+        prim("lazyAttrsOf", 1, p_lazy_attrs_of),
+        Some(attrs(vec![])),
+        "<name>",
+    )
+}
+pub fn null_or(elem: Value) -> Value {
+    let mut t = T::new(
+        "nullOr",
+        "null or optionType",
+        papp("check", 2, check_null_or, vec![elem.clone()]),
+        papp("merge", 3, merge_null_or, vec![elem.clone()]),
+    );
+    t.kind = "wrap";
+    t.class = "conjunction";
+    t.payload = attrs(vec![
+        ("elem", elem.clone()),
+        ("ctor", prim("nullOr", 1, p_null_or)),
+    ]);
+    t.empty = Some(Value::Null);
+    t.nested.push(("elemType", elem.clone()));
+    t.extra.push((
+        "getSubOptions",
+        papp(
+            "getSubOptions",
+            3,
+            wrapped_sub_options,
+            vec![elem.clone(), s("")],
+        ),
+    ));
+    t.build()
+}
+fn null_or_ev(ev: &mut Eval, elem: Value) -> Result<Value> {
+    let d = format!("null or {}", phrase(ev, &elem, &["noun", "conjunction"])?);
+    let t = null_or(elem);
+    let a = force_attrs(ev, &t, "type")?;
+    Ok(Value::attrs(Attrs::update(
+        &a,
+        &Attrs::from_sorted(vec![("description", s(d))]),
+    )))
+}
+pub fn enum_(ev: &mut Eval, values: Value) -> Result<Value> {
+    let vals = force_list(ev, &values, "the values of types.enum")?;
+    let mut shown = Vec::new();
+    for v in vals.iter() {
+        let v = ev.force(v.clone())?;
+        shown.push(match &v {
+            Value::Str(x) => {
+                let mut o = String::new();
+                ox_eval::print::escape_string(&x.s, &mut o);
+                o
+            }
+            Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => "null".into(),
+            _ => "<value>".into(),
+        });
+    }
+    let d = match shown.len() {
+        0 => "impossible (empty enum)".to_string(),
+        1 => format!("value {} (singular enum)", shown[0]),
+        _ => format!("one of {}", shown.join(", ")),
+    };
+    let mut t = T::new(
+        "enum",
+        d,
+        papp("check", 2, check_enum, vec![values.clone()]),
+        prim("merge", 2, merge_equal),
+    );
+    t.kind = "enum";
+    t.class = if shown.len() > 1 {
+        "nonRestrictiveClause"
+    } else {
+        "noun"
+    };
+    t.payload = values;
+    Ok(t.build())
+}
+
+fn ints_between(lo: Value, hi: Value, name: &str, desc: String) -> Value {
+    let mut t = T::new(
+        name,
+        desc,
+        papp("check", 3, check_int_range, vec![lo, hi]),
+        prim("merge", 2, merge_equal),
+    );
+    t.class = "noun";
+    t.build()
+}
+
+fn sized(bits: u32, signed: bool) -> Value {
+    let (lo, hi): (i64, i64) = if signed {
+        (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+    } else if bits == 64 {
+        (0, i64::MAX)
+    } else {
+        (0, (1i64 << bits) - 1)
+    };
+    let name = format!("{}Int{}", if signed { "signed" } else { "unsigned" }, bits);
+    let desc = format!(
+        "{} bit {} integer; between {} and {} (both inclusive)",
+        bits,
+        if signed { "signed" } else { "unsigned" },
+        lo,
+        hi
+    );
+    ints_between(Value::Int(lo), Value::Int(hi), &name, desc)
+}
+
+// ----------------------------------------------------------------------
+// Primops reachable from Nix (`builtins.ox.types.*`)
+
+fn p_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    list_of(ev, a[0].clone())
+}
+fn p_nonempty_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let l = list_of(ev, a[0].clone())?;
+    let la = force_attrs(ev, &l, "type")?;
+    let d = format!("non-empty {}", description(ev, &l)?);
+    let check = papp(
+        "check",
+        3,
+        check_add,
+        vec![l.clone(), prim("nonEmpty", 1, check_nonempty_list)],
+    );
+    Ok(Value::attrs(Attrs::update(
+        &la,
+        &Attrs::from_unsorted(vec![
+            ("name", s("nonEmptyListOf")),
+            ("description", s(d)),
+            ("check", check),
+            ("emptyValue", attrs(vec![])),
+        ]),
+    )))
+}
+fn p_attrs_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    attrs_of(ev, a[0].clone(), false)
+}
+fn p_lazy_attrs_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    attrs_of(ev, a[0].clone(), true)
+}
+fn p_attrs_with(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = force_attrs(ev, &a[0], "the argument of types.attrsWith")?;
+    let elem = x.get("elemType").cloned().unwrap_or_else(unspecified);
+    let lazy = match x.get("lazy") {
+        Some(l) => force_bool(ev, l, "lazy")?,
+        None => false,
+    };
+    attrs_of(ev, elem, lazy)
+}
+fn p_null_or(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    null_or_ev(ev, a[0].clone())
+}
+fn p_either(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    either(ev, a[0].clone(), a[1].clone())
+}
+fn either(ev: &mut Eval, x: Value, y: Value) -> Result<Value> {
+    let d = format!(
+        "{} or {}",
+        phrase(ev, &x, &["noun", "conjunction", "composite"])?,
+        phrase(ev, &y, &["noun", "conjunction", "composite"])?
+    );
+    let mut t = T::new(
+        "either",
+        d,
+        papp("check", 3, check_either, vec![x.clone(), y.clone()]),
+        papp("merge", 4, merge_either, vec![x.clone(), y.clone()]),
+    );
+    t.class = "conjunction";
+    t.nested.push(("left", x));
+    t.nested.push(("right", y));
+    Ok(t.build())
+}
+fn p_one_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let l = force_list(ev, &a[0], "the argument of types.oneOf")?;
+    if l.is_empty() {
+        return throw("types.oneOf needs at least one type in its argument");
+    }
+    let mut t = l[l.len() - 1].clone();
+    for x in l[..l.len() - 1].iter().rev() {
+        t = either(ev, x.clone(), t)?;
+    }
+    Ok(t)
+}
+fn p_coerced_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let d = format!(
+        "{} or {} convertible to it",
+        phrase(ev, &a[2], &["noun"])?,
+        phrase(ev, &a[0], &["noun"])?
+    );
+    let mut t = T::new(
+        "coercedTo",
+        d,
+        papp("check", 4, check_coerced, a.clone()),
+        papp("merge", 5, merge_coerced, a.clone()),
+    );
+    t.nested.push(("coercedType", a[0].clone()));
+    t.nested.push(("finalType", a[2].clone()));
+    Ok(t.build())
+}
+fn p_uniq(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let d = description(ev, &a[0])?;
+    let mut t = T::new(
+        "uniq",
+        d,
+        papp("check", 2, check_elem, vec![a[0].clone()]),
+        prim("merge", 2, merge_one),
+    );
+    t.nested.push(("elemType", a[0].clone()));
+    Ok(t.build())
+}
+fn p_unique(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = force_attrs(ev, &a[0], "the first argument of types.unique")?;
+    let msg = x.get("message").cloned().unwrap_or(s(""));
+    let d = description(ev, &a[1])?;
+    let inner = get_type_attr(ev, &a[1], "merge")?;
+    let mut t = T::new(
+        "unique",
+        d,
+        papp("check", 2, check_elem, vec![a[1].clone()]),
+        papp("merge", 4, merge_unique, vec![msg, inner]),
+    );
+    t.nested.push(("elemType", a[1].clone()));
+    Ok(t.build())
+}
+fn p_function_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let d = format!(
+        "function that evaluates to a(n) {}",
+        phrase(ev, &a[0], &["noun", "composite"])?
+    );
+    let mut t = T::new(
+        "functionTo",
+        d,
+        prim("check", 1, check_function),
+        papp("merge", 3, merge_function_to, vec![a[0].clone()]),
+    );
+    t.class = "composite";
+    t.nested.push(("elemType", a[0].clone()));
+    Ok(t.build())
+}
+fn p_enum(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    enum_(ev, a[0].clone())
+}
+fn p_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let re = force_str(ev, &a[0], "the pattern of types.strMatching")?;
+    let mut q = String::new();
+    ox_eval::print::escape_string(&re, &mut q);
+    let mut t = T::new(
+        "strMatching",
+        format!("string matching the pattern {}", re),
+        papp("check", 2, check_str_matching, vec![a[0].clone()]),
+        prim("merge", 2, merge_equal),
+    );
+    t.payload = a[0].clone();
+    Ok(t.build())
+}
+fn separated(sep: &str) -> Value {
+    let d = if sep.is_empty() {
+        "Concatenated string".to_string()
+    } else {
+        let mut q = String::new();
+        ox_eval::print::escape_string(sep, &mut q);
+        format!("strings concatenated with {}", q)
+    };
+    let mut t = T::new(
+        "separatedString",
+        d,
+        prim("check", 1, check_str),
+        papp("merge", 3, merge_sep, vec![s(sep)]),
+    );
+    t.payload = s(sep);
+    t.empty = Some(s(""));
+    t.build()
+}
+fn p_separated(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let sep = force_str(ev, &a[0], "the separator of types.separatedString")?;
+    Ok(separated(&sep))
+}
+fn p_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let lo = ev.force(a[0].clone())?;
+    let hi = ev.force(a[1].clone())?;
+    let d = format!(
+        "integer between {} and {} (both inclusive)",
+        ox_eval::print::print_value(&lo),
+        ox_eval::print::print_value(&hi)
+    );
+    Ok(ints_between(lo, hi, "intBetween", d))
+}
+fn p_num_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let lo = ev.force(a[0].clone())?;
+    let hi = ev.force(a[1].clone())?;
+    let d = format!(
+        "integer or floating point number between {} and {} (both inclusive)",
+        ox_eval::print::print_value(&lo),
+        ox_eval::print::print_value(&hi)
+    );
+    Ok(T::new(
+        "numberBetween",
+        d,
+        papp("check", 3, check_float_range, vec![lo, hi]),
+        prim("merge", 2, merge_equal),
+    )
+    .build())
+}
+fn p_add_check(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let t = force_attrs(ev, &a[0], "the type of types.addCheck")?;
+    let check = papp("check", 3, check_add, vec![a[0].clone(), a[1].clone()]);
+    Ok(Value::attrs(Attrs::update(
+        &t,
+        &Attrs::from_sorted(vec![("check", check)]),
+    )))
+}
+fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let x = force_attrs(ev, &a[0], "the argument of lib.mkOptionType")?;
+    let name = match x.get("name") {
+        Some(n) => force_str(ev, n, "the name of an option type")?,
+        None => return throw("lib.mkOptionType: `name' is required"),
+    };
+    let mut t = T::new(
+        &name,
+        name.clone(),
+        x.get("check")
+            .cloned()
+            .unwrap_or_else(|| prim("check", 1, check_true)),
+        x.get("merge")
+            .cloned()
+            .unwrap_or_else(|| prim("merge", 2, merge_default)),
+    );
+    t.kind = "custom";
+    let mut v = force_attrs(ev, &t.build(), "type")?;
+    // Everything given overrides the defaults (description, emptyValue, …).
+    let given: Vec<(Sym, Value)> = x.entries().to_vec();
+    v = Rc::new(Attrs::update(&v, &Attrs::from_sorted(given)));
+    if !x.contains("description") {
+        v = Rc::new(Attrs::update(
+            &v,
+            &Attrs::from_sorted(vec![("description", s(name))]),
+        ));
+    }
+    Ok(Value::Attrs(v))
+}
+fn p_is_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+    let t = force_str(ev, &a[0], "the first argument of lib.isType")?;
+    let x = ev.force(a[1].clone())?;
+    Ok(Value::Bool(
+        type_tag_force(ev, &x)?.as_deref() == Some(t.as_str()),
+    ))
+}
+
+fn deferred_module() -> Value {
+    let mut t = T::new(
+        "deferredModule",
+        "module",
+        prim("check", 1, check_module),
+        prim("merge", 2, merge_deferred),
+    );
+    t.kind = "deferred";
+    t.build()
+}
+
+fn simple(
+    name: &str,
+    desc: &str,
+    check: ox_eval::value::PrimFn,
+    merge: ox_eval::value::PrimFn,
+) -> Value {
+    T::new(name, desc, prim("check", 1, check), prim("merge", 2, merge)).build()
+}
+
+/// `builtins.ox.types`
+pub fn types_set() -> Value {
+    let str_ = simple("str", "string", check_str, merge_equal);
+    let path = simple("path", "path", check_path, merge_equal);
+    let ints = attrs(vec![
+        ("between", prim("between", 2, p_between)),
+        (
+            "unsigned",
+            ints_between(
+                Value::Int(0),
+                Value::Null,
+                "unsignedInt",
+                "unsigned integer, meaning >=0".into(),
+            ),
+        ),
+        (
+            "positive",
+            ints_between(
+                Value::Int(1),
+                Value::Null,
+                "positiveInt",
+                "positive integer, meaning >0".into(),
+            ),
+        ),
+        ("u8", sized(8, false)),
+        ("u16", sized(16, false)),
+        ("u32", sized(32, false)),
+        ("u64", sized(64, false)),
+        ("s8", sized(8, true)),
+        ("s16", sized(16, true)),
+        ("s32", sized(32, true)),
+    ]);
+    let numbers = attrs(vec![
+        ("between", prim("between", 2, p_num_between)),
+        (
+            "nonnegative",
+            T::new(
+                "numberNonnegative",
+                "integer or floating point number, meaning >=0",
+                papp(
+                    "check",
+                    3,
+                    check_float_range,
+                    vec![Value::Int(0), Value::Null],
+                ),
+                prim("merge", 2, merge_equal),
+            )
+            .build(),
+        ),
+        (
+            "positive",
+            T::new(
+                "numberPositive",
+                "integer or floating point number, meaning >0",
+                papp(
+                    "check",
+                    3,
+                    check_float_range,
+                    vec![Value::Float(f64::MIN_POSITIVE), Value::Null],
+                ),
+                prim("merge", 2, merge_equal),
+            )
+            .build(),
+        ),
+    ]);
+    let mut single = T::new(
+        "singleLineStr",
+        "(optionally newline-terminated) single-line string",
+        prim("check", 1, check_single_line),
+        prim("merge", 2, merge_single_line),
+    );
+    single.class = "noun";
+    let e: Vec<(&str, Value)> = vec![
+        ("bool", bool_()),
+        (
+            "boolByOr",
+            simple(
+                "boolByOr",
+                "boolean (merged using or)",
+                check_bool,
+                merge_bool_or,
+            ),
+        ),
+        (
+            "int",
+            simple("int", "signed integer", check_int, merge_equal),
+        ),
+        ("ints", ints),
+        ("port", sized(16, false)),
+        (
+            "float",
+            simple("float", "floating point number", check_float, merge_equal),
+        ),
+        (
+            "number",
+            simple(
+                "number",
+                "signed integer or floating point number",
+                check_number,
+                merge_equal,
+            ),
+        ),
+        ("numbers", numbers),
+        ("str", str_.clone()),
+        (
+            "nonEmptyStr",
+            simple(
+                "nonEmptyStr",
+                "non-empty string",
+                check_nonempty_str,
+                merge_equal,
+            ),
+        ),
+        ("singleLineStr", single.build()),
+        (
+            "passwdEntry",
+            simple(
+                "passwdEntry",
+                "string, not containing newlines or colons",
+                check_str,
+                merge_equal,
+            ),
+        ),
+        ("strMatching", prim("strMatching", 1, p_str_matching)),
+        ("separatedString", prim("separatedString", 1, p_separated)),
+        ("lines", separated("\n")),
+        ("commas", separated(",")),
+        ("envVar", separated(":")),
+        ("string", separated("")),
+        ("path", path.clone()),
+        (
+            "pathInStore",
+            simple(
+                "pathInStore",
+                "path in the Nix store",
+                check_path,
+                merge_equal,
+            ),
+        ),
+        (
+            "externalPath",
+            simple(
+                "externalPath",
+                "absolute path, not in the Nix store",
+                check_path,
+                merge_equal,
+            ),
+        ),
+        (
+            "package",
+            simple("package", "package", check_package, merge_one),
+        ),
+        (
+            "shellPackage",
+            simple("shellPackage", "shell package", check_package, merge_one),
+        ),
+        (
+            "attrs",
+            simple("attrs", "attribute set", check_attrs, merge_attrs_shallow),
+        ),
+        ("anything", anything()),
+        ("raw", raw()),
+        ("unspecified", unspecified()),
+        ("optionType", option_type()),
+        ("deferredModule", deferred_module()),
+        ("listOf", prim("listOf", 1, p_list_of)),
+        (
+            "nonEmptyListOf",
+            prim("nonEmptyListOf", 1, p_nonempty_list_of),
+        ),
+        ("attrsOf", prim("attrsOf", 1, p_attrs_of)),
+        ("lazyAttrsOf", prim("lazyAttrsOf", 1, p_lazy_attrs_of)),
+        ("attrsWith", prim("attrsWith", 1, p_attrs_with)),
+        ("nullOr", prim("nullOr", 1, p_null_or)),
+        ("either", prim("either", 2, p_either)),
+        ("oneOf", prim("oneOf", 1, p_one_of)),
+        ("coercedTo", prim("coercedTo", 3, p_coerced_to)),
+        ("uniq", prim("uniq", 1, p_uniq)),
+        ("unique", prim("unique", 2, p_unique)),
+        ("functionTo", prim("functionTo", 1, p_function_to)),
+        ("enum", prim("enum", 1, p_enum)),
+        ("submodule", prim("submodule", 1, p_submodule)),
+        (
+            "submoduleWith",
+            prim("submoduleWith", 1, prim_submodule_with),
+        ),
+        ("addCheck", prim("addCheck", 2, p_add_check)),
+        ("mkOptionType", prim("mkOptionType", 1, p_mk_option_type)),
+        ("isType", prim("isType", 2, p_is_type)),
+    ];
+    let _ = sym("types");
+    attrs(e)
+}
+
+fn p_submodule(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    prim_submodule(ev, a, span)
+}

@@ -1,0 +1,441 @@
+//! Small helpers for building and reading Nix values from Rust, and the
+//! message fragments nixpkgs' lib uses (`showOption`, `showDefs`,
+//! `showFiles`, `generators.toPretty`).
+
+use std::rc::Rc;
+
+use ox_eval::error::{ErrorKind, EvalError, FileId, Span};
+use ox_eval::value::{sym, Attrs, PrimFn, PrimOp, PrimOpApp, Sym};
+use ox_eval::{Eval, Result, Value};
+
+pub fn nospan() -> Span {
+    Span {
+        file: FileId(u32::MAX),
+        start: 0,
+        end: 0,
+    }
+}
+
+pub fn attrs(entries: Vec<(&str, Value)>) -> Value {
+    Value::attrs(Attrs::from_unsorted(
+        entries.into_iter().map(|(k, v)| (sym(k), v)).collect(),
+    ))
+}
+
+pub fn attrs_sym(entries: Vec<(Sym, Value)>) -> Value {
+    Value::attrs(Attrs::from_unsorted(entries))
+}
+
+pub fn s(x: impl Into<String>) -> Value {
+    Value::str(x)
+}
+
+/// A primop (`arity` arguments) with some of them already applied.
+pub fn papp(name: &'static str, arity: usize, f: PrimFn, args: Vec<Value>) -> Value {
+    let op = Rc::new(PrimOp { name, arity, f });
+    if args.is_empty() {
+        Value::PrimOp(op)
+    } else {
+        Value::PrimOpApp(Rc::new(PrimOpApp { op, args }))
+    }
+}
+
+pub fn prim(name: &'static str, arity: usize, f: PrimFn) -> Value {
+    papp(name, arity, f, Vec::new())
+}
+
+pub fn throw<T>(msg: impl Into<String>) -> Result<T> {
+    Err(EvalError::new(ErrorKind::Throw, msg, None))
+}
+
+pub fn fail<T>(msg: impl Into<String>, span: Span) -> Result<T> {
+    Err(EvalError::new(ErrorKind::Throw, msg, Some(span)))
+}
+
+pub fn force_attrs(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Attrs>> {
+    match ev.force(v.clone())? {
+        Value::Attrs(a) => Ok(a),
+        o => Err(EvalError::new(
+            ErrorKind::Type,
+            format!(
+                "value is {} while a set was expected ({})",
+                o.type_name(),
+                what
+            ),
+            None,
+        )),
+    }
+}
+
+pub fn force_list(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Vec<Value>>> {
+    match ev.force(v.clone())? {
+        Value::List(a) => Ok(a),
+        o => Err(EvalError::new(
+            ErrorKind::Type,
+            format!(
+                "value is {} while a list was expected ({})",
+                o.type_name(),
+                what
+            ),
+            None,
+        )),
+    }
+}
+
+pub fn force_str(ev: &mut Eval, v: &Value, what: &str) -> Result<String> {
+    match ev.force(v.clone())? {
+        Value::Str(a) => Ok(a.s.clone()),
+        Value::Path(p) => Ok((*p).clone()),
+        o => Err(EvalError::new(
+            ErrorKind::Type,
+            format!(
+                "value is {} while a string was expected ({})",
+                o.type_name(),
+                what
+            ),
+            None,
+        )),
+    }
+}
+
+pub fn force_bool(ev: &mut Eval, v: &Value, what: &str) -> Result<bool> {
+    match ev.force(v.clone())? {
+        Value::Bool(b) => Ok(b),
+        o => Err(EvalError::new(
+            ErrorKind::Type,
+            format!(
+                "value is {} while a Boolean was expected ({})",
+                o.type_name(),
+                what
+            ),
+            None,
+        )),
+    }
+}
+
+/// `x._type or ""` of a value in WHNF.
+pub fn type_tag(v: &Value) -> Option<String> {
+    if let Value::Attrs(a) = v {
+        if let Some(Value::Str(t)) = a.get("_type") {
+            return Some(t.s.clone());
+        }
+        // `_type` may be an unevaluated thunk in hand-written sets
+        if let Some(Value::Thunk(t)) = a.get("_type") {
+            if let Some(Value::Str(s)) = t.done_value() {
+                return Some(s.s.clone());
+            }
+        }
+    }
+    None
+}
+
+/// Like `type_tag`, forcing `_type` if needed.
+pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<String>> {
+    if let Value::Attrs(a) = v {
+        if let Some(t) = a.get("_type") {
+            if let Value::Str(s) = ev.force(t.clone())? {
+                return Ok(Some(s.s.clone()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+pub fn is_identifier(s: &str) -> bool {
+    ox_eval::print::is_identifier(s)
+}
+
+/// nixpkgs' `showOption`: `a.b."c d".<name>`.
+pub fn show_option(loc: &[String]) -> String {
+    loc.iter()
+        .map(|p| {
+            if is_identifier(p)
+                || p == "*"
+                || p == "<name>"
+                || (p.starts_with('<') && p.ends_with('>'))
+                || (p.starts_with('[') && p.ends_with(']'))
+            {
+                p.clone()
+            } else {
+                let mut o = String::new();
+                ox_eval::print::escape_string(p, &mut o);
+                o
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A definition: where it came from and its value.
+#[derive(Clone)]
+pub struct Def {
+    pub file: Rc<str>,
+    pub pos: Option<Span>,
+    pub value: Value,
+}
+
+impl Def {
+    /// The file, with line and column when known.
+    pub fn where_(&self) -> String {
+        match self.pos.and_then(|p| p.line_col().map(|lc| (p, lc))) {
+            Some((p, (l, c))) if p.file_name() == *self.file => {
+                format!("{}:{}:{}", self.file, l, c)
+            }
+            Some((p, (l, c))) => format!("{}' at `{}:{}:{}", self.file, p.file_name(), l, c),
+            None => self.file.to_string(),
+        }
+    }
+    pub fn to_value(&self) -> Value {
+        let mut e = vec![("file", s(&*self.file)), ("value", self.value.clone())];
+        if let Some(p) = self.pos {
+            e.push(("_oxPos", pos_value(p)));
+        }
+        attrs(e)
+    }
+    pub fn from_value(ev: &mut Eval, v: &Value) -> Result<Def> {
+        let a = force_attrs(ev, v, "a definition")?;
+        let file = match a.get("file") {
+            Some(f) => force_str(ev, f, "the file of a definition")?,
+            None => "<unknown-file>".into(),
+        };
+        let pos = match a.get("_oxPos") {
+            Some(Value::Attrs(p)) => span_of_pos(p),
+            _ => None,
+        };
+        Ok(Def {
+            file: file.into(),
+            pos,
+            value: a.get("value").cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
+// A span travels through Nix values as an opaque pair of integers.
+fn pos_value(p: Span) -> Value {
+    attrs(vec![
+        ("f", Value::Int(p.file.0 as i64)),
+        ("s", Value::Int(p.start as i64)),
+    ])
+}
+
+fn span_of_pos(a: &Attrs) -> Option<Span> {
+    match (a.get("f"), a.get("s")) {
+        (Some(Value::Int(f)), Some(Value::Int(st))) => Some(Span {
+            file: FileId(*f as u32),
+            start: *st as u32,
+            end: *st as u32,
+        }),
+        _ => None,
+    }
+}
+
+pub fn defs_from_list(ev: &mut Eval, v: &Value) -> Result<Vec<Def>> {
+    let l = force_list(ev, v, "the definitions of an option")?;
+    l.iter().map(|d| Def::from_value(ev, d)).collect()
+}
+
+pub fn defs_to_list(defs: &[Def]) -> Value {
+    Value::list(defs.iter().map(|d| d.to_value()).collect())
+}
+
+pub fn loc_from_value(ev: &mut Eval, v: &Value) -> Result<Vec<String>> {
+    let l = force_list(ev, v, "an option location")?;
+    l.iter()
+        .map(|x| force_str(ev, x, "an option location"))
+        .collect()
+}
+
+pub fn loc_to_value(loc: &[String]) -> Value {
+    Value::list(loc.iter().map(s).collect())
+}
+
+/// nixpkgs' `showDefs`, with `file:line:col` where ox knows it.
+pub fn show_defs(ev: &mut Eval, defs: &[Def]) -> String {
+    let mut out = String::new();
+    for d in defs {
+        out.push_str("\n- In `");
+        out.push_str(&d.where_());
+        out.push('\'');
+        if let Ok(p) = to_pretty_safe(ev, &d.value) {
+            let lines: Vec<&str> = p.split('\n').collect();
+            if lines.len() > 1 {
+                out.push_str(":\n    ");
+                let mut shown: Vec<&str> = lines.iter().take(5).copied().collect();
+                if lines.len() > 5 {
+                    shown.push("...");
+                }
+                out.push_str(&shown.join("\n    "));
+            } else {
+                out.push_str(": ");
+                out.push_str(&p);
+            }
+        }
+    }
+    out
+}
+
+/// nixpkgs' `showFiles`: `` `a' and `b' ``.
+pub fn show_files(files: &[String]) -> String {
+    let q: Vec<String> = files.iter().map(|f| format!("`{}'", f)).collect();
+    match q.len() {
+        0 => String::new(),
+        1 => q[0].clone(),
+        n => format!("{} and {}", q[..n - 1].join(", "), q[n - 1]),
+    }
+}
+
+pub const PRIORITY_SUGGESTION: &str =
+    "Use `lib.mkForce value` or `lib.mkDefault value` to change the priority on any of these definitions.";
+
+fn to_pretty_safe(ev: &mut Eval, v: &Value) -> Result<String> {
+    let mut out = String::new();
+    pretty(ev, v, &mut out, "", 10, true)?;
+    Ok(out)
+}
+
+/// `generators.toPretty { multiline; }`, depth-limited.
+pub fn to_pretty(ev: &mut Eval, v: &Value, multiline: bool) -> Result<String> {
+    let mut out = String::new();
+    pretty(ev, v, &mut out, "", usize::MAX, multiline)?;
+    Ok(out)
+}
+
+fn pretty(
+    ev: &mut Eval,
+    v: &Value,
+    out: &mut String,
+    indent: &str,
+    depth: usize,
+    ml: bool,
+) -> Result<()> {
+    let v = ev.force(v.clone())?;
+    if depth == 0 {
+        out.push_str("<unevaluated>");
+        return Ok(());
+    }
+    let (nl, ind2) = if ml {
+        ("\n", format!("{}  ", indent))
+    } else {
+        (" ", String::new())
+    };
+    let sep_end = if ml {
+        format!("\n{}", indent)
+    } else {
+        " ".into()
+    };
+    match &v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) => out.push_str(&ox_eval::print::format_float(*f)),
+        Value::Path(p) => out.push_str(p),
+        Value::Str(st) => {
+            let st = &st.s;
+            if ml && st.contains('\n') {
+                let lines: Vec<&str> = st.split('\n').collect();
+                out.push_str("''");
+                for l in &lines {
+                    out.push_str(nl);
+                    out.push_str(&ind2);
+                    out.push_str(&l.replace("''", "'''").replace("${", "''${"));
+                }
+                out.push_str(&sep_end);
+                out.push_str("''");
+            } else {
+                ox_eval::print::escape_string(st, out);
+            }
+        }
+        Value::List(l) => {
+            if l.is_empty() {
+                out.push_str("[ ]");
+            } else {
+                out.push('[');
+                for x in l.iter() {
+                    out.push_str(nl);
+                    out.push_str(&ind2);
+                    pretty(ev, x, out, &ind2, depth - 1, ml)?;
+                }
+                out.push_str(&sep_end);
+                out.push(']');
+            }
+        }
+        Value::Attrs(a) => {
+            if let Some(Value::Str(t)) = a.get("type").map(|t| ev.force(t.clone())).transpose()? {
+                if t.s == "derivation" {
+                    let name = match a.get("name") {
+                        Some(n) => force_str(ev, n, "a derivation name")?,
+                        None => "???".into(),
+                    };
+                    out.push_str(&format!("<derivation {}>", name));
+                    return Ok(());
+                }
+            }
+            if let Some(t) = type_tag_force(ev, &v)? {
+                if t == "literalExpression" || t == "literalMD" {
+                    if let Some(text) = a.get("text") {
+                        out.push_str(&force_str(ev, text, "a literal")?);
+                        return Ok(());
+                    }
+                }
+            }
+            if a.is_empty() {
+                out.push_str("{ }");
+            } else {
+                out.push('{');
+                for (k, x) in a.entries().iter() {
+                    out.push_str(nl);
+                    out.push_str(&ind2);
+                    ox_eval::print::print_attr_name(k, out);
+                    out.push_str(" = ");
+                    pretty(ev, x, out, &ind2, depth - 1, ml)?;
+                    out.push(';');
+                }
+                out.push_str(&sep_end);
+                out.push('}');
+            }
+        }
+        Value::Lambda(c) => match &c.def.formals {
+            Some(f) if !f.entries.is_empty() => {
+                let args: Vec<String> = f
+                    .entries
+                    .iter()
+                    .map(|(n, d)| format!("{}{}", n, if d.is_some() { "?" } else { "" }))
+                    .collect();
+                out.push_str(&format!("<function, args: {{{}}}>", args.join(", ")));
+            }
+            _ => out.push_str("<function>"),
+        },
+        Value::PrimOp(_) | Value::PrimOpApp(_) => out.push_str("<function>"),
+        Value::Thunk(_) => out.push_str("<thunk>"),
+    }
+    Ok(())
+}
+
+/// The closest names to `name` (Levenshtein distance ≤ 3, at most 3).
+pub fn suggestions(name: &str, candidates: &[String]) -> Vec<String> {
+    let mut c: Vec<(usize, &String)> = candidates
+        .iter()
+        .map(|c| (ox_eval::eval::levenshtein(name, c), c))
+        .filter(|(d, _)| *d <= 3)
+        .collect();
+    c.sort();
+    c.into_iter().take(3).map(|(_, s)| s.clone()).collect()
+}
+
+/// "`a', `b' or `c'"
+pub fn or_list(xs: &[String]) -> String {
+    let q: Vec<String> = xs.iter().map(|f| format!("`{}'", f)).collect();
+    match q.len() {
+        0 => String::new(),
+        1 => q[0].clone(),
+        n => format!("{} or {}", q[..n - 1].join(", "), q[n - 1]),
+    }
+}
+
+pub fn get<'a>(a: &'a Attrs, k: &str) -> Option<&'a Value> {
+    a.get(k)
+}
+
+pub fn name_of(k: Sym) -> String {
+    k.to_string()
+}

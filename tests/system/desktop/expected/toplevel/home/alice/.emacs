@@ -1,0 +1,2 @@
+the dot_emacs bootstrap
+(load "~/git/emacs-config/init.el")
