@@ -101,6 +101,10 @@ pub struct Settings {
     pub fetch: FetchSettings,
     /// The system evaluation reports as `builtins.currentSystem`.
     pub system: String,
+    /// Called on the session's evaluator before any flake is read: how
+    /// the CLI adds the native half of `lib` (`builtins.ox`) without this
+    /// crate knowing about modules.
+    pub eval_hook: Option<fn(&mut Eval)>,
 }
 
 impl Settings {
@@ -131,6 +135,7 @@ impl Settings {
             store_dir,
             fetch,
             system: "x86_64-linux".into(),
+            eval_hook: None,
         }
     }
 }
@@ -173,13 +178,16 @@ impl Session {
             search_path.push(("ox".to_string(), ox.src.to_string_lossy().into_owned()));
         }
         let sd = store_dir.to_string_lossy().into_owned();
-        let ev = Eval::new(ox_eval::Settings {
+        let mut ev = Eval::new(ox_eval::Settings {
             pure: true,
             search_path,
             store_dir: sd.clone(),
             system: settings.system.clone(),
             allowed_paths: Some(vec![sd]),
         });
+        if let Some(hook) = settings.eval_hook {
+            hook(&mut ev);
+        }
         Ok(Session {
             settings: Settings {
                 store_dir,

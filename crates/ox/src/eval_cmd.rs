@@ -34,7 +34,8 @@ pub struct EvalArgs {
     /// Allow impure builtins (getEnv, …).
     #[arg(long)]
     pub impure: bool,
-    /// Evaluate an output of a flake: `--flake DIR#ATTR.PATH`.
+    /// Evaluate an output of a flake: `--flake DIR#ATTR.PATH` (with
+    /// `-E FN`, print FN applied to it).
     #[arg(long)]
     pub flake: Option<String>,
     /// Store directory for flake sources (with --flake).
@@ -95,7 +96,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
             include: a.include.clone(),
             store: a.store.clone(),
         };
-        return crate::flake_cmd::eval_flake(f, &common, a.json, a.strict);
+        return crate::flake_cmd::eval_flake(f, &common, a.json, a.strict, a.expr.as_deref());
     }
     let mut ev = make_eval(&a.include, a.impure);
     let color = crate::stderr_color();

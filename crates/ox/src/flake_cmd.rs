@@ -53,20 +53,20 @@ pub enum FlakeCmd {
     Show { flake: Option<String> },
 }
 
-/// ox's nix/ tree: `-I ox=DIR` or `ox=DIR` in NIX_PATH, else the tree of
-/// the source checkout this ox was built from, when it exists.
+/// ox's nix/ tree: `-I ox=DIR` or `ox=DIR` in NIX_PATH, else the tree
+/// embedded in this binary (materialised once per content hash).
 pub fn ox_nix_dir(include: &[String]) -> Option<PathBuf> {
     for (prefix, path) in crate::eval_cmd::search_path(include) {
         if prefix == "ox" {
             return Some(PathBuf::from(path));
         }
     }
-    let dev = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../nix"));
-    dev.is_dir().then_some(dev)
+    ox_modules::nixdir::ox_nix_dir().ok()
 }
 
 pub fn session(common: &Common) -> Result<Session, String> {
     let mut s = Settings::from_env(ox_nix_dir(&common.include));
+    s.eval_hook = Some(ox_modules::install);
     if let Some(st) = &common.store {
         s.store_dir = st.clone();
     }
@@ -322,6 +322,7 @@ pub fn eval_flake(
     common: &Common,
     json: bool,
     strict: bool,
+    apply: Option<&str>,
 ) -> Result<ExitCode, String> {
     let mut s = session(common)?;
     let (r, attr) = match target.split_once('#') {
@@ -335,6 +336,14 @@ pub fn eval_flake(
     let v = ox_flake::select(&mut s, v, &path).map_err(fail)?;
     let color = crate::stderr_color();
     let render = |e: Box<ox_eval::EvalError>| ox_eval::render(&e, color);
+    let v = match apply {
+        Some(expr) => {
+            let f = s.ev.eval_string(expr, "«apply»", "/").map_err(render)?;
+            let r = s.ev.call(f, v, None).map_err(render)?;
+            s.ev.force(r).map_err(render)?
+        }
+        None => v,
+    };
     let span = ox_eval::error::Span {
         file: ox_eval::error::FileId(u32::MAX),
         start: 0,

@@ -12,8 +12,8 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod build_cmd;
 mod activate_cmd;
+mod build_cmd;
 mod eval_cmd;
 mod flake_cmd;
 mod repl;
