@@ -228,7 +228,12 @@ impl Fetcher {
                 git(&repo, &["cat-file", "-e", &format!("{}^{{commit}}", rev)]).map_err(|e| {
                     fail(format!("revision {} is not in the repository: {}", rev, e))
                 })?;
-                (r.str("ref").map(str::to_string), rev.to_string())
+                // Like Nix 2.8, a bare rev is recorded with the default branch.
+                let rf = match r.str("ref") {
+                    Some(x) => Some(x.to_string()),
+                    None => git(&repo, &["symbolic-ref", "--short", "HEAD"]).ok(),
+                };
+                (rf, rev.to_string())
             }
             (Some(rf), None) => {
                 let rev = resolve_ref(&repo, rf).map_err(fail)?;

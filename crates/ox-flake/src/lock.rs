@@ -148,10 +148,19 @@ impl<'a> Locker<'a> {
                         flake: oldn.flake,
                         inputs: BTreeMap::new(),
                     };
-                    let mut must_refetch = self
-                        .updates
-                        .iter()
-                        .any(|u| u.len() > path.len() && u.starts_with(&path));
+                    // Re-read the input's flake.nix when an update below it
+                    // was asked for, or when its source is already in the
+                    // store (cheap, and its own follows stay right); only an
+                    // input that would need the network is reused blindly.
+                    let cached = match oldn.locked.as_ref().and_then(|l| l.str("narHash")) {
+                        Some(h) => self.fetcher.store.lookup(h)?.is_some(),
+                        None => false,
+                    };
+                    let mut must_refetch = cached
+                        || self
+                            .updates
+                            .iter()
+                            .any(|u| u.len() > path.len() && u.starts_with(&path));
                     let mut fake = BTreeMap::new();
                     if !must_refetch {
                         for (cid, e) in &oldn.inputs {
