@@ -94,7 +94,7 @@ impl Error {
 }
 
 /// Session-wide settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     /// Where sources are stored (`<dir>/<hash>-source`).
     pub store_dir: PathBuf,
@@ -105,6 +105,8 @@ pub struct Settings {
     /// the CLI adds the native half of `lib` (`builtins.ox`) without this
     /// crate knowing about modules.
     pub eval_hook: Option<fn(&mut Eval)>,
+    /// Registers fetched sources in the on-disk store (see [`store::Placer`]).
+    pub placer: Option<Rc<dyn store::Placer>>,
 }
 
 impl Settings {
@@ -136,6 +138,7 @@ impl Settings {
             fetch,
             system: "x86_64-linux".into(),
             eval_hook: None,
+            placer: None,
         }
     }
 }
@@ -164,7 +167,10 @@ impl Session {
             .map_err(|e| Error::io("resolving the store dir", e))?;
         std::fs::create_dir_all(&store_dir)
             .map_err(|e| Error::io(format!("creating store dir '{}'", store_dir.display()), e))?;
-        let store = SourceStore::new(&store_dir)?;
+        let mut store = SourceStore::new(&store_dir)?;
+        if let Some(p) = &settings.placer {
+            store = store.with_placer(p.clone());
+        }
         let mut fetcher = Fetcher::new(store, settings.fetch.clone());
         // `<ox>` during evaluation is the pinned copy of ox's nix/ tree.
         let mut search_path = Vec::new();

@@ -16,10 +16,28 @@ use ox_store::{FileIngestionMethod, Hash, HashAlgo, StoreDir};
 
 use crate::Error;
 
-#[derive(Clone, Debug)]
+/// How a finished tree becomes a valid store path. Without one, the tree
+/// is renamed into place; the CLI plugs in the on-disk store's
+/// registration (database, fsync) so fetched sources are valid paths
+/// that builds may refer to.
+pub trait Placer {
+    /// Move `tmp` (inside the store directory) to `dest` and make it valid.
+    fn place(&self, tmp: &Path, dest: &Path, nar_hash: &Hash) -> Result<(), String>;
+    /// Whether `dest` is a valid store path.
+    fn is_valid(&self, dest: &Path) -> bool;
+}
+
+#[derive(Clone)]
 pub struct SourceStore {
     pub dir: PathBuf,
     store: StoreDir,
+    placer: Option<std::rc::Rc<dyn Placer>>,
+}
+
+impl std::fmt::Debug for SourceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SourceStore({})", self.dir.display())
+    }
 }
 
 /// A tree in the store with its NAR hash.
@@ -37,7 +55,21 @@ impl SourceStore {
         Ok(SourceStore {
             dir: dir.to_path_buf(),
             store,
+            placer: None,
         })
+    }
+
+    /// Use `placer` to make added trees valid.
+    pub fn with_placer(mut self, placer: std::rc::Rc<dyn Placer>) -> SourceStore {
+        self.placer = Some(placer);
+        self
+    }
+
+    fn present(&self, p: &Path) -> bool {
+        match &self.placer {
+            Some(pl) => pl.is_valid(p),
+            None => p.exists(),
+        }
     }
 
     pub fn store_dir(&self) -> &StoreDir {
@@ -64,7 +96,7 @@ impl SourceStore {
         let h = Hash::parse(nar_hash_sri, Some(HashAlgo::Sha256))
             .map_err(|e| Error::Store(format!("bad narHash '{}': {}", nar_hash_sri, e)))?;
         let p = self.path_for(&h)?;
-        Ok(p.exists().then_some(p))
+        Ok(self.present(&p).then_some(p))
     }
 
     /// Copy `src` into the store. With `only`, just those relative paths
@@ -125,6 +157,16 @@ impl SourceStore {
             .map_err(|e| Error::Store(format!("hashing '{}': {}", tmp.display(), e)))?;
         let nar_hash = info.hash;
         let dest = self.path_for(&nar_hash)?;
+        if let Some(pl) = &self.placer {
+            if !pl.is_valid(&dest) {
+                pl.place(&tmp, &dest, &nar_hash).map_err(Error::Store)?;
+            }
+            drop(guard);
+            return Ok(Added {
+                path: dest,
+                nar_hash,
+            });
+        }
         if !dest.exists() {
             match fs::rename(&tmp, &dest) {
                 Ok(()) => {}

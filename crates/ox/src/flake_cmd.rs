@@ -64,11 +64,59 @@ pub fn ox_nix_dir(include: &[String]) -> Option<PathBuf> {
     ox_modules::nixdir::ox_nix_dir().ok()
 }
 
+/// Registers fetched flake sources as valid paths of the on-disk store.
+struct LocalPlacer(ox_localstore::Store);
+
+impl ox_flake::store::Placer for LocalPlacer {
+    fn place(
+        &self,
+        tmp: &std::path::Path,
+        dest: &std::path::Path,
+        nar_hash: &ox_store::Hash,
+    ) -> Result<(), String> {
+        let path = self
+            .0
+            .parse(&dest.to_string_lossy())
+            .map_err(|e| e.to_string())?;
+        let ca = format!(
+            "fixed:{}{}",
+            ox_store::FileIngestionMethod::Recursive.prefix(),
+            nar_hash.to_string_as(ox_store::HashFormat::Base32, true)
+        );
+        self.0
+            .register(vec![ox_localstore::PendingPath {
+                tmp: tmp.to_path_buf(),
+                path,
+                references: Default::default(),
+                deriver: None,
+                ca: Some(ca),
+            }])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    fn is_valid(&self, dest: &std::path::Path) -> bool {
+        self.0
+            .parse(&dest.to_string_lossy())
+            .and_then(|p| self.0.is_valid(&p))
+            .unwrap_or(false)
+    }
+}
+
+/// A flake session. With `--store DIR`, sources go to a plain directory;
+/// otherwise into ox's on-disk store (registered, so builds can refer to
+/// them) when it is at its real location, else the default directory.
 pub fn session(common: &Common) -> Result<Session, String> {
     let mut s = Settings::from_env(ox_nix_dir(&common.include));
     s.eval_hook = Some(ox_modules::install);
     if let Some(st) = &common.store {
         s.store_dir = st.clone();
+    } else if let Ok(store) = ox_localstore::Store::open(ox_localstore::StoreConfig::from_env()) {
+        // The evaluator reads flake files at their store paths, so the
+        // store must be at its logical location (no OX_STORE_ROOT).
+        if store.real_store_dir() == std::path::Path::new(store.dir.as_str()) {
+            s.store_dir = PathBuf::from(store.dir.as_str());
+            s.placer = Some(std::rc::Rc::new(LocalPlacer(store)));
+        }
     }
     Session::new(s).map_err(fail)
 }
