@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ox_flake::{LockMode, Session, Settings};
 
@@ -16,21 +15,28 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A temporary directory removed on drop (store files are read-only).
-struct TempDir(PathBuf);
+/// A per-case work directory, removed on drop (store files are
+/// read-only). Its path is fixed — fixtures write it into nested
+/// flake.nix files, so it is part of their narHash — and an flock on a
+/// sibling file keeps concurrent test runs from sharing it.
+struct TempDir(PathBuf, #[allow(dead_code)] std::fs::File);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "ox-flake-test-{}-{}-{}",
-            tag,
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+        let p = std::env::temp_dir().join(format!("ox-flake-fixture-{}", tag));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(p.with_extension("lock"))
+            .expect("open fixture lock");
+        // SAFETY: flock on a file descriptor we own.
+        let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        assert_eq!(r, 0, "flock");
+        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&p).status();
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
+        TempDir(p, lock)
     }
 }
 
