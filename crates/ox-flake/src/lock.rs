@@ -10,7 +10,9 @@
 //! - overrides (`inputs.a.inputs.b… = …`) apply at any depth, the
 //!   outermost flake winning; `follows` paths are relative to the flake
 //!   that wrote them and are stored from the root;
-//! - every `follows` must lead to an existing input.
+//! - every `follows` must lead to an existing input;
+//! - the `ox` input and relative `path:` inputs are re-resolved every
+//!   time (the running ox; the declaring flake's current tree).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -135,11 +137,15 @@ impl<'a> Locker<'a> {
             let is_ox = matches!(reference.kind(), "ox")
                 || (reference.kind() == "indirect" && reference.str("id") == Some("ox"));
             let updated = self.updates.iter().any(|u| u == &path);
+            // The ox input is always the running ox; a relative path is
+            // part of the declaring flake's tree, so it follows that tree
+            // (an edit under ./vendor shows up without `ox flake update`).
+            let always_fresh = is_ox || (reference.is_relative_path() && flake_dir.is_some());
             let reusable = old_child.as_ref().and_then(|(l, k, _)| {
                 let n = l.nodes.get(k)?;
                 (n.original.as_ref() == Some(&reference) && n.flake == is_flake).then_some(n)
             });
-            let child = match (reusable, ov_ref.is_some() || updated || is_ox) {
+            let child = match (reusable, ov_ref.is_some() || updated || always_fresh) {
                 (Some(oldn), false) => {
                     let (olock, okey, oprefix) = old_child.clone().expect("reusable implies old");
                     let mut child = TreeNode {

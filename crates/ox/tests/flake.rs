@@ -267,3 +267,36 @@ EOF"#,
     assert!(ok, "{}", err);
     assert!(out4.contains("nothing changed"), "{}{}", out, out4);
 }
+
+#[test]
+fn relative_path_inputs_follow_the_flake_tree() {
+    let t = TempDir::new("relative");
+    let dir = homelab(&t.0);
+    let (ok, out, err) = ox(
+        &t.0,
+        &dir,
+        &["eval", "--flake", ".#inputs.hyprland.version"],
+    );
+    assert!(ok, "{}", err);
+    assert_eq!(out.trim(), "\"0.54.2\"");
+    let before = std::fs::read_to_string(dir.join("flake.lock")).unwrap();
+    // Edit the vendored compositor: the next evaluation sees it and the
+    // lock records the new tree, with no `ox flake update`.
+    let f = dir.join("vendor/hyprland/flake.nix");
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("\"0.54.2\"", "\"0.55.0\"");
+    std::fs::write(&f, text).unwrap();
+    let (ok, out, err) = ox(
+        &t.0,
+        &dir,
+        &["eval", "--flake", ".#inputs.hy3.inputs.hyprland.version"],
+    );
+    assert!(ok, "{}", err);
+    assert_eq!(out.trim(), "\"0.55.0\"");
+    let after = std::fs::read_to_string(dir.join("flake.lock")).unwrap();
+    assert_ne!(before, after);
+    let (ok, out, err) = ox(&t.0, &dir, &["flake", "lock"]);
+    assert!(ok, "{}", err);
+    assert_eq!(out, "", "already up to date");
+}
