@@ -477,7 +477,7 @@ pub fn parse_target(s: Option<&str>, default_name: &str) -> Result<Target, Error
         PathBuf::from(p)
     } else if let Some(p) = r.strip_prefix("git+file://") {
         PathBuf::from(p.split('?').next().unwrap_or(p))
-    } else if r.starts_with('/') || r.starts_with('.') || Path::new(r).is_dir() {
+    } else if !r.contains(':') {
         PathBuf::from(r)
     } else {
         return Err(Error::BadRef {
@@ -584,4 +584,45 @@ pub fn select(session: &mut Session, v: Value, path: &[&str]) -> Result<Value, E
         context: format!("while evaluating '{}'", path.join(".")),
         message: ox_eval::render(&e, false),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_default_to_here_and_this_host() {
+        let t = parse_target(None, "kiesel").unwrap();
+        assert_eq!(
+            t,
+            Target {
+                dir: ".".into(),
+                name: "kiesel".into()
+            }
+        );
+        let t = parse_target(Some("examples/homelab#brunnen"), "x").unwrap();
+        assert_eq!(t.dir, PathBuf::from("examples/homelab"));
+        assert_eq!(t.name, "brunnen");
+        let t = parse_target(Some("#itw"), "x").unwrap();
+        assert_eq!(
+            t,
+            Target {
+                dir: ".".into(),
+                name: "itw".into()
+            }
+        );
+        let t = parse_target(Some("path:/srv/fleet#a"), "x").unwrap();
+        assert_eq!(t.dir, PathBuf::from("/srv/fleet"));
+        let t = parse_target(Some("git+file:///srv/fleet?ref=main#a"), "x").unwrap();
+        assert_eq!(t.dir, PathBuf::from("/srv/fleet"));
+        assert!(parse_target(Some("github:o/r#a"), "x").is_err());
+    }
+
+    #[test]
+    fn lock_json_round_trips_in_nix_layout() {
+        let text = "{\n  \"nodes\": {\n    \"a\": {\n      \"flake\": false,\n      \"inputs\": {\n        \"b\": [\n          \"c\"\n        ]\n      },\n      \"locked\": {\n        \"lastModified\": 5,\n        \"narHash\": \"sha256-AAAA\",\n        \"path\": \"/x\",\n        \"type\": \"path\"\n      },\n      \"original\": {\n        \"path\": \"/x\",\n        \"type\": \"path\"\n      }\n    },\n    \"root\": {\n      \"inputs\": {\n        \"a\": \"a\"\n      }\n    }\n  },\n  \"root\": \"root\",\n  \"version\": 7\n}\n";
+        let l = LockFile::parse(text, "t").unwrap();
+        assert_eq!(l.to_json_string(), text);
+        assert!(LockFile::parse("{\"version\": 3}", "t").is_err());
+    }
 }
