@@ -15,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod activate_cmd;
 mod build_cmd;
 mod eval_cmd;
+mod flake_cmd;
 mod host_cmd;
 mod option_cmd;
 mod options_cmd;
@@ -40,6 +41,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Document every visible option of a module set (options.json or Markdown).
     Options(options_cmd::OptionsArgs),
+    /// Lock, update and inspect flakes (flake.lock in Nix's format).
+    Flake(flake_cmd::FlakeArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
     /// sops-compatible secrets and age keys.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Repl(a) => repl::run(a),
         Command::Options(a) => options_cmd::run(a),
         Command::Secrets(a) => secrets_cmd::run(a),
+        Command::Flake(a) => flake_cmd::run(a),
         Command::Build(a) => build_cmd::run(a),
         Command::Store(a) => store_cmd::run(a),
         Command::Pkgs(a) => pkgs_cmd::run(a),
