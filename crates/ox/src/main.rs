@@ -15,9 +15,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod activate_cmd;
 mod build_cmd;
 mod eval_cmd;
+mod flake_cmd;
 mod host_cmd;
 mod option_cmd;
+mod options_cmd;
+mod pkgs_cmd;
 mod repl;
+mod secrets_cmd;
 mod store_cmd;
 
 #[derive(Parser)]
@@ -35,12 +39,20 @@ struct Cli {
 enum Command {
     /// Evaluate a Nix expression, like `nix-instantiate --eval`.
     Eval(eval_cmd::EvalArgs),
+    /// Document every visible option of a module set (options.json or Markdown).
+    Options(options_cmd::OptionsArgs),
+    /// Lock, update and inspect flakes (flake.lock in Nix's format).
+    Flake(flake_cmd::FlakeArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
+    /// sops-compatible secrets and age keys.
+    Secrets(secrets_cmd::SecretsArgs),
     /// Build derivations into the store, like `nix-build`.
     Build(build_cmd::BuildArgs),
     /// Inspect and maintain the store (verify, gc, path-info, add, roots).
     Store(store_cmd::StoreArgs),
+    /// Pin Debian packages in the lock that `pkgs` reads (ox.lock).
+    Pkgs(pkgs_cmd::PkgsArgs),
     /// Make this host match a built toplevel (switch, test, boot, dry-activate).
     Activate(activate_cmd::ActivateArgs),
     /// Activate a toplevel and make it the boot default.
@@ -79,8 +91,12 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Options(a) => options_cmd::run(a),
+        Command::Secrets(a) => secrets_cmd::run(a),
+        Command::Flake(a) => flake_cmd::run(a),
         Command::Build(a) => build_cmd::run(a),
         Command::Store(a) => store_cmd::run(a),
+        Command::Pkgs(a) => pkgs_cmd::run(a),
         Command::Activate(a) => activate_cmd::activate(a),
         Command::Switch(a) => activate_cmd::switch(a),
         Command::DryActivate(a) => activate_cmd::dry_activate(a),
