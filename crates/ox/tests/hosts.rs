@@ -157,6 +157,22 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     assert_eq!(p.tmpfiles, ["d /srv/git 0755 root root -"]);
     let sudoers = p.etc.iter().find(|e| e.target == "sudoers.d/ox").unwrap();
     assert_eq!(sudoers.mode, "0440");
+    // sops-nix options → the secrets list (ox-sops' manifest entries),
+    // the encrypted file copied to the store
+    let secrets = &p.secrets;
+    assert_eq!(secrets.len(), 2, "{secrets:?}");
+    assert_eq!(secrets[0]["name"], "db/password");
+    assert_eq!(secrets[0]["owner"], "backup");
+    assert_eq!(secrets[0]["restartUnits"][0], "backup.service");
+    let sops_file = secrets[0]["sopsFile"].as_str().unwrap();
+    assert!(sops_file.starts_with("/ox/store/") && sops_file.ends_with("-secrets.yaml"));
+    assert_eq!(
+        secrets[1]["content"],
+        format!(
+            "PASSWORD=<SOPS:{}:PLACEHOLDER>\n",
+            "4c4bafe61f052e13a786eaf8b0a7ee0af7c39c5ccade2b24c9fbea4914962b9d"
+        )
+    );
     // the toplevel's references are valid store paths
     let m: serde_json::Value = serde_json::from_str(&read(&t.join("ox-system.json"))).unwrap();
     assert_eq!(m["stateVersion"], "25.05");
