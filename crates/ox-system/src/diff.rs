@@ -19,6 +19,9 @@ pub struct Diff {
     pub users: Changes<NamedChange>,
     pub groups: Changes<NamedChange>,
     pub home: Changes<FileChange>,
+    /// Secrets and templates by name (contents are encrypted or
+    /// placeholders: only the entries are compared).
+    pub secrets: Changes<NamedChange>,
     pub size: SizeDelta,
 }
 
@@ -267,6 +270,9 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
     let home = compare_files(&a.tree, &b.tree, &|p| p.starts_with("home/"), "home/");
     let users = compare_named(&a.plan.users, &b.plan.users, |u| &u.name);
     let groups = compare_named(&a.plan.groups, &b.plan.groups, |g| &g.name);
+    let secrets = compare_named(&a.plan.secrets, &b.plan.secrets, |s| {
+        s.get("name").and_then(|n| n.as_str()).unwrap_or("?")
+    });
     Ok(Diff {
         packages,
         etc,
@@ -274,6 +280,7 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
         users,
         groups,
         home,
+        secrets,
         size: SizeDelta {
             old: a.size,
             new: b.size,
@@ -345,7 +352,11 @@ impl Diff {
                 }
             }
         }
-        for (title, c) in [("Users:", &self.users), ("Groups:", &self.groups)] {
+        for (title, c) in [
+            ("Users:", &self.users),
+            ("Groups:", &self.groups),
+            ("Secrets:", &self.secrets),
+        ] {
             if c.is_empty() {
                 continue;
             }
