@@ -719,3 +719,25 @@ fn functions_are_called_with_defaults_and_args() {
     ]);
     assert!(b[0].ends_with("-f-3-y"), "{b:?}");
 }
+
+#[test]
+fn builtin_builders_cannot_escape_their_inputs() {
+    let r = Root::new("escape");
+    let inc = format!("ox={}", repo().join("nix").display());
+    for expr in [
+        "let p = import <ox/pkgs> {}; in p.copyPath \"x\" \"${p.writeText \"a\" \"a\"}/../../../../etc/passwd\"",
+        "let p = import <ox/pkgs> {}; in p.copyPath \"x\" \"/etc/passwd\"",
+        "let p = import <ox/pkgs> {}; in p.linkFarm \"x\" [ { name = \"../escape\"; path = \"/etc\"; } ]",
+    ] {
+        let o = r.ox(&["build", "-I", &inc, "--no-out-link", "-E", expr]);
+        assert!(!o.status.success(), "{expr} built");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("must not contain")
+                || e.contains("is not in the store")
+                || e.contains("must be a relative path"),
+            "{e}"
+        );
+    }
+    assert!(!r.root().join("ox/escape").exists());
+}
