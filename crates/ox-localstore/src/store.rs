@@ -1002,6 +1002,9 @@ impl Store {
             // Invalidate first, then delete: a crash in between leaves an
             // invalid directory, never a valid path with missing files.
             fsutil::remove_tree(&real).map_err(io_err(format!("deleting {}", real.display())))?;
+            if info.path.is_derivation() {
+                let _ = fs::remove_file(self.log_path(&info.path));
+            }
             report.deleted.push(self.print(&info.path));
         }
         // Scratch directories of killed builds go; entries that are not
