@@ -167,6 +167,8 @@ impl Drop for FileLock {
     }
 }
 
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ValidPaths (
     id               INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -229,7 +231,19 @@ impl Store {
             .map_err(db_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
+        // The schema version, for migrations by later ox versions.
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Db(format!(
+                "{} has schema version {version}; this ox understands up to {SCHEMA_VERSION}",
+                db_path.display()
+            )));
+        }
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db_err)?;
         Ok(Store {
             config,
             dir,
