@@ -48,6 +48,13 @@ pub struct BuildArgs {
     /// Allow impure builtins (getEnv, …).
     #[arg(long)]
     pub impure: bool,
+    /// Build this host's system toplevel from the hosts file (default
+    /// `hosts.nix`; see docs/system.md).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Build every host of the hosts file, in parallel (`<out-link>-<host>`).
+    #[arg(long, conflicts_with = "host")]
+    pub all: bool,
     /// Build a host's system from a flake, `REF#HOST` (see docs/toplevel.md).
     #[arg(long, value_name = "REF#HOST")]
     pub flake: Option<String>,
@@ -71,6 +78,9 @@ pub fn open_store(root: Option<&PathBuf>) -> Result<Store, String> {
 }
 
 pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
+    if a.host.is_some() || a.all {
+        return crate::host_cmd::build(&a);
+    }
     if a.flake.is_some() {
         return Err("error: `ox build --flake REF#HOST` (building a host) is not available in this build yet\n".into());
     }
