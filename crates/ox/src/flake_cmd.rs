@@ -153,7 +153,7 @@ pub fn run(a: FlakeArgs) -> Result<ExitCode, String> {
             let f =
                 ox_flake::lock_flake(&mut s, &dir, &[], false, LockMode::NoWrite).map_err(fail)?;
             if json {
-                println!("{}", metadata_json(&f));
+                println!("{}", f.metadata_json());
             } else {
                 print!("{}", metadata_text(&f));
             }
@@ -257,39 +257,7 @@ fn tree(lock: &ox_flake::LockFile, key: &str, prefix: &str, out: &mut String, de
 }
 
 fn original_url(f: &ox_flake::Flake) -> String {
-    let mut r = f.locked_ref.clone();
-    for k in ["narHash", "lastModified", "rev", "revCount"] {
-        r.attrs.remove(k);
-    }
-    r.to_url()
-}
-
-fn metadata_json(f: &ox_flake::Flake) -> String {
-    let locks: serde_json::Value =
-        serde_json::from_str(&f.lock.to_json_string()).unwrap_or(serde_json::Value::Null);
-    let mut original = f.locked_ref.clone();
-    for k in ["narHash", "lastModified", "rev", "revCount"] {
-        original.attrs.remove(k);
-    }
-    let mut m = serde_json::Map::new();
-    if let Some(d) = &f.description {
-        m.insert("description".into(), d.clone().into());
-    }
-    if let Some(t) = f.root.last_modified {
-        m.insert("lastModified".into(), t.into());
-    }
-    m.insert("locked".into(), f.locked_ref.to_json());
-    m.insert("locks".into(), locks);
-    m.insert("original".into(), original.to_json());
-    m.insert("originalUrl".into(), original.to_url().into());
-    m.insert("path".into(), f.root.src.display().to_string().into());
-    m.insert("resolved".into(), original.to_json());
-    m.insert("resolvedUrl".into(), original.to_url().into());
-    if let Some(r) = &f.root.rev {
-        m.insert("revision".into(), r.clone().into());
-    }
-    m.insert("url".into(), f.locked_ref.to_url().into());
-    serde_json::Value::Object(m).to_string()
+    f.original_ref().to_url()
 }
 
 /// The outputs as a tree; leaves are described without building them.
