@@ -370,6 +370,7 @@ pub fn lock_flake(
     mode: LockMode,
 ) -> Result<Flake, Error> {
     let dir = std::path::absolute(dir).map_err(|e| Error::io("resolving the flake dir", e))?;
+    session.fetcher.borrow_mut().forget_unlocked();
     let (root, locked_ref) = root_source(&mut session.fetcher.borrow_mut(), &dir)?;
     let decl = decl::read_flake(&mut session.ev, &root.src)?;
     let lock_path = dir.join("flake.lock");

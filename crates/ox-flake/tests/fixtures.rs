@@ -33,8 +33,10 @@ impl TempDir {
         // SAFETY: flock on a file descriptor we own.
         let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
         assert_eq!(r, 0, "flock");
-        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&p).status();
-        let _ = std::fs::remove_dir_all(&p);
+        if p.exists() {
+            let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&p).status();
+            let _ = std::fs::remove_dir_all(&p);
+        }
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p, lock)
     }
