@@ -378,3 +378,25 @@ pub fn eval_flake(
     println!("{}", out);
     Ok(ExitCode::SUCCESS)
 }
+
+/// For `ox build` / `ox switch` / `ox option`: resolve `--flake REF#HOST`
+/// (REF defaults to the current directory, HOST to this machine's name)
+/// into a session and the locked flake's outputs; the host's evaluated
+/// system is `r.host_value(&mut session)` (`oxConfigurations.<host>`).
+/// With `store_dir`, flake sources go to that plain directory (tests);
+/// otherwise into ox's on-disk store. The lock file is written when it
+/// changed, as `nix build` does.
+#[allow(dead_code)] // called by the host commands once they take --flake
+pub fn resolve_host(
+    target: Option<&str>,
+    include: &[String],
+    store_dir: Option<PathBuf>,
+) -> Result<(Session, ox_flake::Resolved), String> {
+    let common = Common {
+        include: include.to_vec(),
+        store: store_dir,
+    };
+    let mut s = session(&common)?;
+    let r = ox_flake::resolve(&mut s, target, LockMode::Write).map_err(fail)?;
+    Ok((s, r))
+}
