@@ -34,6 +34,7 @@
 pub mod call;
 pub mod decl;
 pub mod fetch;
+pub mod fetchers;
 pub mod flakeref;
 mod http;
 pub mod lock;
@@ -194,12 +195,14 @@ impl Session {
         if let Some(hook) = settings.eval_hook {
             hook(&mut ev);
         }
+        let fetcher = Rc::new(RefCell::new(fetcher));
+        fetchers::install(&mut ev, fetcher.clone());
         Ok(Session {
             settings: Settings {
                 store_dir,
                 ..settings
             },
-            fetcher: Rc::new(RefCell::new(fetcher)),
+            fetcher,
             ev,
         })
     }
