@@ -1042,6 +1042,37 @@ impl Store {
         Ok(report)
     }
 
+    /// Deletes store entries that are not registered (the rest of an
+    /// interrupted registration, or written by a tool that does not
+    /// register), except those a root points at. Returns them.
+    pub fn delete_unregistered(&self, dry_run: bool) -> Result<Vec<String>> {
+        let lp = self.config.state_dir.join("gc.lock");
+        let _lock = FileLock::acquire(&lp, true, false)
+            .map_err(io_err(format!("locking {}", lp.display())))?
+            .ok_or(StoreError::Busy)?;
+        let rooted: BTreeSet<StorePath> = self.roots()?.into_values().collect();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.real)
+            .map_err(io_err(format!("reading {}", self.real.display())))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(sp) = StorePath::from_base_name(&name) else {
+                continue;
+            };
+            if self.is_valid(&sp)? || rooted.contains(&sp) {
+                continue;
+            }
+            if !dry_run {
+                fsutil::remove_tree(&e.path())
+                    .map_err(io_err(format!("deleting {}", e.path().display())))?;
+            }
+            out.push(self.print(&sp));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Re-hashes every valid path; returns those whose contents no longer
     /// match the recorded NAR hash (or are missing).
     pub fn verify(&self) -> Result<Vec<Corruption>> {
