@@ -375,6 +375,9 @@ pub fn generations(a: GenerationsArgs) -> Result<ExitCode, String> {
         let _ = writeln!(out, "{s}");
         return Ok(ExitCode::SUCCESS);
     }
+    if gens.is_empty() {
+        say("no system generations yet (ox switch makes the first)");
+    }
     for g in &gens {
         let mut marks = vec![];
         if g.current {
@@ -466,6 +469,10 @@ pub fn gc(a: GcArgs) -> Result<ExitCode, String> {
         if a.dry_run { "to remove" } else { "removed" },
         gens.len() - victims.len()
     ));
+    if !victims.is_empty() && !a.dry_run {
+        // profile links are the store's GC roots; the paths go with it
+        say("`ox store gc` deletes the store paths no generation keeps alive any more");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
