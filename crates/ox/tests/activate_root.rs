@@ -100,7 +100,12 @@ fn generations_rollback_gc_and_ask() {
     assert_eq!(r.link("etc/greeting"), "/etc/ox-static/greeting");
     assert_eq!(r.link("etc/ox-static"), format!("{}/etc", ts[0]));
 
-    for t in &ts[1..] {
+    // ox switch shows the diff against the running generation first
+    let out = r.ok(&["switch", &ts[1]]);
+    let diff_at = out.find("-gen 1").expect("diff of /etc/greeting shown");
+    assert!(out[diff_at..].contains("+gen 2"), "{out}");
+    assert!(diff_at < out.find("done:").unwrap(), "{out}");
+    for t in &ts[2..] {
         r.ok(&["switch", t]);
     }
     // `test` activates without a new generation; `boot` only moves the default
