@@ -804,8 +804,8 @@ impl Sys {
             decl_index: OnceCell::new(),
             def_index: OnceCell::new(),
             kids: RefCell::new(HashMap::new()),
-            config: OnceCell::new(),
-            options: OnceCell::new(),
+            config: WeakMemo::default(),
+            options: WeakMemo::default(),
         });
         let _ = self.root.set(n.clone());
         Ok(n)
@@ -846,6 +846,24 @@ fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 // ----------------------------------------------------------------------
 // Nodes of the option tree
 
+/// A memo that does not own its value: a node's `config` set holds
+/// thunks that own the node, so owning the set would make a cycle that
+/// is never freed. Rebuilding a dropped set is cheap (option values are
+/// memoised in `Opt::value`, children in `Node::kids`).
+#[derive(Default)]
+pub struct WeakMemo(RefCell<std::rc::Weak<Attrs>>);
+
+impl WeakMemo {
+    fn get(&self) -> Option<Value> {
+        self.0.borrow().upgrade().map(Value::Attrs)
+    }
+    fn set(&self, v: &Value) {
+        if let Value::Attrs(a) = v {
+            *self.0.borrow_mut() = Rc::downgrade(a);
+        }
+    }
+}
+
 pub struct Node {
     /// Full location (prefix included).
     loc: Vec<String>,
@@ -856,8 +874,8 @@ pub struct Node {
     decl_index: OnceCell<Rc<DeclIndex>>,
     def_index: OnceCell<Rc<HashMap<Sym, Vec<RawDef>>>>,
     kids: RefCell<HashMap<Sym, Child>>,
-    config: OnceCell<Value>,
-    options: OnceCell<Value>,
+    config: WeakMemo,
+    options: WeakMemo,
 }
 
 /// A declaration: its module, the `options` subtree, its position.
@@ -1031,8 +1049,8 @@ impl Node {
                 decl_index: OnceCell::new(),
                 def_index: OnceCell::new(),
                 kids: RefCell::new(HashMap::new()),
-                config: OnceCell::new(),
-                options: OnceCell::new(),
+                config: WeakMemo::default(),
+                options: WeakMemo::default(),
             }))
         };
         self.kids.borrow_mut().insert(name, c.clone());
@@ -1058,7 +1076,7 @@ impl Node {
             ));
         }
         let v = Value::attrs(Attrs::from_sorted(e));
-        let _ = self.config.set(v.clone());
+        self.config.set(&v);
         Ok(v)
     }
 
@@ -1080,7 +1098,7 @@ impl Node {
             ));
         }
         let v = Value::attrs(Attrs::from_sorted(e));
-        let _ = self.options.set(v.clone());
+        self.options.set(&v);
         Ok(v)
     }
 
@@ -1195,7 +1213,7 @@ pub struct Opt {
     raw: Vec<RawDef>,
     value: Value,
     merged: OnceCell<Rc<Merged>>,
-    attrs: OnceCell<Value>,
+    attrs: WeakMemo,
 }
 
 pub struct Merged {
@@ -1339,7 +1357,7 @@ impl Opt {
                 raw,
                 value,
                 merged: OnceCell::new(),
-                attrs: OnceCell::new(),
+                attrs: WeakMemo::default(),
             }
         });
         Ok(o)
@@ -1560,7 +1578,7 @@ impl Opt {
             papp("__toString", 1, prim_opt_to_string, vec![]),
         ));
         let v = Value::attrs(Attrs::from_unsorted(e));
-        let _ = self.attrs.set(v.clone());
+        self.attrs.set(&v);
         Ok(v)
     }
 }
