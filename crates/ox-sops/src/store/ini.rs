@@ -26,8 +26,11 @@ pub fn load(text: &str) -> Result<Value, Error> {
             if let Some((n, items)) = cur.take() {
                 sections.push(Item::Pair(n, Value::Map(items)));
             }
-            sections.append(&mut pending_comments);
-            cur = Some((name.trim().to_string(), vec![]));
+            // comments above the first section belong to it
+            cur = Some((
+                name.trim().to_string(),
+                std::mem::take(&mut pending_comments),
+            ));
             continue;
         }
         let (k, v) = line
@@ -51,7 +54,7 @@ pub fn load(text: &str) -> Result<Value, Error> {
             v = v[1..v.len() - 1].to_string();
         }
         if cur.is_none() {
-            cur = Some(("DEFAULT".into(), vec![]));
+            cur = Some(("DEFAULT".into(), std::mem::take(&mut pending_comments)));
         }
         if let Some((_, items)) = &mut cur {
             items.push(Item::Pair(k, Value::Str(v)));

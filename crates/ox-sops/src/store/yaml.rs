@@ -324,18 +324,49 @@ pub fn load(text: &str) -> Result<Vec<Value>, Error> {
             comments.insert(i + 1, c.to_string());
         }
     }
+    let all: Vec<char> = text.chars().collect();
     for (ev, span) in &events {
         if let Event::Scalar(_, style, _, _) = ev {
-            if *style != ScalarStyle::Plain {
-                let (a, b) = (span.start.line(), span.end.line());
-                for l in a + 1..=b {
-                    // a block scalar's span may end on the next key's line
-                    if l < b
-                        || matches!(style, ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted)
-                    {
-                        comments.remove(&l);
-                    }
+            let (a, b) = (span.start.line(), span.end.line());
+            let last = match style {
+                ScalarStyle::Plain => continue,
+                // quoted: from the opening quote's line to the closing
+                // one (the parser's span may run past trailing comments)
+                ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted => {
+                    let from = span.start.index().min(all.len());
+                    let close = quoted_end(&all[from..], 0, *style == ScalarStyle::DoubleQuoted)
+                        .unwrap_or(all.len() - from);
+                    a + all[from..from + close]
+                        .iter()
+                        .filter(|c| **c == '\n')
+                        .count()
                 }
+                // block scalars start at their first content line and
+                // run while lines are blank or indented at least as far
+                // (the parser's span may run past following comments)
+                _ => {
+                    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+                    let src: Vec<&str> = text.lines().collect();
+                    let Some(first) = src.get(a.wrapping_sub(1)) else {
+                        continue;
+                    };
+                    let want = indent(first);
+                    let mut last = a;
+                    for (i, l) in src.iter().enumerate().skip(a) {
+                        if l.trim().is_empty() {
+                            continue;
+                        }
+                        if indent(l) < want {
+                            break;
+                        }
+                        last = i + 1;
+                    }
+                    let _ = b;
+                    last
+                }
+            };
+            for l in a..=last {
+                comments.remove(&l);
             }
         }
     }
