@@ -327,7 +327,7 @@ pub fn load(text: &str) -> Result<Vec<Value>, Error> {
     let all: Vec<char> = text.chars().collect();
     for (ev, span) in &events {
         if let Event::Scalar(_, style, _, _) = ev {
-            let (a, b) = (span.start.line(), span.end.line());
+            let a = span.start.line();
             let last = match style {
                 ScalarStyle::Plain => continue,
                 // quoted: from the opening quote's line to the closing
@@ -361,7 +361,6 @@ pub fn load(text: &str) -> Result<Vec<Value>, Error> {
                         }
                         last = i + 1;
                     }
-                    let _ = b;
                     last
                 }
             };
