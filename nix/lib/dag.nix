@@ -25,6 +25,6 @@ rec {
       normalizedDag = builtins.mapAttrs (n: v: { name = n; data = v.data; after = v.after ++ dagBefore dag n; }) dag;
       before = a: b: builtins.elem a.name b.after;
       sorted = lib.toposort before (builtins.attrValues normalizedDag);
-    in if sorted ? result then { result = map (v: { inherit (v) name data; }) sorted.result; } else sorted;
-  map = f: builtins.mapAttrs (n: v: v // { data = f n v.data; });
+    in if sorted ? result then { result = builtins.map (v: { inherit (v) name data; }) sorted.result; } else sorted;
+  mapEntries = f: builtins.mapAttrs (n: v: v // { data = f n v.data; });
 }

@@ -46,7 +46,7 @@ rec {
       mkValueString = v:
         let escapedV = ''"${builtins.replaceStrings [ "\n" "\t" ''"'' "\\" ] [ "\\n" "\\t" ''\"'' "\\\\" ] v}"''; in
         mkValueStringDefault { } (if builtins.isString v then escapedV else v);
-      mkKeyValue = mkKeyValueDefault { inherit mkValueString; } " = ";
+      mkKeyValue = k: v: "\t" + mkKeyValueDefault { inherit mkValueString; } " = " k v;
       toINI_ = toINI { inherit mkKeyValue mkSectionName; };
       flattenAttrs = let
           recurse = path: value:

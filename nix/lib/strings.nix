@@ -101,8 +101,11 @@ rec {
     if m == null then throw "Could not convert ${str} to int."
     else
       let s = head m; stripped = match "(-?)0*([0-9]+)" s; in
-      builtins.fromJSON (elemAt stripped 0 + elemAt stripped 1);
-  toIntBase10 = toInt;
+      if match "-?0[0-9]+" s != null then throw "toInt: Ambiguity in interpretation of ${str} between octal and zero padded integer."
+      else builtins.fromJSON (elemAt stripped 0 + elemAt stripped 1);
+  toIntBase10 = str:
+    let m = match "[[:space:]]*0*(-?[0-9]+)[[:space:]]*" str; in
+    if m == null then throw "Could not convert ${str} to int." else builtins.fromJSON (head m);
   readPathsFromFile = rootPath: file:
     let lines = lib.lists.filter (l: l != "" && substring 0 1 l != "#") (splitString "\n" (builtins.readFile file)); in
     map (x: rootPath + "/${x}") lines;

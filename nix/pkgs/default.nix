@@ -7,6 +7,9 @@
   overlays ? [ ],
   system ? "x86_64-linux",
   config ? { },
+  # The Debian package lock (a path to ox.lock, or its parsed contents):
+  # every package in it is `pkgs.<name>`.
+  debianLock ? null,
 }:
 let
   extends =
@@ -16,9 +19,19 @@ let
     in
     prev // overlay final prev;
 
+  debianPackages =
+    if debianLock == null then
+      { }
+    else
+      import ./debian.nix {
+        lock =
+          if builtins.isAttrs debianLock then debianLock else builtins.fromJSON (builtins.readFile debianLock);
+      };
+
   base =
     final:
-    {
+    debianPackages
+    // {
       inherit system config;
       pkgs = final;
       # nixpkgs-compatible lib from the module-system side of the tree;

@@ -1,11 +1,43 @@
 # pkgs.formats.<format> { … }: `generate name value` writes `value` as a
-# file in that format. The `type` attribute (the option type for
-# settings) needs lib.types and is added once nix/lib provides them.
+# file in that format; `type` is the option type of such values (for
+# `settings` options), from lib.types.
 #
 # Output is deterministic (attributes sorted by name) but not
 # byte-identical to nixpkgs, which pretty-prints through external tools.
 { pkgs }:
 let
+  types = pkgs.lib.types;
+  # The value type: atoms, and sets and lists of values. nixpkgs makes
+  # it recursive (`attrsOf valueType`); ox's native lib.types computes
+  # descriptions eagerly, which makes a recursive type loop, so nested
+  # values are `anything` until the types are lazy there.
+  valueType =
+    description: atoms:
+    types.oneOf (
+      atoms
+      ++ [
+        (types.attrsOf types.anything)
+        (types.listOf types.anything)
+      ]
+    )
+    // {
+      inherit description;
+    };
+  scalars = [
+    types.bool
+    types.int
+    types.float
+    types.str
+    types.path
+  ];
+  iniAtom =
+    listsAsDuplicateKeys:
+    let
+      atom = types.oneOf scalars // {
+        description = "INI atom (bool, int, float, string or path)";
+      };
+    in
+    if listsAsDuplicateKeys then types.either atom (types.listOf atom) else atom;
   inherit (builtins)
     attrNames
     concatStringsSep
@@ -89,6 +121,7 @@ in
     { }:
     {
       generate = name: value: pkgs.writeText name (toJSON value + "\n");
+      type = types.nullOr (valueType "JSON value" scalars);
     };
 
   # JSON is YAML 1.2, so the JSON rendering is a valid YAML file.
@@ -96,6 +129,7 @@ in
     { }:
     {
       generate = name: value: pkgs.writeText name (toJSON value + "\n");
+      type = types.nullOr (valueType "YAML value" scalars);
     };
   yaml_1_2 = pkgs.formats.yaml;
 
@@ -108,6 +142,7 @@ in
           pkgs.writeText name (tomlSection "" value)
         else
           throw "pkgs.formats.toml: the top level must be an attribute set";
+      type = valueType "TOML value" scalars;
     };
 
   ini =
@@ -126,6 +161,7 @@ in
             )
           )
         );
+      type = types.attrsOf (types.attrsOf (iniAtom listsAsDuplicateKeys));
     };
 
   keyValue =
@@ -137,5 +173,6 @@ in
     {
       generate =
         name: value: pkgs.writeText name (keyValueLines { inherit mkKeyValue listsAsDuplicateKeys; } value);
+      type = types.attrsOf (iniAtom listsAsDuplicateKeys);
     };
 }

@@ -247,13 +247,13 @@ rec {
       // (if dir == null then { } else { destination = "/${dir}/${name}"; })
     ) { };
 
-  # substituteAll { src, … }: every other attribute NAME replaces @NAME@.
+  # substituteAll { src, … }: every other attribute NAME (also `name`)
+  # replaces @NAME@.
   substituteAll =
     args:
     let
       reserved = [
         "src"
-        "name"
         "isExecutable"
         "meta"
         "passthru"

@@ -95,18 +95,40 @@ pub fn plan_units(
     new: &Toplevel,
     states: &BTreeMap<String, systemd::UnitState>,
 ) -> UnitPlan {
-    let new_dir = new.path.join("etc/systemd/system");
     let old_dir = old.map(|o| o.path.join("etc/systemd/system"));
-    let mut names: BTreeSet<String> = new.unit_names("system").into_iter().collect();
-    if let Some(o) = old {
-        names.extend(o.unit_names("system"));
+    plan_unit_dirs(
+        old_dir.as_deref(),
+        &new.path.join("etc/systemd/system"),
+        states,
+    )
+}
+
+fn unit_names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !(n.ends_with(".wants") || n.ends_with(".requires") || n.ends_with(".d")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// [`plan_units`] for any pair of unit directories (system or user).
+pub fn plan_unit_dirs(
+    old_dir: Option<&Path>,
+    new_dir: &Path,
+    states: &BTreeMap<String, systemd::UnitState>,
+) -> UnitPlan {
+    let new_dir = new_dir.to_path_buf();
+    let mut names: BTreeSet<String> = unit_names_in(&new_dir).into_iter().collect();
+    if let Some(o) = old_dir {
+        names.extend(unit_names_in(o));
     }
     let mut up = UnitPlan::default();
     for name in names {
-        if name.ends_with(".wants") || name.ends_with(".requires") || name.ends_with(".d") {
-            continue;
-        }
-        let o = old_dir.as_ref().and_then(|d| unit::load(d, &name));
+        let o = old_dir.and_then(|d| unit::load(d, &name));
         let n = unit::load(&new_dir, &name);
         let active = states.get(&name).is_some_and(|s| s.is_active());
         if active {
@@ -115,7 +137,29 @@ pub fn plan_units(
                 UA::Stop => up.stop.push(name),
                 UA::StopStart => {
                     up.stop.push(name.clone());
-                    up.start.push(name);
+                    // socket-activated: restart the socket(s), which
+                    // start the service on demand (as ng does)
+                    let socks: Vec<String> = match &n {
+                        Some(ni)
+                            if !unit::is_true(unit::get(ni, "Service", "X-NotSocketActivated")) =>
+                        {
+                            socket_units(&new_dir, &name, ni)
+                                .into_iter()
+                                .filter(|s| states.get(s).is_some_and(|st| st.is_active()))
+                                .collect()
+                        }
+                        _ => vec![],
+                    };
+                    if socks.is_empty() {
+                        up.start.push(name);
+                    } else {
+                        for sock in socks {
+                            if !up.stop.contains(&sock) {
+                                up.stop.push(sock.clone());
+                                up.start.push(sock);
+                            }
+                        }
+                    }
                 }
                 UA::Restart => up.restart.push(name),
                 UA::Reload => up.reload.push(name),
@@ -123,6 +167,14 @@ pub fn plan_units(
                 UA::Start => up.start.push(name),
             }
         } else if let Some(n) = &n {
+            // a template (foo@.service) is never started by name
+            if name
+                .split('.')
+                .next()
+                .is_some_and(|stem| stem.ends_with('@'))
+            {
+                continue;
+            }
             let changed = o.as_ref() != Some(n);
             if changed && wanted_by_active_target(&new_dir, &name, states) {
                 up.start.push(name);
@@ -130,6 +182,30 @@ pub fn plan_units(
         }
     }
     up
+}
+
+/// The sockets that activate a service: its `Sockets=`, else
+/// `<name>.socket` if the generation has one.
+fn socket_units(dir: &Path, service: &str, ini: &unit::Ini) -> Vec<String> {
+    let listed: Vec<String> = ini
+        .get("Service")
+        .and_then(|s| s.get("Sockets"))
+        .map(|v| {
+            v.iter()
+                .flat_map(|x| x.split_whitespace().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !listed.is_empty() {
+        return listed;
+    }
+    let base = service.strip_suffix(".service").unwrap_or(service);
+    let sock = format!("{base}.socket");
+    if dir.join(&sock).exists() {
+        vec![sock]
+    } else {
+        vec![]
+    }
 }
 
 fn wanted_by_active_target(
@@ -150,6 +226,120 @@ fn wanted_by_active_target(
                 && states.get(t).is_some_and(|s| s.is_active())
         })
     })
+}
+
+/// Every copied /etc entry's owner must exist or be declared: checked
+/// before anything changes, not discovered half-way.
+fn check_owners(
+    t: &Toplevel,
+    desired: &BTreeMap<String, (etc::Desired, crate::plan::OnConflict)>,
+    ids: &Ids,
+) -> Result<(), Error> {
+    for (target, (d, _)) in desired {
+        let etc::Desired::Copy { user, group, .. } = d else {
+            continue;
+        };
+        let user_ok = ids.uid(user).is_some() || t.plan.users.iter().any(|u| &u.name == user);
+        let group_ok = ids.gid(group).is_some()
+            || t.plan.groups.iter().any(|g| &g.name == group)
+            || t.plan
+                .users
+                .iter()
+                .any(|u| &u.group == group || (u.group.is_empty() && &u.name == group));
+        if !user_ok || !group_ok {
+            return Err(Error::Plan {
+                path: t.path.join("activation.json"),
+                msg: format!(
+                    "etc.`{target}`: {} `{}` neither exists on the host nor is declared",
+                    if user_ok { "group" } else { "user" },
+                    if user_ok { group } else { user }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Undo an interrupted *first* activation (there is no old generation
+/// to go back to): /etc was not touched yet; lock the users it created
+/// and remove the packages it installed.
+fn undo_first(p: &Paths, report: &mut Report) -> Result<(), Error> {
+    let mut state = State::load(p)?;
+    let ids = Ids::read(p);
+    // an empty plan: every user ox created is "no longer declared"
+    let ops = users::plan(p, &crate::plan::Plan::default(), &state, &ids)?;
+    users::apply(p, &ops, &mut state)?;
+    report.changes.extend(ops.into_iter().map(|o| o.what));
+    let owned: Vec<String> = state.packages.keys().cloned().collect();
+    if !owned.is_empty() && p.is_live() {
+        let pp = PkgPlan {
+            remove: owned,
+            ..PkgPlan::default()
+        };
+        packages::apply(p, &pp, &mut state.packages)?;
+    }
+    state.save(p)
+}
+
+/// A user's systemd units (home files under `.config/systemd/user`):
+/// keep their manager running (linger), reload it and apply the same
+/// start/stop/restart/reload rules as for system units.
+fn user_units(
+    old: Option<&Toplevel>,
+    new: &Toplevel,
+    user: &str,
+    uid: u32,
+    report: &mut Report,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), Error> {
+    let new_dir = home::user_unit_dir(new, user);
+    let old_dir = old.map(|o| home::user_unit_dir(o, user));
+    let has_units = |d: &Path| !unit_names_in(d).is_empty();
+    if !has_units(&new_dir) && !old_dir.as_deref().is_some_and(has_units) {
+        return Ok(());
+    }
+    systemd::user_manager(user, uid)?;
+    systemd::daemon_reload(Some(user))?;
+    let states = systemd::list_units(Some(user))?;
+    let up = plan_unit_dirs(old_dir.as_deref(), &new_dir, &states);
+    let who = Some(user);
+    for (verb, list) in [
+        ("stop", &up.stop),
+        ("reload", &up.reload),
+        ("restart", &up.restart),
+        ("start", &up.start),
+    ] {
+        for u in list {
+            let line = format!("{verb} {u} of {user}");
+            out(&line);
+            report.changes.push(line);
+            if let Some(e) = systemd::job(verb, std::slice::from_ref(u), who) {
+                report.failed_units.push(FailedUnit {
+                    unit: format!("{u} (user {user})"),
+                    log: e,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `users.users.<name>.openssh.authorizedKeys`: one file per user in
+/// /etc/ssh/authorized_keys.d (NixOS's place; sshd reads it when
+/// `AuthorizedKeysFile` names it), staged in the state dir because they
+/// are not files of the toplevel.
+fn authorized_keys(p: &Paths, t: &Toplevel) -> BTreeMap<String, (PathBuf, String)> {
+    t.plan
+        .users
+        .iter()
+        .filter(|u| !u.authorized_keys.is_empty())
+        .map(|u| {
+            let mut text = u.authorized_keys.join("\n");
+            text.push('\n');
+            let src = p.state_dir().join("authorized_keys").join(&u.name);
+            (u.name.clone(), (src, text))
+        })
+        .collect()
 }
 
 /// Holds the activation lock (flock on the state dir's lock file).
@@ -209,6 +399,80 @@ pub fn activate(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<Report, Err
     Ok(report)
 }
 
+/// `ox-boot.service`: early in every boot, activate the profile's
+/// default generation (it differs from the live one after `ox boot`, or
+/// after a switch cut short by a power loss) and record it as booted.
+pub fn boot_unit_text(exe: &Path) -> String {
+    format!(
+        "# Written by ox activation; not part of any generation.\n\
+         [Unit]\n\
+         Description=ox: activate the default system generation\n\
+         DefaultDependencies=no\n\
+         After=local-fs.target\n\
+         Before=sysinit.target shutdown.target\n\
+         Conflicts=shutdown.target\n\
+         ConditionPathExists=/ox/var/profiles/system\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStart={} activate --boot-time\n",
+        exe.display()
+    )
+}
+
+fn install_boot_unit(p: &Paths) -> Result<(), Error> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Ok(());
+    };
+    let f = p.at("/etc/systemd/system/ox-boot.service");
+    let text = boot_unit_text(&exe);
+    if std::fs::read_to_string(&f).ok().as_deref() != Some(text.as_str()) {
+        crate::write_atomic(&f, text.as_bytes())?;
+    }
+    let want = p.at("/etc/systemd/system/sysinit.target.wants/ox-boot.service");
+    if std::fs::read_link(&want).ok().as_deref() != Some(Path::new("../ox-boot.service")) {
+        symlink_atomic(Path::new("../ox-boot.service"), &want)?;
+    }
+    Ok(())
+}
+
+/// What `ox-boot.service` runs: finish or undo an interrupted switch,
+/// mark the default generation as booted and activate it.
+pub fn boot_time(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error> {
+    let p = Paths::new(root);
+    let _lock = lock(&p)?;
+    let mut report = Report::default();
+    recover_locked(&p, out, &mut report)?;
+    let Some(t) = profile::default_number(&p).and_then(|n| profile::toplevel_of(&p, n)) else {
+        return Ok(report);
+    };
+    std::fs::create_dir_all(p.run_dir()).map_err(io_err(&p.run_dir()))?;
+    symlink_atomic(&t, &p.booted_system())?;
+    let opts = Options {
+        root: p.root.clone(),
+        toplevel: t,
+        action: Action::Test,
+        generation: None,
+    };
+    let r = activate_locked(&p, &opts, Carry::default(), out)?;
+    if !r.changes.is_empty() && p.is_live() {
+        // the boot transaction was computed from the old unit files:
+        // queue the default target again so new wants are pulled in
+        if let Some(e) = systemd::job(
+            "start",
+            &["--no-block".into(), "default.target".into()],
+            None,
+        ) {
+            report.warnings.push(e);
+        }
+    }
+    report.changes.extend(r.changes);
+    report.warnings.extend(r.warnings);
+    report.failed_units.extend(r.failed_units);
+    Ok(report)
+}
+
 /// Finish or undo an interrupted switch, if there is one.
 pub fn recover(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error> {
     let p = Paths::new(root);
@@ -223,7 +487,21 @@ fn recover_locked(p: &Paths, out: &mut dyn FnMut(&str), report: &mut Report) -> 
         return Ok(());
     };
     let action: Action = j.action.parse().map_err(Error::Other)?;
-    match j.phase {
+    // a new generation that vanished (deleted by hand) cannot be
+    // finished: undo instead
+    let phase = if j.phase == Phase::Flipped
+        && Toplevel::load(&j.new).is_err()
+        && j.old.as_ref().is_some_and(|o| Toplevel::load(o).is_ok())
+    {
+        out(&format!(
+            "{} is gone; undoing instead of finishing",
+            j.new.display()
+        ));
+        Phase::Prepared
+    } else {
+        j.phase
+    };
+    match phase {
         Phase::Flipped => {
             out(&format!(
                 "finishing an interrupted {} to {}",
@@ -267,12 +545,11 @@ fn recover_locked(p: &Paths, out: &mut dyn FnMut(&str), report: &mut Report) -> 
                 let r = activate_locked(p, &opts, carry, out)?;
                 report.changes.extend(r.changes);
                 report.failed_units.extend(r.failed_units);
+            } else {
+                undo_first(p, report)?;
             }
-            if let Some(n) = j.generation {
-                if Some(n) != j.old_generation && profile::default_number(p) != Some(n) {
-                    let _ = profile::remove(p, n);
-                }
-            }
+            // (the profile is only touched after the flip: nothing to
+            // take back there; a rollback's reused link must survive)
         }
     }
     Journal::remove(p)?;
@@ -292,6 +569,9 @@ fn activate_locked(
     let old = state.toplevel.as_ref().and_then(|o| Toplevel::load(o).ok());
     let dry = opts.action == Action::DryActivate;
 
+    if !dry {
+        install_boot_unit(p)?;
+    }
     if opts.action == Action::Boot {
         let n = opts
             .generation
@@ -314,9 +594,34 @@ fn activate_locked(
     }
 
     // ---- plan (no changes yet) ----
+    if !t.plan.secrets.is_empty() {
+        // services would start without their secrets: refuse, honestly
+        return Err(Error::Plan {
+            path: t.path.join("activation.json"),
+            msg: format!(
+                "declares {} secret(s), but installing secrets is not implemented in this ox yet",
+                t.plan.secrets.len()
+            ),
+        });
+    }
     let ids = Ids::read(p);
     let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
-    let etc_desired = etc::desired_etc(&t)?;
+    let mut etc_desired = etc::desired_etc(&t)?;
+    let keys = authorized_keys(p, &t);
+    for (user, (src, text)) in &keys {
+        let target = format!("ssh/authorized_keys.d/{user}");
+        if etc_desired.contains_key(&target) {
+            continue;
+        }
+        let d = etc::Desired::Copy {
+            src: src.clone(),
+            sha256: etc::sha256_bytes(text.as_bytes()),
+            mode: 0o444,
+            user: "root".into(),
+            group: "root".into(),
+        };
+        etc_desired.insert(target, (d, crate::plan::OnConflict::Replace));
+    }
     let etc_ch = etc::plan_tree(
         &p.at("/etc"),
         &etc_desired,
@@ -325,6 +630,7 @@ fn activate_locked(
         Some("/etc/ox-static/"),
         "/etc/",
     );
+    check_owners(&t, &etc_desired, &ids)?;
     let homes = home::plan(p, &t, &state.home, &ids)?;
     let mut conflicts = etc_ch.conflicts.clone();
     for h in &homes {
@@ -390,7 +696,7 @@ fn activate_locked(
     }
     if !units.skip.is_empty() {
         lines.push(format!(
-            "NOT restarting changed units (X-RestartIfChanged=false): {}",
+            "leave running, though changed (X-RestartIfChanged=false): {}",
             units.skip.join(" ")
         ));
     }
@@ -398,7 +704,7 @@ fn activate_locked(
         lines.push(format!("apply {} tmpfiles rule(s)", t.plan.tmpfiles.len()));
     }
     for h in &t.plan.home {
-        for a in &h.activation {
+        for a in h.activation.iter().filter(|a| !a.script.trim().is_empty()) {
             lines.push(format!("run home.activation.{} for {}", a.name, h.user));
         }
     }
@@ -463,6 +769,9 @@ fn activate_locked(
         symlink_atomic(&toplevel.join("etc"), &p.etc_static())?;
     }
     fault_point("flipped");
+    for (src, text) in keys.values() {
+        crate::write_atomic(src, text.as_bytes())?;
+    }
     let ids = Ids::read(p);
     etc::apply_tree(&p.at("/etc"), &etc_ch.ops, &ids, None)?;
     state.etc = etc_ch.owned.clone();
@@ -487,26 +796,46 @@ fn activate_locked(
         if let Some(c) = h.changes.conflicts.first() {
             return Err(Error::Conflicts(vec![c.clone()]));
         }
-        etc::apply_tree(
-            &p.at(&h.home.to_string_lossy()),
-            &h.changes.ops,
-            &ids,
-            Some((h.uid, h.gid)),
-        )?;
-        if h.changes.owned.is_empty() {
-            state.home.remove(&h.user);
-        } else {
-            state.home.insert(h.user.clone(), h.changes.owned.clone());
+        let home_dir = h.home.to_string_lossy().into_owned();
+        let spec = t.plan.home.iter().find(|x| x.user == h.user);
+        let acts: &[crate::plan::HomeActivation] = spec.map(|x| &x.activation[..]).unwrap_or(&[]);
+        let vars = spec
+            .map(|x| x.session_variables.clone())
+            .unwrap_or_default();
+        let has = |n: &str| acts.iter().any(|a| a.builtin && a.name == n);
+        let link = |state: &mut State| -> Result<(), Error> {
+            etc::apply_tree(&p.at(&home_dir), &h.changes.ops, &ids, Some((h.uid, h.gid)))?;
+            if h.changes.owned.is_empty() {
+                state.home.remove(&h.user);
+            } else {
+                state.home.insert(h.user.clone(), h.changes.owned.clone());
+            }
+            state.save(p)
+        };
+        // home-manager's order: scripts before `linkGeneration` run
+        // before the files are linked, `reloadSystemd` handles user units
+        if !has("linkGeneration") {
+            link(&mut state)?;
         }
-    }
-    state.save(p)?;
-    for h in &homes {
-        report.changes.extend(home::run_scripts(
-            p,
-            &t,
-            &h.user,
-            &h.home.to_string_lossy(),
-        )?);
+        for a in acts {
+            if a.builtin {
+                match a.name.as_str() {
+                    "linkGeneration" => link(&mut state)?,
+                    "reloadSystemd" if live_units => {
+                        user_units(old.as_ref(), &t, &h.user, h.uid, &mut report, out)?
+                    }
+                    _ => {}
+                }
+            } else if !a.script.trim().is_empty() {
+                home::run_script(p, &h.user, &home_dir, &vars, &a.name, &a.script)?;
+                report
+                    .changes
+                    .push(format!("ran home.activation.{} for {}", a.name, h.user));
+            }
+        }
+        if !has("reloadSystemd") && live_units {
+            user_units(old.as_ref(), &t, &h.user, h.uid, &mut report, out)?;
+        }
     }
     let removals = PkgPlan {
         install: vec![],
@@ -517,7 +846,14 @@ fn activate_locked(
     state.save(p)?;
 
     let mut touched = Vec::new();
-    if live_units {
+    let mut job_failed: Vec<(String, String)> = Vec::new();
+    let units_changed = flip
+        || !etc_ch.ops.is_empty()
+        || !units.start.is_empty()
+        || !units.restart.is_empty()
+        || !units.reload.is_empty();
+    if live_units && units_changed {
+        // (a no-change switch skips the reload: it is most of its time)
         systemd::daemon_reload(None)?;
         fault_point("reloaded");
         // a unit to reload that is no longer running is started instead
@@ -532,10 +868,18 @@ fn activate_locked(
             ("restart", &units.restart),
             ("start", &start),
         ] {
-            if let Some(e) = systemd::job(verb, list, None) {
-                report.warnings.push(e);
+            // all at once; if that fails, unit by unit (repeating a
+            // finished job is harmless) so a failure names its unit
+            if systemd::job(verb, list, None).is_none() {
+                touched.extend(list.iter().cloned());
+                continue;
             }
-            touched.extend(list.iter().cloned());
+            for u in list.iter() {
+                match systemd::job(verb, std::slice::from_ref(u), None) {
+                    Some(e) => job_failed.push((u.clone(), e)),
+                    None => touched.push(u.clone()),
+                }
+            }
         }
     }
     fault_point("units");
@@ -556,14 +900,94 @@ fn activate_locked(
     if live_units {
         touched.sort();
         touched.dedup();
+        for (u, e) in job_failed {
+            report.failed_units.push(crate::engine::FailedUnit {
+                log: format!("{e}\n{}", systemd::last_log(&u, 10)),
+                unit: u,
+            });
+        }
+        if !touched.is_empty() {
+            // a Type=simple service "starts" before its process can fail
+            // (a missing binary, an early crash): give it a moment
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         for u in touched {
-            if systemd::is_failed(&u) {
+            if let Some(why) = systemd::unit_problem(&u) {
                 report.failed_units.push(crate::engine::FailedUnit {
-                    log: systemd::last_log(&u, 10),
+                    log: format!("{why}\n{}", systemd::last_log(&u, 10)),
                     unit: u,
                 });
             }
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(active: &str) -> systemd::UnitState {
+        systemd::UnitState {
+            load: "loaded".into(),
+            active: active.into(),
+            sub: "running".into(),
+        }
+    }
+
+    #[test]
+    fn unit_dirs_plan() {
+        let base = std::env::temp_dir().join(format!("ox-units-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (old, new) = (base.join("old"), base.join("new"));
+        for d in [&old, &new] {
+            std::fs::create_dir_all(d.join("multi-user.target.wants")).unwrap();
+        }
+        let w = |d: &Path, n: &str, t: &str| std::fs::write(d.join(n), t).unwrap();
+        w(&old, "sock.service", "[Service]\nExecStart=/a\n");
+        w(&new, "sock.service", "[Service]\nExecStart=/b\n");
+        w(&old, "sock.socket", "[Socket]\nListenStream=1\n");
+        w(&new, "sock.socket", "[Socket]\nListenStream=1\n");
+        w(&old, "plain.service", "[Service]\nExecStart=/a\n");
+        w(&new, "plain.service", "[Service]\nExecStart=/b\n");
+        w(&new, "fresh.service", "[Service]\nExecStart=/a\n");
+        w(&new, "idle.service", "[Service]\nExecStart=/a\n");
+        w(&new, "tmpl@.service", "[Service]\nExecStart=/a %i\n");
+        for u in ["fresh.service", "tmpl@.service"] {
+            std::os::unix::fs::symlink(
+                format!("../{u}"),
+                new.join("multi-user.target.wants").join(u),
+            )
+            .unwrap();
+        }
+        w(&old, "gone.service", "[Service]\nExecStart=/a\n");
+        let states: BTreeMap<String, systemd::UnitState> = [
+            ("sock.service", "active"),
+            ("sock.socket", "active"),
+            ("plain.service", "active"),
+            ("gone.service", "active"),
+            ("multi-user.target", "active"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), st(v)))
+        .collect();
+        let up = plan_unit_dirs(Some(&old), &new, &states);
+        assert_eq!(
+            up.stop,
+            vec![
+                "gone.service",
+                "plain.service",
+                "sock.service",
+                "sock.socket"
+            ]
+        );
+        // the socket, not the service, is started again; idle.service is
+        // wanted by nothing; the template is never started by name
+        assert_eq!(
+            up.start,
+            vec!["fresh.service", "plain.service", "sock.socket"]
+        );
+        assert!(up.restart.is_empty() && up.reload.is_empty());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

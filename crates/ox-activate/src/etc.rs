@@ -62,6 +62,10 @@ pub struct TreeChanges {
     pub owned: BTreeMap<String, Owned>,
 }
 
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
 pub fn sha256_file(p: &Path) -> Option<String> {
     let data = std::fs::read(p).ok()?;
     Some(hex::encode(Sha256::digest(&data)))

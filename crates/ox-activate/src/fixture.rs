@@ -105,7 +105,7 @@ impl Fixture {
     pub fn package(mut self, name: &str, version: &str) -> Fixture {
         self.plan.packages.push(Package {
             name: name.into(),
-            version: version.into(),
+            version: Some(version.into()),
         });
         self
     }
@@ -145,6 +145,21 @@ impl Fixture {
         self.home_mut(user).activation.push(HomeActivation {
             name: name.into(),
             script: script.into(),
+            builtin: false,
+        });
+        self
+    }
+
+    /// A home entry that is a symlink inside the toplevel (e.g. a
+    /// `default.target.wants` link of a user unit).
+    pub fn home_link(mut self, user: &str, target: &str, dest: &str) -> Fixture {
+        let source = format!("home/{user}/{target}");
+        self.links.insert(source.clone(), dest.into());
+        self.home_mut(user).files.push(HomeFile {
+            target: target.into(),
+            source,
+            executable: false,
+            on_conflict: OnConflict::Error,
         });
         self
     }

@@ -84,30 +84,36 @@ pub fn plan(
     Ok(out)
 }
 
-/// Run one user's `home.activation` scripts in order, as the user.
-pub fn run_scripts(p: &Paths, t: &Toplevel, user: &str, home: &str) -> Result<Vec<String>, Error> {
-    let mut done = Vec::new();
-    for h in t.plan.home.iter().filter(|h| h.user == user) {
-        for a in &h.activation {
-            if !p.is_live() {
-                return Err(Error::Other(format!(
-                    "home.activation.{} of {user} cannot run under --root",
-                    a.name
-                )));
-            }
-            let mut script = String::from("set -eu\nrun() { \"$@\"; }\n");
-            for (k, v) in &h.session_variables {
-                script.push_str(&format!("export {k}='{}'\n", v.replace('\'', "'\\''")));
-            }
-            script.push_str(&a.script);
-            run(Command::new("runuser")
-                .args(["-u", user, "--", "env"])
-                .arg(format!("HOME={home}"))
-                .arg(format!("USER={user}"))
-                .args(["bash", "-c", &script]))
-            .map_err(|e| Error::Other(format!("home.activation.{} for {user}: {e}", a.name)))?;
-            done.push(format!("ran home.activation.{} for {user}", a.name));
-        }
+/// Run one `home.activation` script as the user, with `$HOME`, the
+/// session variables and a `run` function (home-manager's API).
+pub fn run_script(
+    p: &Paths,
+    user: &str,
+    home: &str,
+    vars: &BTreeMap<String, String>,
+    name: &str,
+    body: &str,
+) -> Result<(), Error> {
+    if !p.is_live() {
+        return Err(Error::Other(format!(
+            "home.activation.{name} of {user} cannot run under --root"
+        )));
     }
-    Ok(done)
+    let mut script = String::from("set -eu\nrun() { \"$@\"; }\n");
+    for (k, v) in vars {
+        script.push_str(&format!("export {k}='{}'\n", v.replace('\'', "'\\''")));
+    }
+    script.push_str(body);
+    run(Command::new("runuser")
+        .args(["-u", user, "--", "env"])
+        .arg(format!("HOME={home}"))
+        .arg(format!("USER={user}"))
+        .args(["bash", "-c", &script]))
+    .map_err(|e| Error::Other(format!("home.activation.{name} for {user}: {e}")))?;
+    Ok(())
+}
+
+/// Where a toplevel keeps a user's systemd user units.
+pub fn user_unit_dir(t: &Toplevel, user: &str) -> PathBuf {
+    t.path.join("home").join(user).join(".config/systemd/user")
 }

@@ -26,7 +26,7 @@ pub mod systemd;
 pub mod unit;
 pub mod users;
 
-pub use engine::{activate, recover, Action, Options, Report};
+pub use engine::{activate, boot_time, recover, Action, Options, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -51,7 +51,8 @@ pub fn plan(
     let mut pp = PkgPlan::default();
     for pkg in declared {
         match installed.get(&pkg.name) {
-            Some(v) if v == &pkg.version => {}
+            Some(_) if pkg.version.is_none() => {}
+            Some(v) if Some(v) == pkg.version.as_ref() => {}
             Some(_) => pp.install.push(pkg.clone()),
             None => {
                 pp.install.push(pkg.clone());
@@ -94,18 +95,21 @@ pub fn apply(p: &Paths, pp: &PkgPlan, owned: &mut BTreeMap<String, String>) -> R
             "--no-install-recommends".into(),
             "--allow-downgrades".into(),
         ];
-        a.extend(
-            pp.install
-                .iter()
-                .map(|p| format!("{}={}", p.name, p.version)),
-        );
-        apt(&a)?;
+        a.extend(pp.install.iter().map(|p| match &p.version {
+            Some(v) => format!("{}={v}", p.name),
+            None => p.name.clone(),
+        }));
+        if apt(&a).is_err() {
+            // the pinned version may be newer than the package lists
+            apt(&["update".to_string()])?;
+            apt(&a)?;
+        }
         for pkg in &pp.new_owned {
-            owned.insert(pkg.name.clone(), pkg.version.clone());
+            owned.insert(pkg.name.clone(), pkg.version.clone().unwrap_or_default());
         }
         for pkg in &pp.install {
-            if let Some(v) = owned.get_mut(&pkg.name) {
-                v.clone_from(&pkg.version);
+            if let (Some(v), Some(want)) = (owned.get_mut(&pkg.name), &pkg.version) {
+                v.clone_from(want);
             }
         }
     }
@@ -124,7 +128,10 @@ pub fn describe(pp: &PkgPlan) -> Vec<String> {
     let mut v: Vec<String> = pp
         .install
         .iter()
-        .map(|p| format!("install package {}={}", p.name, p.version))
+        .map(|p| match &p.version {
+            Some(v) => format!("install package {}={v}", p.name),
+            None => format!("install package {}", p.name),
+        })
         .collect();
     v.extend(
         pp.remove
@@ -141,7 +148,7 @@ mod tests {
     fn pkg(n: &str, v: &str) -> Package {
         Package {
             name: n.into(),
-            version: v.into(),
+            version: Some(v.into()),
         }
     }
 
@@ -174,5 +181,17 @@ mod tests {
         assert_eq!(pp.remove, vec!["jq".to_string()]);
         let same = plan(&[pkg("git", "1:2.39")], &[], &installed, &BTreeMap::new());
         assert!(same.is_empty());
+        // unpinned: only installed when missing
+        let any = |n: &str| Package {
+            name: n.into(),
+            version: None,
+        };
+        let pp = plan(
+            &[any("git"), any("tmux")],
+            &[],
+            &installed,
+            &BTreeMap::new(),
+        );
+        assert_eq!(pp.install, vec![any("tmux")]);
     }
 }

@@ -67,7 +67,10 @@ pub struct Group {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Package {
     pub name: String,
-    pub version: String,
+    /// Exact Debian version; `None` = any (installed if missing, never
+    /// upgraded by ox).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,7 +87,12 @@ pub struct HomeFile {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HomeActivation {
     pub name: String,
+    #[serde(default)]
     pub script: String,
+    /// home-manager's own phases (`linkGeneration`, `reloadSystemd`, …):
+    /// activation does their work at their place in the order.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub builtin: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

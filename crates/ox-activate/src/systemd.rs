@@ -52,12 +52,39 @@ pub fn list_units(user: Option<&str>) -> Result<BTreeMap<String, UnitState>, Err
     Ok(m)
 }
 
+/// `systemctl`, or `systemctl --user` talking to `user`'s manager
+/// (as that user, through its runtime dir: there is no machined to
+/// route `--machine=user@`).
 fn systemctl(user: Option<&str>) -> Command {
-    let mut c = Command::new("systemctl");
-    if let Some(u) = user {
-        c.arg(format!("--machine={u}@")).arg("--user");
+    match user {
+        None => Command::new("systemctl"),
+        Some(u) => {
+            let uid = crate::etc::Ids::read(&crate::Paths::new(std::path::Path::new("/")))
+                .uid(u)
+                .unwrap_or(0);
+            let mut c = Command::new("runuser");
+            c.args(["-u", u, "--", "env"])
+                .arg(format!("XDG_RUNTIME_DIR=/run/user/{uid}"))
+                .args(["systemctl", "--user"]);
+            c
+        }
     }
-    c
+}
+
+/// Make `user`'s systemd manager run without a login (linger) and wait
+/// until it answers.
+pub fn user_manager(user: &str, uid: u32) -> Result<(), Error> {
+    run(Command::new("loginctl").args(["enable-linger", user]))?;
+    let sock = std::path::PathBuf::from(format!("/run/user/{uid}/systemd/private"));
+    for _ in 0..100 {
+        if sock.exists() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(Error::Other(format!(
+        "the systemd user manager of {user} (user@{uid}.service) did not start"
+    )))
 }
 
 pub fn daemon_reload(user: Option<&str>) -> Result<(), Error> {
@@ -90,6 +117,50 @@ pub fn is_active(unit: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Why a unit that activation started, restarted or reloaded is not
+/// fine, or `None`. A finished oneshot (inactive, result success) is fine.
+pub fn unit_problem(unit: &str) -> Option<String> {
+    let out = Command::new("systemctl")
+        .args([
+            "show",
+            "-p",
+            "LoadState,ActiveState,SubState,Result,NRestarts",
+            unit,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or("")
+            .to_string()
+    };
+    let (load, active, sub, result) = (
+        get("LoadState"),
+        get("ActiveState"),
+        get("SubState"),
+        get("Result"),
+    );
+    if load != "loaded" {
+        return Some(format!("load state {load}"));
+    }
+    if active == "failed" || (active == "activating" && sub == "auto-restart") {
+        return Some(format!("{active} ({sub}), result {result}"));
+    }
+    // Restart= hides a crash loop behind "activating"/"active"
+    let restarts: u64 = get("NRestarts").parse().unwrap_or(0);
+    if restarts > 0 {
+        return Some(format!(
+            "{active} ({sub}), restarted {restarts} time(s) since activation"
+        ));
+    }
+    if !result.is_empty() && result != "success" {
+        return Some(format!("{active} ({sub}), result {result}"));
+    }
+    None
 }
 
 /// The last journal lines of a unit, for failure reports.

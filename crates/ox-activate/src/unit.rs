@@ -84,7 +84,7 @@ pub fn get<'a>(ini: &'a Ini, section: &str, key: &str) -> Option<&'a str> {
     ini.get(section)?.get(key)?.last().map(|s| s.as_str())
 }
 
-fn is_true(v: Option<&str>) -> bool {
+pub fn is_true(v: Option<&str>) -> bool {
     matches!(v, Some("1" | "yes" | "true" | "on"))
 }
 fn is_false(v: Option<&str>) -> bool {
@@ -305,6 +305,26 @@ mod tests {
             ),
             Diff::Equal
         );
+        // restartTriggers / reloadTriggers (store paths of the values)
+        let trig = |k: &str, v: &str| ini(&format!("{BASE}[Unit]\n{k}={v}\n"));
+        assert_eq!(
+            compare(
+                &trig("X-Restart-Triggers", "/ox/store/a"),
+                &trig("X-Restart-Triggers", "/ox/store/b")
+            ),
+            Diff::Restart
+        );
+        assert_eq!(
+            compare(
+                &trig("X-Reload-Triggers", "/ox/store/a"),
+                &trig("X-Reload-Triggers", "/ox/store/b")
+            ),
+            Diff::Reload
+        );
+        // drop-ins count like the main file
+        let mut with_dropin = ini(BASE);
+        parse_into(&mut with_dropin, "[Service]\nEnvironment=A=1\n");
+        assert_eq!(compare(&b, &with_dropin), Diff::Restart);
         // continuation lines are joined
         assert_eq!(
             compare(

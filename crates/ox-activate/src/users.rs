@@ -150,6 +150,10 @@ pub fn plan(p: &Paths, plan: &Plan, state: &State, ids: &Ids) -> Result<Vec<User
                     .join(","),
             ]);
         }
+        // mutableUsers (NixOS): a declared password is only the initial
+        // one; `passwd` changes survive later activations
+        let exists = ids.users.contains_key(&u.name);
+        let password = password.filter(|_| !(plan.mutable_users && exists));
         if let Some(pw) = &password {
             common.extend(["-p".to_string(), pw.clone()]);
         }

@@ -10,6 +10,8 @@
 //! It must not know about modules, hosts or activation; `ox build` for
 //! hosts calls [`realise_value`] / [`realise_strings`] with the toplevel.
 
+pub mod debian;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -233,6 +235,8 @@ pub fn realise_wanted(
             Wanted::Path(p) => p.clone(),
         })
         .collect();
+    // Keep the garbage collector out from writing to building.
+    let _gc_guard = store.build_lock()?;
     write_eval_results(store, ev, &roots)?;
     let mut drvs = Vec::new();
     for w in wanted {

@@ -246,6 +246,10 @@ pub fn abs_path(p: &str, base: &str) -> String {
 
 pub fn dir_of(path: &Path) -> String {
     let parent = path.parent().unwrap_or(Path::new("/"));
+    // `..` must be resolved, not dropped: `/a/b/../../c/f.nix` is in `/c`.
+    if parent.is_absolute() {
+        return canon_path(&parent.to_string_lossy());
+    }
     let mut out = PathBuf::new();
     for c in parent.components() {
         if let Component::Normal(_) | Component::RootDir = c {

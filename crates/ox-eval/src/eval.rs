@@ -24,6 +24,10 @@ pub struct Settings {
     /// Where store paths live (used for path computation).
     pub store_dir: String,
     pub system: String,
+    /// Restricted evaluation (flakes): when set, files may only be read
+    /// or copied from under these directories; everything else fails
+    /// like Nix's "access to absolute path … is forbidden".
+    pub allowed_paths: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -33,6 +37,7 @@ impl Default for Settings {
             search_path: Vec::new(),
             store_dir: "/nix/store".into(),
             system: "x86_64-linux".into(),
+            allowed_paths: None,
         }
     }
 }
@@ -1253,7 +1258,31 @@ impl Eval {
                 span,
             );
         }
+        self.check_access(&s.s, span)?;
         Ok((s.s, s.ctx))
+    }
+
+    /// Fails when restricted evaluation does not allow reading `path`.
+    pub fn check_access(&self, path: &str, span: Span) -> Result<()> {
+        let Some(allowed) = &self.settings.allowed_paths else {
+            return Ok(());
+        };
+        let p = crate::compile::canon_path(path);
+        let inside = allowed.iter().any(|a| {
+            let a = a.trim_end_matches('/');
+            p == a || (p.starts_with(a) && p.as_bytes().get(a.len()) == Some(&b'/'))
+        });
+        if inside {
+            return Ok(());
+        }
+        err(
+            ErrorKind::Other,
+            format!(
+                "access to absolute path '{}' is forbidden in pure evaluation mode (a flake may only read its own files and its locked inputs)",
+                p
+            ),
+            span,
+        )
     }
 
     pub fn copy_path_to_store(&mut self, p: &str, span: Span) -> Result<String> {

@@ -59,6 +59,7 @@ pub fn add_path(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
+    ev.check_access(path, span)?;
     let key = format!("{}\0{}\0{}", path, name, recursive);
     if filter.is_none() {
         if let Some(sp) = ev.path_cache.get(&key) {

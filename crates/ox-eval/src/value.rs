@@ -308,6 +308,13 @@ impl Attrs {
         self.get(name).is_some()
     }
     pub fn position(&self, name: &str) -> Option<Span> {
+        // A layer (`big // small`) has the positions of its own
+        // attributes; the others come from the set below it.
+        if let Some(b) = &self.base {
+            if search(&self.own, name).is_none() {
+                return b.position(name);
+            }
+        }
         match self.positions.as_ref()? {
             Positions::Table(t) => t.iter().find(|(k, _)| &**k == name).map(|(_, s)| *s),
             Positions::Def(d) => match d.statics.binary_search_by(|b| (*b.name).cmp(name)) {

@@ -235,7 +235,22 @@ impl Store {
                             }
                             if let Some(d) = st.ready.pop_front() {
                                 st.running += 1;
-                                break Some(d);
+                                let mut batch = vec![d];
+                                // In-process builds are cheap and wait mostly
+                                // for the disk: take every ready one and make
+                                // them durable together.
+                                if is_builtin(&loaded[&batch[0]]) {
+                                    let mut rest = VecDeque::new();
+                                    while let Some(x) = st.ready.pop_front() {
+                                        if batch.len() < MAX_BATCH && is_builtin(&loaded[&x]) {
+                                            batch.push(x);
+                                        } else {
+                                            rest.push_back(x);
+                                        }
+                                    }
+                                    st.ready = rest;
+                                }
+                                break Some(batch);
                             }
                             if st.running == 0 {
                                 // Nothing ready, nothing running: a cycle.
@@ -246,44 +261,67 @@ impl Store {
                             st = cv.wait(st).unwrap_or_else(|p| p.into_inner());
                         }
                     };
-                    let Some(d) = next else {
+                    let Some(batch) = next else {
                         cv.notify_all();
                         return;
                     };
                     if let Some(ev) = opts.events {
-                        ev(BuildEvent::Started {
-                            drv: self.print(&d),
-                        });
+                        for d in &batch {
+                            ev(BuildEvent::Started { drv: self.print(d) });
+                        }
                     }
-                    let check = opts.check && top.contains(&d);
-                    let r = self.build_one(&d, &loaded[&d], &loaded, check, opts);
+                    let results: Vec<(StorePath, Result<Vec<NonReproducible>>)> =
+                        if is_builtin(&loaded[&batch[0]]) {
+                            match self.build_builtin_batch(&batch, &loaded, &top, opts) {
+                                Ok(r) => r,
+                                Err(e) => {
+                                    let mut v: Vec<_> = batch[1..]
+                                        .iter()
+                                        .map(|d| (d.clone(), Err(drv_err(self, d, "batch failed"))))
+                                        .collect();
+                                    v.insert(0, (batch[0].clone(), Err(e)));
+                                    v
+                                }
+                            }
+                        } else {
+                            let d = &batch[0];
+                            let check = opts.check && top.contains(d);
+                            vec![(
+                                d.clone(),
+                                self.build_one(d, &loaded[d], &loaded, check, opts),
+                            )]
+                        };
                     if let Some(ev) = opts.events {
-                        ev(BuildEvent::Finished {
-                            drv: self.print(&d),
-                            ok: r.is_ok(),
-                        });
+                        for (d, r) in &results {
+                            ev(BuildEvent::Finished {
+                                drv: self.print(d),
+                                ok: r.is_ok(),
+                            });
+                        }
                     }
                     let mut st = sched.lock().unwrap_or_else(|p| p.into_inner());
                     st.running -= 1;
-                    st.left -= 1;
-                    match r {
-                        Ok(nr) => {
-                            st.non_repro.extend(nr);
-                            st.built.push(d.clone());
-                            for dep in dependents.get(&d).into_iter().flatten() {
-                                let n = st.waiting_on.get_mut(dep).map(|n| {
-                                    *n -= 1;
-                                    *n
-                                });
-                                if n == Some(0) {
-                                    st.waiting_on.remove(dep);
-                                    st.ready.push_back(dep.clone());
+                    for (d, r) in results {
+                        st.left -= 1;
+                        match r {
+                            Ok(nr) => {
+                                st.non_repro.extend(nr);
+                                st.built.push(d.clone());
+                                for dep in dependents.get(&d).into_iter().flatten() {
+                                    let n = st.waiting_on.get_mut(dep).map(|n| {
+                                        *n -= 1;
+                                        *n
+                                    });
+                                    if n == Some(0) {
+                                        st.waiting_on.remove(dep);
+                                        st.ready.push_back(dep.clone());
+                                    }
                                 }
                             }
-                        }
-                        Err(e) => {
-                            if st.error.is_none() {
-                                st.error = Some(e);
+                            Err(e) => {
+                                if st.error.is_none() {
+                                    st.error = Some(e);
+                                }
                             }
                         }
                     }
@@ -300,32 +338,29 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Builds one derivation whose inputs are all valid.
-    fn build_one(
+    fn outputs_of(
         &self,
         drv_path: &StorePath,
         drv: &Derivation,
-        loaded: &HashMap<StorePath, Derivation>,
-        check: bool,
-        opts: &BuildOptions,
-    ) -> Result<Vec<NonReproducible>> {
-        let mut outputs: Vec<(String, StorePath)> = Vec::new();
+    ) -> Result<Vec<(String, StorePath)>> {
+        let mut outputs = Vec::new();
         for (name, o) in &drv.outputs {
             let p = o
                 .path()
                 .ok_or_else(|| drv_err(self, drv_path, format!("output '{name}' has no path")))?;
             outputs.push((name.clone(), p.clone()));
         }
-        let mut sorted: Vec<&StorePath> = outputs.iter().map(|(_, p)| p).collect();
-        sorted.sort();
-        let _locks = sorted
-            .iter()
-            .map(|p| self.lock_path(p))
-            .collect::<Result<Vec<_>>>()?;
-        if !check && self.outputs_valid(drv)? {
-            return Ok(Vec::new());
-        }
-        // The inputs: sources and the used outputs of input derivations.
+        Ok(outputs)
+    }
+
+    /// The closure of a derivation's inputs: its sources and the used
+    /// outputs of its input derivations.
+    fn input_closure(
+        &self,
+        drv_path: &StorePath,
+        drv: &Derivation,
+        loaded: &HashMap<StorePath, Derivation>,
+    ) -> Result<BTreeSet<StorePath>> {
         let mut inputs: Vec<StorePath> = drv.input_srcs.iter().cloned().collect();
         for (i, outs) in &drv.input_drvs {
             let idrv = match loaded.get(i) {
@@ -343,13 +378,124 @@ impl Store {
                 inputs.push(p.clone());
             }
         }
-        let closure = self.closure(&inputs)?;
+        self.closure(&inputs)
+    }
+
+    fn lock_all(&self, paths: &mut Vec<StorePath>) -> Result<Vec<crate::FileLock>> {
+        // One global order, so two processes never wait on each other.
+        paths.sort();
+        paths.dedup();
+        paths.iter().map(|p| self.lock_path(p)).collect()
+    }
+
+    /// Builds one derivation whose inputs are all valid.
+    fn build_one(
+        &self,
+        drv_path: &StorePath,
+        drv: &Derivation,
+        loaded: &HashMap<StorePath, Derivation>,
+        check: bool,
+        opts: &BuildOptions,
+    ) -> Result<Vec<NonReproducible>> {
+        let outputs = self.outputs_of(drv_path, drv)?;
+        let _locks = self.lock_all(&mut outputs.iter().map(|(_, p)| p.clone()).collect())?;
+        if !check && self.outputs_valid(drv)? {
+            return Ok(Vec::new());
+        }
+        let closure = self.input_closure(drv_path, drv, loaded)?;
         let scratch = self.scratch_dir(drv_path.name().trim_end_matches(".drv"))?;
-        let r = self.build_in(drv_path, drv, &outputs, &closure, &scratch, check, opts);
+        let store_view = scratch.join("store");
+        let r = fs::create_dir(&store_view)
+            .map_err(|e| StoreError::Io {
+                what: format!("creating {}", store_view.display()),
+                source: e,
+            })
+            .and_then(|_| {
+                self.build_in(
+                    drv_path,
+                    drv,
+                    &outputs,
+                    &closure,
+                    &scratch,
+                    &store_view,
+                    check,
+                    opts,
+                )
+            })
+            .and_then(|(pending, nars, nr)| {
+                if !pending.is_empty() {
+                    self.register_known(pending, nars, false)?;
+                }
+                Ok(nr)
+            });
         let _ = fsutil::remove_tree(&scratch);
         r
     }
 
+    /// Builds in-process derivations whose inputs are all valid, in one
+    /// scratch directory, and registers all their outputs together (one
+    /// filesystem sync, one transaction). A failing derivation fails
+    /// alone; the others still become valid.
+    fn build_builtin_batch(
+        &self,
+        batch: &[StorePath],
+        loaded: &HashMap<StorePath, Derivation>,
+        top: &BTreeSet<&StorePath>,
+        opts: &BuildOptions,
+    ) -> Result<Vec<(StorePath, Result<Vec<NonReproducible>>)>> {
+        // In-process derivations are only ever built in batches, so one
+        // lock for all batches keeps two processes from building the same
+        // output (per-path lock files would cost a file creation each).
+        let _lock = self.global_lock("builtins")?;
+        let scratch = self.scratch_dir("batch")?;
+        let store_view = scratch.join("store");
+        let r = (|| {
+            fs::create_dir(&store_view).map_err(|e| StoreError::Io {
+                what: format!("creating {}", store_view.display()),
+                source: e,
+            })?;
+            let mut results = Vec::new();
+            let mut pending_all = Vec::new();
+            let mut nars_all = Vec::new();
+            for d in batch {
+                let drv = &loaded[d];
+                let check = opts.check && top.contains(d);
+                if !check && self.outputs_valid(drv)? {
+                    results.push((d.clone(), Ok(Vec::new())));
+                    continue;
+                }
+                let r = self.outputs_of(d, drv).and_then(|outputs| {
+                    let closure = self.input_closure(d, drv, loaded)?;
+                    self.build_in(
+                        d,
+                        drv,
+                        &outputs,
+                        &closure,
+                        &scratch,
+                        &store_view,
+                        check,
+                        opts,
+                    )
+                });
+                match r {
+                    Ok((pending, nars, nr)) => {
+                        pending_all.extend(pending);
+                        nars_all.extend(nars);
+                        results.push((d.clone(), Ok(nr)));
+                    }
+                    Err(e) => results.push((d.clone(), Err(e))),
+                }
+            }
+            if !pending_all.is_empty() {
+                self.register_known(pending_all, nars_all, true)?;
+            }
+            Ok(results)
+        })();
+        let _ = fsutil::remove_tree(&scratch);
+        r
+    }
+
+    /// Runs the builder and collects its outputs (not yet registered).
     #[allow(clippy::too_many_arguments)]
     fn build_in(
         &self,
@@ -358,15 +504,14 @@ impl Store {
         outputs: &[(String, StorePath)],
         closure: &BTreeSet<StorePath>,
         scratch: &Path,
+        store_view: &Path,
         check: bool,
         opts: &BuildOptions,
-    ) -> Result<Vec<NonReproducible>> {
+    ) -> Result<Built> {
         let io = |what: String| move |e| StoreError::Io { what, source: e };
-        let store_view = scratch.join("store");
-        fs::create_dir(&store_view).map_err(io(format!("creating {}", store_view.display())))?;
         let log_path = self.log_path(drv_path);
         if let Some(b) = drv.builder.strip_prefix("builtin:") {
-            let r = crate::build::builtins::run(self, b, drv, outputs, closure, &store_view);
+            let r = crate::build::builtins::run(self, b, drv, outputs, closure, store_view);
             let _ = fs::write(
                 &log_path,
                 match &r {
@@ -386,6 +531,7 @@ impl Store {
         let mut candidates: Vec<StorePath> = closure.iter().cloned().collect();
         candidates.extend(outputs.iter().map(|(_, p)| p.clone()));
         let mut pending = Vec::new();
+        let mut nars = Vec::new();
         let mut non_repro = Vec::new();
         for (name, p) in outputs {
             let tmp = store_view.join(p.base_name());
@@ -419,7 +565,7 @@ impl Store {
                     });
                 }
             }
-            let (nar_hash, _, refs) = crate::refs::scan_path(&tmp, &candidates)
+            let (nar_hash, nar_size, refs) = crate::refs::scan_path(&tmp, &candidates)
                 .map_err(|e| drv_err(self, drv_path, e.to_string()))?;
             if check {
                 if let Some(info) = self.path_info(p)? {
@@ -450,11 +596,12 @@ impl Store {
                 deriver: Some(drv_path.clone()),
                 ca,
             });
+            nars.push(Some(ox_store::NarInfo {
+                hash: nar_hash,
+                size: nar_size,
+            }));
         }
-        if !pending.is_empty() {
-            self.register(pending)?;
-        }
-        Ok(non_repro)
+        Ok((pending, nars, non_repro))
     }
 
     fn run_sandboxed(
@@ -631,6 +778,21 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A build's outputs waiting for registration, their NAR hashes, and
+/// (for `--check`) the outputs that differed.
+type Built = (
+    Vec<PendingPath>,
+    Vec<Option<ox_store::NarInfo>>,
+    Vec<NonReproducible>,
+);
+
+/// Most in-process derivations registered in one batch.
+const MAX_BATCH: usize = 512;
+
+fn is_builtin(drv: &Derivation) -> bool {
+    drv.builder.starts_with("builtin:")
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

@@ -43,6 +43,12 @@ pub fn set_mtime_one(p: &Path) -> io::Result<()> {
 /// every mtime 1, every file and directory fsynced. Anything but regular
 /// files, directories and symlinks is rejected: it cannot be put in a NAR.
 pub fn normalise_and_sync(p: &Path) -> io::Result<()> {
+    normalise(p, true)
+}
+
+/// [`normalise_and_sync`], with the fsyncs only if `sync` (a caller that
+/// syncs the whole filesystem afterwards passes `false`).
+pub fn normalise(p: &Path, sync: bool) -> io::Result<()> {
     let md = fs::symlink_metadata(p)?;
     let ft = md.file_type();
     if ft.is_symlink() {
@@ -51,16 +57,20 @@ pub fn normalise_and_sync(p: &Path) -> io::Result<()> {
         let mode = if md.mode() & 0o111 != 0 { 0o555 } else { 0o444 };
         fs::set_permissions(p, fs::Permissions::from_mode(mode))?;
         set_mtime_one(p)?;
-        fs::File::open(p)?.sync_all()?;
+        if sync {
+            fs::File::open(p)?.sync_all()?;
+        }
     } else if ft.is_dir() {
         // Children first: the directory must stay writable until they are done.
         fs::set_permissions(p, fs::Permissions::from_mode(0o755))?;
         for e in fs::read_dir(p)? {
-            normalise_and_sync(&e?.path())?;
+            normalise(&e?.path(), sync)?;
         }
         fs::set_permissions(p, fs::Permissions::from_mode(0o555))?;
         set_mtime_one(p)?;
-        fs::File::open(p)?.sync_all()?;
+        if sync {
+            fs::File::open(p)?.sync_all()?;
+        }
     } else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -39,14 +39,16 @@ pub const DEFAULT_STATE_DIR: &str = "/ox/var";
 
 impl StoreConfig {
     /// `OX_STORE_DIR` (default `/ox/store`), `OX_STORE_ROOT` (default
-    /// `/`) and `OX_STATE_DIR` (default `<root>/ox/var`, or the `var`
-    /// directory beside a non-default store directory).
+    /// `/` for root; for other users a per-user root,
+    /// `$XDG_DATA_HOME/ox/root` or `~/.local/share/ox/root`, with the same
+    /// logical paths) and `OX_STATE_DIR` (default `<root>/ox/var`, or the
+    /// `var` directory beside a non-default store directory).
     pub fn from_env() -> StoreConfig {
         let store_dir =
             std::env::var("OX_STORE_DIR").unwrap_or_else(|_| DEFAULT_STORE_DIR.to_string());
         let root = std::env::var_os("OX_STORE_ROOT")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"));
+            .unwrap_or_else(default_root);
         let mut cfg = StoreConfig::with_root(&root, &store_dir);
         if let Some(s) = std::env::var_os("OX_STATE_DIR") {
             cfg.state_dir = PathBuf::from(s);
@@ -70,6 +72,19 @@ impl StoreConfig {
             state_dir: reroot(root, &logical_state),
         }
     }
+}
+
+fn default_root() -> PathBuf {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    data.join("ox/root")
 }
 
 fn reroot(root: &Path, p: &Path) -> PathBuf {
@@ -290,6 +305,18 @@ impl Store {
             .ok_or_else(|| StoreError::Config("lock unexpectedly busy".into()))
     }
 
+    /// An exclusive store-wide lock named `name`.
+    pub fn global_lock(&self, name: &str) -> Result<FileLock> {
+        let lp = self
+            .config
+            .state_dir
+            .join("locks")
+            .join(format!("{name}.lock"));
+        FileLock::acquire(&lp, true, true)
+            .map_err(io_err(format!("locking {}", lp.display())))?
+            .ok_or_else(|| StoreError::Config("lock unexpectedly busy".into()))
+    }
+
     /// A shared lock held while building: the garbage collector takes it
     /// exclusively, so it never deletes what a running build uses.
     pub fn build_lock(&self) -> Result<FileLock> {
@@ -417,12 +444,34 @@ impl Store {
     /// store directory fsynced, and only then are they registered (in one
     /// transaction). A crash before the commit leaves no valid path.
     pub fn register(&self, pending: Vec<PendingPath>) -> Result<Vec<PathInfo>> {
+        let n = pending.len();
+        self.register_known(pending, vec![None; n], false)
+    }
+
+    /// [`Store::register`] for many small paths: instead of an fsync per
+    /// file, one `syncfs` of the store's filesystem before the renames.
+    pub fn register_batch(&self, pending: Vec<PendingPath>) -> Result<Vec<PathInfo>> {
+        let n = pending.len();
+        self.register_known(pending, vec![None; n], true)
+    }
+
+    /// Registration with the NAR hashes the caller already computed
+    /// (`nars[i]` for `pending[i]`).
+    pub(crate) fn register_known(
+        &self,
+        pending: Vec<PendingPath>,
+        nars: Vec<Option<ox_store::NarInfo>>,
+        batch: bool,
+    ) -> Result<Vec<PathInfo>> {
         let mut infos = Vec::new();
-        for p in &pending {
-            fsutil::normalise_and_sync(&p.tmp)
+        for (p, known) in pending.iter().zip(nars) {
+            fsutil::normalise(&p.tmp, !batch)
                 .map_err(io_err(format!("finishing {}", self.print(&p.path))))?;
-            let nar = ox_store::nar_hash(&p.tmp, HashAlgo::Sha256)
-                .map_err(|e| StoreError::Nar(format!("{}: {e}", self.print(&p.path))))?;
+            let nar = match known {
+                Some(n) => n,
+                None => ox_store::nar_hash(&p.tmp, HashAlgo::Sha256)
+                    .map_err(|e| StoreError::Nar(format!("{}: {e}", self.print(&p.path))))?,
+            };
             infos.push(PathInfo {
                 path: p.path.clone(),
                 nar_hash: nar.hash,
@@ -432,6 +481,9 @@ impl Store {
                 registration_time: now(),
                 ca: p.ca.clone(),
             });
+        }
+        if batch {
+            sync_fs(&self.real).map_err(io_err("syncing the store filesystem"))?;
         }
         for p in &pending {
             let dst = self.real_path(&p.path);
@@ -569,6 +621,72 @@ impl Store {
         r
     }
 
+    /// Adds a tree that `write` creates (at the path it is given) as a
+    /// content-addressed `source` path (recursive sha256) with
+    /// `references`, which must be valid (a self reference is not
+    /// supported). With `expected`, the result must be that path. This is
+    /// how generated trees (a host's toplevel) enter the store.
+    pub fn add_tree(
+        &self,
+        name: &str,
+        references: &BTreeSet<StorePath>,
+        expected: Option<&StorePath>,
+        write: &dyn Fn(&Path) -> io::Result<()>,
+    ) -> Result<StorePath> {
+        if let Some(e) = expected {
+            if self.is_valid(e)? {
+                return Ok(e.clone());
+            }
+        }
+        let scratch = self.scratch_dir("tree")?;
+        let tmp = scratch.join("x");
+        let r = (|| {
+            write(&tmp).map_err(io_err(format!("writing the tree of '{name}'")))?;
+            let nar = ox_store::nar_hash(&tmp, HashAlgo::Sha256)
+                .map_err(|e| StoreError::Nar(format!("{name}: {e}")))?;
+            let path = self
+                .dir
+                .make_fixed_output_path(
+                    FileIngestionMethod::Recursive,
+                    &nar.hash,
+                    name,
+                    references,
+                    false,
+                )
+                .map_err(|e| StoreError::Config(format!("'{name}': {e}")))?;
+            if let Some(e) = expected {
+                if path != *e {
+                    return Err(StoreError::HashMismatch {
+                        path: self.print(e),
+                        got: self.print(&path),
+                    });
+                }
+            }
+            let _lock = self.lock_path(&path)?;
+            if self.is_valid(&path)? {
+                return Ok(path);
+            }
+            let ca = format!(
+                "fixed:r:{}",
+                nar.hash.to_string_as(ox_store::HashFormat::Base32, true)
+            );
+            self.register_known(
+                vec![PendingPath {
+                    tmp: tmp.clone(),
+                    path: path.clone(),
+                    references: references.clone(),
+                    deriver: None,
+                    ca: Some(ca),
+                }],
+                vec![Some(nar)],
+                false,
+            )?;
+            Ok(path)
+        })();
+        let _ = fsutil::remove_tree(&scratch);
+        r
+    }
+
     /// Adds a text file with references (`builtins.toFile`, `.drv` files).
     pub fn add_text(
         &self,
@@ -604,6 +722,19 @@ impl Store {
                 todo.push((p, c, r));
             }
         }
+        if todo.is_empty() {
+            return Ok(());
+        }
+        // Another process may be adding the same texts: serialise the
+        // rename-and-register step and skip what became valid meanwhile.
+        let _lock = self.global_lock("texts")?;
+        let mut still = Vec::new();
+        for t in todo {
+            if !self.is_valid(t.0)? {
+                still.push(t);
+            }
+        }
+        let todo = still;
         if todo.is_empty() {
             return Ok(());
         }
@@ -873,7 +1004,11 @@ impl Store {
             fsutil::remove_tree(&real).map_err(io_err(format!("deleting {}", real.display())))?;
             report.deleted.push(self.print(&info.path));
         }
-        // Scratch directories and invalid leftovers.
+        // Scratch directories of killed builds go; entries that are not
+        // registered are only reported: they may be the rest of an
+        // interrupted registration (replaced when that path is added
+        // again) or written by a tool that does not register its paths,
+        // and a generation may point at them.
         if let Ok(rd) = fs::read_dir(&self.real) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -881,12 +1016,12 @@ impl Store {
                     let _ = fsutil::remove_tree(&e.path());
                 } else if let Ok(sp) = StorePath::from_base_name(&name) {
                     if !self.is_valid(&sp)? {
-                        report.freed += fsutil::tree_size(&e.path());
-                        let _ = fsutil::remove_tree(&e.path());
+                        report.unregistered.push(self.print(&sp));
                     }
                 }
             }
         }
+        report.unregistered.sort();
         Ok(report)
     }
 
@@ -939,6 +1074,8 @@ pub struct GcReport {
     pub live: usize,
     pub deleted: Vec<String>,
     pub freed: u64,
+    /// Store entries that are not registered (left alone).
+    pub unregistered: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

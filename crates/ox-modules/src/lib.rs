@@ -12,6 +12,7 @@
 //! It must not know about hosts, packages, the store or activation: those
 //! are modules and consumers built on what it evaluates.
 
+pub mod docs;
 pub mod modules;
 pub mod nixdir;
 pub mod types;
@@ -70,7 +71,7 @@ fn p_merge_definitions(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> 
         Some(v) => v,
         None => {
             let l = show_option(&loc);
-            ox_eval::value::Thunk::native(move |_| {
+            lazy(move |_| {
                 throw(format!(
                     "The option `{}' was accessed but has no value defined. Try setting the option.",
                     l

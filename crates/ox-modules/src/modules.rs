@@ -16,7 +16,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Sym};
 use ox_eval::{Eval, Result, Value};
 
 use crate::types;
@@ -47,8 +47,6 @@ pub struct Sys {
     class: Option<String>,
     /// The arguments evalModules was called with (for extendModules).
     orig: Rc<Attrs>,
-    /// Whether this evaluation is a submodule (changes error texts).
-    in_submodule: bool,
     base_args: OnceCell<Value>,
     modules: OnceCell<Rc<Vec<Rc<Module>>>>,
     root: OnceCell<Rc<Node>>,
@@ -96,7 +94,7 @@ impl RawDef {
 // Entry point
 
 /// `evalModules` with nixpkgs' arguments.
-pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Result<Value> {
+pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Result<Value> {
     LIB.with(|l| *l.borrow_mut() = lib.clone());
     let a = force_attrs(ev, &args, "the argument of lib.evalModules")?;
     for (k, _) in a.entries() {
@@ -131,7 +129,6 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Res
         prefix,
         class,
         orig: a.clone(),
-        in_submodule: in_sub,
         base_args: OnceCell::new(),
         modules: OnceCell::new(),
         root: OnceCell::new(),
@@ -144,7 +141,7 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, in_sub: bool) -> Res
 impl Sys {
     fn result(self: &Rc<Self>) -> Value {
         let s1 = self.clone();
-        let config = Thunk::native(move |ev| {
+        let config = lazy(move |ev| {
             s1.check_unmatched(ev)?;
             let c = s1.config_value(ev)?;
             let c = force_attrs(ev, &c, "config")?;
@@ -157,16 +154,16 @@ impl Sys {
             Ok(Value::attrs(Attrs::from_sorted(entries)))
         });
         let s2 = self.clone();
-        let options = Thunk::native(move |ev| {
+        let options = lazy(move |ev| {
             s2.check_unmatched(ev)?;
             s2.options_value(ev)
         });
         let s3 = self.clone();
-        let module = Thunk::native(move |ev| {
+        let module = lazy(move |ev| {
             s3.check_unmatched(ev)?;
             let c = s3.config_value(ev)?;
             let c = force_attrs(ev, &c, "config")?;
-            Ok(c.get("_module").cloned().unwrap_or(Value::Null))
+            ev.force(c.get("_module").cloned().unwrap_or(Value::Null))
         });
         let extend = papp(
             "extendModules",
@@ -174,7 +171,8 @@ impl Sys {
             prim_extend,
             vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
         );
-        let ty = self.module_type();
+        let me = self.clone();
+        let ty = lazy(move |_| Ok(me.module_type()));
         attrs(vec![
             ("_type", s("configuration")),
             ("config", config),
@@ -202,12 +200,12 @@ impl Sys {
     }
 
     /// The module argument `config` (with `_module`).
-    pub fn config_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+    pub fn config_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
         if let Some(v) = self.config.get() {
             return Ok(v.clone());
         }
         let s1 = self.clone();
-        let v = Thunk::native(move |ev| {
+        let v = lazy(move |ev| {
             let root = s1.root(ev)?;
             let declared = root.config_attrs(ev)?;
             let ft = s1.freeform_type(ev)?;
@@ -292,7 +290,18 @@ impl Sys {
             let cands = root.declared_names_at(ev, parent)?;
             let last = path.last().cloned().unwrap_or_default();
             let sugg = suggestions(&last, &cands);
-            if !sugg.is_empty() {
+            let only_internal = root
+                .declared_names_at(ev, &[])?
+                .iter()
+                .all(|n| n == "_module");
+            if only_internal && self.prefix.is_empty() {
+                msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
+            } else if only_internal {
+                msg.push_str(&format!(
+                    "\n\nHowever there are no options defined in `{}'. Are you sure you've declared your options properly? This can happen if you e.g. declared your options in `types.submodule' under `config' rather than `options'.",
+                    show_option(&self.prefix)
+                ));
+            } else if !sugg.is_empty() {
                 let full: Vec<String> = sugg
                     .iter()
                     .map(|n| {
@@ -303,27 +312,18 @@ impl Sys {
                     })
                     .collect();
                 msg.push_str(&format!("\n\nDid you mean {}?", or_list(&full)));
-            } else if root
-                .declared_names_at(ev, &[])?
-                .iter()
-                .all(|n| n == "_module")
-            {
-                msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
-            }
-            if self.in_submodule {
-                msg.push_str("\n\nThis can happen if you e.g. declared your options in `types.submodule' under `config' rather than `options'.");
             }
             return Err(EvalError::new(ErrorKind::Throw, msg, d.pos));
         }
         Ok(())
     }
 
-    pub fn options_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+    pub fn options_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
         if let Some(v) = self.options.get() {
             return Ok(v.clone());
         }
         let s1 = self.clone();
-        let v = Thunk::native(move |ev| {
+        let v = lazy(move |ev| {
             let root = s1.root(ev)?;
             root.options_attrs(ev)
         });
@@ -375,7 +375,7 @@ impl Sys {
             let key = key.to_string();
             extra.push((
                 n,
-                Thunk::native(move |ev| {
+                lazy(move |ev| {
                     let cfg = s1.config_value(ev)?;
                     let r = (|| {
                         let c = force_attrs(ev, &cfg, "config")?;
@@ -599,12 +599,12 @@ impl Sys {
         };
         let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::new();
         // (parent file, fallback key, value) -> key
-        let mut load_one = |this: &Rc<Sys>,
-                            ev: &mut Eval,
-                            loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
-                            pf: &str,
-                            fk: String,
-                            v: Value|
+        let load_one = |this: &Rc<Sys>,
+                        ev: &mut Eval,
+                        loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
+                        pf: &str,
+                        fk: String,
+                        v: Value|
          -> Result<(String, bool)> {
             let v = ev.force(v)?;
             if let Value::Path(p) = &v {
@@ -724,58 +724,9 @@ impl Sys {
 
     /// nixpkgs' internal module: the `_module.*` options.
     fn internal_module(self: &Rc<Self>) -> Value {
-        let opt = |ty: Value, extra: Vec<(&str, Value)>| {
-            let mut e = vec![
-                ("_type", s("option")),
-                ("type", ty),
-                ("internal", Value::Bool(true)),
-            ];
-            e.extend(extra);
-            attrs(e)
-        };
-        let options = attrs(vec![(
-            "_module",
-            attrs(vec![
-                (
-                    "args",
-                    opt(
-                        types::lazy_attrs_of(types::raw()),
-                        vec![("description", s("Additional arguments passed to each module in addition to ones like `lib`, `config`, and `pkgs`, `modulesPath`."))],
-                    ),
-                ),
-                (
-                    "check",
-                    opt(
-                        types::bool_(),
-                        vec![
-                            ("default", Value::Bool(true)),
-                            ("description", s("Whether to check whether all option definitions have matching declarations.")),
-                        ],
-                    ),
-                ),
-                (
-                    "freeformType",
-                    opt(
-                        types::null_or(types::option_type()),
-                        vec![
-                            ("default", Value::Null),
-                            ("description", s("If set, merge all definitions that don't have an associated option together using this type.")),
-                        ],
-                    ),
-                ),
-                (
-                    "specialArgs",
-                    opt(
-                        types::raw(),
-                        vec![
-                            ("readOnly", Value::Bool(true)),
-                            ("default", Value::Attrs(self.special.clone())),
-                            ("description", s("Externally provided module arguments that can't be modified from within a configuration, but can be used in module imports.")),
-                        ],
-                    ),
-                ),
-            ]),
-        )]);
+        // The declarations are the same for every evaluation: build them
+        // once (submodule-heavy configurations evaluate thousands).
+        let options = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
         let extend = papp(
             "extendModules",
             3,
@@ -784,13 +735,26 @@ impl Sys {
         );
         let config = attrs(vec![(
             "_module",
-            attrs(vec![(
-                "args",
-                attrs(vec![
-                    ("extendModules", extend),
-                    ("moduleType", self.module_type()),
-                ]),
-            )]),
+            attrs(vec![
+                (
+                    "args",
+                    attrs(vec![
+                        ("extendModules", extend),
+                        ("moduleType", {
+                            let me = self.clone();
+                            lazy(move |_| Ok(me.module_type()))
+                        }),
+                    ]),
+                ),
+                (
+                    "specialArgs",
+                    attrs(vec![
+                        ("_type", s("override")),
+                        ("priority", Value::Int(1500)),
+                        ("content", Value::Attrs(self.special.clone())),
+                    ]),
+                ),
+            ]),
         )]);
         attrs(vec![
             ("_file", s("lib/modules.nix")),
@@ -885,9 +849,12 @@ pub struct Node {
     options: OnceCell<Value>,
 }
 
+/// A declaration: its module, the `options` subtree, its position.
+type Decl = (Rc<Module>, Value, Option<Span>);
+
 struct DeclIndex {
     names: Vec<Sym>,
-    by_name: HashMap<Sym, Vec<(Rc<Module>, Value, Option<Span>)>>,
+    by_name: HashMap<Sym, Vec<Decl>>,
 }
 
 #[derive(Clone)]
@@ -906,7 +873,7 @@ impl Node {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, Vec<(Rc<Module>, Value, Option<Span>)>> = HashMap::new();
+        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::new();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
             let a = force_attrs(
@@ -1074,7 +1041,7 @@ impl Node {
             let n = *n;
             e.push((
                 n,
-                Thunk::native(move |ev| match me.child(ev, n)? {
+                lazy(move |ev| match me.child(ev, n)? {
                     Child::Opt(o) => ev.force(o.value.clone()),
                     Child::Node(c) => c.config_attrs(ev),
                 }),
@@ -1096,7 +1063,7 @@ impl Node {
             let n = *n;
             e.push((
                 n,
-                Thunk::native(move |ev| match me.child(ev, n)? {
+                lazy(move |ev| match me.child(ev, n)? {
                     Child::Opt(o) => o.option_attrs(ev),
                     Child::Node(c) => c.options_attrs(ev),
                 }),
@@ -1207,12 +1174,13 @@ fn push_down(
 // Options
 
 pub struct Opt {
-    sys: Rc<Sys>,
     loc: Vec<String>,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
     decl_files: Vec<String>,
     decl_pos: Vec<Option<Span>>,
+    /// The first declaration as written (for attribute positions).
+    first_decl: Option<Rc<Attrs>>,
     ty: Value,
     raw: Vec<RawDef>,
     value: Value,
@@ -1244,7 +1212,7 @@ const OPT_KEYS: &[&str] = &[
 impl Opt {
     fn new(
         ev: &mut Eval,
-        sys: Rc<Sys>,
+        _sys: Rc<Sys>,
         loc: Vec<String>,
         decls: Vec<(Rc<Module>, Value, Option<Span>)>,
         raw: Vec<RawDef>,
@@ -1343,19 +1311,19 @@ impl Opt {
         let decl = Rc::new(Attrs::from_unsorted(merged));
         let mut decl = (*decl).clone();
         // keep the first declaration's positions (for `default`)
-        decl.positions = decl_attrs.and_then(|a| a.positions.clone());
+        decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
-            let value = Thunk::native(move |ev| match w.upgrade() {
+            let value = lazy(move |ev| match w.upgrade() {
                 Some(o) => o.compute_value(ev),
                 None => throw("option state dropped"),
             });
             Opt {
-                sys,
                 loc,
                 decl: Rc::new(decl),
                 decl_files: files,
                 decl_pos: poss,
+                first_decl: decl_attrs,
                 ty,
                 raw,
                 value,
@@ -1381,7 +1349,7 @@ impl Opt {
         if let Some(d) = self.decl.get("default") {
             v.push(RawDef {
                 file: self.decl_files.first().cloned().unwrap_or_default().into(),
-                pos: self.decl.position("default"),
+                pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
                 value: d.clone(),
                 wraps: Rc::new(vec![Wrap::Override(Value::Int(1500))]),
             });
@@ -1411,13 +1379,37 @@ impl Opt {
             c
         });
         r.map_err(|mut e| {
-            if e.kind == ErrorKind::InfiniteRecursion && !e.msg.contains("options being evaluated") {
+            if e.kind == ErrorKind::InfiniteRecursion && e.msg == "infinite recursion encountered" {
                 let shown: Vec<String> = chain.iter().map(|c| format!("`{}'", c)).collect();
+                // The innermost frame names the attribute whose value was
+                // already being computed; if it closes the chain of
+                // options, report exactly that cycle.
+                let reentered = e.trace.first().and_then(|f| {
+                    f.msg
+                        .strip_prefix("while evaluating the attribute '")
+                        .and_then(|r| r.strip_suffix('\''))
+                        .map(|s| s.to_string())
+                });
+                let start = reentered.as_ref().and_then(|attr| {
+                    chain.iter().position(|c| {
+                        c == attr || c.ends_with(&format!(".{}", attr))
+                    })
+                });
+                if let Some(i) = start {
+                    let mut cyc: Vec<String> = shown[i..].to_vec();
+                    cyc.push(shown[i].clone());
+                    e.msg = format!(
+                        "infinite recursion encountered: the option {} depends on its own value:\n{}",
+                        shown[i],
+                        cyc.join(" -> ")
+                    );
+                } else {
                 e.msg = format!(
                     "infinite recursion encountered while evaluating the option `{}'\noptions being evaluated (outermost first): {}\n(one of them depends on its own value, e.g. through `config')",
                     name,
                     shown.join(" -> ")
                 );
+                }
             }
             if e.trace.len() < 64 {
                 e.trace.push(ox_eval::error::Frame {
@@ -1504,7 +1496,7 @@ impl Opt {
         ));
         let lazy = |me: &Rc<Opt>, f: fn(&mut Eval, &Rc<Opt>, &Merged) -> Result<Value>| {
             let me = me.clone();
-            Thunk::native(move |ev| {
+            lazy(move |ev| {
                 let m = me.merged(ev)?;
                 f(ev, &me, &m)
             })
@@ -1557,7 +1549,7 @@ impl Opt {
         ));
         e.push((
             "__toString",
-            papp("__toString", 2, prim_opt_to_string, vec![]),
+            papp("__toString", 1, prim_opt_to_string, vec![]),
         ));
         let v = Value::attrs(Attrs::from_unsorted(e));
         let _ = self.attrs.set(v.clone());
@@ -1566,6 +1558,7 @@ impl Opt {
 }
 
 thread_local! {
+    static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
     static KEEP: RefCell<Vec<Rc<Opt>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -1764,9 +1757,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
             bad[0].pos,
         ));
     }
-    let merge = t.get("merge").cloned().unwrap_or(Value::Null);
-    let r = ev.call2(merge, loc_to_value(loc), defs_to_list(defs), None)?;
-    Ok(r)
+    types::merge_with_type(ev, ty, loc, defs)
 }
 
 /// nixpkgs' `mergeDefinitions … .optionalValue`: `None` when nothing is
@@ -1783,7 +1774,7 @@ pub fn merge_definitions(
     }
     let loc = loc.to_vec();
     let ty = ty.clone();
-    Ok(Some(Thunk::native(move |ev| {
+    Ok(Some(lazy(move |ev| {
         let v = check_and_merge(ev, &loc, &ty, &m.defs)?;
         ev.force(v)
     })))
@@ -1806,7 +1797,7 @@ pub fn recursive_update(ev: &mut Eval, lhs: Value, rhs: Value) -> Result<Value> 
         match l.get(k) {
             Some(lv) => {
                 let (lv, rv) = (lv.clone(), rv.clone());
-                let merged = Thunk::native(move |ev| {
+                let merged = lazy(move |ev| {
                     let a = ev.force(lv.clone())?;
                     let b = ev.force(rv.clone())?;
                     let both = matches!((&a, &b), (Value::Attrs(x), Value::Attrs(y)) if !is_drv(x) && !is_drv(y));
@@ -1827,4 +1818,60 @@ pub fn recursive_update(ev: &mut Eval, lhs: Value, rhs: Value) -> Result<Value> 
 
 fn is_drv(a: &Attrs) -> bool {
     matches!(a.get("type"), Some(Value::Str(s)) if s.s == "derivation")
+}
+
+/// nixpkgs' internal module: the `_module.*` options. `specialArgs` is
+/// defined per evaluation (with the priority of a default).
+fn internal_options() -> Value {
+    let opt = |ty: Value, extra: Vec<(&str, Value)>| {
+        let mut e = vec![
+            ("_type", s("option")),
+            ("type", ty),
+            ("internal", Value::Bool(true)),
+        ];
+        e.extend(extra);
+        attrs(e)
+    };
+    attrs(vec![(
+        "_module",
+        attrs(vec![
+            (
+                "args",
+                opt(
+                    types::lazy_attrs_of(types::raw()),
+                    vec![("description", s("Additional arguments passed to each module in addition to ones like `lib`, `config`, and `pkgs`, `modulesPath`."))],
+                ),
+            ),
+            (
+                "check",
+                opt(
+                    types::bool_(),
+                    vec![
+                        ("default", Value::Bool(true)),
+                        ("description", s("Whether to check whether all option definitions have matching declarations.")),
+                    ],
+                ),
+            ),
+            (
+                "freeformType",
+                opt(
+                    types::null_or(types::option_type()),
+                    vec![
+                        ("default", Value::Null),
+                        ("description", s("If set, merge all definitions that don't have an associated option together using this type.")),
+                    ],
+                ),
+            ),
+            (
+                "specialArgs",
+                opt(
+                    types::raw(),
+                    vec![
+                        ("readOnly", Value::Bool(true)),
+                        ("description", s("Externally provided module arguments that can't be modified from within a configuration, but can be used in module imports.")),
+                    ],
+                ),
+            ),
+        ]),
+    )])
 }

@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use ox_eval::error::Span;
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Sym};
 use ox_eval::{Eval, Result, Value};
 
 use crate::modules::{self, RawDef};
@@ -244,11 +244,7 @@ fn check_float_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         _ => None,
     };
     let ok = num(&lo).map(|l| f >= l).unwrap_or(true) && num(&hi).map(|h| f <= h).unwrap_or(true);
-    // numbers.positive excludes 0
-    let strict = matches!(ev.force(a[1].clone())?, Value::Null)
-        && matches!(lo, Value::Float(l) if l == 0.0)
-        && false;
-    Ok(Value::Bool(ok && !strict))
+    Ok(Value::Bool(ok))
 }
 
 fn check_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
@@ -346,14 +342,21 @@ fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Vec<String>, Vec<Def>)> {
     ))
 }
 
-pub fn merge_equal(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
-    merge_equal_defs(ev, &loc, &defs, span)
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_equal(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    span: Span,
+) -> Result<Value> {
+    merge_equal_defs(ev, loc, defs, span)
 }
 
 fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
     if defs.len() == 1 {
-        return Ok(defs[0].value.clone());
+        return ev.force(defs[0].value.clone());
     }
     let first = &defs[0];
     for d in &defs[1..] {
@@ -378,17 +381,24 @@ fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> 
             ));
         }
     }
-    Ok(first.value.clone())
+    ev.force(first.value.clone())
 }
 
-pub fn merge_one(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
-    unique_defs(ev, &loc, &defs, "")
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_one(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
+    unique_defs(ev, loc, defs, "")
 }
 
 fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Result<Value> {
     if defs.len() == 1 {
-        return Ok(defs[0].value.clone());
+        return ev.force(defs[0].value.clone());
     }
     let shown = show_defs(ev, defs);
     Err(ox_eval::EvalError::new(
@@ -404,20 +414,35 @@ fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Re
     ))
 }
 
-fn merge_unique(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_unique(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     // message, inner merge, loc, defs
-    let (loc, defs) = loc_defs(ev, &a)?;
     if defs.len() == 1 {
-        return ev.call2(a[1].clone(), a[2].clone(), a[3].clone(), None);
+        let r = ev.call2(a[1].clone(), loc_to_value(loc), defs_to_list(defs), None)?;
+        return ev.force(r);
     }
     let msg = force_str(ev, &a[0], "unique message")?;
-    unique_defs(ev, &loc, &defs, &msg)
+    unique_defs(ev, loc, defs, &msg)
 }
 
-fn merge_default(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_default(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    span: Span,
+) -> Result<Value> {
     if defs.len() == 1 {
-        return Ok(defs[0].value.clone());
+        return ev.force(defs[0].value.clone());
     }
     let vals: Vec<Value> = defs
         .iter()
@@ -428,7 +453,7 @@ fn merge_default(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             "mergedFunction",
             3,
             merged_fn_call,
-            vec![a[0].clone(), a[1].clone()],
+            vec![loc_to_value(loc), defs_to_list(defs)],
         ));
     }
     if vals.iter().all(|v| matches!(v, Value::List(_))) {
@@ -466,12 +491,12 @@ fn merge_default(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         return Ok(Value::str_ctx(out, ctx));
     }
     if vals.iter().all(|v| matches!(v, Value::Int(_))) {
-        return merge_equal_defs(ev, &loc, &defs, span);
+        return merge_equal_defs(ev, loc, defs, span);
     }
-    let shown = show_defs(ev, &defs);
+    let shown = show_defs(ev, defs);
     throw(format!(
         "Cannot merge definitions of `{}'. Definition values:{}",
-        show_option(&loc),
+        show_option(loc),
         shown
     ))
 }
@@ -480,7 +505,7 @@ fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     // loc, defs, x: the results of every function, merged by unspecified
     let (loc, defs) = loc_defs(ev, &a[..2])?;
     let mut out = Vec::new();
-    for d in &defs {
+    for d in defs {
         out.push(Def {
             value: ev.call(d.value.clone(), a[2].clone(), None)?,
             ..d.clone()
@@ -491,9 +516,16 @@ fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     merge_default(ev, vec![loc_to_value(&l), defs_to_list(&out)], nospan())
 }
 
-fn merge_bool_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    let (_, defs) = loc_defs(ev, &a)?;
-    for d in &defs {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_bool_or(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
+    for d in defs {
         if force_bool(ev, &d.value, "a boolean")? {
             return Ok(Value::Bool(true));
         }
@@ -501,9 +533,10 @@ fn merge_bool_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     Ok(Value::Bool(false))
 }
 
-fn merge_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_sep(ev: &mut Eval, a: &[Value], loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
     let sep = force_str(ev, &a[0], "separator")?;
-    let (_, defs) = loc_defs(ev, &a)?;
     let mut out = String::new();
     let mut ctx = None;
     for (i, d) in defs.iter().enumerate() {
@@ -524,8 +557,17 @@ fn merge_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::str_ctx(out, ctx))
 }
 
-fn merge_single_line(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let v = merge_equal(ev, a, span)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_single_line(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    span: Span,
+) -> Result<Value> {
+    let _ = a;
+    let v = merge_equal_defs(ev, loc, defs, span)?;
     match ev.force(v)? {
         Value::Str(x) => Ok(Value::str_ctx(
             x.s.strip_suffix('\n').unwrap_or(&x.s).to_string(),
@@ -535,14 +577,21 @@ fn merge_single_line(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> 
     }
 }
 
-fn merge_list(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_list(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     let elem = a[0].clone();
-    let (loc, defs) = loc_defs(ev, &a)?;
     let mut out = Vec::new();
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let mut el = loc.clone();
+            let mut el = loc.to_vec();
             el.push(format!("[definition {}-entry {}]", n + 1, m + 1));
             let raw = RawDef {
                 file: d.file.clone(),
@@ -558,12 +607,19 @@ fn merge_list(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn merge_attrs_of(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_attrs_of(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     let elem = a[0].clone();
-    let lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
-    let (loc, defs) = loc_defs(ev, &a)?;
+    let is_lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
     let mut by: std::collections::BTreeMap<Sym, Vec<RawDef>> = Default::default();
-    for d in &defs {
+    for d in defs {
         let at = force_attrs(ev, &d.value, "an attribute set definition")?;
         for (k, v) in at.entries() {
             by.entry(*k).or_default().push(RawDef {
@@ -576,13 +632,13 @@ fn merge_attrs_of(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     }
     let mut out: Vec<(Sym, Value)> = Vec::new();
     for (k, raws) in by {
-        let mut el = loc.clone();
+        let mut el = loc.to_vec();
         el.push(k.to_string());
-        if lazy {
+        if is_lazy {
             let elem = elem.clone();
             out.push((
                 k,
-                Thunk::native(move |ev| match modules::merge_definitions(ev, &el, &elem, &raws)? {
+                lazy(move |ev| match modules::merge_definitions(ev, &el, &elem, &raws)? {
                     Some(v) => ev.force(v),
                     None => {
                         let e = get_type_attr(ev, &elem, "emptyValue")?;
@@ -604,10 +660,17 @@ fn merge_attrs_of(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::from_sorted(out)))
 }
 
-fn merge_null_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_null_or(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     let mut nulls = 0;
-    for d in &defs {
+    for d in defs {
         if matches!(ev.force(d.value.clone())?, Value::Null) {
             nulls += 1;
         }
@@ -618,36 +681,48 @@ fn merge_null_or(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     if nulls != 0 {
         let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
         return throw(format!(
-            "The option `{}' is defined both null and not null, in {}.",
-            show_option(&loc),
+            "The option `{}` is defined both null and not null, in {}.",
+            show_option(loc),
             show_files(&files)
         ));
     }
-    let m = get_type_attr(ev, &a[0], "merge")?;
-    ev.call2(m, a[1].clone(), a[2].clone(), None)
+    merge_with_type(ev, &a[0], loc, defs)
 }
 
-fn merge_either(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let (_, defs) = loc_defs(ev, &a)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_either(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    span: Span,
+) -> Result<Value> {
     for t in [&a[0], &a[1]] {
         let mut all = true;
-        for d in &defs {
+        for d in defs {
             if !call_check(ev, t, d.value.clone())? {
                 all = false;
                 break;
             }
         }
         if all {
-            let m = get_type_attr(ev, t, "merge")?;
-            return ev.call2(m, a[2].clone(), a[3].clone(), None);
+            return merge_with_type(ev, t, loc, defs);
         }
     }
-    merge_one(ev, vec![a[2].clone(), a[3].clone()], span)
+    unique_defs(ev, loc, defs, "")
 }
 
-fn merge_coerced(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_coerced(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     // from, f, to, loc, defs
-    let (_, defs) = loc_defs(ev, &a)?;
     let mut out = Vec::new();
     for d in defs {
         let v = if call_check(ev, &a[0], d.value.clone())?
@@ -657,10 +732,12 @@ fn merge_coerced(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         } else {
             d.value.clone()
         };
-        out.push(Def { value: v, ..d });
+        out.push(Def {
+            value: v,
+            ..d.clone()
+        });
     }
-    let m = get_type_attr(ev, &a[2], "merge")?;
-    ev.call2(m, a[3].clone(), defs_to_list(&out), None)
+    merge_with_type(ev, &a[2], loc, &out)
 }
 
 fn merge_function_to(_ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
@@ -684,20 +761,34 @@ fn function_to_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> 
     }
 }
 
-fn merge_attrs_shallow(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    let (_, defs) = loc_defs(ev, &a)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_attrs_shallow(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     let mut acc = Rc::new(Attrs::new());
-    for d in &defs {
+    for d in defs {
         let x = force_attrs(ev, &d.value, "an attribute set definition")?;
         acc = Rc::new(Attrs::update(&acc, &x));
     }
     Ok(Value::Attrs(acc))
 }
 
-fn merge_anything(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_anything(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    span: Span,
+) -> Result<Value> {
     let mut kinds = Vec::new();
-    for d in &defs {
+    for d in defs {
         let v = ev.force(d.value.clone())?;
         let k = match &v {
             Value::Attrs(x) if x.contains("outPath") || x.contains("__toString") => {
@@ -713,35 +804,31 @@ fn merge_anything(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
         return throw(format!(
             "The option `{}' has conflicting option types in {}",
-            show_option(&loc),
+            show_option(loc),
             show_files(&files)
         ));
     }
     match k0 {
-        "set" => merge_attrs_of(
-            ev,
-            vec![anything(), Value::Bool(false), a[0].clone(), a[1].clone()],
-            span,
-        ),
+        "set" => core_attrs_of(ev, &[anything(), Value::Bool(false)], loc, defs, span),
         "list" => {
             if defs.len() > 1 {
                 let files: Vec<String> = defs.iter().map(|d| d.where_()).collect();
                 return throw(format!(
                     "The option `{}' has conflicting definitions, in {}.",
-                    show_option(&loc),
+                    show_option(loc),
                     show_files(&files)
                 ));
             }
-            merge_list(ev, vec![anything(), a[0].clone(), a[1].clone()], span)
+            core_list(ev, &[anything()], loc, defs, span)
         }
         "lambda" => Ok(papp(
             "anythingFunction",
             3,
             anything_fn_call,
-            vec![a[0].clone(), a[1].clone()],
+            vec![loc_to_value(loc), defs_to_list(defs)],
         )),
-        "stringCoercibleSet" => unique_defs(ev, &loc, &defs, ""),
-        _ => merge_equal_defs(ev, &loc, &defs, span),
+        "stringCoercibleSet" => unique_defs(ev, loc, defs, ""),
+        _ => merge_equal_defs(ev, loc, defs, span),
     }
 }
 
@@ -760,17 +847,24 @@ fn anything_fn_call(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 // ----------------------------------------------------------------------
 // Submodules
 
-fn merge_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_submodule(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     // modules, specialArgs, class, shorthand, loc, defs
     let shorthand = matches!(ev.force(a[3].clone())?, Value::Bool(true));
-    let (loc, defs) = loc_defs(ev, &a)?;
     let mut mods = force_list(ev, &a[0], "submodule modules")?.to_vec();
     let name = loc.last().cloned().unwrap_or_default();
     mods.push(attrs(vec![(
         "_module",
         attrs(vec![("args", attrs(vec![("name", s(name))]))]),
     )]));
-    for d in &defs {
+    for d in defs {
         let v = ev.force(d.value.clone())?;
         let m = if matches!(v, Value::Attrs(_)) && shorthand {
             attrs(vec![("_file", s(&*d.file)), ("config", v)])
@@ -782,9 +876,9 @@ fn merge_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         };
         mods.push(m);
     }
-    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
+    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], loc)?;
     let r = force_attrs(ev, &r, "a submodule evaluation")?;
-    Ok(r.get("config").cloned().unwrap_or(Value::Null))
+    ev.force(r.get("config").cloned().unwrap_or(Value::Null))
 }
 
 fn sub_eval(
@@ -837,7 +931,7 @@ fn submodule_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Va
     )]));
     let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
     let r = force_attrs(ev, &r, "a submodule evaluation")?;
-    Ok(r.get("options").cloned().unwrap_or(Value::Null))
+    ev.force(r.get("options").cloned().unwrap_or(Value::Null))
 }
 
 pub fn submodule_with(
@@ -858,7 +952,7 @@ pub fn submodule_with(
         description.unwrap_or_else(|| "submodule".into()),
         prim("check", 1, check_module),
         papp(
-            "merge",
+            "mergeSubmodule",
             6,
             merge_submodule,
             vec![
@@ -913,15 +1007,22 @@ fn prim_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     Ok(submodule_with(mods, attrs(vec![]), Value::Null, true, None))
 }
 
-fn merge_deferred(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
+// (uniform signature: not every merge uses every argument)
+#[allow(unused_variables)]
+fn core_deferred(
+    ev: &mut Eval,
+    a: &[Value],
+    loc: &[String],
+    defs: &[Def],
+    _span: Span,
+) -> Result<Value> {
     let imports: Vec<Value> = defs
         .iter()
         .map(|d| {
             attrs(vec![
                 (
                     "_file",
-                    s(format!("{}, via option {}", d.file, show_option(&loc))),
+                    s(format!("{}, via option {}", d.file, show_option(loc))),
                 ),
                 ("imports", Value::list(vec![d.value.clone()])),
             ])
@@ -1002,7 +1103,10 @@ pub fn merge_types(ev: &mut Eval, a: &Value, b: &Value) -> Result<Option<Value>>
             match merge_types(ev, &ea, &eb)? {
                 Some(e) => {
                     let ctor = pa.get("ctor").cloned().unwrap_or(Value::Null);
-                    Ok(Some(ev.call(ctor, e, None)?))
+                    {
+                        let r = ev.call(ctor, e, None)?;
+                        Ok(Some(ev.force(r)?))
+                    }
                 }
                 None => Ok(None),
             }
@@ -1029,7 +1133,7 @@ pub fn bool_() -> Value {
         "bool",
         "boolean",
         prim("check", 1, check_bool),
-        prim("merge", 2, merge_equal),
+        prim("mergeEqual", 2, merge_equal),
     )
     .build()
 }
@@ -1038,7 +1142,7 @@ pub fn raw() -> Value {
         "raw",
         "raw value",
         prim("check", 1, check_true),
-        prim("merge", 2, merge_one),
+        prim("mergeOne", 2, merge_one),
     )
     .build()
 }
@@ -1047,7 +1151,7 @@ pub fn unspecified() -> Value {
         "unspecified",
         "unspecified value",
         prim("check", 1, check_true),
-        prim("merge", 2, merge_default),
+        prim("mergeDefault", 2, merge_default),
     )
     .build()
 }
@@ -1056,7 +1160,7 @@ pub fn anything() -> Value {
         "anything",
         "anything",
         prim("check", 1, check_true),
-        prim("merge", 2, merge_anything),
+        prim("mergeAnything", 2, merge_anything),
     );
     t.empty = Some(attrs(vec![]));
     t.build()
@@ -1071,6 +1175,7 @@ pub fn option_type() -> Value {
     .build()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn wrap(
     name: &str,
     desc: String,
@@ -1111,11 +1216,13 @@ fn wrapped_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Valu
         p.push(s(part));
     }
     let f = get_type_attr(ev, &a[0], "getSubOptions")?;
-    ev.call(f, Value::list(p), None)
+    let r = ev.call(f, Value::list(p), None)?;
+    ev.force(r)
 }
 
 fn wrapped_sub_modules(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    get_type_attr(ev, &a[0], "getSubModules")
+    let v = get_type_attr(ev, &a[0], "getSubModules")?;
+    ev.force(v)
 }
 
 pub fn list_of(ev: &mut Eval, elem: Value) -> Result<Value> {
@@ -1125,7 +1232,7 @@ pub fn list_of(ev: &mut Eval, elem: Value) -> Result<Value> {
         d,
         "composite",
         prim("check", 1, check_list),
-        papp("merge", 3, merge_list, vec![elem.clone()]),
+        papp("mergeList", 3, merge_list, vec![elem.clone()]),
         elem,
         prim("listOf", 1, p_list_of),
         Some(Value::list(vec![])),
@@ -1149,7 +1256,7 @@ pub fn attrs_of(ev: &mut Eval, elem: Value, lazy: bool) -> Result<Value> {
         "composite",
         prim("check", 1, check_attrs),
         papp(
-            "merge",
+            "mergeAttrsOf",
             4,
             merge_attrs_of,
             vec![elem.clone(), Value::Bool(lazy)],
@@ -1169,7 +1276,7 @@ pub fn lazy_attrs_of(elem: Value) -> Value {
         "composite",
         prim("check", 1, check_attrs),
         papp(
-            "merge",
+            "mergeAttrsOf",
             4,
             merge_attrs_of,
             vec![elem.clone(), Value::Bool(true)],
@@ -1185,7 +1292,7 @@ pub fn null_or(elem: Value) -> Value {
         "nullOr",
         "null or optionType",
         papp("check", 2, check_null_or, vec![elem.clone()]),
-        papp("merge", 3, merge_null_or, vec![elem.clone()]),
+        papp("mergeNullOr", 3, merge_null_or, vec![elem.clone()]),
     );
     t.kind = "wrap";
     t.class = "conjunction";
@@ -1241,7 +1348,7 @@ pub fn enum_(ev: &mut Eval, values: Value) -> Result<Value> {
         "enum",
         d,
         papp("check", 2, check_enum, vec![values.clone()]),
-        prim("merge", 2, merge_equal),
+        prim("mergeEqual", 2, merge_equal),
     );
     t.kind = "enum";
     t.class = if shown.len() > 1 {
@@ -1258,7 +1365,7 @@ fn ints_between(lo: Value, hi: Value, name: &str, desc: String) -> Value {
         name,
         desc,
         papp("check", 3, check_int_range, vec![lo, hi]),
-        prim("merge", 2, merge_equal),
+        prim("mergeEqual", 2, merge_equal),
     );
     t.class = "noun";
     t.build()
@@ -1340,7 +1447,7 @@ fn either(ev: &mut Eval, x: Value, y: Value) -> Result<Value> {
         "either",
         d,
         papp("check", 3, check_either, vec![x.clone(), y.clone()]),
-        papp("merge", 4, merge_either, vec![x.clone(), y.clone()]),
+        papp("mergeEither", 4, merge_either, vec![x.clone(), y.clone()]),
     );
     t.class = "conjunction";
     t.nested.push(("left", x));
@@ -1368,7 +1475,7 @@ fn p_coerced_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         "coercedTo",
         d,
         papp("check", 4, check_coerced, a.clone()),
-        papp("merge", 5, merge_coerced, a.clone()),
+        papp("mergeCoerced", 5, merge_coerced, a.clone()),
     );
     t.nested.push(("coercedType", a[0].clone()));
     t.nested.push(("finalType", a[2].clone()));
@@ -1380,7 +1487,7 @@ fn p_uniq(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         "uniq",
         d,
         papp("check", 2, check_elem, vec![a[0].clone()]),
-        prim("merge", 2, merge_one),
+        prim("mergeOne", 2, merge_one),
     );
     t.nested.push(("elemType", a[0].clone()));
     Ok(t.build())
@@ -1394,7 +1501,7 @@ fn p_unique(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         "unique",
         d,
         papp("check", 2, check_elem, vec![a[1].clone()]),
-        papp("merge", 4, merge_unique, vec![msg, inner]),
+        papp("mergeUnique", 4, merge_unique, vec![msg, inner]),
     );
     t.nested.push(("elemType", a[1].clone()));
     Ok(t.build())
@@ -1425,7 +1532,7 @@ fn p_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         "strMatching",
         format!("string matching the pattern {}", re),
         papp("check", 2, check_str_matching, vec![a[0].clone()]),
-        prim("merge", 2, merge_equal),
+        prim("mergeEqual", 2, merge_equal),
     );
     t.payload = a[0].clone();
     Ok(t.build())
@@ -1442,7 +1549,7 @@ fn separated(sep: &str) -> Value {
         "separatedString",
         d,
         prim("check", 1, check_str),
-        papp("merge", 3, merge_sep, vec![s(sep)]),
+        papp("mergeSeparated", 3, merge_sep, vec![s(sep)]),
     );
     t.payload = s(sep);
     t.empty = Some(s(""));
@@ -1474,7 +1581,7 @@ fn p_num_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         "numberBetween",
         d,
         papp("check", 3, check_float_range, vec![lo, hi]),
-        prim("merge", 2, merge_equal),
+        prim("mergeEqual", 2, merge_equal),
     )
     .build())
 }
@@ -1500,7 +1607,7 @@ fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
             .unwrap_or_else(|| prim("check", 1, check_true)),
         x.get("merge")
             .cloned()
-            .unwrap_or_else(|| prim("merge", 2, merge_default)),
+            .unwrap_or_else(|| prim("mergeDefault", 2, merge_default)),
     );
     t.kind = "custom";
     let mut v = force_attrs(ev, &t.build(), "type")?;
@@ -1528,7 +1635,7 @@ fn deferred_module() -> Value {
         "deferredModule",
         "module",
         prim("check", 1, check_module),
-        prim("merge", 2, merge_deferred),
+        prim("mergeDeferred", 2, merge_deferred),
     );
     t.kind = "deferred";
     t.build()
@@ -1538,15 +1645,22 @@ fn simple(
     name: &str,
     desc: &str,
     check: ox_eval::value::PrimFn,
+    merge_name: &'static str,
     merge: ox_eval::value::PrimFn,
 ) -> Value {
-    T::new(name, desc, prim("check", 1, check), prim("merge", 2, merge)).build()
+    T::new(
+        name,
+        desc,
+        prim("check", 1, check),
+        prim(merge_name, 2, merge),
+    )
+    .build()
 }
 
 /// `builtins.ox.types`
 pub fn types_set() -> Value {
-    let str_ = simple("str", "string", check_str, merge_equal);
-    let path = simple("path", "path", check_path, merge_equal);
+    let str_ = simple("str", "string", check_str, "mergeEqual", merge_equal);
+    let path = simple("path", "path", check_path, "mergeEqual", merge_equal);
     let ints = attrs(vec![
         ("between", prim("between", 2, p_between)),
         (
@@ -1588,7 +1702,7 @@ pub fn types_set() -> Value {
                     check_float_range,
                     vec![Value::Int(0), Value::Null],
                 ),
-                prim("merge", 2, merge_equal),
+                prim("mergeEqual", 2, merge_equal),
             )
             .build(),
         ),
@@ -1603,7 +1717,7 @@ pub fn types_set() -> Value {
                     check_float_range,
                     vec![Value::Float(f64::MIN_POSITIVE), Value::Null],
                 ),
-                prim("merge", 2, merge_equal),
+                prim("mergeEqual", 2, merge_equal),
             )
             .build(),
         ),
@@ -1612,7 +1726,7 @@ pub fn types_set() -> Value {
         "singleLineStr",
         "(optionally newline-terminated) single-line string",
         prim("check", 1, check_single_line),
-        prim("merge", 2, merge_single_line),
+        prim("mergeSingleLine", 2, merge_single_line),
     );
     single.class = "noun";
     let e: Vec<(&str, Value)> = vec![
@@ -1623,18 +1737,31 @@ pub fn types_set() -> Value {
                 "boolByOr",
                 "boolean (merged using or)",
                 check_bool,
+                "mergeBoolOr",
                 merge_bool_or,
             ),
         ),
         (
             "int",
-            simple("int", "signed integer", check_int, merge_equal),
+            simple(
+                "int",
+                "signed integer",
+                check_int,
+                "mergeEqual",
+                merge_equal,
+            ),
         ),
         ("ints", ints),
         ("port", sized(16, false)),
         (
             "float",
-            simple("float", "floating point number", check_float, merge_equal),
+            simple(
+                "float",
+                "floating point number",
+                check_float,
+                "mergeEqual",
+                merge_equal,
+            ),
         ),
         (
             "number",
@@ -1642,6 +1769,7 @@ pub fn types_set() -> Value {
                 "number",
                 "signed integer or floating point number",
                 check_number,
+                "mergeEqual",
                 merge_equal,
             ),
         ),
@@ -1653,6 +1781,7 @@ pub fn types_set() -> Value {
                 "nonEmptyStr",
                 "non-empty string",
                 check_nonempty_str,
+                "mergeEqual",
                 merge_equal,
             ),
         ),
@@ -1663,6 +1792,7 @@ pub fn types_set() -> Value {
                 "passwdEntry",
                 "string, not containing newlines or colons",
                 check_str,
+                "mergeEqual",
                 merge_equal,
             ),
         ),
@@ -1679,6 +1809,7 @@ pub fn types_set() -> Value {
                 "pathInStore",
                 "path in the Nix store",
                 check_path,
+                "mergeEqual",
                 merge_equal,
             ),
         ),
@@ -1688,20 +1819,33 @@ pub fn types_set() -> Value {
                 "externalPath",
                 "absolute path, not in the Nix store",
                 check_path,
+                "mergeEqual",
                 merge_equal,
             ),
         ),
         (
             "package",
-            simple("package", "package", check_package, merge_one),
+            simple("package", "package", check_package, "mergeOne", merge_one),
         ),
         (
             "shellPackage",
-            simple("shellPackage", "shell package", check_package, merge_one),
+            simple(
+                "shellPackage",
+                "shell package",
+                check_package,
+                "mergeOne",
+                merge_one,
+            ),
         ),
         (
             "attrs",
-            simple("attrs", "attribute set", check_attrs, merge_attrs_shallow),
+            simple(
+                "attrs",
+                "attribute set",
+                check_attrs,
+                "mergeAttrs",
+                merge_attrs_shallow,
+            ),
         ),
         ("anything", anything()),
         ("raw", raw()),
@@ -1739,4 +1883,67 @@ pub fn types_set() -> Value {
 
 fn p_submodule(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     prim_submodule(ev, a, span)
+}
+
+/// The native merge of a type, on definitions already in Rust form.
+type CoreMerge = fn(&mut Eval, &[Value], &[String], &[Def], Span) -> Result<Value>;
+
+macro_rules! merge_prims {
+    ($($prim:ident => $core:ident, $name:literal;)*) => {
+        $(
+            pub fn $prim(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+                let n = a.len();
+                let loc = loc_from_value(ev, &a[n - 2])?;
+                let defs = defs_from_list(ev, &a[n - 1])?;
+                $core(ev, &a[..n - 2], &loc, &defs, span)
+            }
+        )*
+        fn core_by_name(name: &str) -> Option<CoreMerge> {
+            match name {
+                $($name => Some($core as CoreMerge),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+merge_prims! {
+    merge_equal => core_equal, "mergeEqual";
+    merge_one => core_one, "mergeOne";
+    merge_unique => core_unique, "mergeUnique";
+    merge_default => core_default, "mergeDefault";
+    merge_bool_or => core_bool_or, "mergeBoolOr";
+    merge_sep => core_sep, "mergeSeparated";
+    merge_single_line => core_single_line, "mergeSingleLine";
+    merge_list => core_list, "mergeList";
+    merge_attrs_of => core_attrs_of, "mergeAttrsOf";
+    merge_null_or => core_null_or, "mergeNullOr";
+    merge_either => core_either, "mergeEither";
+    merge_coerced => core_coerced, "mergeCoerced";
+    merge_attrs_shallow => core_attrs_shallow, "mergeAttrs";
+    merge_anything => core_anything, "mergeAnything";
+    merge_submodule => core_submodule, "mergeSubmodule";
+    merge_deferred => core_deferred, "mergeDeferred";
+}
+
+/// `ty.merge loc defs`; ox's own merges run without converting the
+/// definitions to Nix values and back.
+pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) -> Result<Value> {
+    let m = get_type_attr(ev, ty, "merge")?;
+    let m = ev.force(m)?;
+    match &m {
+        Value::PrimOp(op) if op.arity == 2 => {
+            if let Some(core) = core_by_name(op.name) {
+                return core(ev, &[], loc, defs, nospan());
+            }
+        }
+        Value::PrimOpApp(app) if app.args.len() + 2 == app.op.arity => {
+            if let Some(core) = core_by_name(app.op.name) {
+                return core(ev, &app.args, loc, defs, nospan());
+            }
+        }
+        _ => {}
+    }
+    let r = ev.call2(m, loc_to_value(loc), defs_to_list(defs), None)?;
+    ev.force(r)
 }

@@ -8,6 +8,15 @@ use ox_eval::error::{ErrorKind, EvalError, FileId, Span};
 use ox_eval::value::{sym, Attrs, PrimFn, PrimOp, PrimOpApp, Sym};
 use ox_eval::{Eval, Result, Value};
 
+/// A thunk computed by Rust code; its result is forced (a native thunk
+/// must not evaluate to another thunk).
+pub fn lazy(f: impl Fn(&mut Eval) -> Result<Value> + 'static) -> Value {
+    ox_eval::value::Thunk::native(move |ev| {
+        let v = f(ev)?;
+        ev.force(v)
+    })
+}
+
 pub fn nospan() -> Span {
     Span {
         file: FileId(u32::MAX),
@@ -327,22 +336,41 @@ fn pretty(
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Float(f) => out.push_str(&ox_eval::print::format_float(*f)),
+        Value::Float(f) => out.push_str(&format!("{:.6}", f)),
         Value::Path(p) => out.push_str(p),
         Value::Str(st) => {
-            let st = &st.s;
-            if ml && st.contains('\n') {
-                let lines: Vec<&str> = st.split('\n').collect();
+            // nixpkgs: multi-line strings as '' … '' (closing on the last
+            // line unless it is empty), others quoted with \n escapes.
+            let lines: Vec<&str> = st.s.split('\n').collect();
+            if ml && lines.len() > 1 {
+                let esc: Vec<String> = lines.iter().map(|l| escape_multiline(l)).collect();
+                let intro = format!("\n{}  ", indent);
                 out.push_str("''");
-                for l in &lines {
-                    out.push_str(nl);
-                    out.push_str(&ind2);
-                    out.push_str(&l.replace("''", "'''").replace("${", "''${"));
+                for l in &esc[..esc.len() - 1] {
+                    out.push_str(&intro);
+                    out.push_str(l);
                 }
-                out.push_str(&sep_end);
+                let last = &esc[esc.len() - 1];
+                if last.is_empty() {
+                    out.push('\n');
+                    out.push_str(indent);
+                } else {
+                    out.push_str(&intro);
+                    out.push_str(last);
+                }
                 out.push_str("''");
             } else {
-                ox_eval::print::escape_string(st, out);
+                out.push('"');
+                let esc: Vec<String> = lines
+                    .iter()
+                    .map(|l| {
+                        l.replace('\\', "\\\\")
+                            .replace('"', "\\\"")
+                            .replace("${", "\\${")
+                    })
+                    .collect();
+                out.push_str(&esc.join("\\n"));
+                out.push('"');
             }
         }
         Value::List(l) => {
@@ -368,14 +396,6 @@ fn pretty(
                     };
                     out.push_str(&format!("<derivation {}>", name));
                     return Ok(());
-                }
-            }
-            if let Some(t) = type_tag_force(ev, &v)? {
-                if t == "literalExpression" || t == "literalMD" {
-                    if let Some(text) = a.get("text") {
-                        out.push_str(&force_str(ev, text, "a literal")?);
-                        return Ok(());
-                    }
                 }
             }
             if a.is_empty() {
@@ -438,4 +458,24 @@ pub fn get<'a>(a: &'a Attrs, k: &str) -> Option<&'a Value> {
 
 pub fn name_of(k: Sym) -> String {
     k.to_string()
+}
+
+/// nixpkgs' `replaceStrings [ "${" "''" ] [ "''${" "'''" ]`.
+fn escape_multiline(l: &str) -> String {
+    let mut out = String::new();
+    let mut rest = l;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("${") {
+            out.push_str("''${");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("''") {
+            out.push_str("'''");
+            rest = r;
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }

@@ -50,8 +50,8 @@ impl<T> Changes<T> {
 #[serde(rename_all = "camelCase")]
 pub struct PackageChange {
     pub name: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
+    pub old: String,
+    pub new: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -236,7 +236,7 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
     let a = load(old)?;
     let b = load(new)?;
 
-    let pk = |p: &ActivationPlan| -> BTreeMap<String, Option<String>> {
+    let pk = |p: &ActivationPlan| -> BTreeMap<String, String> {
         p.packages
             .iter()
             .map(|x| (x.name.clone(), x.version.clone()))
@@ -313,13 +313,7 @@ impl Diff {
                 o.push_str(&format!("  {r}- {p}{z}\n"));
             }
             for p in &self.packages.changed {
-                let v = |x: &Option<String>| x.clone().unwrap_or("(unpinned)".into());
-                o.push_str(&format!(
-                    "  {y}~ {} {} -> {}{z}\n",
-                    p.name,
-                    v(&p.old),
-                    v(&p.new)
-                ));
+                o.push_str(&format!("  {y}~ {} {} -> {}{z}\n", p.name, p.old, p.new));
             }
         }
         for (title, c) in [

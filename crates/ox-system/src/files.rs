@@ -9,9 +9,6 @@ use crate::config::{EtcEntry, FileSystem, HostConfig};
 use crate::plan::{GroupPlan, UserPlan};
 use crate::{show_attr, Ctx, Error, Node};
 
-/// Store directories whose paths are linked rather than copied.
-const STORE_DIRS: [&str; 2] = ["/ox/store/", "/nix/store/"];
-
 fn check_mode(mode: &str, option: &str) -> Result<(), Error> {
     let octal = mode.len() == 4 && mode.chars().all(|c| ('0'..='7').contains(&c));
     if mode == "symlink" || mode == "direct-symlink" || octal {
@@ -36,10 +33,11 @@ fn check_on_conflict(v: &str, option: &str) -> Result<(), Error> {
     }
 }
 
-/// Puts `source` (a file or directory on disk, or a store path) at
-/// `dest` in the toplevel.
+/// Puts `source` at `dest` in the toplevel: a store path is linked (it
+/// is a reference of the toplevel), a local file or directory copied.
 pub(crate) fn place_source(
     tree: &mut crate::Tree,
+    store_dir: &str,
     dest: &str,
     source: &str,
     option: &str,
@@ -52,9 +50,7 @@ pub(crate) fn place_source(
             found: format!("{source:?}"),
         });
     }
-    if STORE_DIRS.iter().any(|s| source.starts_with(s)) && !p.exists() {
-        // a store path that is not on this machine (built elsewhere):
-        // link to it, activation checks it exists
+    if source.starts_with(&format!("{}/", store_dir.trim_end_matches('/'))) {
         return tree.symlink(dest, source, option);
     }
     if !p.exists() {
@@ -106,7 +102,13 @@ fn add_user_etc(cx: &mut Ctx, name: &str, e: &EtcEntry, option: &str) -> Result<
             },
             option,
         )?,
-        (None, Some(src)) => place_source(&mut cx.tree, &dest, src, &format!("{option}.source"))?,
+        (None, Some(src)) => place_source(
+            &mut cx.tree,
+            &cx.store_dir,
+            &dest,
+            src,
+            &format!("{option}.source"),
+        )?,
         (None, None) => {
             return Err(Error::Invalid {
                 option: option.to_string(),

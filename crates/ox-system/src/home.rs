@@ -149,6 +149,7 @@ impl HomeCx<'_, '_> {
             (None, Some(src)) => {
                 crate::files::place_source(
                     &mut self.cx.tree,
+                    &self.cx.store_dir,
                     &dest,
                     src,
                     &format!("{option}.source"),

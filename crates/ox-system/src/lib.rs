@@ -7,10 +7,10 @@
 //! comparison of two built toplevels (`ox diff`).
 //!
 //! It owns rendering rules only. It must not know about the evaluator
-//! (it reads JSON), how paths get into the store beyond computing their
-//! content-addressed names with `ox-store` ([`store`] writes them until
-//! the store crate's API replaces it), or anything about a live host:
-//! activation reads what this crate writes and nothing else.
+//! (it reads JSON), how paths get into the store (it computes their
+//! content-addressed names with `ox-store`; the CLI registers the trees
+//! with `ox-localstore`), or anything about a live host: activation
+//! reads what this crate writes and nothing else.
 
 pub mod config;
 pub mod dag;
@@ -19,7 +19,6 @@ pub mod files;
 pub mod home;
 pub mod nar;
 pub mod plan;
-pub mod store;
 pub mod tree;
 pub mod units;
 
@@ -49,20 +48,28 @@ pub enum Error {
     Store(String),
 }
 
+/// The store directory toplevels are computed for unless told otherwise.
+pub const DEFAULT_STORE_DIR: &str = "/ox/store";
+
 /// What the caller decides rather than the config.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub store_dir: String,
     pub ox_version: String,
     pub system: String,
+    /// Store paths the config refers to (built packages, `writeText`
+    /// files, …): already in the store, they become references of the
+    /// toplevel.
+    pub references: std::collections::BTreeSet<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            store_dir: store::DEFAULT_STORE_DIR.into(),
+            store_dir: DEFAULT_STORE_DIR.into(),
             ox_version: env!("CARGO_PKG_VERSION").into(),
             system: "x86_64-linux".into(),
+            references: Default::default(),
         }
     }
 }
@@ -88,15 +95,47 @@ pub struct Rendered {
     pub manifest: Manifest,
 }
 
+impl Extra {
+    /// Writes the path's contents at `dest` (which must not exist).
+    pub fn write_to(&self, dest: &std::path::Path) -> std::io::Result<()> {
+        match self {
+            Extra::File { data, executable } => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::write(dest, data)?;
+                let mode = if *executable { 0o555 } else { 0o444 };
+                std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))
+            }
+            Extra::Dir(t) => t.write_to(dest),
+        }
+    }
+
+    /// The sha256 of its NAR.
+    pub fn nar_hash(&self) -> Hash {
+        let nar = match self {
+            Extra::File { data, executable } => ox_store::nar::nar_of_bytes(data, *executable),
+            Extra::Dir(t) => nar::tree_nar(t),
+        };
+        Hash::digest(HashAlgo::Sha256, &nar)
+    }
+}
+
 impl Rendered {
     /// The content-addressed store path of the toplevel: a `source` path
     /// over its NAR hash with the extra paths as references, so the same
     /// config gives the same path on any machine.
     pub fn toplevel_path(&self, store_dir: &str) -> Result<String, Error> {
+        let (p, _) = self.toplevel_path_and_hash(store_dir)?;
+        Ok(p)
+    }
+
+    /// The toplevel's store path and the sha256 of its NAR (the content
+    /// address the store records).
+    pub fn toplevel_path_and_hash(&self, store_dir: &str) -> Result<(String, Hash), Error> {
         let sd = StoreDir::new(store_dir).map_err(|e| Error::Store(e.to_string()))?;
         let refs = self
-            .extra
-            .keys()
+            .manifest
+            .references
+            .iter()
             .map(|p| sd.parse(p))
             .collect::<Result<_, _>>()
             .map_err(|e| Error::Store(e.to_string()))?;
@@ -104,7 +143,7 @@ impl Rendered {
         let p = sd
             .make_fixed_output_path(FileIngestionMethod::Recursive, &h, &self.name, &refs, false)
             .map_err(|e| Error::Store(e.to_string()))?;
-        Ok(sd.print(&p))
+        Ok((sd.print(&p), h))
     }
 }
 
@@ -112,6 +151,7 @@ impl Rendered {
 /// `/etc` entries.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a HostConfig,
+    pub store_dir: String,
     pub store: StoreDir,
     pub tree: Tree,
     pub extra: BTreeMap<String, Extra>,
@@ -164,11 +204,7 @@ impl Ctx<'_> {
     }
 
     fn add_extra(&mut self, name: &str, extra: Extra) -> Result<String, Error> {
-        let nar = match &extra {
-            Extra::File { data, executable } => ox_store::nar::nar_of_bytes(data, *executable),
-            Extra::Dir(t) => nar::tree_nar(t),
-        };
-        let h = Hash::digest(HashAlgo::Sha256, &nar);
+        let h = extra.nar_hash();
         let p = self
             .store
             .make_fixed_output_path(
@@ -222,6 +258,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
     }
     let mut cx = Ctx {
         cfg,
+        store_dir: opts.store_dir.clone(),
         store,
         tree: Tree::new(),
         extra: BTreeMap::new(),
@@ -259,21 +296,36 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
     let users = files::users(cfg)?;
     let home = home::render_homes(&mut cx)?;
 
-    let mut packages: Vec<plan::PackagePlan> = cfg
+    let mut packages: Vec<plan::PackagePlan> = Vec::new();
+    let sources = cfg
         .environment
         .system_packages
         .iter()
-        .chain(
-            cfg.home_manager
-                .users
-                .values()
-                .flat_map(|h| h.home.packages.iter()),
-        )
-        .map(|p| plan::PackagePlan {
+        .map(|p| ("environment.systemPackages".to_string(), p))
+        .chain(cfg.home_manager.users.iter().flat_map(|(u, h)| {
+            h.home.packages.iter().map(move |p| {
+                (
+                    format!("home-manager.users.{}.home.packages", show_attr(u)),
+                    p,
+                )
+            })
+        }));
+    for (option, p) in sources {
+        // activation installs exactly these versions with apt
+        let version = p.version().ok_or_else(|| Error::Invalid {
+            option: option.clone(),
+            expected: "Debian packages pinned to a version".into(),
+            found: format!(
+                "`{}` without one (it is not in the pinned package set; pin it as {{ name = \"{}\"; version = \"…\"; }})",
+                p.name(),
+                p.name()
+            ),
+        })?;
+        packages.push(plan::PackagePlan {
             name: p.name().to_string(),
-            version: p.version().map(str::to_string),
-        })
-        .collect();
+            version: version.to_string(),
+        });
+    }
     packages.sort();
     packages.dedup();
     for w in packages.windows(2) {
@@ -283,9 +335,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
                 expected: "one version per package".into(),
                 found: format!(
                     "{} pinned to {} and {}",
-                    w[0].name,
-                    w[0].version.as_deref().unwrap_or("no version"),
-                    w[1].version.as_deref().unwrap_or("no version")
+                    w[0].name, w[0].version, w[1].version
                 ),
             });
         }
@@ -309,7 +359,14 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
         host_name: host.clone(),
         system: cfg.system.system.clone().unwrap_or(opts.system.clone()),
         state_version: cfg.system.state_version.clone(),
-        references: cx.extra.keys().cloned().collect(),
+        references: cx
+            .extra
+            .keys()
+            .chain(opts.references.iter())
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     };
     let mut tree = cx.tree;
     tree.file("activation.json", pretty_json(&plan)?, "activation.json")?;

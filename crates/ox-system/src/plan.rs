@@ -78,7 +78,7 @@ pub struct GroupPlan {
 #[serde(rename_all = "camelCase")]
 pub struct PackagePlan {
     pub name: String,
-    pub version: Option<String>,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

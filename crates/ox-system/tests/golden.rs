@@ -18,6 +18,7 @@ fn opts() -> Options {
         store_dir: "/ox/store".into(),
         ox_version: "0.0.0-test".into(),
         system: "x86_64-linux".into(),
+        references: Default::default(),
     }
 }
 
@@ -173,34 +174,46 @@ fn same_config_same_path_and_a_change_changes_it() {
     );
 }
 
+/// Writes a rendered toplevel and its extra paths below `root` (a
+/// stand-in store; the real one is ox-localstore's, used by `ox build`).
+fn install(r: &ox_system::Rendered, root: &Path) -> String {
+    let on_disk = |p: &str| root.join(p.trim_start_matches('/'));
+    for (p, e) in &r.extra {
+        let d = on_disk(p);
+        if !d.exists() {
+            std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+            e.write_to(&d).unwrap();
+        }
+    }
+    let top = r.toplevel_path("/ox/store").unwrap();
+    r.toplevel.write_to(&on_disk(&top)).unwrap();
+    top
+}
+
 #[test]
-fn install_writes_store_paths_and_diff_reads_them() {
+fn diff_of_two_toplevels() {
     let root = tempfile::tempdir().unwrap();
     let case = cases_dir().join("server");
     let cfg = load(&case);
     let r1 = render(&cfg, &opts()).unwrap();
-    let p1 = ox_system::store::install(&r1, "/ox/store", root.path()).unwrap();
+    let p1 = install(&r1, root.path());
     let mut cfg2 = cfg.clone();
     cfg2["networking"]["hostName"] = "brunnen".into();
     cfg2["environment"]["systemPackages"][1]["version"] = "1:2.47.0-1".into();
-    cfg2["environment"]["systemPackages"][2] = "curl".into();
+    cfg2["environment"]["systemPackages"][2] =
+        serde_json::json!({ "name": "curl", "version": "7.88.1-10+deb12u15" });
     cfg2["users"]["users"]["alice"]["extraGroups"] = serde_json::json!(["wheel", "audio"]);
     cfg2["systemd"]["services"]["pdns"]["serviceConfig"]["Restart"] = "always".into();
     cfg2["environment"]["etc"]["ssh/sshd_config"]["text"] =
         "Port 2222\nPasswordAuthentication no\n".into();
     let r2 = render(&cfg2, &opts()).unwrap();
-    let p2 = ox_system::store::install(&r2, "/ox/store", root.path()).unwrap();
+    let p2 = install(&r2, root.path());
     assert_ne!(p1, p2);
     let on_disk = |p: &str| root.path().join(p.trim_start_matches('/'));
     assert!(on_disk(&p1).join("activation.json").is_file());
     for e in r1.extra.keys() {
         assert!(on_disk(e).exists(), "{e} not installed");
     }
-    // installing again is a no-op with the same path
-    assert_eq!(
-        ox_system::store::install(&r1, "/ox/store", root.path()).unwrap(),
-        p1
-    );
     let d = ox_system::diff::diff(&on_disk(&p1), &on_disk(&p2)).unwrap();
     assert_eq!(d.packages.added, vec!["curl"]);
     assert_eq!(d.packages.removed, vec!["sudo"]);

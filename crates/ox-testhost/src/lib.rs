@@ -156,6 +156,7 @@ pub struct HostOpts {
 /// A booted container. Dropping it shuts it down and removes every
 /// trace of it.
 pub struct Host {
+    opts: HostOpts,
     name: String,
     dir: PathBuf,
     merged: PathBuf,
@@ -224,6 +225,7 @@ impl Host {
         }
         let merged = dir.join("merged");
         let mut host = Host {
+            opts: opts.clone(),
             name: name.clone(),
             dir: dir.clone(),
             merged: merged.clone(),
@@ -254,8 +256,12 @@ impl Host {
         if let Some(keys) = &opts.root_authorized_keys {
             fs::create_dir_all(merged.join("root/.ssh"))?;
             fs::write(merged.join("root/.ssh/authorized_keys"), keys)?;
-            let key = merged.join("etc/ssh/ssh_host_ed25519_key");
+        }
+        // a host key of its own (the base has none), so sshd starts
+        let key = merged.join("etc/ssh/ssh_host_ed25519_key");
+        if merged.join("etc/ssh").is_dir() {
             let _ = fs::remove_file(&key);
+            let _ = fs::remove_file(key.with_extension("pub"));
             run_ok(
                 Command::new("ssh-keygen")
                     .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -270,6 +276,17 @@ impl Host {
             fs::create_dir_all(&cg)?;
             host.cgroups.push(cg);
         }
+        host.start()?;
+        Ok(host)
+    }
+
+    /// Start nspawn on the prepared overlay and wait for the guest.
+    fn start(&mut self) -> io::Result<()> {
+        let host = self;
+        let opts = host.opts.clone();
+        let name = host.name.clone();
+        let dir = host.dir.clone();
+        let merged = host.merged.clone();
         let procs: Vec<std::ffi::CString> = host
             .cgroups
             .iter()
@@ -279,7 +296,10 @@ impl Host {
             })
             .collect();
 
-        let log = fs::File::create(dir.join("console.log"))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("console.log"))?;
         let mut cmd = Command::new("systemd-nspawn");
         cmd.env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1")
             .args([
@@ -336,7 +356,11 @@ impl Host {
 
         let deadline = Instant::now() + opts.boot_timeout.unwrap_or(Duration::from_secs(60));
         loop {
-            if let Some(&l) = children_of(pid).first() {
+            // nspawn forks an intermediate child first; the leader is
+            // the process that became the guest's init
+            if let Some(l) = children_of(pid).into_iter().find(|c| {
+                fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|s| s.trim() == "systemd")
+            }) {
                 host.leader = l;
                 break;
             }
@@ -360,7 +384,11 @@ impl Host {
         }
         loop {
             let out = host.exec(&["systemctl", "is-system-running"])?;
-            let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let state = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             match state.as_str() {
                 "running" => break,
                 "degraded" => {
@@ -381,7 +409,46 @@ impl Host {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(host)
+        Ok(())
+    }
+
+    /// Power the guest off and boot it again on the same overlay (its
+    /// disk state survives, /run does not), like a reboot.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop_nspawn();
+        // the previous boot's cgroup children are empty now
+        for cg in &self.cgroups {
+            if let Ok(rd) = fs::read_dir(cg) {
+                for e in rd.flatten() {
+                    if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                        rmdir_tree(&e.path());
+                    }
+                }
+            }
+        }
+        self.start()
+    }
+
+    fn stop_nspawn(&mut self) {
+        if let Some(mut child) = self.nspawn.take() {
+            // SIGTERM makes nspawn shut the guest down cleanly (~0.2 s)
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// The machine name (also its hostname).
@@ -466,25 +533,7 @@ impl Host {
     }
 
     fn teardown(&mut self) -> io::Result<()> {
-        if let Some(mut child) = self.nspawn.take() {
-            // SIGTERM makes nspawn shut the guest down cleanly (~0.2 s)
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
-            }
-        }
+        self.stop_nspawn();
         cleanup_dir(&self.dir, self.mounted, &self.cgroups);
         self.mounted = false;
         self.cgroups.clear();

@@ -28,3 +28,72 @@ fn two_hosts_boot_and_vanish() {
     assert!(!dir.exists(), "{} left behind", dir.display());
     assert_eq!(b.unit_state("probe-svc.service"), "inactive");
 }
+
+/// The deploy tests' shape: a host in its own network namespace on a
+/// bridge, reachable over SSH with a generated key.
+#[test]
+fn ssh_host_in_a_network_namespace() {
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("oxt-ssh-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("id");
+    assert!(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    // an address block of its own per test process
+    let net = 100 + (pid % 100);
+    let ns = ox_testhost::Netns::create(
+        &format!("oxt-{pid}"),
+        &format!("oxtbr{}", pid % 100000),
+        &format!("10.233.{net}.1/24"),
+        &format!("10.233.{net}.10/24"),
+        &format!("10.233.{net}.1"),
+    )
+    .expect("netns");
+    let host = Host::boot(HostOpts {
+        network: ox_testhost::Network::Namespace(ns.path()),
+        root_authorized_keys: Some(std::fs::read_to_string(key.with_extension("pub")).unwrap()),
+        ..HostOpts::default()
+    })
+    .expect("boot");
+    let mut ok = false;
+    for _ in 0..50 {
+        let o = std::process::Command::new("ssh")
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=2",
+                "-i",
+            ])
+            .arg(&key)
+            .arg(format!("root@10.233.{net}.10"))
+            .arg("hostname")
+            .output()
+            .unwrap();
+        if o.status.success() {
+            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), host.name());
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok, "no ssh login");
+    drop(host);
+    drop(ns);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &format!("oxtbr{}", pid % 100000)])
+        .status();
+    let _ = std::fs::remove_dir_all(&dir);
+}

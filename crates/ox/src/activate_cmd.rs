@@ -26,6 +26,9 @@ pub struct ActivateArgs {
     /// Only finish or undo an interrupted activation, then exit.
     #[arg(long)]
     recover: bool,
+    /// Early-boot entry (ox-boot.service): activate the default generation.
+    #[arg(long)]
+    boot_time: bool,
     /// Profile generation number to use (rollback).
     #[arg(long, hide = true)]
     generation: Option<u32>,
@@ -46,9 +49,12 @@ pub struct Common {
 
 #[derive(clap::Args)]
 pub struct SwitchArgs {
-    /// The toplevel to switch to. (Building it from the flake is not
-    /// wired yet: run `ox build` and pass its result.)
+    /// The toplevel to switch to (from `ox build`).
+    #[arg(conflicts_with = "flake")]
     toplevel: Option<PathBuf>,
+    /// Build this host first (`REF#HOST`, via `ox build --flake`).
+    #[arg(long, value_name = "REF#HOST")]
+    flake: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -108,6 +114,12 @@ pub fn activate(a: ActivateArgs) -> Result<ExitCode, String> {
             Err(e) => Err(err_text(&e)),
         };
     }
+    if a.boot_time {
+        return match ox_activate::boot_time(&a.common.root, &mut |l| say(l)) {
+            Ok(r) => Ok(finish(&r, None)),
+            Err(e) => Err(err_text(&e)),
+        };
+    }
     let Some(t) = a.toplevel else {
         return Err("error: ox activate needs a TOPLEVEL (or --recover)\n".into());
     };
@@ -116,12 +128,51 @@ pub fn activate(a: ActivateArgs) -> Result<ExitCode, String> {
 }
 
 pub fn switch(a: SwitchArgs) -> Result<ExitCode, String> {
-    let Some(t) = a.toplevel else {
-        return Err("error: ox switch: building the host is not wired yet; \
-                    pass the toplevel from `ox build` (ox switch TOPLEVEL)\n"
-            .into());
+    let t = match (a.toplevel, &a.flake) {
+        (Some(t), _) => t,
+        (None, Some(f)) => build_host(f)?,
+        (None, None) => {
+            return Err(
+                "error: ox switch needs a TOPLEVEL (from `ox build`) or --flake REF#HOST\n".into(),
+            )
+        }
     };
+    let root = absolute(&a.common.root);
+    let t = absolute(&t);
+    // the diff against the running generation, before anything happens
+    if let Some(cur) = profile::read_system_link(&Paths::new(&root).current_system()) {
+        if cur != t {
+            match ox_system::diff::diff(&cur, &t) {
+                Ok(d) => say(d.render(crate::stderr_color()).trim_end()),
+                Err(e) => say(&format!("warning: no diff against {}: {e}", cur.display())),
+            }
+        }
+    }
     run_activation(&t, Action::Switch, &a.common, None)
+}
+
+/// Build a host's toplevel with `ox build --flake`, in a child process
+/// so the evaluator's memory is gone before activation starts.
+fn build_host(flake: &str) -> Result<PathBuf, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("error: cannot find the ox binary: {e}\n"))?;
+    let out = std::process::Command::new(exe)
+        .args(["build", "--no-out-link", "--flake", flake])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("error: cannot run ox build: {e}\n"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "error: building {flake} failed; nothing was activated\n"
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('/'))
+        .map(|l| PathBuf::from(l.trim()))
+        .ok_or_else(|| format!("error: ox build --flake {flake} printed no store path\n"))
 }
 
 pub fn dry_activate(a: DryArgs) -> Result<ExitCode, String> {

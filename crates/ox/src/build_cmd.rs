@@ -48,6 +48,13 @@ pub struct BuildArgs {
     /// Allow impure builtins (getEnv, …).
     #[arg(long)]
     pub impure: bool,
+    /// Build this host's system toplevel from the hosts file (default
+    /// `hosts.nix`; see docs/system.md).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Build every host of the hosts file, in parallel (`<out-link>-<host>`).
+    #[arg(long, conflicts_with = "host")]
+    pub all: bool,
     /// Build a host's system from a flake, `REF#HOST` (see docs/toplevel.md).
     #[arg(long, value_name = "REF#HOST")]
     pub flake: Option<String>,
@@ -71,6 +78,9 @@ pub fn open_store(root: Option<&PathBuf>) -> Result<Store, String> {
 }
 
 pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
+    if a.host.is_some() || a.all {
+        return crate::host_cmd::build(&a);
+    }
     if a.flake.is_some() {
         return Err("error: `ox build --flake REF#HOST` (building a host) is not available in this build yet\n".into());
     }
@@ -103,7 +113,7 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
         argstr: a.argstr.clone(),
         ..EvalArgs::default()
     };
-    let v = eval_cmd::apply_auto_args(&mut ev, v, &auto, &cwd).map_err(fail)?;
+    let v = call_with_auto_args(&mut ev, v, &auto, &cwd).map_err(fail)?;
     let mut wanted = Vec::new();
     let attrs = if a.attr.is_empty() {
         vec![String::new()]
@@ -115,7 +125,7 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
         if !path.is_empty() {
             x = eval_cmd::select_path(&mut ev, x, path).map_err(fail)?;
         }
-        let x = eval_cmd::apply_auto_args(&mut ev, x, &auto, &cwd).map_err(fail)?;
+        let x = call_with_auto_args(&mut ev, x, &auto, &cwd).map_err(fail)?;
         wanted.extend(ox_build::wanted(&mut ev, x).map_err(|e| build_err(e, color))?);
     }
 
@@ -126,6 +136,7 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
             ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(b)
     } else {
         None
@@ -163,6 +174,9 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
     if let Some(j) = a.jobs {
         opts.jobs = j.max(1);
     }
+    // Held until the result links exist, so a concurrent `ox store gc`
+    // cannot collect the outputs in between.
+    let _gc_guard = store.build_lock().map_err(|e| format!("error: {e}\n"))?;
     let r = ox_build::realise_wanted(&store, &ev, &wanted, &opts);
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -200,6 +214,25 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
         return Err(msg);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Like nix-build: a function with formals is called with the `--arg`s
+/// (possibly none, so its defaults apply).
+fn call_with_auto_args(
+    ev: &mut ox_eval::Eval,
+    v: ox_eval::Value,
+    auto: &EvalArgs,
+    cwd: &str,
+) -> ox_eval::Result<ox_eval::Value> {
+    let v = eval_cmd::apply_auto_args(ev, v, auto, cwd)?;
+    match &v {
+        ox_eval::Value::Lambda(c) if c.def.formals.is_some() => {
+            let empty = ox_eval::Value::attrs(ox_eval::value::Attrs::from_unsorted(Vec::new()));
+            let r = ev.call(v.clone(), empty, None)?;
+            ev.force(r)
+        }
+        _ => Ok(v),
+    }
 }
 
 fn build_err(e: ox_build::BuildError, color: bool) -> String {

@@ -34,6 +34,13 @@ pub struct EvalArgs {
     /// Allow impure builtins (getEnv, …).
     #[arg(long)]
     pub impure: bool,
+    /// Evaluate an output of a flake: `--flake DIR#ATTR.PATH` (with
+    /// `-E FN`, print FN applied to it).
+    #[arg(long)]
+    pub flake: Option<String>,
+    /// Store directory for flake sources (with --flake).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
     /// Accepted for compatibility with nix-instantiate (always on).
     #[arg(long, hide = true)]
     pub eval: bool,
@@ -84,6 +91,13 @@ pub fn make_eval(includes: &[String], impure: bool) -> Eval {
 }
 
 pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
+    if let Some(f) = &a.flake {
+        let common = crate::flake_cmd::Common {
+            include: a.include.clone(),
+            store: a.store.clone(),
+        };
+        return crate::flake_cmd::eval_flake(f, &common, a.json, a.strict, a.expr.as_deref());
+    }
     let mut ev = make_eval(&a.include, a.impure);
     let color = crate::stderr_color();
     let fail = |e: Box<ox_eval::EvalError>| render(&e, color);

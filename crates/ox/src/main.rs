@@ -12,9 +12,14 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod build_cmd;
 mod activate_cmd;
+mod build_cmd;
 mod eval_cmd;
+mod flake_cmd;
+mod host_cmd;
+mod option_cmd;
+mod options_cmd;
+mod pkgs_cmd;
 mod repl;
 mod secrets_cmd;
 mod store_cmd;
@@ -34,6 +39,10 @@ struct Cli {
 enum Command {
     /// Evaluate a Nix expression, like `nix-instantiate --eval`.
     Eval(eval_cmd::EvalArgs),
+    /// Document every visible option of a module set (options.json or Markdown).
+    Options(options_cmd::OptionsArgs),
+    /// Lock, update and inspect flakes (flake.lock in Nix's format).
+    Flake(flake_cmd::FlakeArgs),
     /// An interactive Nix read-eval-print loop.
     Repl(repl::ReplArgs),
     /// sops-compatible secrets and age keys.
@@ -42,6 +51,8 @@ enum Command {
     Build(build_cmd::BuildArgs),
     /// Inspect and maintain the store (verify, gc, path-info, add, roots).
     Store(store_cmd::StoreArgs),
+    /// Pin Debian packages in the lock that `pkgs` reads (ox.lock).
+    Pkgs(pkgs_cmd::PkgsArgs),
     /// Make this host match a built toplevel (switch, test, boot, dry-activate).
     Activate(activate_cmd::ActivateArgs),
     /// Activate a toplevel and make it the boot default.
@@ -54,6 +65,10 @@ enum Command {
     Rollback(activate_cmd::RollbackArgs),
     /// Remove old generations (never the current or booted one).
     Gc(activate_cmd::GcArgs),
+    /// Compare two built toplevels (packages, /etc, units, users, size).
+    Diff(host_cmd::DiffArgs),
+    /// Show an option of a host: value, type, description, declarations, definitions.
+    Option(option_cmd::OptionArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -76,15 +91,20 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Repl(a) => repl::run(a),
+        Command::Options(a) => options_cmd::run(a),
         Command::Secrets(a) => secrets_cmd::run(a),
+        Command::Flake(a) => flake_cmd::run(a),
         Command::Build(a) => build_cmd::run(a),
         Command::Store(a) => store_cmd::run(a),
+        Command::Pkgs(a) => pkgs_cmd::run(a),
         Command::Activate(a) => activate_cmd::activate(a),
         Command::Switch(a) => activate_cmd::switch(a),
         Command::DryActivate(a) => activate_cmd::dry_activate(a),
         Command::Generations(a) => activate_cmd::generations(a),
         Command::Rollback(a) => activate_cmd::rollback(a),
         Command::Gc(a) => activate_cmd::gc(a),
+        Command::Diff(a) => host_cmd::diff(a),
+        Command::Option(a) => option_cmd::run(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());

@@ -106,6 +106,11 @@ pub fn run(a: StoreArgs) -> Result<ExitCode, String> {
             for d in &r.deleted {
                 println!("{d}");
             }
+            for u in &r.unregistered {
+                eprintln!(
+                    "warning: '{u}' is in the store directory but not registered; left alone"
+                );
+            }
             eprintln!(
                 "{} roots, {} live paths; {} {} paths{}",
                 r.roots,

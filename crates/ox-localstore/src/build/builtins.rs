@@ -104,8 +104,9 @@ pub fn run(
         "ox-symlink-join" => symlink_join(&cx),
         "ox-copy" => copy(&cx),
         "ox-substitute" => substitute(&cx),
+        "ox-debian-package" => debian_package(&cx),
         _ => Err(format!(
-            "unknown builtin builder 'builtin:{name}' (known: ox-write-file, ox-link-farm, ox-symlink-join, ox-copy, ox-substitute)"
+            "unknown builtin builder 'builtin:{name}' (known: ox-write-file, ox-link-farm, ox-symlink-join, ox-copy, ox-substitute, ox-debian-package)"
         )),
     }
 }
@@ -330,4 +331,45 @@ fn leftover(s: &str, kept: &BTreeSet<String>) -> Option<String> {
         }
     }
     None
+}
+
+/// A Debian package pinned in the lock: `package`, `version`,
+/// `debSha256`, `files` (JSON list of the package's absolute file
+/// paths). `$out/<path without /usr>` links to each host path, so
+/// `${pkgs.git}/bin/git` → `/usr/bin/git`; activation installs exactly
+/// this version. `$out/nix-support/debian-package` names it.
+fn debian_package(cx: &Ctx) -> R<()> {
+    let package = cx.req("package")?;
+    let version = cx.req("version")?;
+    let sha = cx.req("debSha256")?;
+    let files = cx.json("files")?;
+    let files = files
+        .as_array()
+        .ok_or("'files' must be a JSON list of absolute paths")?;
+    fs::create_dir(&cx.out).map_err(io("creating $out"))?;
+    for f in files {
+        let f = f.as_str().ok_or("'files' must contain strings")?;
+        let abs = f
+            .strip_prefix('/')
+            .ok_or_else(|| format!("package file '{f}' is not absolute"))?;
+        let rel = abs.strip_prefix("usr/").unwrap_or(abs);
+        if rel.starts_with("nix-support") {
+            continue;
+        }
+        let link = cx.out.join(safe_rel(rel)?);
+        if fs::symlink_metadata(&link).is_ok() {
+            continue; // /bin/x and /usr/bin/x: the first one wins
+        }
+        if let Some(parent) = link.parent() {
+            fs::create_dir_all(parent).map_err(io("creating directories"))?;
+        }
+        symlink(f, &link).map_err(io(&format!("linking {f}")))?;
+    }
+    let ns = cx.out.join("nix-support");
+    fs::create_dir_all(&ns).map_err(io("creating nix-support"))?;
+    write_bytes(
+        &ns.join("debian-package"),
+        format!("{package} {version} {sha}\n").as_bytes(),
+        false,
+    )
 }

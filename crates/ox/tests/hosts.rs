@@ -1,0 +1,344 @@
+//! Host builds end to end: `ox build HOSTS --host NAME` evaluates the
+//! NixOS-style modules in `nix/modules` (with ox's own lib), renders the
+//! toplevel and registers it in a scratch store; activation's loader
+//! reads the result; `ox diff` and `ox option` work on it; bad hosts fail
+//! before anything reaches the store. Fixtures: tests/system/hosts/.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn hosts_dir() -> PathBuf {
+    repo().join("tests/system/hosts")
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn ox(store_root: &Path, args: &[&str]) -> Run {
+    // OX_TEST_NIX: another <ox> tree, e.g. one whose lib is nixpkgs' own
+    let nix = std::env::var_os("OX_TEST_NIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("nix"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+    c.args(args);
+    if args[0] != "diff" {
+        c.arg("-I").arg(format!("ox={}", nix.display()));
+    }
+    let out = c
+        .current_dir(hosts_dir())
+        .env("OX_STORE_ROOT", store_root)
+        .env("OX_STATE_DIR", store_root.join("state"))
+        .env("NO_COLOR", "1")
+        .env_remove("NIX_PATH")
+        .output()
+        .expect("running ox");
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Builds `host`, returns (logical store path, physical path).
+fn build(root: &Path, host: &str, link: &Path) -> (String, PathBuf) {
+    let r = ox(
+        root,
+        &[
+            "build",
+            "hosts.nix",
+            "--host",
+            host,
+            "--out-link",
+            link.to_str().unwrap(),
+        ],
+    );
+    assert!(r.ok, "building {host} failed:\n{}", r.stderr);
+    let logical = r.stdout.lines().last().unwrap().trim().to_string();
+    // named after networking.hostName (srv2 is a variant of srv)
+    let name = host.trim_end_matches('2');
+    assert!(
+        logical.ends_with(&format!("-ox-system-{name}")),
+        "{logical}"
+    );
+    let physical = root.join(logical.trim_start_matches('/'));
+    assert!(physical.join("activation.json").is_file());
+    assert_eq!(std::fs::read_link(link).unwrap().to_str().unwrap(), logical);
+    (logical, physical)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn store_names(root: &Path) -> Vec<String> {
+    let d = root.join("ox/store");
+    let mut v: Vec<String> = std::fs::read_dir(&d)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (_, t) = build(root, "srv", &root.join("result"));
+
+    // units as NixOS renders them, with job scripts in their own paths
+    let web = read(&t.join("etc/systemd/system/web.service"));
+    assert!(web.starts_with("[Unit]\nAfter=network.target\nX-Restart-Triggers=/ox/store/"));
+    assert!(web.contains(
+        "[Service]\nExecStart=/usr/bin/git daemon --base-path=/srv/git\nRestart=on-failure\n"
+    ));
+    assert!(web.ends_with("\n[Install]\nWantedBy=multi-user.target\n"));
+    assert_eq!(
+        std::fs::read_link(t.join("etc/systemd/system/multi-user.target.wants/web.service"))
+            .unwrap()
+            .to_str(),
+        Some("../web.service")
+    );
+    let backup = read(&t.join("etc/systemd/system/backup.service"));
+    let exec = backup
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let script = root.join(exec.trim().trim_start_matches('/'));
+    assert_eq!(
+        read(&script),
+        "#!/bin/bash\nset -e\n\necho \"backing up (v1)\"\n\n"
+    );
+    let timer = read(&t.join("etc/systemd/system/backup.timer"));
+    assert!(timer.contains("[Timer]\nOnCalendar=*-*-* 03:15:00\n"));
+
+    // generated /etc files
+    assert_eq!(read(&t.join("etc/hostname")), "srv\n");
+    assert!(read(&t.join("etc/hosts")).contains("127.0.1.1 srv.lan srv\n"));
+    assert!(read(&t.join("etc/fstab")).contains(
+        "/dev/disk/by-label/root / ext4 defaults 0 1\n/dev/mapper/data /srv xfs noatime 0 2\n"
+    ));
+    assert_eq!(
+        read(&t.join("etc/crypttab")),
+        "data /dev/vdb /etc/keys/data.key luks\n"
+    );
+    assert_eq!(
+        read(&t.join("etc/motd")),
+        read(&hosts_dir().join("files/motd"))
+    );
+    let sshd = read(&t.join("etc/ssh/sshd_config"));
+    assert!(sshd.contains("Port 22\nPort 2222\n") && sshd.contains("PasswordAuthentication no\n"));
+    assert!(read(&t.join("etc/sudoers.d/ox")).contains("%wheel ALL=(ALL:ALL) NOPASSWD: ALL"));
+
+    // the plan, through activation's own loader
+    let top = ox_activate::plan::Toplevel::load(&t).expect("activation loads the toplevel");
+    let p = &top.plan;
+    assert_eq!(p.host_name, "srv");
+    assert!(!p.mutable_users);
+    let names: Vec<&str> = p.packages.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, ["git", "htop", "openssh-server", "sudo"]);
+    assert!(p.packages.iter().all(|x| !x.version.is_empty()));
+    let ops = p.users.iter().find(|u| u.name == "ops").unwrap();
+    assert_eq!(ops.group, "users");
+    assert_eq!(ops.extra_groups, ["wheel"]);
+    assert_eq!(ops.authorized_keys.len(), 1);
+    assert!(p.groups.iter().any(|g| g.name == "wheel"));
+    assert_eq!(p.tmpfiles, ["d /srv/git 0755 root root -"]);
+    let sudoers = p.etc.iter().find(|e| e.target == "sudoers.d/ox").unwrap();
+    assert_eq!(sudoers.mode, "0440");
+    // the toplevel's references are valid store paths
+    let m: serde_json::Value = serde_json::from_str(&read(&t.join("ox-system.json"))).unwrap();
+    assert_eq!(m["stateVersion"], "25.05");
+    for r in m["references"].as_array().unwrap() {
+        assert!(root
+            .join(r.as_str().unwrap().trim_start_matches('/'))
+            .exists());
+    }
+}
+
+#[test]
+fn desktop_home_manager_with_gconfig() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (_, t) = build(root, "desk", &root.join("result"));
+    let unit = read(&t.join("home/manu/.config/systemd/user/emacs-daemon.service"));
+    assert_eq!(
+        unit,
+        "[Install]\nWantedBy=graphical-session.target\n\n[Service]\nExecStart=/usr/bin/emacs --fg-daemon\nRestart=on-failure\nType=notify\n\n[Unit]\nAfter=graphical-session.target\nDescription=Emacs Daemon\n"
+    );
+    assert!(t
+        .join("home/manu/.config/systemd/user/graphical-session.target.wants/emacs-daemon.service")
+        .symlink_metadata()
+        .is_ok());
+    assert_eq!(
+        read(&t.join("etc/crypttab")),
+        "games /dev/disk/by-uuid/0292b609 /etc/luks-keys/games.key luks\n"
+    );
+    let top = ox_activate::plan::Toplevel::load(&t).unwrap();
+    let home = &top.plan.home[0];
+    assert_eq!(home.user, "manu");
+    let order: Vec<&str> = home.activation.iter().map(|a| a.name.as_str()).collect();
+    let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+    assert!(pos("writeBoundary") < pos("emacs-config"), "{order:?}");
+    assert_eq!(home.session_variables["EDITOR"], "emacsclient");
+    assert!(top.plan.packages.iter().any(|p| p.name == "emacs"));
+}
+
+#[test]
+fn same_inputs_same_path_and_diff_shows_the_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (a, pa) = build(root, "srv", &root.join("r1"));
+    let (a2, _) = build(root, "srv", &root.join("r2"));
+    assert_eq!(a, a2);
+    let (b, pb) = build(root, "srv2", &root.join("r3"));
+    assert_ne!(a, b);
+
+    let r = ox(root, &["diff", pa.to_str().unwrap(), pb.to_str().unwrap()]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("Packages:\n  + curl\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("~ system/backup.service"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-v1\n") && r.stdout.contains("+v2\n"),
+        "{}",
+        r.stdout
+    );
+    let r = ox(
+        root,
+        &["diff", "--json", pa.to_str().unwrap(), pb.to_str().unwrap()],
+    );
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["packages"]["added"][0], "curl");
+    assert_eq!(j["etc"]["changed"][0]["path"], "ox/version");
+}
+
+#[test]
+fn bad_hosts_fail_before_anything_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "bad-assert",
+            &[
+                "host `bad-assert`: failed assertions:",
+                "users.users.nogroup.group is unset",
+            ],
+        ),
+        (
+            "bad-type",
+            &[
+                "systemd.services.web.wantedBy",
+                "is not of type `list of string'",
+                "bad-type.nix:3",
+            ],
+        ),
+        (
+            "bad-option",
+            &[
+                "The option `services.opensshd' does not exist",
+                "bad-option.nix",
+                "Did you mean `services.openssh'?",
+            ],
+        ),
+    ];
+    for (host, wants) in cases {
+        let r = ox(
+            root,
+            &["build", "hosts.nix", "--host", host, "--no-out-link"],
+        );
+        assert!(!r.ok, "{host} built");
+        for w in wants {
+            assert!(
+                r.stderr.contains(w),
+                "{host}: missing {w:?} in\n{}",
+                r.stderr
+            );
+        }
+    }
+    assert!(
+        !store_names(root).iter().any(|n| n.contains("ox-system")),
+        "{:?}",
+        store_names(root)
+    );
+    let r = ox(root, &["build", "hosts.nix", "--host", "nope"]);
+    assert!(
+        r.stderr.contains("host `nope` is not defined"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+#[ignore = "ox-modules' evalModules returns `options` as an unforced thunk (reported to its \
+            engineer); passes with OX_TEST_NIX pointing at a tree with nixpkgs' lib"]
+fn option_shows_value_type_declaration_and_definition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = ox(
+        tmp.path(),
+        &["option", "--host", "srv", "services.openssh.ports"],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let o = &r.stdout;
+    assert!(o.contains("Value:\n  [\n    22,\n    2222\n  ]\n"), "{o}");
+    assert!(o.contains("Type: list of 16 bit unsigned integer"), "{o}");
+    assert!(o.contains("nix/modules/services/openssh.nix:"), "{o}");
+    assert!(o.contains("srv.nix"), "{o}");
+    let r = ox(
+        tmp.path(),
+        &[
+            "option",
+            "--host",
+            "srv",
+            "--json",
+            "systemd.services.backup.startAt",
+        ],
+    );
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["value"]["value"][0], "*-*-* 03:15:00");
+    assert_eq!(j["parent"], "systemd.services");
+    let r = ox(
+        tmp.path(),
+        &["option", "--host", "srv", "networking.hostNam"],
+    );
+    assert!(!r.ok);
+    assert!(r.stderr.contains("Did you mean hostName?"), "{}", r.stderr);
+}
+
+#[test]
+fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let link = root.join("res");
+    let r = ox(
+        root,
+        &["build", "hosts.nix", "--all", "-o", link.to_str().unwrap()],
+    );
+    assert!(!r.ok);
+    assert!(
+        r.stderr
+            .contains("error: failed to build: bad-assert, bad-option, bad-type\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("srv: built in"), "{}", r.stderr);
+    for h in ["srv", "srv2", "desk", "svc"] {
+        let l = root.join(format!("res-{h}"));
+        let target = std::fs::read_link(&l).unwrap_or_else(|e| panic!("{}: {e}", l.display()));
+        assert!(
+            r.stdout.contains(&format!("{h} {}", target.display())),
+            "{}",
+            r.stdout
+        );
+    }
+}

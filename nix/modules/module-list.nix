@@ -1,0 +1,18 @@
+# Every module ox evaluates a host with (the NixOS option tree ox
+# supports; see docs/system.md).
+[
+  ./misc/assertions.nix
+  ./misc/version.nix
+  ./misc/nixpkgs.nix
+  ./config/networking.nix
+  ./config/locale.nix
+  ./config/environment.nix
+  ./config/users.nix
+  ./system/etc.nix
+  ./system/systemd.nix
+  ./tasks/filesystems.nix
+  ./services/openssh.nix
+  ./security/sudo.nix
+  ./home-manager/nixos.nix
+  ./system/build.nix
+]

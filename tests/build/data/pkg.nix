@@ -1,0 +1,1 @@
+{ writeTextDir }: writeTextDir "share/pkg" "a package from a file\n"

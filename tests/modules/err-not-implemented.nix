@@ -1,0 +1,1 @@
+let lib = import <ox/lib>; in lib.systems

@@ -1,0 +1,5 @@
+{ lib, config, ... }: {
+  imports = [ ./b.nix ./sub ];
+  options.fromA = lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; };
+  config.fromA = [ "a" ];
+}

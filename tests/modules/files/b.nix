@@ -1,0 +1,4 @@
+{ lib, ... }: {
+  imports = [ ./c.nix ];
+  config.fromA = [ "b" ];
+}

@@ -1,0 +1,23 @@
+# options.<path> carries value, isDefined, definitionsWithLocations, files,
+# declarations, highestPrio.
+let
+  lib = import <ox/lib>;
+  inherit (lib) mkOption types;
+  r = lib.evalModules {
+    modules = [
+      { _file = "decl.nix"; options.l = mkOption { type = types.listOf types.int; default = [ 0 ]; description = "a list"; };
+        options.unset = mkOption { type = types.int; }; }
+      { _file = "def1.nix"; l = [ 1 ]; }
+      { _file = "def2.nix"; l = lib.mkBefore [ 2 ]; }
+      { _file = "def3.nix"; l = lib.mkDefault [ 3 ]; }
+    ];
+  };
+  o = r.options.l;
+in {
+  inherit (o) value isDefined definitionsWithLocations files declarations highestPrio loc description;
+  str = "${o}";
+  unsetDefined = r.options.unset.isDefined;
+  unsetPrio = r.options.unset.highestPrio;
+  isOption = lib.isOption o;
+  typeName = o.type.name;
+}

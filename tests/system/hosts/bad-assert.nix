@@ -1,0 +1,4 @@
+{
+  networking.hostName = "bad-assert";
+  users.users.nogroup = { isSystemUser = true; };
+}

@@ -1,0 +1,4 @@
+{
+  networking.hostName = "bad-option";
+  services.opensshd.enable = true;
+}

@@ -1,0 +1,4 @@
+{
+  networking.hostName = "bad-type";
+  systemd.services.web.wantedBy = "multi-user.target";
+}
