@@ -371,6 +371,14 @@ fn install_from_manifest() {
         &s.key,
         &["install", "--check", manifest.to_str().unwrap()],
     ));
+    let o = ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["install", "--dry-run", "--json", manifest.to_str().unwrap()],
+    ));
+    let report: serde_json::Value = serde_json::from_slice(&o).unwrap();
+    assert_eq!(report[0]["added"].as_array().unwrap().len(), 2);
+    assert!(!run.path().join("secrets").exists(), "--dry-run wrote");
     let o = ox(
         s.dir.path(),
         &s.key,
