@@ -683,7 +683,13 @@ fn emit_map(items: &[Item], col: usize, base: usize, out: &mut String) {
             }
             Item::Pair(k, v) => {
                 out.push_str(&pad);
-                out.push_str(&quoted(k));
+                if k == "<<" {
+                    // sops keeps a merge key as a plain key (the alias
+                    // expanded under it); go-yaml tags it on output
+                    out.push_str("!!merge <<");
+                } else {
+                    out.push_str(&quoted(k));
+                }
                 out.push(':');
                 match v {
                     Value::Map(m) if m.is_empty() => out.push_str(" {}\n"),
@@ -755,7 +761,11 @@ pub fn emit(docs: &[Value]) -> Result<Vec<u8>, Error> {
             out.push_str("---\n");
         }
         match d {
-            Value::Map(m) if m.is_empty() && docs.len() == 1 => out.push_str("{}\n"),
+            // a document without keys still has to be a document
+            Value::Map(m) if !m.iter().any(|i| matches!(i, Item::Pair(..))) => {
+                emit_map(m, 0, 0, &mut out);
+                out.push_str("{}\n");
+            }
             Value::Map(m) => emit_map(m, 0, 0, &mut out),
             _ => return Err(err("a document must be a map")),
         }
