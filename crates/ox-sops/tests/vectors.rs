@@ -253,7 +253,16 @@ fn plaintext_mutations_never_panic() {
                             String::from_utf8_lossy(&out)
                         )
                     });
-                    assert_eq!(norm(&back), norm(&t), "{}", String::from_utf8_lossy(&out));
+                    if fmt == Format::Ini {
+                        // go-ini (and so sops) writes a comment whose text
+                        // starts with a marker as is, and strips it when
+                        // reading back: INI converges after one round
+                        let out2 = ox_sops::store::emit(fmt, &back, None).unwrap();
+                        let back2 = ox_sops::store::load_plain(fmt, &out2).unwrap();
+                        assert_eq!(back2, back, "{}", String::from_utf8_lossy(&out2));
+                    } else {
+                        assert_eq!(norm(&back), norm(&t), "{}", String::from_utf8_lossy(&out));
+                    }
                 }
                 true
             });
