@@ -609,8 +609,17 @@ fn sops_yaml_rules_encrypted_regex_and_mac_only() {
 /// typed every value (and hashed it into the MAC) as sops does.
 #[test]
 fn yaml_types_match_sops() {
+    same_sops_output("types.yaml");
+}
+
+#[test]
+fn yaml_strings_match_sops() {
+    same_sops_output("strings.yaml");
+}
+
+fn same_sops_output(name: &str) {
     let k = keys();
-    let p = k.copy("types.yaml");
+    let p = k.copy(name);
     let theirs_enc = k.dir.path().join("theirs.yaml");
     std::fs::write(&theirs_enc, k.sops(&["encrypt", p.to_str().unwrap()])).unwrap();
     let opts = ox_sops::EncryptOptions {
