@@ -502,3 +502,23 @@ fn key_from_command_and_env() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("SOPS_AGE_KEY_CMD failed"));
 }
+
+/// The placeholder form documented for the module system, computed by
+/// ox's own evaluator, is the string `install` substitutes.
+#[test]
+fn placeholder_from_nix_matches_install() {
+    let name = "powerdns/api-key";
+    let o = Command::new(env!("CARGO_BIN_EXE_ox"))
+        .args([
+            "eval",
+            "-E",
+            &format!(r#""<SOPS:${{builtins.hashString "sha256" "{name}"}}:PLACEHOLDER>""#),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(ok(o)).unwrap();
+    assert_eq!(
+        out.trim(),
+        format!("\"{}\"", ox_sops::install::placeholder(name))
+    );
+}
