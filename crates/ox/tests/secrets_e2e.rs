@@ -82,10 +82,13 @@ const TEST_MODULE: &str = r#"
 
 impl Env {
     fn ox_host(&mut self, args: &[&str]) -> Output {
-        let o = Command::new(env!("CARGO_BIN_EXE_ox"))
-            .args(args)
-            .arg("-I")
-            .arg(format!("ox={}", repo().join("nix").display()))
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+        c.args(args);
+        if args[0] == "build" {
+            c.arg("-I")
+                .arg(format!("ox={}", repo().join("nix").display()));
+        }
+        let o = c
             .current_dir(&self.work)
             .env("OX_STORE_ROOT", &self.root)
             .env("OX_STATE_DIR", self.root.join("state"))
@@ -302,6 +305,7 @@ fn schere_powerdns_secret_end_to_end() {
         text(&o.stderr)
     );
     let err = text(&o.stderr);
+    eprintln!("refused switch:\n{err}");
     assert!(err.contains("powerdns/api-key"), "{err}");
     assert!(e.sh("test -e /etc/ox-test-generation && echo yes || echo no") == "no");
     assert!(e.sh("test -e /run/ox/current-system && echo yes || echo no") == "no");
@@ -322,7 +326,8 @@ fn schere_powerdns_secret_end_to_end() {
     assert!(dry.contains("/run/secrets/rendered/pdns-env"), "{dry}");
     assert!(dry.contains("/run/secrets/powerdns/api-key"), "{dry}");
 
-    e.ox_ok(&["switch", &t1]);
+    let out = e.ox_ok(&["switch", &t1]);
+    eprintln!("first switch:\n{out}");
     assert_eq!(
         e.sh("cat /run/secrets/rendered/pdns-env"),
         format!("PDNS_API_KEY={value1}")
@@ -359,6 +364,7 @@ fn schere_powerdns_secret_end_to_end() {
     assert!(dry.contains("/run/secrets/rendered/pdns-env"), "{dry}");
     e.sh("rm -f /var/lib/powerdns/api-key.sha256");
     let out = e.ox_ok(&["switch", &t3]);
+    eprintln!("switch to a changed value:\n{out}");
     assert!(out.contains("restart pdns.service"), "{out}");
     assert_ne!(e.sh("systemctl show -P MainPID pdns.service"), pid1);
     assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
