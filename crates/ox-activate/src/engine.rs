@@ -596,17 +596,9 @@ fn activate_locked(
     }
 
     // ---- plan (no changes yet) ----
-    if !t.plan.secrets.is_empty() {
-        // services would start without their secrets: refuse, honestly
-        return Err(Error::Plan {
-            path: t.path.join("activation.json"),
-            msg: format!(
-                "declares {} secret(s), but installing secrets is not implemented in this ox yet",
-                t.plan.secrets.len()
-            ),
-        });
-    }
     let ids = Ids::read(p);
+    // decrypts everything now: a missing key or file refuses the switch
+    let secrets = crate::secrets::plan(p, &t, &ids, &mut report.warnings)?;
     let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
     let mut etc_desired = etc::desired_etc(&t)?;
     let keys = authorized_keys(p, &t);
@@ -686,6 +678,7 @@ fn activate_locked(
         lines.extend(etc::describe(&format!("~{}/", h.user), &h.changes.ops));
     }
     lines.extend(packages::describe(&pkg_plan));
+    lines.extend(secrets.iter().flat_map(crate::secrets::describe));
     for (verb, list) in [
         ("stop", &units.stop),
         ("reload", &units.reload),
@@ -754,8 +747,25 @@ fn activate_locked(
         ..pkg_plan.clone()
     };
     packages::apply(p, &installs, &mut state.packages)?;
+    if let Some(s) = &secrets {
+        crate::secrets::install_for_users(&t, s)?;
+    }
     users::apply(p, &user_ops, &mut state)?;
     state.save(p)?;
+    if let Some(s) = &secrets {
+        // after users and groups exist (owners), before any unit starts
+        let done = crate::secrets::install(&t, s)?;
+        let added = crate::secrets::add_unit_jobs(&done, &mut units, &|u| {
+            live_units && systemd::is_active(u)
+        });
+        for l in added {
+            out(&l);
+            report.changes.push(l);
+        }
+        journal.restart = units.restart.clone();
+        journal.reload = units.reload.clone();
+        journal.save(p)?;
+    }
     fault_point("users");
     if live_units {
         if let Some(e) = systemd::job("stop", &units.stop, None) {
