@@ -48,7 +48,7 @@ fn walk_map(
     for it in items.iter_mut() {
         match it {
             Item::Comment(c) => {
-                let enc = rule.should_encrypt(path, stack);
+                let enc = rule.should_encrypt(path, stack) && !rule.comment_is_marker(c);
                 let mut v = Value::Comment(std::mem::take(c));
                 f(&mut v, path, enc)?;
                 let Value::Comment(text) = v else {

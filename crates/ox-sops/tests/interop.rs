@@ -602,3 +602,42 @@ fn sops_yaml_rules_encrypted_regex_and_mac_only() {
     let edited = enc.replace("name: x", "name: y");
     assert!(ox_sops::decrypt(edited.as_bytes(), Format::Yaml, &k.ids(), false).is_ok());
 }
+
+/// Typed YAML scalars (timestamps, octal/hex/underscored ints, floats,
+/// bools): what sops prints after decrypting ox's encryption is byte for
+/// byte what it prints after decrypting its own — so ox resolved and
+/// typed every value (and hashed it into the MAC) as sops does.
+#[test]
+fn yaml_types_match_sops() {
+    same_sops_output("types.yaml");
+}
+
+#[test]
+fn yaml_strings_match_sops() {
+    same_sops_output("strings.yaml");
+}
+
+fn same_sops_output(name: &str) {
+    let k = keys();
+    let p = k.copy(name);
+    let theirs_enc = k.dir.path().join("theirs.yaml");
+    std::fs::write(&theirs_enc, k.sops(&["encrypt", p.to_str().unwrap()])).unwrap();
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![k.recipient.clone()]],
+        ..Default::default()
+    };
+    let ours = ox_sops::encrypt(&std::fs::read(&p).unwrap(), Format::Yaml, &opts).unwrap();
+    let ours_enc = k.dir.path().join("ours.yaml");
+    std::fs::write(&ours_enc, &ours).unwrap();
+    let a = k.sops(&["decrypt", theirs_enc.to_str().unwrap()]);
+    let b = k.sops(&["decrypt", ours_enc.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&b), String::from_utf8_lossy(&a));
+    // the type tags agree too
+    let tags = |s: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(s)
+            .match_indices("type:")
+            .map(|(i, _)| String::from_utf8_lossy(&s[i..i + 9]).into_owned())
+            .collect()
+    };
+    assert_eq!(tags(&ours), tags(&std::fs::read(&theirs_enc).unwrap()));
+}

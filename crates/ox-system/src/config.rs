@@ -29,8 +29,8 @@ pub struct HostConfig {
     pub home_manager: HomeManager,
     pub system: SystemOpts,
     pub security: Security,
-    /// Secrets (filled by the secrets issue); passed through unchanged.
-    pub secrets: Vec<Value>,
+    /// `sops.*` as `system.build.oxSecrets` (crate::secrets).
+    pub secrets: crate::secrets::Secrets,
 }
 
 #[derive(Debug, Default, Deserialize)]

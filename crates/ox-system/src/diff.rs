@@ -270,8 +270,25 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
     let home = compare_files(&a.tree, &b.tree, &|p| p.starts_with("home/"), "home/");
     let users = compare_named(&a.plan.users, &b.plan.users, |u| &u.name);
     let groups = compare_named(&a.plan.groups, &b.plan.groups, |g| &g.name);
-    let secrets = compare_named(&a.plan.secrets, &b.plan.secrets, |s| {
-        s.get("name").and_then(|n| n.as_str()).unwrap_or("?")
+    // secrets and templates (rendered/NAME) as named entries
+    let entries = |p: &ActivationPlan| -> Vec<serde_json::Value> {
+        let Some(m) = &p.secrets.0 else {
+            return Vec::new();
+        };
+        let mut v: Vec<serde_json::Value> = m
+            .secrets
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        v.extend(m.templates.iter().map(|t| {
+            let mut x = serde_json::to_value(t).unwrap_or_default();
+            x["name"] = format!("rendered/{}", t.name).into();
+            x
+        }));
+        v
+    };
+    let secrets = compare_named(&entries(&a.plan), &entries(&b.plan), |e| {
+        e["name"].as_str().unwrap_or("?")
     });
     Ok(Diff {
         packages,

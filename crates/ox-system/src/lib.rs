@@ -19,6 +19,7 @@ pub mod files;
 pub mod home;
 pub mod nar;
 pub mod plan;
+pub mod secrets;
 pub mod tree;
 pub mod units;
 
@@ -394,7 +395,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
         packages,
         tmpfiles: sd.tmpfiles.rules.clone(),
         home,
-        secrets: cfg.secrets.clone(),
+        secrets: secrets::normalize(&cfg.secrets)?,
     };
     let manifest = Manifest {
         format_version: plan::FORMAT_VERSION,

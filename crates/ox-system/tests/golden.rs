@@ -212,7 +212,12 @@ fn diff_of_two_toplevels() {
     cfg2["systemd"]["services"]["pdns"]["serviceConfig"]["Restart"] = "always".into();
     cfg2["environment"]["etc"]["ssh/sshd_config"]["text"] =
         "Port 2222\nPasswordAuthentication no\n".into();
-    cfg2["secrets"] = serde_json::json!([{ "name": "db/password", "sopsFile": "/ox/store/00000000000000000000000000000000-s.yaml" }]);
+    cfg2["secrets"] = serde_json::json!({
+        "secrets": [{ "name": "db/password", "key": "db/password", "format": "yaml", "mode": "0400",
+                      "sopsFile": "/ox/store/00000000000000000000000000000000-s.yaml" }],
+        "templates": [], "secretsMountPoint": "/run/secrets.d", "symlinkPath": "/run/secrets",
+        "keepGenerations": 1, "sshKeyPaths": ["/etc/ssh/ssh_host_ed25519_key"], "useTmpfs": true
+    });
     let r2 = render(&cfg2, &opts()).unwrap();
     let p2 = install(&r2, root.path());
     assert_ne!(p1, p2);

@@ -164,6 +164,9 @@ enum Cmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Decrypt and compare with the current generation; write nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
     },
     /// Generate an age X25519 key.
     Keygen {
@@ -383,6 +386,7 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             manifest,
             check,
             json,
+            dry_run,
         } => {
             let m = ox_sops::manifest::Manifest::from_json(&read(&manifest)?)
                 .map_err(|x| e(x.in_file(&manifest)))?;
@@ -396,7 +400,12 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             }
             let mut out = vec![];
             for s in specs {
-                let r = ox_sops::install::install(s).map_err(e)?;
+                let r = if dry_run {
+                    ox_sops::install::dry_run(s)
+                } else {
+                    ox_sops::install::install(s)
+                }
+                .map_err(e)?;
                 if !json {
                     for (what, l) in [
                         ("adding", &r.added),
@@ -404,7 +413,8 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
                         ("removing", &r.removed),
                     ] {
                         if !l.is_empty() {
-                            eprintln!("{what} secret(s): {}", l.join(", "));
+                            let would = if dry_run { "would be " } else { "" };
+                            eprintln!("{would}{what} secret(s): {}", l.join(", "));
                         }
                     }
                 }

@@ -371,6 +371,14 @@ fn install_from_manifest() {
         &s.key,
         &["install", "--check", manifest.to_str().unwrap()],
     ));
+    let o = ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["install", "--dry-run", "--json", manifest.to_str().unwrap()],
+    ));
+    let report: serde_json::Value = serde_json::from_slice(&o).unwrap();
+    assert_eq!(report[0]["added"].as_array().unwrap().len(), 2);
+    assert!(!run.path().join("secrets").exists(), "--dry-run wrote");
     let o = ox(
         s.dir.path(),
         &s.key,
@@ -493,4 +501,24 @@ fn key_from_command_and_env() {
     let o = run("SOPS_AGE_KEY_CMD", "exit 4".into());
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("SOPS_AGE_KEY_CMD failed"));
+}
+
+/// The placeholder form documented for the module system, computed by
+/// ox's own evaluator, is the string `install` substitutes.
+#[test]
+fn placeholder_from_nix_matches_install() {
+    let name = "powerdns/api-key";
+    let o = Command::new(env!("CARGO_BIN_EXE_ox"))
+        .args([
+            "eval",
+            "-E",
+            &format!(r#""<SOPS:${{builtins.hashString "sha256" "{name}"}}:PLACEHOLDER>""#),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(ok(o)).unwrap();
+    assert_eq!(
+        out.trim(),
+        format!("\"{}\"", ox_sops::install::placeholder(name))
+    );
 }

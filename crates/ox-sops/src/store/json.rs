@@ -78,5 +78,13 @@ pub fn emit(v: &Value) -> Result<Vec<u8>, Error> {
         .serialize(&mut ser)
         .map_err(|e| Error::Format(format!("JSON: {e}")))?;
     out.push(b'\n');
-    Ok(out)
+    // Go's encoder escapes these (they only occur inside strings here)
+    let text = String::from_utf8(out).map_err(|e| Error::Format(format!("JSON: {e}")))?;
+    let text = text
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    Ok(text.into_bytes())
 }

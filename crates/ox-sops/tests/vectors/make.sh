@@ -18,6 +18,12 @@ creation_rules:
     encrypted_regex: ^(data|stringData)$
     mac_only_encrypted: true
     age: $r1
+  - path_regex: ^commentrule\.
+    encrypted_comment_regex: sops:enc
+    age: $r1
+  - path_regex: ^uncommentrule\.
+    unencrypted_comment_regex: sops:enc
+    age: $r1
   - path_regex: twokeys\.
     age: $r2, $r1
   - age: $r1
