@@ -222,6 +222,17 @@ fn render_host(
     mut opts: ox_system::Options,
 ) -> Result<ox_system::Rendered, String> {
     he.check_host(host)?;
+    let shape = he.apply_json(
+        host,
+        "h: builtins.isAttrs h && h ? config && h ? options && h.config ? system",
+    )?;
+    if shape != serde_json::Value::Bool(true) {
+        return Err(format!(
+            "error: host `{host}` in {} is not an evaluated host: expected what \
+             `import <ox/modules/eval-host.nix> {{ modules = [ … ]; }}` (or `ox.lib.oxSystem`) returns\n",
+            he.origin
+        ));
+    }
     let checks = he.apply_json(host, "h: h.config.system.build.oxChecks")?;
     for w in checks["warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", w.as_str().unwrap_or_default());

@@ -265,7 +265,11 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
 fn bad_hosts_fail_before_anything_is_built() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let cases: [(&str, &[&str]); 4] = [
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "bad-shape",
+            &["host `bad-shape` in", "is not an evaluated host: expected what"],
+        ),
         (
             "bad-conflict",
             &[
@@ -370,8 +374,9 @@ fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
     );
     assert!(!r.ok);
     assert!(
-        r.stderr
-            .contains("error: failed to build: bad-assert, bad-conflict, bad-option, bad-type\n"),
+        r.stderr.contains(
+            "error: failed to build: bad-assert, bad-conflict, bad-option, bad-shape, bad-type\n"
+        ),
         "{}",
         r.stderr
     );
