@@ -338,14 +338,25 @@ pub fn updatekeys(
     }
     let key = core::data_key(&meta, ids)?;
     let old_t = meta.shamir_threshold;
+    // with one group before and after, unchanged recipients keep their
+    // wrapped key (so the diff shows only the added/removed ones)
+    let keep: Vec<AgeKey> = if meta.key_groups.len() == 1 && want.len() == 1 {
+        meta.key_groups[0].age.clone()
+    } else {
+        vec![]
+    };
     meta.key_groups = want
         .into_iter()
         .map(|g| KeyGroup {
             age: g
                 .into_iter()
                 .map(|r| AgeKey {
+                    enc: keep
+                        .iter()
+                        .find(|k| k.recipient == r)
+                        .map(|k| k.enc.clone())
+                        .unwrap_or_default(),
                     recipient: r,
-                    enc: String::new(),
                 })
                 .collect(),
             other: vec![],
@@ -396,6 +407,11 @@ pub fn rotate(
         }
     }
     let key = core::new_data_key();
+    for g in &mut meta.key_groups {
+        for k in &mut g.age {
+            k.enc.clear();
+        }
+    }
     core::wrap_data_key(&mut meta, &key)?;
     d.cipher.rekey(&key);
     let mut branches = d.branches.clone();
