@@ -294,7 +294,12 @@ pub fn wrap_data_key(meta: &mut Metadata, key: &[u8; 32]) -> Result<(), Error> {
                 continue;
             }
             let enc = age_encrypt(&part, std::slice::from_ref(&k.recipient), true)?;
-            k.enc = String::from_utf8(enc).expect("armor is ASCII") + "\n";
+            let mut enc = String::from_utf8(enc).expect("armor is ASCII");
+            // sops' blocks end with exactly one newline
+            if !enc.ends_with('\n') {
+                enc.push('\n');
+            }
+            k.enc = enc;
         }
     }
     Ok(())

@@ -644,3 +644,24 @@ fn same_sops_output(name: &str) {
     };
     assert_eq!(tags(&ours), tags(&std::fs::read(&theirs_enc).unwrap()));
 }
+
+#[test]
+fn new_metadata_looks_like_sops() {
+    // the enc block of a fresh file is a plain literal block (one final
+    // newline), like sops writes it
+    let k = keys();
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![k.recipient.clone()]],
+        ..Default::default()
+    };
+    let enc = ox_sops::encrypt(b"a: 1\n", Format::Yaml, &opts).unwrap();
+    let text = String::from_utf8(enc).unwrap();
+    assert!(
+        text.contains("          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-----END AGE ENCRYPTED FILE-----\n    lastmodified: \""),
+        "{text}"
+    );
+}
