@@ -665,3 +665,37 @@ fn new_metadata_looks_like_sops() {
         "{text}"
     );
 }
+
+/// updatekeys and rotate in every format: sops reads the results with
+/// the new key and the rotated-out key no longer opens them.
+#[test]
+fn updatekeys_and_rotate_every_format() {
+    for name in ["sample.json", "sample.env", "sample.ini", "multidoc.yaml"] {
+        let a = keys();
+        let b = keys();
+        let p = a.copy(name);
+        let fmt = Format::from_path(&p);
+        let enc = a.sops(&["encrypt", p.to_str().unwrap()]);
+        let up = ox_sops::updatekeys(
+            &enc,
+            fmt,
+            &a.ids(),
+            &[vec![a.recipient.clone(), b.recipient.clone()]],
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        let op = a.dir.path().join(format!("up.{name}"));
+        std::fs::write(&op, &up).unwrap();
+        let plain = a.sops(&["decrypt", op.to_str().unwrap()]);
+        assert_eq!(b.sops(&["decrypt", op.to_str().unwrap()]), plain, "{name}");
+        let rot =
+            ox_sops::rotate(&up, fmt, &b.ids(), &[], std::slice::from_ref(&a.recipient)).unwrap();
+        std::fs::write(&op, &rot).unwrap();
+        assert_eq!(b.sops(&["decrypt", op.to_str().unwrap()]), plain, "{name}");
+        assert!(
+            ox_sops::decrypt(&rot, fmt, &a.ids(), false).is_err(),
+            "{name}"
+        );
+    }
+}
