@@ -168,6 +168,24 @@ enum Cmd {
         #[arg(long = "dry-run")]
         dry_run: bool,
     },
+    /// Encrypt a whole file as a plain age file (agenix style).
+    AgeEncrypt {
+        /// Recipients (age1…, ssh-ed25519 …, ssh-rsa …), repeatable.
+        #[arg(short = 'r', long = "recipient", required = true)]
+        recipient: Vec<String>,
+        /// ASCII armor.
+        #[arg(short = 'a', long)]
+        armor: bool,
+        /// Input (default: stdin).
+        file: Option<PathBuf>,
+    },
+    /// Decrypt a plain age file to stdout.
+    AgeDecrypt {
+        /// Input (default: stdin).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
     /// Generate an age X25519 key.
     Keygen {
         /// Write the key here (mode 0600) instead of stdout.
@@ -247,6 +265,17 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), String> {
         return Err(e(format!("{}: {x}", file.display())));
     }
     Ok(())
+}
+
+fn read_input(file: Option<&Path>) -> Result<Vec<u8>, String> {
+    match file {
+        Some(p) => read(p),
+        None => {
+            let mut b = vec![];
+            std::io::stdin().read_to_end(&mut b).map_err(e)?;
+            Ok(b)
+        }
+    }
 }
 
 fn stdout(bytes: &[u8]) -> Result<(), String> {
@@ -430,6 +459,23 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             if json {
                 stdout(format!("{}\n", serde_json::Value::Array(out)).as_bytes())?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::AgeEncrypt {
+            recipient,
+            armor,
+            file,
+        } => {
+            let data = read_input(file.as_deref())?;
+            let out = ox_sops::age_encrypt(&data, &recipient, armor).map_err(e)?;
+            stdout(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::AgeDecrypt { file, ids } => {
+            let ids = identities(&ids)?;
+            let data = read_input(file.as_deref())?;
+            let out = ox_sops::age_decrypt(&data, &ids).map_err(e)?;
+            stdout(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Keygen { output } => {

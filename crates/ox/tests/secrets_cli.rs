@@ -522,3 +522,58 @@ fn placeholder_from_nix_matches_install() {
         format!("\"{}\"", ox_sops::install::placeholder(name))
     );
 }
+
+#[test]
+fn plain_age_files_via_cli() {
+    let s = setup();
+    let k = s.dir.path().join("id_ed25519");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&k)
+        .status()
+        .unwrap()
+        .success());
+    let ssh_pub = std::fs::read_to_string(k.with_extension("pub")).unwrap();
+    let msg = s.dir.path().join("msg.bin");
+    std::fs::write(&msg, b"agenix-style \x00 payload").unwrap();
+    for (r, id) in [
+        (s.recipient.clone(), s.key.clone()),
+        (ssh_pub.trim().to_string(), k.clone()),
+    ] {
+        // ox encrypts, age decrypts
+        let enc = ok(ox(
+            s.dir.path(),
+            &s.key,
+            &["age-encrypt", "-a", "-r", &r, msg.to_str().unwrap()],
+        ));
+        let ep = s.dir.path().join("m.age");
+        std::fs::write(&ep, &enc).unwrap();
+        let out = ok(Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&id)
+            .arg(&ep)
+            .output()
+            .unwrap());
+        assert_eq!(out, std::fs::read(&msg).unwrap());
+        // age encrypts, ox decrypts
+        let out = ok(Command::new("age")
+            .args(["-r", &r, "-o"])
+            .arg(&ep)
+            .arg(&msg)
+            .output()
+            .unwrap());
+        assert!(out.is_empty());
+        let dec = ok(ox(
+            s.dir.path(),
+            &s.key,
+            &[
+                "age-decrypt",
+                "--identity",
+                id.to_str().unwrap(),
+                ep.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(dec, std::fs::read(&msg).unwrap());
+    }
+}
