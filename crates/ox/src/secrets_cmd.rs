@@ -186,6 +186,29 @@ enum Cmd {
         #[command(flatten)]
         ids: IdArgs,
     },
+    /// Set one value in place, e.g. `set f.yaml '["db"]["pw"]' '"x"'`
+    /// (the value is JSON); unchanged values keep their ciphertext.
+    Set {
+        file: PathBuf,
+        path: String,
+        /// A JSON value; with --value-stdin, read from stdin instead.
+        value: Option<String>,
+        #[arg(long = "value-stdin")]
+        value_stdin: bool,
+        #[command(flatten)]
+        ty: TypeArgs,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
+    /// Remove one value in place.
+    Unset {
+        file: PathBuf,
+        path: String,
+        #[command(flatten)]
+        ty: TypeArgs,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
     /// Generate an age X25519 key.
     Keygen {
         /// Write the key here (mode 0600) instead of stdout.
@@ -476,6 +499,53 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             let data = read_input(file.as_deref())?;
             let out = ox_sops::age_decrypt(&data, &ids).map_err(e)?;
             stdout(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Set {
+            file,
+            path,
+            value,
+            value_stdin,
+            ty,
+            ids,
+        } => {
+            let fmt = format_of(&file, &ty)?;
+            let ids = identities(&ids)?;
+            let text = match (value, value_stdin) {
+                (Some(v), false) => v.into_bytes(),
+                (None, true) => read_input(None)?,
+                _ => return Err(e("give either VALUE or --value-stdin")),
+            };
+            // never echo the value: the parse error says where, not what
+            let j: serde_json::Value = serde_json::from_slice(&text).map_err(|x| {
+                e(format!(
+                    "the value is not JSON (line {}, column {}); quote strings: '\"…\"'",
+                    x.line(),
+                    x.column()
+                ))
+            })?;
+            let mut d = ox_sops::decrypt(&read(&file)?, fmt, &ids, false)
+                .map_err(|x| e(x.in_file(&file)))?;
+            let p = ox_sops::parse_extract(&path).map_err(e)?;
+            d.set(&p, ox_sops::store::json::from_json(j)).map_err(e)?;
+            let out = d.reencrypt(d.branches.clone()).map_err(e)?;
+            write_atomic(&file, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Unset {
+            file,
+            path,
+            ty,
+            ids,
+        } => {
+            let fmt = format_of(&file, &ty)?;
+            let ids = identities(&ids)?;
+            let mut d = ox_sops::decrypt(&read(&file)?, fmt, &ids, false)
+                .map_err(|x| e(x.in_file(&file)))?;
+            let p = ox_sops::parse_extract(&path).map_err(e)?;
+            d.unset(&p).map_err(e)?;
+            let out = d.reencrypt(d.branches.clone()).map_err(e)?;
+            write_atomic(&file, &out)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Keygen { output } => {

@@ -577,3 +577,55 @@ fn plain_age_files_via_cli() {
         assert_eq!(dec, std::fs::read(&msg).unwrap());
     }
 }
+
+#[test]
+fn set_and_unset() {
+    let s = setup();
+    let p = encrypted(
+        &s,
+        "s.yaml",
+        "db:\n    user: u\n    password: old-pw\nkeep: k\n",
+    );
+    let before = std::fs::read_to_string(&p).unwrap();
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["set", "s.yaml", r#"["db"]["password"]"#, r#""new-pw""#],
+    ));
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["set", "s.yaml", r#"["new"]["num"]"#, "5"],
+    ));
+    assert_eq!(
+        sops(s.dir.path(), &s.key, &["decrypt", "s.yaml"]),
+        b"db:\n    user: u\n    password: new-pw\nkeep: k\nnew:\n    num: 5\n"
+    );
+    // untouched values keep their ciphertext
+    let after = std::fs::read_to_string(&p).unwrap();
+    let line = |t: &str, k: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(line(&before, "keep:"), line(&after, "keep:"));
+    assert_eq!(line(&before, "user:"), line(&after, "user:"));
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["unset", "s.yaml", r#"["db"]["user"]"#],
+    ));
+    assert_eq!(
+        sops(s.dir.path(), &s.key, &["decrypt", "s.yaml"]),
+        b"db:\n    password: new-pw\nkeep: k\nnew:\n    num: 5\n"
+    );
+    // a non-JSON value is refused without echoing it
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &["set", "s.yaml", r#"["x"]"#, "not-json-secret"],
+    );
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("not-json-secret"));
+}
