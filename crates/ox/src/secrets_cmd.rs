@@ -209,6 +209,17 @@ enum Cmd {
         #[command(flatten)]
         ids: IdArgs,
     },
+    /// Run a command with the file's top-level scalar values as
+    /// environment variables (plaintext only in the child's environment).
+    ExecEnv {
+        file: PathBuf,
+        /// The command, run with `sh -c`.
+        command: String,
+        #[command(flatten)]
+        ty: TypeArgs,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
     /// Generate an age X25519 key.
     Keygen {
         /// Write the key here (mode 0600) instead of stdout.
@@ -547,6 +558,35 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             let out = d.reencrypt(d.branches.clone()).map_err(e)?;
             write_atomic(&file, &out)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::ExecEnv {
+            file,
+            command,
+            ty,
+            ids,
+        } => {
+            let fmt = format_of(&file, &ty)?;
+            let ids = identities(&ids)?;
+            let d = ox_sops::decrypt(&read(&file)?, fmt, &ids, false)
+                .map_err(|x| e(x.in_file(&file)))?;
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c").arg(&command);
+            if let Some(ox_sops::Value::Map(items)) = d.branches.first() {
+                for it in items {
+                    if let ox_sops::Item::Pair(k, v) = it {
+                        if let Some(text) = v.display_text() {
+                            cmd.env(k, String::from_utf8_lossy(&text).into_owned());
+                        }
+                    }
+                }
+            }
+            let status = cmd
+                .status()
+                .map_err(|x| e(format!("cannot run the command: {x}")))?;
+            Ok(match status.code() {
+                Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
+                None => ExitCode::FAILURE,
+            })
         }
         Cmd::Keygen { output } => {
             let (secret, public) = ox_sops::keygen();

@@ -629,3 +629,20 @@ fn set_and_unset() {
     assert!(!o.status.success());
     assert!(!String::from_utf8_lossy(&o.stderr).contains("not-json-secret"));
 }
+
+#[test]
+fn exec_env_passes_values_to_the_child_only() {
+    let s = setup();
+    encrypted(&s, "e.env", "API_TOKEN=tok-55\nOTHER=x\n");
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &[
+            "exec-env",
+            "e.env",
+            "printf '%s/%s' \"$API_TOKEN\" \"$OTHER\"; exit 7",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(o.stdout, b"tok-55/x");
+}
