@@ -19,6 +19,7 @@ fn opts() -> Options {
         ox_version: "0.0.0-test".into(),
         system: "x86_64-linux".into(),
         references: Default::default(),
+        store_root: "/".into(),
     }
 }
 
@@ -30,7 +31,12 @@ fn load(case: &Path) -> serde_json::Value {
 
 /// The expected tree: toplevel plus extras, as one tree.
 fn rendered_tree(case: &Path) -> Tree {
-    let r = render(&load(case), &opts()).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+    // store-built packages of a case live below <case>/store
+    let o = Options {
+        store_root: case.join("store"),
+        ..opts()
+    };
+    let r = render(&load(case), &o).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
     let mut all = Tree::new();
     for (p, n) in &r.toplevel.entries {
         all.insert(&format!("toplevel/{p}"), n.clone(), "t")

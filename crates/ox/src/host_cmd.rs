@@ -291,6 +291,7 @@ fn build_one(a: &BuildArgs, host: &str, link: Option<&Path>) -> Result<String, S
     let mut he = HostEval::open(&hosts_file(a), &a.include, Some(&sd))?;
     let opts = ox_system::Options {
         store_dir: sd,
+        store_root: store.config.root.clone(),
         ..Default::default()
     };
     eprintln!("building host `{host}`…");

@@ -185,6 +185,25 @@ fn desktop_home_manager_with_gconfig() {
         read(&t.join("etc/crypttab")),
         "games /dev/disk/by-uuid/0292b609 /etc/luks-keys/games.key luks\n"
     );
+    // store-built packages: built during `ox build`, linked into
+    // ~/.local/bin and /etc/ox/sw/bin (which /etc/profile.d/ox.sh adds to PATH)
+    for (link, name) in [
+        ("home/manu/.local/bin/emacsedit", "emacsedit"),
+        ("etc/ox/sw/bin/hello-ox", "hello-ox"),
+    ] {
+        let target = std::fs::read_link(t.join(link)).unwrap();
+        let target = target.to_str().unwrap();
+        assert!(
+            target.starts_with("/ox/store/") && target.ends_with(&format!("/bin/{name}")),
+            "{target}"
+        );
+        assert!(
+            root.join(target.trim_start_matches('/')).is_file(),
+            "{target} not built"
+        );
+    }
+    assert!(read(&t.join("etc/profile.d/ox.sh")).contains("/etc/ox/sw/bin:$PATH"));
+
     let top = ox_activate::plan::Toplevel::load(&t).unwrap();
     let home = &top.plan.home[0];
     assert_eq!(home.user, "manu");
@@ -193,6 +212,9 @@ fn desktop_home_manager_with_gconfig() {
     assert!(pos("writeBoundary") < pos("emacs-config"), "{order:?}");
     assert_eq!(home.session_variables["EDITOR"], "emacsclient");
     assert!(top.plan.packages.iter().any(|p| p.name == "emacs"));
+    // nixpkgs.overlays reach the package set
+    let htop = top.plan.packages.iter().find(|p| p.name == "htop").unwrap();
+    assert_eq!(htop.version, "3.2.2-2+local1");
 }
 
 #[test]
@@ -227,7 +249,15 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
 fn bad_hosts_fail_before_anything_is_built() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "bad-conflict",
+            &[
+                "The option `systemd.services.web.serviceConfig.User' has conflicting definition values:",
+                "bad-conflict.nix:4",
+                "bad-conflict-other.nix:2",
+            ],
+        ),
         (
             "bad-assert",
             &[
@@ -327,7 +357,7 @@ fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
     assert!(!r.ok);
     assert!(
         r.stderr
-            .contains("error: failed to build: bad-assert, bad-option, bad-type\n"),
+            .contains("error: failed to build: bad-assert, bad-conflict, bad-option, bad-type\n"),
         "{}",
         r.stderr
     );

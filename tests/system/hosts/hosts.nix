@@ -11,4 +11,5 @@ in
   bad-assert = host [ ./bad-assert.nix ] { };
   bad-type = host [ ./bad-type.nix ] { };
   bad-option = host [ ./bad-option.nix ] { };
+  bad-conflict = host [ ./bad-conflict.nix ] { };
 }
