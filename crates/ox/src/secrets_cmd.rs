@@ -621,13 +621,18 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             let out = if private_key {
                 ox_sops::keys::ssh_private_to_age(&bytes).map_err(e)?
             } else {
+                // authorized_keys / known_hosts / ssh-keyscan lines: the
+                // ssh-ed25519 key wherever it sits; other key types skipped
                 let text = String::from_utf8_lossy(&bytes);
                 let mut out = vec![];
-                for line in text
-                    .lines()
-                    .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                {
-                    out.push(ox_sops::ssh_to_age(line).map_err(e)?);
+                for line in text.lines().filter(|l| !l.starts_with('#')) {
+                    let Some(at) = line.find("ssh-ed25519 ") else {
+                        continue;
+                    };
+                    out.push(ox_sops::ssh_to_age(&line[at..]).map_err(e)?);
+                }
+                if out.is_empty() {
+                    return Err(e("no ssh-ed25519 public key in the input"));
                 }
                 out.join("\n")
             };

@@ -129,6 +129,16 @@ fn ssh_to_age_matches_the_private_key() {
         &["ssh-to-age", "-i", pubkey.to_str().unwrap()],
     ));
     let recipient = String::from_utf8(recipient).unwrap().trim().to_string();
+    // an ssh-keyscan style line (host first) with an rsa line before it
+    let scan = s.dir.path().join("scan.txt");
+    let pubtext = std::fs::read_to_string(&pubkey).unwrap();
+    std::fs::write(&scan, format!("host ssh-rsa AAAAB3Nza\nhost {pubtext}")).unwrap();
+    let from_scan = ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["ssh-to-age", "-i", scan.to_str().unwrap()],
+    ));
+    assert_eq!(String::from_utf8(from_scan).unwrap().trim(), recipient);
     let sk = ok(ox(
         s.dir.path(),
         &s.key,
