@@ -226,13 +226,51 @@ impl HomeCx<'_, '_> {
                 ..
             })
         );
+        let on_conflict: String = if f.force { "replace" } else { "error" }.into();
+        let prefix = format!("{dest}/");
+        let below: Vec<(String, bool)> = self
+            .cx
+            .tree
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, n)| {
+                (
+                    k.clone(),
+                    matches!(
+                        n,
+                        Node::File {
+                            executable: true,
+                            ..
+                        }
+                    ),
+                )
+            })
+            .collect();
+        if f.recursive && !below.is_empty() {
+            // home-manager's `recursive`: each file is linked on its own,
+            // so the directory itself stays the user's
+            for (k, x) in below {
+                let rel = k[format!("home/{}/", self.user).len()..].to_string();
+                self.files.insert(
+                    rel.clone(),
+                    HomeFilePlan {
+                        target: rel,
+                        source: k,
+                        executable: x,
+                        on_conflict: on_conflict.clone(),
+                    },
+                );
+            }
+            return Ok(());
+        }
         self.files.insert(
             t.clone(),
             HomeFilePlan {
                 target: t,
                 source: dest,
                 executable,
-                on_conflict: if f.force { "replace" } else { "error" }.into(),
+                on_conflict,
             },
         );
         Ok(())
