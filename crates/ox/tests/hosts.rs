@@ -252,6 +252,14 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
         "{}",
         r.stdout
     );
+    // inside the changed job script of backup.service
+    assert!(r.stdout.contains("in bin/backup-start:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-echo \"backing up (v1)\"")
+            && r.stdout.contains("+echo \"backing up (v2)\""),
+        "{}",
+        r.stdout
+    );
     let r = ox(
         root,
         &["diff", "--json", pa.to_str().unwrap(), pb.to_str().unwrap()],
