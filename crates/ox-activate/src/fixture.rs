@@ -110,6 +110,12 @@ impl Fixture {
         self
     }
 
+    /// A `secrets` entry (sops-nix manifest form, see ox-sops).
+    pub fn secret(mut self, entry: serde_json::Value) -> Fixture {
+        self.plan.secrets.push(entry);
+        self
+    }
+
     pub fn tmpfile(mut self, line: &str) -> Fixture {
         self.plan.tmpfiles.push(line.into());
         self

@@ -865,3 +865,80 @@ fn builder_home_activates() {
     let again = e.ox_ok(&["switch", &t]);
     assert!(!again.contains("create ~alice"), "{again}");
 }
+
+/// sops secrets (crate ox-sops) at activation: decrypted with the host's
+/// own ssh key into /run/secrets, owned as declared, and the units that
+/// name them in restartUnits restarted when they change.
+#[test]
+fn secrets_are_installed_and_restart_their_units() {
+    let Some(e) = env("x") else { return };
+    let host_pub =
+        std::fs::read_to_string(e.host.path("/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+    let recipient =
+        ox_sops::keys::ssh_to_age(host_pub.trim()).expect("age recipient of the host key");
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![recipient]],
+        ..Default::default()
+    };
+    for (file, value) in [("s1.yaml", "one"), ("s2.yaml", "two")] {
+        let enc = ox_sops::encrypt(
+            format!("api-key: {value}\n").as_bytes(),
+            ox_sops::store::Format::Yaml,
+            &opts,
+        )
+        .unwrap();
+        std::fs::write(e.store.join(file), enc).unwrap();
+    }
+    let gen = |file: &str, greeting: &str| {
+        Fixture::new("t")
+            .normal_user("alice")
+            .etc("greeting", greeting)
+            .unit(
+                "api.service",
+                &svc(
+                    "/bin/sh -c 'cat /run/secrets/api-key > /run/api-seen; exec sleep 8888'",
+                    "",
+                ),
+                WANTS,
+            )
+            .secret(serde_json::json!({
+                "name": "api-key", "key": "api-key", "sopsFile": format!("/ox/store/{file}"),
+                "owner": "alice", "mode": "0400", "restartUnits": ["api.service"]
+            }))
+    };
+    let t1 = e.put(&gen("s1.yaml", "a"));
+    let t2 = e.put(&gen("s2.yaml", "a"));
+    let t3 = e.put(&gen("s2.yaml", "b"));
+    let dry = e.ox_ok(&["dry-activate", &t1]);
+    assert!(
+        dry.contains("would install 1 secret(s) and 0 template(s) to /run/secrets"),
+        "{dry}"
+    );
+    e.ox_ok(&["switch", &t1]);
+    assert_eq!(e.sh("cat /run/secrets/api-key"), "one");
+    assert_eq!(e.sh("stat -L -c '%a %U' /run/secrets/api-key"), "400 alice");
+    assert_eq!(e.sh("cat /run/api-seen"), "one");
+    let pid = e.main_pid("api");
+    // the secret changed: its unit restarts although the unit did not
+    e.ox_ok(&["switch", &t2]);
+    assert_eq!(e.sh("cat /run/secrets/api-key"), "two");
+    assert_ne!(e.main_pid("api"), pid);
+    assert_eq!(e.sh("cat /run/api-seen"), "two");
+    // only an unrelated file changed: the unit keeps running
+    let pid = e.main_pid("api");
+    e.ox_ok(&["switch", &t3]);
+    assert_eq!(e.main_pid("api"), pid);
+    // a sops file that is not there: refused before anything changes
+    let bad = e.put(
+        &gen("s2.yaml", "c")
+            .secret(serde_json::json!({"name": "other", "sopsFile": "/ox/store/missing.yaml"})),
+    );
+    let o = e.ox(&["switch", &bad]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("missing.yaml"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(e.sh("cat /etc/greeting"), "b");
+}

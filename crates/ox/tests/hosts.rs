@@ -148,7 +148,10 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     assert!(!p.mutable_users);
     let names: Vec<&str> = p.packages.iter().map(|x| x.name.as_str()).collect();
     assert_eq!(names, ["git", "htop", "openssh-server", "sudo"]);
-    assert!(p.packages.iter().all(|x| !x.version.is_empty()));
+    assert!(p
+        .packages
+        .iter()
+        .all(|x| x.version.as_deref().is_some_and(|v| !v.is_empty())));
     let ops = p.users.iter().find(|u| u.name == "ops").unwrap();
     assert_eq!(ops.group, "users");
     assert_eq!(ops.extra_groups, ["wheel"]);
