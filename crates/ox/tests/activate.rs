@@ -942,3 +942,119 @@ fn secrets_are_installed_and_restart_their_units() {
     );
     assert_eq!(e.sh("cat /etc/greeting"), "b");
 }
+
+/// The whole way: `ox build hosts.nix --host srv` (the real evaluator,
+/// modules and builder, tests/system/hosts) into a scratch store, then
+/// that toplevel switched on a real systemd host, then its variant
+/// `srv2`, whose only unit-relevant change is web's restartTriggers.
+/// The guest has no Debian mirror: the pinned packages are dropped from
+/// a copy of the plan, and /usr/bin/git (web's ExecStart, from the git
+/// package) is a stand-in that just stays up.
+#[test]
+fn built_host_switches_and_restarts_on_triggers() {
+    let Some(e) = env("e") else { return };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scratch = e.store.join("scratch");
+    let build = |host: &str| -> String {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ox"))
+            .args(["build", "hosts.nix", "--host", host, "--no-out-link", "-I"])
+            .arg(format!("ox={}", repo.join("nix").display()))
+            .current_dir(repo.join("tests/system/hosts"))
+            .env("OX_STORE_ROOT", &scratch)
+            .env("OX_STATE_DIR", scratch.join("state"))
+            .env_remove("NIX_PATH")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ox build {host}: {}", text(&o.stderr));
+        let logical = text(&o.stdout).lines().last().unwrap().trim().to_string();
+        let built = scratch.join(logical.trim_start_matches('/'));
+        // a copy without packages, next to the other store paths it uses
+        let name = format!("{}-nopkgs", built.file_name().unwrap().to_string_lossy());
+        let dst = e.store.join(&name);
+        assert!(std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&built)
+            .arg(&dst)
+            .status()
+            .unwrap()
+            .success());
+        let _ = std::process::Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&dst)
+            .status();
+        let plan_path = dst.join("activation.json");
+        let mut plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+        plan["packages"] = serde_json::json!([]);
+        std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+        // the other store paths (unit scripts, trigger files) beside it
+        for p in std::fs::read_dir(scratch.join("ox/store"))
+            .unwrap()
+            .flatten()
+        {
+            let to = e.store.join(p.file_name());
+            if !to.exists() && !p.file_name().to_string_lossy().starts_with('.') {
+                std::process::Command::new("cp")
+                    .arg("-a")
+                    .arg(p.path())
+                    .arg(&to)
+                    .status()
+                    .unwrap();
+            }
+        }
+        format!("/ox/store/{name}")
+    };
+    let srv = build("srv");
+    let srv2 = build("srv2");
+    e.sh("printf '#!/bin/sh\\nexec sleep 9999\\n' > /usr/bin/git && chmod +x /usr/bin/git");
+
+    // environment.etc.motd says onConflict = error, and Debian ships
+    // /etc/motd: refused until the admin moves it away
+    let o = e.ox(&["switch", &srv]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("/etc/motd: an unmanaged file is in the way"));
+    e.sh("mv /etc/motd /root/motd.debian");
+    let out = e.ox_ok(&["switch", &srv]);
+    assert!(out.contains("done: generation 1"), "{out}");
+    assert_eq!(e.host.unit_state("web.service"), "active");
+    assert_eq!(e.host.unit_state("backup.timer"), "active");
+    assert!(e.sh("id -nG ops").split_whitespace().any(|g| g == "wheel"));
+    assert!(e.sh("getent passwd backup").starts_with("backup:"));
+    assert!(e.sh("cat /etc/ssh/sshd_config").contains("Port 2222"));
+    assert!(e
+        .sh("cat /etc/ssh/authorized_keys.d/ops")
+        .contains("ops@test"));
+    assert_eq!(e.sh("cat /etc/ox/version"), "v1");
+    assert_eq!(e.sh("stat -c %a /srv/git"), "755");
+    assert_eq!(e.sh("cat /etc/hostname"), "srv");
+    let web = e.main_pid("web");
+    let backup_timer_since = e.sh("systemctl show -P ActiveEnterTimestampMonotonic backup.timer");
+
+    // srv2: motd v2 changes /etc/ox/version and web's restartTriggers
+    let dry = e.ox_ok(&["dry-activate", &srv2]);
+    assert!(
+        dry.contains("would update") || dry.contains("would point /etc/ox-static"),
+        "{dry}"
+    );
+    assert!(
+        dry.lines()
+            .any(|l| l.starts_with("would stop") && l.contains("web.service")),
+        "{dry}"
+    );
+    e.ox_ok(&["switch", &srv2]);
+    assert_eq!(e.sh("cat /etc/ox/version"), "v2");
+    assert_ne!(
+        e.main_pid("web"),
+        web,
+        "restartTriggers changed: web must restart"
+    );
+    assert_eq!(
+        e.sh("systemctl show -P ActiveEnterTimestampMonotonic backup.timer"),
+        backup_timer_since,
+        "an unchanged timer is left alone"
+    );
+    let out = e.ox_ok(&["rollback"]);
+    assert!(out.contains("generation 1"), "{out}");
+    assert_eq!(e.sh("cat /etc/ox/version"), "v1");
+}
