@@ -329,34 +329,6 @@ fn user_units(
     Ok(())
 }
 
-/// The `secrets` of activation.json (sops-nix's manifest entries), checked
-/// before anything changes: well-formed, every sops file present and
-/// encrypted, and an identity (the host key) to decrypt with.
-fn plan_secrets(p: &Paths, t: &Toplevel) -> Result<Option<ox_sops::manifest::Manifest>, Error> {
-    if t.plan.secrets.is_empty() {
-        return Ok(None);
-    }
-    let bad = |e: ox_sops::Error| Error::Plan {
-        path: t.path.join("activation.json"),
-        msg: format!("secrets: {e}"),
-    };
-    if !p.is_live() {
-        return Err(Error::Plan {
-            path: t.path.join("activation.json"),
-            msg: "secrets are decrypted on the running host (its key), not into --root".into(),
-        });
-    }
-    let m =
-        ox_sops::manifest::Manifest::from_value(serde_json::Value::Array(t.plan.secrets.clone()))
-            .map_err(bad)?;
-    ox_sops::install::check(&m.spec).map_err(bad)?;
-    m.spec.identities().map_err(bad)?;
-    if let Some(fu) = &m.for_users {
-        ox_sops::install::check(fu).map_err(bad)?;
-    }
-    Ok(Some(m))
-}
-
 /// `users.users.<name>.openssh.authorizedKeys`: one file per user in
 /// /etc/ssh/authorized_keys.d (NixOS's place; sshd reads it when
 /// `AuthorizedKeysFile` names it), staged in the state dir because they
@@ -624,8 +596,9 @@ fn activate_locked(
     }
 
     // ---- plan (no changes yet) ----
-    let secrets = plan_secrets(p, &t)?;
     let ids = Ids::read(p);
+    // decrypts everything now: a missing key or file refuses the switch
+    let secrets = crate::secrets::plan(p, &t, &ids, &mut report.warnings)?;
     let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
     let mut etc_desired = etc::desired_etc(&t)?;
     let keys = authorized_keys(p, &t);
@@ -705,6 +678,7 @@ fn activate_locked(
         lines.extend(etc::describe(&format!("~{}/", h.user), &h.changes.ops));
     }
     lines.extend(packages::describe(&pkg_plan));
+    lines.extend(secrets.iter().flat_map(crate::secrets::describe));
     for (verb, list) in [
         ("stop", &units.stop),
         ("reload", &units.reload),
@@ -719,14 +693,6 @@ fn activate_locked(
         lines.push(format!(
             "leave running, though changed (X-RestartIfChanged=false): {}",
             units.skip.join(" ")
-        ));
-    }
-    if let Some(m) = &secrets {
-        let n = m.spec.secrets.len() + m.for_users.as_ref().map_or(0, |f| f.secrets.len());
-        lines.push(format!(
-            "install {n} secret(s) and {} template(s) to {}",
-            m.spec.templates.len(),
-            m.spec.symlink.display()
         ));
     }
     if !t.plan.tmpfiles.is_empty() {
@@ -781,43 +747,26 @@ fn activate_locked(
         ..pkg_plan.clone()
     };
     packages::apply(p, &installs, &mut state.packages)?;
-    // secrets needed for users (passwords) come first, the rest once the
-    // owners exist (sops-nix's order)
-    if let Some(fu) = secrets.as_ref().and_then(|m| m.for_users.as_ref()) {
-        ox_sops::install::install(fu)
-            .map_err(|e| Error::Other(format!("secrets for users: {e}")))?;
+    if let Some(s) = &secrets {
+        crate::secrets::install_for_users(&t, s)?;
     }
     users::apply(p, &user_ops, &mut state)?;
     state.save(p)?;
-    fault_point("users");
-    if let Some(m) = &secrets {
-        let r = ox_sops::install::install(&m.spec)
-            .map_err(|e| Error::Other(format!("secrets: {e}")))?;
-        for name in r.added.iter().chain(&r.changed) {
-            report
-                .changes
-                .push(format!("secret {name} is new or changed"));
-        }
-        // restartUnits / reloadUnits of changed secrets, if running
-        for (dst, src) in [
-            (&mut units.restart, &r.restart_units),
-            (&mut units.reload, &r.reload_units),
-        ] {
-            for u in src {
-                if !dst.contains(u)
-                    && !units.stop.contains(u)
-                    && live_units
-                    && systemd::is_active(u)
-                {
-                    dst.push(u.clone());
-                }
-            }
+    if let Some(s) = &secrets {
+        // after users and groups exist (owners), before any unit starts
+        let done = crate::secrets::install(&t, s)?;
+        let added = crate::secrets::add_unit_jobs(&done, &mut units, &|u| {
+            live_units && systemd::is_active(u)
+        });
+        for l in added {
+            out(&l);
+            report.changes.push(l);
         }
         journal.restart = units.restart.clone();
         journal.reload = units.reload.clone();
         journal.save(p)?;
-        fault_point("secrets");
     }
+    fault_point("users");
     if live_units {
         if let Some(e) = systemd::job("stop", &units.stop, None) {
             report.warnings.push(e);

@@ -112,7 +112,10 @@ impl Fixture {
 
     /// A `secrets` entry (sops-nix manifest form, see ox-sops).
     pub fn secret(mut self, entry: serde_json::Value) -> Fixture {
-        self.plan.secrets.push(entry);
+        match &mut self.plan.secrets {
+            serde_json::Value::Array(a) => a.push(entry),
+            other => *other = serde_json::Value::Array(vec![entry]),
+        }
         self
     }
 

@@ -18,6 +18,8 @@ use crate::Error;
 #[derive(Clone, Debug)]
 pub struct Fetched {
     pub locked: FlakeRef,
+    /// Whether it was asked for by a locked reference (with narHash).
+    pub pinned: bool,
     /// The store path of the whole source tree.
     pub src: PathBuf,
 }
@@ -71,6 +73,12 @@ impl Fetcher {
         }
     }
 
+    /// Forget what unlocked references resolved to, so a new lock sees
+    /// upstream changes (locked ones stay cached: they cannot change).
+    pub fn forget_unlocked(&mut self) {
+        self.cache.retain(|_, f| f.pinned);
+    }
+
     /// Fetch `r`. A relative `path:` is resolved inside `parent` (the
     /// directory of the flake declaring it, in the store). A locked
     /// reference (with `narHash`) is taken from the store when present
@@ -90,6 +98,7 @@ impl Fetcher {
                 let f = Fetched {
                     locked: r.clone(),
                     src: p,
+                    pinned: true,
                 };
                 self.cache.insert(key, f.clone());
                 return Ok(f);
@@ -133,6 +142,10 @@ impl Fetcher {
                 });
             }
         }
+        let f = Fetched {
+            pinned: r.str("narHash").is_some() && r.kind() != "ox",
+            ..f
+        };
         self.cache.insert(key, f.clone());
         Ok(f)
     }
@@ -157,6 +170,7 @@ impl Fetcher {
         Ok(Fetched {
             locked,
             src: added.path,
+            pinned: false,
         })
     }
 
@@ -201,6 +215,7 @@ impl Fetcher {
         Ok(Fetched {
             locked,
             src: added.path,
+            pinned: false,
         })
     }
 
@@ -291,6 +306,7 @@ impl Fetcher {
         Ok(Fetched {
             locked,
             src: added.path,
+            pinned: false,
         })
     }
 
@@ -339,6 +355,7 @@ impl Fetcher {
         Ok(Fetched {
             locked,
             src: added.path,
+            pinned: false,
         })
     }
 
@@ -416,6 +433,7 @@ impl Fetcher {
         Ok(Fetched {
             locked,
             src: added.path,
+            pinned: false,
         })
     }
 }

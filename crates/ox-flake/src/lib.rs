@@ -34,6 +34,7 @@
 pub mod call;
 pub mod decl;
 pub mod fetch;
+pub mod fetchers;
 pub mod flakeref;
 mod http;
 pub mod lock;
@@ -194,12 +195,14 @@ impl Session {
         if let Some(hook) = settings.eval_hook {
             hook(&mut ev);
         }
+        let fetcher = Rc::new(RefCell::new(fetcher));
+        fetchers::install(&mut ev, fetcher.clone());
         Ok(Session {
             settings: Settings {
                 store_dir,
                 ..settings
             },
-            fetcher: Rc::new(RefCell::new(fetcher)),
+            fetcher,
             ev,
         })
     }
@@ -222,6 +225,42 @@ impl Flake {
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("flake.lock")
     }
+    /// The root reference without what locking adds.
+    pub fn original_ref(&self) -> FlakeRef {
+        let mut original = self.locked_ref.clone();
+        for k in ["narHash", "lastModified", "rev", "revCount"] {
+            original.attrs.remove(k);
+        }
+        original
+    }
+
+    /// `ox flake metadata --json`, with the keys of `nix flake metadata
+    /// --json` (`path` is ox's store path).
+    pub fn metadata_json(&self) -> String {
+        let locks: serde_json::Value =
+            serde_json::from_str(&self.lock.to_json_string()).unwrap_or(serde_json::Value::Null);
+        let original = self.original_ref();
+        let mut m = serde_json::Map::new();
+        if let Some(d) = &self.description {
+            m.insert("description".into(), d.clone().into());
+        }
+        if let Some(t) = self.root.last_modified {
+            m.insert("lastModified".into(), t.into());
+        }
+        m.insert("locked".into(), self.locked_ref.to_json());
+        m.insert("locks".into(), locks);
+        m.insert("original".into(), original.to_json());
+        m.insert("originalUrl".into(), original.to_url().into());
+        m.insert("path".into(), self.root.src.display().to_string().into());
+        m.insert("resolved".into(), original.to_json());
+        m.insert("resolvedUrl".into(), original.to_url().into());
+        if let Some(r) = &self.root.rev {
+            m.insert("revision".into(), r.clone().into());
+        }
+        m.insert("url".into(), self.locked_ref.to_url().into());
+        serde_json::Value::Object(m).to_string()
+    }
+
     pub fn lock_changed(&self) -> bool {
         self.old_lock.as_ref().map(|l| l.to_json_string()) != Some(self.lock.to_json_string())
     }
@@ -334,6 +373,7 @@ pub fn lock_flake(
     mode: LockMode,
 ) -> Result<Flake, Error> {
     let dir = std::path::absolute(dir).map_err(|e| Error::io("resolving the flake dir", e))?;
+    session.fetcher.borrow_mut().forget_unlocked();
     let (root, locked_ref) = root_source(&mut session.fetcher.borrow_mut(), &dir)?;
     let decl = decl::read_flake(&mut session.ev, &root.src)?;
     let lock_path = dir.join("flake.lock");

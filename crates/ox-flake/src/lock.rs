@@ -145,7 +145,7 @@ impl<'a> Locker<'a> {
                 let n = l.nodes.get(k)?;
                 (n.original.as_ref() == Some(&reference) && n.flake == is_flake).then_some(n)
             });
-            let child = match (reusable, ov_ref.is_some() || updated || always_fresh) {
+            let child = match (reusable, updated || always_fresh) {
                 (Some(oldn), false) => {
                     let (olock, okey, oprefix) = old_child.clone().expect("reusable implies old");
                     let mut child = TreeNode {

@@ -33,8 +33,10 @@ impl TempDir {
         // SAFETY: flock on a file descriptor we own.
         let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
         assert_eq!(r, 0, "flock");
-        let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&p).status();
-        let _ = std::fs::remove_dir_all(&p);
+        if p.exists() {
+            let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&p).status();
+            let _ = std::fs::remove_dir_all(&p);
+        }
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p, lock)
     }
@@ -105,6 +107,24 @@ fn have_nix() -> bool {
     ok
 }
 
+/// Run `nix ARGS` in `dir` with every Nix directory inside `work`.
+fn nix_cmd(work: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
+    let n = work.join("nix");
+    let mut cmd = Command::new("nix");
+    cmd.args(args)
+        .current_dir(dir)
+        .env("HOME", n.join("home"))
+        .env("XDG_CACHE_HOME", n.join("cache"))
+        .env("XDG_CONFIG_HOME", n.join("config"))
+        .env("XDG_DATA_HOME", n.join("data"))
+        .env("NIX_CONF_DIR", n.join("etc"))
+        .env("NIX_STORE_DIR", n.join("store"))
+        .env("NIX_STATE_DIR", n.join("state"))
+        .env("NIX_LOG_DIR", n.join("log"));
+    git_env(&mut cmd);
+    cmd.output().expect("run nix")
+}
+
 /// `nix flake lock` of `dir` with every Nix directory inside `work`.
 fn nix_lock(work: &Path, dir: &Path) -> String {
     let n = work.join("nix");
@@ -125,19 +145,7 @@ fn nix_lock(work: &Path, dir: &Path) -> String {
     let lock = dir.join("flake.lock");
     let saved = std::fs::read(&lock).ok();
     let _ = std::fs::remove_file(&lock);
-    let mut cmd = Command::new("nix");
-    cmd.args(["flake", "lock"])
-        .current_dir(dir)
-        .env("HOME", n.join("home"))
-        .env("XDG_CACHE_HOME", n.join("cache"))
-        .env("XDG_CONFIG_HOME", n.join("config"))
-        .env("XDG_DATA_HOME", n.join("data"))
-        .env("NIX_CONF_DIR", n.join("etc"))
-        .env("NIX_STORE_DIR", n.join("store"))
-        .env("NIX_STATE_DIR", n.join("state"))
-        .env("NIX_LOG_DIR", n.join("log"));
-    git_env(&mut cmd);
-    let out = cmd.output().expect("run nix");
+    let out = nix_cmd(work, dir, &["flake", "lock"]);
     assert!(
         out.status.success(),
         "nix flake lock failed: {}",

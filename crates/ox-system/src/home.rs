@@ -276,6 +276,18 @@ fn render_home(h: &mut HomeCx, hm: &HomeConfig, home_dir: &str, base: &str) -> R
             &format!("{base}.xdg.configFile.{}", show_attr(name)),
         )?;
     }
+    // store-built home.packages: their programs in ~/.local/bin, which
+    // Debian's default ~/.profile puts on PATH
+    for pkg in &hm.home.store_packages {
+        let option = format!("{base}.home.packages");
+        for b in h.cx.package_bins(pkg, &option)? {
+            h.add_node(
+                &format!(".local/bin/{b}"),
+                Node::Symlink(format!("{pkg}/bin/{b}")),
+                &option,
+            )?;
+        }
+    }
     let su = &hm.systemd.user;
     for (kind, units) in [
         ("service", &su.services),

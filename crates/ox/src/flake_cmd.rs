@@ -153,7 +153,7 @@ pub fn run(a: FlakeArgs) -> Result<ExitCode, String> {
             let f =
                 ox_flake::lock_flake(&mut s, &dir, &[], false, LockMode::NoWrite).map_err(fail)?;
             if json {
-                println!("{}", metadata_json(&f));
+                println!("{}", f.metadata_json());
             } else {
                 print!("{}", metadata_text(&f));
             }
@@ -257,39 +257,7 @@ fn tree(lock: &ox_flake::LockFile, key: &str, prefix: &str, out: &mut String, de
 }
 
 fn original_url(f: &ox_flake::Flake) -> String {
-    let mut r = f.locked_ref.clone();
-    for k in ["narHash", "lastModified", "rev", "revCount"] {
-        r.attrs.remove(k);
-    }
-    r.to_url()
-}
-
-fn metadata_json(f: &ox_flake::Flake) -> String {
-    let locks: serde_json::Value =
-        serde_json::from_str(&f.lock.to_json_string()).unwrap_or(serde_json::Value::Null);
-    let mut original = f.locked_ref.clone();
-    for k in ["narHash", "lastModified", "rev", "revCount"] {
-        original.attrs.remove(k);
-    }
-    let mut m = serde_json::Map::new();
-    if let Some(d) = &f.description {
-        m.insert("description".into(), d.clone().into());
-    }
-    if let Some(t) = f.root.last_modified {
-        m.insert("lastModified".into(), t.into());
-    }
-    m.insert("locked".into(), f.locked_ref.to_json());
-    m.insert("locks".into(), locks);
-    m.insert("original".into(), original.to_json());
-    m.insert("originalUrl".into(), original.to_url().into());
-    m.insert("path".into(), f.root.src.display().to_string().into());
-    m.insert("resolved".into(), original.to_json());
-    m.insert("resolvedUrl".into(), original.to_url().into());
-    if let Some(r) = &f.root.rev {
-        m.insert("revision".into(), r.clone().into());
-    }
-    m.insert("url".into(), f.locked_ref.to_url().into());
-    serde_json::Value::Object(m).to_string()
+    f.original_ref().to_url()
 }
 
 /// The outputs as a tree; leaves are described without building them.
@@ -409,4 +377,26 @@ pub fn eval_flake(
     };
     println!("{}", out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// For `ox build` / `ox switch` / `ox option`: resolve `--flake REF#HOST`
+/// (REF defaults to the current directory, HOST to this machine's name)
+/// into a session and the locked flake's outputs; the host's evaluated
+/// system is `r.host_value(&mut session)` (`oxConfigurations.<host>`).
+/// With `store_dir`, flake sources go to that plain directory (tests);
+/// otherwise into ox's on-disk store. The lock file is written when it
+/// changed, as `nix build` does.
+#[allow(dead_code)] // called by the host commands once they take --flake
+pub fn resolve_host(
+    target: Option<&str>,
+    include: &[String],
+    store_dir: Option<PathBuf>,
+) -> Result<(Session, ox_flake::Resolved), String> {
+    let common = Common {
+        include: include.to_vec(),
+        store: store_dir,
+    };
+    let mut s = session(&common)?;
+    let r = ox_flake::resolve(&mut s, target, LockMode::Write).map_err(fail)?;
+    Ok((s, r))
 }

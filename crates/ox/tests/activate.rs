@@ -911,7 +911,7 @@ fn secrets_are_installed_and_restart_their_units() {
     let t3 = e.put(&gen("s2.yaml", "b"));
     let dry = e.ox_ok(&["dry-activate", &t1]);
     assert!(
-        dry.contains("would install 1 secret(s) and 0 template(s) to /run/secrets"),
+        dry.contains("would install secret(s) (new or changed): /run/secrets/api-key"),
         "{dry}"
     );
     e.ox_ok(&["switch", &t1]);

@@ -300,3 +300,54 @@ fn relative_path_inputs_follow_the_flake_tree() {
     assert!(ok, "{}", err);
     assert_eq!(out, "", "already up to date");
 }
+
+#[test]
+fn ox_system_evaluates_a_host_with_special_args() {
+    let t = TempDir::new("oxsystem");
+    let dir = t.0.join("fleet");
+    std::fs::create_dir_all(dir.join("hosts/h1")).unwrap();
+    std::fs::write(
+        dir.join("flake.nix"),
+        r#"{
+  outputs = { self, ox }: {
+    oxConfigurations.h1 = ox.lib.oxSystem {
+      system = "x86_64-linux";
+      specialArgs = { greeting = "from specialArgs"; };
+      modules = [ ./hosts/h1 ];
+    };
+  };
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hosts/h1/default.nix"),
+        "{ greeting, lib, ... }: { networking.hostName = \"h1\"; environment.etc.motd.text = greeting; }\n",
+    )
+    .unwrap();
+    let (ok, out, err) = ox(
+        &t.0,
+        &dir,
+        &[
+            "eval",
+            "--flake",
+            ".#oxConfigurations.h1.config.networking.hostName",
+        ],
+    );
+    assert!(ok, "{}", err);
+    assert_eq!(out.trim(), "\"h1\"");
+    let (ok, out, err) = ox(
+        &t.0,
+        &dir,
+        &[
+            "eval",
+            "--flake",
+            ".#oxConfigurations.h1.config.environment.etc.motd.text",
+        ],
+    );
+    assert!(ok, "{}", err);
+    assert_eq!(out.trim(), "\"from specialArgs\"");
+    // The implicit ox input is in the lock, pinned to this ox.
+    let lock = std::fs::read_to_string(dir.join("flake.lock")).unwrap();
+    assert!(lock.contains("\"type\": \"ox\""), "{}", lock);
+}
