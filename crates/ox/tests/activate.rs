@@ -791,6 +791,11 @@ fn user_services_follow_the_generation() {
     assert_eq!(user_sc("is-active hello.service"), "active");
     assert!(e.host.path("/var/lib/systemd/linger/alice").exists());
     let pid = user_sc("show -P MainPID hello.service");
+    let dry = e.ox_ok(&["dry-activate", &t2]);
+    assert!(
+        dry.contains("would reload the systemd user manager of alice"),
+        "{dry}"
+    );
     let out = e.ox_ok(&["switch", &t2]);
     assert!(
         out.contains("stop hello.service of alice") && out.contains("start hello.service of alice"),
