@@ -684,10 +684,17 @@ fn builder_toplevel_activates() {
     // and watch.path have nothing to trigger: the switch must say so, last
     assert_eq!(o.status.code(), Some(4), "{err}");
     let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap();
-    for u in ["pdns.service", "echo.socket", "cleanup.timer", "watch.path"] {
+    // (job failures: deterministic)
+    for u in ["echo.socket", "cleanup.timer", "watch.path"] {
         assert!(last.contains(u), "{u} not reported: {err}");
     }
     assert!(!last.contains("backup.timer"), "{err}");
+    // pdns "starts" (Type=simple) and then fails to exec: caught by the
+    // settle check unless the machine is too loaded to fail within it
+    if !last.contains("pdns.service") {
+        eprintln!("note: pdns.service failed after the settle time: {err}");
+        assert_ne!(e.sh("systemctl show -P NRestarts pdns.service"), "0");
+    }
 }
 
 fn large(n_etc: usize, n_units: usize, n_users: usize) -> Fixture {
