@@ -475,7 +475,7 @@ fn dropped_terminal_does_not_stop_the_switch() {
     assert_eq!(text(&o.stdout).trim(), "in-progress", "{}", text(&o.stderr));
     // the detached unit carries on to the end
     let mut done = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if e.host
             .sh("test -e /home/alice/slow-done && ! test -e /ox/var/activate/journal.json")
             .unwrap()
@@ -594,7 +594,7 @@ fn boot_takes_effect_at_the_next_boot() {
     assert_eq!(e.sh("cat /etc/greeting"), "generation one");
     assert_eq!(e.sh("readlink /run/ox/booted-system"), t1);
     assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-3-link");
-    for _ in 0..50 {
+    for _ in 0..150 {
         if e.host.unit_state("gone.service") == "active" {
             break;
         }
