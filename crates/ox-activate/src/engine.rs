@@ -676,6 +676,21 @@ fn activate_locked(
     lines.extend(etc::describe("/etc/", &etc_ch.ops));
     for h in &homes {
         lines.extend(etc::describe(&format!("~{}/", h.user), &h.changes.ops));
+        let touches_units = h.changes.ops.iter().any(|op| match op {
+            etc::Op::Create(r, _)
+            | etc::Op::Update(r, _)
+            | etc::Op::Backup(r, _)
+            | etc::Op::Replace(r, _)
+            | etc::Op::Remove(r) => r.starts_with(".config/systemd/user/"),
+            etc::Op::Abandon(_) => false,
+        });
+        if touches_units && live_units {
+            // which jobs exactly is decided once that manager reloaded
+            lines.push(format!(
+                "reload the systemd user manager of {} and apply its unit changes",
+                h.user
+            ));
+        }
     }
     lines.extend(packages::describe(&pkg_plan));
     lines.extend(secrets.iter().flat_map(crate::secrets::describe));
