@@ -2,8 +2,9 @@
 //! it: `sops.placeholder.<name>` is exactly ox-sops' `placeholder(name)`
 //! (one format, checked here for awkward names), sops-nix's defaults
 //! (key = name, format, mode, paths, the default sops file, the host key),
-//! what `system.build.oxSecrets` hands the renderer, and bad options
-//! refused by `ox build` before anything reaches the store.
+//! what `system.build.oxSecrets` hands the renderer, and bad options,
+//! missing keys and files that are not sops files refused by `ox build`
+//! before the toplevel reaches the store.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,9 +79,8 @@ fn host_module(names: &[&str]) -> String {
 }
 
 fn eval_host(dir: &Path, attr: &str) -> serde_json::Value {
-    let expr = format!(
-        "(import <ox/modules/eval-host.nix> {{ modules = [ ./host.nix ]; }}).{attr}"
-    );
+    let expr =
+        format!("(import <ox/modules/eval-host.nix> {{ modules = [ ./host.nix ]; }}).{attr}");
     let (ok, out, err) = ox(dir, &["eval", "--json", "--strict", "-E", &expr]);
     assert!(ok, "eval {attr}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -122,7 +122,10 @@ fn secrets_section_defaults() {
             .clone()
     };
     // sorted by name
-    let names: Vec<&str> = secrets.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = secrets
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
@@ -166,10 +169,7 @@ fn secrets_section_defaults() {
         &t.0,
         "config.sops.templates.\"svc.env\".path + \" \" + (import <ox/modules/eval-host.nix> { modules = [ ./host.nix ]; }).config.sops.secrets.pw.path",
     );
-    assert_eq!(
-        p,
-        "/run/secrets/rendered/svc.env /run/secrets-for-users/pw"
-    );
+    assert_eq!(p, "/run/secrets/rendered/svc.env /run/secrets-for-users/pw");
 
     // a host without sops options keeps the plain `[]`
     std::fs::write(
@@ -187,7 +187,21 @@ fn secrets_section_defaults() {
 fn bad_options_fail_the_build_before_the_store() {
     let t = tmp("bad");
     std::fs::write(t.0.join("default.yaml"), "x: y\n").unwrap();
+    // a real sops file (the example fleet's): keys are checked without a key
+    std::fs::copy(
+        repo().join("examples/homelab/secrets/dns.yaml"),
+        t.0.join("dns.yaml"),
+    )
+    .unwrap();
     for (module, want) in [
+        (
+            "sops.secrets.\"powerdns/nope\" = { sopsFile = ./dns.yaml; };",
+            "key 'powerdns/nope' not found",
+        ),
+        (
+            "sops.secrets.a = { sopsFile = ./default.yaml; };",
+            "is not a sops yaml file",
+        ),
         (
             "sops.secrets.a = { sopsFile = ./default.yaml; mode = \"rw\"; };",
             "sops.secrets.\"a\".mode",
@@ -209,11 +223,19 @@ fn bad_options_fail_the_build_before_the_store() {
             ),
         )
         .unwrap();
-        let (ok, _, err) = ox(&t.0, &["build", "hosts.nix", "--host", "t", "--no-out-link"]);
+        let (ok, _, err) = ox(
+            &t.0,
+            &["build", "hosts.nix", "--host", "t", "--no-out-link"],
+        );
         assert!(!ok, "{module} was accepted");
         assert!(err.contains(want), "{module}: missing {want:?} in\n{err}");
         let store = t.0.join("root/ox/store");
-        let n = std::fs::read_dir(&store).map(|d| d.count()).unwrap_or(0);
-        assert_eq!(n, 0, "{module}: something reached the store");
+        let tops = std::fs::read_dir(&store)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("-ox-system-t"))
+            .count();
+        assert_eq!(tops, 0, "{module}: a toplevel reached the store");
     }
 }
