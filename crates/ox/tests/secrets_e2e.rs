@@ -374,6 +374,30 @@ fn schere_powerdns_secret_end_to_end() {
         format!("PDNS_API_KEY={value2}")
     );
 
+    // a reboot empties /run: ox-boot.service installs the secrets again
+    // before pdns starts
+    e.sh("rm -f /var/lib/powerdns/api-key.sha256");
+    e.host.as_mut().expect("host").restart().expect("reboot");
+    let mut active = String::new();
+    for _ in 0..100 {
+        active = e.sh("systemctl is-active pdns.service || true");
+        if active == "active" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        active,
+        "active",
+        "{}",
+        e.sh("systemctl status ox-boot.service pdns.service || true")
+    );
+    assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets/rendered/pdns-env"),
+        "pdns:pdns 400"
+    );
+
     // no plaintext in the store, the build side's state, or the guest's
     // activation state; none in anything ox printed
     for v in [&value1, &value2] {
