@@ -597,7 +597,8 @@ fn activate_locked(
     let ids = Ids::read(p);
     // decrypts everything now: a missing key or file refuses the switch
     let secrets = crate::secrets::plan(p, &t, &ids, &mut report.warnings)?;
-    let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
+    let with_pw = secrets.as_ref().and_then(|s| s.users_plan(&t.plan));
+    let user_ops: Vec<UserOp> = users::plan(p, with_pw.as_ref().unwrap_or(&t.plan), &state, &ids)?;
     let mut etc_desired = etc::desired_etc(&t)?;
     let keys = authorized_keys(p, &t);
     for (user, (src, text)) in &keys {

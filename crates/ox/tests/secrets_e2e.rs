@@ -73,6 +73,9 @@ const TEST_MODULE: &str = r#"
   environment.systemPackages = lib.mkForce [ ];
   sops.templates."pdns-env".restartUnits = [ "pdns.service" ];
   environment.etc."ox-test-generation".text = "@GEN@\n";
+  # a neededForUsers secret as the admin's initial password hash
+  sops.secrets."ops-password" = { neededForUsers = true; sopsFile = ./pw.yaml; key = "ops"; };
+  users.users.ops.hashedPasswordFile = config.sops.secrets."ops-password".path;
   systemd.services.pdns.serviceConfig.ExecStart = lib.mkForce "${pkgs.writeShellScript "pdns-standin" ''
     printf %s "$PDNS_API_KEY" | sha256sum | cut -d' ' -f1 > /var/lib/powerdns/api-key.sha256
     exec sleep infinity
@@ -230,11 +233,11 @@ fn schere_powerdns_secret_end_to_end() {
     // or activation output, which is what must never show the value
     e.printed.clear();
 
-    let t1 = e.build("1", "{ }");
-
-    // a second value, encrypted to schere's host key the way an admin
-    // would (sops' recipient line from .sops.yaml)
+    // more values, encrypted to schere's host key the way an admin
+    // would (sops' recipient line from .sops.yaml): a new API key and
+    // a password hash
     let value2 = format!("v2-{}-{}", std::process::id(), sha256_hex(tag.as_bytes()));
+    let pw_hash = format!("$6$oxtest$h{}", sha256_hex(value2.as_bytes()));
     let pubkey =
         std::fs::read_to_string(homelab.join("keys/hosts/schere_ssh_host_ed25519_key.pub"))
             .unwrap();
@@ -243,15 +246,21 @@ fn schere_powerdns_secret_end_to_end() {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ");
-    let plain2 = e.work.join("dns2.yaml");
-    std::fs::write(&plain2, format!("powerdns:\n    api-key: {value2}\n")).unwrap();
-    let enc = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(["secrets", "encrypt", "--age", &pubkey, "-i"])
-        .arg(&plain2)
-        .env("HOME", &e.work)
-        .output()
-        .unwrap();
-    assert!(enc.status.success(), "encrypt: {}", text(&enc.stderr));
+    for (file, yaml) in [
+        ("dns2.yaml", format!("powerdns:\n    api-key: {value2}\n")),
+        ("pw.yaml", format!("ops: '{pw_hash}'\n")),
+    ] {
+        let plain = e.work.join(file);
+        std::fs::write(&plain, yaml).unwrap();
+        let enc = Command::new(env!("CARGO_BIN_EXE_ox"))
+            .args(["secrets", "encrypt", "--age", &pubkey, "-i"])
+            .arg(&plain)
+            .env("HOME", &e.work)
+            .output()
+            .unwrap();
+        assert!(enc.status.success(), "encrypt: {}", text(&enc.stderr));
+    }
+    let t1 = e.build("1", "{ }");
     let t2 = e.build("2", "{ }");
     let t3 = e.build(
         "3",
@@ -285,8 +294,8 @@ fn schere_powerdns_secret_end_to_end() {
     )
     .unwrap();
     let s = &plan["secrets"];
-    assert_eq!(s["secrets"][0]["name"], "powerdns/api-key", "{s}");
-    let sops_file = s["secrets"][0]["sopsFile"].as_str().unwrap().to_string();
+    assert_eq!(s["secrets"][1]["name"], "powerdns/api-key", "{s}");
+    let sops_file = s["secrets"][1]["sopsFile"].as_str().unwrap().to_string();
     assert!(
         sops_file.starts_with("/ox/store/") && sops_file.ends_with("-dns.yaml"),
         "{sops_file}"
@@ -339,6 +348,12 @@ fn schere_powerdns_secret_end_to_end() {
     );
     assert_eq!(
         e.sh("stat -L -c '%U:%G %a' /run/secrets/powerdns/api-key"),
+        "root:root 400"
+    );
+    // the neededForUsers secret, installed before the user was created
+    assert_eq!(e.sh("getent shadow ops | cut -d: -f2"), pw_hash);
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets-for-users/ops-password"),
         "root:root 400"
     );
     let link = e.sh("readlink /run/secrets");
@@ -400,7 +415,7 @@ fn schere_powerdns_secret_end_to_end() {
 
     // no plaintext in the store, the build side's state, or the guest's
     // activation state; none in anything ox printed
-    for v in [&value1, &value2] {
+    for v in [&value1, &value2, &pw_hash] {
         let hits = files_containing(&e.root, v.as_bytes());
         assert!(hits.is_empty(), "plaintext in {hits:?}");
         let guest_state = e.host().path("/ox/var");
