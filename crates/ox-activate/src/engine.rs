@@ -678,6 +678,12 @@ fn activate_locked(
     }
     lines.extend(packages::describe(&pkg_plan));
     lines.extend(secrets.iter().flat_map(crate::secrets::describe));
+    if secrets.is_none() && p.is_live() {
+        let stale = crate::secrets::remove_stale(p, old.as_ref(), true)?;
+        if !stale.is_empty() {
+            lines.push(format!("remove secret(s): {}", stale.join(" ")));
+        }
+    }
     for (verb, list) in [
         ("stop", &units.stop),
         ("reload", &units.reload),
@@ -764,6 +770,8 @@ fn activate_locked(
         journal.restart = units.restart.clone();
         journal.reload = units.reload.clone();
         journal.save(p)?;
+    } else if p.is_live() {
+        crate::secrets::remove_stale(p, old.as_ref(), false)?;
     }
     fault_point("users");
     if live_units {

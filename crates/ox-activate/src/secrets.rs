@@ -373,6 +373,47 @@ pub fn add_unit_jobs(
     lines
 }
 
+/// When the new generation declares no secrets but the running one
+/// did: its installed secrets are removed (the `/run/secrets` link and
+/// the generations behind it), as sops-nix's empty manifest does. With
+/// `dry`, only lists them. Returns the removed paths.
+pub fn remove_stale(p: &Paths, old: Option<&Toplevel>, dry: bool) -> Result<Vec<String>, Error> {
+    let Some(old) = old.filter(|o| declared(o)) else {
+        return Ok(vec![]);
+    };
+    let m = manifest(old)?;
+    let mut removed = Vec::new();
+    for spec in std::iter::once(m.spec).chain(m.for_users) {
+        let spec = rooted(p, spec);
+        let Ok(target) = std::fs::read_link(&spec.symlink) else {
+            continue;
+        };
+        if !target.starts_with(&spec.mount_point) {
+            continue; // not ours
+        }
+        removed.extend(
+            list_files(&spec.symlink)
+                .iter()
+                .map(|r| display_name(&spec, r)),
+        );
+        if dry {
+            continue;
+        }
+        std::fs::remove_file(&spec.symlink).map_err(crate::io_err(&spec.symlink))?;
+        for e in std::fs::read_dir(&spec.mount_point)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().parse::<u64>().is_ok() {
+                let d = e.path();
+                std::fs::remove_dir_all(&d).map_err(crate::io_err(&d))?;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Lines for the plan (`dry-activate` and the switch's own listing).
 pub fn describe(pr: &Prepared) -> Vec<String> {
     let mut lines = Vec::new();

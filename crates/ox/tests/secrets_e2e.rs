@@ -75,7 +75,8 @@ const TEST_MODULE: &str = r#"
   environment.etc."ox-test-generation".text = "@GEN@\n";
   # a neededForUsers secret as the admin's initial password hash
   sops.secrets."ops-password" = { neededForUsers = true; sopsFile = ./pw.yaml; key = "ops"; };
-  users.users.ops.hashedPasswordFile = config.sops.secrets."ops-password".path;
+  users.users.ops.hashedPasswordFile = lib.mkIf (config.sops.secrets ? "ops-password")
+    config.sops.secrets."ops-password".path;
   systemd.services.pdns.serviceConfig.ExecStart = lib.mkForce "${pkgs.writeShellScript "pdns-standin" ''
     printf %s "$PDNS_API_KEY" | sha256sum | cut -d' ' -f1 > /var/lib/powerdns/api-key.sha256
     exec sleep infinity
@@ -266,7 +267,13 @@ fn schere_powerdns_secret_end_to_end() {
         "3",
         "{ lib, ... }: { sops.secrets.\"powerdns/api-key\".sopsFile = lib.mkForce ./dns2.yaml; }",
     );
-    assert!(t1 != t2 && t2 != t3, "{t1} {t2} {t3}");
+    // generation 4 declares no secrets (pdns as a secondary needs none)
+    let t4 = e.build(
+        "4",
+        "{ lib, ... }: { ox.powerdns.secondary = true; sops.secrets = lib.mkForce { }; \
+         sops.templates = lib.mkForce { }; }",
+    );
+    assert!(t1 != t2 && t2 != t3 && t3 != t4, "{t1} {t2} {t3} {t4}");
 
     let store = e.root.join("ox/store");
     let host = Host::boot(HostOpts {
@@ -412,6 +419,17 @@ fn schere_powerdns_secret_end_to_end() {
         e.sh("stat -L -c '%U:%G %a' /run/secrets/rendered/pdns-env"),
         "pdns:pdns 400"
     );
+
+    // secrets no longer declared: removed from /run
+    let dry = e.ox_ok(&["dry-activate", &t4]);
+    assert!(dry.contains("remove secret(s): /run/secrets/"), "{dry}");
+    e.ox_ok(&["switch", &t4]);
+    assert_eq!(e.sh("test -e /run/secrets && echo yes || echo no"), "no");
+    assert_eq!(
+        e.sh("test -e /run/secrets-for-users && echo yes || echo no"),
+        "no"
+    );
+    assert_eq!(e.sh("ls /run/secrets.d/ | wc -l"), "0");
 
     // no plaintext in the store, the build side's state, or the guest's
     // activation state; none in anything ox printed
