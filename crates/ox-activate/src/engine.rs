@@ -294,6 +294,11 @@ fn user_units(
 ) -> Result<(), Error> {
     let new_dir = home::user_unit_dir(new, user);
     let old_dir = old.map(|o| home::user_unit_dir(o, user));
+    if systemd::at_boot() {
+        // logind is not up before sysinit.target; lingering managers
+        // start later in the boot with the new files
+        return Ok(());
+    }
     let has_units = |d: &Path| !unit_names_in(d).is_empty();
     if !has_units(&new_dir) && !old_dir.as_deref().is_some_and(has_units) {
         return Ok(());
@@ -440,6 +445,7 @@ fn install_boot_unit(p: &Paths) -> Result<(), Error> {
 /// What `ox-boot.service` runs: finish or undo an interrupted switch,
 /// mark the default generation as booted and activate it.
 pub fn boot_time(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error> {
+    systemd::AT_BOOT.store(true, std::sync::atomic::Ordering::SeqCst);
     let p = Paths::new(root);
     let _lock = lock(&p)?;
     let mut report = Report::default();
@@ -459,11 +465,7 @@ pub fn boot_time(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error
     if !r.changes.is_empty() && p.is_live() {
         // the boot transaction was computed from the old unit files:
         // queue the default target again so new wants are pulled in
-        if let Some(e) = systemd::job(
-            "start",
-            &["--no-block".into(), "default.target".into()],
-            None,
-        ) {
+        if let Some(e) = systemd::job("start", &["default.target".into()], None) {
             report.warnings.push(e);
         }
     }
@@ -916,7 +918,7 @@ fn activate_locked(
     Journal::remove(p)?;
     fault_point("done");
 
-    if live_units {
+    if live_units && !systemd::at_boot() {
         touched.sort();
         touched.dedup();
         for (u, e) in job_failed {
