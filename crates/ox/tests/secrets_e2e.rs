@@ -396,6 +396,17 @@ fn schere_powerdns_secret_end_to_end() {
         format!("PDNS_API_KEY={value2}")
     );
 
+    // timing (docs/secrets.md): a switch to the running generation
+    // still decrypts and installs a fresh secrets generation
+    let pid3 = e.sh("systemctl show -P MainPID pdns.service");
+    let started = std::time::Instant::now();
+    e.ox_ok(&["activate", &t3, "switch", "--no-detach"]);
+    eprintln!(
+        "no-change switch with 3 secrets/templates: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(e.sh("systemctl show -P MainPID pdns.service"), pid3);
+
     // a reboot empties /run: ox-boot.service installs the secrets again
     // before pdns starts
     e.sh("rm -f /var/lib/powerdns/api-key.sha256");
