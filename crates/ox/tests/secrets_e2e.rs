@@ -407,6 +407,46 @@ fn schere_powerdns_secret_end_to_end() {
     );
     assert_eq!(e.sh("systemctl show -P MainPID pdns.service"), pid3);
 
+    // a switch back to generation 2 killed right after its secrets
+    // were installed is undone: generation 3's value again, pdns
+    // restarted to see it; killed after the /etc flip it is finished:
+    // generation 2's value, and the journalled restart still happens
+    for (point, want_top, want_value) in [("users", &t3, &value2), ("flipped", &t2, &value1)] {
+        let o = e
+            .host()
+            .command(&[
+                "env",
+                &format!("OX_ACTIVATE_FAULT={point}"),
+                "ox",
+                "switch",
+                &t2,
+            ])
+            .output()
+            .expect("run ox");
+        e.printed.push_str(&text(&o.stdout));
+        e.printed.push_str(&text(&o.stderr));
+        assert!(!o.status.success(), "{point}: the fault did not fire");
+        e.sh("rm -f /var/lib/powerdns/api-key.sha256");
+        let out = e.ox_ok(&["activate", "--recover"]);
+        assert_eq!(
+            e.sh("readlink /run/ox/current-system"),
+            *want_top,
+            "{point}: {out}"
+        );
+        assert_eq!(
+            e.sh("cat /run/secrets/rendered/pdns-env"),
+            format!("PDNS_API_KEY={want_value}"),
+            "{point}"
+        );
+        assert_eq!(
+            e.seen_hash(),
+            sha256_hex(want_value.as_bytes()),
+            "{point}: {out}"
+        );
+    }
+    e.ox_ok(&["switch", &t3]);
+    assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
+
     // a reboot empties /run: ox-boot.service installs the secrets again
     // before pdns starts
     e.sh("rm -f /var/lib/powerdns/api-key.sha256");
