@@ -276,7 +276,9 @@ fn render_host(
             opts.references.insert(r.path);
         }
     }
-    ox_system::render(&plan, &opts).map_err(|e| format!("error: host `{host}`: {e}\n"))
+    let r = ox_system::render(&plan, &opts).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    crate::secrets_check::check(store, &r).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    Ok(r)
 }
 
 fn build_error(e: ox_build::BuildError, color: bool) -> String {
