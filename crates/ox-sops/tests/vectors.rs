@@ -18,6 +18,27 @@ fn ids(files: &[&str]) -> Identities {
     ids
 }
 
+/// Only the throwaway OpenSSH ed25519 key (as ssh-ed25519 identity and
+/// converted to X25519).
+fn ssh_ids() -> Identities {
+    let mut ids = Identities::new();
+    ids.add_ssh_key_file(&dir().join("ssh_ed25519")).unwrap();
+    ids
+}
+
+#[test]
+fn ssh_vectors_open_with_the_ssh_key_only() {
+    for name in ["sshpub.enc.yaml", "sshage.enc.yaml"] {
+        let p = dir().join(name);
+        let d = ox_sops::decrypt_file(&p, None, &ssh_ids()).unwrap();
+        assert_eq!(
+            d.plaintext().unwrap(),
+            b"host:\n    token: ssh-vector-secret\n"
+        );
+        assert!(ox_sops::decrypt_file(&p, None, &ids(&["keys.txt"])).is_err());
+    }
+}
+
 fn norm(v: &[ox_sops::Value]) -> Vec<ox_sops::Value> {
     use ox_sops::{Item, Value};
     fn go(v: &Value) -> Value {
@@ -52,7 +73,12 @@ fn every_vector_decrypts_to_what_sops_printed() {
             "shamir" => &["keys.txt", "keys3.txt"],
             _ => &["keys.txt"],
         };
-        let d = ox_sops::decrypt_file(&p, None, &ids(keys)).unwrap();
+        let ids = if name.starts_with("ssh") {
+            ssh_ids()
+        } else {
+            ids(keys)
+        };
+        let d = ox_sops::decrypt_file(&p, None, &ids).unwrap();
         let ours = d.plaintext().unwrap();
         let expected = std::fs::read(dir().join(format!("{name}.expected.{ext}"))).unwrap();
         if ours != expected {
@@ -129,8 +155,13 @@ fn reencrypting_gives_sops_bytes_back() {
             "shamir" => &["keys.txt", "keys3.txt"],
             _ => &["keys.txt"],
         };
+        let keyring = if name.starts_with("ssh") {
+            ssh_ids()
+        } else {
+            ids(keys)
+        };
         let original = std::fs::read_to_string(&p).unwrap();
-        let mut d = ox_sops::decrypt_file(&p, None, &ids(keys)).unwrap();
+        let mut d = ox_sops::decrypt_file(&p, None, &keyring).unwrap();
         let branches = d.branches.clone();
         let again = String::from_utf8(d.reencrypt(branches).unwrap()).unwrap();
         // sops writes flattened (dotenv/INI) metadata in Go map order,
@@ -149,7 +180,7 @@ fn reencrypting_gives_sops_bytes_back() {
         assert_eq!(strip(&again), strip(&original), "{fname}");
         // and the result still opens (new MAC is right)
         let fmt = Format::from_path(&p);
-        ox_sops::decrypt(again.as_bytes(), fmt, &ids(keys), false).unwrap();
+        ox_sops::decrypt(again.as_bytes(), fmt, &keyring, false).unwrap();
         n += 1;
     }
     assert!(n >= 9);

@@ -28,7 +28,6 @@ pub struct HostConfig {
     #[serde(rename = "home-manager")]
     pub home_manager: HomeManager,
     pub system: SystemOpts,
-    pub security: Security,
     /// `sops.*` as `system.build.oxSecrets` (crate::secrets).
     pub secrets: crate::secrets::Secrets,
 }
@@ -494,18 +493,6 @@ pub struct LuksDevice {
 pub struct SystemOpts {
     pub state_version: Option<String>,
     pub system: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Security {
-    pub sudo: Sudo,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Sudo {
-    pub enable: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

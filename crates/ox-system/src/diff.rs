@@ -19,6 +19,9 @@ pub struct Diff {
     pub users: Changes<NamedChange>,
     pub groups: Changes<NamedChange>,
     pub home: Changes<FileChange>,
+    /// Secrets and templates by name (contents are encrypted or
+    /// placeholders: only the entries are compared).
+    pub secrets: Changes<NamedChange>,
     pub size: SizeDelta,
 }
 
@@ -267,6 +270,26 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
     let home = compare_files(&a.tree, &b.tree, &|p| p.starts_with("home/"), "home/");
     let users = compare_named(&a.plan.users, &b.plan.users, |u| &u.name);
     let groups = compare_named(&a.plan.groups, &b.plan.groups, |g| &g.name);
+    // secrets and templates (rendered/NAME) as named entries
+    let entries = |p: &ActivationPlan| -> Vec<serde_json::Value> {
+        let Some(m) = &p.secrets.0 else {
+            return Vec::new();
+        };
+        let mut v: Vec<serde_json::Value> = m
+            .secrets
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        v.extend(m.templates.iter().map(|t| {
+            let mut x = serde_json::to_value(t).unwrap_or_default();
+            x["name"] = format!("rendered/{}", t.name).into();
+            x
+        }));
+        v
+    };
+    let secrets = compare_named(&entries(&a.plan), &entries(&b.plan), |e| {
+        e["name"].as_str().unwrap_or("?")
+    });
     Ok(Diff {
         packages,
         etc,
@@ -274,6 +297,7 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
         users,
         groups,
         home,
+        secrets,
         size: SizeDelta {
             old: a.size,
             new: b.size,
@@ -345,7 +369,11 @@ impl Diff {
                 }
             }
         }
-        for (title, c) in [("Users:", &self.users), ("Groups:", &self.groups)] {
+        for (title, c) in [
+            ("Users:", &self.users),
+            ("Groups:", &self.groups),
+            ("Secrets:", &self.secrets),
+        ] {
             if c.is_empty() {
                 continue;
             }

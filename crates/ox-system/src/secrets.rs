@@ -105,7 +105,7 @@ impl<'de> Deserialize<'de> for Secrets {
             serde_json::Value::Array(a) if a.is_empty() => Ok(Secrets(None)),
             v @ serde_json::Value::Object(_) => serde_json::from_value(v)
                 .map(|m| Secrets(Some(m)))
-                .map_err(D::Error::custom),
+                .map_err(|e| D::Error::custom(format!("secrets: {e}"))),
             other => Err(D::Error::custom(format!(
                 "secrets: expected [] or an object (sops.*), found {other}"
             ))),

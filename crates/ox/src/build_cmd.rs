@@ -78,7 +78,7 @@ pub fn open_store(root: Option<&PathBuf>) -> Result<Store, String> {
 }
 
 pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
-    if a.host.is_some() || a.all {
+    if a.host.is_some() || a.all || a.flake.is_some() {
         return crate::host_cmd::build(&a);
     }
     if a.flake.is_some() {

@@ -6,7 +6,7 @@ use serde_json::Value as J;
 use crate::tree::{Item, Value};
 use crate::Error;
 
-fn from_json(j: J) -> Value {
+pub fn from_json(j: J) -> Value {
     match j {
         J::Null => Value::Null,
         J::Bool(b) => Value::Bool(b),
