@@ -252,6 +252,14 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
         "{}",
         r.stdout
     );
+    // inside the changed job script of backup.service
+    assert!(r.stdout.contains("in bin/backup-start:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-echo \"backing up (v1)\"")
+            && r.stdout.contains("+echo \"backing up (v2)\""),
+        "{}",
+        r.stdout
+    );
     let r = ox(
         root,
         &["diff", "--json", pa.to_str().unwrap(), pb.to_str().unwrap()],
@@ -435,4 +443,47 @@ fn flake_hosts_build_with_ox_lib_ox_system() {
     let beta = std::fs::read_link(tmp.path().join("res-beta")).unwrap();
     let tb = root.join(beta.to_str().unwrap().trim_start_matches('/'));
     assert_eq!(read(&tb.join("etc/ox/role")), "db\n");
+}
+
+#[test]
+fn example_fleet_builds_every_host_from_its_flake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    // a copy: locking writes flake.lock next to flake.nix
+    let fleet = tmp.path().join("homelab");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("examples/homelab"))
+        .arg(&fleet)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let r = ox(
+        &root,
+        &[
+            "build",
+            "--flake",
+            fleet.to_str().unwrap(),
+            "--all",
+            "--no-out-link",
+        ],
+    );
+    assert!(r.ok, "{}\n{}", r.stdout, r.stderr);
+    let built: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(built.len(), 12, "{}", r.stdout);
+    // the seed's itw: LUKS root from ox.boot.cryptPart plus the games
+    // volume from environment.etc.crypttab, in one /etc/crypttab
+    let itw = built.iter().find(|l| l.starts_with("itw ")).unwrap();
+    let t = root.join(itw.split_once(' ').unwrap().1.trim_start_matches('/'));
+    let crypttab = read(&t.join("etc/crypttab"));
+    assert!(
+        crypttab.starts_with("crypt /dev/disk/by-label/crypt-root none luks\ngames "),
+        "{crypttab}"
+    );
+    // schere: the PowerDNS secret and its template in the plan
+    let schere = built.iter().find(|l| l.starts_with("schere ")).unwrap();
+    let t = root.join(schere.split_once(' ').unwrap().1.trim_start_matches('/'));
+    let plan: serde_json::Value = serde_json::from_str(&read(&t.join("activation.json"))).unwrap();
+    assert_eq!(plan["secrets"]["secrets"][0]["name"], "powerdns/api-key");
+    assert_eq!(plan["secrets"]["templates"][0]["owner"], "pdns");
 }
