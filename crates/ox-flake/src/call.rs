@@ -38,16 +38,19 @@ let
         _type = "flake";
       };
     in
-    if (locked.type or "") == "ox" then oxInput sourceInfo
+    if (locked.type or "") == "ox" then oxInput sourceInfo rootDir
     else if node.flake or true then result
     else sourceInfo) lock.nodes;
+  # The root flake's directory: where `lib.oxSystem` looks for ox.lock.
+  rootDir = let dir = lock.nodes.${lock.root}.locked.dir or ""; in
+    sources.${lock.root}.outPath + (if dir == "" then "" else "/" + dir);
 in
 nodes.${lock.root}
 "#;
 
 /// The built-in `ox` input, over ox's `nix/` tree in the store.
 const OX_INPUT: &str = r#"
-version: sourceInfo:
+version: sourceInfo: rootDir:
 let
   src = sourceInfo.outPath;
   has = p: builtins.pathExists (src + p);
@@ -58,9 +61,17 @@ let
     let fa = builtins.functionArgs f; in
     if fa == { } then f args else f (builtins.intersectAttrs fa args);
   baseLib = if has "/lib" then import (src + "/lib") else missing "nix/lib";
-  oxSystem = { system ? "x86_64-linux", modules ? [ ], specialArgs ? { }, ... }@args:
+  # The fleet's Debian package lock (`ox pkgs add`), if it has one: every
+  # host's `pkgs` takes its Debian packages from it (nixpkgs.debianLock).
+  rootLock = rootDir + "/ox.lock";
+  defaultLock = if builtins.pathExists rootLock then rootLock else null;
+  oxSystem = { system ? "x86_64-linux", modules ? [ ], specialArgs ? { }, debianLock ? defaultLock, ... }@args:
+    let
+      lockModule = if debianLock == null then [ ] else [ { nixpkgs.debianLock = baseLib.mkDefault debianLock; } ];
+    in
     if has "/modules/eval-host.nix" then
-      callWith (import (src + "/modules/eval-host.nix")) (args // { inherit system modules specialArgs; })
+      callWith (import (src + "/modules/eval-host.nix"))
+        (args // { inherit system specialArgs; modules = modules ++ lockModule; })
     else
       throw "ox.lib.oxSystem: not implemented yet: this ox has no host entry point (nix/modules/eval-host.nix)";
   pkgsFor = system:

@@ -487,3 +487,91 @@ fn example_fleet_builds_every_host_from_its_flake() {
     assert_eq!(plan["secrets"]["secrets"][0]["name"], "powerdns/api-key");
     assert_eq!(plan["secrets"]["templates"][0]["owner"], "pdns");
 }
+
+/// Builds `host` of tests/system/hosts/locked.nix; (logical, physical).
+fn build_locked(root: &Path, host: &str) -> (String, PathBuf) {
+    let r = ox(
+        root,
+        &["build", "locked.nix", "--host", host, "--no-out-link"],
+    );
+    assert!(r.ok, "building {host} failed:\n{}", r.stderr);
+    let logical = r.stdout.lines().last().unwrap().trim().to_string();
+    let physical = root.join(logical.trim_start_matches('/'));
+    (logical, physical)
+}
+
+#[test]
+fn locked_debian_packages_are_store_paths_and_activation_lists_their_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let lock: serde_json::Value =
+        serde_json::from_str(&read(&repo().join("examples/homelab/ox.lock"))).unwrap();
+    let git = &lock["packages"]["git"];
+    let version = git["version"].as_str().unwrap();
+    assert!(version.starts_with("1:2."), "{version}");
+
+    let (top, phys) = build_locked(root, "locked");
+    let unit = read(&phys.join("etc/systemd/system/mirror.service"));
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap_or_else(|| panic!("no ExecStart in\n{unit}"));
+    // "${pkgs.git}/bin/git": a store path named after the locked version
+    let clean = version.replace([':', '~'], "_");
+    let (git_out, rest) = exec.split_once("/bin/git ").unwrap();
+    assert!(git_out.starts_with("/ox/store/"), "{exec}");
+    assert!(git_out.ends_with(&format!("-git-{clean}")), "{exec}");
+    assert_eq!(rest, "daemon --base-path=/srv/git");
+    // built: bin/git links to the host's /usr/bin/git, and the identity
+    // file records the lock's version and .deb hash
+    let git_phys = root.join(git_out.trim_start_matches('/'));
+    assert_eq!(
+        std::fs::read_link(git_phys.join("bin/git")).unwrap(),
+        Path::new("/usr/bin/git")
+    );
+    assert_eq!(
+        read(&git_phys.join("nix-support/debian-package")).trim(),
+        format!("git {version} {}", git["sha256"].as_str().unwrap())
+    );
+    // the toplevel refers to it
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&phys.join("ox-system.json"))).unwrap();
+    let refs = manifest["references"].as_array().unwrap();
+    assert!(refs.iter().any(|r| r == git_out), "{refs:?}");
+
+    // activation.json: the locked versions, for a derivation and a name
+    let plan: serde_json::Value =
+        serde_json::from_str(&read(&phys.join("activation.json"))).unwrap();
+    let pkgs = plan["packages"].as_array().unwrap();
+    for name in ["git", "curl", "htop"] {
+        let p = pkgs
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {pkgs:?}"));
+        assert_eq!(p["version"], lock["packages"][name]["version"], "{name}");
+    }
+
+    // the same lock as a path gives the same system
+    let (by_path, _) = build_locked(root, "byPath");
+    assert_eq!(by_path, top);
+
+    // another locked git version: another git path, another toplevel,
+    // and activation installs that version
+    let (bumped, bphys) = build_locked(root, "bumped");
+    assert_ne!(bumped, top);
+    let bunit = read(&bphys.join("etc/systemd/system/mirror.service"));
+    assert!(
+        bunit.contains("-git-1_2.39.5-0+deb12u99/bin/git daemon"),
+        "{bunit}"
+    );
+    let bplan: serde_json::Value =
+        serde_json::from_str(&read(&bphys.join("activation.json"))).unwrap();
+    let bgit = bplan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "git")
+        .unwrap()
+        .clone();
+    assert_eq!(bgit["version"], "1:2.39.5-0+deb12u99");
+}

@@ -1,7 +1,8 @@
-# `nixpkgs.overlays`, `nixpkgs.system` and the `pkgs` module argument:
-# ox's package set (nix/pkgs: builders, formats, callPackage) over the
-# pinned Debian packages of ./debian-packages.nix, with the host's
-# overlays applied last.
+# `nixpkgs.overlays`, `nixpkgs.system`, `nixpkgs.debianLock` and the
+# `pkgs` module argument: ox's package set (nix/pkgs: builders, formats,
+# callPackage, and every package of the Debian lock as a real store
+# path), then the pin table of ./debian-packages.nix as a fallback for
+# names the lock does not have, with the host's overlays applied last.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -13,9 +14,14 @@ let
     merge = lib.mergeOneOption;
   };
   debian = import ./debian-packages.nix { inherit (cfg) system; };
-  debianOverlay = final: prev: debian // prev;
+  # The lock's packages (in `prev`) win over the pin table; the nixpkgs
+  # aliases follow whichever `openssh-server`/`bash` that is.
+  debianOverlay = final: prev: debian // {
+    openssh = final.openssh-server;
+    bashInteractive = final.bash;
+  } // prev;
   base = import ../../pkgs {
-    inherit (cfg) system;
+    inherit (cfg) system debianLock;
     overlays = [ debianOverlay ] ++ cfg.overlays;
   };
 in
@@ -36,6 +42,20 @@ in
       default = cfg.system;
       defaultText = lib.literalExpression "config.nixpkgs.system";
       description = "The platform the host runs on (NixOS's newer name).";
+    };
+    debianLock = mkOption {
+      type = types.nullOr (types.either types.path types.attrs);
+      default = null;
+      example = lib.literalExpression "./ox.lock";
+      description = ''
+        The Debian package lock (`ox.lock`, written by `ox pkgs add NAME`),
+        a path or its parsed contents. Every package in it is `pkgs.<name>`,
+        a store path linking to that exact version's files, so
+        `"''${pkgs.git}/bin/git"` is a store path and activation installs the
+        locked version. `lib.oxSystem` sets it to the flake's `./ox.lock`
+        when that file exists. Names not in the lock fall back to ox's
+        built-in pin table (debian-packages.nix).
+      '';
     };
     pkgs = mkOption {
       type = types.nullOr types.attrs;

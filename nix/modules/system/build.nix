@@ -3,23 +3,31 @@
 # the option values ox-system renders into the toplevel, with paths
 # turned into strings (a local path stays its absolute path: the builder
 # copies it) and packages into Debian names.
-{ config, lib, options, ... }:
+{ config, lib, options, pkgs, ... }:
 let
   inherit (lib) mapAttrs filterAttrs;
 
   # a local path as its absolute path (not copied by the evaluator)
   pathStr = p: if p == null then null else if builtins.isPath p then toString p else "${p}";
 
+  # The Debian identity of a package: a locked package's `debian`
+  # attribute (nix/pkgs/debian.nix), else the pin table's
+  # pseudo-derivation fields; a string is a name looked up in `pkgs` (the
+  # lock first) and then the pin table, the fallback.
   pins = (import ../misc/debian-packages.nix { }).debianPins;
   pkgName = p:
-    if builtins.isString p then { name = p; version = pins.${p} or null; }
+    if builtins.isString p then
+      let d = pkgs.${p} or null; in
+      if builtins.isAttrs d && d ? debian then pkgName d
+      else { name = p; version = pins.${p} or null; }
+    else if p ? debian then { inherit (p.debian) name version; }
     else {
       name = p.debianPackage or p.pname or (lib.getName p);
       version = p.debianVersion or p.version or null;
     };
   # packages from the package set carry their Debian name; other
   # derivations (store-built) are not apt packages
-  isDebian = p: builtins.isString p || p ? debianPackage;
+  isDebian = p: builtins.isString p || p ? debian || p ? debianPackage;
   # store-built packages (writeShellScriptBin, …): their out paths, built
   # by `ox build` through the string context
   storePkgs = ps: map (p: "${p}") (builtins.filter (p: !isDebian p && lib.isDerivation p) ps);
