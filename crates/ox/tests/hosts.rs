@@ -486,6 +486,35 @@ fn example_fleet_builds_every_host_from_its_flake() {
     let plan: serde_json::Value = serde_json::from_str(&read(&t.join("activation.json"))).unwrap();
     assert_eq!(plan["secrets"]["secrets"][0]["name"], "powerdns/api-key");
     assert_eq!(plan["secrets"]["templates"][0]["owner"], "pdns");
+    // every host's packages come from the fleet's committed ox.lock
+    // (lib.oxSystem reads it), at the locked versions
+    let lock: serde_json::Value = serde_json::from_str(&read(&fleet.join("ox.lock"))).unwrap();
+    let mut seen = 0;
+    for line in &built {
+        let t = root.join(line.split_once(' ').unwrap().1.trim_start_matches('/'));
+        let plan: serde_json::Value =
+            serde_json::from_str(&read(&t.join("activation.json"))).unwrap();
+        for p in plan["packages"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            let locked = &lock["packages"][name]["version"];
+            assert!(locked.is_string(), "{line}: {name} is not in ox.lock");
+            assert_eq!(&p["version"], locked, "{line}: {name}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 12, "{seen}");
+    // the emacs daemon runs the locked emacs-gtk through its store path
+    let unit = read(
+        &root
+            .join(itw.split_once(' ').unwrap().1.trim_start_matches('/'))
+            .join("home/manu/.config/systemd/user/emacs-daemon.service"),
+    );
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        exec.starts_with("ExecStart=/ox/store/") && exec.contains("-emacs-gtk-"),
+        "{unit}"
+    );
+    assert!(exec.ends_with("/bin/emacs-gtk --fg-daemon"), "{unit}");
 }
 
 /// Builds `host` of tests/system/hosts/locked.nix; (logical, physical).

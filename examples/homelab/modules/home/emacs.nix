@@ -1,6 +1,9 @@
 # The editor (Debian 12 ships emacs, not the pgtk build the NixOS original
 # uses): installed, bootstrapped on first activation, run as a user
-# daemon once the graphical session is up.
+# daemon once the graphical session is up. Debian's `emacs` is a
+# metapackage and /usr/bin/emacs{,client} are alternatives links no
+# package owns, so the unit names the programs emacs-gtk and
+# emacs-bin-common ship (both pinned in ox.lock).
 { gconfig, lib, pkgs, ... }:
 let
   emacsedit = pkgs.writeShellScriptBin "emacsedit" ''
@@ -9,7 +12,7 @@ let
 in
 {
   home = {
-    packages = [ pkgs.emacs emacsedit ];
+    packages = [ pkgs.emacs pkgs.emacs-gtk pkgs.emacs-bin-common emacsedit ];
     file.".emacs".source = ./dot_emacs;
     activation.emacs-config = lib.hm.dag.entryAfter [ "writeBoundary" ] ''
       [ -d "$HOME/git" ] || run mkdir -p "$HOME/git"
@@ -26,8 +29,8 @@ in
     };
     Service = {
       Type = "notify";
-      ExecStart = "${pkgs.emacs}/bin/emacs --fg-daemon";
-      ExecStop = "${pkgs.emacs}/bin/emacsclient --eval '(kill-emacs)'";
+      ExecStart = "${pkgs.emacs-gtk}/bin/emacs-gtk --fg-daemon";
+      ExecStop = "${pkgs.emacs-bin-common}/bin/emacsclient.emacs --eval '(kill-emacs)'";
       Restart = "on-failure";
       RestartSec = "2s";
     };
