@@ -1569,6 +1569,19 @@ impl Opt {
                         .zip(&m.order)
                         .map(|(d, o)| {
                             let mut x = vec![("file", s(&*d.file)), ("value", d.value.clone())];
+                            // nixpkgs' shape plus where the definition is
+                            // written; `positionFile` only when that is not
+                            // `file` (a module that sets `_file`).
+                            if let Some((p, (l, c))) =
+                                d.pos.and_then(|p| p.line_col().map(|lc| (p, lc)))
+                            {
+                                x.push(("line", Value::Int(l as i64)));
+                                x.push(("column", Value::Int(c as i64)));
+                                let pf = p.file_name();
+                                if pf != *d.file {
+                                    x.push(("positionFile", s(&pf)));
+                                }
+                            }
                             if let Some(o) = o {
                                 x.push(("priority", Value::Int(*o)));
                             }
