@@ -710,6 +710,19 @@ fn core_either(
             return merge_with_type(ev, t, loc, defs);
         }
     }
+    // nixpkgs (since 25.05) warns here before falling back to
+    // `mergeOneOption`, and means to make it an error in 26.05.
+    let name = show_option(loc);
+    let msg = format!(
+        "One or more definitions did not pass the type-check of the 'either' type.\n\
+         The option `{name}` is neither a value of type `{}` nor `{}`, Definition values: {}\n\
+         If `either`, `oneOf` or similar is used in freeformType, ensure that it is preceded by an 'attrsOf' such as: `freeformType = types.attrsOf (types.either t1 t2)`.\n\
+         Otherwise consider using the correct type for the option `{name}`.  This will be an error in Nixpkgs 26.05.\n",
+        description(ev, &a[0])?,
+        description(ev, &a[1])?,
+        show_defs(ev, defs),
+    );
+    crate::util::warn(ev, &msg);
     unique_defs(ev, loc, defs, "")
 }
 
