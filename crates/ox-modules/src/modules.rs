@@ -1840,7 +1840,10 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
     )?;
     let check = t.get("check").cloned().unwrap_or(Value::Null);
     let mut bad = Vec::new();
-    for d in defs {
+    // An `either`'s v2 merge checks its definitions itself (and reports
+    // nixpkgs' "TypeError: … is neither a value of type …").
+    let is_either = types::either_parts(ev, ty)?.is_some();
+    for d in defs.iter().filter(|_| !is_either) {
         let ok = ev.call(check.clone(), d.value.clone(), None)?;
         if !force_bool(ev, &ok, "the result of a type's check")? {
             bad.push(d.clone());
@@ -1860,7 +1863,19 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
             bad[0].pos,
         ));
     }
-    types::merge_with_type(ev, ty, loc, defs)
+    match types::merge_v2(ev, ty, loc, defs)? {
+        Ok(v) => Ok(v),
+        Err(head) => Err(EvalError::new(
+            ErrorKind::Throw,
+            format!(
+                "A definition for option `{}' is not of type `{}'. TypeError: {}",
+                show_option(loc),
+                types::description(ev, ty)?,
+                head
+            ),
+            defs.first().and_then(|d| d.pos),
+        )),
+    }
 }
 
 /// nixpkgs' `mergeDefinitions … .optionalValue`: `None` when nothing is
