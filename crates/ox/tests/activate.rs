@@ -1040,6 +1040,14 @@ fn built_host_switches_and_restarts_on_triggers() {
     assert!(e
         .sh("cat /etc/ssh/authorized_keys.d/ops")
         .contains("ops@test"));
+    // and sshd, with Debian's drop-ins, reads them from there
+    let effective = e.sh("sshd -T -C user=ops,host=x,addr=127.0.0.1");
+    assert!(
+        effective.lines().any(
+            |l| l == "authorizedkeysfile %h/.ssh/authorized_keys /etc/ssh/authorized_keys.d/%u"
+        ),
+        "{effective}"
+    );
     assert_eq!(e.sh("cat /etc/ox/version"), "v1");
     assert_eq!(e.sh("stat -c %a /srv/git"), "755");
     assert_eq!(e.sh("cat /etc/hostname"), "srv");

@@ -139,6 +139,13 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     );
     let sshd = read(&t.join("etc/ssh/sshd_config"));
     assert!(sshd.contains("Port 22\nPort 2222\n") && sshd.contains("PasswordAuthentication no\n"));
+    // sshd must read the keys activation writes to authorized_keys.d
+    assert!(
+        sshd.contains(
+            "\nAuthorizedKeysFile %h/.ssh/authorized_keys /etc/ssh/authorized_keys.d/%u\n"
+        ),
+        "{sshd}"
+    );
     assert!(read(&t.join("etc/sudoers.d/ox")).contains("%wheel ALL=(ALL:ALL) NOPASSWD: ALL"));
 
     // the plan, through activation's own loader
