@@ -459,7 +459,17 @@ fn option_shows_value_type_declaration_and_definition() {
     assert!(o.contains("Value:\n  [\n    22,\n    2222\n  ]\n"), "{o}");
     assert!(o.contains("Type: list of 16 bit unsigned integer"), "{o}");
     assert!(o.contains("nix/modules/services/openssh.nix:"), "{o}");
-    assert!(o.contains("srv.nix"), "{o}");
+    // every definition with file:line (the line of `ports = …` in the fixture)
+    let src = std::fs::read_to_string(hosts_dir().join("srv.nix")).unwrap();
+    let line = src
+        .lines()
+        .position(|l| l.trim_start().starts_with("ports = [ 22 2222 ]"))
+        .expect("srv.nix defines services.openssh.ports")
+        + 1;
+    assert!(
+        o.contains(&format!("srv.nix:{line} (priority 100):\n")),
+        "{o}"
+    );
     let r = ox(
         tmp.path(),
         &[
