@@ -98,6 +98,14 @@ pub enum Expr {
         arg: Box<Expr>,
         span: Span,
     },
+    /// `builtins.f a b` with exactly `f`'s arity of arguments, resolved at
+    /// compile time: calls the primop directly, without building the
+    /// partial applications in between.
+    PrimCall {
+        op: Rc<crate::value::PrimOp>,
+        args: Vec<Expr>,
+        span: Span,
+    },
     Let {
         binds: Vec<Binding>,
         body: Box<Expr>,
@@ -141,6 +149,7 @@ impl Expr {
             | Expr::Select { span, .. }
             | Expr::HasAttr { span, .. }
             | Expr::Apply { span, .. }
+            | Expr::PrimCall { span, .. }
             | Expr::With { span, .. }
             | Expr::If { span, .. }
             | Expr::Assert { span, .. }
@@ -462,7 +471,7 @@ impl<'g> Compiler<'g> {
             ast::Expr::Apply(a) => {
                 let f = self.bx(a.lambda(), &a)?;
                 let arg = self.bx(a.argument(), &a)?;
-                Expr::Apply { f, arg, span }
+                prim_call(Expr::Apply { f, arg, span })
             }
             ast::Expr::With(w) => {
                 let ns = self.bx(w.namespace(), &w)?;
@@ -973,6 +982,33 @@ impl<'g> Compiler<'g> {
 }
 
 /// Slot numbers of a binding scope: the names in order.
+/// Turn a saturated application of a compile-time-known primop into
+/// `Expr::PrimCall`; anything else is returned unchanged.
+fn prim_call(e: Expr) -> Expr {
+    let mut n = 0;
+    let mut head = &e;
+    while let Expr::Apply { f, .. } = head {
+        n += 1;
+        head = f;
+    }
+    let op = match head {
+        Expr::Folded(Value::PrimOp(op), _) if op.arity == n && n >= 2 => op.clone(),
+        _ => return e,
+    };
+    let Expr::Apply { span, .. } = &e else {
+        return e;
+    };
+    let span = *span;
+    let mut args = Vec::with_capacity(n);
+    let mut cur = e;
+    while let Expr::Apply { f, arg, .. } = cur {
+        args.push(*arg);
+        cur = *f;
+    }
+    args.reverse();
+    Expr::PrimCall { op, args, span }
+}
+
 fn slot_map<'a>(names: impl Iterator<Item = &'a Sym>) -> HashMap<Sym, u32> {
     names.enumerate().map(|(i, k)| (*k, i as u32)).collect()
 }

@@ -398,6 +398,10 @@ impl Eval {
                 let av = self.thunk(arg, env);
                 self.call(fv, av, Some(*span))
             }
+            Expr::PrimCall { op, args, span } => {
+                let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
+                (op.f)(self, argv, *span)
+            }
             Expr::Let { binds, body } => {
                 let new = self.bind_env(binds, env);
                 self.eval(body, &new)
