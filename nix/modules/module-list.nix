@@ -13,6 +13,7 @@
   ./tasks/filesystems.nix
   ./services/openssh.nix
   ./security/sudo.nix
+  ./security/sops.nix
   ./home-manager/nixos.nix
   ./system/build.nix
 ]

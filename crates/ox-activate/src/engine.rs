@@ -294,6 +294,11 @@ fn user_units(
 ) -> Result<(), Error> {
     let new_dir = home::user_unit_dir(new, user);
     let old_dir = old.map(|o| home::user_unit_dir(o, user));
+    if systemd::at_boot() {
+        // logind is not up before sysinit.target; lingering managers
+        // start later in the boot with the new files
+        return Ok(());
+    }
     let has_units = |d: &Path| !unit_names_in(d).is_empty();
     if !has_units(&new_dir) && !old_dir.as_deref().is_some_and(has_units) {
         return Ok(());
@@ -440,6 +445,7 @@ fn install_boot_unit(p: &Paths) -> Result<(), Error> {
 /// What `ox-boot.service` runs: finish or undo an interrupted switch,
 /// mark the default generation as booted and activate it.
 pub fn boot_time(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error> {
+    systemd::AT_BOOT.store(true, std::sync::atomic::Ordering::SeqCst);
     let p = Paths::new(root);
     let _lock = lock(&p)?;
     let mut report = Report::default();
@@ -459,11 +465,7 @@ pub fn boot_time(root: &Path, out: &mut dyn FnMut(&str)) -> Result<Report, Error
     if !r.changes.is_empty() && p.is_live() {
         // the boot transaction was computed from the old unit files:
         // queue the default target again so new wants are pulled in
-        if let Some(e) = systemd::job(
-            "start",
-            &["--no-block".into(), "default.target".into()],
-            None,
-        ) {
+        if let Some(e) = systemd::job("start", &["default.target".into()], None) {
             report.warnings.push(e);
         }
     }
@@ -594,17 +596,9 @@ fn activate_locked(
     }
 
     // ---- plan (no changes yet) ----
-    if !t.plan.secrets.is_empty() {
-        // services would start without their secrets: refuse, honestly
-        return Err(Error::Plan {
-            path: t.path.join("activation.json"),
-            msg: format!(
-                "declares {} secret(s), but installing secrets is not implemented in this ox yet",
-                t.plan.secrets.len()
-            ),
-        });
-    }
     let ids = Ids::read(p);
+    // decrypts everything now: a missing key or file refuses the switch
+    let secrets = crate::secrets::plan(p, &t, &ids, &mut report.warnings)?;
     let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
     let mut etc_desired = etc::desired_etc(&t)?;
     let keys = authorized_keys(p, &t);
@@ -684,6 +678,7 @@ fn activate_locked(
         lines.extend(etc::describe(&format!("~{}/", h.user), &h.changes.ops));
     }
     lines.extend(packages::describe(&pkg_plan));
+    lines.extend(secrets.iter().flat_map(crate::secrets::describe));
     for (verb, list) in [
         ("stop", &units.stop),
         ("reload", &units.reload),
@@ -752,8 +747,25 @@ fn activate_locked(
         ..pkg_plan.clone()
     };
     packages::apply(p, &installs, &mut state.packages)?;
+    if let Some(s) = &secrets {
+        crate::secrets::install_for_users(&t, s)?;
+    }
     users::apply(p, &user_ops, &mut state)?;
     state.save(p)?;
+    if let Some(s) = &secrets {
+        // after users and groups exist (owners), before any unit starts
+        let done = crate::secrets::install(&t, s)?;
+        let added = crate::secrets::add_unit_jobs(&done, &mut units, &|u| {
+            live_units && systemd::is_active(u)
+        });
+        for l in added {
+            out(&l);
+            report.changes.push(l);
+        }
+        journal.restart = units.restart.clone();
+        journal.reload = units.reload.clone();
+        journal.save(p)?;
+    }
     fault_point("users");
     if live_units {
         if let Some(e) = systemd::job("stop", &units.stop, None) {
@@ -897,7 +909,7 @@ fn activate_locked(
     Journal::remove(p)?;
     fault_point("done");
 
-    if live_units {
+    if live_units && !systemd::at_boot() {
         touched.sort();
         touched.dedup();
         for (u, e) in job_failed {

@@ -171,6 +171,23 @@ impl Fixture {
         let mut plan = self.plan.clone();
         plan.etc.sort_by(|a, b| a.target.cmp(&b.target));
         plan.users.sort_by(|a, b| a.name.cmp(&b.name));
+        // concrete values, as the builder writes them (docs/toplevel.md)
+        for u in &mut plan.users {
+            u.home.get_or_insert_with(|| {
+                if u.is_normal_user {
+                    format!("/home/{}", u.name)
+                } else {
+                    "/var/empty".into()
+                }
+            });
+            u.shell.get_or_insert_with(|| {
+                if u.is_normal_user {
+                    "/bin/bash".into()
+                } else {
+                    "/usr/sbin/nologin".into()
+                }
+            });
+        }
         plan.groups.sort_by(|a, b| a.name.cmp(&b.name));
         plan.packages.sort();
         let json = serde_json::to_string_pretty(&plan).expect("plan serializes");

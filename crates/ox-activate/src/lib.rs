@@ -21,6 +21,7 @@ pub mod home;
 pub mod packages;
 pub mod plan;
 pub mod profile;
+pub mod secrets;
 pub mod state;
 pub mod systemd;
 pub mod unit;

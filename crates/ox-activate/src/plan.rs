@@ -117,7 +117,8 @@ pub struct Plan {
     pub packages: Vec<Package>,
     pub tmpfiles: Vec<String>,
     pub home: Vec<Home>,
-    pub secrets: Vec<serde_json::Value>,
+    /// `[]`, or sops-nix's manifest object (crate::secrets).
+    pub secrets: serde_json::Value,
 }
 
 /// `ox-system.json`.

@@ -5,6 +5,15 @@ use std::process::Command;
 
 use crate::{run, Error};
 
+/// Set while activating from `ox-boot.service`: jobs are only queued
+/// (`--no-block`), since a job waiting for a unit ordered after
+/// sysinit.target would wait for ox-boot.service itself.
+pub static AT_BOOT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn at_boot() -> bool {
+    AT_BOOT.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Whether systemd is PID 1 here (its runtime directory exists).
 pub fn running() -> bool {
     std::path::Path::new("/run/systemd/system").is_dir()
@@ -97,7 +106,11 @@ pub fn job(verb: &str, units: &[String], user: Option<&str>) -> Option<String> {
     if units.is_empty() {
         return None;
     }
-    match run(systemctl(user).arg(verb).args(units)) {
+    let mut cmd = systemctl(user);
+    if at_boot() {
+        cmd.arg("--no-block");
+    }
+    match run(cmd.arg(verb).args(units)) {
         Ok(_) => None,
         Err(e) => Some(e.to_string()),
     }

@@ -167,6 +167,8 @@ impl Drop for FileLock {
     }
 }
 
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ValidPaths (
     id               INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -229,7 +231,19 @@ impl Store {
             .map_err(db_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
+        // The schema version, for migrations by later ox versions.
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Db(format!(
+                "{} has schema version {version}; this ox understands up to {SCHEMA_VERSION}",
+                db_path.display()
+            )));
+        }
         conn.execute_batch(SCHEMA).map_err(db_err)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db_err)?;
         Ok(Store {
             config,
             dir,
@@ -1002,6 +1016,9 @@ impl Store {
             // Invalidate first, then delete: a crash in between leaves an
             // invalid directory, never a valid path with missing files.
             fsutil::remove_tree(&real).map_err(io_err(format!("deleting {}", real.display())))?;
+            if info.path.is_derivation() {
+                let _ = fs::remove_file(self.log_path(&info.path));
+            }
             report.deleted.push(self.print(&info.path));
         }
         // Scratch directories of killed builds go; entries that are not
@@ -1023,6 +1040,37 @@ impl Store {
         }
         report.unregistered.sort();
         Ok(report)
+    }
+
+    /// Deletes store entries that are not registered (the rest of an
+    /// interrupted registration, or written by a tool that does not
+    /// register), except those a root points at. Returns them.
+    pub fn delete_unregistered(&self, dry_run: bool) -> Result<Vec<String>> {
+        let lp = self.config.state_dir.join("gc.lock");
+        let _lock = FileLock::acquire(&lp, true, false)
+            .map_err(io_err(format!("locking {}", lp.display())))?
+            .ok_or(StoreError::Busy)?;
+        let rooted: BTreeSet<StorePath> = self.roots()?.into_values().collect();
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.real)
+            .map_err(io_err(format!("reading {}", self.real.display())))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(sp) = StorePath::from_base_name(&name) else {
+                continue;
+            };
+            if self.is_valid(&sp)? || rooted.contains(&sp) {
+                continue;
+            }
+            if !dry_run {
+                fsutil::remove_tree(&e.path())
+                    .map_err(io_err(format!("deleting {}", e.path().display())))?;
+            }
+            out.push(self.print(&sp));
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Re-hashes every valid path; returns those whose contents no longer

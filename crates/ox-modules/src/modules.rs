@@ -49,7 +49,8 @@ pub struct Sys {
     orig: Rc<Attrs>,
     base_args: OnceCell<Value>,
     modules: OnceCell<Rc<Vec<Rc<Module>>>>,
-    root: OnceCell<Rc<Node>>,
+    /// Shared with the `options` thunk, which must not own the `Sys`.
+    root: Rc<OnceCell<Rc<Node>>>,
     config: OnceCell<Value>,
     options: OnceCell<Value>,
 }
@@ -131,7 +132,7 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Re
         orig: a.clone(),
         base_args: OnceCell::new(),
         modules: OnceCell::new(),
-        root: OnceCell::new(),
+        root: Rc::new(OnceCell::new()),
         config: OnceCell::new(),
         options: OnceCell::new(),
     });
@@ -171,8 +172,7 @@ impl Sys {
             prim_extend,
             vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
         );
-        let me = self.clone();
-        let ty = lazy(move |_| Ok(me.module_type()));
+        let ty = self.module_type_lazy();
         attrs(vec![
             ("_type", s("configuration")),
             ("config", config),
@@ -184,19 +184,25 @@ impl Sys {
         ])
     }
 
-    fn module_type(self: &Rc<Self>) -> Value {
+    /// `type` (= `submoduleWith { modules; specialArgs; class; }`),
+    /// built when used, from data only (no reference to the `Sys`).
+    fn module_type_lazy(&self) -> Value {
         let modules = self
             .orig
             .get("modules")
             .cloned()
             .unwrap_or(Value::list(vec![]));
-        types::submodule_with(
-            modules,
-            Value::Attrs(self.special.clone()),
-            self.class.clone().map(s).unwrap_or(Value::Null),
-            false,
-            None,
-        )
+        let special = Value::Attrs(self.special.clone());
+        let class = self.class.clone().map(s).unwrap_or(Value::Null);
+        lazy(move |_| {
+            Ok(types::submodule_with(
+                modules.clone(),
+                special.clone(),
+                class.clone(),
+                false,
+                None,
+            ))
+        })
     }
 
     /// The module argument `config` (with `_module`).
@@ -322,9 +328,19 @@ impl Sys {
         if let Some(v) = self.options.get() {
             return Ok(v.clone());
         }
-        let s1 = self.clone();
+        // `Sys` keeps this thunk (in the module arguments): hold the
+        // root through the shared cell and the `Sys` only weakly, or
+        // every evaluation would own itself.
+        let cell = self.root.clone();
+        let weak = Rc::downgrade(self);
         let v = lazy(move |ev| {
-            let root = s1.root(ev)?;
+            let root = match cell.get() {
+                Some(r) => r.clone(),
+                None => match weak.upgrade() {
+                    Some(sys) => sys.root(ev)?,
+                    None => return throw("internal error: module evaluation dropped"),
+                },
+            };
             root.options_attrs(ev)
         });
         let _ = self.options.set(v.clone());
@@ -740,10 +756,7 @@ impl Sys {
                     "args",
                     attrs(vec![
                         ("extendModules", extend),
-                        ("moduleType", {
-                            let me = self.clone();
-                            lazy(move |_| Ok(me.module_type()))
-                        }),
+                        ("moduleType", self.module_type_lazy()),
                     ]),
                 ),
                 (
@@ -784,7 +797,6 @@ impl Sys {
             }
         }
         let n = Rc::new(Node {
-            sys: self.clone(),
             loc: self.prefix.clone(),
             rel: Vec::new(),
             decls,
@@ -792,8 +804,8 @@ impl Sys {
             decl_index: OnceCell::new(),
             def_index: OnceCell::new(),
             kids: RefCell::new(HashMap::new()),
-            config: OnceCell::new(),
-            options: OnceCell::new(),
+            config: WeakMemo::default(),
+            options: WeakMemo::default(),
         });
         let _ = self.root.set(n.clone());
         Ok(n)
@@ -834,8 +846,25 @@ fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 // ----------------------------------------------------------------------
 // Nodes of the option tree
 
+/// A memo that does not own its value: a node's `config` set holds
+/// thunks that own the node, so owning the set would make a cycle that
+/// is never freed. Rebuilding a dropped set is cheap (option values are
+/// memoised in `Opt::value`, children in `Node::kids`).
+#[derive(Default)]
+pub struct WeakMemo(RefCell<std::rc::Weak<Attrs>>);
+
+impl WeakMemo {
+    fn get(&self) -> Option<Value> {
+        self.0.borrow().upgrade().map(Value::Attrs)
+    }
+    fn set(&self, v: &Value) {
+        if let Value::Attrs(a) = v {
+            *self.0.borrow_mut() = Rc::downgrade(a);
+        }
+    }
+}
+
 pub struct Node {
-    sys: Rc<Sys>,
     /// Full location (prefix included).
     loc: Vec<String>,
     /// Location relative to the evaluation's root.
@@ -845,8 +874,8 @@ pub struct Node {
     decl_index: OnceCell<Rc<DeclIndex>>,
     def_index: OnceCell<Rc<HashMap<Sym, Vec<RawDef>>>>,
     kids: RefCell<HashMap<Sym, Child>>,
-    config: OnceCell<Value>,
-    options: OnceCell<Value>,
+    config: WeakMemo,
+    options: WeakMemo,
 }
 
 /// A declaration: its module, the `options` subtree, its position.
@@ -1010,10 +1039,9 @@ impl Node {
                     None,
                 ));
             }
-            Child::Opt(Opt::new(ev, self.sys.clone(), loc, opts, defs)?)
+            Child::Opt(Opt::new(ev, loc, opts, defs)?)
         } else {
             Child::Node(Rc::new(Node {
-                sys: self.sys.clone(),
                 loc,
                 rel,
                 decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
@@ -1021,8 +1049,8 @@ impl Node {
                 decl_index: OnceCell::new(),
                 def_index: OnceCell::new(),
                 kids: RefCell::new(HashMap::new()),
-                config: OnceCell::new(),
-                options: OnceCell::new(),
+                config: WeakMemo::default(),
+                options: WeakMemo::default(),
             }))
         };
         self.kids.borrow_mut().insert(name, c.clone());
@@ -1048,7 +1076,7 @@ impl Node {
             ));
         }
         let v = Value::attrs(Attrs::from_sorted(e));
-        let _ = self.config.set(v.clone());
+        self.config.set(&v);
         Ok(v)
     }
 
@@ -1070,7 +1098,7 @@ impl Node {
             ));
         }
         let v = Value::attrs(Attrs::from_sorted(e));
-        let _ = self.options.set(v.clone());
+        self.options.set(&v);
         Ok(v)
     }
 
@@ -1185,7 +1213,7 @@ pub struct Opt {
     raw: Vec<RawDef>,
     value: Value,
     merged: OnceCell<Rc<Merged>>,
-    attrs: OnceCell<Value>,
+    attrs: WeakMemo,
 }
 
 pub struct Merged {
@@ -1212,7 +1240,6 @@ const OPT_KEYS: &[&str] = &[
 impl Opt {
     fn new(
         ev: &mut Eval,
-        _sys: Rc<Sys>,
         loc: Vec<String>,
         decls: Vec<(Rc<Module>, Value, Option<Span>)>,
         raw: Vec<RawDef>,
@@ -1314,9 +1341,11 @@ impl Opt {
         decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
+            // Weak, so that a computed option does not keep itself alive;
+            // `Node::kids` owns the option.
             let value = lazy(move |ev| match w.upgrade() {
                 Some(o) => o.compute_value(ev),
-                None => throw("option state dropped"),
+                None => throw("internal error: option state dropped"),
             });
             Opt {
                 loc,
@@ -1328,12 +1357,9 @@ impl Opt {
                 raw,
                 value,
                 merged: OnceCell::new(),
-                attrs: OnceCell::new(),
+                attrs: WeakMemo::default(),
             }
         });
-        // The thunk holds only a weak reference; keep the option alive
-        // through a strong one stored in a side table.
-        KEEP.with(|k| k.borrow_mut().push(o.clone()));
         Ok(o)
     }
 
@@ -1552,14 +1578,13 @@ impl Opt {
             papp("__toString", 1, prim_opt_to_string, vec![]),
         ));
         let v = Value::attrs(Attrs::from_unsorted(e));
-        let _ = self.attrs.set(v.clone());
+        self.attrs.set(&v);
         Ok(v)
     }
 }
 
 thread_local! {
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
-    static KEEP: RefCell<Vec<Rc<Opt>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {

@@ -48,7 +48,7 @@ fn walk_map(
     for it in items.iter_mut() {
         match it {
             Item::Comment(c) => {
-                let enc = rule.should_encrypt(path, stack);
+                let enc = rule.should_encrypt(path, stack) && !rule.comment_is_marker(c);
                 let mut v = Value::Comment(std::mem::take(c));
                 f(&mut v, path, enc)?;
                 let Value::Comment(text) = v else {
@@ -262,7 +262,9 @@ pub fn new_data_key() -> [u8; 32] {
 }
 
 /// Wrap `key` for every age key of every group (Shamir parts when there
-/// are several groups). Non-age keys cannot be re-wrapped by ox.
+/// are several groups). With one group, keys whose `enc` is already set
+/// are kept (the caller guarantees it wraps `key`). Non-age keys cannot
+/// be re-wrapped by ox.
 pub fn wrap_data_key(meta: &mut Metadata, key: &[u8; 32]) -> Result<(), Error> {
     let n = meta.key_groups.len();
     if n == 0 || meta.key_groups.iter().all(|g| g.age.is_empty()) {
@@ -286,8 +288,18 @@ pub fn wrap_data_key(meta: &mut Metadata, key: &[u8; 32]) -> Result<(), Error> {
             ));
         }
         for k in &mut g.age {
+            // a key that already wraps this very key/part keeps its block
+            // (only `updatekeys` of a single group passes such keys)
+            if !k.enc.is_empty() && n == 1 {
+                continue;
+            }
             let enc = age_encrypt(&part, std::slice::from_ref(&k.recipient), true)?;
-            k.enc = String::from_utf8(enc).expect("armor is ASCII") + "\n";
+            let mut enc = String::from_utf8(enc).expect("armor is ASCII");
+            // sops' blocks end with exactly one newline
+            if !enc.ends_with('\n') {
+                enc.push('\n');
+            }
+            k.enc = enc;
         }
     }
     Ok(())

@@ -507,7 +507,23 @@ fn list_files(root: &Path) -> Vec<String> {
 /// Decrypt, render and install; see the module docs for the order of
 /// operations and the guarantees.
 pub fn install(spec: &Spec) -> Result<Report, Error> {
-    // ---- phase 1: everything that can fail without writing
+    let (files, keys_gid) = prepare(spec)?;
+    write_and_switch(spec, &files, keys_gid)
+}
+
+/// What [`install`] would report, without writing anything (for
+/// dry-activate): everything is decrypted, rendered and resolved, and
+/// compared with the generation `symlink` points to now. `generation`
+/// is the current one (empty if none).
+pub fn dry_run(spec: &Spec) -> Result<Report, Error> {
+    let (files, _) = prepare(spec)?;
+    let prev = current_generation(spec);
+    let gen = prev.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    Ok(diff(&files, prev.as_ref().map(|p| p.0.as_path()), gen))
+}
+
+/// Phase 1: everything that can fail without writing.
+fn prepare(spec: &Spec) -> Result<(Vec<Planned>, u32), Error> {
     let ids = spec.identities()?;
     let mut cache: HashMap<(PathBuf, &'static str), Decrypted> = HashMap::new();
     let mut values: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -581,7 +597,49 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
             .or_else(|| lookup_group("nogroup"))
             .unwrap_or(0)
     };
+    Ok((files, keys_gid))
+}
 
+/// Phase 3: compare the planned files with generation `prev`.
+fn diff(files: &[Planned], prev: Option<&Path>, generation: PathBuf) -> Report {
+    let mut report = Report {
+        generation,
+        ..Default::default()
+    };
+    for f in files {
+        let new = (f.bytes.clone(), f.uid, f.gid, f.mode);
+        let differs = match prev.and_then(|p| file_state(&p.join(&f.rel))) {
+            None => {
+                report.added.push(f.rel.clone());
+                true
+            }
+            Some(old) if old != new => {
+                report.changed.push(f.rel.clone());
+                true
+            }
+            Some(_) => false,
+        };
+        if differs {
+            report.restart_units.extend(f.restart.iter().cloned());
+            report.reload_units.extend(f.reload.iter().cloned());
+        }
+    }
+    for l in [&mut report.restart_units, &mut report.reload_units] {
+        l.sort();
+        l.dedup();
+    }
+    if let Some(p) = prev {
+        for rel in list_files(p) {
+            if !files.iter().any(|f| f.rel == rel) {
+                report.removed.push(rel);
+            }
+        }
+    }
+    report
+}
+
+/// Phases 2–4: write the generation, report, switch, link, prune.
+fn write_and_switch(spec: &Spec, files: &[Planned], keys_gid: u32) -> Result<Report, Error> {
     // ---- phase 2: write the new generation
     let mut db = std::fs::DirBuilder::new();
     db.recursive(true).mode(0o751);
@@ -607,52 +665,20 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
         .unwrap_or(0)
         + 1;
     let gen = spec.mount_point.join(next.to_string());
-    if let Err(e) = write_generation(&gen, &files, keys_gid) {
+    if let Err(e) = write_generation(&gen, files, keys_gid) {
         let _ = std::fs::remove_dir_all(&gen);
         return Err(e);
     }
 
     // ---- phase 3: what changed
-    let mut report = Report {
-        generation: gen.clone(),
-        ..Default::default()
-    };
-    for f in &files {
-        let new = (f.bytes.clone(), f.uid, f.gid, f.mode);
-        let differs = match prev.as_ref().and_then(|(p, _)| file_state(&p.join(&f.rel))) {
-            None => {
-                report.added.push(f.rel.clone());
-                true
-            }
-            Some(old) if old != new => {
-                report.changed.push(f.rel.clone());
-                true
-            }
-            Some(_) => false,
-        };
-        if differs {
-            report.restart_units.extend(f.restart.iter().cloned());
-            report.reload_units.extend(f.reload.iter().cloned());
-        }
-    }
-    for l in [&mut report.restart_units, &mut report.reload_units] {
-        l.sort();
-        l.dedup();
-    }
-    if let Some((p, _)) = &prev {
-        for rel in list_files(p) {
-            if !files.iter().any(|f| f.rel == rel) {
-                report.removed.push(rel);
-            }
-        }
-    }
+    let report = diff(files, prev.as_ref().map(|p| p.0.as_path()), gen.clone());
 
     // ---- phase 4: switch, links, prune
     if let Err(e) = symlink_atomic(&gen, &spec.symlink) {
         let _ = std::fs::remove_dir_all(&gen);
         return Err(e);
     }
-    for f in &files {
+    for f in files {
         if let Some(link) = &f.link {
             let target = spec.symlink.join(&f.rel);
             symlink_atomic(&target, link)?;

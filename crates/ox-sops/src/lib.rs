@@ -177,6 +177,134 @@ impl Decrypted {
         store::emit(self.format, &branches, Some(&meta))
     }
 
+    /// Set the value at `path` in the first document (sops `set`):
+    /// missing map keys are created, list indices must exist.
+    pub fn set(&mut self, path: &[PathSeg], value: Value) -> Result<(), Error> {
+        let (last, parents) = path
+            .split_last()
+            .ok_or_else(|| Error::Format("set: empty path".into()))?;
+        let mut v = self
+            .branches
+            .first_mut()
+            .ok_or_else(|| Error::Format("empty document".into()))?;
+        for (i, seg) in parents.iter().enumerate() {
+            let shown = render_path(&path[..=i]);
+            v = match (seg, v) {
+                (PathSeg::Key(k), Value::Map(items)) => {
+                    let pos = items
+                        .iter()
+                        .position(|it| matches!(it, Item::Pair(x, _) if x == k));
+                    let pos = match pos {
+                        Some(p) => p,
+                        None => {
+                            items.push(Item::Pair(k.clone(), Value::Map(vec![])));
+                            items.len() - 1
+                        }
+                    };
+                    match &mut items[pos] {
+                        Item::Pair(_, child) => child,
+                        Item::Comment(_) => unreachable!("position() found a pair"),
+                    }
+                }
+                (PathSeg::Index(n), Value::List(l)) => l
+                    .iter_mut()
+                    .filter(|x| !matches!(x, Value::Comment(_)))
+                    .nth(*n)
+                    .ok_or_else(|| Error::Format(format!("index {shown} out of range")))?,
+                _ => {
+                    return Err(Error::Format(format!(
+                        "{shown} does not address a map or list"
+                    )))
+                }
+            };
+        }
+        match (last, v) {
+            (PathSeg::Key(k), Value::Map(items)) => {
+                match items
+                    .iter_mut()
+                    .find(|it| matches!(it, Item::Pair(x, _) if x == k))
+                {
+                    Some(Item::Pair(_, old)) => *old = value,
+                    _ => items.push(Item::Pair(k.clone(), value)),
+                }
+            }
+            (PathSeg::Index(n), Value::List(l)) => {
+                let slot = l
+                    .iter_mut()
+                    .filter(|x| !matches!(x, Value::Comment(_)))
+                    .nth(*n)
+                    .ok_or_else(|| {
+                        Error::Format(format!("index {} out of range", render_path(path)))
+                    })?;
+                *slot = value;
+            }
+            _ => {
+                return Err(Error::Format(format!(
+                    "{} does not address a map or list",
+                    render_path(path)
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the value at `path` (sops `unset`).
+    pub fn unset(&mut self, path: &[PathSeg]) -> Result<(), Error> {
+        let (last, parents) = path
+            .split_last()
+            .ok_or_else(|| Error::Format("unset: empty path".into()))?;
+        let parent = if parents.is_empty() {
+            self.branches
+                .first_mut()
+                .ok_or_else(|| Error::Format("empty document".into()))?
+        } else {
+            // reuse extract's walk on a shared borrow to validate, then
+            // walk mutably
+            self.extract(parents)?;
+            let mut v = &mut self.branches[0];
+            for seg in parents {
+                v = match (seg, v) {
+                    (PathSeg::Key(k), Value::Map(items)) => items
+                        .iter_mut()
+                        .find_map(|it| match it {
+                            Item::Pair(x, c) if x == k => Some(c),
+                            _ => None,
+                        })
+                        .ok_or_else(|| Error::Format("key vanished".into()))?,
+                    (PathSeg::Index(n), Value::List(l)) => l
+                        .iter_mut()
+                        .filter(|x| !matches!(x, Value::Comment(_)))
+                        .nth(*n)
+                        .ok_or_else(|| Error::Format("index vanished".into()))?,
+                    _ => return Err(Error::Format("path vanished".into())),
+                };
+            }
+            v
+        };
+        let missing = || Error::Format(format!("{} not found", render_path(path)));
+        match (last, parent) {
+            (PathSeg::Key(k), Value::Map(items)) => {
+                let pos = items
+                    .iter()
+                    .position(|it| matches!(it, Item::Pair(x, _) if x == k))
+                    .ok_or_else(missing)?;
+                items.remove(pos);
+            }
+            (PathSeg::Index(n), Value::List(l)) => {
+                let pos = l
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| !matches!(x, Value::Comment(_)))
+                    .nth(*n)
+                    .map(|(i, _)| i)
+                    .ok_or_else(missing)?;
+                l.remove(pos);
+            }
+            _ => return Err(missing()),
+        }
+        Ok(())
+    }
+
     /// The data key (for `updatekeys`).
     pub fn data_key(&self) -> &[u8; 32] {
         &self.key
@@ -338,14 +466,25 @@ pub fn updatekeys(
     }
     let key = core::data_key(&meta, ids)?;
     let old_t = meta.shamir_threshold;
+    // with one group before and after, unchanged recipients keep their
+    // wrapped key (so the diff shows only the added/removed ones)
+    let keep: Vec<AgeKey> = if meta.key_groups.len() == 1 && want.len() == 1 {
+        meta.key_groups[0].age.clone()
+    } else {
+        vec![]
+    };
     meta.key_groups = want
         .into_iter()
         .map(|g| KeyGroup {
             age: g
                 .into_iter()
                 .map(|r| AgeKey {
+                    enc: keep
+                        .iter()
+                        .find(|k| k.recipient == r)
+                        .map(|k| k.enc.clone())
+                        .unwrap_or_default(),
                     recipient: r,
-                    enc: String::new(),
                 })
                 .collect(),
             other: vec![],
@@ -396,6 +535,11 @@ pub fn rotate(
         }
     }
     let key = core::new_data_key();
+    for g in &mut meta.key_groups {
+        for k in &mut g.age {
+            k.enc.clear();
+        }
+    }
     core::wrap_data_key(&mut meta, &key)?;
     d.cipher.rekey(&key);
     let mut branches = d.branches.clone();

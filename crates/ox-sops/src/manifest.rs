@@ -7,7 +7,10 @@
 //!   keepGenerations, sshKeyPaths, ageSshKeyPaths, ageKeyFile, useTmpfs}`
 //!   (every field optional);
 //! * a bare array of entries (the `secrets` list of `activation.json`):
-//!   an entry with `content` is a template, any other a secret.
+//!   each has an optional `kind`: `"secret"`, `"template"` or
+//!   `"settings"` (the object form's other fields: sshKeyPaths,
+//!   ageKeyFile, …); without `kind`, an entry with `content` is a
+//!   template and any other a secret.
 //!
 //! Secret entry: `{name, key?, path?, owner?, uid?, group?, gid?,
 //! sopsFile, format?, mode?, restartUnits?, reloadUnits?, neededForUsers?}`.
@@ -112,14 +115,36 @@ impl Manifest {
     pub fn from_value(v: serde_json::Value) -> Result<Manifest, Error> {
         let m: ManifestJson = match v {
             serde_json::Value::Array(entries) => {
-                let (templates, secrets) = entries
-                    .into_iter()
-                    .partition(|e| e.get("content").is_some());
-                ManifestJson {
-                    secrets,
-                    templates,
-                    ..Default::default()
+                // entries by `kind` ("secret", "template", "settings"),
+                // else a template has `content`
+                let mut m = ManifestJson::default();
+                for mut e in entries {
+                    let kind = match e.get("kind").and_then(|k| k.as_str()) {
+                        Some(k) => k.to_string(),
+                        None if e.get("content").is_some() => "template".into(),
+                        None => "secret".into(),
+                    };
+                    if let Some(o) = e.as_object_mut() {
+                        o.remove("kind");
+                    }
+                    match kind.as_str() {
+                        "secret" => m.secrets.push(e),
+                        "template" => m.templates.push(e),
+                        "settings" => {
+                            let mut st: ManifestJson =
+                                serde_json::from_value(e).map_err(|x| bad("settings entry", x))?;
+                            st.secrets = std::mem::take(&mut m.secrets);
+                            st.templates = std::mem::take(&mut m.templates);
+                            m = st;
+                        }
+                        k => {
+                            return Err(Error::Install(format!(
+                                "secrets manifest: unknown entry kind '{k}' (expected secret, template or settings)"
+                            )))
+                        }
+                    }
                 }
+                m
             }
             v => serde_json::from_value(v).map_err(|e| bad("top level", e))?,
         };
@@ -221,6 +246,26 @@ mod tests {
         assert_eq!(u.mount_point, PathBuf::from("/run/secrets-for-users.d"));
         assert!(u.ignore_passwd);
         assert_eq!(u.secrets[0].key, "users/alice");
+    }
+
+    #[test]
+    fn array_form_with_settings_entry() {
+        let j = br#"[
+          {"kind": "secret", "name": "a", "sopsFile": "/s.yaml"},
+          {"kind": "settings", "sshKeyPaths": [], "ageKeyFile": "/var/lib/sops/key.txt", "keepGenerations": 2},
+          {"kind": "template", "name": "t", "content": "x"}
+        ]"#;
+        let m = Manifest::from_json(j).unwrap();
+        assert_eq!(m.spec.secrets.len(), 1);
+        assert_eq!(m.spec.templates.len(), 1);
+        assert!(m.spec.ssh_key_paths.is_empty());
+        assert_eq!(
+            m.spec.age_key_file,
+            Some(PathBuf::from("/var/lib/sops/key.txt"))
+        );
+        assert_eq!(m.spec.keep_generations, 2);
+        let e = Manifest::from_json(br#"[{"kind": "nope"}]"#).unwrap_err();
+        assert!(e.to_string().contains("unknown entry kind"), "{e}");
     }
 
     #[test]

@@ -80,6 +80,17 @@ impl CryptRule {
         }
     }
 
+    /// A comment matching a comment-regex rule is the marker itself and
+    /// stays plain in both modes.
+    pub fn comment_is_marker(&self, comment: &str) -> bool {
+        match self {
+            CryptRule::UnencryptedCommentRegex(r) | CryptRule::EncryptedCommentRegex(r) => {
+                r.is_match(comment)
+            }
+            _ => false,
+        }
+    }
+
     /// sops' `shouldBeEncrypted`: `path` holds the map keys from the
     /// root, `comments` the comments that precede the item at each level.
     pub fn should_encrypt(&self, path: &[String], comments: &[Vec<String>]) -> bool {

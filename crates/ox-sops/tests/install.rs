@@ -349,3 +349,26 @@ fn check_needs_no_key() {
     s.secrets.push(j);
     assert!(ox_sops::install::check(&s).is_err());
 }
+
+#[test]
+fn dry_run_reports_without_writing() {
+    let e = env();
+    let spec = standard(&e);
+    let r = ox_sops::install::dry_run(&spec).unwrap();
+    assert_eq!(r.added.len(), 3);
+    assert!(!e.dir.path().join("secrets").exists(), "dry run wrote");
+    assert!(!e.dir.path().join("secrets.d").exists(), "dry run wrote");
+    install(&spec).unwrap();
+    e.write_secrets(NEW_KEY);
+    let r = ox_sops::install::dry_run(&spec).unwrap();
+    let mut changed = r.changed.clone();
+    changed.sort();
+    assert_eq!(changed, ["powerdns/api-key", "rendered/pdns.env"]);
+    assert_eq!(r.restart_units, ["pdns.service"]);
+    assert_eq!(e.link(), e.dir.path().join("secrets.d/1"));
+    assert!(!e.dir.path().join("secrets.d/2").exists());
+    // and fails like install does
+    let mut bad = spec.clone();
+    bad.secrets.push(e.secret("x", "db/missing"));
+    assert!(ox_sops::install::dry_run(&bad).is_err());
+}

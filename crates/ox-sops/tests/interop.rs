@@ -538,6 +538,9 @@ fn updatekeys_and_rotate_stay_readable_by_sops() {
             .to_string()
     };
     assert_eq!(mac(&enc_s), mac(&up_s));
+    // like sops: only the new recipient's block is added, a's is kept
+    let block = |s: &str| s[s.find("-----BEGIN").unwrap()..s.find("-----END").unwrap()].to_string();
+    assert_eq!(block(&enc_s), block(&up_s));
     // rotate removing a: new data key, b still reads it, a no longer can
     let rot = ox_sops::rotate(
         &up,
@@ -601,4 +604,98 @@ fn sops_yaml_rules_encrypted_regex_and_mac_only() {
     let enc = String::from_utf8(k.sops(&["encrypt", "k8s/secret.yaml"])).unwrap();
     let edited = enc.replace("name: x", "name: y");
     assert!(ox_sops::decrypt(edited.as_bytes(), Format::Yaml, &k.ids(), false).is_ok());
+}
+
+/// Typed YAML scalars (timestamps, octal/hex/underscored ints, floats,
+/// bools): what sops prints after decrypting ox's encryption is byte for
+/// byte what it prints after decrypting its own — so ox resolved and
+/// typed every value (and hashed it into the MAC) as sops does.
+#[test]
+fn yaml_types_match_sops() {
+    same_sops_output("types.yaml");
+}
+
+#[test]
+fn yaml_strings_match_sops() {
+    same_sops_output("strings.yaml");
+}
+
+fn same_sops_output(name: &str) {
+    let k = keys();
+    let p = k.copy(name);
+    let theirs_enc = k.dir.path().join("theirs.yaml");
+    std::fs::write(&theirs_enc, k.sops(&["encrypt", p.to_str().unwrap()])).unwrap();
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![k.recipient.clone()]],
+        ..Default::default()
+    };
+    let ours = ox_sops::encrypt(&std::fs::read(&p).unwrap(), Format::Yaml, &opts).unwrap();
+    let ours_enc = k.dir.path().join("ours.yaml");
+    std::fs::write(&ours_enc, &ours).unwrap();
+    let a = k.sops(&["decrypt", theirs_enc.to_str().unwrap()]);
+    let b = k.sops(&["decrypt", ours_enc.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&b), String::from_utf8_lossy(&a));
+    // the type tags agree too
+    let tags = |s: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(s)
+            .match_indices("type:")
+            .map(|(i, _)| String::from_utf8_lossy(&s[i..i + 9]).into_owned())
+            .collect()
+    };
+    assert_eq!(tags(&ours), tags(&std::fs::read(&theirs_enc).unwrap()));
+}
+
+#[test]
+fn new_metadata_looks_like_sops() {
+    // the enc block of a fresh file is a plain literal block (one final
+    // newline), like sops writes it
+    let k = keys();
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![k.recipient.clone()]],
+        ..Default::default()
+    };
+    let enc = ox_sops::encrypt(b"a: 1\n", Format::Yaml, &opts).unwrap();
+    let text = String::from_utf8(enc).unwrap();
+    assert!(
+        text.contains("          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-----END AGE ENCRYPTED FILE-----\n    lastmodified: \""),
+        "{text}"
+    );
+}
+
+/// updatekeys and rotate in every format: sops reads the results with
+/// the new key and the rotated-out key no longer opens them.
+#[test]
+fn updatekeys_and_rotate_every_format() {
+    for name in ["sample.json", "sample.env", "sample.ini", "multidoc.yaml"] {
+        let a = keys();
+        let b = keys();
+        let p = a.copy(name);
+        let fmt = Format::from_path(&p);
+        let enc = a.sops(&["encrypt", p.to_str().unwrap()]);
+        let up = ox_sops::updatekeys(
+            &enc,
+            fmt,
+            &a.ids(),
+            &[vec![a.recipient.clone(), b.recipient.clone()]],
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        let op = a.dir.path().join(format!("up.{name}"));
+        std::fs::write(&op, &up).unwrap();
+        let plain = a.sops(&["decrypt", op.to_str().unwrap()]);
+        assert_eq!(b.sops(&["decrypt", op.to_str().unwrap()]), plain, "{name}");
+        let rot =
+            ox_sops::rotate(&up, fmt, &b.ids(), &[], std::slice::from_ref(&a.recipient)).unwrap();
+        std::fs::write(&op, &rot).unwrap();
+        assert_eq!(b.sops(&["decrypt", op.to_str().unwrap()]), plain, "{name}");
+        assert!(
+            ox_sops::decrypt(&rot, fmt, &a.ids(), false).is_err(),
+            "{name}"
+        );
+    }
 }

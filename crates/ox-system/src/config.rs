@@ -28,9 +28,8 @@ pub struct HostConfig {
     #[serde(rename = "home-manager")]
     pub home_manager: HomeManager,
     pub system: SystemOpts,
-    pub security: Security,
-    /// Secrets (filled by the secrets issue); passed through unchanged.
-    pub secrets: Vec<Value>,
+    /// `sops.*` as `system.build.oxSecrets` (crate::secrets).
+    pub secrets: crate::secrets::Secrets,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +77,9 @@ pub struct Console {
 pub struct Environment {
     pub etc: BTreeMap<String, EtcEntry>,
     pub system_packages: Vec<Package>,
+    /// Packages built into the store (not apt packages): their `bin/`
+    /// entries are linked into /etc/ox/sw/bin, which ox.sh puts on PATH.
+    pub store_packages: Vec<String>,
     pub variables: BTreeMap<String, EnvValue>,
     pub session_variables: BTreeMap<String, EnvValue>,
     pub shell_aliases: BTreeMap<String, Option<String>>,
@@ -247,6 +249,10 @@ pub struct Unit {
     pub restart_triggers: Vec<Value>,
     pub reload_triggers: Vec<Value>,
     pub unit_config: BTreeMap<String, Value>,
+    /// "asDropinIfExists" (default) or "asDropin": the latter renders the
+    /// unit as `<unit>.d/overrides.conf`, extending a unit a Debian
+    /// package ships.
+    pub override_strategy: Option<String>,
     // services
     pub service_config: BTreeMap<String, Value>,
     pub environment: BTreeMap<String, Option<Scalar>>,
@@ -300,6 +306,7 @@ impl Default for Unit {
             restart_triggers: vec![],
             reload_triggers: vec![],
             unit_config: BTreeMap::new(),
+            override_strategy: None,
             service_config: BTreeMap::new(),
             environment: BTreeMap::new(),
             path: vec![],
@@ -490,18 +497,6 @@ pub struct SystemOpts {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Security {
-    pub sudo: Sudo,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Sudo {
-    pub enable: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
 pub struct HomeManager {
     pub users: BTreeMap<String, HomeConfig>,
 }
@@ -522,6 +517,8 @@ pub struct Home {
     pub home_directory: Option<String>,
     pub file: BTreeMap<String, HomeFile>,
     pub packages: Vec<Package>,
+    /// Store-built packages: their `bin/` entries go to ~/.local/bin.
+    pub store_packages: Vec<String>,
     pub session_variables: BTreeMap<String, EnvValue>,
     pub activation: BTreeMap<String, DagEntry>,
 }

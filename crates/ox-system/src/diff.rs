@@ -19,6 +19,9 @@ pub struct Diff {
     pub users: Changes<NamedChange>,
     pub groups: Changes<NamedChange>,
     pub home: Changes<FileChange>,
+    /// Secrets and templates by name (contents are encrypted or
+    /// placeholders: only the entries are compared).
+    pub secrets: Changes<NamedChange>,
     pub size: SizeDelta,
 }
 
@@ -82,6 +85,17 @@ struct Side {
     tree: Tree,
     plan: ActivationPlan,
     size: u64,
+    /// The directory the toplevel is in on disk: its references are
+    /// siblings there (this also holds for a store below a scratch root).
+    store: Option<std::path::PathBuf>,
+}
+
+/// A referenced store path on disk: the sibling of the toplevel with the
+/// same base name.
+fn on_disk(store: &Option<std::path::PathBuf>, logical: &str) -> Option<std::path::PathBuf> {
+    let base = logical.rsplit('/').next()?;
+    let p = store.as_ref()?.join(base);
+    p.symlink_metadata().is_ok().then_some(p)
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -120,13 +134,22 @@ fn load(p: &Path) -> Result<Side, Error> {
         .map_err(|e| parse_err("ox-system.json", e))?;
     // the paths the toplevel refers to count towards its size when they
     // are in this machine's store
+    let store = std::fs::canonicalize(p)
+        .ok()
+        .and_then(|c| c.parent().map(Path::to_path_buf));
     let size = tree.size()
         + manifest
             .references
             .iter()
-            .map(|r| dir_size(Path::new(r)))
+            .filter_map(|r| on_disk(&store, r))
+            .map(|r| dir_size(&r))
             .sum::<u64>();
-    Ok(Side { tree, plan, size })
+    Ok(Side {
+        tree,
+        plan,
+        size,
+        store,
+    })
 }
 
 fn node_text(n: &Node) -> Option<String> {
@@ -145,6 +168,58 @@ fn file_diff(path: &str, old: &Node, new: &Node) -> String {
             .to_string(),
         _ => "binary files differ\n".into(),
     }
+}
+
+/// Store paths (`<store>/<hash>-<name>…`) in the removed and added lines
+/// of a unified diff, paired by name; the content diff of each pair.
+fn referenced_changes(a: &Side, b: &Side, diff: &str) -> String {
+    let paths = |sign: char| -> Vec<String> {
+        diff.lines()
+            .filter(|l| l.starts_with(sign) && !l.starts_with("---") && !l.starts_with("+++"))
+            .flat_map(|l| {
+                l.split(|c: char| c.is_whitespace() || c == '=' || c == '"')
+                    .filter(|w| w.starts_with('/') && w.contains("/store/"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    // `<store>/<hash>-<name>/rest` → (`<store>/<hash>-<name>`, name)
+    let split = |p: &str| -> Option<(String, String)> {
+        let i = p.find("/store/")? + "/store/".len();
+        let rest = &p[i..];
+        let base = rest.split('/').next()?;
+        let name = base.split_once('-')?.1.to_string();
+        Some((p[..i + base.len()].to_string(), name))
+    };
+    let mut out = String::new();
+    for o in paths('-') {
+        let Some((op, oname)) = split(&o) else {
+            continue;
+        };
+        for n in paths('+') {
+            let Some((np, nname)) = split(&n) else {
+                continue;
+            };
+            if oname != nname || op == np {
+                continue;
+            }
+            let (Some(od), Some(nd)) = (on_disk(&a.store, &op), on_disk(&b.store, &np)) else {
+                continue;
+            };
+            let (Ok(ot), Ok(nt)) = (
+                Tree::read_from_any(&od, &oname),
+                Tree::read_from_any(&nd, &nname),
+            ) else {
+                continue;
+            };
+            let c = compare_files(&ot, &nt, &|_| true, "");
+            for f in c.changed {
+                out.push_str(&format!("in {}:\n{}", f.path, f.diff));
+            }
+        }
+    }
+    out
 }
 
 fn is_unit(path: &str) -> bool {
@@ -263,10 +338,35 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
         &|p| p.starts_with("etc/") && !p.starts_with("etc/systemd/"),
         "etc/",
     );
-    let units = compare_files(&a.tree, &b.tree, &is_unit, "etc/systemd/");
+    let mut units = compare_files(&a.tree, &b.tree, &is_unit, "etc/systemd/");
+    // a changed job script or trigger file shows up as a new store path
+    // in the unit: show what changed inside it
+    for u in &mut units.changed {
+        u.diff.push_str(&referenced_changes(&a, &b, &u.diff));
+    }
     let home = compare_files(&a.tree, &b.tree, &|p| p.starts_with("home/"), "home/");
     let users = compare_named(&a.plan.users, &b.plan.users, |u| &u.name);
     let groups = compare_named(&a.plan.groups, &b.plan.groups, |g| &g.name);
+    // secrets and templates (rendered/NAME) as named entries
+    let entries = |p: &ActivationPlan| -> Vec<serde_json::Value> {
+        let Some(m) = &p.secrets.0 else {
+            return Vec::new();
+        };
+        let mut v: Vec<serde_json::Value> = m
+            .secrets
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect();
+        v.extend(m.templates.iter().map(|t| {
+            let mut x = serde_json::to_value(t).unwrap_or_default();
+            x["name"] = format!("rendered/{}", t.name).into();
+            x
+        }));
+        v
+    };
+    let secrets = compare_named(&entries(&a.plan), &entries(&b.plan), |e| {
+        e["name"].as_str().unwrap_or("?")
+    });
     Ok(Diff {
         packages,
         etc,
@@ -274,6 +374,7 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
         users,
         groups,
         home,
+        secrets,
         size: SizeDelta {
             old: a.size,
             new: b.size,
@@ -345,7 +446,11 @@ impl Diff {
                 }
             }
         }
-        for (title, c) in [("Users:", &self.users), ("Groups:", &self.groups)] {
+        for (title, c) in [
+            ("Users:", &self.users),
+            ("Groups:", &self.groups),
+            ("Secrets:", &self.secrets),
+        ] {
             if c.is_empty() {
                 continue;
             }

@@ -127,6 +127,53 @@ struct HomeCx<'c, 'a> {
     cx: &'c mut Ctx<'a>,
     user: String,
     files: BTreeMap<String, HomeFilePlan>,
+    /// `onChange` scripts: (target, script).
+    on_change: Vec<(String, String)>,
+}
+
+/// sha256 (hex) of everything at or below `dest` in the tree: what an
+/// `onChange` script compares with the last run.
+fn content_hash(tree: &crate::Tree, dest: &str) -> String {
+    let mut buf = Vec::new();
+    let prefix = format!("{dest}/");
+    for (p, n) in &tree.entries {
+        if p != dest && !p.starts_with(&prefix) {
+            continue;
+        }
+        buf.extend_from_slice(p.as_bytes());
+        buf.push(0);
+        match n {
+            Node::File { data, executable } => {
+                buf.push(if *executable { b'x' } else { b'f' });
+                buf.extend_from_slice(data);
+            }
+            Node::Symlink(t) => {
+                buf.push(b'l');
+                buf.extend_from_slice(t.as_bytes());
+            }
+        }
+        buf.push(0);
+    }
+    ox_store::Hash::digest(ox_store::HashAlgo::Sha256, &buf).to_base16()
+}
+
+/// home-manager's `onChange`: the script runs in the activation when
+/// the file's content differs from the last run (a stamp in the
+/// user's state directory), after the files are linked.
+fn on_change_entry(target: &str, hash: &str, script: &str) -> DagEntry {
+    let stamp = ox_store::Hash::digest(ox_store::HashAlgo::Sha256, target.as_bytes()).to_base16();
+    DagEntry {
+        data: format!(
+            "__ox_stamp=\"${{XDG_STATE_HOME:-$HOME/.local/state}}/ox/on-change/{stamp}\"\n\
+             if [ \"$(cat \"$__ox_stamp\" 2>/dev/null)\" != {hash} ]; then\n\
+             {script}\n\
+             mkdir -p \"$(dirname \"$__ox_stamp\")\" && printf %s {hash} > \"$__ox_stamp\"\n\
+             fi\n\
+             unset __ox_stamp\n"
+        ),
+        after: vec!["onFilesChange".into()],
+        before: vec![],
+    }
 }
 
 impl HomeCx<'_, '_> {
@@ -169,6 +216,9 @@ impl HomeCx<'_, '_> {
                 })
             }
         }
+        if !f.on_change.trim().is_empty() {
+            self.on_change.push((t.clone(), f.on_change.clone()));
+        }
         let executable = matches!(
             self.cx.tree.entries.get(&dest),
             Some(Node::File {
@@ -176,13 +226,51 @@ impl HomeCx<'_, '_> {
                 ..
             })
         );
+        let on_conflict: String = if f.force { "replace" } else { "error" }.into();
+        let prefix = format!("{dest}/");
+        let below: Vec<(String, bool)> = self
+            .cx
+            .tree
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, n)| {
+                (
+                    k.clone(),
+                    matches!(
+                        n,
+                        Node::File {
+                            executable: true,
+                            ..
+                        }
+                    ),
+                )
+            })
+            .collect();
+        if f.recursive && !below.is_empty() {
+            // home-manager's `recursive`: each file is linked on its own,
+            // so the directory itself stays the user's
+            for (k, x) in below {
+                let rel = k[format!("home/{}/", self.user).len()..].to_string();
+                self.files.insert(
+                    rel.clone(),
+                    HomeFilePlan {
+                        target: rel,
+                        source: k,
+                        executable: x,
+                        on_conflict: on_conflict.clone(),
+                    },
+                );
+            }
+            return Ok(());
+        }
         self.files.insert(
             t.clone(),
             HomeFilePlan {
                 target: t,
                 source: dest,
                 executable,
-                on_conflict: if f.force { "replace" } else { "error" }.into(),
+                on_conflict,
             },
         );
         Ok(())
@@ -227,9 +315,18 @@ pub(crate) fn render_homes(cx: &mut Ctx) -> Result<Vec<HomePlan>, Error> {
             cx,
             user: user.clone(),
             files: BTreeMap::new(),
+            on_change: Vec::new(),
         };
         render_home(&mut h, hm, &home_dir, &base)?;
-        let activation = activation_order(&hm.home.activation, &format!("{base}.home.activation"))?;
+        let mut dag = hm.home.activation.clone();
+        for (target, script) in &h.on_change {
+            let hash = content_hash(&h.cx.tree, &format!("home/{user}/{target}"));
+            dag.insert(
+                format!("onChange:{target}"),
+                on_change_entry(target, &hash, script.trim_end()),
+            );
+        }
+        let activation = activation_order(&dag, &format!("{base}.home.activation"))?;
         out.push(HomePlan {
             user: user.clone(),
             files: h.files.into_values().collect(),
@@ -275,6 +372,18 @@ fn render_home(h: &mut HomeCx, hm: &HomeConfig, home_dir: &str, base: &str) -> R
             f,
             &format!("{base}.xdg.configFile.{}", show_attr(name)),
         )?;
+    }
+    // store-built home.packages: their programs in ~/.local/bin, which
+    // Debian's default ~/.profile puts on PATH
+    for pkg in &hm.home.store_packages {
+        let option = format!("{base}.home.packages");
+        for b in h.cx.package_bins(pkg, &option)? {
+            h.add_node(
+                &format!(".local/bin/{b}"),
+                Node::Symlink(format!("{pkg}/bin/{b}")),
+                &option,
+            )?;
+        }
     }
     let su = &hm.systemd.user;
     for (kind, units) in [

@@ -19,6 +19,7 @@ pub mod files;
 pub mod home;
 pub mod nar;
 pub mod plan;
+pub mod secrets;
 pub mod tree;
 pub mod units;
 
@@ -61,6 +62,9 @@ pub struct Options {
     /// files, …): already in the store, they become references of the
     /// toplevel.
     pub references: std::collections::BTreeSet<String>,
+    /// Where the store directory is on disk (`/` normally; a scratch
+    /// root in tests), to list the `bin/` of store-built packages.
+    pub store_root: std::path::PathBuf,
 }
 
 impl Default for Options {
@@ -70,6 +74,7 @@ impl Default for Options {
             ox_version: env!("CARGO_PKG_VERSION").into(),
             system: "x86_64-linux".into(),
             references: Default::default(),
+            store_root: "/".into(),
         }
     }
 }
@@ -152,6 +157,7 @@ impl Rendered {
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a HostConfig,
     pub store_dir: String,
+    pub store_root: std::path::PathBuf,
     pub store: StoreDir,
     pub tree: Tree,
     pub extra: BTreeMap<String, Extra>,
@@ -201,6 +207,43 @@ impl Ctx<'_> {
             },
         );
         Ok(())
+    }
+
+    /// The names in `<pkg>/bin` of a store-built package, read from
+    /// the store on disk.
+    pub fn package_bins(&self, pkg: &str, option: &str) -> Result<Vec<String>, Error> {
+        if !pkg.starts_with(&format!("{}/", self.store_dir.trim_end_matches('/'))) {
+            return Err(Error::Invalid {
+                option: option.to_string(),
+                expected: format!("a store path below {}", self.store_dir),
+                found: format!("{pkg:?}"),
+            });
+        }
+        let dir = self
+            .store_root
+            .join(pkg.trim_start_matches('/'))
+            .join("bin");
+        let mut names = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(rd) => {
+                for e in rd.flatten() {
+                    names.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+            // a package without bin/ (a library, data) links nothing
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && self.store_root.join(pkg.trim_start_matches('/')).exists() => {}
+            Err(e) => {
+                return Err(Error::Invalid {
+                    option: option.to_string(),
+                    expected: "a package built into the store".into(),
+                    found: format!("{pkg}, which cannot be read ({e})"),
+                })
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     fn add_extra(&mut self, name: &str, extra: Extra) -> Result<String, Error> {
@@ -259,6 +302,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
     let mut cx = Ctx {
         cfg,
         store_dir: opts.store_dir.clone(),
+        store_root: opts.store_root.clone(),
         store,
         tree: Tree::new(),
         extra: BTreeMap::new(),
@@ -351,7 +395,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
         packages,
         tmpfiles: sd.tmpfiles.rules.clone(),
         home,
-        secrets: cfg.secrets.clone(),
+        secrets: secrets::normalize(&cfg.secrets)?,
     };
     let manifest = Manifest {
         format_version: plan::FORMAT_VERSION,

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -34,7 +33,7 @@ pub struct ActivationPlan {
     pub packages: Vec<PackagePlan>,
     pub tmpfiles: Vec<String>,
     pub home: Vec<HomePlan>,
-    pub secrets: Vec<Value>,
+    pub secrets: crate::secrets::Secrets,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -159,6 +159,17 @@ impl Tree {
         Ok(t)
     }
 
+    /// A directory read with [`Tree::read_from`], or a single file as a
+    /// tree with one entry `name`.
+    pub fn read_from_any(p: &Path, name: &str) -> Result<Tree, Error> {
+        if p.is_dir() {
+            return Tree::read_from(p);
+        }
+        let mut t = Tree::new();
+        t.copy_from(name, p, "store path")?;
+        Ok(t)
+    }
+
     /// Total size of the regular files' contents.
     pub fn size(&self) -> u64 {
         self.entries

@@ -379,7 +379,25 @@ impl Ctx<'_> {
                 });
             }
             let unit_name = format!("{name}.{}", kind.suffix());
-            let target = format!("{dir}/{unit_name}");
+            let dropin = match u.override_strategy.as_deref() {
+                None | Some("asDropinIfExists") => false,
+                Some("asDropin") => true,
+                Some(other) => {
+                    return Err(Error::Invalid {
+                        option: format!("{option}.overrideStrategy"),
+                        expected: "\"asDropinIfExists\" or \"asDropin\"".into(),
+                        found: format!("{other:?}"),
+                    })
+                }
+            };
+            // a drop-in extends the unit Debian ships (generateUnits'
+            // `<unit>.d/overrides.conf`); ox has no upstream unit set to
+            // detect "if exists", so that case is a full unit
+            let target = if dropin {
+                format!("{dir}/{unit_name}.d/overrides.conf")
+            } else {
+                format!("{dir}/{unit_name}")
+            };
             if u.enable {
                 let text = self.unit_text(kind, name, u, &option)?;
                 self.etc_file(&target, text.into_bytes(), &option)?;

@@ -19,6 +19,7 @@ fn opts() -> Options {
         ox_version: "0.0.0-test".into(),
         system: "x86_64-linux".into(),
         references: Default::default(),
+        store_root: "/".into(),
     }
 }
 
@@ -30,7 +31,12 @@ fn load(case: &Path) -> serde_json::Value {
 
 /// The expected tree: toplevel plus extras, as one tree.
 fn rendered_tree(case: &Path) -> Tree {
-    let r = render(&load(case), &opts()).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+    // store-built packages of a case live below <case>/store
+    let o = Options {
+        store_root: case.join("store"),
+        ..opts()
+    };
+    let r = render(&load(case), &o).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
     let mut all = Tree::new();
     for (p, n) in &r.toplevel.entries {
         all.insert(&format!("toplevel/{p}"), n.clone(), "t")
@@ -206,6 +212,12 @@ fn diff_of_two_toplevels() {
     cfg2["systemd"]["services"]["pdns"]["serviceConfig"]["Restart"] = "always".into();
     cfg2["environment"]["etc"]["ssh/sshd_config"]["text"] =
         "Port 2222\nPasswordAuthentication no\n".into();
+    cfg2["secrets"] = serde_json::json!({
+        "secrets": [{ "name": "db/password", "key": "db/password", "format": "yaml", "mode": "0400",
+                      "sopsFile": "/ox/store/00000000000000000000000000000000-s.yaml" }],
+        "templates": [], "secretsMountPoint": "/run/secrets.d", "symlinkPath": "/run/secrets",
+        "keepGenerations": 1, "sshKeyPaths": ["/etc/ssh/ssh_host_ed25519_key"], "useTmpfs": true
+    });
     let r2 = render(&cfg2, &opts()).unwrap();
     let p2 = install(&r2, root.path());
     assert_ne!(p1, p2);
@@ -226,6 +238,7 @@ fn diff_of_two_toplevels() {
     assert_eq!(d.etc.changed.len(), 1);
     assert!(d.etc.changed[0].diff.contains("-Port 22\n+Port 2222"));
     assert_eq!(d.users.changed[0].name, "alice");
+    assert_eq!(d.secrets.added, vec!["db/password"]);
     let text = d.render(false);
     assert!(
         text.contains("~ git 1:2.39.5-0+deb12u2 -> 1:2.47.0-1"),

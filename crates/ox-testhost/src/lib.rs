@@ -471,8 +471,12 @@ impl Host {
         self.leader
     }
 
+    /// The end of the guest's console (boot messages), for errors.
     fn console_log(&self) -> String {
-        fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+        let all = fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        let lines: Vec<&str> = all.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(30)..];
+        format!("last console lines:\n{}", tail.join("\n"))
     }
 
     /// A command that runs inside the guest (all its namespaces), for

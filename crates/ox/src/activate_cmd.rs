@@ -127,20 +127,37 @@ pub fn activate(a: ActivateArgs) -> Result<ExitCode, String> {
     run_activation(&t, action, &a.common, a.generation)
 }
 
+/// `ox switch` (action switch), `ox test` (activate, not the boot
+/// default) and `ox boot` (boot default only).
 pub fn switch(a: SwitchArgs) -> Result<ExitCode, String> {
+    switch_like(a, Action::Switch)
+}
+
+pub fn test(a: SwitchArgs) -> Result<ExitCode, String> {
+    switch_like(a, Action::Test)
+}
+
+pub fn boot(a: SwitchArgs) -> Result<ExitCode, String> {
+    switch_like(a, Action::Boot)
+}
+
+fn switch_like(a: SwitchArgs, action: Action) -> Result<ExitCode, String> {
     let t = match (a.toplevel, &a.flake) {
         (Some(t), _) => t,
         (None, Some(f)) => build_host(f)?,
         (None, None) => {
-            return Err(
-                "error: ox switch needs a TOPLEVEL (from `ox build`) or --flake REF#HOST\n".into(),
-            )
+            return Err(format!(
+                "error: ox {} needs a TOPLEVEL (from `ox build`) or --flake REF#HOST\n",
+                action.as_str()
+            ))
         }
     };
     let root = absolute(&a.common.root);
     let t = absolute(&t);
     // the diff against the running generation, before anything happens
-    if let Some(cur) = profile::read_system_link(&Paths::new(&root).current_system()) {
+    if action == Action::Boot {
+        // nothing runs now
+    } else if let Some(cur) = profile::read_system_link(&Paths::new(&root).current_system()) {
         if cur != t {
             match ox_system::diff::diff(&cur, &t) {
                 Ok(d) => say(d.render(crate::stderr_color()).trim_end()),
@@ -148,7 +165,7 @@ pub fn switch(a: SwitchArgs) -> Result<ExitCode, String> {
             }
         }
     }
-    run_activation(&t, Action::Switch, &a.common, None)
+    run_activation(&t, action, &a.common, None)
 }
 
 /// Build a host's toplevel with `ox build --flake`, in a child process
@@ -375,6 +392,9 @@ pub fn generations(a: GenerationsArgs) -> Result<ExitCode, String> {
         let _ = writeln!(out, "{s}");
         return Ok(ExitCode::SUCCESS);
     }
+    if gens.is_empty() {
+        say("no system generations yet (ox switch makes the first)");
+    }
     for g in &gens {
         let mut marks = vec![];
         if g.current {
@@ -466,6 +486,10 @@ pub fn gc(a: GcArgs) -> Result<ExitCode, String> {
         if a.dry_run { "to remove" } else { "removed" },
         gens.len() - victims.len()
     ));
+    if !victims.is_empty() && !a.dry_run {
+        // profile links are the store's GC roots; the paths go with it
+        say("`ox store gc` deletes the store paths no generation keeps alive any more");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

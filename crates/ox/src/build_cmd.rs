@@ -78,7 +78,7 @@ pub fn open_store(root: Option<&PathBuf>) -> Result<Store, String> {
 }
 
 pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
-    if a.host.is_some() || a.all {
+    if a.host.is_some() || a.all || a.flake.is_some() {
         return crate::host_cmd::build(&a);
     }
     if a.flake.is_some() {
@@ -92,6 +92,13 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
     let cwd = std::env::current_dir()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "/".into());
+    // A `.drv` store path is built as it is, like `nix-build x.drv`.
+    if let (None, Some(f)) = (&a.expr, &a.file) {
+        let s = f.to_string_lossy();
+        if s.ends_with(".drv") && store.dir.is_store_path(&s) {
+            return build_drv_path(&store, &s, &a);
+        }
+    }
     let v = match &a.expr {
         Some(e) => ev.eval_string(e, "«string»", &cwd).map_err(fail)?,
         None => {
@@ -214,6 +221,47 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
         return Err(msg);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn build_drv_path(store: &Store, drv: &str, a: &BuildArgs) -> Result<ExitCode, String> {
+    let e = |e: ox_localstore::StoreError| format!("error: {e}\n");
+    let d = store.parse(drv).map_err(e)?;
+    let mut opts = BuildOptions {
+        check: a.check,
+        ..BuildOptions::default()
+    };
+    if let Some(j) = a.jobs {
+        opts.jobs = j.max(1);
+    }
+    let outcome = store.realise(std::slice::from_ref(&d), &opts).map_err(e)?;
+    let mut n = 0;
+    for (name, p) in &outcome.outputs[&d] {
+        if !a.no_out_link && !a.check {
+            n += 1;
+            let mut link = a.out_link.clone().into_os_string();
+            if name != "out" {
+                link.push(format!("-{name}"));
+            }
+            if n > 1 && name == "out" {
+                link.push(format!("-{n}"));
+            }
+            store
+                .make_result_link(std::path::Path::new(&link), p)
+                .map_err(e)?;
+        }
+        println!("{}", store.print(p));
+    }
+    for n in &outcome.non_reproducible {
+        eprintln!(
+            "error: derivation '{}' may not be deterministic: output '{}' ({}) differs: registered {}, rebuilt {}",
+            n.drv, n.output, n.path, n.registered, n.rebuilt
+        );
+    }
+    Ok(if outcome.non_reproducible.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Like nix-build: a function with formals is called with the `--arg`s

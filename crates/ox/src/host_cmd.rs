@@ -48,9 +48,18 @@ pub fn nix_str(s: &str) -> String {
 }
 
 pub struct HostEval {
-    ev: Eval,
-    file: PathBuf,
-    color: bool,
+    src: EvSource,
+    /// The attribute set of hosts (a hosts file's value, or a flake's
+    /// `oxConfigurations`).
+    hosts: Value,
+    /// Where the hosts come from, for messages.
+    origin: String,
+    pub color: bool,
+}
+
+enum EvSource {
+    Plain(Box<Eval>),
+    Flake(Box<ox_flake::Session>),
 }
 
 impl HostEval {
@@ -74,62 +83,85 @@ impl HostEval {
         let file = cwd.join(file);
         if !file.exists() {
             return Err(format!(
-                "error: the hosts file {} does not exist (use --file)\n",
+                "error: the hosts file {} does not exist\n",
                 file.display()
             ));
         }
-        Ok(HostEval {
-            ev,
-            file,
-            color: crate::stderr_color(),
-        })
-    }
-
-    fn eval(&mut self, expr: &str) -> Result<Value, String> {
-        let color = self.color;
-        let dir = self
-            .file
+        let color = crate::stderr_color();
+        let dir = file
             .parent()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|| "/".into());
-        let v = self
-            .ev
-            .eval_string(expr, "«ox build»", &dir)
+        let expr = format!(
+            "let h = import {}; in h.oxConfigurations or h",
+            nix_str(&file.to_string_lossy())
+        );
+        let hosts = ev
+            .eval_string(&expr, "«hosts»", &dir)
+            .and_then(|v| ev.force(v))
             .map_err(|e| ox_eval::render(&e, color))?;
-        self.ev.force(v).map_err(|e| ox_eval::render(&e, color))
+        Ok(HostEval {
+            src: EvSource::Plain(Box::new(ev)),
+            hosts,
+            origin: file.display().to_string(),
+            color,
+        })
     }
 
-    pub fn json(&mut self, expr: &str) -> Result<serde_json::Value, String> {
-        let v = self.eval(expr)?;
-        let color = self.color;
-        let span = ox_eval::error::Span {
-            file: ox_eval::error::FileId(u32::MAX),
-            start: 0,
-            end: 0,
+    /// `REF#HOST`: the flake's `oxConfigurations`, and the host named
+    /// after `#` (if any).
+    pub fn open_flake(
+        target: &str,
+        include: &[String],
+    ) -> Result<(HostEval, Option<String>), String> {
+        let (r, host) = match target.split_once('#') {
+            Some((r, h)) if !h.is_empty() => (r.to_string(), Some(h.to_string())),
+            Some((r, _)) => (r.to_string(), None),
+            None => (target.to_string(), None),
         };
-        let s = ox_eval::print::to_json(&mut self.ev, v, true, span)
-            .map_err(|e| ox_eval::render(&e, color))?;
-        serde_json::from_str(&s)
-            .map_err(|e| format!("error: internal: bad JSON from the evaluator: {e}\n"))
+        let r = if r.is_empty() { ".".to_string() } else { r };
+        let common = crate::flake_cmd::Common {
+            include: include.to_vec(),
+            ..Default::default()
+        };
+        let mut s = crate::flake_cmd::session(&common)?;
+        let fail = |e: ox_flake::Error| format!("error: {e}\n");
+        let dir = std::env::current_dir()
+            .map_err(|e| format!("error: {e}\n"))?
+            .join(&r);
+        let f = ox_flake::lock_flake(&mut s, &dir, &[], false, ox_flake::LockMode::Write)
+            .map_err(fail)?;
+        let v = ox_flake::flake_value(&mut s, &f).map_err(fail)?;
+        let hosts = ox_flake::select(&mut s, v, &["oxConfigurations"]).map_err(fail)?;
+        let color = crate::stderr_color();
+        let hosts = s.ev.force(hosts).map_err(|e| ox_eval::render(&e, color))?;
+        Ok((
+            HostEval {
+                src: EvSource::Flake(Box::new(s)),
+                hosts,
+                origin: format!("the oxConfigurations of flake {r}"),
+                color,
+            },
+            host,
+        ))
     }
 
-    fn hosts_expr(&self) -> String {
-        format!(
-            "(let h = import {}; in h.oxConfigurations or h)",
-            nix_str(&self.file.to_string_lossy())
-        )
+    pub fn ev(&mut self) -> &mut Eval {
+        match &mut self.src {
+            EvSource::Plain(e) => e,
+            EvSource::Flake(s) => &mut s.ev,
+        }
     }
 
-    fn host_names(&mut self) -> Result<Vec<String>, String> {
-        let e = format!("builtins.attrNames {}", self.hosts_expr());
-        let v = self.json(&e)?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default())
+    pub fn host_names(&mut self) -> Result<Vec<String>, String> {
+        match &self.hosts {
+            Value::Attrs(a) => Ok(a.entries().iter().map(|(k, _)| k.to_string()).collect()),
+            other => Err(format!(
+                "error: {} is {}, expected an attribute set of hosts\n",
+                self.origin,
+                other.type_name()
+            )),
+        }
     }
 
     pub fn check_host(&mut self, host: &str) -> Result<(), String> {
@@ -139,7 +171,7 @@ impl HostEval {
         }
         Err(format!(
             "error: host `{host}` is not defined in {} (hosts: {})\n",
-            self.file.display(),
+            self.origin,
             if names.is_empty() {
                 "none".to_string()
             } else {
@@ -148,8 +180,36 @@ impl HostEval {
         ))
     }
 
-    pub fn host_expr(&self, host: &str) -> String {
-        format!("{}.${{{}}}", self.hosts_expr(), nix_str(host))
+    /// `(FEXPR) host`, forced: FEXPR is a Nix function of the host.
+    pub fn apply(&mut self, host: &str, fexpr: &str) -> Result<Value, String> {
+        let color = self.color;
+        let hv = match &self.hosts {
+            Value::Attrs(a) => a.get(host).cloned(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("error: host `{host}` is not defined in {}\n", self.origin))?;
+        let ev = self.ev();
+        let r = (|| {
+            let f = ev.eval_string(fexpr, "«ox»", "/")?;
+            let v = ev.call(f, hv, None)?;
+            ev.force(v)
+        })();
+        r.map_err(|e| ox_eval::render(&e, color))
+    }
+
+    /// [`HostEval::apply`] as JSON (strings with context allowed).
+    pub fn apply_json(&mut self, host: &str, fexpr: &str) -> Result<serde_json::Value, String> {
+        let v = self.apply(host, fexpr)?;
+        let color = self.color;
+        let span = ox_eval::error::Span {
+            file: ox_eval::error::FileId(u32::MAX),
+            start: 0,
+            end: 0,
+        };
+        let s = ox_eval::print::to_json(self.ev(), v, true, span)
+            .map_err(|e| ox_eval::render(&e, color))?;
+        serde_json::from_str(&s)
+            .map_err(|e| format!("error: internal: bad JSON from the evaluator: {e}\n"))
     }
 }
 
@@ -162,8 +222,18 @@ fn render_host(
     mut opts: ox_system::Options,
 ) -> Result<ox_system::Rendered, String> {
     he.check_host(host)?;
-    let base = he.host_expr(host);
-    let checks = he.json(&format!("({base}).config.system.build.oxChecks"))?;
+    let shape = he.apply_json(
+        host,
+        "h: builtins.isAttrs h && h ? config && h ? options && h.config ? system",
+    )?;
+    if shape != serde_json::Value::Bool(true) {
+        return Err(format!(
+            "error: host `{host}` in {} is not an evaluated host: expected what \
+             `import <ox/modules/eval-host.nix> {{ modules = [ … ]; }}` (or `ox.lib.oxSystem`) returns\n",
+            he.origin
+        ));
+    }
+    let checks = he.apply_json(host, "h: h.config.system.build.oxChecks")?;
     for w in checks["warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", w.as_str().unwrap_or_default());
     }
@@ -181,9 +251,7 @@ fn render_host(
         return Err(s);
     }
     // toJSON keeps the string context: the store paths the plan refers to
-    let v = he.eval(&format!(
-        "builtins.toJSON ({base}).config.system.build.oxPlan"
-    ))?;
+    let v = he.apply(host, "h: builtins.toJSON h.config.system.build.oxPlan")?;
     let Value::Str(s) = &v else {
         return Err("error: internal: toJSON did not return a string\n".into());
     };
@@ -194,7 +262,7 @@ fn render_host(
         let color = he.color;
         let realised = ox_build::realise_strings(
             store,
-            &mut he.ev,
+            he.ev(),
             std::slice::from_ref(&v),
             &ox_localstore::BuildOptions::default(),
         )
@@ -285,12 +353,25 @@ fn hosts_file(a: &BuildArgs) -> PathBuf {
     a.file.clone().unwrap_or_else(|| PathBuf::from("hosts.nix"))
 }
 
+/// The hosts of `--flake REF[#HOST]` or of the hosts file, and the host
+/// the flake reference names.
+fn open_hosts(
+    a: &BuildArgs,
+    store_dir: Option<&str>,
+) -> Result<(HostEval, Option<String>), String> {
+    match &a.flake {
+        Some(f) => HostEval::open_flake(f, &a.include),
+        None => Ok((HostEval::open(&hosts_file(a), &a.include, store_dir)?, None)),
+    }
+}
+
 fn build_one(a: &BuildArgs, host: &str, link: Option<&Path>) -> Result<String, String> {
     let store = crate::build_cmd::open_store(a.store_root.as_ref())?;
     let sd = store.dir.as_str().to_string();
-    let mut he = HostEval::open(&hosts_file(a), &a.include, Some(&sd))?;
+    let (mut he, _) = open_hosts(a, Some(&sd))?;
     let opts = ox_system::Options {
         store_dir: sd,
+        store_root: store.config.root.clone(),
         ..Default::default()
     };
     eprintln!("building host `{host}`…");
@@ -312,11 +393,12 @@ fn build_one(a: &BuildArgs, host: &str, link: Option<&Path>) -> Result<String, S
 }
 
 pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
-    if let Some(f) = &a.flake {
-        return Err(format!(
-            "error: --flake {f}: flakes are not supported yet; use `ox build HOSTS.nix --host NAME`\n"
-        ));
-    }
+    let flake_host = a
+        .flake
+        .as_deref()
+        .and_then(|f| f.split_once('#'))
+        .map(|(_, h)| h.to_string())
+        .filter(|h| !h.is_empty());
     let link = |host: Option<&str>| -> Option<PathBuf> {
         if a.no_out_link {
             return None;
@@ -331,14 +413,18 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
         })
     };
     if !a.all {
-        let host = a.host.clone().unwrap_or_else(local_host_name);
+        let host = a
+            .host
+            .clone()
+            .or(flake_host)
+            .unwrap_or_else(local_host_name);
         let p = build_one(a, &host, link(None).as_deref())?;
         println!("{p}");
         return Ok(ExitCode::SUCCESS);
     }
     // --all: one child process per host (the evaluator is single-threaded),
     // at most as many at once as there are CPUs; a line per finished host
-    let hosts = HostEval::open(&hosts_file(a), &a.include, None)?.host_names()?;
+    let hosts = open_hosts(a, None)?.0.host_names()?;
     let exe = std::env::current_exe().map_err(|e| format!("error: {e}\n"))?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let total = hosts.len();
@@ -350,7 +436,13 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
         while running.len() < jobs {
             let Some(h) = queue.next() else { break };
             let mut c = std::process::Command::new(&exe);
-            c.arg("build").arg(hosts_file(a)).arg("--host").arg(&h);
+            match &a.flake {
+                Some(f) => {
+                    let r = f.split_once('#').map_or(f.as_str(), |(r, _)| r);
+                    c.arg("build").arg("--flake").arg(format!("{r}#{h}"))
+                }
+                None => c.arg("build").arg(hosts_file(a)).arg("--host").arg(&h),
+            };
             match link(Some(&h)) {
                 Some(l) => c.arg("--out-link").arg(l),
                 None => c.arg("--no-out-link"),

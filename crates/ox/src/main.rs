@@ -57,6 +57,10 @@ enum Command {
     Activate(activate_cmd::ActivateArgs),
     /// Activate a toplevel and make it the boot default.
     Switch(activate_cmd::SwitchArgs),
+    /// Activate a toplevel now, without making it the boot default.
+    Test(activate_cmd::SwitchArgs),
+    /// Make a toplevel the boot default, activated at the next boot.
+    Boot(activate_cmd::SwitchArgs),
     /// Print exactly what switching to a toplevel would change.
     DryActivate(activate_cmd::DryArgs),
     /// List the system generations.
@@ -99,6 +103,8 @@ fn main() -> ExitCode {
         Command::Pkgs(a) => pkgs_cmd::run(a),
         Command::Activate(a) => activate_cmd::activate(a),
         Command::Switch(a) => activate_cmd::switch(a),
+        Command::Test(a) => activate_cmd::test(a),
+        Command::Boot(a) => activate_cmd::boot(a),
         Command::DryActivate(a) => activate_cmd::dry_activate(a),
         Command::Generations(a) => activate_cmd::generations(a),
         Command::Rollback(a) => activate_cmd::rollback(a),

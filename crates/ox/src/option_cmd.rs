@@ -19,8 +19,8 @@ pub struct OptionArgs {
     /// The host (default: this machine's host name).
     #[arg(long)]
     pub host: Option<String>,
-    /// A flake reference `REF#HOST` (not supported yet).
-    #[arg(long, conflicts_with = "file")]
+    /// A flake reference `REF#HOST` (the host from its `oxConfigurations`).
+    #[arg(long)]
     pub flake: Option<String>,
     /// Add a search path entry (`PATH` or `PREFIX=PATH`).
     #[arg(short = 'I', long = "include")]
@@ -111,22 +111,46 @@ fn print_value(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
+/// `a."b.c".d` → `["a", "b.c", "d"]`.
+fn split_option_path(p: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in p.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 pub fn run(a: OptionArgs) -> Result<ExitCode, String> {
-    if let Some(f) = &a.flake {
-        return Err(format!(
-            "error: --flake {f}: flakes are not supported yet; use --file HOSTS.nix --host NAME\n"
-        ));
-    }
-    let path: Vec<&str> = a.path.split('.').filter(|s| !s.is_empty()).collect();
+    let path = split_option_path(&a.path);
+    let (mut he, flake_host) = match &a.flake {
+        Some(f) => crate::host_cmd::HostEval::open_flake(f, &a.include)?,
+        None => (
+            crate::host_cmd::HostEval::open(&a.file, &a.include, None)?,
+            None,
+        ),
+    };
     let host = a
         .host
         .clone()
+        .or(flake_host)
         .unwrap_or_else(crate::host_cmd::local_host_name);
-    let mut he = crate::host_cmd::HostEval::open(&a.file, &a.include, None)?;
     he.check_host(&host)?;
     let path_nix = format!(
         "[ {} ]",
@@ -135,8 +159,7 @@ pub fn run(a: OptionArgs) -> Result<ExitCode, String> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let expr = format!("({QUERY}) ({}) {path_nix}", he.host_expr(&host));
-    let r = he.json(&expr)?;
+    let r = he.apply_json(&host, &format!("h: ({QUERY}) h {path_nix}"))?;
     if a.json {
         println!("{}", print_value(&r));
         return Ok(if r["found"] == true {

@@ -164,6 +164,61 @@ enum Cmd {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Decrypt and compare with the current generation; write nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
+    /// Encrypt a whole file as a plain age file (agenix style).
+    AgeEncrypt {
+        /// Recipients (age1…, ssh-ed25519 …, ssh-rsa …), repeatable.
+        #[arg(short = 'r', long = "recipient", required = true)]
+        recipient: Vec<String>,
+        /// ASCII armor.
+        #[arg(short = 'a', long)]
+        armor: bool,
+        /// Input (default: stdin).
+        file: Option<PathBuf>,
+    },
+    /// Decrypt a plain age file to stdout.
+    AgeDecrypt {
+        /// Input (default: stdin).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
+    /// Set one value in place, e.g. `set f.yaml '["db"]["pw"]' '"x"'`
+    /// (the value is JSON); unchanged values keep their ciphertext.
+    Set {
+        file: PathBuf,
+        path: String,
+        /// A JSON value; with --value-stdin, read from stdin instead.
+        value: Option<String>,
+        #[arg(long = "value-stdin")]
+        value_stdin: bool,
+        #[command(flatten)]
+        ty: TypeArgs,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
+    /// Remove one value in place.
+    Unset {
+        file: PathBuf,
+        path: String,
+        #[command(flatten)]
+        ty: TypeArgs,
+        #[command(flatten)]
+        ids: IdArgs,
+    },
+    /// Run a command with the file's top-level scalar values as
+    /// environment variables (plaintext only in the child's environment).
+    ExecEnv {
+        file: PathBuf,
+        /// The command, run with `sh -c`.
+        command: String,
+        #[command(flatten)]
+        ty: TypeArgs,
+        #[command(flatten)]
+        ids: IdArgs,
     },
     /// Generate an age X25519 key.
     Keygen {
@@ -244,6 +299,17 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), String> {
         return Err(e(format!("{}: {x}", file.display())));
     }
     Ok(())
+}
+
+fn read_input(file: Option<&Path>) -> Result<Vec<u8>, String> {
+    match file {
+        Some(p) => read(p),
+        None => {
+            let mut b = vec![];
+            std::io::stdin().read_to_end(&mut b).map_err(e)?;
+            Ok(b)
+        }
+    }
 }
 
 fn stdout(bytes: &[u8]) -> Result<(), String> {
@@ -383,6 +449,7 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             manifest,
             check,
             json,
+            dry_run,
         } => {
             let m = ox_sops::manifest::Manifest::from_json(&read(&manifest)?)
                 .map_err(|x| e(x.in_file(&manifest)))?;
@@ -396,7 +463,12 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             }
             let mut out = vec![];
             for s in specs {
-                let r = ox_sops::install::install(s).map_err(e)?;
+                let r = if dry_run {
+                    ox_sops::install::dry_run(s)
+                } else {
+                    ox_sops::install::install(s)
+                }
+                .map_err(e)?;
                 if !json {
                     for (what, l) in [
                         ("adding", &r.added),
@@ -404,7 +476,8 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
                         ("removing", &r.removed),
                     ] {
                         if !l.is_empty() {
-                            eprintln!("{what} secret(s): {}", l.join(", "));
+                            let would = if dry_run { "would be " } else { "" };
+                            eprintln!("{would}{what} secret(s): {}", l.join(", "));
                         }
                     }
                 }
@@ -421,6 +494,99 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
                 stdout(format!("{}\n", serde_json::Value::Array(out)).as_bytes())?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::AgeEncrypt {
+            recipient,
+            armor,
+            file,
+        } => {
+            let data = read_input(file.as_deref())?;
+            let out = ox_sops::age_encrypt(&data, &recipient, armor).map_err(e)?;
+            stdout(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::AgeDecrypt { file, ids } => {
+            let ids = identities(&ids)?;
+            let data = read_input(file.as_deref())?;
+            let out = ox_sops::age_decrypt(&data, &ids).map_err(e)?;
+            stdout(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Set {
+            file,
+            path,
+            value,
+            value_stdin,
+            ty,
+            ids,
+        } => {
+            let fmt = format_of(&file, &ty)?;
+            let ids = identities(&ids)?;
+            let text = match (value, value_stdin) {
+                (Some(v), false) => v.into_bytes(),
+                (None, true) => read_input(None)?,
+                _ => return Err(e("give either VALUE or --value-stdin")),
+            };
+            // never echo the value: the parse error says where, not what
+            let j: serde_json::Value = serde_json::from_slice(&text).map_err(|x| {
+                e(format!(
+                    "the value is not JSON (line {}, column {}); quote strings: '\"…\"'",
+                    x.line(),
+                    x.column()
+                ))
+            })?;
+            let mut d = ox_sops::decrypt(&read(&file)?, fmt, &ids, false)
+                .map_err(|x| e(x.in_file(&file)))?;
+            let p = ox_sops::parse_extract(&path).map_err(e)?;
+            d.set(&p, ox_sops::store::json::from_json(j)).map_err(e)?;
+            let out = d.reencrypt(d.branches.clone()).map_err(e)?;
+            write_atomic(&file, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Unset {
+            file,
+            path,
+            ty,
+            ids,
+        } => {
+            let fmt = format_of(&file, &ty)?;
+            let ids = identities(&ids)?;
+            let mut d = ox_sops::decrypt(&read(&file)?, fmt, &ids, false)
+                .map_err(|x| e(x.in_file(&file)))?;
+            let p = ox_sops::parse_extract(&path).map_err(e)?;
+            d.unset(&p).map_err(e)?;
+            let out = d.reencrypt(d.branches.clone()).map_err(e)?;
+            write_atomic(&file, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::ExecEnv {
+            file,
+            command,
+            ty,
+            ids,
+        } => {
+            let fmt = format_of(&file, &ty)?;
+            let ids = identities(&ids)?;
+            let d = ox_sops::decrypt(&read(&file)?, fmt, &ids, false)
+                .map_err(|x| e(x.in_file(&file)))?;
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c").arg(&command);
+            if let Some(ox_sops::Value::Map(items)) = d.branches.first() {
+                for it in items {
+                    if let ox_sops::Item::Pair(k, v) = it {
+                        if let Some(text) = v.display_text() {
+                            cmd.env(k, String::from_utf8_lossy(&text).into_owned());
+                        }
+                    }
+                }
+            }
+            let status = cmd
+                .status()
+                .map_err(|x| e(format!("cannot run the command: {x}")))?;
+            Ok(match status.code() {
+                Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
+                None => ExitCode::FAILURE,
+            })
         }
         Cmd::Keygen { output } => {
             let (secret, public) = ox_sops::keygen();
@@ -455,13 +621,18 @@ pub fn run(a: SecretsArgs) -> Result<ExitCode, String> {
             let out = if private_key {
                 ox_sops::keys::ssh_private_to_age(&bytes).map_err(e)?
             } else {
+                // authorized_keys / known_hosts / ssh-keyscan lines: the
+                // ssh-ed25519 key wherever it sits; other key types skipped
                 let text = String::from_utf8_lossy(&bytes);
                 let mut out = vec![];
-                for line in text
-                    .lines()
-                    .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                {
-                    out.push(ox_sops::ssh_to_age(line).map_err(e)?);
+                for line in text.lines().filter(|l| !l.starts_with('#')) {
+                    let Some(at) = line.find("ssh-ed25519 ") else {
+                        continue;
+                    };
+                    out.push(ox_sops::ssh_to_age(&line[at..]).map_err(e)?);
+                }
+                if out.is_empty() {
+                    return Err(e("no ssh-ed25519 public key in the input"));
                 }
                 out.join("\n")
             };

@@ -578,6 +578,33 @@ fn boot_takes_effect_at_the_next_boot() {
     assert_eq!(e.sh("readlink /run/ox/booted-system"), t2);
     assert_eq!(e.host.unit_state("ox-boot.service"), "active");
     assert_eq!(e.sh("cat /etc/greeting"), "generation two");
+
+    // power loss in the middle of a switch back to generation 1, after
+    // the flip: the next boot finishes it (unit jobs only queued, so
+    // nothing waits for itself before sysinit.target)
+    let o = e
+        .host
+        .command(&["env", "OX_ACTIVATE_FAULT=etc", "ox", "switch", &t1])
+        .output()
+        .expect("run ox");
+    assert!(!o.status.success());
+    assert!(e.host.path("/ox/var/activate/journal.json").exists());
+    e.host.restart().expect("reboot");
+    assert!(!e.host.path("/ox/var/activate/journal.json").exists());
+    assert_eq!(e.sh("cat /etc/greeting"), "generation one");
+    assert_eq!(e.sh("readlink /run/ox/booted-system"), t1);
+    assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-3-link");
+    for _ in 0..50 {
+        if e.host.unit_state("gone.service") == "active" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(e.host.unit_state("gone.service"), "active");
+    assert_eq!(e.host.unit_state("fresh.service"), "inactive");
+    assert!(e
+        .sh("ps -o args= -p $(systemctl show -P MainPID web)")
+        .contains("1111"));
 }
 
 /// Copy a directory into the test store as `name`; its activation.json.

@@ -100,15 +100,20 @@ fn generations_rollback_gc_and_ask() {
     assert_eq!(r.link("etc/greeting"), "/etc/ox-static/greeting");
     assert_eq!(r.link("etc/ox-static"), format!("{}/etc", ts[0]));
 
-    for t in &ts[1..] {
+    // ox switch shows the diff against the running generation first
+    let out = r.ok(&["switch", &ts[1]]);
+    let diff_at = out.find("-gen 1").expect("diff of /etc/greeting shown");
+    assert!(out[diff_at..].contains("+gen 2"), "{out}");
+    assert!(diff_at < out.find("done:").unwrap(), "{out}");
+    for t in &ts[2..] {
         r.ok(&["switch", t]);
     }
     // `test` activates without a new generation; `boot` only moves the default
-    r.ok(&["activate", &ts[0], "test"]);
+    r.ok(&["test", &ts[0]]);
     assert_eq!(r.link("run/ox/current-system"), ts[0]);
     assert_eq!(r.link("ox/var/profiles/system"), "system-4-link");
     // like a Nix profile: a toplevel that is not the default gets a new number
-    r.ok(&["activate", &ts[2], "boot"]);
+    r.ok(&["boot", &ts[2]]);
     assert_eq!(r.link("ox/var/profiles/system"), "system-5-link");
     assert_eq!(
         r.link("run/ox/current-system"),

@@ -719,3 +719,61 @@ fn functions_are_called_with_defaults_and_args() {
     ]);
     assert!(b[0].ends_with("-f-3-y"), "{b:?}");
 }
+
+#[test]
+fn builtin_builders_cannot_escape_their_inputs() {
+    let r = Root::new("escape");
+    let inc = format!("ox={}", repo().join("nix").display());
+    for expr in [
+        "let p = import <ox/pkgs> {}; in p.copyPath \"x\" \"${p.writeText \"a\" \"a\"}/../../../../etc/passwd\"",
+        "let p = import <ox/pkgs> {}; in p.copyPath \"x\" \"/etc/passwd\"",
+        "let p = import <ox/pkgs> {}; in p.linkFarm \"x\" [ { name = \"../escape\"; path = \"/etc\"; } ]",
+    ] {
+        let o = r.ox(&["build", "-I", &inc, "--no-out-link", "-E", expr]);
+        assert!(!o.status.success(), "{expr} built");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("must not contain")
+                || e.contains("is not in the store")
+                || e.contains("must be a relative path"),
+            "{e}"
+        );
+    }
+    assert!(!r.root().join("ox/escape").exists());
+}
+
+#[test]
+fn drv_paths_build_directly() {
+    let r = Root::new("drvpath");
+    // Instantiate by building once, then find the .drv in the store.
+    let out = r.build(&[
+        "--no-out-link",
+        "-E",
+        "(import <ox/pkgs> {}).writeText \"d\" \"d\"",
+    ]);
+    let store = r.root().join("ox/store");
+    let drv = fs::read_dir(&store)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with("-d.drv"))
+        .unwrap();
+    let drv = format!("/ox/store/{drv}");
+    // Collect the output (no root), then build it from the .drv alone.
+    let o = r.ox(&["store", "gc"]);
+    assert!(o.status.success());
+    assert!(!r.real(&out[0]).exists());
+    let o = r.ox(&["build", "--no-out-link", &drv]);
+    assert!(
+        !o.status.success(),
+        "the .drv was collected too, so this must fail"
+    );
+    let out = r.build(&["-E", "(import <ox/pkgs> {}).writeText \"d\" \"d\""]);
+    let o = r.ox(&["build", "-o", "again", &drv]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out[0]);
+    assert_eq!(
+        fs::read_link(r.work().join("again")).unwrap(),
+        PathBuf::from(&out[0])
+    );
+}

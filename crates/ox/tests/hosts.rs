@@ -148,7 +148,7 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     assert!(!p.mutable_users);
     let names: Vec<&str> = p.packages.iter().map(|x| x.name.as_str()).collect();
     assert_eq!(names, ["git", "htop", "openssh-server", "sudo"]);
-    assert!(p.packages.iter().all(|x| !x.version.is_empty()));
+    assert!(p.packages.iter().all(|x| x.version.is_some()));
     let ops = p.users.iter().find(|u| u.name == "ops").unwrap();
     assert_eq!(ops.group, "users");
     assert_eq!(ops.extra_groups, ["wheel"]);
@@ -157,6 +157,22 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     assert_eq!(p.tmpfiles, ["d /srv/git 0755 root root -"]);
     let sudoers = p.etc.iter().find(|e| e.target == "sudoers.d/ox").unwrap();
     assert_eq!(sudoers.mode, "0440");
+    // sops-nix options → the secrets list (ox-sops' manifest entries),
+    // the encrypted file copied to the store
+    let secrets = &p.secrets["secrets"];
+    assert_eq!(secrets.as_array().unwrap().len(), 1, "{secrets:?}");
+    assert_eq!(secrets[0]["name"], "db/password");
+    assert_eq!(secrets[0]["owner"], "backup");
+    assert_eq!(secrets[0]["restartUnits"][0], "backup.service");
+    let sops_file = secrets[0]["sopsFile"].as_str().unwrap();
+    assert!(sops_file.starts_with("/ox/store/") && sops_file.ends_with("-secrets.yaml"));
+    assert_eq!(
+        p.secrets["templates"][0]["content"],
+        format!(
+            "PASSWORD=<SOPS:{}:PLACEHOLDER>\n",
+            "4c4bafe61f052e13a786eaf8b0a7ee0af7c39c5ccade2b24c9fbea4914962b9d"
+        )
+    );
     // the toplevel's references are valid store paths
     let m: serde_json::Value = serde_json::from_str(&read(&t.join("ox-system.json"))).unwrap();
     assert_eq!(m["stateVersion"], "25.05");
@@ -185,6 +201,25 @@ fn desktop_home_manager_with_gconfig() {
         read(&t.join("etc/crypttab")),
         "games /dev/disk/by-uuid/0292b609 /etc/luks-keys/games.key luks\n"
     );
+    // store-built packages: built during `ox build`, linked into
+    // ~/.local/bin and /etc/ox/sw/bin (which /etc/profile.d/ox.sh adds to PATH)
+    for (link, name) in [
+        ("home/manu/.local/bin/emacsedit", "emacsedit"),
+        ("etc/ox/sw/bin/hello-ox", "hello-ox"),
+    ] {
+        let target = std::fs::read_link(t.join(link)).unwrap();
+        let target = target.to_str().unwrap();
+        assert!(
+            target.starts_with("/ox/store/") && target.ends_with(&format!("/bin/{name}")),
+            "{target}"
+        );
+        assert!(
+            root.join(target.trim_start_matches('/')).is_file(),
+            "{target} not built"
+        );
+    }
+    assert!(read(&t.join("etc/profile.d/ox.sh")).contains("/etc/ox/sw/bin:$PATH"));
+
     let top = ox_activate::plan::Toplevel::load(&t).unwrap();
     let home = &top.plan.home[0];
     assert_eq!(home.user, "manu");
@@ -193,6 +228,9 @@ fn desktop_home_manager_with_gconfig() {
     assert!(pos("writeBoundary") < pos("emacs-config"), "{order:?}");
     assert_eq!(home.session_variables["EDITOR"], "emacsclient");
     assert!(top.plan.packages.iter().any(|p| p.name == "emacs"));
+    // nixpkgs.overlays reach the package set
+    let htop = top.plan.packages.iter().find(|p| p.name == "htop").unwrap();
+    assert_eq!(htop.version.as_deref(), Some("3.2.2-2+local1"));
 }
 
 #[test]
@@ -214,6 +252,14 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
         "{}",
         r.stdout
     );
+    // inside the changed job script of backup.service
+    assert!(r.stdout.contains("in bin/backup-start:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("-echo \"backing up (v1)\"")
+            && r.stdout.contains("+echo \"backing up (v2)\""),
+        "{}",
+        r.stdout
+    );
     let r = ox(
         root,
         &["diff", "--json", pa.to_str().unwrap(), pb.to_str().unwrap()],
@@ -227,7 +273,19 @@ fn same_inputs_same_path_and_diff_shows_the_change() {
 fn bad_hosts_fail_before_anything_is_built() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "bad-shape",
+            &["host `bad-shape` in", "is not an evaluated host: expected what"],
+        ),
+        (
+            "bad-conflict",
+            &[
+                "The option `systemd.services.web.serviceConfig.User' has conflicting definition values:",
+                "bad-conflict.nix:4",
+                "bad-conflict-other.nix:2",
+            ],
+        ),
         (
             "bad-assert",
             &[
@@ -280,8 +338,6 @@ fn bad_hosts_fail_before_anything_is_built() {
 }
 
 #[test]
-#[ignore = "ox-modules' evalModules returns `options` as an unforced thunk (reported to its \
-            engineer); passes with OX_TEST_NIX pointing at a tree with nixpkgs' lib"]
 fn option_shows_value_type_declaration_and_definition() {
     let tmp = tempfile::tempdir().unwrap();
     let r = ox(
@@ -326,8 +382,9 @@ fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
     );
     assert!(!r.ok);
     assert!(
-        r.stderr
-            .contains("error: failed to build: bad-assert, bad-option, bad-type\n"),
+        r.stderr.contains(
+            "error: failed to build: bad-assert, bad-conflict, bad-option, bad-shape, bad-type\n"
+        ),
         "{}",
         r.stderr
     );
@@ -341,4 +398,92 @@ fn build_all_builds_the_good_hosts_and_names_the_bad_ones() {
             r.stdout
         );
     }
+}
+
+#[test]
+fn flake_hosts_build_with_ox_lib_ox_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    // a copy: locking writes flake.lock next to flake.nix
+    let flake = tmp.path().join("flake");
+    std::fs::create_dir_all(&flake).unwrap();
+    for f in ["flake.nix", "host.nix"] {
+        std::fs::copy(repo().join("tests/system/flake").join(f), flake.join(f)).unwrap();
+    }
+    let target = format!("{}#alpha", flake.display());
+    let link = tmp.path().join("res");
+    let r = ox(
+        &root,
+        &["build", "--flake", &target, "-o", link.to_str().unwrap()],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let logical = r.stdout.lines().last().unwrap().trim().to_string();
+    assert!(logical.ends_with("-ox-system-alpha"), "{logical}");
+    let t = root.join(logical.trim_start_matches('/'));
+    assert_eq!(read(&t.join("etc/ox/role")), "web\n");
+    assert!(t.join("etc/systemd/system/web.service").is_file());
+
+    let r = ox(
+        &root,
+        &[
+            "build",
+            "--flake",
+            flake.to_str().unwrap(),
+            "--all",
+            "-o",
+            link.to_str().unwrap(),
+        ],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("alpha {logical}")),
+        "{}",
+        r.stdout
+    );
+    let beta = std::fs::read_link(tmp.path().join("res-beta")).unwrap();
+    let tb = root.join(beta.to_str().unwrap().trim_start_matches('/'));
+    assert_eq!(read(&tb.join("etc/ox/role")), "db\n");
+}
+
+#[test]
+fn example_fleet_builds_every_host_from_its_flake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    // a copy: locking writes flake.lock next to flake.nix
+    let fleet = tmp.path().join("homelab");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("examples/homelab"))
+        .arg(&fleet)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let r = ox(
+        &root,
+        &[
+            "build",
+            "--flake",
+            fleet.to_str().unwrap(),
+            "--all",
+            "--no-out-link",
+        ],
+    );
+    assert!(r.ok, "{}\n{}", r.stdout, r.stderr);
+    let built: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(built.len(), 12, "{}", r.stdout);
+    // the seed's itw: LUKS root from ox.boot.cryptPart plus the games
+    // volume from environment.etc.crypttab, in one /etc/crypttab
+    let itw = built.iter().find(|l| l.starts_with("itw ")).unwrap();
+    let t = root.join(itw.split_once(' ').unwrap().1.trim_start_matches('/'));
+    let crypttab = read(&t.join("etc/crypttab"));
+    assert!(
+        crypttab.starts_with("crypt /dev/disk/by-label/crypt-root none luks\ngames "),
+        "{crypttab}"
+    );
+    // schere: the PowerDNS secret and its template in the plan
+    let schere = built.iter().find(|l| l.starts_with("schere ")).unwrap();
+    let t = root.join(schere.split_once(' ').unwrap().1.trim_start_matches('/'));
+    let plan: serde_json::Value = serde_json::from_str(&read(&t.join("activation.json"))).unwrap();
+    assert_eq!(plan["secrets"]["secrets"][0]["name"], "powerdns/api-key");
+    assert_eq!(plan["secrets"]["templates"][0]["owner"], "pdns");
 }

@@ -129,6 +129,16 @@ fn ssh_to_age_matches_the_private_key() {
         &["ssh-to-age", "-i", pubkey.to_str().unwrap()],
     ));
     let recipient = String::from_utf8(recipient).unwrap().trim().to_string();
+    // an ssh-keyscan style line (host first) with an rsa line before it
+    let scan = s.dir.path().join("scan.txt");
+    let pubtext = std::fs::read_to_string(&pubkey).unwrap();
+    std::fs::write(&scan, format!("host ssh-rsa AAAAB3Nza\nhost {pubtext}")).unwrap();
+    let from_scan = ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["ssh-to-age", "-i", scan.to_str().unwrap()],
+    ));
+    assert_eq!(String::from_utf8(from_scan).unwrap().trim(), recipient);
     let sk = ok(ox(
         s.dir.path(),
         &s.key,
@@ -371,6 +381,14 @@ fn install_from_manifest() {
         &s.key,
         &["install", "--check", manifest.to_str().unwrap()],
     ));
+    let o = ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["install", "--dry-run", "--json", manifest.to_str().unwrap()],
+    ));
+    let report: serde_json::Value = serde_json::from_slice(&o).unwrap();
+    assert_eq!(report[0]["added"].as_array().unwrap().len(), 2);
+    assert!(!run.path().join("secrets").exists(), "--dry-run wrote");
     let o = ox(
         s.dir.path(),
         &s.key,
@@ -493,4 +511,148 @@ fn key_from_command_and_env() {
     let o = run("SOPS_AGE_KEY_CMD", "exit 4".into());
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("SOPS_AGE_KEY_CMD failed"));
+}
+
+/// The placeholder form documented for the module system, computed by
+/// ox's own evaluator, is the string `install` substitutes.
+#[test]
+fn placeholder_from_nix_matches_install() {
+    let name = "powerdns/api-key";
+    let o = Command::new(env!("CARGO_BIN_EXE_ox"))
+        .args([
+            "eval",
+            "-E",
+            &format!(r#""<SOPS:${{builtins.hashString "sha256" "{name}"}}:PLACEHOLDER>""#),
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(ok(o)).unwrap();
+    assert_eq!(
+        out.trim(),
+        format!("\"{}\"", ox_sops::install::placeholder(name))
+    );
+}
+
+#[test]
+fn plain_age_files_via_cli() {
+    let s = setup();
+    let k = s.dir.path().join("id_ed25519");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&k)
+        .status()
+        .unwrap()
+        .success());
+    let ssh_pub = std::fs::read_to_string(k.with_extension("pub")).unwrap();
+    let msg = s.dir.path().join("msg.bin");
+    std::fs::write(&msg, b"agenix-style \x00 payload").unwrap();
+    for (r, id) in [
+        (s.recipient.clone(), s.key.clone()),
+        (ssh_pub.trim().to_string(), k.clone()),
+    ] {
+        // ox encrypts, age decrypts
+        let enc = ok(ox(
+            s.dir.path(),
+            &s.key,
+            &["age-encrypt", "-a", "-r", &r, msg.to_str().unwrap()],
+        ));
+        let ep = s.dir.path().join("m.age");
+        std::fs::write(&ep, &enc).unwrap();
+        let out = ok(Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&id)
+            .arg(&ep)
+            .output()
+            .unwrap());
+        assert_eq!(out, std::fs::read(&msg).unwrap());
+        // age encrypts, ox decrypts
+        let out = ok(Command::new("age")
+            .args(["-r", &r, "-o"])
+            .arg(&ep)
+            .arg(&msg)
+            .output()
+            .unwrap());
+        assert!(out.is_empty());
+        let dec = ok(ox(
+            s.dir.path(),
+            &s.key,
+            &[
+                "age-decrypt",
+                "--identity",
+                id.to_str().unwrap(),
+                ep.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(dec, std::fs::read(&msg).unwrap());
+    }
+}
+
+#[test]
+fn set_and_unset() {
+    let s = setup();
+    let p = encrypted(
+        &s,
+        "s.yaml",
+        "db:\n    user: u\n    password: old-pw\nkeep: k\n",
+    );
+    let before = std::fs::read_to_string(&p).unwrap();
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["set", "s.yaml", r#"["db"]["password"]"#, r#""new-pw""#],
+    ));
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["set", "s.yaml", r#"["new"]["num"]"#, "5"],
+    ));
+    assert_eq!(
+        sops(s.dir.path(), &s.key, &["decrypt", "s.yaml"]),
+        b"db:\n    user: u\n    password: new-pw\nkeep: k\nnew:\n    num: 5\n"
+    );
+    // untouched values keep their ciphertext
+    let after = std::fs::read_to_string(&p).unwrap();
+    let line = |t: &str, k: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(line(&before, "keep:"), line(&after, "keep:"));
+    assert_eq!(line(&before, "user:"), line(&after, "user:"));
+    ok(ox(
+        s.dir.path(),
+        &s.key,
+        &["unset", "s.yaml", r#"["db"]["user"]"#],
+    ));
+    assert_eq!(
+        sops(s.dir.path(), &s.key, &["decrypt", "s.yaml"]),
+        b"db:\n    password: new-pw\nkeep: k\nnew:\n    num: 5\n"
+    );
+    // a non-JSON value is refused without echoing it
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &["set", "s.yaml", r#"["x"]"#, "not-json-secret"],
+    );
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("not-json-secret"));
+}
+
+#[test]
+fn exec_env_passes_values_to_the_child_only() {
+    let s = setup();
+    encrypted(&s, "e.env", "API_TOKEN=tok-55\nOTHER=x\n");
+    let o = ox(
+        s.dir.path(),
+        &s.key,
+        &[
+            "exec-env",
+            "e.env",
+            "printf '%s/%s' \"$API_TOKEN\" \"$OTHER\"; exit 7",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(o.stdout, b"tok-55/x");
 }

@@ -2,7 +2,7 @@
 {
   options.ox.games.enable = lib.mkEnableOption "the gaming tools";
   config = lib.mkIf config.ox.games.enable {
-    environment.systemPackages = [ pkgs.lutris pkgs.mangohud ];
+    environment.systemPackages = [ pkgs.mangohud ];
     environment.sessionVariables.MANGOHUD = "1";
   };
 }

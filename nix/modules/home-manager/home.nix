@@ -20,8 +20,8 @@ let
         description = "Path of the source file or directory.";
       };
       executable = mkOption { type = types.nullOr types.bool; default = null; description = "Set the execute bit; null keeps the source's."; };
-      recursive = mkOption { type = types.bool; default = false; description = "Link the files of a directory source one by one (ox copies them either way)."; };
-      onChange = mkOption { type = types.lines; default = ""; description = "Shell commands run when the file changed (not run by ox yet)."; };
+      recursive = mkOption { type = types.bool; default = false; description = "Link the files of a directory source one by one, leaving the directory itself to the user."; };
+      onChange = mkOption { type = types.lines; default = ""; description = "Shell commands run (after the files are linked) when the file's content differs from the last activation."; };
       force = mkOption { type = types.bool; default = false; description = "Overwrite an unmanaged file at the target."; };
     };
   };

@@ -20,6 +20,9 @@ let
   # packages from the package set carry their Debian name; other
   # derivations (store-built) are not apt packages
   isDebian = p: builtins.isString p || p ? debianPackage;
+  # store-built packages (writeShellScriptBin, …): their out paths, built
+  # by `ox build` through the string context
+  storePkgs = ps: map (p: "${p}") (builtins.filter (p: !isDebian p && lib.isDerivation p) ps);
 
   shellStr = s:
     if s == null then null
@@ -31,7 +34,7 @@ let
   unitCommon = u: {
     inherit (u) enable description documentation requires wants upholds after before
       bindsTo partOf conflicts requisite wantedBy requiredBy upheldBy aliases
-      onFailure onSuccess startLimitBurst startLimitIntervalSec unitConfig;
+      onFailure onSuccess startLimitBurst startLimitIntervalSec unitConfig overrideStrategy;
     restartTriggers = map toTrigger u.restartTriggers;
     reloadTriggers = map toTrigger u.reloadTriggers;
   };
@@ -65,6 +68,7 @@ let
       inherit (hm.home) username homeDirectory;
       file = mapAttrs (_: fileEntry) hm.home.file;
       packages = map pkgName (builtins.filter isDebian hm.home.packages);
+      storePackages = storePkgs hm.home.packages;
       sessionVariables = mapAttrs (_: envStr) hm.home.sessionVariables;
       activation = mapAttrs (_: e: { inherit (e) data after before; }) hm.home.activation;
     };
@@ -102,6 +106,8 @@ in
         systemPackages = map pkgName (builtins.filter isDebian
           (config.environment.systemPackages
             ++ lib.concatMap (u: u.packages) (lib.attrValues config.users.users)));
+        storePackages = storePkgs (config.environment.systemPackages
+          ++ lib.concatMap (u: u.packages) (lib.attrValues config.users.users));
         inherit (config.environment) variables sessionVariables;
         shellAliases = mapAttrs (_: a: if a == null then null else toString a) config.environment.shellAliases;
       };

@@ -13,7 +13,10 @@ let
         description = "Whether this /etc file should be generated.";
       };
       target = mkOption {
-        type = types.str;
+        # below /etc: no `..` component
+        type = types.addCheck types.str (t: !(builtins.elem ".." (lib.splitString "/" t))) // {
+          description = "path below /etc (no `..`)";
+        };
         default = name;
         description = "Name of the file, relative to /etc (defaults to the attribute name).";
       };
@@ -28,7 +31,7 @@ let
         description = "Path of the source file or directory (copied into the generation).";
       };
       mode = mkOption {
-        type = types.str;
+        type = types.strMatching "symlink|direct-symlink|[0-7]{4}";
         default = "symlink";
         example = "0600";
         description = ''

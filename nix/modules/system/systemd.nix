@@ -69,7 +69,11 @@ let
       overrideStrategy = mkOption {
         default = "asDropinIfExists";
         type = types.enum [ "asDropinIfExists" "asDropin" ];
-        description = "Accepted for NixOS compatibility; ox always writes a full unit.";
+        description = ''
+          "asDropin": render the unit as /etc/systemd/system/<unit>.d/overrides.conf,
+          extending the unit a Debian package ships. "asDropinIfExists" (the
+          default): ox cannot know which units Debian ships, so a full unit.
+        '';
       };
     };
   };

@@ -11,4 +11,7 @@ in
   bad-assert = host [ ./bad-assert.nix ] { };
   bad-type = host [ ./bad-type.nix ] { };
   bad-option = host [ ./bad-option.nix ] { };
+  bad-conflict = host [ ./bad-conflict.nix ] { };
+  # a module instead of an evaluated host
+  bad-shape = ./srv.nix;
 }

@@ -55,5 +55,8 @@
   swapDevices = [ { device = "/dev/vda3"; } ];
   boot.initrd.luks.devices.data = { device = "/dev/vdb"; keyFile = "/etc/keys/data.key"; };
 
+  sops.secrets."db/password" = { sopsFile = ./files/secrets.yaml; owner = "backup"; restartUnits = [ "backup.service" ]; };
+  sops.templates."db.env".content = "PASSWORD=${config.sops.placeholder."db/password"}\n";
+
   assertions = [ { assertion = config.networking.hostName == "srv"; message = "srv only"; } ];
 }

@@ -45,6 +45,13 @@ impl Ctx<'_> {
     /// Physical location of a logical store path (or path below one)
     /// the build may read: it must be in the input closure.
     fn readable(&self, logical: &str) -> R<PathBuf> {
+        // `/ox/store/…-a/../../etc` would leave the input.
+        if Path::new(logical)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        {
+            return Err(format!("'{logical}' must not contain '.' or '..'"));
+        }
         let sp = self
             .store
             .parse(logical)

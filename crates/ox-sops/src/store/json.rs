@@ -6,7 +6,7 @@ use serde_json::Value as J;
 use crate::tree::{Item, Value};
 use crate::Error;
 
-fn from_json(j: J) -> Value {
+pub fn from_json(j: J) -> Value {
     match j {
         J::Null => Value::Null,
         J::Bool(b) => Value::Bool(b),
@@ -78,5 +78,13 @@ pub fn emit(v: &Value) -> Result<Vec<u8>, Error> {
         .serialize(&mut ser)
         .map_err(|e| Error::Format(format!("JSON: {e}")))?;
     out.push(b'\n');
-    Ok(out)
+    // Go's encoder escapes these (they only occur inside strings here)
+    let text = String::from_utf8(out).map_err(|e| Error::Format(format!("JSON: {e}")))?;
+    let text = text
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    Ok(text.into_bytes())
 }

@@ -157,28 +157,57 @@ fn tag_suffix(tag: Option<&Tag>) -> Option<&str> {
     }
 }
 
+/// go-yaml v3: underscores removed, then Go's `ParseInt(s, 0, 64)`:
+/// `0x`, `0o`, `0b` prefixes, and a leading `0` means octal.
 fn is_int(s: &str) -> Option<i64> {
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
+    let plain = s.replace('_', "");
+    let (neg, body) = match plain.as_bytes().first() {
+        Some(b'-') => (true, &plain[1..]),
+        Some(b'+') => (false, &plain[1..]),
+        _ => (false, &plain[..]),
     };
-    if digits.is_empty() {
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, &lower[..])
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    let parsed = if let Some(h) = digits.strip_prefix("0x") {
-        i64::from_str_radix(h, 16).ok()?
-    } else if let Some(o) = digits.strip_prefix("0o") {
-        i64::from_str_radix(o, 8).ok()?
-    } else if digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse::<i64>().ok()?
+    let v = i128::from_str_radix(digits, radix).ok()?;
+    let v = if neg { -v } else { v };
+    i64::try_from(v).ok()
+}
+
+/// Whether go-yaml would make this a uint64 (positive, beyond i64).
+fn is_big_uint(s: &str) -> bool {
+    let plain = s.replace('_', "");
+    let body = plain.strip_prefix('+').unwrap_or(&plain);
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
     } else {
-        return None;
+        (10, &lower[..])
     };
-    Some(if neg { -parsed } else { parsed })
+    !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok_and(|v| v > i64::MAX as u64)
 }
 
 fn is_float(s: &str) -> Option<f64> {
+    let plain = s.replace('_', "");
+    let s = plain.as_str();
     match s {
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
@@ -200,7 +229,7 @@ fn is_float(s: &str) -> Option<f64> {
         }
         prev = c;
     }
-    if !seen_digit || (!seen_dot && !seen_e) {
+    if !seen_digit {
         return None;
     }
     s.parse().ok()
@@ -209,7 +238,7 @@ fn is_float(s: &str) -> Option<f64> {
 /// A YAML timestamp in RFC 3339 form, as Go prints a `time.Time`.
 fn is_timestamp(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return None;
     }
     let date_ok = |d: &str| {
@@ -242,10 +271,22 @@ fn is_timestamp(s: &str) -> Option<String> {
         return None;
     }
     let zone = match zone {
-        "" | "Z" | "z" => "Z".to_string(),
+        "" | "Z" | "z" | "+00:00" | "-00:00" => "Z".to_string(),
         z => z.to_string(),
     };
-    Some(format!("{d}T{:0>2}:{}:{}{zone}", tp[0], tp[1], tp[2]))
+    // Go prints fractional seconds without trailing zeros (RFC3339Nano)
+    let secs = match tp[2].split_once('.') {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                whole.to_string()
+            } else {
+                format!("{whole}.{frac}")
+            }
+        }
+        None => tp[2].to_string(),
+    };
+    Some(format!("{d}T{:0>2}:{}:{secs}{zone}", tp[0], tp[1]))
 }
 
 fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Value, Error> {
@@ -284,16 +325,9 @@ fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Res
         _ => {
             if let Some(i) = is_int(text) {
                 Value::Int(i)
-            } else if text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
-                && text.bytes().any(|b| b.is_ascii_digit())
-                && text
-                    .trim_start_matches(['-', '+'])
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-            {
-                // an integer that does not fit: sops (go-yaml) refuses it too
+            } else if is_big_uint(text) {
+                // fits only an unsigned 64-bit integer: go-yaml gives a
+                // uint64, which sops refuses too
                 return Err(err(format!(
                     "line {}: integer out of range",
                     span.start.line()
@@ -324,18 +358,48 @@ pub fn load(text: &str) -> Result<Vec<Value>, Error> {
             comments.insert(i + 1, c.to_string());
         }
     }
+    let all: Vec<char> = text.chars().collect();
     for (ev, span) in &events {
         if let Event::Scalar(_, style, _, _) = ev {
-            if *style != ScalarStyle::Plain {
-                let (a, b) = (span.start.line(), span.end.line());
-                for l in a + 1..=b {
-                    // a block scalar's span may end on the next key's line
-                    if l < b
-                        || matches!(style, ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted)
-                    {
-                        comments.remove(&l);
-                    }
+            let a = span.start.line();
+            let last = match style {
+                ScalarStyle::Plain => continue,
+                // quoted: from the opening quote's line to the closing
+                // one (the parser's span may run past trailing comments)
+                ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted => {
+                    let from = span.start.index().min(all.len());
+                    let close = quoted_end(&all[from..], 0, *style == ScalarStyle::DoubleQuoted)
+                        .unwrap_or(all.len() - from);
+                    a + all[from..from + close]
+                        .iter()
+                        .filter(|c| **c == '\n')
+                        .count()
                 }
+                // block scalars start at their first content line and
+                // run while lines are blank or indented at least as far
+                // (the parser's span may run past following comments)
+                _ => {
+                    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+                    let src: Vec<&str> = text.lines().collect();
+                    let Some(first) = src.get(a.wrapping_sub(1)) else {
+                        continue;
+                    };
+                    let want = indent(first);
+                    let mut last = a;
+                    for (i, l) in src.iter().enumerate().skip(a) {
+                        if l.trim().is_empty() {
+                            continue;
+                        }
+                        if indent(l) < want {
+                            break;
+                        }
+                        last = i + 1;
+                    }
+                    last
+                }
+            };
+            for l in a..=last {
+                comments.remove(&l);
             }
         }
     }
@@ -653,7 +717,13 @@ fn emit_map(items: &[Item], col: usize, base: usize, out: &mut String) {
             }
             Item::Pair(k, v) => {
                 out.push_str(&pad);
-                out.push_str(&quoted(k));
+                if k == "<<" {
+                    // sops keeps a merge key as a plain key (the alias
+                    // expanded under it); go-yaml tags it on output
+                    out.push_str("!!merge <<");
+                } else {
+                    out.push_str(&quoted(k));
+                }
                 out.push(':');
                 match v {
                     Value::Map(m) if m.is_empty() => out.push_str(" {}\n"),
@@ -725,7 +795,11 @@ pub fn emit(docs: &[Value]) -> Result<Vec<u8>, Error> {
             out.push_str("---\n");
         }
         match d {
-            Value::Map(m) if m.is_empty() && docs.len() == 1 => out.push_str("{}\n"),
+            // a document without keys still has to be a document
+            Value::Map(m) if !m.iter().any(|i| matches!(i, Item::Pair(..))) => {
+                emit_map(m, 0, 0, &mut out);
+                out.push_str("{}\n");
+            }
             Value::Map(m) => emit_map(m, 0, 0, &mut out),
             _ => return Err(err("a document must be a map")),
         }

@@ -1,4 +1,5 @@
-# The editor: installed, bootstrapped on first activation, run as a user
+# The editor (Debian 12 ships emacs, not the pgtk build the NixOS original
+# uses): installed, bootstrapped on first activation, run as a user
 # daemon once the graphical session is up.
 { gconfig, lib, pkgs, ... }:
 let
@@ -8,7 +9,7 @@ let
 in
 {
   home = {
-    packages = [ pkgs.emacs-pgtk emacsedit ];
+    packages = [ pkgs.emacs emacsedit ];
     file.".emacs".source = ./dot_emacs;
     activation.emacs-config = lib.hm.dag.entryAfter [ "writeBoundary" ] ''
       [ -d "$HOME/git" ] || run mkdir -p "$HOME/git"
@@ -25,8 +26,8 @@ in
     };
     Service = {
       Type = "notify";
-      ExecStart = "${pkgs.emacs-pgtk}/bin/emacs --fg-daemon";
-      ExecStop = "${pkgs.emacs-pgtk}/bin/emacsclient --eval '(kill-emacs)'";
+      ExecStart = "${pkgs.emacs}/bin/emacs --fg-daemon";
+      ExecStop = "${pkgs.emacs}/bin/emacsclient --eval '(kill-emacs)'";
       Restart = "on-failure";
       RestartSec = "2s";
     };

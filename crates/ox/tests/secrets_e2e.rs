@@ -1,0 +1,388 @@
+//! Secrets end to end: the example fleet's `schere` (examples/homelab,
+//! whose modules/powerdns.nix declares the sops secret and the
+//! `pdns-env` template exactly as the seed writes them) is built with
+//! `ox build` into a scratch store, switched in a Debian container whose
+//! /etc/ssh holds schere's TEST-ONLY host key, and checked from the
+//! outside: the rendered file's content, owner and mode, the value a
+//! service sees through `EnvironmentFile=`, restarts only on a changed
+//! value, a refused switch when the host cannot decrypt, and no
+//! plaintext in the store or in anything ox printed.
+//!
+//! The container has no network, so a small test module (written here)
+//! drops the fleet's apt packages and replaces pdns' ExecStart with a
+//! script that records a hash of `$PDNS_API_KEY`; everything else is the
+//! example as written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ox_testhost::{Host, HostOpts};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    let o = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(b)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    text(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Scratch directories removed on drop (the guest is dropped first).
+struct Env {
+    host: Option<Host>,
+    root: PathBuf,
+    work: PathBuf,
+    /// Everything ox printed, on the build machine and in the guest.
+    printed: String,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        drop(self.host.take());
+        let _ = std::fs::remove_dir_all(&self.root);
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+const TEST_MODULE: &str = r#"
+# Container adjustments only: no apt (the guest has no network), and a
+# pdns stand-in that records what EnvironmentFile= gave it (a hash: the
+# value itself must not be written anywhere but /run/secrets).
+{ config, lib, pkgs, ... }:
+{
+  environment.systemPackages = lib.mkForce [ ];
+  sops.templates."pdns-env".restartUnits = [ "pdns.service" ];
+  environment.etc."ox-test-generation".text = "@GEN@\n";
+  systemd.services.pdns.serviceConfig.ExecStart = lib.mkForce "${pkgs.writeShellScript "pdns-standin" ''
+    printf %s "$PDNS_API_KEY" | sha256sum | cut -d' ' -f1 > /var/lib/powerdns/api-key.sha256
+    exec sleep infinity
+  ''}";
+}
+"#;
+
+impl Env {
+    fn ox_host(&mut self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+        c.args(args);
+        if args[0] == "build" {
+            c.arg("-I")
+                .arg(format!("ox={}", repo().join("nix").display()));
+        }
+        let o = c
+            .current_dir(&self.work)
+            .env("OX_STORE_ROOT", &self.root)
+            .env("OX_STATE_DIR", self.root.join("state"))
+            .env("NO_COLOR", "1")
+            .env_remove("NIX_PATH")
+            .output()
+            .expect("running ox");
+        self.printed.push_str(&text(&o.stdout));
+        self.printed.push_str(&text(&o.stderr));
+        o
+    }
+
+    /// Writes the hosts file for generation `gen` (with `extra` Nix
+    /// module text) and builds schere; returns the toplevel path.
+    fn build(&mut self, gen: &str, extra: &str) -> String {
+        let homelab = repo().join("examples/homelab");
+        std::fs::write(
+            self.work.join("test.nix"),
+            TEST_MODULE.replace("@GEN@", gen),
+        )
+        .unwrap();
+        std::fs::write(self.work.join("extra.nix"), extra).unwrap();
+        let hosts = format!(
+            "{{ schere = import <ox/modules/eval-host.nix> {{\n  \
+             modules = [ {h}/modules {h}/hosts/schere ./test.nix ./extra.nix ];\n  \
+             specialArgs = {{ inputs = {{ }}; }};\n}}; }}\n",
+            h = homelab.display()
+        );
+        std::fs::write(self.work.join("hosts.nix"), hosts).unwrap();
+        let o = self.ox_host(&["build", "hosts.nix", "--host", "schere", "--no-out-link"]);
+        assert!(o.status.success(), "ox build failed:\n{}", text(&o.stderr));
+        text(&o.stdout).lines().last().unwrap().trim().to_string()
+    }
+
+    fn host(&self) -> &Host {
+        self.host.as_ref().expect("host")
+    }
+
+    fn ox(&mut self, args: &[&str]) -> Output {
+        let mut argv = vec!["ox"];
+        argv.extend_from_slice(args);
+        let o = self.host().exec(&argv).expect("run ox in guest");
+        self.printed.push_str(&text(&o.stdout));
+        self.printed.push_str(&text(&o.stderr));
+        o
+    }
+
+    fn ox_ok(&mut self, args: &[&str]) -> String {
+        let o = self.ox(args);
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "ox {args:?} failed ({}):\n{all}",
+            o.status
+        );
+        all
+    }
+
+    fn sh(&self, s: &str) -> String {
+        self.host()
+            .sh_ok(s)
+            .unwrap_or_else(|e| panic!("guest `{s}`: {e}"))
+            .trim()
+            .to_string()
+    }
+
+    /// Waits for the stand-in to have written its hash.
+    fn seen_hash(&self) -> String {
+        for _ in 0..50 {
+            let h = self.sh("cat /var/lib/powerdns/api-key.sha256 2>/dev/null || true");
+            if !h.is_empty() {
+                return h;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("pdns never wrote its hash");
+    }
+}
+
+/// Every file under `dir` (following no symlinks) containing `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(p),
+                Ok(t)
+                    if t.is_file()
+                        && std::fs::read(&p)
+                            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) =>
+                {
+                    hits.push(p)
+                }
+                _ => {}
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn schere_powerdns_secret_end_to_end() {
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let homelab = repo().join("examples/homelab");
+    let tag = format!("{}", std::process::id());
+    let mut e = Env {
+        host: None,
+        root: PathBuf::from(format!("/var/tmp/ox-secrets-e2e-root-{tag}")),
+        work: PathBuf::from(format!("/var/tmp/ox-secrets-e2e-work-{tag}")),
+        printed: String::new(),
+    };
+    for d in [&e.root, &e.work] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap();
+    }
+
+    // the known value, read with the TEST-ONLY admin key
+    let o = e.ox_host(&[
+        "secrets",
+        "decrypt",
+        "--identity",
+        homelab.join("keys/admin.age.txt").to_str().unwrap(),
+        "--extract",
+        "[\"powerdns\"][\"api-key\"]",
+        homelab.join("secrets/dns.yaml").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "decrypt: {}", text(&o.stderr));
+    let value1 = text(&o.stdout);
+    assert!(value1.len() >= 8, "a real value");
+    // what ox printed so far is the test's own decrypt: not ox's build
+    // or activation output, which is what must never show the value
+    e.printed.clear();
+
+    let t1 = e.build("1", "{ }");
+
+    // a second value, encrypted to schere's host key the way an admin
+    // would (sops' recipient line from .sops.yaml)
+    let value2 = format!("v2-{}-{}", std::process::id(), sha256_hex(tag.as_bytes()));
+    let pubkey =
+        std::fs::read_to_string(homelab.join("keys/hosts/schere_ssh_host_ed25519_key.pub"))
+            .unwrap();
+    let pubkey = pubkey
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let plain2 = e.work.join("dns2.yaml");
+    std::fs::write(&plain2, format!("powerdns:\n    api-key: {value2}\n")).unwrap();
+    let enc = Command::new(env!("CARGO_BIN_EXE_ox"))
+        .args(["secrets", "encrypt", "--age", &pubkey, "-i"])
+        .arg(&plain2)
+        .env("HOME", &e.work)
+        .output()
+        .unwrap();
+    assert!(enc.status.success(), "encrypt: {}", text(&enc.stderr));
+    let t2 = e.build("2", "{ }");
+    let t3 = e.build(
+        "3",
+        "{ lib, ... }: { sops.secrets.\"powerdns/api-key\".sopsFile = lib.mkForce ./dns2.yaml; }",
+    );
+    assert!(t1 != t2 && t2 != t3, "{t1} {t2} {t3}");
+
+    let store = e.root.join("ox/store");
+    let host = Host::boot(HostOpts {
+        prefix: "oxsec".into(),
+        binds_ro: vec![
+            (
+                PathBuf::from(env!("CARGO_BIN_EXE_ox")),
+                PathBuf::from("/usr/local/bin/ox"),
+            ),
+            (store.clone(), PathBuf::from("/ox/store")),
+        ],
+        ..HostOpts::default()
+    })
+    .expect("boot test host");
+    e.host = Some(host);
+
+    // the activation.json references the encrypted file in the store
+    let plan: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            store
+                .join(t1.trim_start_matches("/ox/store/"))
+                .join("activation.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let s = &plan["secrets"];
+    assert_eq!(s["secrets"][0]["name"], "powerdns/api-key", "{s}");
+    let sops_file = s["secrets"][0]["sopsFile"].as_str().unwrap().to_string();
+    assert!(
+        sops_file.starts_with("/ox/store/") && sops_file.ends_with("-dns.yaml"),
+        "{sops_file}"
+    );
+    assert_eq!(s["templates"][0]["name"], "pdns-env");
+    assert_eq!(s["templates"][0]["owner"], "pdns");
+    assert_eq!(s["templates"][0]["mode"], "0400");
+
+    // without schere's key the host cannot decrypt: refused, exit 1,
+    // nothing changed
+    let o = e.ox(&["switch", &t1]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let err = text(&o.stderr);
+    eprintln!("refused switch:\n{err}");
+    assert!(err.contains("powerdns/api-key"), "{err}");
+    assert!(e.sh("test -e /etc/ox-test-generation && echo yes || echo no") == "no");
+    assert!(e.sh("test -e /run/ox/current-system && echo yes || echo no") == "no");
+    assert!(
+        e.sh("getent passwd pdns || true").is_empty(),
+        "no user created"
+    );
+
+    // install the TEST-ONLY host key
+    let key = std::fs::read(homelab.join("keys/hosts/schere_ssh_host_ed25519_key")).unwrap();
+    let guest_key = e.host().path("/etc/ssh/ssh_host_ed25519_key");
+    std::fs::write(&guest_key, key).unwrap();
+    e.sh(
+        "chmod 600 /etc/ssh/ssh_host_ed25519_key && chown root:root /etc/ssh/ssh_host_ed25519_key",
+    );
+
+    let dry = e.ox_ok(&["dry-activate", &t1]);
+    assert!(dry.contains("/run/secrets/rendered/pdns-env"), "{dry}");
+    assert!(dry.contains("/run/secrets/powerdns/api-key"), "{dry}");
+
+    let out = e.ox_ok(&["switch", &t1]);
+    eprintln!("first switch:\n{out}");
+    assert_eq!(
+        e.sh("cat /run/secrets/rendered/pdns-env"),
+        format!("PDNS_API_KEY={value1}")
+    );
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets/rendered/pdns-env"),
+        "pdns:pdns 400"
+    );
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets/powerdns/api-key"),
+        "root:root 400"
+    );
+    let link = e.sh("readlink /run/secrets");
+    assert!(link.starts_with("/run/secrets.d/"), "{link}");
+    assert_eq!(e.sh("stat -f -c %T /run/secrets.d/"), "tmpfs");
+    assert_eq!(e.sh("systemctl is-active pdns.service"), "active");
+    assert_eq!(e.seen_hash(), sha256_hex(value1.as_bytes()));
+    // the unit's EnvironmentFile= is the template's path
+    assert!(e
+        .sh("systemctl show -P EnvironmentFiles pdns.service")
+        .contains("/run/secrets/rendered/pdns-env"));
+    let pid1 = e.sh("systemctl show -P MainPID pdns.service");
+
+    // generation 2: same value, another change: pdns keeps running
+    let dry = e.ox_ok(&["dry-activate", &t2]);
+    assert!(!dry.contains("/run/secrets/"), "no secret changes:\n{dry}");
+    e.ox_ok(&["switch", &t2]);
+    assert_eq!(e.sh("cat /etc/ox-test-generation"), "2");
+    assert_eq!(e.sh("systemctl show -P MainPID pdns.service"), pid1);
+
+    // generation 3: a new value: listed by name, pdns restarted, sees it
+    let dry = e.ox_ok(&["dry-activate", &t3]);
+    assert!(dry.contains("/run/secrets/powerdns/api-key"), "{dry}");
+    assert!(dry.contains("/run/secrets/rendered/pdns-env"), "{dry}");
+    e.sh("rm -f /var/lib/powerdns/api-key.sha256");
+    let out = e.ox_ok(&["switch", &t3]);
+    eprintln!("switch to a changed value:\n{out}");
+    assert!(out.contains("restart pdns.service"), "{out}");
+    assert_ne!(e.sh("systemctl show -P MainPID pdns.service"), pid1);
+    assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
+    assert_eq!(
+        e.sh("cat /run/secrets/rendered/pdns-env"),
+        format!("PDNS_API_KEY={value2}")
+    );
+
+    // no plaintext in the store, the build side's state, or the guest's
+    // activation state; none in anything ox printed
+    for v in [&value1, &value2] {
+        let hits = files_containing(&e.root, v.as_bytes());
+        assert!(hits.is_empty(), "plaintext in {hits:?}");
+        let guest_state = e.host().path("/ox/var");
+        let hits = files_containing(&guest_state, v.as_bytes());
+        assert!(hits.is_empty(), "plaintext in {hits:?}");
+        assert!(!e.printed.contains(v.as_str()), "ox printed a secret value");
+    }
+    assert!(e.printed.contains("pdns-env"), "the output names secrets");
+}

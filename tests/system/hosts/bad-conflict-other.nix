@@ -1,0 +1,3 @@
+{
+  systemd.services.web.serviceConfig.User = "nobody";
+}
