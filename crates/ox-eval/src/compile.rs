@@ -106,6 +106,14 @@ pub enum Expr {
         args: Vec<Expr>,
         span: Span,
     },
+    /// `f a b …` (two or more arguments), each with its application's
+    /// span: curried lambdas are entered without building the closures
+    /// in between.
+    Call {
+        f: Box<Expr>,
+        args: Vec<(Expr, Span)>,
+        span: Span,
+    },
     Let {
         binds: Vec<Binding>,
         body: Box<Expr>,
@@ -150,6 +158,7 @@ impl Expr {
             | Expr::HasAttr { span, .. }
             | Expr::Apply { span, .. }
             | Expr::PrimCall { span, .. }
+            | Expr::Call { span, .. }
             | Expr::With { span, .. }
             | Expr::If { span, .. }
             | Expr::Assert { span, .. }
@@ -992,13 +1001,28 @@ fn prim_call(e: Expr) -> Expr {
         head = f;
     }
     let op = match head {
-        Expr::Folded(Value::PrimOp(op), _) if op.arity == n && n >= 2 => op.clone(),
+        Expr::Folded(Value::PrimOp(op), _) if op.arity == n && n >= 2 => Some(op.clone()),
+        _ if n >= 2 => None,
         _ => return e,
     };
     let Expr::Apply { span, .. } = &e else {
         return e;
     };
     let span = *span;
+    let Some(op) = op else {
+        let mut args = Vec::with_capacity(n);
+        let mut cur = e;
+        while let Expr::Apply { f, arg, span } = cur {
+            args.push((*arg, span));
+            cur = *f;
+        }
+        args.reverse();
+        return Expr::Call {
+            f: Box::new(cur),
+            args,
+            span,
+        };
+    };
     let mut args = Vec::with_capacity(n);
     let mut cur = e;
     while let Expr::Apply { f, arg, .. } = cur {

@@ -402,6 +402,7 @@ impl Eval {
                 let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
                 (op.f)(self, argv, *span)
             }
+            Expr::Call { f, args, .. } => self.eval_call(f, args, env),
             Expr::Let { binds, body } => {
                 let new = self.bind_env(binds, env);
                 self.eval(body, &new)
@@ -705,6 +706,64 @@ impl Eval {
         }
         let g = self.call(f, a, span)?;
         self.call(g, b, span)
+    }
+
+    /// `f a b …`: like nested `Apply`s, but a curried chain of
+    /// formals-less lambdas binds its arguments frame by frame without
+    /// allocating the intermediate closures.
+    #[inline(never)]
+    fn eval_call(
+        &mut self,
+        f: &'static Expr,
+        args: &'static [(Expr, Span)],
+        env: &Rc<Env>,
+    ) -> Result<Value> {
+        let mut fv = self.eval(f, env)?;
+        let mut i = 0;
+        while i < args.len() {
+            let Value::Lambda(c) = &fv else {
+                let (a, span) = &args[i];
+                let av = self.thunk(a, env);
+                fv = self.call(fv, av, Some(*span))?;
+                i += 1;
+                continue;
+            };
+            let mut def: &'static LambdaDef = c.def;
+            if def.formals.is_some() {
+                let (a, span) = &args[i];
+                let av = self.thunk(a, env);
+                let c = c.clone();
+                fv = self.call_lambda(&c, av, Some(*span))?;
+                i += 1;
+                continue;
+            }
+            let mut frame = c.env.clone();
+            loop {
+                let (a, _) = &args[i];
+                frame = Env::new(
+                    smallvec::smallvec![self.thunk(a, env)] as Slots,
+                    Some(frame),
+                );
+                i += 1;
+                match &def.body {
+                    Expr::Lambda(inner) if inner.formals.is_none() && i < args.len() => {
+                        def = inner;
+                    }
+                    _ => break,
+                }
+            }
+            let span = args[i - 1].1;
+            fv = self.eval(&def.body, &frame).context(|| {
+                (
+                    match &*def.name.borrow() {
+                        Some(n) => format!("while calling '{}'", n),
+                        None => "while calling a function".to_string(),
+                    },
+                    Some(span),
+                )
+            })?;
+        }
+        Ok(fv)
     }
 
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
