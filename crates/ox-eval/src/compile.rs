@@ -199,6 +199,11 @@ pub struct LambdaDef {
     pub body: Expr,
     pub span: Span,
     pub nslots: u32,
+    /// A plain-argument lambda whose body forces its argument whenever it
+    /// returns: a caller may then evaluate a cheap, infallible argument
+    /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
+    /// since nothing can observe the difference.
+    pub strict_arg: bool,
 }
 
 type FormalEntries = Vec<(Sym, Option<Expr>)>;
@@ -917,11 +922,13 @@ impl<'g> Compiler<'g> {
                 self.scopes.push(Scope::Static(m));
                 let body = self.opt(l.body(), l);
                 self.scopes.pop();
+                let body = body?;
                 Ok(LambdaDef {
                     name: Default::default(),
                     arg: Some(name),
                     formals: None,
-                    body: body?,
+                    strict_arg: forces(&body, 0, 0),
+                    body,
                     span,
                     nslots: 1,
                 })
@@ -984,6 +991,7 @@ impl<'g> Compiler<'g> {
                     body,
                     span,
                     nslots,
+                    strict_arg: false,
                 })
             }
         }
@@ -991,6 +999,31 @@ impl<'g> Compiler<'g> {
 }
 
 /// Slot numbers of a binding scope: the names in order.
+/// Whether evaluating `e` to weak head normal form (without error)
+/// always forces the variable at (`depth`, `idx`). Conservative: `false`
+/// when unsure.
+fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
+    match e {
+        Expr::Var {
+            depth: d, idx: i, ..
+        } => *d == depth && *i == idx,
+        Expr::If {
+            cond, then, else_, ..
+        } => forces(cond, depth, idx) || (forces(then, depth, idx) && forces(else_, depth, idx)),
+        Expr::Assert { cond, body, .. } => forces(cond, depth, idx) || forces(body, depth, idx),
+        Expr::BinOp { op, l, r, .. } => match op {
+            BinOp::And | BinOp::Or | BinOp::Impl => forces(l, depth, idx),
+            BinOp::PipeRight | BinOp::PipeLeft => false,
+            _ => forces(l, depth, idx) || forces(r, depth, idx),
+        },
+        Expr::Not(x, _) | Expr::Neg(x, _) => forces(x, depth, idx),
+        Expr::Apply { f, .. } | Expr::Call { f, .. } => forces(f, depth, idx),
+        Expr::Select { e, .. } | Expr::HasAttr { e, .. } => forces(e, depth, idx),
+        Expr::Let { body, .. } | Expr::With { body, .. } => forces(body, depth + 1, idx),
+        _ => false,
+    }
+}
+
 /// Turn a saturated application of a compile-time-known primop into
 /// `Expr::PrimCall`; anything else is returned unchanged.
 fn prim_call(e: Expr) -> Expr {

@@ -395,7 +395,13 @@ impl Eval {
             }))),
             Expr::Apply { f, arg, span } => {
                 let fv = self.eval(f, env)?;
-                let av = self.thunk(arg, env);
+                let av = match &fv {
+                    Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
+                        Some(v) => v,
+                        None => self.thunk(arg, env),
+                    },
+                    _ => self.thunk(arg, env),
+                };
                 self.call(fv, av, Some(*span))
             }
             Expr::PrimCall { op, args, span } => {
@@ -1362,6 +1368,45 @@ impl Eval {
 
 /// Identity of element values: Nix compares nested elements by pointer
 /// first, which makes `[ f ] == [ f ]` true for a function `f`.
+/// An integer operand that is already evaluated.
+#[inline]
+fn ready_int(e: &Expr, env: &Rc<Env>) -> Option<i64> {
+    match e {
+        Expr::Const(Value::Int(i)) => Some(*i),
+        Expr::Var { depth, idx, .. } => match env.lookup(*depth, *idx) {
+            Value::Int(i) => Some(i),
+            Value::Thunk(t) => match t.done_value() {
+                Some(Value::Int(i)) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Evaluate integer arithmetic or comparison on evaluated operands, if
+/// it cannot fail (no overflow); `None` means "make a thunk".
+fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
+    let Expr::BinOp { op, l, r, .. } = e else {
+        return None;
+    };
+    let f = match op {
+        BinOp::Add | BinOp::Sub | BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => op,
+        _ => return None,
+    };
+    let x = ready_int(l, env)?;
+    let y = ready_int(r, env)?;
+    Some(match f {
+        BinOp::Add => Value::Int(x.checked_add(y)?),
+        BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Less => Value::Bool(x < y),
+        BinOp::LessEq => Value::Bool(x <= y),
+        BinOp::More => Value::Bool(x > y),
+        _ => Value::Bool(x >= y),
+    })
+}
+
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(&x.0, &y.0),
