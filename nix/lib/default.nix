@@ -54,6 +54,27 @@ let
           auto = builtins.intersectAttrs (trivial.functionArgs f) autoArgs;
         in f (auto // args);
     };
+    versions = {
+      splitVersion = builtins.splitVersion;
+      major = v: builtins.elemAt (builtins.splitVersion v) 0;
+      minor = v: builtins.elemAt (builtins.splitVersion v) 1;
+      patch = v: builtins.elemAt (builtins.splitVersion v) 2;
+      majorMinor = v: builtins.concatStringsSep "." (lists.take 2 (builtins.splitVersion v));
+      pad = n: version:
+        let numericVersion = lists.head (strings.splitString "-" version);
+            versionSuffix = strings.removePrefix numericVersion version;
+        in builtins.concatStringsSep "." (lists.take n (builtins.splitVersion numericVersion ++ lists.genList (_: "0") n)) + versionSuffix;
+    };
+    meta = {
+      getExe = x: meta.getExe' x (x.meta.mainProgram or (strings.getName x));
+      getExe' = x: y: "${attrsets.getBin x}/bin/${y}";
+      addMetaAttrs = newAttrs: drv: drv // { meta = (drv.meta or { }) // newAttrs; };
+      dontDistribute = drv: meta.addMetaAttrs { hydraPlatforms = [ ]; } drv;
+      setName = name: drv: drv // { inherit name; };
+      lowPrio = meta.setPrio 10;
+      hiPrio = meta.setPrio (-10);
+      setPrio = priority: meta.addMetaAttrs { inherit priority; };
+    };
     notImplemented = names: builtins.listToAttrs (map (n: {
       name = n;
       value = throw "lib.${n} is not implemented by ox";
@@ -63,7 +84,9 @@ let
   notImplemented missing
   // trivial // lists // attrsets // strings // options // modules // asserts
   // {
-    inherit trivial lists strings attrsets options modules types generators asserts fixedPoints customisation;
+    inherit trivial lists strings attrsets options modules types generators asserts fixedPoints customisation versions meta;
+    inherit (meta) getExe getExe' lowPrio hiPrio addMetaAttrs setPrio;
+    mapAttrsFlatten = attrsets.mapAttrsToList;
     hm = { inherit dag; };
     inherit (lists) replicate hasPrefix removePrefix;
     inherit (strings) concatLines;

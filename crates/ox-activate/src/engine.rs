@@ -599,7 +599,8 @@ fn activate_locked(
     let ids = Ids::read(p);
     // decrypts everything now: a missing key or file refuses the switch
     let secrets = crate::secrets::plan(p, &t, &ids, &mut report.warnings)?;
-    let user_ops: Vec<UserOp> = users::plan(p, &t.plan, &state, &ids)?;
+    let with_pw = secrets.as_ref().and_then(|s| s.users_plan(&t.plan));
+    let user_ops: Vec<UserOp> = users::plan(p, with_pw.as_ref().unwrap_or(&t.plan), &state, &ids)?;
     let mut etc_desired = etc::desired_etc(&t)?;
     let keys = authorized_keys(p, &t);
     for (user, (src, text)) in &keys {
@@ -676,9 +677,30 @@ fn activate_locked(
     lines.extend(etc::describe("/etc/", &etc_ch.ops));
     for h in &homes {
         lines.extend(etc::describe(&format!("~{}/", h.user), &h.changes.ops));
+        let touches_units = h.changes.ops.iter().any(|op| match op {
+            etc::Op::Create(r, _)
+            | etc::Op::Update(r, _)
+            | etc::Op::Backup(r, _)
+            | etc::Op::Replace(r, _)
+            | etc::Op::Remove(r) => r.starts_with(".config/systemd/user/"),
+            etc::Op::Abandon(_) => false,
+        });
+        if touches_units && live_units {
+            // which jobs exactly is decided once that manager reloaded
+            lines.push(format!(
+                "reload the systemd user manager of {} and apply its unit changes",
+                h.user
+            ));
+        }
     }
     lines.extend(packages::describe(&pkg_plan));
     lines.extend(secrets.iter().flat_map(crate::secrets::describe));
+    if secrets.is_none() && p.is_live() {
+        let stale = crate::secrets::remove_stale(p, old.as_ref(), true)?;
+        if !stale.is_empty() {
+            lines.push(format!("remove secret(s): {}", stale.join(" ")));
+        }
+    }
     for (verb, list) in [
         ("stop", &units.stop),
         ("reload", &units.reload),
@@ -765,6 +787,8 @@ fn activate_locked(
         journal.restart = units.restart.clone();
         journal.reload = units.reload.clone();
         journal.save(p)?;
+    } else if p.is_live() {
+        crate::secrets::remove_stale(p, old.as_ref(), false)?;
     }
     fault_point("users");
     if live_units {

@@ -110,6 +110,15 @@ impl Fixture {
         self
     }
 
+    /// A `secrets` entry (sops-nix manifest form, see ox-sops).
+    pub fn secret(mut self, entry: serde_json::Value) -> Fixture {
+        match &mut self.plan.secrets {
+            serde_json::Value::Array(a) => a.push(entry),
+            other => *other = serde_json::Value::Array(vec![entry]),
+        }
+        self
+    }
+
     pub fn tmpfile(mut self, line: &str) -> Fixture {
         self.plan.tmpfiles.push(line.into());
         self

@@ -182,9 +182,21 @@ pub(crate) fn run(cmd: &mut std::process::Command) -> Result<String, Error> {
 }
 
 pub(crate) fn fmt_cmd(cmd: &std::process::Command) -> String {
+    let prog = cmd.get_program().to_string_lossy();
+    let shadow = prog.ends_with("useradd") || prog.ends_with("usermod");
+    let mut prev_p = false;
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| {
+            // a password hash (useradd/usermod -p) may come from a secret
+            let shown = if prev_p {
+                "<hash>".to_string()
+            } else {
+                a.to_string_lossy().into_owned()
+            };
+            prev_p = shadow && a == "-p";
+            shown
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -228,25 +228,6 @@ impl Toplevel {
         Ok(())
     }
 
-    /// Unit names (files and symlinks directly in `etc/systemd/<kind>`).
-    pub fn unit_names(&self, kind: &str) -> Vec<String> {
-        let dir = self.path.join("etc/systemd").join(kind);
-        let mut v: Vec<String> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| {
-                let n = e.file_name();
-                let n = n.to_string_lossy();
-                !(n.ends_with(".wants") || n.ends_with(".requires") || n.ends_with(".d"))
-                    || !e.path().is_dir()
-            })
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
     pub fn host_name(&self) -> &str {
         if self.plan.host_name.is_empty() {
             &self.manifest.host_name

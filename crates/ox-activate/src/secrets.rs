@@ -35,6 +35,10 @@ pub struct Prepared {
     pub would_change: Vec<String>,
     /// Names the current generation has and the new one has not.
     pub would_remove: Vec<String>,
+    /// `neededForUsers` values by the path they get
+    /// (`/run/secrets-for-users/<name>`): user planning reads a
+    /// `hashedPasswordFile` there before it is installed. Memory only.
+    for_users: BTreeMap<String, String>,
 }
 
 /// What [`install`] did.
@@ -183,6 +187,7 @@ pub fn prepare(p: &Paths, t: &Toplevel, ids: &Ids) -> Result<Prepared, Error> {
     manifest.for_users = manifest.for_users.map(|s| rooted(p, s));
     let mut would_change = Vec::new();
     let mut would_remove = Vec::new();
+    let mut for_users = BTreeMap::new();
     for spec in std::iter::once(&manifest.spec).chain(manifest.for_users.as_ref()) {
         if spec.secrets.is_empty() && spec.templates.is_empty() {
             continue;
@@ -196,6 +201,15 @@ pub fn prepare(p: &Paths, t: &Toplevel, ids: &Ids) -> Result<Prepared, Error> {
             let v = value_of(s, &mut cache, &keys).map_err(|e| plan_err(t, e))?;
             if !spec.ignore_passwd {
                 check_who(t, ids, &format!("secret '{}'", s.name), &s.owner, &s.group)?;
+            }
+            if spec.ignore_passwd {
+                // as the host sees it (the spec's paths are under root)
+                let shown = spec.symlink.join(&s.name);
+                let shown = shown
+                    .strip_prefix(&p.root)
+                    .map(|r| format!("/{}", r.display()))
+                    .unwrap_or_else(|_| shown.display().to_string());
+                for_users.insert(shown, String::from_utf8_lossy(&v).trim().to_string());
             }
             values.insert(s.name.clone(), v.clone());
             files.insert(s.name.clone(), (v, s.mode));
@@ -237,7 +251,39 @@ pub fn prepare(p: &Paths, t: &Toplevel, ids: &Ids) -> Result<Prepared, Error> {
         manifest,
         would_change,
         would_remove,
+        for_users,
     })
+}
+
+impl Prepared {
+    /// The plan for user planning: a `hashedPasswordFile` that is a
+    /// `neededForUsers` secret becomes its value (the file itself is
+    /// installed only when applying, after planning).
+    pub fn users_plan(&self, plan: &crate::plan::Plan) -> Option<crate::plan::Plan> {
+        let hits = plan.users.iter().any(|u| {
+            u.hashed_password.is_none()
+                && u.hashed_password_file
+                    .as_ref()
+                    .is_some_and(|f| self.for_users.contains_key(f))
+        });
+        if !hits {
+            return None;
+        }
+        let mut plan = plan.clone();
+        for u in &mut plan.users {
+            if u.hashed_password.is_some() {
+                continue;
+            }
+            if let Some(v) = u
+                .hashed_password_file
+                .as_ref()
+                .and_then(|f| self.for_users.get(f))
+            {
+                u.hashed_password = Some(v.clone());
+            }
+        }
+        Some(plan)
+    }
 }
 
 /// `/run/secrets/<rel>` (the path a user knows) for messages.
@@ -325,6 +371,47 @@ pub fn add_unit_jobs(
         }
     }
     lines
+}
+
+/// When the new generation declares no secrets but the running one
+/// did: its installed secrets are removed (the `/run/secrets` link and
+/// the generations behind it), as sops-nix's empty manifest does. With
+/// `dry`, only lists them. Returns the removed paths.
+pub fn remove_stale(p: &Paths, old: Option<&Toplevel>, dry: bool) -> Result<Vec<String>, Error> {
+    let Some(old) = old.filter(|o| declared(o)) else {
+        return Ok(vec![]);
+    };
+    let m = manifest(old)?;
+    let mut removed = Vec::new();
+    for spec in std::iter::once(m.spec).chain(m.for_users) {
+        let spec = rooted(p, spec);
+        let Ok(target) = std::fs::read_link(&spec.symlink) else {
+            continue;
+        };
+        if !target.starts_with(&spec.mount_point) {
+            continue; // not ours
+        }
+        removed.extend(
+            list_files(&spec.symlink)
+                .iter()
+                .map(|r| display_name(&spec, r)),
+        );
+        if dry {
+            continue;
+        }
+        std::fs::remove_file(&spec.symlink).map_err(crate::io_err(&spec.symlink))?;
+        for e in std::fs::read_dir(&spec.mount_point)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().parse::<u64>().is_ok() {
+                let d = e.path();
+                std::fs::remove_dir_all(&d).map_err(crate::io_err(&d))?;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Lines for the plan (`dry-activate` and the switch's own listing).

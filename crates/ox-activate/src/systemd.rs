@@ -85,7 +85,7 @@ fn systemctl(user: Option<&str>) -> Command {
 pub fn user_manager(user: &str, uid: u32) -> Result<(), Error> {
     run(Command::new("loginctl").args(["enable-linger", user]))?;
     let sock = std::path::PathBuf::from(format!("/run/user/{uid}/systemd/private"));
-    for _ in 0..100 {
+    for _ in 0..400 {
         if sock.exists() {
             return Ok(());
         }

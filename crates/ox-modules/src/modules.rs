@@ -28,7 +28,7 @@ thread_local! {
     pub static LIB: RefCell<Value> = const { RefCell::new(Value::Null) };
     /// Options whose values are being computed, outermost first (for
     /// infinite-recursion reports).
-    static OPT_STACK: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static OPT_STACK: RefCell<Vec<Rc<Opt>>> = const { RefCell::new(Vec::new()) };
 }
 
 pub const UNKNOWN_FILE: &str = "<unknown-file>";
@@ -1395,16 +1395,21 @@ impl Opt {
     }
 
     fn compute_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
-        let name = show_option(&self.loc);
-        OPT_STACK.with(|s| s.borrow_mut().push(name.clone()));
+        OPT_STACK.with(|s| s.borrow_mut().push(self.clone()));
         let r = self.compute_value_inner(ev);
-        let chain = OPT_STACK.with(|s| {
+        // Names are only needed for an error: format them then.
+        let chain: Vec<String> = OPT_STACK.with(|s| {
             let mut s = s.borrow_mut();
-            let c = s.clone();
+            let c = if r.is_err() {
+                s.iter().map(|o| show_option(&o.loc)).collect()
+            } else {
+                Vec::new()
+            };
             s.pop();
             c
         });
         r.map_err(|mut e| {
+            let name = show_option(&self.loc);
             if e.kind == ErrorKind::InfiniteRecursion && e.msg == "infinite recursion encountered" {
                 let shown: Vec<String> = chain.iter().map(|c| format!("`{}'", c)).collect();
                 // The innermost frame names the attribute whose value was

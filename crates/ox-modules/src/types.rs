@@ -1033,7 +1033,13 @@ fn core_deferred(
 
 fn merge_option_type(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let (loc, defs) = loc_defs(ev, &a)?;
-    let mut t = defs[0].value.clone();
+    let Some(first) = defs.first() else {
+        return throw(format!(
+            "The option `{}' has no definitions",
+            show_option(&loc)
+        ));
+    };
+    let mut t = first.value.clone();
     for d in &defs[1..] {
         match merge_types(ev, &t, &d.value)? {
             Some(x) => t = x,
@@ -1895,6 +1901,12 @@ macro_rules! merge_prims {
                 let n = a.len();
                 let loc = loc_from_value(ev, &a[n - 2])?;
                 let defs = defs_from_list(ev, &a[n - 1])?;
+                if defs.is_empty() {
+                    return throw(format!(
+                        "The option `{}': a type's merge was called without definitions",
+                        show_option(&loc)
+                    ));
+                }
                 $core(ev, &a[..n - 2], &loc, &defs, span)
             }
         )*
@@ -1929,6 +1941,12 @@ merge_prims! {
 /// `ty.merge loc defs`; ox's own merges run without converting the
 /// definitions to Nix values and back.
 pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) -> Result<Value> {
+    if defs.is_empty() {
+        return throw(format!(
+            "The option `{}' was accessed but has no value defined. Try setting the option.",
+            show_option(loc)
+        ));
+    }
     let m = get_type_attr(ev, ty, "merge")?;
     let m = ev.force(m)?;
     match &m {

@@ -158,12 +158,14 @@ pub fn is_identifier(s: &str) -> bool {
 pub fn show_option(loc: &[String]) -> String {
     loc.iter()
         .map(|p| {
-            if is_identifier(p)
-                || p == "*"
-                || p == "<name>"
-                || (p.starts_with('<') && p.ends_with('>'))
-                || (p.starts_with('[') && p.ends_with(']'))
-            {
+            // nixpkgs: `*`, `<…>` and `[a-zA-Z0-9_][a-zA-Z0-9_'-]*` unquoted
+            let plain = !p.is_empty()
+                && p.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'));
+            if plain || p == "*" || (p.len() > 2 && p.starts_with('<') && p.ends_with('>')) {
                 p.clone()
             } else {
                 let mut o = String::new();

@@ -574,7 +574,14 @@ fn cleanup_dir(dir: &Path, mounted: bool, cgroups: &[PathBuf]) {
         }
     }
     for cg in cgroups {
-        rmdir_tree(cg);
+        // the guest's last processes may still be exiting
+        for _ in 0..40 {
+            rmdir_tree(cg);
+            if !cg.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     if !is_mountpoint(&merged) {
         let _ = fs::remove_dir_all(dir);

@@ -498,7 +498,7 @@ mod tests {
     #[test]
     fn dates_and_ages() {
         assert_eq!(super::fmt_date(0), "1970-01-01 00:00:00");
-        assert_eq!(super::fmt_date(1_795_000_000), "2026-11-18 09:46:40");
+        assert_eq!(super::fmt_date(1_795_000_000), "2026-11-18 11:06:40");
         assert_eq!(super::parse_age("30d").unwrap(), 30 * 86400);
         assert_eq!(super::parse_age("12h").unwrap(), 12 * 3600);
         assert!(super::parse_age("3y").is_err());

@@ -55,6 +55,10 @@ pub struct BuildArgs {
     /// Build every host of the hosts file, in parallel (`<out-link>-<host>`).
     #[arg(long, conflicts_with = "host")]
     pub all: bool,
+    /// With `--all`: after building, print a table of what each host
+    /// contains (/etc files, units, users, packages, secrets).
+    #[arg(long, requires = "all")]
+    pub summary: bool,
     /// Build a host's system from a flake, `REF#HOST` (see docs/toplevel.md).
     #[arg(long, value_name = "REF#HOST")]
     pub flake: Option<String>,

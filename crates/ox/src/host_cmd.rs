@@ -276,7 +276,9 @@ fn render_host(
             opts.references.insert(r.path);
         }
     }
-    ox_system::render(&plan, &opts).map_err(|e| format!("error: host `{host}`: {e}\n"))
+    let r = ox_system::render(&plan, &opts).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    crate::secrets_check::check(store, &r).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    Ok(r)
 }
 
 fn build_error(e: ox_build::BuildError, color: bool) -> String {
@@ -431,6 +433,7 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
     let mut queue = hosts.into_iter();
     let mut running: Vec<(String, std::process::Child, std::time::Instant)> = Vec::new();
     let mut failed = Vec::new();
+    let mut built: Vec<(String, String)> = Vec::new();
     let mut done = 0;
     loop {
         while running.len() < jobs {
@@ -483,7 +486,9 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
             if out.status.success() {
                 let p = String::from_utf8_lossy(&out.stdout);
                 eprintln!("[{done}/{total}] {h}: built in {secs:.1} s");
-                println!("{h} {}", p.lines().last().unwrap_or_default());
+                let top = p.lines().last().unwrap_or_default().to_string();
+                println!("{h} {top}");
+                built.push((h, top));
             } else {
                 eprintln!("[{done}/{total}] {h}: FAILED after {secs:.1} s");
                 // the child's messages, minus its own progress line
@@ -500,12 +505,85 @@ pub fn build(a: &BuildArgs) -> Result<ExitCode, String> {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+    if a.summary {
+        built.sort();
+        let store = crate::build_cmd::open_store(a.store_root.as_ref())?;
+        print!("{}", summary_table(&store, &built)?);
+    }
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         failed.sort();
         Err(format!("error: failed to build: {}\n", failed.join(", ")))
     }
+}
+
+/// One row per built host: what its toplevel holds, read back from the
+/// toplevel's own `activation.json` (so it shows what was built, not
+/// what the config meant to build).
+fn summary_table(store: &Store, built: &[(String, String)]) -> Result<String, String> {
+    let mut rows = vec![[
+        "host".to_string(),
+        "etc files".into(),
+        "units".into(),
+        "users".into(),
+        "packages".into(),
+        "home files".into(),
+        "secrets".into(),
+    ]];
+    for (host, top) in built {
+        let real = store
+            .real_path_of_str(top)
+            .unwrap_or_else(|| PathBuf::from(top));
+        let file = real.join("activation.json");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("error: {}: {e}\n", file.display()))?;
+        let plan: ox_system::plan::ActivationPlan =
+            serde_json::from_str(&text).map_err(|e| format!("error: {}: {e}\n", file.display()))?;
+        let is_unit = |t: &str| {
+            t.starts_with("systemd/system/") && !t["systemd/system/".len()..].contains('/')
+        };
+        let units = plan.etc.iter().filter(|e| is_unit(&e.target)).count();
+        let users: Vec<&str> = plan
+            .users
+            .iter()
+            .filter(|u| u.is_normal_user)
+            .map(|u| u.name.as_str())
+            .collect();
+        let sys_users = plan.users.len() - users.len();
+        let home_files: usize = plan.home.iter().map(|h| h.files.len()).sum();
+        let secrets = plan.secrets.0.as_ref().map_or(0, |m| m.secrets.len());
+        rows.push([
+            host.clone(),
+            (plan.etc.len() - units).to_string(),
+            units.to_string(),
+            if sys_users > 0 {
+                format!("{} (+{sys_users} system)", users.join(","))
+            } else {
+                users.join(",")
+            },
+            plan.packages.len().to_string(),
+            home_files.to_string(),
+            secrets.to_string(),
+        ]);
+    }
+    let mut width = [0usize; 7];
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::from("\n");
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 pub fn diff(a: DiffArgs) -> Result<ExitCode, String> {

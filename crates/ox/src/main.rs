@@ -21,6 +21,7 @@ mod option_cmd;
 mod options_cmd;
 mod pkgs_cmd;
 mod repl;
+mod secrets_check;
 mod secrets_cmd;
 mod store_cmd;
 

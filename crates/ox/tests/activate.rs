@@ -475,7 +475,7 @@ fn dropped_terminal_does_not_stop_the_switch() {
     assert_eq!(text(&o.stdout).trim(), "in-progress", "{}", text(&o.stderr));
     // the detached unit carries on to the end
     let mut done = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if e.host
             .sh("test -e /home/alice/slow-done && ! test -e /ox/var/activate/journal.json")
             .unwrap()
@@ -594,7 +594,7 @@ fn boot_takes_effect_at_the_next_boot() {
     assert_eq!(e.sh("cat /etc/greeting"), "generation one");
     assert_eq!(e.sh("readlink /run/ox/booted-system"), t1);
     assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-3-link");
-    for _ in 0..50 {
+    for _ in 0..150 {
         if e.host.unit_state("gone.service") == "active" {
             break;
         }
@@ -684,10 +684,17 @@ fn builder_toplevel_activates() {
     // and watch.path have nothing to trigger: the switch must say so, last
     assert_eq!(o.status.code(), Some(4), "{err}");
     let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap();
-    for u in ["pdns.service", "echo.socket", "cleanup.timer", "watch.path"] {
+    // (job failures: deterministic)
+    for u in ["echo.socket", "cleanup.timer", "watch.path"] {
         assert!(last.contains(u), "{u} not reported: {err}");
     }
     assert!(!last.contains("backup.timer"), "{err}");
+    // pdns "starts" (Type=simple) and then fails to exec: caught by the
+    // settle check unless the machine is too loaded to fail within it
+    if !last.contains("pdns.service") {
+        eprintln!("note: pdns.service failed after the settle time: {err}");
+        assert_ne!(e.sh("systemctl show -P NRestarts pdns.service"), "0");
+    }
 }
 
 fn large(n_etc: usize, n_units: usize, n_users: usize) -> Fixture {
@@ -791,6 +798,11 @@ fn user_services_follow_the_generation() {
     assert_eq!(user_sc("is-active hello.service"), "active");
     assert!(e.host.path("/var/lib/systemd/linger/alice").exists());
     let pid = user_sc("show -P MainPID hello.service");
+    let dry = e.ox_ok(&["dry-activate", &t2]);
+    assert!(
+        dry.contains("would reload the systemd user manager of alice"),
+        "{dry}"
+    );
     let out = e.ox_ok(&["switch", &t2]);
     assert!(
         out.contains("stop hello.service of alice") && out.contains("start hello.service of alice"),
@@ -864,4 +876,205 @@ fn builder_home_activates() {
     // a second switch is a no-op for the files
     let again = e.ox_ok(&["switch", &t]);
     assert!(!again.contains("create ~alice"), "{again}");
+}
+
+/// sops secrets (crate ox-sops) at activation: decrypted with the host's
+/// own ssh key into /run/secrets, owned as declared, and the units that
+/// name them in restartUnits restarted when they change.
+#[test]
+fn secrets_are_installed_and_restart_their_units() {
+    let Some(e) = env("x") else { return };
+    let host_pub =
+        std::fs::read_to_string(e.host.path("/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+    let recipient =
+        ox_sops::keys::ssh_to_age(host_pub.trim()).expect("age recipient of the host key");
+    let opts = ox_sops::EncryptOptions {
+        key_groups: vec![vec![recipient]],
+        ..Default::default()
+    };
+    for (file, value) in [("s1.yaml", "one"), ("s2.yaml", "two")] {
+        let enc = ox_sops::encrypt(
+            format!("api-key: {value}\n").as_bytes(),
+            ox_sops::store::Format::Yaml,
+            &opts,
+        )
+        .unwrap();
+        std::fs::write(e.store.join(file), enc).unwrap();
+    }
+    let gen = |file: &str, greeting: &str| {
+        Fixture::new("t")
+            .normal_user("alice")
+            .etc("greeting", greeting)
+            .unit(
+                "api.service",
+                &svc(
+                    "/bin/sh -c 'cat /run/secrets/api-key > /run/api-seen; exec sleep 8888'",
+                    "",
+                ),
+                WANTS,
+            )
+            .secret(serde_json::json!({
+                "name": "api-key", "key": "api-key", "sopsFile": format!("/ox/store/{file}"),
+                "owner": "alice", "mode": "0400", "restartUnits": ["api.service"]
+            }))
+    };
+    let t1 = e.put(&gen("s1.yaml", "a"));
+    let t2 = e.put(&gen("s2.yaml", "a"));
+    let t3 = e.put(&gen("s2.yaml", "b"));
+    let dry = e.ox_ok(&["dry-activate", &t1]);
+    assert!(
+        dry.contains("would install secret(s) (new or changed): /run/secrets/api-key"),
+        "{dry}"
+    );
+    e.ox_ok(&["switch", &t1]);
+    assert_eq!(e.sh("cat /run/secrets/api-key"), "one");
+    assert_eq!(e.sh("stat -L -c '%a %U' /run/secrets/api-key"), "400 alice");
+    assert_eq!(e.sh("cat /run/api-seen"), "one");
+    let pid = e.main_pid("api");
+    // the secret changed: its unit restarts although the unit did not
+    e.ox_ok(&["switch", &t2]);
+    assert_eq!(e.sh("cat /run/secrets/api-key"), "two");
+    assert_ne!(e.main_pid("api"), pid);
+    assert_eq!(e.sh("cat /run/api-seen"), "two");
+    // only an unrelated file changed: the unit keeps running
+    let pid = e.main_pid("api");
+    e.ox_ok(&["switch", &t3]);
+    assert_eq!(e.main_pid("api"), pid);
+    // a sops file that is not there: refused before anything changes
+    let bad = e.put(
+        &gen("s2.yaml", "c")
+            .secret(serde_json::json!({"name": "other", "sopsFile": "/ox/store/missing.yaml"})),
+    );
+    let o = e.ox(&["switch", &bad]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("missing.yaml"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(e.sh("cat /etc/greeting"), "b");
+}
+
+/// The whole way: `ox build hosts.nix --host srv` (the real evaluator,
+/// modules and builder, tests/system/hosts) into a scratch store, then
+/// that toplevel switched on a real systemd host, then its variant
+/// `srv2`, whose only unit-relevant change is web's restartTriggers.
+/// The guest has no Debian mirror: the pinned packages (and the secrets,
+/// whose sops file is a placeholder) are dropped from
+/// a copy of the plan, and /usr/bin/git (web's ExecStart, from the git
+/// package) is a stand-in that just stays up.
+#[test]
+fn built_host_switches_and_restarts_on_triggers() {
+    let Some(e) = env("e") else { return };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scratch = e.store.join("scratch");
+    let build = |host: &str| -> String {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ox"))
+            .args(["build", "hosts.nix", "--host", host, "--no-out-link", "-I"])
+            .arg(format!("ox={}", repo.join("nix").display()))
+            .current_dir(repo.join("tests/system/hosts"))
+            .env("OX_STORE_ROOT", &scratch)
+            .env("OX_STATE_DIR", scratch.join("state"))
+            .env_remove("NIX_PATH")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ox build {host}: {}", text(&o.stderr));
+        let logical = text(&o.stdout).lines().last().unwrap().trim().to_string();
+        let built = scratch.join(logical.trim_start_matches('/'));
+        // a copy without packages, next to the other store paths it uses
+        let name = format!("{}-nopkgs", built.file_name().unwrap().to_string_lossy());
+        let dst = e.store.join(&name);
+        assert!(std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&built)
+            .arg(&dst)
+            .status()
+            .unwrap()
+            .success());
+        let _ = std::process::Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&dst)
+            .status();
+        let plan_path = dst.join("activation.json");
+        let mut plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+        plan["packages"] = serde_json::json!([]);
+        // its sops file is encrypted to a test key this guest does not
+        // have (secrets have their own tests)
+        plan["secrets"] = serde_json::json!([]);
+        std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+        // the other store paths (unit scripts, trigger files) beside it
+        for p in std::fs::read_dir(scratch.join("ox/store"))
+            .unwrap()
+            .flatten()
+        {
+            let to = e.store.join(p.file_name());
+            if !to.exists() && !p.file_name().to_string_lossy().starts_with('.') {
+                std::process::Command::new("cp")
+                    .arg("-a")
+                    .arg(p.path())
+                    .arg(&to)
+                    .status()
+                    .unwrap();
+            }
+        }
+        format!("/ox/store/{name}")
+    };
+    let srv = build("srv");
+    let srv2 = build("srv2");
+    e.sh("printf '#!/bin/sh\\nexec sleep 9999\\n' > /usr/bin/git && chmod +x /usr/bin/git");
+
+    // environment.etc.motd says onConflict = error, and Debian ships
+    // /etc/motd: refused until the admin moves it away
+    let o = e.ox(&["switch", &srv]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("/etc/motd: an unmanaged file is in the way"),
+        "{}",
+        text(&o.stderr)
+    );
+    e.sh("mv /etc/motd /root/motd.debian");
+    let out = e.ox_ok(&["switch", &srv]);
+    assert!(out.contains("done: generation 1"), "{out}");
+    assert_eq!(e.host.unit_state("web.service"), "active");
+    assert_eq!(e.host.unit_state("backup.timer"), "active");
+    assert!(e.sh("id -nG ops").split_whitespace().any(|g| g == "wheel"));
+    assert!(e.sh("getent passwd backup").starts_with("backup:"));
+    assert!(e.sh("cat /etc/ssh/sshd_config").contains("Port 2222"));
+    assert!(e
+        .sh("cat /etc/ssh/authorized_keys.d/ops")
+        .contains("ops@test"));
+    assert_eq!(e.sh("cat /etc/ox/version"), "v1");
+    assert_eq!(e.sh("stat -c %a /srv/git"), "755");
+    assert_eq!(e.sh("cat /etc/hostname"), "srv");
+    let web = e.main_pid("web");
+    let backup_timer_since = e.sh("systemctl show -P ActiveEnterTimestampMonotonic backup.timer");
+
+    // srv2: motd v2 changes /etc/ox/version and web's restartTriggers
+    let dry = e.ox_ok(&["dry-activate", &srv2]);
+    assert!(
+        dry.contains("would update") || dry.contains("would point /etc/ox-static"),
+        "{dry}"
+    );
+    assert!(
+        dry.lines()
+            .any(|l| l.starts_with("would stop") && l.contains("web.service")),
+        "{dry}"
+    );
+    e.ox_ok(&["switch", &srv2]);
+    assert_eq!(e.sh("cat /etc/ox/version"), "v2");
+    assert_ne!(
+        e.main_pid("web"),
+        web,
+        "restartTriggers changed: web must restart"
+    );
+    assert_eq!(
+        e.sh("systemctl show -P ActiveEnterTimestampMonotonic backup.timer"),
+        backup_timer_since,
+        "an unchanged timer is left alone"
+    );
+    let out = e.ox_ok(&["rollback"]);
+    assert!(out.contains("generation 1"), "{out}");
+    assert_eq!(e.sh("cat /etc/ox/version"), "v1");
 }

@@ -73,6 +73,10 @@ const TEST_MODULE: &str = r#"
   environment.systemPackages = lib.mkForce [ ];
   sops.templates."pdns-env".restartUnits = [ "pdns.service" ];
   environment.etc."ox-test-generation".text = "@GEN@\n";
+  # a neededForUsers secret as the admin's initial password hash
+  sops.secrets."ops-password" = { neededForUsers = true; sopsFile = ./pw.yaml; key = "ops"; };
+  users.users.ops.hashedPasswordFile = lib.mkIf (config.sops.secrets ? "ops-password")
+    config.sops.secrets."ops-password".path;
   systemd.services.pdns.serviceConfig.ExecStart = lib.mkForce "${pkgs.writeShellScript "pdns-standin" ''
     printf %s "$PDNS_API_KEY" | sha256sum | cut -d' ' -f1 > /var/lib/powerdns/api-key.sha256
     exec sleep infinity
@@ -230,11 +234,11 @@ fn schere_powerdns_secret_end_to_end() {
     // or activation output, which is what must never show the value
     e.printed.clear();
 
-    let t1 = e.build("1", "{ }");
-
-    // a second value, encrypted to schere's host key the way an admin
-    // would (sops' recipient line from .sops.yaml)
+    // more values, encrypted to schere's host key the way an admin
+    // would (sops' recipient line from .sops.yaml): a new API key and
+    // a password hash
     let value2 = format!("v2-{}-{}", std::process::id(), sha256_hex(tag.as_bytes()));
+    let pw_hash = format!("$6$oxtest$h{}", sha256_hex(value2.as_bytes()));
     let pubkey =
         std::fs::read_to_string(homelab.join("keys/hosts/schere_ssh_host_ed25519_key.pub"))
             .unwrap();
@@ -243,21 +247,33 @@ fn schere_powerdns_secret_end_to_end() {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ");
-    let plain2 = e.work.join("dns2.yaml");
-    std::fs::write(&plain2, format!("powerdns:\n    api-key: {value2}\n")).unwrap();
-    let enc = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(["secrets", "encrypt", "--age", &pubkey, "-i"])
-        .arg(&plain2)
-        .env("HOME", &e.work)
-        .output()
-        .unwrap();
-    assert!(enc.status.success(), "encrypt: {}", text(&enc.stderr));
+    for (file, yaml) in [
+        ("dns2.yaml", format!("powerdns:\n    api-key: {value2}\n")),
+        ("pw.yaml", format!("ops: '{pw_hash}'\n")),
+    ] {
+        let plain = e.work.join(file);
+        std::fs::write(&plain, yaml).unwrap();
+        let enc = Command::new(env!("CARGO_BIN_EXE_ox"))
+            .args(["secrets", "encrypt", "--age", &pubkey, "-i"])
+            .arg(&plain)
+            .env("HOME", &e.work)
+            .output()
+            .unwrap();
+        assert!(enc.status.success(), "encrypt: {}", text(&enc.stderr));
+    }
+    let t1 = e.build("1", "{ }");
     let t2 = e.build("2", "{ }");
     let t3 = e.build(
         "3",
         "{ lib, ... }: { sops.secrets.\"powerdns/api-key\".sopsFile = lib.mkForce ./dns2.yaml; }",
     );
-    assert!(t1 != t2 && t2 != t3, "{t1} {t2} {t3}");
+    // generation 4 declares no secrets (pdns as a secondary needs none)
+    let t4 = e.build(
+        "4",
+        "{ lib, ... }: { ox.powerdns.secondary = true; sops.secrets = lib.mkForce { }; \
+         sops.templates = lib.mkForce { }; }",
+    );
+    assert!(t1 != t2 && t2 != t3 && t3 != t4, "{t1} {t2} {t3} {t4}");
 
     let store = e.root.join("ox/store");
     let host = Host::boot(HostOpts {
@@ -285,8 +301,8 @@ fn schere_powerdns_secret_end_to_end() {
     )
     .unwrap();
     let s = &plan["secrets"];
-    assert_eq!(s["secrets"][0]["name"], "powerdns/api-key", "{s}");
-    let sops_file = s["secrets"][0]["sopsFile"].as_str().unwrap().to_string();
+    assert_eq!(s["secrets"][1]["name"], "powerdns/api-key", "{s}");
+    let sops_file = s["secrets"][1]["sopsFile"].as_str().unwrap().to_string();
     assert!(
         sops_file.starts_with("/ox/store/") && sops_file.ends_with("-dns.yaml"),
         "{sops_file}"
@@ -341,6 +357,12 @@ fn schere_powerdns_secret_end_to_end() {
         e.sh("stat -L -c '%U:%G %a' /run/secrets/powerdns/api-key"),
         "root:root 400"
     );
+    // the neededForUsers secret, installed before the user was created
+    assert_eq!(e.sh("getent shadow ops | cut -d: -f2"), pw_hash);
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets-for-users/ops-password"),
+        "root:root 400"
+    );
     let link = e.sh("readlink /run/secrets");
     assert!(link.starts_with("/run/secrets.d/"), "{link}");
     assert_eq!(e.sh("stat -f -c %T /run/secrets.d/"), "tmpfs");
@@ -374,9 +396,95 @@ fn schere_powerdns_secret_end_to_end() {
         format!("PDNS_API_KEY={value2}")
     );
 
+    // timing (docs/secrets.md): a switch to the running generation
+    // still decrypts and installs a fresh secrets generation
+    let pid3 = e.sh("systemctl show -P MainPID pdns.service");
+    let started = std::time::Instant::now();
+    e.ox_ok(&["activate", &t3, "switch", "--no-detach"]);
+    eprintln!(
+        "no-change switch with 3 secrets/templates: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(e.sh("systemctl show -P MainPID pdns.service"), pid3);
+
+    // a switch back to generation 2 killed right after its secrets
+    // were installed is undone: generation 3's value again, pdns
+    // restarted to see it; killed after the /etc flip it is finished:
+    // generation 2's value, and the journalled restart still happens
+    for (point, want_top, want_value) in [("users", &t3, &value2), ("flipped", &t2, &value1)] {
+        let o = e
+            .host()
+            .command(&[
+                "env",
+                &format!("OX_ACTIVATE_FAULT={point}"),
+                "ox",
+                "switch",
+                &t2,
+            ])
+            .output()
+            .expect("run ox");
+        e.printed.push_str(&text(&o.stdout));
+        e.printed.push_str(&text(&o.stderr));
+        assert!(!o.status.success(), "{point}: the fault did not fire");
+        e.sh("rm -f /var/lib/powerdns/api-key.sha256");
+        let out = e.ox_ok(&["activate", "--recover"]);
+        assert_eq!(
+            e.sh("readlink /run/ox/current-system"),
+            *want_top,
+            "{point}: {out}"
+        );
+        assert_eq!(
+            e.sh("cat /run/secrets/rendered/pdns-env"),
+            format!("PDNS_API_KEY={want_value}"),
+            "{point}"
+        );
+        assert_eq!(
+            e.seen_hash(),
+            sha256_hex(want_value.as_bytes()),
+            "{point}: {out}"
+        );
+    }
+    e.ox_ok(&["switch", &t3]);
+    assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
+
+    // a reboot empties /run: ox-boot.service installs the secrets again
+    // before pdns starts
+    e.sh("rm -f /var/lib/powerdns/api-key.sha256");
+    e.host.as_mut().expect("host").restart().expect("reboot");
+    let mut active = String::new();
+    for _ in 0..100 {
+        active = e.sh("systemctl is-active pdns.service || true");
+        if active == "active" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        active,
+        "active",
+        "{}",
+        e.sh("systemctl status ox-boot.service pdns.service || true")
+    );
+    assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets/rendered/pdns-env"),
+        "pdns:pdns 400"
+    );
+
+    // secrets no longer declared: removed from /run
+    let dry = e.ox_ok(&["dry-activate", &t4]);
+    assert!(dry.contains("remove secret(s): /run/secrets/"), "{dry}");
+    e.ox_ok(&["switch", &t4]);
+    assert_eq!(e.sh("test -e /run/secrets && echo yes || echo no"), "no");
+    assert_eq!(
+        e.sh("test -e /run/secrets-for-users && echo yes || echo no"),
+        "no"
+    );
+    assert_eq!(e.sh("ls /run/secrets.d/ | wc -l"), "0");
+
     // no plaintext in the store, the build side's state, or the guest's
     // activation state; none in anything ox printed
-    for v in [&value1, &value2] {
+    for v in [&value1, &value2, &pw_hash] {
         let hits = files_containing(&e.root, v.as_bytes());
         assert!(hits.is_empty(), "plaintext in {hits:?}");
         let guest_state = e.host().path("/ox/var");

@@ -74,7 +74,7 @@ let
         description = "Numeric group, used when `group` is null.";
       };
       sopsFile = mkOption {
-        type = types.either types.path types.str;
+        type = types.nullOr (types.either types.path types.str);
         default = cfg.defaultSopsFile;
         defaultText = "config.sops.defaultSopsFile";
         description = ''
