@@ -1025,18 +1025,13 @@ fn built_host_switches_and_restarts_on_triggers() {
     let srv2 = build("srv2");
     e.sh("printf '#!/bin/sh\\nexec sleep 9999\\n' > /usr/bin/git && chmod +x /usr/bin/git");
 
-    // environment.etc.motd says onConflict = error, and Debian ships
-    // /etc/motd: refused until the admin moves it away
-    let o = e.ox(&["switch", &srv]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o.stderr).contains("/etc/motd: an unmanaged file is in the way"),
-        "{}",
-        text(&o.stderr)
-    );
-    e.sh("mv /etc/motd /root/motd.debian");
+    // Debian ships /etc/motd: environment.etc.motd defaults to
+    // onConflict = backup for it, so the first switch on a stock host
+    // moves Debian's copy aside instead of refusing
+    let debian_motd = e.sh("cat /etc/motd");
     let out = e.ox_ok(&["switch", &srv]);
     assert!(out.contains("done: generation 1"), "{out}");
+    assert_eq!(e.sh("cat /etc/motd.ox-backup"), debian_motd);
     assert_eq!(e.host.unit_state("web.service"), "active");
     assert_eq!(e.host.unit_state("backup.timer"), "active");
     assert!(e.sh("id -nG ops").split_whitespace().any(|g| g == "wheel"));
@@ -1045,6 +1040,14 @@ fn built_host_switches_and_restarts_on_triggers() {
     assert!(e
         .sh("cat /etc/ssh/authorized_keys.d/ops")
         .contains("ops@test"));
+    // and sshd, with Debian's drop-ins, reads them from there
+    let effective = e.sh("sshd -T -C user=ops,host=x,addr=127.0.0.1");
+    assert!(
+        effective.lines().any(
+            |l| l == "authorizedkeysfile %h/.ssh/authorized_keys /etc/ssh/authorized_keys.d/%u"
+        ),
+        "{effective}"
+    );
     assert_eq!(e.sh("cat /etc/ox/version"), "v1");
     assert_eq!(e.sh("stat -c %a /srv/git"), "755");
     assert_eq!(e.sh("cat /etc/hostname"), "srv");

@@ -482,6 +482,20 @@ fn schere_powerdns_secret_end_to_end() {
     );
     assert_eq!(e.sh("ls /run/secrets.d/ | wc -l"), "0");
 
+    // `ox rollback` takes the host back to generation 3: its decrypted
+    // secrets and the service reading them (the stand-in's hash file is
+    // removed first, so the hash read below is the restarted service's)
+    e.sh("rm -f /var/lib/powerdns/api-key.sha256");
+    let out = e.ox_ok(&["rollback"]);
+    eprintln!("rollback:\n{out}");
+    assert_eq!(e.sh("cat /etc/ox-test-generation"), "3");
+    assert_eq!(e.sh("systemctl is-active pdns.service"), "active");
+    assert_eq!(e.seen_hash(), sha256_hex(value2.as_bytes()));
+    assert_eq!(
+        e.sh("stat -L -c '%U:%G %a' /run/secrets/rendered/pdns-env"),
+        "pdns:pdns 400"
+    );
+
     // no plaintext in the store, the build side's state, or the guest's
     // activation state; none in anything ox printed
     for v in [&value1, &value2, &pw_hash] {
