@@ -14,7 +14,10 @@ let
   };
   o = r.options.l;
 in {
-  inherit (o) value isDefined definitionsWithLocations files declarations highestPrio loc description;
+  # ox's extra position fields are checked in definition-positions.nix;
+  # without them this is nixpkgs' shape
+  definitionsWithLocations = map (d: removeAttrs d [ "line" "column" "positionFile" ]) o.definitionsWithLocations;
+  inherit (o) value isDefined files declarations highestPrio loc description;
   str = "${o}";
   unsetDefined = r.options.unset.isDefined;
   unsetPrio = r.options.unset.highestPrio;

@@ -98,6 +98,22 @@ pub enum Expr {
         arg: Box<Expr>,
         span: Span,
     },
+    /// `builtins.f a b` with exactly `f`'s arity of arguments, resolved at
+    /// compile time: calls the primop directly, without building the
+    /// partial applications in between.
+    PrimCall {
+        op: Rc<crate::value::PrimOp>,
+        args: Vec<Expr>,
+        span: Span,
+    },
+    /// `f a b …` (two or more arguments), each with its application's
+    /// span: curried lambdas are entered without building the closures
+    /// in between.
+    Call {
+        f: Box<Expr>,
+        args: Vec<(Expr, Span)>,
+        span: Span,
+    },
     Let {
         binds: Vec<Binding>,
         body: Box<Expr>,
@@ -141,6 +157,8 @@ impl Expr {
             | Expr::Select { span, .. }
             | Expr::HasAttr { span, .. }
             | Expr::Apply { span, .. }
+            | Expr::PrimCall { span, .. }
+            | Expr::Call { span, .. }
             | Expr::With { span, .. }
             | Expr::If { span, .. }
             | Expr::Assert { span, .. }
@@ -181,6 +199,11 @@ pub struct LambdaDef {
     pub body: Expr,
     pub span: Span,
     pub nslots: u32,
+    /// A plain-argument lambda whose body forces its argument whenever it
+    /// returns: a caller may then evaluate a cheap, infallible argument
+    /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
+    /// since nothing can observe the difference.
+    pub strict_arg: bool,
 }
 
 type FormalEntries = Vec<(Sym, Option<Expr>)>;
@@ -462,7 +485,7 @@ impl<'g> Compiler<'g> {
             ast::Expr::Apply(a) => {
                 let f = self.bx(a.lambda(), &a)?;
                 let arg = self.bx(a.argument(), &a)?;
-                Expr::Apply { f, arg, span }
+                prim_call(Expr::Apply { f, arg, span })
             }
             ast::Expr::With(w) => {
                 let ns = self.bx(w.namespace(), &w)?;
@@ -899,11 +922,13 @@ impl<'g> Compiler<'g> {
                 self.scopes.push(Scope::Static(m));
                 let body = self.opt(l.body(), l);
                 self.scopes.pop();
+                let body = body?;
                 Ok(LambdaDef {
                     name: Default::default(),
                     arg: Some(name),
                     formals: None,
-                    body: body?,
+                    strict_arg: forces(&body, 0, 0),
+                    body,
                     span,
                     nslots: 1,
                 })
@@ -966,6 +991,7 @@ impl<'g> Compiler<'g> {
                     body,
                     span,
                     nslots,
+                    strict_arg: false,
                 })
             }
         }
@@ -973,6 +999,73 @@ impl<'g> Compiler<'g> {
 }
 
 /// Slot numbers of a binding scope: the names in order.
+/// Whether evaluating `e` to weak head normal form (without error)
+/// always forces the variable at (`depth`, `idx`). Conservative: `false`
+/// when unsure.
+fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
+    match e {
+        Expr::Var {
+            depth: d, idx: i, ..
+        } => *d == depth && *i == idx,
+        Expr::If {
+            cond, then, else_, ..
+        } => forces(cond, depth, idx) || (forces(then, depth, idx) && forces(else_, depth, idx)),
+        Expr::Assert { cond, body, .. } => forces(cond, depth, idx) || forces(body, depth, idx),
+        Expr::BinOp { op, l, r, .. } => match op {
+            BinOp::And | BinOp::Or | BinOp::Impl => forces(l, depth, idx),
+            BinOp::PipeRight | BinOp::PipeLeft => false,
+            _ => forces(l, depth, idx) || forces(r, depth, idx),
+        },
+        Expr::Not(x, _) | Expr::Neg(x, _) => forces(x, depth, idx),
+        Expr::Apply { f, .. } | Expr::Call { f, .. } => forces(f, depth, idx),
+        Expr::Select { e, .. } | Expr::HasAttr { e, .. } => forces(e, depth, idx),
+        Expr::Let { body, .. } | Expr::With { body, .. } => forces(body, depth + 1, idx),
+        _ => false,
+    }
+}
+
+/// Turn a saturated application of a compile-time-known primop into
+/// `Expr::PrimCall`; anything else is returned unchanged.
+fn prim_call(e: Expr) -> Expr {
+    let mut n = 0;
+    let mut head = &e;
+    while let Expr::Apply { f, .. } = head {
+        n += 1;
+        head = f;
+    }
+    let op = match head {
+        Expr::Folded(Value::PrimOp(op), _) if op.arity == n && n >= 2 => Some(op.clone()),
+        _ if n >= 2 => None,
+        _ => return e,
+    };
+    let Expr::Apply { span, .. } = &e else {
+        return e;
+    };
+    let span = *span;
+    let Some(op) = op else {
+        let mut args = Vec::with_capacity(n);
+        let mut cur = e;
+        while let Expr::Apply { f, arg, span } = cur {
+            args.push((*arg, span));
+            cur = *f;
+        }
+        args.reverse();
+        return Expr::Call {
+            f: Box::new(cur),
+            args,
+            span,
+        };
+    };
+    let mut args = Vec::with_capacity(n);
+    let mut cur = e;
+    while let Expr::Apply { f, arg, .. } = cur {
+        args.push(*arg);
+        cur = *f;
+    }
+    args.reverse();
+    Expr::PrimCall { op, args, span }
+}
+
 fn slot_map<'a>(names: impl Iterator<Item = &'a Sym>) -> HashMap<Sym, u32> {
     names.enumerate().map(|(i, k)| (*k, i as u32)).collect()
 }

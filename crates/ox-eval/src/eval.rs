@@ -395,9 +395,20 @@ impl Eval {
             }))),
             Expr::Apply { f, arg, span } => {
                 let fv = self.eval(f, env)?;
-                let av = self.thunk(arg, env);
+                let av = match &fv {
+                    Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
+                        Some(v) => v,
+                        None => self.thunk(arg, env),
+                    },
+                    _ => self.thunk(arg, env),
+                };
                 self.call(fv, av, Some(*span))
             }
+            Expr::PrimCall { op, args, span } => {
+                let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
+                (op.f)(self, argv, *span)
+            }
+            Expr::Call { f, args, .. } => self.eval_call(f, args, env),
             Expr::Let { binds, body } => {
                 let new = self.bind_env(binds, env);
                 self.eval(body, &new)
@@ -701,6 +712,64 @@ impl Eval {
         }
         let g = self.call(f, a, span)?;
         self.call(g, b, span)
+    }
+
+    /// `f a b …`: like nested `Apply`s, but a curried chain of
+    /// formals-less lambdas binds its arguments frame by frame without
+    /// allocating the intermediate closures.
+    #[inline(never)]
+    fn eval_call(
+        &mut self,
+        f: &'static Expr,
+        args: &'static [(Expr, Span)],
+        env: &Rc<Env>,
+    ) -> Result<Value> {
+        let mut fv = self.eval(f, env)?;
+        let mut i = 0;
+        while i < args.len() {
+            let Value::Lambda(c) = &fv else {
+                let (a, span) = &args[i];
+                let av = self.thunk(a, env);
+                fv = self.call(fv, av, Some(*span))?;
+                i += 1;
+                continue;
+            };
+            let mut def: &'static LambdaDef = c.def;
+            if def.formals.is_some() {
+                let (a, span) = &args[i];
+                let av = self.thunk(a, env);
+                let c = c.clone();
+                fv = self.call_lambda(&c, av, Some(*span))?;
+                i += 1;
+                continue;
+            }
+            let mut frame = c.env.clone();
+            loop {
+                let (a, _) = &args[i];
+                frame = Env::new(
+                    smallvec::smallvec![self.thunk(a, env)] as Slots,
+                    Some(frame),
+                );
+                i += 1;
+                match &def.body {
+                    Expr::Lambda(inner) if inner.formals.is_none() && i < args.len() => {
+                        def = inner;
+                    }
+                    _ => break,
+                }
+            }
+            let span = args[i - 1].1;
+            fv = self.eval(&def.body, &frame).context(|| {
+                (
+                    match &*def.name.borrow() {
+                        Some(n) => format!("while calling '{}'", n),
+                        None => "while calling a function".to_string(),
+                    },
+                    Some(span),
+                )
+            })?;
+        }
+        Ok(fv)
     }
 
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
@@ -1299,6 +1368,45 @@ impl Eval {
 
 /// Identity of element values: Nix compares nested elements by pointer
 /// first, which makes `[ f ] == [ f ]` true for a function `f`.
+/// An integer operand that is already evaluated.
+#[inline]
+fn ready_int(e: &Expr, env: &Rc<Env>) -> Option<i64> {
+    match e {
+        Expr::Const(Value::Int(i)) => Some(*i),
+        Expr::Var { depth, idx, .. } => match env.lookup(*depth, *idx) {
+            Value::Int(i) => Some(i),
+            Value::Thunk(t) => match t.done_value() {
+                Some(Value::Int(i)) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Evaluate integer arithmetic or comparison on evaluated operands, if
+/// it cannot fail (no overflow); `None` means "make a thunk".
+fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
+    let Expr::BinOp { op, l, r, .. } = e else {
+        return None;
+    };
+    let f = match op {
+        BinOp::Add | BinOp::Sub | BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => op,
+        _ => return None,
+    };
+    let x = ready_int(l, env)?;
+    let y = ready_int(r, env)?;
+    Some(match f {
+        BinOp::Add => Value::Int(x.checked_add(y)?),
+        BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Less => Value::Bool(x < y),
+        BinOp::LessEq => Value::Bool(x <= y),
+        BinOp::More => Value::Bool(x > y),
+        _ => Value::Bool(x >= y),
+    })
+}
+
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(&x.0, &y.0),

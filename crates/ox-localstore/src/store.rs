@@ -37,6 +37,15 @@ pub struct StoreConfig {
 pub const DEFAULT_STORE_DIR: &str = "/ox/store";
 pub const DEFAULT_STATE_DIR: &str = "/ox/var";
 
+/// Links activation keeps (below the store's root) that are GC roots
+/// besides the profiles: the running and the booted system, and the
+/// flip link every managed /etc entry goes through (docs/activation.md).
+pub const ACTIVE_SYSTEM_LINKS: [&str; 3] = [
+    "/run/ox/current-system",
+    "/run/ox/booted-system",
+    "/etc/ox-static",
+];
+
 impl StoreConfig {
     /// `OX_STORE_DIR` (default `/ox/store`), `OX_STORE_ROOT` (default
     /// `/` for root; for other users a per-user root,
@@ -916,7 +925,36 @@ impl Store {
             let d = self.config.state_dir.join(sub);
             self.scan_root_dir(&d, &mut out, 0);
         }
+        // What activation has made live on this machine: `ox test` of a
+        // toplevel outside the profile is only referenced from these, and
+        // deleting it would pull the running /etc out from under the host.
+        for link in ACTIVE_SYSTEM_LINKS {
+            let p = reroot(&self.config.root, Path::new(link));
+            if let Some(sp) = self.link_into_store(&p) {
+                out.insert(p.to_string_lossy().into_owned(), sp);
+            }
+        }
         Ok(out)
+    }
+
+    /// The store path a symlink leads to, also through chains like
+    /// `system -> system-3-link -> /ox/store/…`, or into a path below a
+    /// store path (`/etc/ox-static -> /ox/store/…-ox-system-h/etc`).
+    fn link_into_store(&self, link: &Path) -> Option<StorePath> {
+        let mut cur = link.to_path_buf();
+        for _ in 0..16 {
+            let t = fs::read_link(&cur).ok()?;
+            let t = if t.is_absolute() {
+                t
+            } else {
+                cur.parent().unwrap_or(Path::new("/")).join(t)
+            };
+            if let Ok(sp) = self.parse(&t.to_string_lossy()) {
+                return Some(sp);
+            }
+            cur = t;
+        }
+        None
     }
 
     /// Symlinks under `dir` (recursively) that lead into the store, also
@@ -934,21 +972,8 @@ impl Store {
                 continue;
             };
             if md.file_type().is_symlink() {
-                let mut cur = p.clone();
-                for _ in 0..16 {
-                    let Ok(t) = fs::read_link(&cur) else {
-                        break;
-                    };
-                    let t = if t.is_absolute() {
-                        t
-                    } else {
-                        cur.parent().unwrap_or(Path::new("/")).join(t)
-                    };
-                    if let Ok(sp) = self.parse(&t.to_string_lossy()) {
-                        out.insert(p.to_string_lossy().into_owned(), sp);
-                        break;
-                    }
-                    cur = t;
+                if let Some(sp) = self.link_into_store(&p) {
+                    out.insert(p.to_string_lossy().into_owned(), sp);
                 }
             } else if md.is_dir() {
                 self.scan_root_dir(&p, out, depth + 1);

@@ -205,6 +205,50 @@ fn gc_named_roots_and_verify() {
 }
 
 #[test]
+fn gc_keeps_what_activation_made_live() {
+    let t = Tmp::new("gc-active");
+    let s = t.store();
+    let root = t.0.join("root");
+    // three systems that only activation's links refer to (`ox test`
+    // outside the profile, the booted one, the one /etc flips through)
+    let mut kept = Vec::new();
+    for (name, link, sub) in [
+        ("current", "run/ox/current-system", ""),
+        ("booted", "run/ox/booted-system", ""),
+        ("static", "etc/ox-static", "/etc"),
+    ] {
+        let dep = s
+            .add_text(&format!("{name}-dep"), b"D", &BTreeSet::new())
+            .unwrap();
+        let sys = s
+            .add_text(name, name.as_bytes(), &BTreeSet::from([dep.clone()]))
+            .unwrap();
+        let l = root.join(link);
+        fs::create_dir_all(l.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(format!("{}{sub}", s.print(&sys)), &l).unwrap();
+        kept.push(sys);
+        kept.push(dep);
+    }
+    let loose = s.add_text("loose", b"L", &BTreeSet::new()).unwrap();
+    let roots = s.roots().unwrap();
+    assert_eq!(roots.len(), 3, "{roots:?}");
+    let r = s.gc(false).unwrap();
+    assert_eq!(r.deleted, vec![s.print(&loose)]);
+    for p in &kept {
+        assert!(s.is_valid(p).unwrap(), "{} was collected", s.print(p));
+    }
+    // once the links are gone, so are the systems
+    for link in [
+        "run/ox/current-system",
+        "run/ox/booted-system",
+        "etc/ox-static",
+    ] {
+        fs::remove_file(root.join(link)).unwrap();
+    }
+    assert_eq!(s.gc(false).unwrap().deleted.len(), 6);
+}
+
+#[test]
 fn generated_trees_with_references() {
     let t = Tmp::new("tree");
     let s = t.store();

@@ -1569,6 +1569,19 @@ impl Opt {
                         .zip(&m.order)
                         .map(|(d, o)| {
                             let mut x = vec![("file", s(&*d.file)), ("value", d.value.clone())];
+                            // nixpkgs' shape plus where the definition is
+                            // written; `positionFile` only when that is not
+                            // `file` (a module that sets `_file`).
+                            if let Some((p, (l, c))) =
+                                d.pos.and_then(|p| p.line_col().map(|lc| (p, lc)))
+                            {
+                                x.push(("line", Value::Int(l as i64)));
+                                x.push(("column", Value::Int(c as i64)));
+                                let pf = p.file_name();
+                                if pf != *d.file {
+                                    x.push(("positionFile", s(&pf)));
+                                }
+                            }
                             if let Some(o) = o {
                                 x.push(("priority", Value::Int(*o)));
                             }
@@ -1601,12 +1614,26 @@ fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value
 // ----------------------------------------------------------------------
 // Definitions: properties, priorities, order, check and merge
 
+/// One result of discharging a definition: a value at a priority, or an
+/// `mkOverride` whose content is not forced yet.
+enum Slot {
+    Item(Def, i64, Option<i64>),
+    Pending(RawDef, Value, i64, Option<i64>),
+}
+
 /// `dischargeProperties`, `filterOverrides` and `sortProperties`.
+///
+/// The content of an `mkOverride` (the option's `default` among them, an
+/// `mkOptionDefault` definition) is forced only when no definition with a
+/// higher priority exists, as in nixpkgs, where `filterOverrides` reads
+/// only `priority`: `default = throw "…"` next to a definition never throws.
 pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
-    // (def, override priority, order priority)
-    let mut items: Vec<(Def, i64, Option<i64>)> = Vec::new();
-    for d in raw {
-        let mut prio = 100;
+    // Slots keyed by their position in definition order (a pending slot's
+    // results get its key plus their own index), so expanding them late
+    // keeps the order of definitions.
+    let mut slots: Vec<(Vec<u32>, Slot)> = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let mut prio = None;
         let mut keep = true;
         for w in d.wraps.iter() {
             match w {
@@ -1616,14 +1643,61 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
                         break;
                     }
                 }
-                Wrap::Override(p) => prio = int_of(ev, p)?,
+                Wrap::Override(p) => prio = Some(int_of(ev, p)?),
             }
         }
         if !keep {
             continue;
         }
-        discharge(ev, d, d.value.clone(), prio, None, &mut items)?;
+        let mut local = Vec::new();
+        match prio {
+            Some(p) => local.push(Slot::Pending(d.clone(), d.value.clone(), p, None)),
+            None => discharge(ev, d, d.value.clone(), 100, None, &mut local)?,
+        }
+        for (j, s) in local.into_iter().enumerate() {
+            slots.push((vec![i as u32, j as u32], s));
+        }
     }
+    // Expand the pending override with the best priority while it can
+    // still win (ties included: equal priorities are all kept).
+    loop {
+        let highest = slots
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Slot::Item(_, p, _) => Some(*p),
+                Slot::Pending(..) => None,
+            })
+            .min()
+            .unwrap_or(9999);
+        let next = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, s))| match s {
+                Slot::Pending(_, _, p, _) if *p <= highest => Some((*p, i)),
+                _ => None,
+            })
+            .min();
+        let Some((_, i)) = next else { break };
+        let (key, slot) = slots.remove(i);
+        let Slot::Pending(d, v, p, order) = slot else {
+            unreachable!("only pending slots are selected")
+        };
+        let mut local = Vec::new();
+        discharge(ev, &d, v, p, order, &mut local)?;
+        for (j, s) in local.into_iter().enumerate() {
+            let mut k = key.clone();
+            k.push(j as u32);
+            slots.push((k, s));
+        }
+    }
+    slots.sort_by(|a, b| a.0.cmp(&b.0));
+    let items: Vec<(Def, i64, Option<i64>)> = slots
+        .into_iter()
+        .filter_map(|(_, s)| match s {
+            Slot::Item(d, p, o) => Some((d, p, o)),
+            Slot::Pending(..) => None,
+        })
+        .collect();
     let highest = items.iter().map(|x| x.1).min().unwrap_or(9999);
     let mut kept: Vec<(Def, Option<i64>)> = items
         .into_iter()
@@ -1672,7 +1746,7 @@ fn discharge(
     v: Value,
     prio: i64,
     order: Option<i64>,
-    out: &mut Vec<(Def, i64, Option<i64>)>,
+    out: &mut Vec<Slot>,
 ) -> Result<()> {
     let v = ev.force(v)?;
     if let Value::Attrs(a) = &v {
@@ -1703,14 +1777,13 @@ fn discharge(
             }
             Some("override") => {
                 let p = int_of(ev, a.get("priority").unwrap_or(&Value::Int(100)))?;
-                return discharge(
-                    ev,
-                    d,
+                out.push(Slot::Pending(
+                    d.clone(),
                     a.get("content").cloned().unwrap_or(Value::Null),
                     p,
                     order,
-                    out,
-                );
+                ));
+                return Ok(());
             }
             Some("order") => {
                 let p = int_of(ev, a.get("priority").unwrap_or(&Value::Int(1000)))?;
@@ -1746,7 +1819,7 @@ fn discharge(
             _ => {}
         }
     }
-    out.push((
+    out.push(Slot::Item(
         Def {
             file: d.file.clone(),
             pos: d.pos,
@@ -1767,7 +1840,10 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
     )?;
     let check = t.get("check").cloned().unwrap_or(Value::Null);
     let mut bad = Vec::new();
-    for d in defs {
+    // An `either`'s v2 merge checks its definitions itself (and reports
+    // nixpkgs' "TypeError: … is neither a value of type …").
+    let is_either = types::either_parts(ev, ty)?.is_some();
+    for d in defs.iter().filter(|_| !is_either) {
         let ok = ev.call(check.clone(), d.value.clone(), None)?;
         if !force_bool(ev, &ok, "the result of a type's check")? {
             bad.push(d.clone());
@@ -1787,7 +1863,19 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
             bad[0].pos,
         ));
     }
-    types::merge_with_type(ev, ty, loc, defs)
+    match types::merge_v2(ev, ty, loc, defs)? {
+        Ok(v) => Ok(v),
+        Err(head) => Err(EvalError::new(
+            ErrorKind::Throw,
+            format!(
+                "A definition for option `{}' is not of type `{}'. TypeError: {}",
+                show_option(loc),
+                types::description(ev, ty)?,
+                head
+            ),
+            defs.first().and_then(|d| d.pos),
+        )),
+    }
 }
 
 /// nixpkgs' `mergeDefinitions … .optionalValue`: `None` when nothing is

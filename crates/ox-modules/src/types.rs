@@ -689,6 +689,69 @@ fn core_null_or(
     merge_with_type(ev, &a[0], loc, defs)
 }
 
+// nixpkgs' v2 merges (`type.merge.v2`), as far as `either` needs them:
+// `mergeDefinitions` (an option, an `attrsOf`/`listOf` element, a
+// `functionTo` body) calls the v2 merge and turns an `either` whose
+// definitions fit neither type into a type error; `merge` called as a
+// function (from `nullOr`, custom types, Nix code) warns and falls back to
+// `mergeOneOption`. The mode travels from `merge_v2` through
+// `merge_with_type` to the next native merge, without any Nix code running
+// in between.
+thread_local! {
+    /// Set by `merge_v2`/v2-aware merges for the `merge_with_type` call
+    /// they are about to make.
+    static V2_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Handed by `merge_with_type` to `core_either`/`core_coerced`.
+    static V2_NOW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// nixpkgs' `headError.message` of the failed `either`, for `merge_v2`.
+    static HEAD_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `mergeDefinitions`' v2 merge: `Ok(Err(message))` is nixpkgs'
+/// `headError` (the caller reports "A definition for option … is not of
+/// type …. TypeError: message").
+pub fn merge_v2(
+    ev: &mut Eval,
+    ty: &Value,
+    loc: &[String],
+    defs: &[Def],
+) -> Result<std::result::Result<Value, String>> {
+    HEAD_ERROR.with(|h| h.borrow_mut().take());
+    V2_CALL.with(|c| c.set(true));
+    let r = merge_with_type(ev, ty, loc, defs);
+    V2_CALL.with(|c| c.set(false));
+    let head = HEAD_ERROR.with(|h| h.borrow_mut().take());
+    match (r, head) {
+        (Err(_), Some(m)) => Ok(Err(m)),
+        (r, _) => r.map(Ok),
+    }
+}
+
+/// The two types of an `either` (`None` for any other type).
+pub fn either_parts(ev: &mut Eval, t: &Value) -> Result<Option<(Value, Value)>> {
+    let m = get_type_attr(ev, t, "merge")?;
+    Ok(match ev.force(m)? {
+        Value::PrimOpApp(app) if app.op.name == "mergeEither" && app.args.len() == 2 => {
+            Some((app.args[0].clone(), app.args[1].clone()))
+        }
+        _ => None,
+    })
+}
+
+/// nixpkgs' `headError == null` for `t`: every definition passes its
+/// check, and for a nested `either` (`oneOf`), one of its types fits.
+fn fits(ev: &mut Eval, t: &Value, defs: &[Def]) -> Result<bool> {
+    for d in defs {
+        if !call_check(ev, t, d.value.clone())? {
+            return Ok(false);
+        }
+    }
+    match either_parts(ev, t)? {
+        Some((x, y)) => Ok(fits(ev, &x, defs)? || fits(ev, &y, defs)?),
+        None => Ok(true),
+    }
+}
+
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
 fn core_either(
@@ -698,18 +761,33 @@ fn core_either(
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
+    let v2 = V2_NOW.with(|c| c.replace(false));
     for t in [&a[0], &a[1]] {
-        let mut all = true;
-        for d in defs {
-            if !call_check(ev, t, d.value.clone())? {
-                all = false;
-                break;
-            }
-        }
-        if all {
+        if fits(ev, t, defs)? {
+            V2_CALL.with(|c| c.set(v2));
             return merge_with_type(ev, t, loc, defs);
         }
     }
+    let name = show_option(loc);
+    let head = format!(
+        "The option `{name}` is neither a value of type `{}` nor `{}`, Definition values: {}",
+        description(ev, &a[0])?,
+        description(ev, &a[1])?,
+        show_defs(ev, defs),
+    );
+    if v2 {
+        HEAD_ERROR.with(|h| *h.borrow_mut() = Some(head.clone()));
+        return throw(head);
+    }
+    // nixpkgs (since 25.05) warns here before falling back to
+    // `mergeOneOption`, and means to make it an error in 26.05.
+    let msg = format!(
+        "One or more definitions did not pass the type-check of the 'either' type.\n\
+         {head}\n\
+         If `either`, `oneOf` or similar is used in freeformType, ensure that it is preceded by an 'attrsOf' such as: `freeformType = types.attrsOf (types.either t1 t2)`.\n\
+         Otherwise consider using the correct type for the option `{name}`.  This will be an error in Nixpkgs 26.05.\n",
+    );
+    crate::util::warn(ev, &msg);
     unique_defs(ev, loc, defs, "")
 }
 
@@ -723,6 +801,7 @@ fn core_coerced(
     _span: Span,
 ) -> Result<Value> {
     // from, f, to, loc, defs
+    let v2 = V2_NOW.with(|c| c.replace(false));
     let mut out = Vec::new();
     for d in defs {
         let v = if call_check(ev, &a[0], d.value.clone())?
@@ -737,6 +816,8 @@ fn core_coerced(
             ..d.clone()
         });
     }
+    // coercedTo's v2 merge is the target type's
+    V2_CALL.with(|c| c.set(v2));
     merge_with_type(ev, &a[2], loc, &out)
 }
 
@@ -1463,11 +1544,13 @@ fn either(ev: &mut Eval, x: Value, y: Value) -> Result<Value> {
 fn p_one_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     let l = force_list(ev, &a[0], "the argument of types.oneOf")?;
     if l.is_empty() {
-        return throw("types.oneOf needs at least one type in its argument");
+        return throw("types.oneOf needs to get at least one type in its argument");
     }
-    let mut t = l[l.len() - 1].clone();
-    for x in l[..l.len() - 1].iter().rev() {
-        t = either(ev, x.clone(), t)?;
+    // a left fold, as nixpkgs: `oneOf [ a b c ]` = `either (either a b) c`
+    // (the description is the same, an either's error names its two parts)
+    let mut t = l[0].clone();
+    for x in l[1..].iter() {
+        t = either(ev, t, x.clone())?;
     }
     Ok(t)
 }
@@ -1941,6 +2024,7 @@ merge_prims! {
 /// `ty.merge loc defs`; ox's own merges run without converting the
 /// definitions to Nix values and back.
 pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) -> Result<Value> {
+    let v2 = V2_CALL.with(|c| c.replace(false));
     if defs.is_empty() {
         return throw(format!(
             "The option `{}' was accessed but has no value defined. Try setting the option.",
@@ -1957,6 +2041,8 @@ pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) 
         }
         Value::PrimOpApp(app) if app.args.len() + 2 == app.op.arity => {
             if let Some(core) = core_by_name(app.op.name) {
+                let v2 = v2 && matches!(app.op.name, "mergeEither" | "mergeCoerced");
+                V2_NOW.with(|c| c.set(v2));
                 return core(ev, &app.args, loc, defs, nospan());
             }
         }

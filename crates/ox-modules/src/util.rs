@@ -285,6 +285,16 @@ pub fn show_defs(ev: &mut Eval, defs: &[Def]) -> String {
     out
 }
 
+/// `lib.warn` as nixpkgs defines it for a Nix without `builtins.warn`
+/// (such as the Nix 2.8 ox is compared with): a `builtins.trace` of
+/// "evaluation warning: MSG" in bold magenta, through the evaluator's
+/// trace channel (`Eval::trace_hook`, stderr by default).
+pub fn warn(ev: &mut Eval, msg: &str) {
+    ev.trace(&format!(
+        "trace: \x1b[1;35mevaluation warning:\x1b[0m {msg}"
+    ));
+}
+
 /// nixpkgs' `showFiles`: `` `a' and `b' ``.
 pub fn show_files(files: &[String]) -> String {
     let q: Vec<String> = files.iter().map(|f| format!("`{}'", f)).collect();

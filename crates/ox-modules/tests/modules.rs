@@ -1,6 +1,7 @@
 //! Data-driven module-system tests: every `tests/modules/*.nix` evaluates
 //! (deeply) to a value that must equal `NAME.json`, or fails with the
-//! error message in `NAME.err` (the test directory shows as `<dir>`).
+//! error message in `NAME.err` (the test directory shows as `<dir>`);
+//! where `NAME.trace` exists, the traces and warnings printed must equal it.
 //! `OX_BLESS=1` writes the expected files from the current results.
 
 use std::path::{Path, PathBuf};
@@ -24,8 +25,16 @@ pub fn evaluator() -> Eval {
     ev
 }
 
-fn run_case(path: &Path) -> Result<String, String> {
+/// The case's result and the traces (warnings) it printed.
+fn run_case(path: &Path) -> (Result<String, String>, String) {
     let mut ev = evaluator();
+    let traces = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    let sink = traces.clone();
+    ev.trace_hook = Some(Box::new(move |m: &str| {
+        let mut t = sink.borrow_mut();
+        t.push_str(m);
+        t.push('\n');
+    }));
     let span = ox_eval::error::Span {
         file: ox_eval::error::FileId(u32::MAX),
         start: 0,
@@ -35,7 +44,10 @@ fn run_case(path: &Path) -> Result<String, String> {
         .eval_file(path)
         .and_then(|v| ev.force_deep(v))
         .and_then(|v| ox_eval::print::to_json(&mut ev, v, false, span));
-    r.map_err(|e| e.msg.clone())
+    let r = r.map_err(|e| e.msg.clone());
+    drop(ev);
+    let t = traces.borrow().clone();
+    (r, t)
 }
 
 #[test]
@@ -54,11 +66,17 @@ fn module_cases() {
     for c in &cases {
         let json = c.with_extension("json");
         let err = c.with_extension("err");
-        let got = run_case(c);
+        let trace = c.with_extension("trace");
+        let (got, traces) = run_case(c);
+        let traces = traces.replace(&dir_s, "<dir>");
         let name = c.file_name().unwrap().to_string_lossy().into_owned();
         if bless {
             let _ = std::fs::remove_file(&json);
             let _ = std::fs::remove_file(&err);
+            let _ = std::fs::remove_file(&trace);
+            if !traces.is_empty() {
+                std::fs::write(&trace, &traces).unwrap();
+            }
             match &got {
                 Ok(j) => {
                     let v: serde_json::Value = serde_json::from_str(j).unwrap();
@@ -68,6 +86,16 @@ fn module_cases() {
                 Err(m) => std::fs::write(&err, m.replace(&dir_s, "<dir>") + "\n").unwrap(),
             }
             continue;
+        }
+        // Traces are compared where a case expects them (NAME.trace).
+        if trace.exists() {
+            let want = std::fs::read_to_string(&trace).unwrap();
+            if want != traces {
+                failures.push(format!(
+                    "{}: expected traces\n{}\n  got traces\n{}",
+                    name, want, traces
+                ));
+            }
         }
         match (got, json.exists(), err.exists()) {
             (Ok(j), true, _) => {

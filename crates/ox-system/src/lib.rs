@@ -164,6 +164,28 @@ pub(crate) struct Ctx<'a> {
     pub etc: BTreeMap<String, plan::EtcPlan>,
 }
 
+/// The /etc files a stock Debian system ships (the modules' own list,
+/// `nix/modules/misc/debian-etc.nix`, one quoted path a line).
+const DEBIAN_ETC: &str = include_str!("../../../nix/modules/misc/debian-etc.nix");
+
+/// Whether stock Debian ships `/etc/<target>`: a generated entry there
+/// (a unit or `.wants` link of the same name, e.g. `ssh.service`) backs
+/// the stock one up instead of refusing the first switch.
+pub fn debian_ships(target: &str) -> bool {
+    DEBIAN_ETC
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix('"'))
+        .any(|f| f == target.trim_start_matches('/'))
+}
+
+fn default_on_conflict(target: &str) -> &'static str {
+    if debian_ships(target) {
+        "backup"
+    } else {
+        "error"
+    }
+}
+
 impl Ctx<'_> {
     /// A regular file at `/etc/<target>`, linked from /etc.
     pub fn etc_file(&mut self, target: &str, data: Vec<u8>, what: &str) -> Result<(), Error> {
@@ -174,12 +196,17 @@ impl Ctx<'_> {
                 executable: false,
             },
             what,
-            "error",
+            default_on_conflict(target),
         )
     }
 
     pub fn etc_symlink(&mut self, target: &str, to: &str, what: &str) -> Result<(), Error> {
-        self.etc_entry(target, Node::Symlink(to.to_string()), what, "error")
+        self.etc_entry(
+            target,
+            Node::Symlink(to.to_string()),
+            what,
+            default_on_conflict(target),
+        )
     }
 
     pub fn etc_entry(
@@ -445,5 +472,28 @@ pub fn show_attr(name: &str) -> String {
         name.to_string()
     } else {
         format!("{name:?}")
+    }
+}
+
+#[cfg(test)]
+mod debian_etc_tests {
+    #[test]
+    fn units_and_links_debian_ships_are_known() {
+        // Debian's own ssh.service enablement and alias: a host that
+        // declares ssh.service itself replaces them (backed up)
+        assert!(super::debian_ships(
+            "systemd/system/multi-user.target.wants/ssh.service"
+        ));
+        assert!(super::debian_ships("systemd/system/sshd.service"));
+        assert!(super::debian_ships("motd"));
+        assert_eq!(super::default_on_conflict("/issue"), "backup");
+        assert_eq!(
+            super::default_on_conflict("systemd/system/web.service"),
+            "error"
+        );
+        assert!(
+            !super::debian_ships("passwd"),
+            "account databases are never backed up by default"
+        );
     }
 }

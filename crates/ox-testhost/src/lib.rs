@@ -189,12 +189,61 @@ fn random_hex(bytes: usize) -> io::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn children_of(pid: u32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
+fn children_of(pid: i32) -> Vec<i32> {
+    // children of every thread, not just the main one
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            let f = t.path().join("children");
+            out.extend(
+                fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|s| s.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// Whether `pid` is a container's init: PID 1 in a pid namespace of
+/// its own (the last `NSpid` field is 1 and there is more than one), and
+/// running systemd. A process merely called `systemd` (nspawn's helpers
+/// before and around the exec, a guest's `systemd --user`) is not.
+pub fn is_guest_init(pid: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let nspid: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
+    let name = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Name:"))
+        .map(str::trim)
+        .unwrap_or("");
+    nspid.len() >= 2 && nspid.last() == Some(&"1") && name == "systemd"
+}
+
+/// The guest's init among the descendants of the nspawn process `pid`
+/// (nspawn forks intermediate children; the one that becomes the
+/// guest's PID 1 may sit below one of them).
+pub fn find_guest_init(pid: i32) -> Option<i32> {
+    let mut queue = vec![(pid, 0)];
+    while let Some((p, depth)) = queue.pop() {
+        for c in children_of(p) {
+            if is_guest_init(c) {
+                return Some(c);
+            }
+            // the guest's own processes are below its init, not here
+            if depth < 3 {
+                queue.push((c, depth + 1));
+            }
+        }
+    }
+    None
 }
 
 impl Host {
@@ -358,9 +407,7 @@ impl Host {
         loop {
             // nspawn forks an intermediate child first; the leader is
             // the process that became the guest's init
-            if let Some(l) = children_of(pid).into_iter().find(|c| {
-                fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|s| s.trim() == "systemd")
-            }) {
+            if let Some(l) = find_guest_init(pid as i32) {
                 host.leader = l;
                 break;
             }
@@ -383,12 +430,37 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
         loop {
+            // the leader must still be the guest's init; if it is gone
+            // (or was never it), find the real one again
+            if !is_guest_init(host.leader) {
+                if let Some(l) = find_guest_init(pid as i32) {
+                    eprintln!(
+                        "ox-testhost: {name}: leader {} is not the guest's init; now {l}",
+                        host.leader
+                    );
+                    host.leader = l;
+                }
+            }
             let out = host.exec(&["systemctl", "is-system-running"])?;
-            let state = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout).trim(),
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let last = format!(
+                "leader {} (init: {}), `systemctl is-system-running` exited {}: stdout {:?}, stderr {:?}",
+                host.leader,
+                is_guest_init(host.leader),
+                out.status,
+                state,
                 String::from_utf8_lossy(&out.stderr).trim()
             );
+            if let Some(st) = host
+                .nspawn
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(err(format!(
+                    "systemd-nspawn exited ({st}) while the guest booted; last: {last}\n{}",
+                    host.console_log()
+                )));
+            }
             match state.as_str() {
                 "running" => break,
                 "degraded" => {
@@ -403,7 +475,7 @@ impl Host {
             }
             if Instant::now() > deadline {
                 return Err(err(format!(
-                    "{name}: system state `{state}` after the boot timeout\n{}",
+                    "{name}: system state `{state}` after the boot timeout; last: {last}\n{}",
                     host.console_log()
                 )));
             }

@@ -12,6 +12,9 @@ fn two_hosts_boot_and_vanish() {
     let a = Host::boot(HostOpts::default()).expect("boot a");
     let b = Host::boot(HostOpts::default()).expect("boot b");
     assert_eq!(a.sh_ok("cat /proc/1/comm").unwrap().trim(), "systemd");
+    // commands enter the guest through its PID 1, nothing else
+    assert!(ox_testhost::is_guest_init(a.leader()));
+    assert!(ox_testhost::is_guest_init(b.leader()));
     assert_eq!(
         a.sh_ok("stat -fc %T /sys/fs/cgroup").unwrap().trim(),
         "cgroup2fs"
@@ -27,6 +30,43 @@ fn two_hosts_boot_and_vanish() {
     drop(a);
     assert!(!dir.exists(), "{} left behind", dir.display());
     assert_eq!(b.unit_state("probe-svc.service"), "inactive");
+}
+
+/// Leader detection must not take a process that is merely called
+/// `systemd` (nspawn's short-lived children are, around their exec)
+/// for the guest's init: only PID 1 of its own pid namespace counts.
+#[test]
+fn a_process_named_systemd_is_not_a_guest_init() {
+    let dir = std::env::temp_dir().join(format!("oxt-leader-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("systemd");
+    let _ = std::fs::remove_file(&fake);
+    std::os::unix::fs::symlink("/bin/sleep", &fake).unwrap();
+    let mut child = std::process::Command::new(&fake).arg("30").spawn().unwrap();
+    let pid = child.id() as i32;
+    // wait for the exec (comm changes with it), up to 5 s
+    let mut named = false;
+    for _ in 0..500 {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "systemd")
+        {
+            named = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let verdict = ox_testhost::is_guest_init(pid);
+    let found = ox_testhost::find_guest_init(std::process::id() as i32);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(named, "the stand-in never ran as `systemd`");
+    assert!(
+        !verdict,
+        "a child called systemd was taken for a guest init"
+    );
+    assert_eq!(found, None);
+    // and this test process is no container's init either
+    assert!(!ox_testhost::is_guest_init(std::process::id() as i32));
 }
 
 /// The deploy tests' shape: a host in its own network namespace on a

@@ -332,13 +332,9 @@ fn run_detached(
     let unit = format!("ox-switch-{secs}-{}", std::process::id());
     let mut cmd = std::process::Command::new("systemd-run");
     cmd.arg(format!("--unit={unit}"))
-        .args([
-            "--wait",
-            "--pipe",
-            "--quiet",
-            "--collect",
-            "--service-type=exec",
-        ])
+        // no --collect: a failed unit must stay loaded until its result
+        // is read below (then reset-failed unloads it)
+        .args(["--wait", "--pipe", "--quiet", "--service-type=exec"])
         .arg("--setenv=OX_ACTIVATE_DETACHED=1");
     if let Ok(f) = std::env::var("OX_ACTIVATE_FAULT") {
         cmd.arg(format!("--setenv=OX_ACTIVATE_FAULT={f}"));
@@ -354,11 +350,85 @@ fn run_detached(
     let st = cmd
         .status()
         .map_err(|e| format!("error: cannot run systemd-run: {e}\n"))?;
-    Ok(match st.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(c) => ExitCode::from(c.clamp(1, 255) as u8),
-        None => ExitCode::from(EXIT_APPLY),
-    })
+    let client = match st.code() {
+        Some(c) => c.clamp(0, 255) as u8,
+        None => EXIT_APPLY,
+    };
+    Ok(ExitCode::from(detached_outcome(
+        &format!("{unit}.service"),
+        client,
+    )))
+}
+
+/// `systemctl show` properties of a unit (empty when systemctl fails).
+fn unit_props(unit: &str) -> std::collections::BTreeMap<String, String> {
+    std::process::Command::new("systemctl")
+        .args([
+            "show",
+            "--property=LoadState,ActiveState,Result,ExecMainCode,ExecMainStatus",
+            unit,
+        ])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The exit status of a detached activation, from systemd's record of
+/// the unit rather than from `systemd-run --wait` alone: that client
+/// can return while the unit still runs (it gives up when a unit state
+/// query fails, e.g. under load or across a daemon-reload), and then
+/// the caller would see a failed switch that is in fact still going on,
+/// holding the lock, with its journal not written yet. So wait until
+/// the unit has really stopped, then take its result.
+fn detached_outcome(unit: &str, client: u8) -> u8 {
+    let mut seen_running = false;
+    loop {
+        let p = unit_props(unit);
+        let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+        match get("ActiveState") {
+            "active" | "activating" | "deactivating" | "reloading" | "refreshing" => {
+                seen_running = true;
+                // polls a real condition (the unit's state), not a delay
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+            _ => {}
+        }
+        if get("LoadState") != "loaded" {
+            // unloaded: a successful transient unit is collected at once
+            // (a failed one stays until reset-failed); if it never showed
+            // up, systemd-run's own status is all there is
+            return if seen_running || client == 0 {
+                0
+            } else {
+                client
+            };
+        }
+        let code = if get("Result") == "success" {
+            0
+        } else if get("ExecMainCode") == "1" {
+            // CLD_EXITED: the activation's own exit status
+            get("ExecMainStatus")
+                .parse::<u8>()
+                .ok()
+                .filter(|c| *c != 0)
+                .unwrap_or(EXIT_APPLY)
+        } else {
+            // killed or dumped: interrupted while applying
+            EXIT_APPLY
+        };
+        let _ = std::process::Command::new("systemctl")
+            .args(["reset-failed", unit])
+            .stderr(std::process::Stdio::null())
+            .status();
+        return code;
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for seconds since the epoch.

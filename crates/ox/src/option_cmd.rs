@@ -1,6 +1,7 @@
 //! `ox option PATH`: an option of a host — its value, type, default,
-//! description, where it is declared and every definition with its file
-//! (and line and priority where the module system reports them).
+//! description, where it is declared and every definition with its
+//! `file:line` (from `definitionsWithLocations`' `line`), priority and
+//! `mkOrder` order.
 //! Inside `attrsOf (submodule …)` options (e.g. `systemd.services.foo.script`)
 //! the declaration comes from the submodule and the definitions are the
 //! parent option's definitions that set that path.
@@ -93,7 +94,10 @@ if w ? opt then
     defs = map (d: {
       file = d.file;
       line = d.line or null;
-      priority = d.priority or null;
+      column = d.column or null;
+      positionFile = d.positionFile or null;
+      # mkOrder's priority (mkBefore/mkAfter); the override priority is highestPrio
+      order = d.priority or null;
       values = map clean (defAt d.value w.rest);
     }) (w.opt.definitionsWithLocations or [ ]);
   in {
@@ -250,12 +254,22 @@ pub fn run(a: OptionArgs) -> Result<ExitCode, String> {
     let prio = r["highestPrio"].as_i64();
     for d in defs {
         let f = d["file"].as_str().unwrap_or("?");
-        let loc = match d["line"].as_u64() {
-            Some(l) => format!("{f}:{l}"),
-            None => f.to_string(),
+        // A module that sets `_file` names another file than the one the
+        // definition is written in: show both.
+        let loc = match (d["line"].as_u64(), d["positionFile"].as_str()) {
+            (Some(l), Some(pf)) => format!("{f} (at {pf}:{l})"),
+            (Some(l), None) => format!("{f}:{l}"),
+            (None, _) => f.to_string(),
         };
-        let p = d["priority"].as_i64().or(prio);
-        let p = p.map(|p| format!(" (priority {p})")).unwrap_or_default();
+        let mut p: Vec<String> = prio.map(|p| format!("priority {p}")).into_iter().collect();
+        if let Some(ord) = d["order"].as_i64() {
+            p.push(format!("order {ord}"));
+        }
+        let p = if p.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", p.join(", "))
+        };
         o.push_str(&format!("  {loc}{p}:\n"));
         for v in d["values"].as_array().into_iter().flatten() {
             o.push_str(&indent(&indent(&print_value(v))));

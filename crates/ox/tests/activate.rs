@@ -417,11 +417,29 @@ fn kill_mid_switch_leaves_old_or_new() {
             ])
             .output()
             .expect("run ox");
+        let said = format!("{}\n{}{}", o.status, text(&o.stdout), text(&o.stderr));
+        // the client returns only once the detached activation has
+        // really ended (killed here), never while it still runs
+        assert!(
+            !e.host
+                .sh_ok("systemctl list-units --no-legend --plain 'ox-switch-*'")
+                .unwrap()
+                .contains("ox-switch-"),
+            "{point}: the switch still runs after its client returned: {said}"
+        );
         if point != "done" {
-            assert!(!o.status.success(), "{point}: the fault did not fire");
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{point}: the fault did not fire (killed while applying is exit 2): {said}"
+            );
             assert!(
-                e.host.path("/ox/var/activate/journal.json").exists(),
-                "{point}: no journal"
+                e.host
+                    .sh("test -e /ox/var/activate/journal.json")
+                    .unwrap()
+                    .status
+                    .success(),
+                "{point}: no journal: {said}"
             );
         }
         e.ox_ok(&["activate", "--recover"]);
@@ -448,6 +466,53 @@ fn kill_mid_switch_leaves_old_or_new() {
         e.ox_ok(&["switch", &t1]);
         assert_eq!(snapshot(&e), old_after, "{point}: clean switch back");
     }
+}
+
+/// `systemd-run --wait` can return while its unit still runs (it gives
+/// up when a unit state query fails, under load or across a
+/// daemon-reload). `ox switch` must still report the switch's real
+/// outcome, and only once it is over: here its systemd-run is killed
+/// mid-switch, the way such an early return looks to ox.
+#[test]
+fn switch_outlives_an_early_systemd_run_return() {
+    let Some(e) = env("w") else { return };
+    let t1 = e.put(&gen1());
+    e.ox_ok(&["switch", &t1]);
+    let slow = gen2().home_activation(
+        "alice",
+        "slow",
+        "sleep 1; echo finished > \"$HOME/slow-done\"",
+    );
+    let t2 = e.put(&slow);
+    let o = e
+        .host
+        .sh(&format!(
+            "ox switch {t2} >/tmp/switch.out 2>&1 & ox=$!; \
+             for i in $(seq 400); do test -e /ox/var/activate/journal.json && break; sleep 0.05; done; \
+             kill -9 $(pgrep -P $ox -x systemd-run); wait $ox; echo \"exit $?\"; \
+             test -e /home/alice/slow-done && echo finished-before-return; \
+             test -e /ox/var/activate/journal.json && echo journal-left; cat /tmp/switch.out"
+        ))
+        .expect("run");
+    let out = text(&o.stdout);
+    assert!(
+        out.starts_with("exit 0\nfinished-before-return\n"),
+        "{out}{}",
+        text(&o.stderr)
+    );
+    assert!(!out.contains("journal-left"), "{out}");
+    assert_eq!(e.sh("readlink /run/ox/current-system"), t2);
+    assert_eq!(e.sh("readlink /ox/var/profiles/system"), "system-2-link");
+    // and a failed detached switch reports its own exit status, once
+    let bad = Fixture::new("t").unit("bad.service", &svc("/bin/false", ""), WANTS);
+    let t3 = e.put(&bad);
+    let o = e.ox(&["switch", &t3]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    // the failed transient unit was read and unloaded again
+    assert_eq!(
+        e.sh("systemctl list-units --all --no-legend --plain 'ox-switch-*' | wc -l"),
+        "0"
+    );
 }
 
 #[test]
@@ -1025,18 +1090,13 @@ fn built_host_switches_and_restarts_on_triggers() {
     let srv2 = build("srv2");
     e.sh("printf '#!/bin/sh\\nexec sleep 9999\\n' > /usr/bin/git && chmod +x /usr/bin/git");
 
-    // environment.etc.motd says onConflict = error, and Debian ships
-    // /etc/motd: refused until the admin moves it away
-    let o = e.ox(&["switch", &srv]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o.stderr).contains("/etc/motd: an unmanaged file is in the way"),
-        "{}",
-        text(&o.stderr)
-    );
-    e.sh("mv /etc/motd /root/motd.debian");
+    // Debian ships /etc/motd: environment.etc.motd defaults to
+    // onConflict = backup for it, so the first switch on a stock host
+    // moves Debian's copy aside instead of refusing
+    let debian_motd = e.sh("cat /etc/motd");
     let out = e.ox_ok(&["switch", &srv]);
     assert!(out.contains("done: generation 1"), "{out}");
+    assert_eq!(e.sh("cat /etc/motd.ox-backup"), debian_motd);
     assert_eq!(e.host.unit_state("web.service"), "active");
     assert_eq!(e.host.unit_state("backup.timer"), "active");
     assert!(e.sh("id -nG ops").split_whitespace().any(|g| g == "wheel"));
@@ -1045,6 +1105,14 @@ fn built_host_switches_and_restarts_on_triggers() {
     assert!(e
         .sh("cat /etc/ssh/authorized_keys.d/ops")
         .contains("ops@test"));
+    // and sshd, with Debian's drop-ins, reads them from there
+    let effective = e.sh("sshd -T -C user=ops,host=x,addr=127.0.0.1");
+    assert!(
+        effective.lines().any(
+            |l| l == "authorizedkeysfile %h/.ssh/authorized_keys /etc/ssh/authorized_keys.d/%u"
+        ),
+        "{effective}"
+    );
     assert_eq!(e.sh("cat /etc/ox/version"), "v1");
     assert_eq!(e.sh("stat -c %a /srv/git"), "755");
     assert_eq!(e.sh("cat /etc/hostname"), "srv");

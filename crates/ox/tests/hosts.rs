@@ -139,6 +139,13 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     );
     let sshd = read(&t.join("etc/ssh/sshd_config"));
     assert!(sshd.contains("Port 22\nPort 2222\n") && sshd.contains("PasswordAuthentication no\n"));
+    // sshd must read the keys activation writes to authorized_keys.d
+    assert!(
+        sshd.contains(
+            "\nAuthorizedKeysFile %h/.ssh/authorized_keys /etc/ssh/authorized_keys.d/%u\n"
+        ),
+        "{sshd}"
+    );
     assert!(read(&t.join("etc/sudoers.d/ox")).contains("%wheel ALL=(ALL:ALL) NOPASSWD: ALL"));
 
     // the plan, through activation's own loader
@@ -180,6 +187,109 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
         assert!(root
             .join(r.as_str().unwrap().trim_start_matches('/'))
             .exists());
+    }
+}
+
+/// The /etc files a stock Debian host has: the list the modules use
+/// (nix/modules/misc/debian-etc.nix) and, when the test hosts' bookworm
+/// rootfs is cached on this machine, the files really in it.
+fn debian_etc_files() -> (Vec<String>, Option<Vec<String>>) {
+    let list: Vec<String> = read(&repo().join("nix/modules/misc/debian-etc.nix"))
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix('"')?
+                .strip_suffix('"')
+                .map(String::from)
+        })
+        .collect();
+    let etc = Path::new("/var/cache/ox-test/bookworm-v1/etc");
+    let rootfs = etc.is_dir().then(|| {
+        let mut v = Vec::new();
+        let mut stack = vec![etc.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let ft = e.file_type().unwrap();
+                if ft.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    v.push(e.path().strip_prefix(etc).unwrap().display().to_string());
+                }
+            }
+        }
+        v
+    });
+    (list, rootfs)
+}
+
+#[test]
+fn files_debian_ships_are_backed_up_not_refused() {
+    let (list, rootfs) = debian_etc_files();
+    assert!(list.iter().any(|f| f == "motd") && list.iter().any(|f| f == "issue"));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (_, t) = build(root, "srv", &root.join("result"));
+    let plan: serde_json::Value = serde_json::from_str(&read(&t.join("activation.json"))).unwrap();
+    let etc = plan["etc"].as_array().unwrap();
+    let conflict = |target: &str| {
+        etc.iter()
+            .find(|e| e["target"] == target)
+            .unwrap_or_else(|| panic!("no /etc/{target} in the plan"))["onConflict"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // environment.etc.motd without onConflict: Debian's copy is moved aside
+    assert_eq!(conflict("motd"), "backup");
+    // a file Debian does not ship keeps the default "error"
+    assert_eq!(conflict("ox/version"), "error");
+    assert_eq!(conflict("ssh/sshd_config"), "replace");
+    // no entry the modules produce may refuse the first switch on a
+    // stock host because Debian already has the file
+    let mut shipped: Vec<&String> = list.iter().collect();
+    if let Some(r) = &rootfs {
+        shipped.extend(r.iter());
+    } else {
+        eprintln!("note: no cached bookworm rootfs; checking against the list only");
+    }
+    for e in etc {
+        let target = e["target"].as_str().unwrap();
+        if shipped.iter().any(|f| f.as_str() == target) {
+            assert_ne!(
+                e["onConflict"], "error",
+                "/etc/{target} is shipped by Debian but the plan says onConflict = error"
+            );
+        }
+    }
+    // the list covers the rootfs, except the files deliberately left out
+    if let Some(r) = rootfs {
+        const NEVER: [&str; 14] = [
+            "passwd",
+            "passwd-",
+            "group",
+            "group-",
+            "shadow",
+            "shadow-",
+            "gshadow",
+            "gshadow-",
+            ".pwd.lock",
+            "machine-id",
+            "mtab",
+            "ld.so.cache",
+            "subuid",
+            "subgid",
+        ];
+        for f in r {
+            let skipped = NEVER.contains(&f.as_str())
+                || f == "resolv.conf"
+                || f.starts_with("alternatives/")
+                || f.starts_with("sv/ssh/.meta/")
+                || (f.starts_with("rc") && f.as_bytes().get(3) == Some(&b'.'));
+            assert!(
+                skipped || list.contains(&f),
+                "/etc/{f} is in the bookworm rootfs but not in nix/modules/misc/debian-etc.nix"
+            );
+        }
     }
 }
 
@@ -349,7 +459,17 @@ fn option_shows_value_type_declaration_and_definition() {
     assert!(o.contains("Value:\n  [\n    22,\n    2222\n  ]\n"), "{o}");
     assert!(o.contains("Type: list of 16 bit unsigned integer"), "{o}");
     assert!(o.contains("nix/modules/services/openssh.nix:"), "{o}");
-    assert!(o.contains("srv.nix"), "{o}");
+    // every definition with file:line (the line of `ports = …` in the fixture)
+    let src = std::fs::read_to_string(hosts_dir().join("srv.nix")).unwrap();
+    let line = src
+        .lines()
+        .position(|l| l.trim_start().starts_with("ports = [ 22 2222 ]"))
+        .expect("srv.nix defines services.openssh.ports")
+        + 1;
+    assert!(
+        o.contains(&format!("srv.nix:{line} (priority 100):\n")),
+        "{o}"
+    );
     let r = ox(
         tmp.path(),
         &[

@@ -4,6 +4,8 @@
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
+  # /etc files a stock Debian host already has (backed up, not refused)
+  debianShipped = import ../misc/debian-etc.nix;
 
   etcOpts = { name, config, ... }: {
     options = {
@@ -61,11 +63,17 @@ let
       };
       onConflict = mkOption {
         type = types.enum [ "error" "backup" "replace" ];
-        default = "error";
+        default =
+          if builtins.elem (lib.removePrefix "/" config.target) debianShipped
+          then "backup" else "error";
+        defaultText = lib.literalExpression
+          ''"backup" if Debian ships /etc/<target> (misc/debian-etc.nix), else "error"'';
         description = ''
           ox only: what activation does when an unmanaged file is already
           at the target: stop the switch ("error"), move it to
           <target>.ox-backup ("backup"), or overwrite it ("replace").
+          Files a stock Debian system ships (/etc/motd, /etc/issue, …)
+          default to "backup", so the first switch does not refuse.
         '';
       };
     };
