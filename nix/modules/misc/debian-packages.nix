@@ -1,3 +1,7 @@
+# The FALLBACK for Debian names not in the host's lock (ox.lock, written
+# by `ox pkgs add NAME`, read through nixpkgs.debianLock; locked packages
+# are real store paths and win over these).
+#
 # Debian packages as package-set attributes: each is a pseudo-derivation
 # named after the Debian package, pinned to the Debian 12 (bookworm)
 # version below, with `outPath = "/usr"` so "${pkgs.git}/bin/git" is
