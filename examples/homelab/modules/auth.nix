@@ -1,4 +1,6 @@
-# Admin user and sudo, on every machine.
+# Admin user and sudo, on every machine. The admin's password hash is a
+# fleet-wide sops secret (secrets/common.yaml, encrypted to every host's
+# key), decrypted before users are created.
 { config, lib, ... }:
 let cfg = config.ox.auth; in
 {
@@ -25,6 +27,12 @@ let cfg = config.ox.auth; in
       extraGroups = [ "sudo" ];
       shell = "/bin/bash";
       openssh.authorizedKeys.keys = cfg.authorizedKeys;
+      hashedPasswordFile = lib.mkIf (config.sops.secrets ? "ops/password-hash")
+        (lib.mkDefault config.sops.secrets."ops/password-hash".path);
+    };
+    sops.secrets."ops/password-hash" = {
+      sopsFile = ../secrets/common.yaml;
+      neededForUsers = true;
     };
     security.sudo.wheelNeedsPassword = false;
   };
