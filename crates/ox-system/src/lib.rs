@@ -387,7 +387,8 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
             option: option.clone(),
             expected: "Debian packages pinned to a version".into(),
             found: format!(
-                "`{}` without one (it is not in the pinned package set; pin it as {{ name = \"{}\"; version = \"…\"; }})",
+                "`{}` without one (it is neither in ox.lock nor in the pin table; pin it with `ox pkgs add {}`, or as {{ name = \"{}\"; version = \"…\"; }})",
+                p.name(),
                 p.name(),
                 p.name()
             ),
