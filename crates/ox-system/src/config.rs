@@ -173,6 +173,9 @@ pub enum Package {
         name: String,
         #[serde(default)]
         version: Option<String>,
+        /// The .deb's sha256 (packages from ox.lock).
+        #[serde(default)]
+        sha256: Option<String>,
     },
 }
 
@@ -187,6 +190,12 @@ impl Package {
         match self {
             Package::Name(_) => None,
             Package::Pinned { version, .. } => version.as_deref(),
+        }
+    }
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            Package::Name(_) => None,
+            Package::Pinned { sha256, .. } => sha256.as_deref(),
         }
     }
 }

@@ -396,6 +396,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
         packages.push(plan::PackagePlan {
             name: p.name().to_string(),
             version: version.to_string(),
+            sha256: p.sha256().map(str::to_string),
         });
     }
     packages.sort();

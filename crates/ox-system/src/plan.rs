@@ -78,6 +78,11 @@ pub struct GroupPlan {
 pub struct PackagePlan {
     pub name: String,
     pub version: String,
+    /// The `.deb`'s sha256 for packages pinned in ox.lock (none for the
+    /// pin table's), so activation can tell a rebuilt .deb of the same
+    /// version apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -703,6 +703,7 @@ fn locked_debian_packages_are_store_paths_and_activation_lists_their_versions() 
             .find(|p| p["name"] == name)
             .unwrap_or_else(|| panic!("{name} missing from {pkgs:?}"));
         assert_eq!(p["version"], lock["packages"][name]["version"], "{name}");
+        assert_eq!(p["sha256"], lock["packages"][name]["sha256"], "{name}");
     }
 
     // the same lock as a path gives the same system

@@ -20,7 +20,7 @@ let
       let d = pkgs.${p} or null; in
       if builtins.isAttrs d && d ? debian then pkgName d
       else { name = p; version = pins.${p} or null; }
-    else if p ? debian then { inherit (p.debian) name version; }
+    else if p ? debian then { inherit (p.debian) name version sha256; }
     else {
       name = p.debianPackage or p.pname or (lib.getName p);
       version = p.debianVersion or p.version or null;
