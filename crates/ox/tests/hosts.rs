@@ -604,12 +604,14 @@ fn example_fleet_builds_every_host_from_its_flake() {
     let schere = built.iter().find(|l| l.starts_with("schere ")).unwrap();
     let t = root.join(schere.split_once(' ').unwrap().1.trim_start_matches('/'));
     let plan: serde_json::Value = serde_json::from_str(&read(&t.join("activation.json"))).unwrap();
-    // (next to the fleet-wide secrets every host has)
-    let secrets = plan["secrets"]["secrets"].as_array().unwrap();
-    assert!(
-        secrets.iter().any(|s| s["name"] == "powerdns/api-key"),
-        "{secrets:?}"
-    );
+    let names: Vec<&str> = plan["secrets"]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    // the fleet-wide admin password hash and schere's own API key
+    assert_eq!(names, ["ops/password-hash", "powerdns/api-key"]);
     assert_eq!(plan["secrets"]["templates"][0]["owner"], "pdns");
     // every host's packages come from the fleet's committed ox.lock
     // (lib.oxSystem reads it), at the locked versions
