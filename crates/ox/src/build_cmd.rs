@@ -103,22 +103,8 @@ pub fn run(a: BuildArgs) -> Result<ExitCode, String> {
             return build_drv_path(&store, &s, &a);
         }
     }
-    let v = match &a.expr {
-        Some(e) => ev.eval_string(e, "«string»", &cwd).map_err(fail)?,
-        None => {
-            let f = a
-                .file
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("default.nix"));
-            let f = if f.is_absolute() {
-                f
-            } else {
-                PathBuf::from(&cwd).join(f)
-            };
-            let f = if f.is_dir() { f.join("default.nix") } else { f };
-            ev.eval_file(&f).map_err(fail)?
-        }
-    };
+    let v = crate::eval_cmd::eval_source(&mut ev, a.expr.as_deref(), a.file.as_deref(), &cwd)
+        .map_err(fail)?;
     let auto = EvalArgs {
         arg: a.arg.clone(),
         argstr: a.argstr.clone(),

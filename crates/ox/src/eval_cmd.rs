@@ -1,6 +1,6 @@
 //! `ox eval`: mirrors `nix-instantiate --eval` so the two can be diffed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -104,21 +104,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
     let cwd = std::env::current_dir()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "/".into());
-    let v = match &a.expr {
-        Some(e) => ev.eval_string(e, "«string»", &cwd).map_err(fail)?,
-        None => {
-            let f = a
-                .file
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("default.nix"));
-            let f = if f.is_absolute() {
-                f
-            } else {
-                PathBuf::from(&cwd).join(f)
-            };
-            ev.eval_file(&f).map_err(fail)?
-        }
-    };
+    let v = eval_source(&mut ev, a.expr.as_deref(), a.file.as_deref(), &cwd).map_err(fail)?;
     let v = apply_auto_args(&mut ev, v, &a, &cwd).map_err(fail)?;
     let attrs: Vec<String> = if a.attr.is_empty() {
         vec![String::new()]
@@ -161,6 +147,26 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
 }
 
 /// Like Nix's auto-args: a function result is called with `--arg`s.
+/// The expression `-E EXPR`, or else the file (default `default.nix`,
+/// relative to `cwd`; a directory means its `default.nix`), evaluated
+/// as `nix-instantiate` and `nix-build` take their input.
+pub(crate) fn eval_source(
+    ev: &mut Eval,
+    expr: Option<&str>,
+    file: Option<&Path>,
+    cwd: &str,
+) -> Result<Value, Box<ox_eval::EvalError>> {
+    match expr {
+        Some(e) => ev.eval_string(e, "«string»", cwd),
+        None => {
+            let f = file.unwrap_or(Path::new("default.nix"));
+            let f = Path::new(cwd).join(f);
+            let f = if f.is_dir() { f.join("default.nix") } else { f };
+            ev.eval_file(&f)
+        }
+    }
+}
+
 pub(crate) fn apply_auto_args(
     ev: &mut Eval,
     v: Value,
