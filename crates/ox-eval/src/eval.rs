@@ -158,6 +158,9 @@ impl Eval {
             return Ok(v.clone());
         }
         let st = std::mem::replace(&mut *t.0.borrow_mut(), ThunkState::Blackhole);
+        if let ThunkState::Volatile(f) = &st {
+            return self.force_volatile(t, f.clone(), st);
+        }
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
@@ -167,9 +170,15 @@ impl Eval {
                 "infinite recursion encountered",
                 None,
             )),
-            ThunkState::Done(_) => unreachable!("checked above"),
+            ThunkState::Done(_) | ThunkState::Volatile(_) => unreachable!("checked above"),
         };
         self.finish_thunk(t, r, st)
+    }
+
+    /// A volatile thunk stays as it is and runs its function each time.
+    fn force_volatile(&mut self, t: &Thunk, f: Rc<NativeFn>, st: ThunkState) -> Result<Value> {
+        *t.0.borrow_mut() = st;
+        f(self)
     }
 
     fn finish_thunk(&mut self, t: &Thunk, r: Result<Value>, st: ThunkState) -> Result<Value> {

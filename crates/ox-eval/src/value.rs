@@ -415,6 +415,8 @@ pub enum ThunkState {
     Apply(Value, Value),
     /// A native computation (used by builtins that produce lazy results).
     Native(Rc<NativeFn>),
+    /// Recomputed on every force and never memoised (`Thunk::volatile`).
+    Volatile(Rc<NativeFn>),
     Blackhole,
     Done(Value),
 }
@@ -430,6 +432,17 @@ impl Thunk {
         f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
     ) -> Value {
         Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Native(Rc::new(f))))))
+    }
+    /// A thunk that runs `f` on every force and keeps no result: for a
+    /// value that must not own what it computes, e.g. the module system's
+    /// `config` argument, which reaches its evaluation through a weak
+    /// reference (a memoised result would close a reference cycle).
+    pub fn volatile(
+        f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
+    ) -> Value {
+        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Volatile(Rc::new(
+            f,
+        ))))))
     }
     pub fn is_done(&self) -> bool {
         matches!(&*self.0.borrow(), ThunkState::Done(_))

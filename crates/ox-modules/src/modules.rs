@@ -10,13 +10,13 @@
 //! the values, of every module's `config` there) when the first child
 //! asks for them.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym};
+use ox_eval::value::{sym, Attrs, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
 use crate::types;
@@ -40,6 +40,12 @@ pub fn current_lib() -> Value {
 // ----------------------------------------------------------------------
 // Evaluation state
 
+/// One evaluation. Ownership runs one way so that no reference cycle
+/// keeps an evaluation alive: the result and every node of the option
+/// tree own the `Sys`; the `Sys` owns its modules and points at its root
+/// only weakly (rebuilding it if it was dropped); the module arguments
+/// (`config`, `options`, `_module.args` formals), which live in the
+/// environments of the modules' thunks, reach it through a `Handle`.
 pub struct Sys {
     lib: Value,
     special: Rc<Attrs>,
@@ -49,10 +55,92 @@ pub struct Sys {
     orig: Rc<Attrs>,
     base_args: OnceCell<Value>,
     modules: OnceCell<Rc<Vec<Rc<Module>>>>,
-    /// Shared with the `options` thunk, which must not own the `Sys`.
-    root: Rc<OnceCell<Rc<Node>>>,
-    config: OnceCell<Value>,
-    options: OnceCell<Value>,
+    root: RefCell<Weak<Node>>,
+    handle: Rc<Handle>,
+    /// Set while `config` is being built (a module whose structure needs
+    /// `config` to build it is an infinite recursion).
+    building: Cell<bool>,
+}
+
+/// What the module arguments hold instead of the evaluation: the `Sys`
+/// weakly, and the `config`/`options` sets weakly. Once the `Sys` is
+/// gone (nothing in the option tree is unforced any more), a thunk that
+/// still reads `config` gets a set that is still alive (whose values are
+/// then computed), or — when the caller kept none of them — a new
+/// evaluation of the same arguments (pure, so the same values; counted
+/// by `rebuilds`).
+struct Handle {
+    sys: Weak<Sys>,
+    lib: Value,
+    orig: Rc<Attrs>,
+    /// `config` with `_module`.
+    config: WeakMemo,
+    /// The result's `config` (without `_module`).
+    result: WeakMemo,
+    options: WeakMemo,
+    rebuilt: RefCell<Option<Rc<Sys>>>,
+}
+
+thread_local! {
+    static REBUILDS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many evaluations were rebuilt because a thunk read `config` after
+/// its evaluation had been dropped (see `Handle`).
+pub fn rebuilds() -> usize {
+    REBUILDS.with(|r| r.get())
+}
+
+impl Handle {
+    fn live(&self, ev: &mut Eval) -> Result<Rc<Sys>> {
+        if let Some(s) = self.sys.upgrade() {
+            return Ok(s);
+        }
+        if let Some(s) = self.rebuilt.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        REBUILDS.with(|r| r.set(r.get() + 1));
+        let s = Sys::new(ev, self.lib.clone(), self.orig.clone())?;
+        *self.rebuilt.borrow_mut() = Some(s.clone());
+        Ok(s)
+    }
+
+    /// The module argument `config`.
+    fn config(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(s) = self.sys.upgrade() {
+            return s.config_set(ev);
+        }
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        if let Some(r) = self.result.get() {
+            // The result lacks `_module`: rebuild only if it is read.
+            let me = self.clone();
+            let m = lazy(move |ev| {
+                let c = me.live(ev)?.config_set(ev)?;
+                let c = force_attrs(ev, &c, "config")?;
+                ev.force(c.get("_module").cloned().unwrap_or(Value::Null))
+            });
+            let Value::Attrs(ra) = &r else {
+                return Ok(r);
+            };
+            return Ok(Value::attrs(Attrs::update(
+                ra,
+                &Attrs::from_sorted(vec![(sym("_module"), m)]),
+            )));
+        }
+        self.live(ev)?.config_set(ev)
+    }
+
+    /// The module argument `options`.
+    fn options(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if self.sys.upgrade().is_none() {
+            if let Some(o) = self.options.get() {
+                return Ok(o);
+            }
+        }
+        self.live(ev)?.options_set(ev)
+    }
 }
 
 pub struct Module {
@@ -109,42 +197,55 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Re
             ));
         }
     }
-    let special = match a.get("specialArgs") {
-        Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
-        None => Rc::new(Attrs::new()),
-    };
-    let prefix = match a.get("prefix") {
-        Some(v) => loc_from_value(ev, v)?,
-        None => Vec::new(),
-    };
-    let class = match a.get("class") {
-        Some(v) => match ev.force(v.clone())? {
-            Value::Null => None,
-            v => Some(force_str(ev, &v, "the class of lib.evalModules")?),
-        },
-        None => None,
-    };
-    let sys = Rc::new(Sys {
-        lib,
-        special,
-        prefix,
-        class,
-        orig: a.clone(),
-        base_args: OnceCell::new(),
-        modules: OnceCell::new(),
-        root: Rc::new(OnceCell::new()),
-        config: OnceCell::new(),
-        options: OnceCell::new(),
-    });
-    Ok(sys.result())
+    Ok(Sys::new(ev, lib, a)?.result())
 }
 
 impl Sys {
+    fn new(ev: &mut Eval, lib: Value, a: Rc<Attrs>) -> Result<Rc<Sys>> {
+        let special = match a.get("specialArgs") {
+            Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
+            None => Rc::new(Attrs::new()),
+        };
+        let prefix = match a.get("prefix") {
+            Some(v) => loc_from_value(ev, v)?,
+            None => Vec::new(),
+        };
+        let class = match a.get("class") {
+            Some(v) => match ev.force(v.clone())? {
+                Value::Null => None,
+                v => Some(force_str(ev, &v, "the class of lib.evalModules")?),
+            },
+            None => None,
+        };
+        Ok(Rc::new_cyclic(|weak| Sys {
+            lib: lib.clone(),
+            special,
+            prefix,
+            class,
+            orig: a.clone(),
+            base_args: OnceCell::new(),
+            modules: OnceCell::new(),
+            root: RefCell::new(Weak::new()),
+            handle: Rc::new(Handle {
+                sys: weak.clone(),
+                lib,
+                orig: a,
+                config: WeakMemo::default(),
+                result: WeakMemo::default(),
+                options: WeakMemo::default(),
+                rebuilt: RefCell::new(None),
+            }),
+            building: Cell::new(false),
+        }))
+    }
+
     fn result(self: &Rc<Self>) -> Value {
         let s1 = self.clone();
         let config = lazy(move |ev| {
+            // Keep the option tree while checking and building.
+            let _root = s1.root(ev)?;
             s1.check_unmatched(ev)?;
-            let c = s1.config_value(ev)?;
+            let c = s1.config_set(ev)?;
             let c = force_attrs(ev, &c, "config")?;
             let entries: Vec<(Sym, Value)> = c
                 .entries()
@@ -152,17 +253,21 @@ impl Sys {
                 .filter(|(k, _)| *k != "_module")
                 .cloned()
                 .collect();
-            Ok(Value::attrs(Attrs::from_sorted(entries)))
+            let r = Value::attrs(Attrs::from_sorted(entries));
+            s1.handle.result.set(&r);
+            Ok(r)
         });
         let s2 = self.clone();
         let options = lazy(move |ev| {
+            let _root = s2.root(ev)?;
             s2.check_unmatched(ev)?;
-            s2.options_value(ev)
+            s2.options_set(ev)
         });
         let s3 = self.clone();
         let module = lazy(move |ev| {
+            let _root = s3.root(ev)?;
             s3.check_unmatched(ev)?;
-            let c = s3.config_value(ev)?;
+            let c = s3.config_set(ev)?;
             let c = force_attrs(ev, &c, "config")?;
             ev.force(c.get("_module").cloned().unwrap_or(Value::Null))
         });
@@ -205,37 +310,55 @@ impl Sys {
         })
     }
 
-    /// The module argument `config` (with `_module`).
-    pub fn config_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
-        if let Some(v) = self.config.get() {
-            return Ok(v.clone());
+    /// `config` (with `_module`), memoised weakly: the set holds thunks
+    /// that own the option tree, which owns the `Sys`.
+    fn config_set(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.handle.config.get() {
+            return Ok(v);
         }
-        let s1 = self.clone();
-        let v = lazy(move |ev| {
-            let root = s1.root(ev)?;
-            let declared = root.config_attrs(ev)?;
-            let ft = s1.freeform_type(ev)?;
-            match ft {
-                None => Ok(declared),
-                Some(ft) => {
-                    let un = root.unmatched(ev)?;
-                    let defs: Vec<RawDef> = un
-                        .into_iter()
-                        .map(|(path, d)| RawDef {
-                            value: set_attr_by_path(&path, d.value.clone()),
-                            ..d
-                        })
-                        .collect();
-                    let free = match merge_definitions(ev, &s1.prefix, &ft, &defs)? {
-                        Some(v) => v,
-                        None => attrs(vec![]),
-                    };
-                    recursive_update(ev, free, declared)
-                }
-            }
-        });
-        let _ = self.config.set(v.clone());
+        if self.building.replace(true) {
+            return Err(EvalError::new(
+                ErrorKind::InfiniteRecursion,
+                format!(
+                    "infinite recursion encountered: the structure of `config'{} depends on `config'",
+                    if self.prefix.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at `{}'", show_option(&self.prefix))
+                    }
+                ),
+                None,
+            ));
+        }
+        let r = self.build_config(ev);
+        self.building.set(false);
+        let v = r?;
+        self.handle.config.set(&v);
         Ok(v)
+    }
+
+    fn build_config(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        let root = self.root(ev)?;
+        let declared = root.config_attrs(ev)?;
+        let ft = self.freeform_type(ev)?;
+        match ft {
+            None => Ok(declared),
+            Some(ft) => {
+                let un = root.unmatched(ev)?;
+                let defs: Vec<RawDef> = un
+                    .into_iter()
+                    .map(|(path, d)| RawDef {
+                        value: set_attr_by_path(&path, d.value.clone()),
+                        ..d
+                    })
+                    .collect();
+                let free = match merge_definitions(ev, &self.prefix, &ft, &defs)? {
+                    Some(v) => v,
+                    None => attrs(vec![]),
+                };
+                recursive_update(ev, free, declared)
+            }
+        }
     }
 
     fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
@@ -324,36 +447,25 @@ impl Sys {
         Ok(())
     }
 
-    pub fn options_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
-        if let Some(v) = self.options.get() {
-            return Ok(v.clone());
+    fn options_set(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.handle.options.get() {
+            return Ok(v);
         }
-        // `Sys` keeps this thunk (in the module arguments): hold the
-        // root through the shared cell and the `Sys` only weakly, or
-        // every evaluation would own itself.
-        let cell = self.root.clone();
-        let weak = Rc::downgrade(self);
-        let v = lazy(move |ev| {
-            let root = match cell.get() {
-                Some(r) => r.clone(),
-                None => match weak.upgrade() {
-                    Some(sys) => sys.root(ev)?,
-                    None => return throw("internal error: module evaluation dropped"),
-                },
-            };
-            root.options_attrs(ev)
-        });
-        let _ = self.options.set(v.clone());
+        let v = self.root(ev)?.options_attrs(ev)?;
+        self.handle.options.set(&v);
         Ok(v)
     }
 
     /// `{ lib, config, options, specialArgs, _class, _prefix } // specialArgs`
-    fn base_args(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+    fn base_args(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
         if let Some(v) = self.base_args.get() {
             return Ok(v.clone());
         }
-        let config = self.config_value(ev)?;
-        let options = self.options_value(ev)?;
+        // Volatile: a memoised set would own the evaluation.
+        let h = self.handle.clone();
+        let config = Thunk::volatile(move |ev| h.config(ev));
+        let h = self.handle.clone();
+        let options = Thunk::volatile(move |ev| h.options(ev));
         let mut e: Vec<(Sym, Value)> = vec![
             ("lib", self.lib.clone()),
             ("config", config),
@@ -387,12 +499,12 @@ impl Sys {
             if base_a.contains(n) {
                 continue;
             }
-            let s1 = self.clone();
+            let h = self.handle.clone();
             let key = key.to_string();
             extra.push((
                 n,
                 lazy(move |ev| {
-                    let cfg = s1.config_value(ev)?;
+                    let cfg = h.config(ev)?;
                     let r = (|| {
                         let c = force_attrs(ev, &cfg, "config")?;
                         let m = force_attrs(ev, c.get("_module").unwrap_or(&Value::Null), "config._module")?;
@@ -778,8 +890,8 @@ impl Sys {
     }
 
     fn root(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<Node>> {
-        if let Some(r) = self.root.get() {
-            return Ok(r.clone());
+        if let Some(r) = self.root.borrow().upgrade() {
+            return Ok(r);
         }
         let mods = self.modules(ev)?;
         let mut decls = Vec::new();
@@ -797,6 +909,7 @@ impl Sys {
             }
         }
         let n = Rc::new(Node {
+            sys: self.clone(),
             loc: self.prefix.clone(),
             rel: Vec::new(),
             decls,
@@ -807,7 +920,7 @@ impl Sys {
             config: WeakMemo::default(),
             options: WeakMemo::default(),
         });
-        let _ = self.root.set(n.clone());
+        *self.root.borrow_mut() = Rc::downgrade(&n);
         Ok(n)
     }
 }
@@ -865,6 +978,9 @@ impl WeakMemo {
 }
 
 pub struct Node {
+    /// Owned, so that thunks reading `config` while any part of the tree
+    /// is alive find their evaluation (see `Sys`).
+    sys: Rc<Sys>,
     /// Full location (prefix included).
     loc: Vec<String>,
     /// Location relative to the evaluation's root.
@@ -1042,6 +1158,7 @@ impl Node {
             Child::Opt(Opt::new(ev, loc, opts, defs)?)
         } else {
             Child::Node(Rc::new(Node {
+                sys: self.sys.clone(),
                 loc,
                 rel,
                 decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
