@@ -110,6 +110,11 @@ impl Eval {
 
     /// `import path`, cached per resolved file.
     pub fn import_path(&mut self, path: &Path, span: Option<Span>) -> Result<Value> {
+        // A file imported before needs no `stat` (module systems import
+        // the same files once per evaluation).
+        if let Some(v) = self.import_cache.get(path) {
+            return Ok(v.clone());
+        }
         let mut p = path.to_path_buf();
         if p.is_dir() {
             p.push("default.nix");

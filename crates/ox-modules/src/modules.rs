@@ -361,33 +361,44 @@ impl Sys {
         }
     }
 
-    fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+    /// `config._module.<name>`, read from the option tree (building
+    /// `config` sets for it cost as much as the rest of a small
+    /// submodule evaluation).
+    fn module_option(self: &Rc<Self>, ev: &mut Eval, name: &str) -> Result<Option<Value>> {
         let root = self.root(ev)?;
-        let declared = root.config_attrs(ev)?;
-        let m = force_attrs(ev, &declared, "config")?;
-        let mo = match m.get("_module") {
-            Some(v) => force_attrs(ev, v, "config._module")?,
-            None => return Ok(None),
+        if !root.decl_index(ev)?.by_name.contains_key("_module") {
+            return Ok(None);
+        }
+        let m = match root.child(ev, sym("_module"))? {
+            Child::Node(m) => m,
+            Child::Opt(o) => {
+                let v = ev.force(o.value.clone())?;
+                let a = force_attrs(ev, &v, "config._module")?;
+                return match a.get(name) {
+                    Some(v) => Ok(Some(ev.force(v.clone())?)),
+                    None => Ok(None),
+                };
+            }
         };
-        match mo.get("freeformType") {
-            Some(v) => match ev.force(v.clone())? {
-                Value::Null => Ok(None),
-                t => Ok(Some(t)),
-            },
-            None => Ok(None),
+        if !m.decl_index(ev)?.by_name.contains_key(name) {
+            return Ok(None);
+        }
+        match m.child(ev, sym(name))? {
+            Child::Opt(o) => Ok(Some(ev.force(o.value.clone())?)),
+            Child::Node(n) => Ok(Some(n.config_attrs(ev)?)),
+        }
+    }
+
+    fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        match self.module_option(ev, "freeformType")? {
+            None | Some(Value::Null) => Ok(None),
+            Some(t) => Ok(Some(t)),
         }
     }
 
     fn module_check(self: &Rc<Self>, ev: &mut Eval) -> Result<bool> {
-        let root = self.root(ev)?;
-        let declared = root.config_attrs(ev)?;
-        let m = force_attrs(ev, &declared, "config")?;
-        let mo = match m.get("_module") {
-            Some(v) => force_attrs(ev, v, "config._module")?,
-            None => return Ok(true),
-        };
-        match mo.get("check") {
-            Some(v) => force_bool(ev, v, "config._module.check"),
+        match self.module_option(ev, "check")? {
+            Some(v) => force_bool(ev, &v, "config._module.check"),
             None => Ok(true),
         }
     }
@@ -609,9 +620,9 @@ impl Sys {
         };
         let list_of = |ev: &mut Eval, n: &str| -> Result<Vec<Value>> {
             match a.get(n) {
-                Some(v) => {
-                    Ok(force_list(ev, v, &format!("`{}' of module `{}'", n, file))?.to_vec())
-                }
+                Some(v) => Ok(
+                    force_list_with(ev, v, || format!("`{}' of module `{}'", n, file))?.to_vec(),
+                ),
                 None => Ok(Vec::new()),
             }
         };
@@ -1021,15 +1032,13 @@ impl Node {
         let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::new();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
-            let a = force_attrs(
-                ev,
-                v,
-                &format!(
+            let a = force_attrs_with(ev, v, || {
+                format!(
                     "the options of module `{}' at `{}'",
                     m.file,
                     show_option(&self.loc)
-                ),
-            )?;
+                )
+            })?;
             for (k, x) in a.entries() {
                 let e = by_name.entry(*k).or_default();
                 if e.is_empty() {
@@ -1950,11 +1959,9 @@ fn discharge(
 
 /// Type-check every definition, then merge them with the type.
 pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) -> Result<Value> {
-    let t = force_attrs(
-        ev,
-        ty,
-        &format!("the type of option `{}'", show_option(loc)),
-    )?;
+    let t = force_attrs_with(ev, ty, || {
+        format!("the type of option `{}'", show_option(loc))
+    })?;
     let check = t.get("check").cloned().unwrap_or(Value::Null);
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports

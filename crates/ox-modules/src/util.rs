@@ -76,6 +76,30 @@ pub fn force_attrs(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Attrs>> {
     }
 }
 
+/// `force_attrs` with the description built only for the error (hot
+/// paths: formatting option names on every call showed in profiles).
+pub fn force_attrs_with(
+    ev: &mut Eval,
+    v: &Value,
+    what: impl FnOnce() -> String,
+) -> Result<Rc<Attrs>> {
+    match ev.force(v.clone())? {
+        Value::Attrs(a) => Ok(a),
+        o => force_attrs(ev, &o, &what()),
+    }
+}
+
+pub fn force_list_with(
+    ev: &mut Eval,
+    v: &Value,
+    what: impl FnOnce() -> String,
+) -> Result<Rc<Vec<Value>>> {
+    match ev.force(v.clone())? {
+        Value::List(a) => Ok(a),
+        o => force_list(ev, &o, &what()),
+    }
+}
+
 pub fn force_list(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Vec<Value>>> {
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
