@@ -11,7 +11,9 @@
 //! asks for them.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 use std::rc::{Rc, Weak};
 
@@ -478,12 +480,15 @@ impl Sys {
         let h = self.handle.clone();
         let options = Thunk::volatile(move |ev| h.options(ev));
         let mut e: Vec<(Sym, Value)> = vec![
-            ("lib", self.lib.clone()),
-            ("config", config),
-            ("options", options),
-            ("specialArgs", Value::Attrs(self.special.clone())),
-            ("_class", self.class.clone().map(s).unwrap_or(Value::Null)),
-            ("_prefix", loc_to_value(&self.prefix)),
+            (key("lib"), self.lib.clone()),
+            (key("config"), config),
+            (key("options"), options),
+            (key("specialArgs"), Value::Attrs(self.special.clone())),
+            (
+                key("_class"),
+                self.class.clone().map(s).unwrap_or(Value::Null),
+            ),
+            (key("_prefix"), loc_to_value(&self.prefix)),
         ];
         e.extend(self.special.entries().iter().cloned());
         let v = attrs_sym(e);
@@ -736,7 +741,7 @@ impl Sys {
             Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
             None => Vec::new(),
         };
-        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::new();
+        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::default();
         // (parent file, fallback key, value) -> key
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
@@ -806,7 +811,7 @@ impl Sys {
             }
         }
         // disabledModules
-        let mut disabled: HashSet<String> = HashSet::new();
+        let mut disabled: HashSet<String> = HashSet::default();
         let modules_path = match self.special.get("modulesPath") {
             Some(p) => Some(force_str(ev, p, "specialArgs.modulesPath")?),
             None => None,
@@ -838,7 +843,7 @@ impl Sys {
             }
         }
         let mut out = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::default();
         let mut queue: VecDeque<String> = top_keys.into_iter().collect();
         while let Some(k) = queue.pop_front() {
             if disabled.contains(&k) || !seen.insert(k.clone()) {
@@ -927,7 +932,7 @@ impl Sys {
             defs,
             decl_index: OnceCell::new(),
             def_index: OnceCell::new(),
-            kids: RefCell::new(HashMap::new()),
+            kids: RefCell::new(HashMap::default()),
             config: WeakMemo::default(),
             options: WeakMemo::default(),
         });
@@ -950,7 +955,7 @@ fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     let mut mods = get_list(ev, &orig)?;
     mods.extend(get_list(ev, &ext)?);
     e.retain(|(k, _)| !matches!(*k, "modules" | "specialArgs" | "prefix"));
-    e.push(("modules", Value::list(mods)));
+    e.push((key("modules"), Value::list(mods)));
     let sa = match (orig.get("specialArgs"), ext.get("specialArgs")) {
         (Some(x), Some(y)) => {
             let x = force_attrs(ev, x, "specialArgs")?;
@@ -960,9 +965,9 @@ fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         (Some(x), None) | (None, Some(x)) => x.clone(),
         (None, None) => attrs(vec![]),
     };
-    e.push(("specialArgs", sa));
+    e.push((key("specialArgs"), sa));
     if let Some(p) = ext.get("prefix").or(orig.get("prefix")) {
-        e.push(("prefix", p.clone()));
+        e.push((key("prefix"), p.clone()));
     }
     eval_modules(ev, lib, attrs_sym(e), false)
 }
@@ -1029,7 +1034,7 @@ impl Node {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::new();
+        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::default();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
             let a = force_attrs_with(ev, v, || {
@@ -1057,7 +1062,7 @@ impl Node {
         if let Some(d) = self.def_index.get() {
             return Ok(d.clone());
         }
-        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::new();
+        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::default();
         for d in &self.defs {
             let mut pushed = Vec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
@@ -1174,7 +1179,7 @@ impl Node {
                 defs,
                 decl_index: OnceCell::new(),
                 def_index: OnceCell::new(),
-                kids: RefCell::new(HashMap::new()),
+                kids: RefCell::new(HashMap::default()),
                 config: WeakMemo::default(),
                 options: WeakMemo::default(),
             }))
@@ -1460,7 +1465,7 @@ impl Opt {
             decl_attrs.get_or_insert(a);
         }
         let ty = ty.unwrap_or_else(types::unspecified);
-        merged.push(("type", ty.clone()));
+        merged.push((key("type"), ty.clone()));
         let decl = Rc::new(Attrs::from_unsorted(merged));
         let mut decl = (*decl).clone();
         // keep the first declaration's positions (for `default`)
@@ -1628,15 +1633,15 @@ impl Opt {
         }
         let mut e: Vec<(Sym, Value)> = self.decl.entries().to_vec();
         e.retain(|(k, _)| *k != "_type");
-        e.push(("_type", s("option")));
-        e.push(("value", self.value.clone()));
-        e.push(("loc", loc_to_value(&self.loc)));
+        e.push((key("_type"), s("option")));
+        e.push((key("value"), self.value.clone()));
+        e.push((key("loc"), loc_to_value(&self.loc)));
         e.push((
-            "declarations",
+            key("declarations"),
             Value::list(self.decl_files.iter().map(s).collect()),
         ));
         e.push((
-            "declarationPositions",
+            key("declarationPositions"),
             Value::list(
                 self.decl_files
                     .iter()
@@ -1659,15 +1664,15 @@ impl Opt {
             })
         };
         e.push((
-            "isDefined",
+            key("isDefined"),
             lazy(self, |_, _, m| Ok(Value::Bool(!m.defs.is_empty()))),
         ));
         e.push((
-            "highestPrio",
+            key("highestPrio"),
             lazy(self, |_, _, m| Ok(Value::Int(m.highest))),
         ));
         e.push((
-            "definitions",
+            key("definitions"),
             lazy(self, |_, _, m| {
                 Ok(Value::list(
                     m.defs.iter().map(|d| d.value.clone()).collect(),
@@ -1675,7 +1680,7 @@ impl Opt {
             }),
         ));
         e.push((
-            "files",
+            key("files"),
             lazy(self, |_, _, m| {
                 let mut seen = Vec::new();
                 for d in &m.defs {
@@ -1687,7 +1692,7 @@ impl Opt {
             }),
         ));
         e.push((
-            "definitionsWithLocations",
+            key("definitionsWithLocations"),
             lazy(self, |_, _, m| {
                 Ok(Value::list(
                     m.defs
@@ -1718,7 +1723,7 @@ impl Opt {
             }),
         ));
         e.push((
-            "__toString",
+            key("__toString"),
             papp("__toString", 1, prim_opt_to_string, vec![]),
         ));
         let v = Value::attrs(Attrs::from_unsorted(e));

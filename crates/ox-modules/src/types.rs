@@ -1409,7 +1409,7 @@ fn null_or_ev(ev: &mut Eval, elem: Value) -> Result<Value> {
     let a = force_attrs(ev, &t, "type")?;
     Ok(Value::attrs(Attrs::update(
         &a,
-        &Attrs::from_sorted(vec![("description", s(d))]),
+        &Attrs::from_sorted(vec![(key("description"), s(d))]),
     )))
 }
 pub fn enum_(ev: &mut Eval, values: Value) -> Result<Value> {
@@ -1569,10 +1569,10 @@ fn p_nonempty_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::update(
         &la,
         &Attrs::from_unsorted(vec![
-            ("name", s("nonEmptyListOf")),
-            ("description", s(d)),
-            ("check", check),
-            ("emptyValue", attrs(vec![])),
+            (key("name"), s("nonEmptyListOf")),
+            (key("description"), s(d)),
+            (key("check"), check),
+            (key("emptyValue"), attrs(vec![])),
         ]),
     )))
 }
@@ -1757,7 +1757,7 @@ fn p_add_check(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     let check = papp("check", 3, check_add, vec![a[0].clone(), a[1].clone()]);
     Ok(Value::attrs(Attrs::update(
         &t,
-        &Attrs::from_sorted(vec![("check", check)]),
+        &Attrs::from_sorted(vec![(key("check"), check)]),
     )))
 }
 fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
@@ -1784,7 +1784,7 @@ fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     if !x.contains("description") {
         v = Rc::new(Attrs::update(
             &v,
-            &Attrs::from_sorted(vec![("description", s(name))]),
+            &Attrs::from_sorted(vec![(key("description"), s(name))]),
         ));
     }
     Ok(Value::Attrs(v))
