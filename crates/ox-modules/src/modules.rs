@@ -62,6 +62,8 @@ pub struct Sys {
     /// Set while `config` is being built (a module whose structure needs
     /// `config` to build it is an infinite recursion).
     building: Cell<bool>,
+    /// Whether `config` has a freeform part (known once it was built).
+    freeform: Cell<bool>,
 }
 
 /// What the module arguments hold instead of the evaluation: the `Sys`
@@ -238,6 +240,7 @@ impl Sys {
                 rebuilt: RefCell::new(None),
             }),
             building: Cell::new(false),
+            freeform: Cell::new(true),
         }))
     }
 
@@ -318,6 +321,23 @@ impl Sys {
         if let Some(v) = self.handle.config.get() {
             return Ok(v);
         }
+        // Nothing keeps this set (a memo would close a cycle), so it is
+        // rebuilt on most reads of `config` from a module: while the
+        // caller holds the result's `config`, add `_module` to it instead
+        // of building a set of every declared name.
+        if let (Some(Value::Attrs(r)), false) = (self.handle.result.get(), self.freeform.get()) {
+            let me = self.clone();
+            let m = lazy(move |ev| match me.root(ev)?.child(ev, sym("_module"))? {
+                Child::Node(n) => n.config_attrs(ev),
+                Child::Opt(o) => ev.force(o.value.clone()),
+            });
+            let c = Value::attrs(Attrs::update(
+                &r,
+                &Attrs::from_sorted(vec![(key("_module"), m)]),
+            ));
+            self.handle.config.set(&c);
+            return Ok(c);
+        }
         if self.building.replace(true) {
             return Err(EvalError::new(
                 ErrorKind::InfiniteRecursion,
@@ -343,6 +363,7 @@ impl Sys {
         let root = self.root(ev)?;
         let declared = root.config_attrs(ev)?;
         let ft = self.freeform_type(ev)?;
+        self.freeform.set(ft.is_some());
         match ft {
             None => Ok(declared),
             Some(ft) => {
