@@ -392,7 +392,7 @@ impl Sys {
         if !root.decl_index(ev)?.by_name.contains_key("_module") {
             return Ok(None);
         }
-        let m = match root.child(ev, sym("_module"))? {
+        let m = match root.child(ev, key("_module"))? {
             Child::Node(m) => m,
             Child::Opt(o) => {
                 let v = ev.force(o.value.clone())?;
@@ -403,10 +403,21 @@ impl Sys {
                 };
             }
         };
-        if !m.decl_index(ev)?.by_name.contains_key(name) {
+        let di = m.decl_index(ev)?;
+        let Some(decls) = di.by_name.get(name) else {
             return Ok(None);
+        };
+        // Only the internal module declares it and nothing defines it (the
+        // common case, twice per submodule element): its default, without
+        // building the option.
+        if let [(_, d, _)] = decls.as_slice() {
+            if let Some(v) = internal_default(name, d) {
+                if !m.def_index(ev)?.contains_key(name) {
+                    return Ok(Some(v));
+                }
+            }
         }
-        match m.child(ev, sym(name))? {
+        match m.child(ev, key(name))? {
             Child::Opt(o) => Ok(Some(ev.force(o.value.clone())?)),
             Child::Node(n) => Ok(Some(n.config_attrs(ev)?)),
         }
@@ -1755,6 +1766,25 @@ impl Opt {
 
 thread_local! {
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
+}
+
+/// The default of the internal `_module.<name>` option if `decl` is that
+/// option's declaration.
+fn internal_default(name: &str, decl: &Value) -> Option<Value> {
+    let v = match name {
+        "check" => Value::Bool(true),
+        "freeformType" => Value::Null,
+        _ => return None,
+    };
+    let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
+    let Value::Attrs(o) = &opts else { return None };
+    let Some(Value::Attrs(m)) = o.get("_module") else {
+        return None;
+    };
+    match (m.get(name), decl) {
+        (Some(Value::Attrs(i)), Value::Attrs(d)) if Rc::ptr_eq(i, d) => Some(v),
+        _ => None,
+    }
 }
 
 fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
