@@ -424,6 +424,58 @@ impl Sys {
         }
     }
 
+    /// `config._module.args.<n>` without building `_module.args` (every
+    /// submodule element reads its `name` this way): when only the
+    /// internal module declares it and every definition of it is a plain
+    /// set, its attribute `n` is merged as `lazyAttrsOf raw` merges one
+    /// attribute. `None`: take the general way (also for errors).
+    fn module_arg_fast(self: &Rc<Self>, ev: &mut Eval, n: Sym) -> Result<Option<Value>> {
+        let root = self.root(ev)?;
+        if !root.decl_index(ev)?.by_name.contains_key("_module") {
+            return Ok(None);
+        }
+        let Child::Node(m) = root.child(ev, key("_module"))? else {
+            return Ok(None);
+        };
+        let di = m.decl_index(ev)?;
+        match di.by_name.get("args").map(|d| d.as_slice()) {
+            Some([(_, d, _)]) if is_internal_decl("args", d) => {}
+            _ => return Ok(None),
+        }
+        let dx = m.def_index(ev)?;
+        let mut defs = Vec::new();
+        for d in dx.get("args").map(|v| v.as_slice()).unwrap_or_default() {
+            if !d.wraps.is_empty() {
+                return Ok(None);
+            }
+            let v = ev.force(d.value.clone())?;
+            let Value::Attrs(a) = &v else {
+                return Ok(None);
+            };
+            if type_tag_force(ev, &v)?.is_some() {
+                return Ok(None);
+            }
+            if let Some(x) = a.get(n) {
+                defs.push(RawDef {
+                    file: d.file.clone(),
+                    pos: a.position(n).or(d.pos),
+                    value: x.clone(),
+                    wraps: Rc::new(Vec::new()),
+                });
+            }
+        }
+        if defs.is_empty() {
+            return Ok(None);
+        }
+        let mut loc = self.prefix.clone();
+        loc.extend(["_module".to_string(), "args".to_string(), n.to_string()]);
+        let raw = RAW_TYPE.with(|t| t.get_or_init(types::raw).clone());
+        match merge_definitions(ev, &loc, &raw, &defs)? {
+            Some(v) => Ok(Some(ev.force(v)?)),
+            None => Ok(None),
+        }
+    }
+
     fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
         match self.module_option(ev, "freeformType")? {
             None | Some(Value::Null) => Ok(None),
@@ -553,6 +605,11 @@ impl Sys {
             extra.push((
                 n,
                 lazy(move |ev| {
+                    if let Some(sys) = h.sys.upgrade() {
+                        if let Some(v) = sys.module_arg_fast(ev, n)? {
+                            return Ok(v);
+                        }
+                    }
                     let cfg = h.config(ev)?;
                     let r = (|| {
                         let c = force_attrs(ev, &cfg, "config")?;
@@ -1768,6 +1825,7 @@ impl Opt {
 
 thread_local! {
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
+    static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
 }
 
 /// The default of the internal `_module.<name>` option if `decl` is that
@@ -1778,15 +1836,17 @@ fn internal_default(name: &str, decl: &Value) -> Option<Value> {
         "freeformType" => Value::Null,
         _ => return None,
     };
+    is_internal_decl(name, decl).then_some(v)
+}
+
+/// Whether `decl` is the internal module's declaration of `_module.<name>`.
+fn is_internal_decl(name: &str, decl: &Value) -> bool {
     let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
-    let Value::Attrs(o) = &opts else { return None };
+    let Value::Attrs(o) = &opts else { return false };
     let Some(Value::Attrs(m)) = o.get("_module") else {
-        return None;
+        return false;
     };
-    match (m.get(name), decl) {
-        (Some(Value::Attrs(i)), Value::Attrs(d)) if Rc::ptr_eq(i, d) => Some(v),
-        _ => None,
-    }
+    matches!((m.get(name), decl), (Some(Value::Attrs(i)), Value::Attrs(d)) if Rc::ptr_eq(i, d))
 }
 
 fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
