@@ -1444,6 +1444,23 @@ pub struct Merged {
     pub highest: i64,
 }
 
+fn is_opt_key(k: &str) -> bool {
+    matches!(
+        k,
+        "_type"
+            | "default"
+            | "defaultText"
+            | "example"
+            | "description"
+            | "relatedPackages"
+            | "type"
+            | "apply"
+            | "internal"
+            | "visible"
+            | "readOnly"
+    )
+}
+
 const OPT_KEYS: &[&str] = &[
     "_type",
     "default",
@@ -1475,7 +1492,7 @@ impl Opt {
         for (m, v, pos) in &decls {
             let a = force_attrs(ev, v, "an option declaration")?;
             for (k, _) in a.entries() {
-                if !OPT_KEYS.contains(k) {
+                if !is_opt_key(k) {
                     return Err(EvalError::new(
                         ErrorKind::Throw,
                         format!(
@@ -1556,8 +1573,7 @@ impl Opt {
         }
         let ty = ty.unwrap_or_else(types::unspecified);
         merged.push((key("type"), ty.clone()));
-        let decl = Rc::new(Attrs::from_unsorted(merged));
-        let mut decl = (*decl).clone();
+        let mut decl = Attrs::from_unsorted(merged);
         // keep the first declaration's positions (for `default`)
         decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
