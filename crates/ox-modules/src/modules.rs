@@ -831,31 +831,35 @@ impl Sys {
             Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
             None => Vec::new(),
         };
-        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::default();
-        // (parent file, fallback key, value) -> key
+        // Modules by index, their imports as indices (keys are looked up
+        // once per module, not copied around).
+        let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::default();
+        // (parent file, fallback key, value) -> (index, newly loaded)
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
-                        loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
+                        loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
+                        index: &mut HashMap<String, usize>,
                         pf: &str,
                         fk: String,
                         v: Value|
-         -> Result<(String, bool)> {
+         -> Result<(usize, bool)> {
             let v = ev.force(v)?;
             if let Value::Path(p) = &v {
-                if loaded.contains_key(p.as_str()) {
-                    return Ok(((**p).clone(), false));
+                if let Some(&i) = index.get(p.as_str()) {
+                    return Ok((i, false));
                 }
             }
             let m = this.load(ev, pf, fk, v)?;
-            let k = m.key.clone();
-            if loaded.contains_key(&k) {
-                return Ok((k, false));
+            if let Some(&i) = index.get(&m.key) {
+                return Ok((i, false));
             }
-            loaded.insert(k.clone(), (m, Vec::new()));
-            Ok((k, true))
+            index.insert(m.key.clone(), loaded.len());
+            loaded.push((m, Vec::new()));
+            Ok((loaded.len() - 1, true))
         };
         let mut top_keys = Vec::new();
-        let mut stack: Vec<String> = Vec::new();
+        let mut stack: Vec<usize> = Vec::new();
         let internal = self.internal_module();
         let mut all_top = top.clone();
         all_top.push(internal);
@@ -864,23 +868,25 @@ impl Sys {
                 self,
                 ev,
                 &mut loaded,
+                &mut index,
                 UNKNOWN_FILE,
                 format!(":anon-{}", i + 1),
                 m,
             )?;
-            top_keys.push(k.clone());
+            top_keys.push(k);
             if new {
                 stack.push(k);
             }
         }
         while let Some(k) = stack.pop() {
-            let m = loaded[&k].0.clone();
+            let m = loaded[k].0.clone();
             let mut kids = Vec::new();
             for (n, imp) in m.imports.iter().enumerate() {
                 let (ck, new) = load_one(
                     self,
                     ev,
                     &mut loaded,
+                    &mut index,
                     &m.file,
                     format!("{}:anon-{}", m.key, n + 1),
                     imp.clone(),
@@ -891,14 +897,12 @@ impl Sys {
                         None,
                     )
                 })?;
-                kids.push(ck.clone());
+                kids.push(ck);
                 if new {
                     stack.push(ck);
                 }
             }
-            if let Some(e) = loaded.get_mut(&k) {
-                e.1 = kids;
-            }
+            loaded[k].1 = kids;
         }
         // disabledModules
         let mut disabled: HashSet<String> = HashSet::default();
@@ -906,7 +910,7 @@ impl Sys {
             Some(p) => Some(force_str(ev, p, "specialArgs.modulesPath")?),
             None => None,
         };
-        for (m, _) in loaded.values() {
+        for (m, _) in &loaded {
             for d in &m.disabled {
                 let d = ev.force(d.clone())?;
                 let k = match &d {
@@ -932,14 +936,15 @@ impl Sys {
                 disabled.insert(k);
             }
         }
-        let mut out = Vec::new();
-        let mut seen: HashSet<String> = HashSet::default();
-        let mut queue: VecDeque<String> = top_keys.into_iter().collect();
+        let mut out = Vec::with_capacity(loaded.len());
+        let mut seen = vec![false; loaded.len()];
+        let mut queue: VecDeque<usize> = top_keys.into_iter().collect();
         while let Some(k) = queue.pop_front() {
-            if disabled.contains(&k) || !seen.insert(k.clone()) {
+            if seen[k] || (!disabled.is_empty() && disabled.contains(&loaded[k].0.key)) {
                 continue;
             }
-            let (m, kids) = &loaded[&k];
+            seen[k] = true;
+            let (m, kids) = &loaded[k];
             if let (Some(mc), Some(c)) = (&m.class, &self.class) {
                 if mc != c {
                     return throw(format!(
@@ -949,7 +954,7 @@ impl Sys {
                 }
             }
             out.push(m.clone());
-            queue.extend(kids.iter().cloned());
+            queue.extend(kids.iter().copied());
         }
         let r = Rc::new(out);
         let _ = self.modules.set(r.clone());
