@@ -1022,7 +1022,6 @@ impl Sys {
         let n = Rc::new(Node {
             sys: self.clone(),
             loc: self.prefix.clone(),
-            rel: Vec::new(),
             decls,
             defs,
             decl_index: OnceCell::new(),
@@ -1094,8 +1093,6 @@ pub struct Node {
     sys: Rc<Sys>,
     /// Full location (prefix included).
     loc: Vec<String>,
-    /// Location relative to the evaluation's root.
-    rel: Vec<String>,
     decls: Vec<(Rc<Module>, Value)>,
     defs: Vec<RawDef>,
     decl_index: OnceCell<Rc<DeclIndex>>,
@@ -1195,8 +1192,6 @@ impl Node {
         let defs = self.def_index(ev)?.get(name).cloned().unwrap_or_default();
         let mut loc = self.loc.clone();
         loc.push(name.to_string());
-        let mut rel = self.rel.clone();
-        rel.push(name.to_string());
         let mut opts = Vec::new();
         let mut trees = Vec::new();
         for (m, v, pos) in decls {
@@ -1269,7 +1264,6 @@ impl Node {
             Child::Node(Rc::new(Node {
                 sys: self.sys.clone(),
                 loc,
-                rel,
                 decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
                 defs,
                 decl_index: OnceCell::new(),
@@ -1341,7 +1335,8 @@ impl Node {
                     out.extend(c.unmatched(ev)?);
                 }
             } else {
-                let mut p = self.rel.clone();
+                // relative to the evaluation's root
+                let mut p = self.loc[self.sys.prefix.len()..].to_vec();
                 p.push(n.to_string());
                 for d in &defs[*n] {
                     out.push((p.clone(), d.clone()));
@@ -1847,6 +1842,9 @@ impl Opt {
 thread_local! {
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
     static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
+    /// Addresses of the internal `_module.{check,freeformType,args}`
+    /// declarations (alive as long as `INTERNAL_OPTIONS`).
+    static INTERNAL_DECLS: OnceCell<[usize; 3]> = const { OnceCell::new() };
 }
 
 /// The default of the internal `_module.<name>` option if `decl` is that
@@ -1862,12 +1860,30 @@ fn internal_default(name: &str, decl: &Value) -> Option<Value> {
 
 /// Whether `decl` is the internal module's declaration of `_module.<name>`.
 fn is_internal_decl(name: &str, decl: &Value) -> bool {
-    let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
-    let Value::Attrs(o) = &opts else { return false };
-    let Some(Value::Attrs(m)) = o.get("_module") else {
-        return false;
+    let Value::Attrs(d) = decl else { return false };
+    let i = match name {
+        "check" => 0,
+        "freeformType" => 1,
+        "args" => 2,
+        _ => return false,
     };
-    matches!((m.get(name), decl), (Some(Value::Attrs(i)), Value::Attrs(d)) if Rc::ptr_eq(i, d))
+    INTERNAL_DECLS.with(|c| {
+        let addrs = c.get_or_init(|| {
+            let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
+            let addr = |n: &str| -> usize {
+                let Value::Attrs(o) = &opts else { return 0 };
+                let Some(Value::Attrs(m)) = o.get("_module") else {
+                    return 0;
+                };
+                match m.get(n) {
+                    Some(Value::Attrs(x)) => Rc::as_ptr(x) as *const u8 as usize,
+                    _ => 0,
+                }
+            };
+            [addr("check"), addr("freeformType"), addr("args")]
+        });
+        addrs[i] == Rc::as_ptr(d) as *const u8 as usize
+    })
 }
 
 fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
