@@ -19,6 +19,9 @@ pub struct Fixture {
     files: BTreeMap<String, Vec<u8>>,
     /// path inside the toplevel → symlink target
     links: BTreeMap<String, String>,
+    /// `secrets` entries, written in the entry-list form that early
+    /// toplevels used (so the lenient reading stays tested).
+    secrets: Vec<serde_json::Value>,
 }
 
 impl Fixture {
@@ -106,16 +109,14 @@ impl Fixture {
         self.plan.packages.push(Package {
             name: name.into(),
             version: Some(version.into()),
+            sha256: None,
         });
         self
     }
 
     /// A `secrets` entry (sops-nix manifest form, see ox-sops).
     pub fn secret(mut self, entry: serde_json::Value) -> Fixture {
-        match &mut self.plan.secrets {
-            serde_json::Value::Array(a) => a.push(entry),
-            other => *other = serde_json::Value::Array(vec![entry]),
-        }
+        self.secrets.push(entry);
         self
     }
 
@@ -199,7 +200,9 @@ impl Fixture {
         }
         plan.groups.sort_by(|a, b| a.name.cmp(&b.name));
         plan.packages.sort();
-        let json = serde_json::to_string_pretty(&plan).expect("plan serializes");
+        let mut json = serde_json::to_value(&plan).expect("plan serializes");
+        json["secrets"] = serde_json::Value::Array(self.secrets.clone());
+        let json = serde_json::to_string_pretty(&json).expect("plan serializes");
         let manifest = format!(
             "{{\"formatVersion\":1,\"oxVersion\":\"{}\",\"hostName\":\"{}\",\"system\":\"x86_64-linux\",\"stateVersion\":\"25.05\"}}\n",
             env!("CARGO_PKG_VERSION"),

@@ -59,22 +59,13 @@ fn plan_err(t: &Toplevel, msg: String) -> Error {
 
 /// Whether the toplevel declares any secret or template.
 pub fn declared(t: &Toplevel) -> bool {
-    match &t.plan.secrets {
-        serde_json::Value::Null => false,
-        serde_json::Value::Array(a) => !a.is_empty(),
-        serde_json::Value::Object(o) => ["secrets", "templates"].iter().any(|k| {
-            o.get(*k)
-                .and_then(|v| v.as_array())
-                .is_some_and(|a| !a.is_empty())
-        }),
-        _ => true,
-    }
+    t.plan.secrets.declares_any()
 }
 
 /// Parse the section; paths are relative to `root` (identities, mount
 /// point and symlink live on the host being activated).
 pub fn manifest(t: &Toplevel) -> Result<Manifest, Error> {
-    Manifest::from_value(t.plan.secrets.clone()).map_err(|e| plan_err(t, format!("secrets: {e}")))
+    Manifest::from_plan(&t.plan.secrets).map_err(|e| plan_err(t, format!("secrets: {e}")))
 }
 
 fn value_of(
