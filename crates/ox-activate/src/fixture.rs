@@ -183,20 +183,8 @@ impl Fixture {
         plan.users.sort_by(|a, b| a.name.cmp(&b.name));
         // concrete values, as the builder writes them (docs/toplevel.md)
         for u in &mut plan.users {
-            u.home.get_or_insert_with(|| {
-                if u.is_normal_user {
-                    format!("/home/{}", u.name)
-                } else {
-                    "/var/empty".into()
-                }
-            });
-            u.shell.get_or_insert_with(|| {
-                if u.is_normal_user {
-                    "/bin/bash".into()
-                } else {
-                    "/usr/sbin/nologin".into()
-                }
-            });
+            u.home = Some(u.home_or_default());
+            u.shell = Some(u.shell_or_default());
         }
         plan.groups.sort_by(|a, b| a.name.cmp(&b.name));
         plan.packages.sort();

@@ -127,6 +127,43 @@ pub struct User {
     pub authorized_keys: Vec<String>,
 }
 
+impl User {
+    /// The home a plan without one means (NixOS's default, which the
+    /// builder writes out): `/home/<name>` for normal users, else
+    /// `/var/empty`.
+    pub fn default_home(name: &str, is_normal_user: bool) -> String {
+        if is_normal_user {
+            format!("/home/{name}")
+        } else {
+            "/var/empty".into()
+        }
+    }
+
+    /// The shell a plan without one means: `/bin/bash` for normal
+    /// users, else `/usr/sbin/nologin`.
+    pub fn default_shell(is_normal_user: bool) -> String {
+        if is_normal_user {
+            "/bin/bash".into()
+        } else {
+            "/usr/sbin/nologin".into()
+        }
+    }
+
+    /// `home`, or [`User::default_home`].
+    pub fn home_or_default(&self) -> String {
+        self.home
+            .clone()
+            .unwrap_or_else(|| User::default_home(&self.name, self.is_normal_user))
+    }
+
+    /// `shell`, or [`User::default_shell`].
+    pub fn shell_or_default(&self) -> String {
+        self.shell
+            .clone()
+            .unwrap_or_else(|| User::default_shell(self.is_normal_user))
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Group {

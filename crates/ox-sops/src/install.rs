@@ -354,7 +354,9 @@ struct Planned {
     link: Option<PathBuf>,
 }
 
-fn is_ram_fs(p: &Path) -> bool {
+/// Whether `p` is on a tmpfs or ramfs: where plaintext may be written
+/// (memory only, never a disk).
+pub fn is_ram_fs(p: &Path) -> bool {
     let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
         return false;
     };

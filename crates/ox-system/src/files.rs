@@ -518,20 +518,14 @@ pub fn users(cfg: &HostConfig) -> Result<(Vec<User>, Vec<Group>), Error> {
                 found: "\"\"".into(),
             });
         }
-        let home = u.home.clone().unwrap_or_else(|| {
-            if u.is_normal_user {
-                format!("/home/{name}")
-            } else {
-                "/var/empty".into()
-            }
-        });
-        let shell = u.shell.clone().unwrap_or_else(|| {
-            if u.is_normal_user {
-                "/bin/bash".into()
-            } else {
-                "/usr/sbin/nologin".into()
-            }
-        });
+        let home = u
+            .home
+            .clone()
+            .unwrap_or_else(|| User::default_home(&name, u.is_normal_user));
+        let shell = u
+            .shell
+            .clone()
+            .unwrap_or_else(|| User::default_shell(u.is_normal_user));
         users.push(User {
             name,
             uid: id(format!("{option}.uid"), u.uid)?,

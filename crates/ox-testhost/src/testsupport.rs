@@ -132,6 +132,28 @@ impl Host {
     }
 }
 
+/// A fixed git identity and no user git config, for tests that commit.
+pub fn git_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@ox.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@ox.invalid")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+}
+
+/// `bash -euo pipefail -c SCRIPT` in `dir`, with [`git_env`]; panics
+/// with its stderr when it fails.
+pub fn sh(dir: &Path, script: &str) {
+    let out = git_env(
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .current_dir(dir),
+    )
+    .output()
+    .expect("run bash");
+    assert!(out.status.success(), "`{script}`: {}", text(&out.stderr));
+}
+
 /// stdout and stderr of a run that must have succeeded.
 pub fn expect_ok(what: &str, o: &Output) -> String {
     let all = format!("{}{}", text(&o.stdout), text(&o.stderr));

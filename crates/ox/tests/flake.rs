@@ -2,13 +2,10 @@
 //! fleet's host discovery, follows and overlay, and `ox flake update`
 //! reporting what changed.
 
-use ox_testhost::testsupport::Scratch;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::{repo, sh, Scratch};
 
 /// Run ox with the repository's nix/ tree as the ox input and a store
 /// inside `work`.
@@ -31,24 +28,6 @@ fn ox(work: &Path, cwd: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn sh(cwd: &Path, script: &str) {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(cwd)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@ox.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@ox.invalid")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A copy of examples/homelab outside any git repository.

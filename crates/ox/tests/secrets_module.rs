@@ -6,13 +6,10 @@
 //! missing keys and files that are not sops files refused by `ox build`
 //! before the toplevel reaches the store.
 
-use ox_testhost::testsupport::Scratch;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::{repo, Scratch};
 
 fn ox(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_ox"))
