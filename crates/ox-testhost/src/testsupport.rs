@@ -65,6 +65,19 @@ impl Scratch {
     }
 }
 
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// Store paths are read-only: make them removable.
 fn make_writable(p: &Path) {
     if p.exists() {
@@ -87,6 +100,12 @@ pub fn ox_command(ox_bin: &Path) -> Command {
         .env_remove("NIX_PATH")
         .env_remove("OX_STORE_DIR");
     c
+}
+
+/// Runs `cmd`: whether it succeeded, its stdout, its stderr.
+pub fn outcome(cmd: &mut Command) -> (bool, String, String) {
+    let o = cmd.output().expect("run the command");
+    (o.status.success(), text(&o.stdout), text(&o.stderr))
 }
 
 /// A hosts file with one host, `host`, evaluated by

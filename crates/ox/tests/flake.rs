@@ -3,30 +3,19 @@
 //! reporting what changed.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use ox_testhost::testsupport::{repo, sh, Scratch};
+use ox_testhost::testsupport::{outcome, ox_command, ox_search_path, repo, sh, Scratch};
 
 /// Run ox with the repository's nix/ tree as the ox input and a store
 /// inside `work`.
 fn ox(work: &Path, cwd: &Path, args: &[&str]) -> (bool, String, String) {
-    let nix = repo().join("nix");
-    let out = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(args)
-        .arg("-I")
-        .arg(format!("ox={}", nix.display()))
-        .arg("--store")
-        .arg(work.join("store"))
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
-        .env_remove("OX_STORE_DIR")
-        .output()
-        .expect("run ox");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    outcome(
+        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(args)
+            .args(ox_search_path())
+            .arg("--store")
+            .arg(work.join("store"))
+            .current_dir(cwd),
     )
 }
 

@@ -7,26 +7,17 @@
 //! before the toplevel reaches the store.
 
 use std::path::Path;
-use std::process::Command;
 
-use ox_testhost::testsupport::{repo, Scratch};
+use ox_testhost::testsupport::{outcome, ox_command, ox_search_path, repo, Scratch};
 
 fn ox(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(args)
-        .arg("-I")
-        .arg(format!("ox={}", repo().join("nix").display()))
-        .current_dir(dir)
-        .env("OX_STORE_ROOT", dir.join("root"))
-        .env("OX_STATE_DIR", dir.join("root/state"))
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
-        .output()
-        .expect("running ox");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    outcome(
+        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(args)
+            .args(ox_search_path())
+            .current_dir(dir)
+            .env("OX_STORE_ROOT", dir.join("root"))
+            .env("OX_STATE_DIR", dir.join("root/state")),
     )
 }
 
