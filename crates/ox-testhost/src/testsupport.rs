@@ -141,6 +141,15 @@ impl Host {
         self.exec(&argv).expect("run ox in the guest")
     }
 
+    /// `ox ARGS` in the guest with activation's fault injection: the
+    /// process is killed at `point` (`OX_ACTIVATE_FAULT`).
+    pub fn ox_killed_at(&self, point: &str, args: &[&str]) -> Output {
+        let fault = format!("OX_ACTIVATE_FAULT={point}");
+        let mut argv = vec!["env", fault.as_str(), "ox"];
+        argv.extend_from_slice(args);
+        self.exec(&argv).expect("run ox in the guest")
+    }
+
     /// A shell script's trimmed stdout; panics with its output when it
     /// fails.
     pub fn sh_expect(&self, script: &str) -> String {

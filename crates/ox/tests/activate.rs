@@ -374,17 +374,7 @@ fn kill_mid_switch_leaves_old_or_new() {
     ];
     for point in points {
         let before = e.sh("readlink /ox/var/profiles/system");
-        let o = e
-            .host
-            .command(&[
-                "env",
-                &format!("OX_ACTIVATE_FAULT={point}"),
-                "ox",
-                "switch",
-                &t2,
-            ])
-            .output()
-            .expect("run ox");
+        let o = e.host.ox_killed_at(point, &["switch", &t2]);
         let said = format!("{}\n{}{}", o.status, text(&o.stdout), text(&o.stderr));
         // the client returns only once the detached activation has
         // really ended (killed here), never while it still runs
@@ -615,11 +605,7 @@ fn boot_takes_effect_at_the_next_boot() {
     // power loss in the middle of a switch back to generation 1, after
     // the flip: the next boot finishes it (unit jobs only queued, so
     // nothing waits for itself before sysinit.target)
-    let o = e
-        .host
-        .command(&["env", "OX_ACTIVATE_FAULT=etc", "ox", "switch", &t1])
-        .output()
-        .expect("run ox");
+    let o = e.host.ox_killed_at("etc", &["switch", &t1]);
     assert!(!o.status.success());
     assert!(e.host.path("/ox/var/activate/journal.json").exists());
     e.host.restart().expect("reboot");

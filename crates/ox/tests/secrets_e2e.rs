@@ -375,17 +375,7 @@ fn schere_powerdns_secret_end_to_end() {
     // restarted to see it; killed after the /etc flip it is finished:
     // generation 2's value, and the journalled restart still happens
     for (point, want_top, want_value) in [("users", &t3, &value2), ("flipped", &t2, &value1)] {
-        let o = e
-            .host()
-            .command(&[
-                "env",
-                &format!("OX_ACTIVATE_FAULT={point}"),
-                "ox",
-                "switch",
-                &t2,
-            ])
-            .output()
-            .expect("run ox");
+        let o = e.host().ox_killed_at(point, &["switch", &t2]);
         e.printed.push_str(&text(&o.stdout));
         e.printed.push_str(&text(&o.stderr));
         assert!(!o.status.success(), "{point}: the fault did not fire");
