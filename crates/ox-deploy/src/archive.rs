@@ -1,0 +1,267 @@
+//! The copy stream between deployer and remote: which paths of a
+//! closure the remote lacks, and the archive that carries them.
+//!
+//! Stream format (stdin of `ox deploy-remote import`): for every path,
+//! references before referrers, one JSON header line
+//! `{"path","narHash","narSize","references","deriver","ca"}` followed
+//! by exactly `narSize` bytes of NAR; then `{"end":true,"count":N}`.
+//! The importer unpacks each NAR into a scratch directory while hashing
+//! it, refuses the whole batch if any hash or size differs from its
+//! header or a reference is neither valid nor in the batch, and only
+//! then registers the batch in one transaction.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ox_localstore::{PathInfo, PendingPath, Store};
+use ox_store::{Hash, HashFormat, StorePath};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    pub path: String,
+    pub nar_hash: String,
+    pub nar_size: u64,
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub deriver: Option<String>,
+    #[serde(default)]
+    pub ca: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct End {
+    end: bool,
+    count: usize,
+}
+
+/// What an import did (printed by the remote as JSON).
+#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub imported: usize,
+    pub already_valid: usize,
+    pub nar_bytes: u64,
+}
+
+/// The closure of `roots`, references before referrers, with each
+/// path's registration data.
+pub fn closure_in_order(store: &Store, roots: &[StorePath]) -> Result<Vec<PathInfo>, Error> {
+    let all = store.closure(roots)?;
+    let mut infos = BTreeMap::new();
+    for p in &all {
+        let info = store
+            .path_info(p)?
+            .ok_or_else(|| Error::Local(format!("{} is not valid", store.print(p))))?;
+        infos.insert(p.clone(), info);
+    }
+    // depth-first post-order: every path after its references
+    let mut order = Vec::new();
+    let mut done = BTreeSet::new();
+    fn visit(
+        p: &StorePath,
+        infos: &BTreeMap<StorePath, PathInfo>,
+        done: &mut BTreeSet<StorePath>,
+        order: &mut Vec<PathInfo>,
+    ) {
+        if !done.insert(p.clone()) {
+            return;
+        }
+        if let Some(i) = infos.get(p) {
+            for r in &i.references {
+                if r != p {
+                    visit(r, infos, done, order);
+                }
+            }
+            order.push(i.clone());
+        }
+    }
+    for p in infos.keys() {
+        visit(p, &infos, &mut done, &mut order);
+    }
+    Ok(order)
+}
+
+/// Writes the archive of `paths` (already in dependency order) to `out`,
+/// adding the NAR bytes sent so far to `sent`.
+pub fn write_archive(
+    store: &Store,
+    paths: &[PathInfo],
+    out: &mut dyn Write,
+    sent: &AtomicU64,
+) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Transport(format!("sending the closure: {e}"));
+    for i in paths {
+        let h = Header {
+            path: store.print(&i.path),
+            nar_hash: i.nar_hash.to_string_as(HashFormat::Base16, true),
+            nar_size: i.nar_size,
+            references: i.references.iter().map(|r| store.print(r)).collect(),
+            deriver: i.deriver.as_ref().map(|d| store.print(d)),
+            ca: i.ca.clone(),
+        };
+        let mut line = serde_json::to_vec(&h).map_err(|e| Error::Local(e.to_string()))?;
+        line.push(b'\n');
+        out.write_all(&line).map_err(io)?;
+        let mut counting = Counting { out, sent };
+        ox_store::dump_path(&store.real_path(&i.path), &mut counting).map_err(|e| {
+            Error::Local(format!("archiving {}: {e}", store.print(&i.path)))
+        })?;
+    }
+    let end = serde_json::to_vec(&End {
+        end: true,
+        count: paths.len(),
+    })
+    .map_err(|e| Error::Local(e.to_string()))?;
+    out.write_all(&end).map_err(io)?;
+    out.write_all(b"\n").map_err(io)?;
+    out.flush().map_err(io)
+}
+
+struct Counting<'a> {
+    out: &'a mut dyn Write,
+    sent: &'a AtomicU64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The paths in `wanted` (one per line) that `store` does not have.
+pub fn missing(store: &Store, wanted: &str) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for l in wanted.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let p = store
+            .parse(l)
+            .map_err(|e| Error::Protocol(format!("`{l}` is not a store path here: {e}")))?;
+        if !store.is_valid(&p)? {
+            out.push(l.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an archive from `r` and makes its paths valid in `store`, all
+/// or nothing (see the module documentation).
+pub fn import(store: &Store, r: &mut impl BufRead) -> Result<ImportReport, Error> {
+    let scratch = store.scratch_dir("import")?;
+    let res = import_into(store, r, &scratch);
+    let _ = ox_localstore::fsutil::remove_tree(&scratch);
+    res
+}
+
+fn import_into(
+    store: &Store,
+    r: &mut impl BufRead,
+    scratch: &std::path::Path,
+) -> Result<ImportReport, Error> {
+    let mut report = ImportReport::default();
+    let mut pending: Vec<PendingPath> = Vec::new();
+    let mut expected: Vec<Hash> = Vec::new();
+    let mut in_batch: BTreeSet<StorePath> = BTreeSet::new();
+    let mut n = 0usize;
+    loop {
+        let mut line = Vec::new();
+        r.read_until(b'\n', &mut line)
+            .map_err(|e| Error::Transport(format!("reading the archive: {e}")))?;
+        if line.is_empty() {
+            return Err(Error::Protocol(
+                "the archive ended early (the sender or the connection stopped)".into(),
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&line)
+            .map_err(|e| Error::Protocol(format!("bad archive header: {e}")))?;
+        if v.get("end").is_some() {
+            let end: End = serde_json::from_value(v)
+                .map_err(|e| Error::Protocol(format!("bad archive trailer: {e}")))?;
+            if end.count != n {
+                return Err(Error::Protocol(format!(
+                    "the archive announced {} paths but carried {n}",
+                    end.count
+                )));
+            }
+            break;
+        }
+        let h: Header = serde_json::from_value(v)
+            .map_err(|e| Error::Protocol(format!("bad archive header: {e}")))?;
+        n += 1;
+        let path = store
+            .parse(&h.path)
+            .map_err(|e| Error::Protocol(format!("`{}`: {e}", h.path)))?;
+        let want = Hash::parse(&h.nar_hash, None)
+            .map_err(|e| Error::Protocol(format!("{}: bad narHash: {e}", h.path)))?;
+        let tmp = scratch.join(format!("{n}"));
+        let (got, size) = crate::nar::restore(r, &tmp)
+            .map_err(|e| Error::Protocol(format!("{}: {e}", h.path)))?;
+        report.nar_bytes += size;
+        if got != want || size != h.nar_size {
+            return Err(Error::Integrity(format!(
+                "{}: the received NAR has {} ({size} bytes), the sender announced {} ({} bytes); nothing was registered",
+                h.path,
+                got.to_string_as(HashFormat::Base32, true),
+                want.to_string_as(HashFormat::Base32, true),
+                h.nar_size
+            )));
+        }
+        if store.is_valid(&path)? {
+            report.already_valid += 1;
+            continue;
+        }
+        let mut refs = BTreeSet::new();
+        for rf in &h.references {
+            let rp = store
+                .parse(rf)
+                .map_err(|e| Error::Protocol(format!("{}: reference `{rf}`: {e}", h.path)))?;
+            if rp != path && !in_batch.contains(&rp) && !store.is_valid(&rp)? {
+                return Err(Error::Protocol(format!(
+                    "{} refers to {rf}, which is neither in this host's store nor sent before it",
+                    h.path
+                )));
+            }
+            refs.insert(rp);
+        }
+        let deriver = match &h.deriver {
+            Some(d) => Some(
+                store
+                    .parse(d)
+                    .map_err(|e| Error::Protocol(format!("{}: deriver: {e}", h.path)))?,
+            ),
+            None => None,
+        };
+        in_batch.insert(path.clone());
+        expected.push(want);
+        pending.push(PendingPath {
+            tmp,
+            path,
+            references: refs,
+            deriver,
+            ca: h.ca.clone(),
+        });
+    }
+    report.imported = pending.len();
+    if !pending.is_empty() {
+        let infos = store.register_batch(pending)?;
+        for (i, want) in infos.iter().zip(&expected) {
+            // registration hashes the tree on disk again: it must be what
+            // was announced (a restore bug would show up here)
+            if i.nar_hash != *want {
+                return Err(Error::Integrity(format!(
+                    "{}: registered with a different NAR hash than announced",
+                    store.print(&i.path)
+                )));
+            }
+        }
+    }
+    Ok(report)
+}
