@@ -114,6 +114,8 @@ pub struct HostReport {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timings {
+    /// Filled in by the caller (building is not this crate's).
+    pub build: f64,
     pub connect: f64,
     pub copy: f64,
     pub activate: f64,
