@@ -92,6 +92,11 @@ impl Ssh {
 
     fn base(&self, mode: Mode) -> Command {
         let mut c = Command::new("ssh");
+        // ssh keeps the first value it sees for an option: the host's and
+        // the user's options go first so they can override the defaults
+        for o in &self.target.ssh_options {
+            c.arg("-o").arg(o);
+        }
         c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
         // a dead peer is noticed within ~15 s instead of hanging forever
         c.args(["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]);
@@ -111,9 +116,6 @@ impl Ssh {
         }
         if let Some(p) = self.target.port {
             c.arg("-p").arg(p.to_string());
-        }
-        for o in &self.target.ssh_options {
-            c.arg("-o").arg(o);
         }
         c.arg("-l").arg(&self.target.user);
         c.arg(&self.target.host);
