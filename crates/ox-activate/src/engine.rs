@@ -127,6 +127,38 @@ pub fn plan_unit_dirs(
         names.extend(unit_names_in(o));
     }
     let mut up = UnitPlan::default();
+    // Stock units (Debian's, e.g. ssh.service) that the generation only
+    // changes through `NAME.d/*.conf` drop-ins: the unit is not ours, so
+    // it is never stopped or started, but a changed drop-in (an
+    // `X-Reload-Triggers` hash, an override) reloads or restarts it.
+    let dropin_only = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                let unit = n.strip_suffix(".d")?.to_string();
+                (unit.contains('.') && !names.contains(&unit)).then_some(unit)
+            })
+            .collect()
+    };
+    let mut stock: BTreeSet<String> = dropin_only(&new_dir).into_iter().collect();
+    if let Some(o) = old_dir {
+        stock.extend(dropin_only(o));
+    }
+    for name in stock {
+        if !states.get(&name).is_some_and(|s| s.is_active()) {
+            continue;
+        }
+        let o = old_dir.map(|d| unit::load_dropins(d, &name)).unwrap_or_default();
+        let n = unit::load_dropins(&new_dir, &name);
+        match unit::compare(&o, &n) {
+            unit::Diff::Equal => {}
+            unit::Diff::Reload => up.reload.push(name),
+            unit::Diff::Restart => up.restart.push(name),
+        }
+    }
     for name in names {
         let o = old_dir.and_then(|d| unit::load(d, &name));
         let n = unit::load(&new_dir, &name);

@@ -67,6 +67,12 @@ fn common(gen: &str, extra: &str) -> String {
     serviceConfig = {{ Type = "oneshot"; RemainAfterExit = true; }};
     script = "true";
   }};
+  # the same in every generation: its script's store path is never copied twice
+  systemd.services.deploy-static = {{
+    wantedBy = [ "multi-user.target" ];
+    serviceConfig = {{ Type = "oneshot"; RemainAfterExit = true; }};
+    script = "echo static";
+  }};
   {extra}
 }}
 "#
