@@ -108,9 +108,8 @@ pub fn write_archive(
         line.push(b'\n');
         out.write_all(&line).map_err(io)?;
         let mut counting = Counting { out, sent };
-        ox_store::dump_path(&store.real_path(&i.path), &mut counting).map_err(|e| {
-            Error::Local(format!("archiving {}: {e}", store.print(&i.path)))
-        })?;
+        ox_store::dump_path(&store.real_path(&i.path), &mut counting)
+            .map_err(|e| Error::Local(format!("archiving {}: {e}", store.print(&i.path))))?;
     }
     let end = serde_json::to_vec(&End {
         end: true,
@@ -264,4 +263,90 @@ fn import_into(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ox_localstore::StoreConfig;
+
+    fn store(root: &std::path::Path) -> Store {
+        Store::open(StoreConfig::with_root(root, "/ox/store")).unwrap()
+    }
+
+    /// Two text paths, the second referring to the first.
+    fn source(t: &std::path::Path) -> (Store, StorePath, StorePath) {
+        let s = store(&t.join("src"));
+        let a = s.add_text("a", b"first path\n", &BTreeSet::new()).unwrap();
+        let refs: BTreeSet<_> = [a.clone()].into();
+        let b = s
+            .add_text("b", format!("uses {}\n", s.print(&a)).as_bytes(), &refs)
+            .unwrap();
+        (s, a, b)
+    }
+
+    fn archive_of(s: &Store, paths: &[PathInfo]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_archive(s, paths, &mut out, &AtomicU64::new(0)).unwrap();
+        out
+    }
+
+    #[test]
+    fn copies_a_closure_with_its_references() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, a, b) = source(t.path());
+        let order = closure_in_order(&src, std::slice::from_ref(&b)).unwrap();
+        assert_eq!(
+            order.iter().map(|i| i.path.clone()).collect::<Vec<_>>(),
+            vec![a.clone(), b.clone()],
+            "references first"
+        );
+        let dst = store(&t.path().join("dst"));
+        let want = format!("{}\n{}\n", src.print(&a), src.print(&b));
+        assert_eq!(missing(&dst, &want).unwrap().len(), 2);
+        let data = archive_of(&src, &order);
+        let rep = import(&dst, &mut std::io::Cursor::new(&data)).unwrap();
+        assert_eq!(rep.imported, 2);
+        assert!(dst.is_valid(&b).unwrap());
+        assert_eq!(dst.references(&b).unwrap(), [a.clone()].into());
+        assert_eq!(
+            dst.path_info(&b).unwrap().unwrap().nar_hash,
+            src.path_info(&b).unwrap().unwrap().nar_hash
+        );
+        assert!(missing(&dst, &want).unwrap().is_empty());
+        // the same stream again imports nothing new
+        let rep = import(&dst, &mut std::io::Cursor::new(&data)).unwrap();
+        assert_eq!((rep.imported, rep.already_valid), (0, 2));
+    }
+
+    #[test]
+    fn a_corrupted_or_incomplete_stream_registers_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, a, b) = source(t.path());
+        let order = closure_in_order(&src, std::slice::from_ref(&b)).unwrap();
+        let data = archive_of(&src, &order);
+        // flip one byte of the first path's contents
+        let mut bad = data.clone();
+        let at = bad
+            .windows(10)
+            .position(|w| w == b"first path")
+            .expect("contents in the stream");
+        bad[at] = b'F';
+        let dst = store(&t.path().join("dst"));
+        let e = import(&dst, &mut std::io::Cursor::new(&bad)).unwrap_err();
+        assert!(matches!(e, Error::Integrity(_)), "{e}");
+        assert!(!dst.is_valid(&a).unwrap() && !dst.is_valid(&b).unwrap());
+        // cut short
+        let e = import(&dst, &mut std::io::Cursor::new(&data[..data.len() - 30])).unwrap_err();
+        assert!(matches!(e, Error::Protocol(_)), "{e}");
+        assert!(!dst.is_valid(&a).unwrap());
+        // a path whose reference is neither there nor sent
+        let only_b = archive_of(&src, &order[1..]);
+        let e = import(&dst, &mut std::io::Cursor::new(&only_b)).unwrap_err();
+        assert!(
+            e.to_string().contains("neither in this host's store"),
+            "{e}"
+        );
+        assert!(!dst.is_valid(&b).unwrap());
+    }
 }

@@ -262,7 +262,11 @@ fn run(
         .map(|i| format!("{}\n", store.print(&i.path)))
         .collect();
     let missing: std::collections::BTreeSet<String> = if have_ox || !opts.dry_run {
-        let out = ssh.run(&[ox, "deploy-remote", "missing"], Some(list.as_bytes()), false)?;
+        let out = ssh.run(
+            &[ox, "deploy-remote", "missing"],
+            Some(list.as_bytes()),
+            false,
+        )?;
         if !out.status.success() {
             return Err(remote_err("asking for missing paths", &out));
         }
@@ -300,11 +304,7 @@ fn run(
             "would copy {} paths ({:.1} MiB){}",
             send.len(),
             total as f64 / 1048576.0,
-            if have_ox {
-                ""
-            } else {
-                " and the ox binary"
-            }
+            if have_ox { "" } else { " and the ox binary" }
         ));
         return Ok(());
     }
@@ -431,7 +431,15 @@ fn run(
         // it what it did, over the old connection if it is still up
         // (a config that moves sshd keeps existing sessions) or anew
         let wait = "180";
-        let status_argv = [ox, "deploy-remote", "status", "--id", id.as_str(), "--wait", wait];
+        let status_argv = [
+            ox,
+            "deploy-remote",
+            "status",
+            "--id",
+            id.as_str(),
+            "--wait",
+            wait,
+        ];
         let until = Instant::now() + Duration::from_secs(60);
         while final_state.is_none() && Instant::now() < until {
             let fresh = !ssh.master_alive();
@@ -560,9 +568,9 @@ fn copy(
             });
             std::thread::sleep(Duration::from_millis(200));
         }
-        writer.join().unwrap_or_else(|_| {
-            Err(Error::Local("the archive writer panicked".into()))
-        })
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Local("the archive writer panicked".into())))
     });
     progress(Phase::Copy {
         paths: send.len(),

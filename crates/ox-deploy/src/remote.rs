@@ -215,11 +215,7 @@ fn spawn_detached(ox: &Path, id: &str) -> Result<(), Error> {
 }
 
 /// Copies new log lines to `out` until `stop(state)`.
-fn follow(
-    dir: &Path,
-    out: &mut dyn Write,
-    stop: impl Fn(&State) -> bool,
-) -> Result<State, Error> {
+fn follow(dir: &Path, out: &mut dyn Write, stop: impl Fn(&State) -> bool) -> Result<State, Error> {
     let mut pos = 0u64;
     let logp = dir.join("log");
     let mut pump = |pos: &mut u64| {
@@ -300,7 +296,10 @@ fn run_job(ox: &Path, dir: &Path, job: &Job) -> Result<State, Error> {
             return Ok(if rc == 0 {
                 State::new("done")
             } else {
-                State::why("failed", format!("`ox activate {}` exited {rc}: {last}", job.action))
+                State::why(
+                    "failed",
+                    format!("`ox activate {}` exited {rc}: {last}", job.action),
+                )
             });
         }
         _ => {}

@@ -104,11 +104,13 @@ impl Ssh {
             Mode::Master => {
                 c.arg("-o").arg("ControlMaster=yes");
                 c.arg("-o").arg("ControlPersist=yes");
-                c.arg("-o").arg(format!("ControlPath={}", self.control.display()));
+                c.arg("-o")
+                    .arg(format!("ControlPath={}", self.control.display()));
             }
             Mode::Reuse => {
                 c.arg("-o").arg("ControlMaster=no");
-                c.arg("-o").arg(format!("ControlPath={}", self.control.display()));
+                c.arg("-o")
+                    .arg(format!("ControlPath={}", self.control.display()));
             }
             Mode::Fresh => {
                 c.args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
@@ -226,14 +228,27 @@ pub fn classify(t: &Target, stderr: &str) -> Error {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
         .collect::<Vec<_>>();
-    let last = detail.last().copied().unwrap_or("ssh exited with status 255");
+    let last = detail
+        .last()
+        .copied()
+        .unwrap_or("ssh exited with status 255");
     let has = |s: &str| stderr.contains(s);
-    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed")
-    {
-        let fp = stderr
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("The fingerprint for the "))
-            .map(|l| format!(" (it presented: {l})"))
+    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed") {
+        // "The fingerprint for the ED25519 key sent by the remote host is"
+        // and the fingerprint on the next line
+        let lines: Vec<&str> = stderr.lines().map(str::trim).collect();
+        let fp = lines
+            .iter()
+            .position(|l| l.starts_with("The fingerprint for the "))
+            .and_then(|i| {
+                let kind = lines[i]
+                    .trim_start_matches("The fingerprint for the ")
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("");
+                let fp = lines.get(i + 1)?.trim_end_matches('.');
+                Some(format!(" (it presented the {kind} key {fp})"))
+            })
             .unwrap_or_default();
         return Error::HostKey(format!(
             "{who}: the host key does not match the one recorded in known_hosts{fp}; \
@@ -303,6 +318,10 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("web1 (root@10.0.0.5:2222)"), "{s}");
         assert!(s.contains("does not match"), "{s}");
+        assert!(
+            s.contains("it presented the ED25519 key SHA256:abc)"),
+            "{s}"
+        );
         let e = classify(&t(), "Host key verification failed.\n");
         assert!(e.to_string().contains("not in known_hosts"), "{e}");
         let e = classify(

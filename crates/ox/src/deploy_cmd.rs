@@ -499,11 +499,7 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
-                let Some(i) = queue
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front()
-                else {
+                let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
                     break;
                 };
                 let info = &infos[i];
@@ -608,7 +604,11 @@ fn table(reports: &[HostReport]) -> String {
         "reason".into(),
     ]];
     for r in reports {
-        let secs = r.seconds.build + r.seconds.connect + r.seconds.copy + r.seconds.activate + r.seconds.confirm;
+        let secs = r.seconds.build
+            + r.seconds.connect
+            + r.seconds.copy
+            + r.seconds.activate
+            + r.seconds.confirm;
         rows.push([
             r.host.clone(),
             r.target.clone(),

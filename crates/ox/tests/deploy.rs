@@ -174,7 +174,10 @@ fn unknown_host_is_refused_before_anything_happens() {
     assert!(!out.status.success() && err.contains("@nope"), "{err}");
     let (out, _) = d.deploy(&[]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no hosts selected"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no hosts selected"),
+        "{err}"
+    );
     // nothing was built: no toplevel in the store
     let store = work.0.join("root/ox/store");
     let built = std::fs::read_dir(&store)
@@ -243,13 +246,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let known = work.0.join("known_hosts");
     std::fs::write(
         &known,
-        format!(
-            "{} {}\n{} {}\n",
-            addr(11),
-            hostkey(a),
-            addr(12),
-            hostkey(b)
-        ),
+        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
     )
     .unwrap();
 
@@ -337,7 +334,10 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     std::fs::write(flake.join("common.nix"), common("3", "")).unwrap();
     write_hosts("services.openssh.ports = [ 2222 ];");
     let (out, j) = d.deploy(&["dep-a", "--confirm-timeout", "5"]);
-    assert!(!out.status.success(), "a rolled-back deploy must fail: {j:#}");
+    assert!(
+        !out.status.success(),
+        "a rolled-back deploy must fail: {j:#}"
+    );
     let r = host_report(&j, "dep-a");
     assert_eq!(r["status"], "rolled-back", "{r:#}");
     let reason = r["reason"].as_str().unwrap_or_default();
@@ -349,7 +349,10 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
     assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_a);
     assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_a);
-    assert_eq!(sh(a, "grep -c '^Port 2222$' /etc/ssh/sshd_config || true"), "0");
+    assert_eq!(
+        sh(a, "grep -c '^Port 2222$' /etc/ssh/sshd_config || true"),
+        "0"
+    );
     assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
     assert_eq!(a.unit_state("deploy-gen-3.service"), "inactive");
     // and a normal deploy works again
@@ -362,13 +365,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let before = sh(b, "readlink /run/ox/current-system");
     std::fs::write(
         &known,
-        format!(
-            "{} {}\n{} {}\n",
-            addr(11),
-            hostkey(a),
-            addr(12),
-            hostkey(a)
-        ),
+        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(a)),
     )
     .unwrap();
     std::fs::write(flake.join("common.nix"), common("4", "")).unwrap();
