@@ -155,6 +155,7 @@ pub fn start_and_follow(
             "{toplevel} is not a toplevel on this host (no activation.json)"
         )));
     }
+    prune(&deploy_dir(), KEEP_JOBS);
     fs::create_dir_all(&dir).map_err(io(&dir))?;
     let job = Job {
         id: id.into(),
@@ -173,6 +174,30 @@ pub fn start_and_follow(
     fs::write(dir.join("log"), b"").map_err(io(&dir))?;
     spawn_detached(ox, id)?;
     follow(&dir, out, |s| s.state != "activating")
+}
+
+/// How many finished jobs' directories (state and log) stay for later
+/// inspection.
+const KEEP_JOBS: usize = 20;
+
+/// Removes the oldest finished job directories beyond `keep`; running
+/// jobs are never touched.
+fn prune(base: &Path, keep: usize) {
+    let Ok(rd) = fs::read_dir(base) else {
+        return;
+    };
+    let mut done: Vec<(SystemTime, PathBuf)> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("job.json").is_file())
+        .filter(|p| read_state(p).is_ok_and(|s| s.is_final()))
+        .filter_map(|p| Some((fs::metadata(p.join("state.json")).ok()?.modified().ok()?, p)))
+        .collect();
+    done.sort();
+    let n = done.len().saturating_sub(keep);
+    for (_, p) in done.into_iter().take(n) {
+        let _ = fs::remove_dir_all(p);
+    }
 }
 
 /// Runs `ox deploy-remote apply --id ID` outside this session: as a
@@ -438,5 +463,31 @@ mod tests {
         assert!(!s.is_final());
         assert!(State::new("rolled-back").is_final());
         assert!(job_dir("../etc").is_err());
+    }
+
+    #[test]
+    fn prune_keeps_running_and_newest_jobs() {
+        let t = tempfile::tempdir().unwrap();
+        for (i, st) in ["done", "rolled-back", "awaiting-confirm", "failed"]
+            .iter()
+            .enumerate()
+        {
+            let d = t.path().join(format!("job{i}"));
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("job.json"), b"{}").unwrap();
+            write_state(&d, &State::new(st)).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        prune(t.path(), 1);
+        let left: Vec<String> = {
+            let mut v: Vec<String> = fs::read_dir(t.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(left, vec!["job2", "job3"]);
     }
 }

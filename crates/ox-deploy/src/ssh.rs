@@ -103,7 +103,9 @@ impl Ssh {
         match mode {
             Mode::Master => {
                 c.arg("-o").arg("ControlMaster=yes");
-                c.arg("-o").arg("ControlPersist=yes");
+                // closed explicitly when the deploy ends; the timeout only
+                // matters if the deployer is killed (no master left behind)
+                c.arg("-o").arg("ControlPersist=60");
                 c.arg("-o")
                     .arg(format!("ControlPath={}", self.control.display()));
             }

@@ -345,6 +345,7 @@ impl Ui {
             Some((_, bars)) => bars[i].set_message(msg),
             None => {
                 let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+                let key = if key == "activate" { msg.as_str() } else { key };
                 if last[i] != key {
                     last[i] = key.to_string();
                     let w = self.width;
@@ -378,6 +379,7 @@ fn phase_text(p: &Phase) -> (&'static str, String) {
             "copy",
             format!("copy {paths} paths, {} of {}", mib(*sent), mib(*total)),
         ),
+        // every activation line is a step of its own in a log
         Phase::Activate { last } => (
             "activate",
             if last.is_empty() {

@@ -5,6 +5,7 @@
 //! an unreachable host and an unknown host are clear errors that change
 //! nothing.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -95,6 +96,20 @@ struct Deployer {
 
 impl Deployer {
     fn deploy(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let mut c = self.command(args);
+        let t = std::time::Instant::now();
+        let out = c.output().expect("run ox deploy");
+        eprintln!(
+            "ox deploy {args:?} took {:.1} s, exit {}\n--- stderr:\n{}",
+            t.elapsed().as_secs_f64(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out, json)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
         c.arg("deploy")
             .arg("--flake")
@@ -115,16 +130,7 @@ impl Deployer {
             .env_remove("NIX_PATH")
             .env_remove("OX_STORE_DIR")
             .env_remove("OX_STATE_DIR");
-        let t = std::time::Instant::now();
-        let out = c.output().expect("run ox deploy");
-        eprintln!(
-            "ox deploy {args:?} took {:.1} s, exit {}\n--- stderr:\n{}",
-            t.elapsed().as_secs_f64(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        (out, json)
+        c
     }
 }
 
@@ -360,6 +366,58 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     std::fs::write(flake.join("common.nix"), common("2", "")).unwrap();
     let (out, j) = d.deploy(&["dep-a", "--confirm-timeout", "20"]);
     assert!(out.status.success(), "deploy after the rollback: {j:#}");
+
+    // 4b. the deployer dies while the host activates: the job runs on
+    // (it belongs to the host's systemd, not to the SSH session) and,
+    // with nobody left to confirm, the host rolls back by itself
+    let gen2_again = sh(a, "readlink /run/ox/current-system");
+    std::fs::write(flake.join("common.nix"), common("5", "")).unwrap();
+    let mut child = d
+        .command(&["dep-a", "--confirm-timeout", "5"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = child.id() as i32;
+    let mut seen = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap())) {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        // the remote job has started once its output comes back
+        if line.contains("activate: ") {
+            // SAFETY: signalling the process group this test created
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("activate: ")),
+        "the deploy never reached the activation: {seen:?}"
+    );
+    let job = (0..300)
+        .find_map(|_| {
+            let s = sh(
+                a,
+                "for d in $(ls -td /ox/var/deploy/*/ 2>/dev/null); do test -f $d/job.json && { cat $d/state.json; echo; grep -c deploy-gen-5 $d/log || true; break; }; done",
+            );
+            if s.contains("rolled-back") {
+                return Some(s);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            None
+        })
+        .expect("the host did not roll back by itself");
+    assert!(job.contains("no confirmation within 5 s"), "{job}");
+    assert!(
+        !job.ends_with("\n0"),
+        "the job never activated generation 5: {job}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
+    assert_eq!(a.unit_state("deploy-gen-5.service"), "inactive");
 
     // 5. host key mismatch: refused, nothing changed on the host
     let before = sh(b, "readlink /run/ox/current-system");
