@@ -97,6 +97,7 @@ struct Deployer {
 impl Deployer {
     fn deploy(&self, args: &[&str]) -> (Output, serde_json::Value) {
         let mut c = self.command(args);
+        c.arg("--json");
         let t = std::time::Instant::now();
         let out = c.output().expect("run ox deploy");
         eprintln!(
@@ -124,7 +125,6 @@ impl Deployer {
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .arg("--ssh-option")
             .arg("ConnectTimeout=3")
-            .arg("--json")
             .args(args)
             .env("NO_COLOR", "1")
             .env_remove("NIX_PATH")
@@ -418,6 +418,44 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
     assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
     assert_eq!(a.unit_state("deploy-gen-5.service"), "inactive");
+
+    // 4c. --dry-run: what would be copied; nothing changes
+    std::fs::write(flake.join("common.nix"), common("6", "")).unwrap();
+    let (out, j) = d.deploy(&["dep-a", "--dry-run"]);
+    assert!(out.status.success(), "dry run: {j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "dry-run", "{r:#}");
+    assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("would copy "), "{reason}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+
+    // 4d. the `test` goal, without --json: active now, the boot default
+    // stays; the summary table names the host and its result
+    let out = d
+        .command(&["dep-a", "test", "--confirm-timeout", "20"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "test goal: {table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("host") && table.contains("result"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("dep-a") && l.contains(" done ")),
+        "{table}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+    assert_ne!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
 
     // 5. host key mismatch: refused, nothing changed on the host
     let before = sh(b, "readlink /run/ox/current-system");
