@@ -588,6 +588,10 @@ fn deploy_one(
         Err(e) => return failed_report(&info.target, &info.name, action, e.to_string()),
     };
     let progress = |p: Phase| {
+        if matches!(p, Phase::Finished) {
+            // the worker prints the outcome itself
+            return;
+        }
         let (k, m) = phase_text(&p);
         ui.set(i, k, m);
     };
