@@ -173,7 +173,8 @@ pub fn start_and_follow(
     write_state(&dir, &State::new("activating"))?;
     fs::write(dir.join("log"), b"").map_err(io(&dir))?;
     spawn_detached(ox, id)?;
-    follow(&dir, out, |s| s.state != "activating")
+    // not at `rolling-back`: the deployer wants to know how that ended
+    follow(&dir, out, |s| s.state == "awaiting-confirm" || s.is_final())
 }
 
 /// How many finished jobs' directories (state and log) stay for later

@@ -419,6 +419,28 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
     assert_eq!(a.unit_state("deploy-gen-5.service"), "inactive");
 
+    // 4b'. a unit of the new generation fails to start: activation exits
+    // 4 and the host goes straight back (no waiting for the timeout)
+    std::fs::write(
+        flake.join("common.nix"),
+        common(
+            "7",
+            "systemd.services.broken = { wantedBy = [ \"multi-user.target\" ]; \
+             serviceConfig.Type = \"oneshot\"; script = \"exit 3\"; };",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&["dep-a", "--confirm-timeout", "30"]);
+    assert!(!out.status.success(), "{j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "rolled-back", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("activation failed (exit 4)"), "{reason}");
+    assert!(r["seconds"]["confirm"].as_f64().unwrap() < 10.0, "{r:#}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
+
     // 4c. --dry-run: what would be copied; nothing changes
     std::fs::write(flake.join("common.nix"), common("6", "")).unwrap();
     let (out, j) = d.deploy(&["dep-a", "--dry-run"]);
