@@ -163,6 +163,7 @@ pub fn deploy_host(
     store: &Store,
     target: &Target,
     toplevel: &StorePath,
+    health_checks: &[String],
     opts: &Options,
     progress: &(dyn Fn(Phase) + Sync),
 ) -> HostReport {
@@ -181,7 +182,15 @@ pub fn deploy_host(
         seconds: Timings::default(),
         log: String::new(),
     };
-    if let Err(e) = run(store, target, toplevel, opts, progress, &mut r) {
+    if let Err(e) = run(
+        store,
+        target,
+        toplevel,
+        health_checks,
+        opts,
+        progress,
+        &mut r,
+    ) {
         r.status = Status::Failed;
         r.reason = Some(e.to_string());
     }
@@ -209,6 +218,7 @@ fn run(
     store: &Store,
     target: &Target,
     toplevel: &StorePath,
+    health_checks: &[String],
     opts: &Options,
     progress: &(dyn Fn(Phase) + Sync),
     r: &mut HostReport,
@@ -399,7 +409,10 @@ fn run(
     let t3 = Instant::now();
     let deadline = Instant::now() + opts.confirm_timeout + Duration::from_secs(2);
     let mut last_err: Option<String> = lost.as_ref().map(|e| e.to_string());
-    let confirm_argv = [ox, "deploy-remote", "confirm", "--id", id.as_str()];
+    let mut confirm_argv = vec![ox, "deploy-remote", "confirm", "--id", id.as_str()];
+    for c in health_checks {
+        confirm_argv.extend(["--check", c.as_str()]);
+    }
     while Instant::now() < deadline {
         progress(Phase::Confirm {
             left: deadline.saturating_duration_since(Instant::now()),
@@ -408,6 +421,11 @@ fn run(
             Ok(out) if out.status.success() => match stdout_state(&out.stdout) {
                 Some(s) if s.state == "activating" => {
                     std::thread::sleep(Duration::from_millis(300));
+                }
+                Some(s) if s.state == "check-failed" => {
+                    // services may still be coming up: try until the deadline
+                    last_err = s.reason;
+                    std::thread::sleep(Duration::from_millis(1000));
                 }
                 Some(s) => {
                     state = Some(s);
@@ -462,12 +480,15 @@ fn run(
             r.log = String::from_utf8_lossy(&out.stdout).into_owned();
         }
     }
+    if final_state.is_some() && last_err.is_none() {
+        last_err = Some("no new SSH connection got through".into());
+    }
     match final_state {
         Some(mut s) => {
             if s.state == "rolled-back" || s.state == "rollback-failed" {
                 if let Some(e) = &last_err {
                     let why = s.reason.take().unwrap_or_default();
-                    s.reason = Some(format!("{why}; last attempt to log in: {e}"));
+                    s.reason = Some(format!("{why}; last confirmation attempt: {e}"));
                 }
             }
             finish(r, s)

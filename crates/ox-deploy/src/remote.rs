@@ -366,10 +366,7 @@ fn run_job(ox: &Path, dir: &Path, job: &Job) -> Result<State, Error> {
             ox,
             dir,
             job,
-            format!(
-                "no confirmation within {} s (the deployer could not log in again with the new configuration)",
-                job.confirm_timeout_secs
-            ),
+            format!("no confirmation within {} s", job.confirm_timeout_secs),
         );
     }
     write_state(dir, &State::new("confirmed"))?;
@@ -411,18 +408,74 @@ fn rollback(ox: &Path, dir: &Path, job: &Job, reason: String) -> Result<State, E
 /// `ox deploy-remote confirm`: run over a fresh connection. While the
 /// activation still runs it answers `activating` (the caller connects
 /// again later: only a login made after the switch proves anything);
-/// when it waits, it confirms and reports the job's decision.
-pub fn confirm(id: &str) -> Result<State, Error> {
+/// when it waits, it runs the health checks (`sh -c CMD`, each must exit
+/// 0), then confirms and reports the job's decision. A failed check
+/// answers `check-failed` and confirms nothing: the deployer tries
+/// again until the deadline, after which the host rolls back.
+pub fn confirm(id: &str, checks: &[String]) -> Result<State, Error> {
     let dir = job_dir(id)?;
     let st = read_state(&dir)?;
     if st.state != "awaiting-confirm" {
         return Ok(st);
+    }
+    let left = st.deadline_ms.map_or(0, |d| d.saturating_sub(now_ms()));
+    for c in checks {
+        if let Err(why) = run_check(c, Duration::from_millis(left.min(30_000))) {
+            return Ok(State::why("check-failed", why));
+        }
     }
     let p = dir.join("confirm");
     fs::write(&p, b"").map_err(io(&p))?;
     // the job decides within 100 ms; then a switch still sets the boot
     // default, which is quick
     wait_final(&dir, Duration::from_secs(600))
+}
+
+/// Runs one health check with a time limit; the error names it and says
+/// how it failed.
+fn run_check(cmd: &str, limit: Duration) -> Result<(), String> {
+    let tmp = std::env::temp_dir().join(format!("ox-health-{}-{}", std::process::id(), now_ms()));
+    let out = fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(|e| e.to_string())?)
+        .stderr(out)
+        .spawn()
+        .map_err(|e| format!("health check `{cmd}`: {e}"))?;
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let text = fs::read_to_string(&tmp).unwrap_or_default();
+    let _ = fs::remove_file(&tmp);
+    let last = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| format!(": {l}"))
+        .unwrap_or_default();
+    match status {
+        Some(st) if st.success() => Ok(()),
+        Some(st) => Err(format!(
+            "health check `{cmd}` failed (exit {}){last}",
+            st.code().unwrap_or(-1)
+        )),
+        None => Err(format!(
+            "health check `{cmd}` did not finish within {} s",
+            limit.as_secs()
+        )),
+    }
 }
 
 fn wait_final(dir: &Path, max: Duration) -> Result<State, Error> {
@@ -464,6 +517,18 @@ mod tests {
         assert!(!s.is_final());
         assert!(State::new("rolled-back").is_final());
         assert!(job_dir("../etc").is_err());
+    }
+
+    #[test]
+    fn health_checks_report_what_failed() {
+        assert!(run_check("true", Duration::from_secs(5)).is_ok());
+        let e = run_check("echo not ready >&2; exit 3", Duration::from_secs(5)).unwrap_err();
+        assert_eq!(
+            e,
+            "health check `echo not ready >&2; exit 3` failed (exit 3): not ready"
+        );
+        let e = run_check("sleep 5", Duration::from_millis(200)).unwrap_err();
+        assert!(e.contains("did not finish"), "{e}");
     }
 
     #[test]

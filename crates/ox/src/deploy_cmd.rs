@@ -93,6 +93,9 @@ enum RemoteCmd {
     Confirm {
         #[arg(long)]
         id: String,
+        /// A health check (shell command) that must succeed first.
+        #[arg(long = "check")]
+        checks: Vec<String>,
     },
     /// Print the job's state, waiting up to SECS for it to end.
     Status {
@@ -149,8 +152,8 @@ pub fn remote(a: RemoteArgs) -> Result<ExitCode, String> {
             let st = ox_deploy::remote::apply(&exe, &id).map_err(e)?;
             eprintln!("ox deploy job {id}: {}", st.state);
         }
-        RemoteCmd::Confirm { id } => {
-            let st = ox_deploy::remote::confirm(&id).map_err(e)?;
+        RemoteCmd::Confirm { id, checks } => {
+            let st = ox_deploy::remote::confirm(&id, &checks).map_err(e)?;
             ox_deploy::deploy::print_state(&mut stdout, &st);
         }
         RemoteCmd::Status { id, wait } => {
@@ -182,12 +185,13 @@ struct HostInfo {
     name: String,
     target: Option<Target>,
     tags: Vec<String>,
+    checks: Vec<String>,
 }
 
 fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<HostInfo, String> {
     let v = he.apply_json(
         name,
-        "h: if h.config ? deployment then { inherit (h.config.deployment) targetHost targetUser targetPort tags sshOptions; } else null",
+        "h: if h.config ? deployment then { inherit (h.config.deployment) targetHost targetUser targetPort tags sshOptions healthChecks; } else null",
     )?;
     if v.is_null() {
         return Err(format!(
@@ -216,6 +220,7 @@ fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<Host
         name: name.to_string(),
         target,
         tags: strs("tags"),
+        checks: strs("healthChecks"),
     })
 }
 
@@ -390,7 +395,10 @@ fn phase_text(p: &Phase) -> (&'static str, String) {
         ),
         Phase::Confirm { left } => (
             "confirm",
-            format!("confirm over a new connection ({} s left)", left.as_secs()),
+            format!(
+                "confirm over a new connection, health checks ({} s left)",
+                left.as_secs()
+            ),
         ),
         Phase::Finished => ("finished", "finished".into()),
     }
@@ -595,7 +603,7 @@ fn deploy_one(
         let (k, m) = phase_text(&p);
         ui.set(i, k, m);
     };
-    let mut rep = ox_deploy::deploy_host(store, target, &sp, opts, &progress);
+    let mut rep = ox_deploy::deploy_host(store, target, &sp, &info.checks, opts, &progress);
     rep.seconds.build = build_secs;
     rep
 }

@@ -60,6 +60,8 @@ fn common(gen: &str, extra: &str) -> String {
     format!(
         r#"{{ lib, ... }}: {{
   environment.systemPackages = lib.mkForce [ ];
+  # checked over the confirming connection before every switch counts
+  deployment.healthChecks = [ "systemctl is-active deploy-static.service" ];
   services.openssh.enable = true;
   services.openssh.hostKeys = [ {{ type = "ed25519"; path = "/etc/ssh/ssh_host_ed25519_key"; }} ];
   environment.etc."deploy-generation".text = "{gen}\n";
@@ -478,6 +480,29 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
     assert_ne!(sh(a, "readlink /run/ox/current-system"), gen2_again);
     assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
+
+    // 4e. a health check that fails: no confirmation, the host rolls back
+    let gen6 = sh(a, "readlink /run/ox/current-system");
+    std::fs::write(
+        flake.join("common.nix"),
+        common(
+            "8",
+            "imports = [ { deployment.healthChecks = [ \"test -e /run/ox-health-ok\" ]; } ];",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&["dep-a", "test", "--confirm-timeout", "4"]);
+    assert!(!out.status.success(), "{j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "rolled-back", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no confirmation within 4 s")
+            && reason.contains("health check `test -e /run/ox-health-ok` failed (exit 1)"),
+        "{reason}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen6);
 
     // 5. host key mismatch: refused, nothing changed on the host
     let before = sh(b, "readlink /run/ox/current-system");

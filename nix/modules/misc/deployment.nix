@@ -42,6 +42,18 @@ in
         host tagged `dns` (`@rack-*` globs work too).
       '';
     };
+    healthChecks = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "systemctl is-active nginx.service" "curl -fsS http://localhost/healthz" ];
+      description = ''
+        Shell commands `ox deploy` runs on the host after switching, over
+        the fresh SSH connection that confirms the switch. The switch is
+        confirmed only once every command exits 0 (tried again until
+        `--confirm-timeout` runs out); otherwise the host rolls back to
+        the previous generation by itself.
+      '';
+    };
     sshOptions = mkOption {
       type = types.listOf types.str;
       default = [ ];
