@@ -428,6 +428,12 @@ fn run(
                     std::thread::sleep(Duration::from_millis(1000));
                 }
                 Some(s) => {
+                    if s.state != "done" && s.state != "confirmed" && last_err.is_none() {
+                        last_err = Some(format!(
+                            "the confirmation got through only after the host had decided ({} s after the activation)",
+                            t3.elapsed().as_secs()
+                        ));
+                    }
                     state = Some(s);
                     break;
                 }

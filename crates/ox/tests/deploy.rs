@@ -524,6 +524,41 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(b, "readlink /run/ox/current-system"), before);
     assert_eq!(sh(b, "cat /etc/deploy-generation"), "1");
 
+    // 5b. a non-root targetUser: everything runs through `sudo -n`
+    std::fs::write(
+        &known,
+        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
+    )
+    .unwrap();
+    sh(
+        b,
+        &format!(
+            // sudo resolves the running hostname; after a reboot it would
+            // be /etc/hostname's (which /etc/hosts maps), not nspawn's
+            "hostname dep-b && useradd -m deployer && install -d -o deployer -m 700 /home/deployer/.ssh && \
+             echo '{}' > /home/deployer/.ssh/authorized_keys && \
+             chown deployer /home/deployer/.ssh/authorized_keys && \
+             echo 'deployer ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deployer",
+            pubkey.trim()
+        ),
+    );
+    std::fs::write(
+        flake.join("hosts/dep-b.nix"),
+        host_nix(
+            "dep-b",
+            &addr(12),
+            "\"db\"",
+            "deployment.targetUser = \"deployer\";",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&["dep-b", "--confirm-timeout", "20"]);
+    assert!(out.status.success(), "deploy as deployer: {j:#}");
+    let r = host_report(&j, "dep-b");
+    assert_eq!(r["target"], format!("deployer@{}", addr(12)), "{r:#}");
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "4");
+    assert_eq!(sh(b, "stat -c %U /ox/var/deploy/bin"), "root");
+
     // 6. an unreachable host fails alone, named, with ssh's reason
     let (out, j) = d.deploy(&["ghost"]);
     assert!(!out.status.success());
