@@ -213,7 +213,8 @@ fn import_into(
                 h.nar_size
             )));
         }
-        if store.is_valid(&path)? {
+        // a path sent twice counts once (and is locked once below)
+        if in_batch.contains(&path) || store.is_valid(&path)? {
             report.already_valid += 1;
             continue;
         }
@@ -248,6 +249,26 @@ fn import_into(
             ca: h.ca.clone(),
         });
     }
+    // Another deploy may be importing the same paths: under their locks
+    // (taken in path order), skip what became valid meanwhile instead of
+    // replacing a tree someone may already read.
+    let mut order: Vec<usize> = (0..pending.len()).collect();
+    order.sort_by(|a, b| pending[*a].path.cmp(&pending[*b].path));
+    let mut _locks = Vec::new();
+    for i in order {
+        _locks.push(store.lock_path(&pending[i].path)?);
+    }
+    let mut keep = Vec::new();
+    let mut kept_hashes = Vec::new();
+    for (p, h) in pending.into_iter().zip(expected) {
+        if store.is_valid(&p.path)? {
+            report.already_valid += 1;
+        } else {
+            keep.push(p);
+            kept_hashes.push(h);
+        }
+    }
+    let (pending, expected) = (keep, kept_hashes);
     report.imported = pending.len();
     if !pending.is_empty() {
         let infos = store.register_batch(pending)?;
@@ -317,6 +338,28 @@ mod tests {
         // the same stream again imports nothing new
         let rep = import(&dst, &mut std::io::Cursor::new(&data)).unwrap();
         assert_eq!((rep.imported, rep.already_valid), (0, 2));
+    }
+
+    #[test]
+    fn concurrent_imports_of_the_same_paths_both_succeed() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, a, b) = source(t.path());
+        let order = closure_in_order(&src, std::slice::from_ref(&b)).unwrap();
+        let data = archive_of(&src, &order);
+        let dst = store(&t.path().join("dst"));
+        let reps: Vec<ImportReport> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| import(&dst, &mut std::io::Cursor::new(&data)).unwrap()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            reps.iter().map(|r| r.imported).sum::<usize>(),
+            2,
+            "{reps:?}"
+        );
+        assert!(dst.is_valid(&a).unwrap() && dst.is_valid(&b).unwrap());
+        assert!(dst.verify().unwrap().is_empty());
     }
 
     #[test]
