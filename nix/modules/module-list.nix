@@ -11,6 +11,7 @@
   ./system/etc.nix
   ./system/systemd.nix
   ./tasks/filesystems.nix
+  ./tasks/disko.nix
   ./services/openssh.nix
   ./security/sudo.nix
   ./security/sops.nix
