@@ -14,6 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod activate_cmd;
 mod build_cmd;
+mod disko_cmd;
 mod eval_cmd;
 mod flake_cmd;
 mod host_cmd;
@@ -74,6 +75,10 @@ enum Command {
     Diff(host_cmd::DiffArgs),
     /// Show an option of a host: value, type, description, declarations, definitions.
     Option(option_cmd::OptionArgs),
+    /// Partition, format and mount a host's declared disks (disko's modes).
+    Disko(disko_cmd::DiskoArgs),
+    /// Install a host onto new disks: disko, then its system into the new root.
+    Install(disko_cmd::InstallArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -112,6 +117,8 @@ fn main() -> ExitCode {
         Command::Gc(a) => activate_cmd::gc(a),
         Command::Diff(a) => host_cmd::diff(a),
         Command::Option(a) => option_cmd::run(a),
+        Command::Disko(a) => disko_cmd::run(a),
+        Command::Install(a) => disko_cmd::install(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
