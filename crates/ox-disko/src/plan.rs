@@ -194,6 +194,7 @@ pub struct Plan {
 /// What the planner asks about the machine (a trait so tests can plan
 /// against made-up disks).
 pub trait Env {
+    fn exists(&self, dev: &str) -> bool;
     fn disk(&self, dev: &str) -> DiskState;
     fn canonical(&self, dev: &str) -> String;
     fn kernel_partitions(&self, dev: &str) -> Vec<String>;
@@ -207,6 +208,9 @@ pub trait Env {
 pub struct System;
 
 impl Env for System {
+    fn exists(&self, dev: &str) -> bool {
+        std::fs::metadata(dev).is_ok()
+    }
     fn disk(&self, dev: &str) -> DiskState {
         crate::probe::disk_state(dev)
     }
@@ -302,7 +306,7 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
                 d.name, d.device
             )));
         }
-        if std::fs::metadata(&d.device).is_err() {
+        if !env.exists(&d.device) {
             p.plan.missing.push((d.name.clone(), d.device.clone()));
         }
     }
@@ -588,6 +592,13 @@ impl Planner<'_> {
                     });
                 }
             }
+        }
+        for t in &ours {
+            self.push(
+                Phase::Destroy,
+                Action::Run(argv(&["umount", t])),
+                Guard::IfMounted(t.clone()),
+            );
         }
         for l in lukses.iter().rev() {
             if self.env.mapper_exists(&l.name) {
@@ -952,7 +963,15 @@ impl Planner<'_> {
 fn describe_content(c: &Content) -> String {
     match c {
         Content::Gpt(g) => format!("a gpt table with {} partition(s)", g.partitions.len()),
-        Content::Filesystem(f) => format!("a {} file system", f.format),
+        Content::Filesystem(f) => format!(
+            "{} {} file system",
+            if f.format.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            },
+            f.format
+        ),
         Content::Btrfs(_) => "a btrfs file system".into(),
         Content::Swap(_) => "swap".into(),
         Content::Luks(_) => "a LUKS container".into(),

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 /// Signatures `blkid -p` found on one device.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
 pub struct Signature {
     /// `TYPE` (ext4, vfat, swap, btrfs, crypto_LUKS, …), if any.
     pub fs: Option<String>,
@@ -25,7 +26,8 @@ impl Signature {
 }
 
 /// One partition of a disk as the partition table lists it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
 pub struct TablePartition {
     pub node: String,
     pub label: String,
@@ -187,7 +189,8 @@ pub fn can_mount(fstype: &str) -> bool {
 }
 
 /// Everything the planner needs to know about one disk.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
 pub struct DiskState {
     pub exists: bool,
     pub signature: Signature,
@@ -232,7 +235,8 @@ impl DiskState {
         };
         if let Some(t) = &self.signature.table {
             let mut d = format!(
-                "a {t} partition table with {} partition(s)",
+                "{} {t} partition table with {} partition(s)",
+                article(t),
                 self.table.len()
             );
             if !self.table.is_empty() {
@@ -252,7 +256,7 @@ impl DiskState {
             }
             d
         } else if let Some(f) = &self.signature.fs {
-            let mut d = format!("a {f} file system");
+            let mut d = format!("{} {f} file system", article(f));
             if let Some(l) = &self.signature.label {
                 d.push_str(&format!(" (LABEL={l})"));
             }
@@ -260,5 +264,14 @@ impl DiskState {
         } else {
             "nothing (no partition table or file system signature)".into()
         }
+    }
+}
+
+/// "a" or "an" before a word (by its first letter, good enough for
+/// file system and table names).
+fn article(w: &str) -> &'static str {
+    match w.chars().next() {
+        Some(c) if "aeiouAEIOU".contains(c) => "an",
+        _ => "a",
     }
 }

@@ -562,6 +562,13 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
         "data"
     );
 
+    // destroy while mounted: unmounts, wipes, starts over
+    let out = w.disko_ok("destroy,format,mount", &["--yes-wipe-all-disks"]);
+    assert!(out.contains(&format!("umount {root}/home")), "{out}");
+    assert!(out.contains("mkfs.btrfs"), "{out}");
+    assert!(!Path::new(&format!("{root}/home/keep")).exists());
+    assert!(findmnt(&format!("{root}/home")).is_some());
+
     w.disko_ok("unmount", &[]);
     for mp in ["", "/boot", "/home", "/nix"] {
         assert!(
