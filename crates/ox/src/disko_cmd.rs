@@ -37,8 +37,12 @@ pub struct DiskoArgs {
 #[derive(Args, Debug)]
 pub struct InstallArgs {
     /// The host to install, `REF#HOST`.
-    #[arg(long, value_name = "REF#HOST")]
-    pub flake: String,
+    #[arg(
+        long,
+        value_name = "REF#HOST",
+        required_unless_present = "internal_activate"
+    )]
+    pub flake: Option<String>,
     /// The new system's root (the layout is mounted here).
     #[arg(long, value_name = "DIR", default_value = "/mnt")]
     pub root: PathBuf,
@@ -56,6 +60,13 @@ pub struct InstallArgs {
     /// Add a search path entry (`PATH` or `PREFIX=PATH`).
     #[arg(short = 'I', long = "include")]
     pub include: Vec<String>,
+    /// Internal: the activation step, in a process of its own (it
+    /// changes its mount namespace).
+    #[arg(long, hide = true, value_name = "TOPLEVEL")]
+    pub internal_activate: Option<PathBuf>,
+    /// Internal: the new root's physical store directory.
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub internal_store: Option<PathBuf>,
 }
 
 /// The host's normalised layout, after its assertions passed.
@@ -216,7 +227,13 @@ fn unpack_base(base: &Path, root: &Path) -> Result<(), String> {
 
 pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     let root = absolute(&a.root);
-    let (host, layout) = host_layout(&a.flake, &a.include)?;
+    if let (Some(top), Some(store)) = (&a.internal_activate, &a.internal_store) {
+        return activate_in_new_root(top, store, &root);
+    }
+    let Some(flake) = a.flake.clone() else {
+        return Err("error: ox install needs --flake REF#HOST\n".into());
+    };
+    let (host, layout) = host_layout(&flake, &a.include)?;
     if let Some(b) = &a.base {
         if !b.exists() {
             return Err(format!(
@@ -241,7 +258,7 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     }
     // 3. the system, built here
     eprintln!("ox install: building `{host}`");
-    let top = crate::activate_cmd::build_host(&a.flake)?;
+    let top = crate::activate_cmd::build_host(&flake)?;
     let src = crate::build_cmd::open_store(None)?;
     let top_sp = src
         .parse(&top.to_string_lossy())
@@ -259,31 +276,21 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     std::fs::create_dir_all(root.join("usr/local/bin"))
         .and_then(|_| std::fs::copy(&exe, &ox_in_root).map(|_| ()))
         .map_err(|e| format!("error: copying ox to {}: {e}\n", ox_in_root.display()))?;
-    // 5. generation 1 and /etc: activation with --root, run where the
-    // logical store directory shows the new root's store (a private
-    // mount namespace), so every link it makes is what the booted
-    // system will see
-    let logical = src.dir.as_str().to_string();
-    let script = "mkdir -p \"$1\" && mount --bind \"$2\" \"$1\" && exec \"$3\" activate \"$4\" switch --root \"$5\" --no-detach";
-    let st = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(&logical)
-        .arg(dst.real_store_dir())
-        .arg(&exe)
+    // 5. generation 1 and /etc: activation with --root, in a child
+    // process that sees the new root's store at the logical store
+    // directory, so every link activation makes (/etc/ox-static, the
+    // profile) is what the booted system will see
+    let st = Command::new(&exe)
+        .arg("install")
+        .arg("--internal-activate")
         .arg(&top)
+        .arg("--internal-store")
+        .arg(dst.real_store_dir())
+        .arg("--root")
         .arg(&root)
         .stdin(Stdio::null())
         .status()
-        .map_err(|e| format!("error: cannot run unshare: {e}\n"))?;
+        .map_err(|e| format!("error: cannot run {}: {e}\n", exe.display()))?;
     if !st.success() {
         return Err(format!(
             "error: activating {} in {} failed ({st}); the store paths are copied, the disks stay mounted\n",
@@ -305,5 +312,108 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
         top.display()
     );
     println!("{}", top.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `a` is `b` or a directory above it.
+fn is_ancestor(a: &str, b: &Path) -> bool {
+    let a = Path::new(a);
+    b.starts_with(a)
+}
+
+/// The activation step of `ox install`, in its own process: a private
+/// mount namespace where the new root's store is bind-mounted on the
+/// logical store directory. Copies of unrelated mounts are detached
+/// first, so this namespace never keeps another file system busy (a
+/// disk being unmounted elsewhere meanwhile).
+fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCode, String> {
+    let logical = PathBuf::from(
+        top.parent()
+            .ok_or_else(|| format!("error: {} is not a store path\n", top.display()))?,
+    );
+    let exe = std::env::current_exe().map_err(|e| format!("error: {e}\n"))?;
+    let os_err = |what: &str| format!("error: {what}: {}\n", std::io::Error::last_os_error());
+    let cstr = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("error: {} contains a NUL byte\n", p.display()))
+    };
+    // SAFETY: plain syscalls on this process's own mount namespace.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(os_err("unshare(CLONE_NEWNS)"));
+        }
+        let slash = cstr(Path::new("/"))?;
+        if libc::mount(
+            std::ptr::null(),
+            slash.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(os_err("making / private"));
+        }
+    }
+    let keep = |t: &str| -> bool {
+        t == "/"
+            || ["/proc", "/sys", "/dev", "/run"]
+                .iter()
+                .any(|p| t == *p || t.starts_with(&format!("{p}/")))
+            || Path::new(t).starts_with(root)
+            || [root, logical.as_path(), exe.as_path(), store]
+                .iter()
+                .any(|p| is_ancestor(t, p))
+    };
+    let mut drop: Vec<String> = ox_disko::probe::mounts()
+        .into_iter()
+        .map(|(_, t)| t)
+        .filter(|t| !keep(t))
+        .collect();
+    drop.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    drop.dedup();
+    for t in drop {
+        if let Ok(c) = cstr(Path::new(&t)) {
+            // SAFETY: detaching a mount in this private namespace only.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    std::fs::create_dir_all(&logical)
+        .map_err(|e| format!("error: creating {}: {e}\n", logical.display()))?;
+    let (src, dst) = (cstr(store)?, cstr(&logical)?);
+    // SAFETY: bind mount inside this private namespace.
+    if unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    } != 0
+    {
+        return Err(os_err(&format!(
+            "bind-mounting {} on {}",
+            store.display(),
+            logical.display()
+        )));
+    }
+    let opts = ox_activate::Options {
+        root: root.to_path_buf(),
+        toplevel: top.to_path_buf(),
+        action: ox_activate::Action::Switch,
+        generation: None,
+    };
+    let r = ox_activate::activate(&opts, &mut |l| eprintln!("{l}")).map_err(|e| {
+        format!(
+            "error: activating {} in {}: {e}\n",
+            top.display(),
+            root.display()
+        )
+    })?;
+    for w in &r.warnings {
+        if !w.starts_with("--root:") {
+            eprintln!("warning: {w}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

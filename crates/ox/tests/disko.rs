@@ -209,6 +209,39 @@ impl Work {
         assert!(o.status.success(), "ox disko --mode {mode} failed:\n{text}");
         text
     }
+    /// `ox ARGS` on a terminal (`script` gives it a pty) that types `input`.
+    fn ox_tty(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write;
+        let nix = repo().join("nix");
+        let cmd = std::iter::once(env!("CARGO_BIN_EXE_ox"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut c = Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .current_dir(self.dir.join("fleet"))
+            .env("OX_NIX_DIR", &nix)
+            .env("OX_STORE_ROOT", self.dir.join("store"))
+            .env("NO_COLOR", "1")
+            .env_remove("OX_STORE_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script");
+        // the question comes after evaluation; typed-ahead input waits in the pty
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    }
     /// A host option as JSON.
     fn eval_json(&self, path: &str) -> serde_json::Value {
         let out = self.ox_ok(&[
@@ -825,4 +858,52 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         !Path::new(&top).exists(),
         "{top} is in the machine's own store"
     );
+}
+
+#[test]
+fn destroy_asks_on_a_terminal() {
+    if skip() {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: no `script` (util-linux) to make a terminal");
+        return;
+    }
+    let disk = Loop::new("ask", 64);
+    let w = Work::new("ask");
+    sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
+    let hash = || sh_ok(&format!("sha256sum {}", disk.img().display()));
+    let before = hash();
+    w.fleet(&format!(
+        r#"{{ ... }}: {{
+  disko.devices.disk.main = {{
+    device = "{dev}";
+    content = {{ type = "gpt"; partitions.root = {{ size = "100%"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }}; }}; }};
+  }};
+}}
+"#,
+        dev = disk.dev
+    ));
+    let root = w.root();
+    let args = [
+        "disko",
+        "--flake",
+        ".#t",
+        "--mode",
+        "destroy,format",
+        "--root-mountpoint",
+        &root,
+    ];
+    // anything but `yes` declines
+    let (ok, out) = w.ox_tty(&args, "y\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("will ERASE") && out.contains(&disk.dev) && out.contains("precious"),
+        "{out}"
+    );
+    assert_eq!(hash(), before, "the disk changed after declining");
+    let (ok, out) = w.ox_tty(&args, "yes\n");
+    assert!(ok, "{out}");
+    assert_eq!(blkid(&disk.dev, "PTTYPE"), "gpt");
+    assert_eq!(blkid(&disk.part(1), "TYPE"), "ext4");
 }
