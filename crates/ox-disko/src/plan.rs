@@ -384,6 +384,25 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
         }
     }
     if mode.mount {
+        if !mode.format {
+            // partitions of a disk attached since (a loop device, no
+            // udev) are unknown to the kernel until partx adds them
+            for d in &disks {
+                if let Some(Content::Gpt(g)) = &d.content {
+                    let dev = env.canonical(&d.device);
+                    let nodes = g
+                        .partitions
+                        .iter()
+                        .map(|part| partition_node(&dev, part.index))
+                        .collect();
+                    p.push(
+                        Phase::Mount,
+                        Action::WaitPartitions { disk: dev, nodes },
+                        Guard::Always,
+                    );
+                }
+            }
+        }
         for l in &lukses {
             p.open_luks(Phase::Mount, l);
         }

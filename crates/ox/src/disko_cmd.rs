@@ -230,6 +230,9 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     if let (Some(top), Some(store)) = (&a.internal_activate, &a.internal_store) {
         return activate_in_new_root(top, store, &root);
     }
+    if root == Path::new("/") {
+        return Err("error: ox install --root /: the new system's root must be a separate mountpoint (e.g. /mnt), not the running system\n".into());
+    }
     let Some(flake) = a.flake.clone() else {
         return Err("error: ox install needs --flake REF#HOST\n".into());
     };

@@ -609,6 +609,14 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
             "{mp} still mounted"
         );
     }
+    // as after a reboot into an installer: the kernel does not know the
+    // partitions yet; mount mode adds them and mounts the same tree
+    sh_ok(&format!("partx -d {}", disk.dev));
+    assert!(!Path::new(&disk.part(2)).exists());
+    let out = w.disko_ok("mount", &[]);
+    assert!(!out.contains("mkfs") && !out.contains("sgdisk"), "{out}");
+    assert!(findmnt(&format!("{root}/home")).is_some(), "{out}");
+    w.disko_ok("unmount", &[]);
 }
 
 #[test]
