@@ -915,3 +915,92 @@ fn destroy_asks_on_a_terminal() {
     assert_eq!(blkid(&disk.dev, "PTTYPE"), "gpt");
     assert_eq!(blkid(&disk.part(1), "TYPE"), "ext4");
 }
+
+#[test]
+fn layout_mistakes_name_the_file_line_option_and_expected_type() {
+    // evaluation only: no root, no devices
+    let w = Work::new("typo");
+    w.fleet(
+        r#"{ ... }: {
+  disko.devices.disk.main = {
+    device = "/dev/ox-test-nonexistent";
+    content = { type = "gpt"; partitions.root = { size = "half"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; }; }; };
+  };
+}
+"#,
+    );
+    let o = w.disko("destroy,format,mount", &["--dry-run"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains("disko.devices.disk.main.content.partitions.root.size")
+            && err.contains("string matching the pattern")
+            && err.contains("hosts/t/default.nix:4:"),
+        "{err}"
+    );
+    // a field of another content type: an assertion naming the path
+    w.fleet(
+        r#"{ ... }: {
+  disko.devices.disk.main = {
+    device = "/dev/ox-test-nonexistent";
+    content = { type = "gpt"; partitions.root = { size = "100%"; content = { type = "btrfs"; format = "ext4"; mountpoint = "/"; }; }; };
+  };
+}
+"#,
+    );
+    let o = w.disko("destroy,format,mount", &["--dry-run"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains("disko.devices.disk.main.content.partitions.root.content: `format` is only used with type = \"filesystem\" (this is type = \"btrfs\")"),
+        "{err}"
+    );
+    // an unknown content type: the enum's values
+    w.fleet(
+        r#"{ ... }: {
+  disko.devices.disk.main = {
+    device = "/dev/ox-test-nonexistent";
+    content = { type = "gpt"; partitions.root = { size = "100%"; content = { type = "zfs"; }; }; };
+  };
+}
+"#,
+    );
+    let o = w.disko("mount", &["--dry-run"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains("partitions.root.content.type") && err.contains("\"luks\""),
+        "{err}"
+    );
+    // and a good layout on a missing device: the plan, with a note
+    w.fleet(
+        r#"{ ... }: {
+  disko.devices.disk.main = {
+    device = "/dev/ox-test-nonexistent";
+    content = { type = "filesystem"; format = "xfs"; mountpoint = "/srv"; };
+  };
+}
+"#,
+    );
+    let out = w.ox_ok(&[
+        "disko",
+        "--flake",
+        ".#t",
+        "--mode",
+        "format,mount",
+        "--dry-run",
+        "--root-mountpoint",
+        &w.root(),
+    ]);
+    assert!(
+        out.contains("# note: disk `main`: /dev/ox-test-nonexistent does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("mkfs.xfs /dev/ox-test-nonexistent"), "{out}");
+    let o = w.disko("format,mount", &[]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("does not exist on this machine"),
+        "{err}"
+    );
+}
