@@ -7,6 +7,18 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 pub struct Layout {
     pub disks: Vec<Disk>,
+    /// File systems without a device (tmpfs …).
+    #[serde(default)]
+    pub nodev: Vec<Nodev>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Nodev {
+    pub fs_type: String,
+    pub device: String,
+    pub mountpoint: String,
+    pub mount_options: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

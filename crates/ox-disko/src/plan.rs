@@ -284,7 +284,7 @@ struct Planner<'a> {
 }
 
 pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Plan, Error> {
-    if layout.disks.is_empty() {
+    if layout.disks.is_empty() && layout.nodev.is_empty() {
         return Err(Error::NoDisks);
     }
     let mut p = Planner {
@@ -320,6 +320,15 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
             collect(c, &dev, root, &mut mounts, &mut swaps, &mut lukses);
         }
     }
+    for n in &layout.nodev {
+        mounts.push(Mount {
+            device: n.device.clone(),
+            mountpoint: n.mountpoint.clone(),
+            target: under_root(root, &n.mountpoint),
+            fs_type: n.fs_type.clone(),
+            options: n.mount_options.clone(),
+        });
+    }
     mounts.sort_by(|a: &Mount, b: &Mount| {
         (depth(&a.mountpoint), &a.mountpoint).cmp(&(depth(&b.mountpoint), &b.mountpoint))
     });
@@ -334,7 +343,18 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
             } else {
                 t.starts_with(&format!("{r}/"))
             };
-            if below && !p.is_ours(&src, &disk_refs, &lukses) && !t.starts_with("/run/ox-disko/") {
+            let nodev_here = mounts.iter().any(|m| {
+                m.target == t
+                    && layout
+                        .nodev
+                        .iter()
+                        .any(|n| n.device == src && n.mountpoint == m.mountpoint)
+            });
+            if below
+                && !nodev_here
+                && !p.is_ours(&src, &disk_refs, &lukses)
+                && !t.starts_with("/run/ox-disko/")
+            {
                 p.plan.foreign.push((t.clone(), src.clone()));
             }
         }
@@ -376,7 +396,7 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
         }
     }
     if mode.destroy {
-        p.destroy(&disks, &lukses)?;
+        p.destroy(&disks, &lukses, &layout.nodev)?;
     }
     if mode.format {
         for d in &disks {
@@ -580,7 +600,12 @@ impl Planner<'_> {
         })
     }
 
-    fn destroy(&mut self, disks: &[&Disk], lukses: &[LuksAt]) -> Result<(), Error> {
+    fn destroy(
+        &mut self,
+        disks: &[&Disk],
+        lukses: &[LuksAt],
+        nodev: &[crate::layout::Nodev],
+    ) -> Result<(), Error> {
         let root = self.plan.root.clone();
         let mounts = self.env.mounts();
         let under = |t: &str| {
@@ -591,7 +616,13 @@ impl Planner<'_> {
         // deepest first (foreign mounts there are refused in plan())
         let mut ours: Vec<String> = mounts
             .iter()
-            .filter(|(src, t)| under(t) && self.is_ours(src, disks, lukses))
+            .filter(|(src, t)| {
+                under(t)
+                    && (self.is_ours(src, disks, lukses)
+                        || nodev
+                            .iter()
+                            .any(|n| n.device == *src && under_root(&root, &n.mountpoint) == *t))
+            })
             .map(|(_, t)| t.clone())
             .collect();
         ours.sort_by_key(|t| std::cmp::Reverse((depth(t), t.clone())));

@@ -503,6 +503,7 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
       }};
     }};
   }};
+  disko.devices.nodev."/tmp" = {{ fsType = "tmpfs"; mountOptions = [ "size=16M" "mode=755" ]; }};
 }}
 "#,
         dev = disk.dev
@@ -552,9 +553,16 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     let fs = fs.as_object().unwrap();
     assert_eq!(
         fs.keys().cloned().collect::<Vec<_>>(),
-        vec!["/", "/boot", "/home", "/nix"]
+        vec!["/", "/boot", "/home", "/nix", "/tmp"]
     );
-    for (mp, e) in fs {
+    let (src, t, opts) = findmnt(&format!("{root}/tmp")).unwrap();
+    assert_eq!((src.as_str(), t.as_str()), ("none", "tmpfs"));
+    assert!(
+        opts.contains("size=16384k") && opts.contains("mode=755"),
+        "{opts}"
+    );
+    assert_eq!(fs["/tmp"]["fsType"], "tmpfs");
+    for (mp, e) in fs.iter().filter(|(mp, _)| *mp != "/tmp") {
         let target = if mp == "/" {
             root.clone()
         } else {
@@ -603,7 +611,7 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     assert!(findmnt(&format!("{root}/home")).is_some());
 
     w.disko_ok("unmount", &[]);
-    for mp in ["", "/boot", "/home", "/nix"] {
+    for mp in ["", "/boot", "/home", "/nix", "/tmp"] {
         assert!(
             findmnt(&format!("{root}{mp}")).is_none(),
             "{mp} still mounted"

@@ -220,6 +220,32 @@ let
     };
   };
 
+  nodevModule = { name, ... }: {
+    options = {
+      fsType = mkOption {
+        type = types.str;
+        example = "tmpfs";
+        description = "File system type (a file system without a device: tmpfs, …).";
+      };
+      device = mkOption {
+        type = types.str;
+        default = "none";
+        description = "The mount source.";
+      };
+      mountpoint = mkOption {
+        type = types.str;
+        default = name;
+        description = "Where it is mounted.";
+      };
+      mountOptions = mkOption {
+        type = types.listOf types.str;
+        default = [ "defaults" ];
+        example = [ "size=2G" "mode=755" ];
+        description = "Mount options.";
+      };
+    };
+  };
+
   diskModule = { name, ... }: {
     options = {
       name = mkOption {
@@ -310,7 +336,7 @@ let
       ++ (if c.type == "luks" then nodes c.content else [ ]);
   allNodes = lib.concatMap (d: nodes d.content) disks;
 
-  mounts = lib.concatMap (n:
+  diskMounts = lib.concatMap (n:
     if n.type == "filesystem" && n.mountpoint != null then
       [ { inherit (n) device mountpoint; fsType = n.format; options = n.mountOptions; } ]
     else if n.type == "btrfs" then
@@ -318,6 +344,10 @@ let
       ++ map (s: { inherit (n) device; inherit (s) mountpoint; fsType = "btrfs"; options = s.mountOptions ++ [ "subvol=${s.name}" ]; })
         (lib.filter (s: s.mountpoint != null) n.subvolumes)
     else [ ]) allNodes;
+
+  nodevs = lib.mapAttrsToList (_: n: { inherit (n) fsType device mountpoint mountOptions; })
+    config.disko.devices.nodev;
+  mounts = diskMounts ++ map (n: { inherit (n) device mountpoint fsType; options = n.mountOptions; }) nodevs;
 
   swaps = lib.filter (n: n.type == "swap") allNodes;
   lukses = lib.filter (n: n.type == "luks") allNodes;
@@ -361,6 +391,12 @@ in
         default = { };
         description = "The disks of the host and their layout (disko's `disko.devices.disk`).";
       };
+      nodev = mkOption {
+        type = types.attrsOf (types.submodule nodevModule);
+        default = { };
+        example = { "/" = { fsType = "tmpfs"; mountOptions = [ "size=2G" "mode=755" ]; }; };
+        description = "File systems without a device (tmpfs …), mounted with the disks (disko's `disko.devices.nodev`).";
+      };
     };
     enableConfig = mkOption {
       type = types.bool;
@@ -371,7 +407,7 @@ in
 
   config = lib.mkMerge [
     {
-      system.build.diskoLayout = { inherit disks mounts; };
+      system.build.diskoLayout = { inherit disks mounts; nodev = nodevs; };
       assertions = map (m: { assertion = false; message = m; }) misuse
         ++ map (mp: { assertion = false; message = "disko.devices: mountpoint ${mp} is declared more than once"; }) dupMounts;
     }
