@@ -338,11 +338,7 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
         let r = root.trim_end_matches('/');
         let disk_refs: Vec<&Disk> = disks.to_vec();
         for (src, t) in env.mounts() {
-            let below = if r.is_empty() {
-                false
-            } else {
-                t.starts_with(&format!("{r}/"))
-            };
+            let below = !r.is_empty() && (t == r || t.starts_with(&format!("{r}/")));
             let nodev_here = mounts.iter().any(|m| {
                 m.target == t
                     && layout
