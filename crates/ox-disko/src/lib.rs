@@ -51,7 +51,7 @@ pub enum Error {
         device: String,
         target: String,
     },
-    #[error("{target} (below the root {root}) is mounted from {from}, which is not one of the layout's devices; refusing to unmount it or mount over it (nothing was changed). Choose another --root-mountpoint or unmount it")]
+    #[error("{target} (at or below the root {root}) is mounted from {from}, which is not one of the layout's devices; refusing to unmount it or mount over it (nothing was changed). Choose another --root-mountpoint or unmount it")]
     ForeignMount {
         root: String,
         target: String,
