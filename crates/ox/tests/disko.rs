@@ -869,6 +869,20 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         "{unit}"
     );
     assert!(Path::new(&format!("{root}/usr/local/bin/ox")).exists());
+    // again, onto the mounted disks (mode mount): nothing to copy, the
+    // same generation
+    let again = w.ox_ok(&[
+        "install", "--flake", ".#t", "--root", &root, "--mode", "mount",
+    ]);
+    assert!(again.contains("copied 0 store path(s)"), "{again}");
+    assert!(
+        !again.contains("mkfs") && !again.contains("wipefs"),
+        "{again}"
+    );
+    let gens = w.ox_ok(&["generations", "--json", "--root", &root]);
+    let gens: serde_json::Value =
+        serde_json::from_str(&gens[gens.find('[').unwrap_or(0)..]).unwrap();
+    assert_eq!(gens.as_array().map(|a| a.len()), Some(1), "{gens}");
     // nothing of this leaked into the machine's own /ox/store
     assert!(
         !Path::new(&top).exists(),
