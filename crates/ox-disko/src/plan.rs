@@ -658,7 +658,29 @@ impl Planner<'_> {
         for d in wiped {
             let dev = self.env.canonical(&d.device);
             let state = self.env.disk(&dev);
-            let parts = self.env.kernel_partitions(&dev);
+            let mut parts = self.env.kernel_partitions(&dev);
+            // partitions the table lists but the kernel does not know
+            // (no udev, a disk attached since): make them known, so their
+            // signatures are wiped too; a stale one would make the next
+            // mkfs.btrfs / mkfs.xfs refuse (or blkid misreport)
+            let unknown: Vec<String> = state
+                .table
+                .iter()
+                .map(|t| t.node.clone())
+                .filter(|n| !n.is_empty() && !parts.contains(n))
+                .collect();
+            if !unknown.is_empty() {
+                self.push(
+                    Phase::Destroy,
+                    Action::WaitPartitions {
+                        disk: dev.clone(),
+                        nodes: unknown.clone(),
+                    },
+                    Guard::Always,
+                );
+                parts.extend(unknown);
+                parts.sort();
+            }
             if !state.exists {
                 self.plan.wipes.push(Wipe {
                     disk: d.name.clone(),

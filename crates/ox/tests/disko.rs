@@ -491,7 +491,7 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
         boot = {{ size = "48M"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/boot"; }}; }};
         root = {{ size = "100%"; content = {{
           type = "btrfs";
-          extraArgs = [ "-f" ];
+          # no -f: a stale btrfs signature would make mkfs.btrfs refuse
           subvolumes = {{
             # btrfs applies compress= to the whole file system at its first mount
             "/root" = {{ mountpoint = "/"; mountOptions = [ "compress=zstd" ]; }};
@@ -624,6 +624,16 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     let out = w.disko_ok("mount", &[]);
     assert!(!out.contains("mkfs") && !out.contains("sgdisk"), "{out}");
     assert!(findmnt(&format!("{root}/home")).is_some(), "{out}");
+    w.disko_ok("unmount", &[]);
+    // destroy when the kernel does not know the partitions: they are
+    // added and wiped, so mkfs.btrfs (without -f) finds no old signature
+    sh_ok(&format!("partx -d {}", disk.dev));
+    let out = w.disko_ok("destroy,format,mount", &["--yes-wipe-all-disks"]);
+    assert!(
+        out.contains(&format!("wipefs --all --force {}", disk.part(2))),
+        "{out}"
+    );
+    assert!(findmnt(&format!("{root}/nix")).is_some(), "{out}");
     w.disko_ok("unmount", &[]);
 }
 
