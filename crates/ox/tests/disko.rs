@@ -1036,3 +1036,42 @@ fn layout_mistakes_name_the_file_line_option_and_expected_type() {
         "{err}"
     );
 }
+
+#[test]
+fn the_derived_config_is_a_default_the_host_can_override() {
+    // evaluation only: no root, no devices
+    let w = Work::new("override");
+    w.fleet(
+        r#"{ ... }: {
+  disko.devices.disk.main = {
+    device = "/dev/ox-test-nonexistent";
+    content = { type = "gpt"; partitions = {
+      swap = { size = "1G"; content = { type = "swap"; }; };
+      root = { size = "100%"; content = { type = "luks"; name = "cr"; settings.allowDiscards = true;
+        content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; }; }; };
+    }; };
+  };
+  # the host's own definitions win over the layout's
+  fileSystems."/".options = [ "noatime" "errors=remount-ro" ];
+  boot.initrd.luks.devices.cr.allowDiscards = false;
+  swapDevices = [ { device = "/swapfile"; } ];
+}
+"#,
+    );
+    let fs = w.eval_json("fileSystems");
+    assert_eq!(fs["/"]["device"], "/dev/mapper/cr");
+    assert_eq!(fs["/"]["fsType"], "ext4");
+    assert_eq!(
+        fs["/"]["options"],
+        serde_json::json!(["noatime", "errors=remount-ro"])
+    );
+    let luks = w.eval_json("boot.initrd.luks.devices");
+    assert_eq!(
+        luks["cr"]["device"],
+        "/dev/disk/by-partlabel/disk-main-root"
+    );
+    assert_eq!(luks["cr"]["allowDiscards"], false);
+    let sw = w.eval_json("swapDevices");
+    assert_eq!(sw.as_array().unwrap().len(), 1, "{sw}");
+    assert_eq!(sw[0]["device"], "/swapfile");
+}
