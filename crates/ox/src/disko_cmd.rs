@@ -350,11 +350,13 @@ fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCod
             std::ptr::null(),
             slash.as_ptr(),
             std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
+            // slave: unmounts elsewhere still reach this namespace's
+            // copies (where / is shared); nothing propagates back
+            libc::MS_REC | libc::MS_SLAVE,
             std::ptr::null(),
         ) != 0
         {
-            return Err(os_err("making / private"));
+            return Err(os_err("making / a slave mount"));
         }
     }
     let keep = |t: &str| -> bool {

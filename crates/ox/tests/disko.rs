@@ -271,6 +271,26 @@ impl Drop for Work {
     }
 }
 
+/// Make the kernel forget a disk's partitions, as after a reboot. Just
+/// after an unmount the partition can be busy for a moment (another
+/// test's process briefly holding a copy of the mount table), so retry;
+/// on failure, name who holds it.
+fn forget_partitions(dev: &str) {
+    for _ in 0..20 {
+        if sh(&format!("partx -d {dev}")).status.success() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let who = sh(&format!(
+        "grep -l '{dev}' /proc/[0-9]*/mountinfo 2>/dev/null | head; ls -l /proc/[0-9]*/fd 2>/dev/null | grep '{dev}' | head"
+    ));
+    panic!(
+        "partx -d {dev} kept failing; holders:\n{}",
+        String::from_utf8_lossy(&who.stdout)
+    );
+}
+
 fn blkid(dev: &str, tag: &str) -> String {
     sh(&format!("blkid -p -o value -s {tag} {dev}"))
         .stdout
@@ -619,7 +639,7 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     }
     // as after a reboot into an installer: the kernel does not know the
     // partitions yet; mount mode adds them and mounts the same tree
-    sh_ok(&format!("partx -d {}", disk.dev));
+    forget_partitions(&disk.dev);
     assert!(!Path::new(&disk.part(2)).exists());
     let out = w.disko_ok("mount", &[]);
     assert!(!out.contains("mkfs") && !out.contains("sgdisk"), "{out}");
@@ -627,7 +647,7 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     w.disko_ok("unmount", &[]);
     // destroy when the kernel does not know the partitions: they are
     // added and wiped, so mkfs.btrfs (without -f) finds no old signature
-    sh_ok(&format!("partx -d {}", disk.dev));
+    forget_partitions(&disk.dev);
     let out = w.disko_ok("destroy,format,mount", &["--yes-wipe-all-disks"]);
     assert!(
         out.contains(&format!("wipefs --all --force {}", disk.part(2))),
