@@ -245,10 +245,14 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
             ));
         }
     }
-    // 1. disks
+    // 1. the system, built here before any disk is touched: a host that
+    // does not build wipes nothing
+    eprintln!("ox install: building `{host}`");
+    let top = crate::activate_cmd::build_host(&flake)?;
+    // 2. disks
     eprintln!("ox install: disks of `{host}` (mode {})", a.mode);
     disko(&host, &layout, &a.mode, &root, false, a.yes_wipe_all_disks)?;
-    // 2. a Debian base
+    // 3. a Debian base
     if let Some(b) = &a.base {
         eprintln!("ox install: unpacking the base system {}", b.display());
         unpack_base(b, &root)?;
@@ -259,9 +263,6 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
             root.display()
         ));
     }
-    // 3. the system, built here
-    eprintln!("ox install: building `{host}`");
-    let top = crate::activate_cmd::build_host(&flake)?;
     let src = crate::build_cmd::open_store(None)?;
     let top_sp = src
         .parse(&top.to_string_lossy())
@@ -324,8 +325,8 @@ fn is_ancestor(a: &str, b: &Path) -> bool {
     b.starts_with(a)
 }
 
-/// The activation step of `ox install`, in its own process: a private
-/// mount namespace where the new root's store is bind-mounted on the
+/// The activation step of `ox install`, in its own process: a mount
+/// namespace of its own (a slave of the host's) where the new root's store is bind-mounted on the
 /// logical store directory. Copies of unrelated mounts are detached
 /// first, so this namespace never keeps another file system busy (a
 /// disk being unmounted elsewhere meanwhile).
