@@ -15,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod activate_cmd;
 mod build_cmd;
 mod deploy_cmd;
+mod disko_cmd;
 mod eval_cmd;
 mod flake_cmd;
 mod host_cmd;
@@ -80,6 +81,10 @@ enum Command {
     DeployRemote(deploy_cmd::RemoteArgs),
     /// Show an option of a host: value, type, description, declarations, definitions.
     Option(option_cmd::OptionArgs),
+    /// Partition, format and mount a host's declared disks (disko's modes).
+    Disko(disko_cmd::DiskoArgs),
+    /// Install a host onto new disks: disko, then its system into the new root.
+    Install(disko_cmd::InstallArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -120,6 +125,8 @@ fn main() -> ExitCode {
         Command::Option(a) => option_cmd::run(a),
         Command::Deploy(a) => deploy_cmd::run(a),
         Command::DeployRemote(a) => deploy_cmd::remote(a),
+        Command::Disko(a) => disko_cmd::run(a),
+        Command::Install(a) => disko_cmd::install(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());
