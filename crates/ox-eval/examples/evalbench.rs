@@ -4,7 +4,7 @@
 //! Uses mimalloc like `ox` does (purge delay via MIMALLOC_PURGE_DELAY=1000).
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ox_eval::alloc::MiAlloc = ox_eval::alloc::MiAlloc;
 
 fn main() {
     let Some(file) = std::env::args().nth(1) else {

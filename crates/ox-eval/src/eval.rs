@@ -154,10 +154,15 @@ impl Eval {
     }
 
     pub fn force_thunk(&mut self, t: &Thunk) -> Result<Value> {
-        if let ThunkState::Done(v) = &*t.0.borrow() {
+        if let Some(v) = t.done_ref() {
             return Ok(v.clone());
         }
-        let st = std::mem::replace(&mut *t.0.borrow_mut(), ThunkState::Blackhole);
+        self.force_pending(t)
+    }
+
+    #[inline(never)]
+    fn force_pending(&mut self, t: &Thunk) -> Result<Value> {
+        let st = t.replace(ThunkState::Blackhole);
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
@@ -167,22 +172,18 @@ impl Eval {
                 "infinite recursion encountered",
                 None,
             )),
-            ThunkState::Done(_) => unreachable!("checked above"),
+            ThunkState::Done(_) => unreachable!("checked by force_thunk"),
         };
-        self.finish_thunk(t, r, st)
-    }
-
-    fn finish_thunk(&mut self, t: &Thunk, r: Result<Value>, st: ThunkState) -> Result<Value> {
         match r {
             Ok(v) => {
-                *t.0.borrow_mut() = ThunkState::Done(v.clone());
+                t.replace(ThunkState::Done(v.clone()));
                 Ok(v)
             }
             Err(e) => {
                 // Restore so that a later attempt (e.g. after tryEval)
                 // re-evaluates instead of reporting infinite recursion.
                 if !matches!(st, ThunkState::Blackhole) {
-                    *t.0.borrow_mut() = st;
+                    t.replace(st);
                 }
                 Err(e)
             }
@@ -293,7 +294,7 @@ impl Eval {
             Expr::Var { .. } => unreachable!("Expr::Var is handled in Eval::eval"),
             Expr::WithVar { name, withs, span } => {
                 for d in withs.iter() {
-                    let ns = env.ancestor(*d).slots.borrow()[0].clone();
+                    let ns = env.ancestor(*d).slots()[0].clone();
                     let ns = self.force(ns)?;
                     let Value::Attrs(a) = &ns else {
                         return type_err(
@@ -500,14 +501,14 @@ impl Eval {
                 self.thunk_unfilled(&b.value, &new)
             });
         }
-        *new.slots.borrow_mut() = slots;
+        new.fill(slots);
         new
     }
 
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots: Vec<Value> = new.slots.borrow().to_vec();
+            let slots: Vec<Value> = new.slots().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
@@ -852,7 +853,7 @@ impl Eval {
                 if def.arg.is_some() {
                     slots.push(arg);
                 }
-                *env.slots.borrow_mut() = slots;
+                env.fill(slots);
                 env
             }
         };
@@ -1409,7 +1410,7 @@ fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
 
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(&x.0, &y.0),
+        (Value::Thunk(x), Value::Thunk(y)) => Thunk::ptr_eq(x, y),
         (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
         (Value::PrimOp(x), Value::PrimOp(y)) => Rc::ptr_eq(x, y),
         _ => false,

@@ -351,8 +351,13 @@ impl Attrs {
 
 /// A runtime environment frame: the values bound by one `let`, `rec`,
 /// lambda or `with` (which stores its namespace in slot 0).
+///
+/// The slots are written once, right after the frame is created (its
+/// thunks need the frame itself), before anything reads them; after that
+/// they never change. That is why reads can hand out plain references
+/// without a `RefCell` borrow flag on every variable access.
 pub struct Env {
-    pub slots: RefCell<Slots>,
+    slots: std::cell::UnsafeCell<Slots>,
     pub parent: Option<Rc<Env>>,
 }
 
@@ -363,18 +368,36 @@ pub type Slots = smallvec::SmallVec<[Value; 2]>;
 impl Env {
     pub fn new(slots: impl Into<Slots>, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(slots.into()),
+            slots: std::cell::UnsafeCell::new(slots.into()),
             parent,
         })
     }
+    /// Fill a frame created empty (for `let`, `rec` and formals, whose
+    /// thunks point at the frame). Only valid before any slot is read:
+    /// `Eval` calls it right after `Env::new`, with no evaluation between.
+    pub(crate) fn fill(&self, slots: Slots) {
+        // SAFETY: no reference into the slots exists yet (see above).
+        unsafe { *self.slots.get() = slots }
+    }
+    /// The frame's slots.
+    #[inline]
+    pub fn slots(&self) -> &[Value] {
+        // SAFETY: after `fill` (or `new`), the slots never change.
+        unsafe { &*self.slots.get() }
+    }
     #[inline]
     pub fn lookup(self: &Rc<Env>, depth: u32, idx: u32) -> Value {
+        self.lookup_ref(depth, idx).clone()
+    }
+    /// The value of variable `(depth, idx)`, borrowed from its frame.
+    #[inline]
+    pub fn lookup_ref(&self, depth: u32, idx: u32) -> &Value {
         let mut e = self;
         for _ in 0..depth {
             // The compiler only emits depths that exist.
-            e = e.parent.as_ref().expect("env depth");
+            e = e.parent.as_deref().expect("env depth");
         }
-        e.slots.borrow()[idx as usize].clone()
+        &e.slots()[idx as usize]
     }
     pub fn ancestor(self: &Rc<Env>, depth: u32) -> &Rc<Env> {
         let mut e = self;
@@ -407,7 +430,13 @@ pub type NativeFn = dyn Fn(&mut crate::eval::Eval) -> crate::error::Result<Value
 
 /// A suspended computation, shared so that it is evaluated at most once.
 #[derive(Clone)]
-pub struct Thunk(pub Rc<RefCell<ThunkState>>);
+pub struct Thunk(pub(crate) Rc<ThunkCell>);
+
+/// The state of a thunk. Not a `RefCell`: the state is only ever read by
+/// cloning out of it or replaced whole (`force_thunk`), never borrowed
+/// across an evaluation, so the borrow flag (and its 8 bytes per thunk)
+/// bought nothing.
+pub struct ThunkCell(std::cell::UnsafeCell<ThunkState>);
 
 pub enum ThunkState {
     Pending(&'static Expr, Rc<Env>),
@@ -419,25 +448,53 @@ pub enum ThunkState {
     Done(Value),
 }
 
+impl ThunkCell {
+    fn new(st: ThunkState) -> Rc<ThunkCell> {
+        Rc::new(ThunkCell(std::cell::UnsafeCell::new(st)))
+    }
+}
+
 impl Thunk {
     pub fn new(e: &'static Expr, env: Rc<Env>) -> Thunk {
-        Thunk(Rc::new(RefCell::new(ThunkState::Pending(e, env))))
+        Thunk(ThunkCell::new(ThunkState::Pending(e, env)))
     }
     pub fn apply(f: Value, arg: Value) -> Value {
-        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Apply(f, arg)))))
+        Value::Thunk(Thunk(ThunkCell::new(ThunkState::Apply(f, arg))))
     }
     pub fn native(
         f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
     ) -> Value {
-        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Native(Rc::new(f))))))
+        Value::Thunk(Thunk(ThunkCell::new(ThunkState::Native(Rc::new(f)))))
     }
-    pub fn is_done(&self) -> bool {
-        matches!(&*self.0.borrow(), ThunkState::Done(_))
+    /// A thunk that is already evaluated.
+    pub fn done(v: Value) -> Thunk {
+        Thunk(ThunkCell::new(ThunkState::Done(v)))
     }
-    pub fn done_value(&self) -> Option<Value> {
-        match &*self.0.borrow() {
-            ThunkState::Done(v) => Some(v.clone()),
+    /// The evaluated value, borrowed. The reference is valid until the
+    /// thunk is next replaced, which only `force_thunk` does and only for
+    /// thunks that are not `Done`, so a `Done` value stays put.
+    #[inline]
+    pub fn done_ref(&self) -> Option<&Value> {
+        // SAFETY: see above: a `Done` state is never overwritten.
+        match unsafe { &*self.0 .0.get() } {
+            ThunkState::Done(v) => Some(v),
             _ => None,
         }
+    }
+    pub fn is_done(&self) -> bool {
+        self.done_ref().is_some()
+    }
+    pub fn done_value(&self) -> Option<Value> {
+        self.done_ref().cloned()
+    }
+    /// Swap the state (for `force_thunk`).
+    #[inline]
+    pub(crate) fn replace(&self, st: ThunkState) -> ThunkState {
+        // SAFETY: no reference into a non-`Done` state is ever held, and
+        // callers never replace a `Done` state.
+        unsafe { std::mem::replace(&mut *self.0 .0.get(), st) }
+    }
+    pub fn ptr_eq(a: &Thunk, b: &Thunk) -> bool {
+        Rc::ptr_eq(&a.0, &b.0)
     }
 }
