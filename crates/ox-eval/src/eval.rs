@@ -254,14 +254,14 @@ impl Eval {
                 return Ok(v.clone())
             }
             Expr::Var { depth, idx, span } => {
-                return match env.lookup(*depth, *idx) {
-                    Value::Thunk(t) => self.force_thunk(&t).map_err(|mut er| {
-                        if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
-                            er.span = Some(*span);
-                        }
-                        er
-                    }),
-                    v => Ok(v),
+                // Borrowed, not cloned: the frame outlives this call and
+                // its slots never change.
+                return match env.lookup_ref(*depth, *idx) {
+                    Value::Thunk(t) => match t.done_ref() {
+                        Some(v) => Ok(v.clone()),
+                        None => self.force_var(t, *span),
+                    },
+                    v => Ok(v.clone()),
                 };
             }
             _ => {}
@@ -285,6 +285,16 @@ impl Eval {
         };
         self.depth -= 1;
         r
+    }
+
+    #[inline(never)]
+    fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
+        self.force_pending(t).map_err(|mut er| {
+            if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                er.span = Some(span);
+            }
+            er
+        })
     }
 
     fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
@@ -395,6 +405,20 @@ impl Eval {
                 env: env.clone(),
             }))),
             Expr::Apply { f, arg, span } => {
+                // `g x` with `g` a variable bound to a lambda: call it
+                // through a reference into the frame, without cloning it.
+                if let Expr::Var { depth, idx, .. } = &**f {
+                    if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                        let av = match c.def.strict_arg {
+                            true => match cheap(arg, env) {
+                                Some(v) => v,
+                                None => self.thunk(arg, env),
+                            },
+                            false => self.thunk(arg, env),
+                        };
+                        return self.call_lambda(c, av, Some(*span));
+                    }
+                }
                 let fv = self.eval(f, env)?;
                 let av = match &fv {
                     Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
@@ -450,7 +474,10 @@ impl Eval {
                     )
                 }
             }
-            Expr::BinOp { op, l, r, span } => self.eval_binop(*op, l, r, *span, env),
+            Expr::BinOp { op, l, r, span } => match cheap(e, env) {
+                Some(v) => Ok(v),
+                None => self.eval_binop(*op, l, r, *span, env),
+            },
             Expr::Not(x, span) => {
                 let v = self.eval(x, env)?;
                 Ok(Value::Bool(
@@ -1371,13 +1398,13 @@ impl Eval {
 /// first, which makes `[ f ] == [ f ]` true for a function `f`.
 /// An integer operand that is already evaluated.
 #[inline]
-fn ready_int(e: &Expr, env: &Rc<Env>) -> Option<i64> {
+fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
     match e {
         Expr::Const(Value::Int(i)) => Some(*i),
-        Expr::Var { depth, idx, .. } => match env.lookup(*depth, *idx) {
-            Value::Int(i) => Some(i),
-            Value::Thunk(t) => match t.done_value() {
-                Some(Value::Int(i)) => Some(i),
+        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+            Value::Int(i) => Some(*i),
+            Value::Thunk(t) => match t.done_ref() {
+                Some(Value::Int(i)) => Some(*i),
                 _ => None,
             },
             _ => None,
@@ -1386,14 +1413,37 @@ fn ready_int(e: &Expr, env: &Rc<Env>) -> Option<i64> {
     }
 }
 
+/// The closure a variable's value is, if it is one (evaluated).
+#[inline]
+fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
+    match v {
+        Value::Lambda(c) => Some(c),
+        Value::Thunk(t) => match t.done_ref() {
+            Some(Value::Lambda(c)) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Evaluate integer arithmetic or comparison on evaluated operands, if
-/// it cannot fail (no overflow); `None` means "make a thunk".
-fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
+/// it cannot fail (no overflow); `None` means "evaluate it normally" (or
+/// "make a thunk", for a strict argument).
+#[inline]
+fn cheap(e: &Expr, env: &Env) -> Option<Value> {
     let Expr::BinOp { op, l, r, .. } = e else {
         return None;
     };
     let f = match op {
-        BinOp::Add | BinOp::Sub | BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => op,
+        BinOp::Add
+        | BinOp::Sub
+        | BinOp::Mul
+        | BinOp::Less
+        | BinOp::LessEq
+        | BinOp::More
+        | BinOp::MoreEq
+        | BinOp::Eq
+        | BinOp::NotEq => op,
         _ => return None,
     };
     let x = ready_int(l, env)?;
@@ -1401,9 +1451,12 @@ fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
     Some(match f {
         BinOp::Add => Value::Int(x.checked_add(y)?),
         BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Mul => Value::Int(x.checked_mul(y)?),
         BinOp::Less => Value::Bool(x < y),
         BinOp::LessEq => Value::Bool(x <= y),
         BinOp::More => Value::Bool(x > y),
+        BinOp::Eq => Value::Bool(x == y),
+        BinOp::NotEq => Value::Bool(x != y),
         _ => Value::Bool(x >= y),
     })
 }

@@ -67,7 +67,6 @@ pub fn merge_ctx(a: &Context, b: &Context) -> Context {
     }
 }
 
-#[derive(Clone)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -81,6 +80,28 @@ pub enum Value {
     PrimOp(Rc<PrimOp>),
     PrimOpApp(Rc<PrimOpApp>),
     Thunk(Thunk),
+}
+
+impl Clone for Value {
+    /// Written out so that it inlines: most clones are of integers,
+    /// booleans or one reference count.
+    #[inline]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Str(s) => Value::Str(s.clone()),
+            Value::Path(p) => Value::Path(p.clone()),
+            Value::Attrs(a) => Value::Attrs(a.clone()),
+            Value::List(l) => Value::List(l.clone()),
+            Value::Lambda(c) => Value::Lambda(c.clone()),
+            Value::PrimOp(p) => Value::PrimOp(p.clone()),
+            Value::PrimOpApp(p) => Value::PrimOpApp(p.clone()),
+            Value::Thunk(t) => Value::Thunk(t.clone()),
+        }
+    }
 }
 
 impl fmt::Debug for Value {
