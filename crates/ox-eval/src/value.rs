@@ -171,9 +171,9 @@ impl Value {
 ///
 /// `big // small` does not copy `big`: the result is a layer (`own`, the
 /// new attributes) over a shared `base`. Lookups search the layers top
-/// down; the first call to `entries()` flattens once and caches. Chains are
-/// flattened when they reach `MAX_LAYERS`, so lookups stay cheap and a
-/// fold of `acc // { … }` copies the accumulator only every few steps.
+/// down; the first call to `entries()` flattens once and caches. Layers
+/// grow geometrically towards the bottom (see `update`), so a chain has
+/// O(log n) layers and a fold of `acc // { … }` copies little.
 #[derive(Clone, Default)]
 pub struct Attrs {
     own: Vec<(Sym, Value)>,
@@ -184,7 +184,8 @@ pub struct Attrs {
     pub positions: Option<Positions>,
 }
 
-const MAX_LAYERS: u32 = 8;
+/// A safety net: the size rule in `update` keeps chains far shorter.
+const MAX_LAYERS: u32 = 48;
 
 /// Attribute positions. Sets written in source point at their compiled
 /// definition, so evaluating a set literal allocates nothing for them.
@@ -320,7 +321,12 @@ impl Attrs {
                 return Some(v);
             }
             match &a.base {
-                Some(b) => a = b,
+                Some(b) => {
+                    a = b;
+                    if let Some(f) = a.flat.get() {
+                        return search(f, name);
+                    }
+                }
                 None => return None,
             }
         }
@@ -346,26 +352,52 @@ impl Attrs {
         }
     }
     /// `this // other`
+    ///
+    /// The result is a new top layer over `this`, kept log-structured: the
+    /// new entries absorb the layers below them that are less than twice
+    /// their size (and the bottom set too, when that is small). Each layer
+    /// is then more than twice the size of the one above it, so a chain
+    /// has O(log n) layers and a fold of `acc // { … }` copies each entry
+    /// O(log n) times instead of once per step. Shared layers are never
+    /// modified: `this` stays valid for everyone else holding it.
     pub fn update(this: &Rc<Attrs>, other: &Attrs) -> Attrs {
         // Positions are for diagnostics only: keep one side's table
         // (the right one wins) rather than paying O(n) on every `//`.
         let positions = other.positions.clone().or_else(|| this.positions.clone());
-        // (`//` is right-associative: `acc // { a; } // { b; }` has a
-        // small layered set on the right; flattening that is cheap.)
-        let small = other.own.len() <= 16 && (other.base.is_none() || other.len() <= 16);
-        if small && this.layers < MAX_LAYERS && this.flat.get().is_none() {
+        let mut top: Vec<(Sym, Value)> = other.entries().to_vec();
+        let mut below: &Rc<Attrs> = this;
+        loop {
+            let bottom = below.base.is_none() || below.flat.get().is_some();
+            if bottom {
+                let entries = below.entries();
+                if entries.len() <= 2 * top.len() {
+                    return Attrs {
+                        own: merge(entries, &top),
+                        positions,
+                        ..Attrs::default()
+                    };
+                }
+                break;
+            }
+            if below.own.len() > 2 * top.len() {
+                break;
+            }
+            top = merge(&below.own, &top);
+            below = below.base.as_ref().expect("checked above");
+        }
+        if below.layers >= MAX_LAYERS {
             return Attrs {
-                own: other.entries().to_vec(),
-                base: Some(this.clone()),
-                layers: this.layers + 1,
-                flat: Default::default(),
+                own: merge(below.entries(), &top),
                 positions,
+                ..Attrs::default()
             };
         }
         Attrs {
-            own: merge(this.entries(), other.entries()),
+            own: top,
+            base: Some(below.clone()),
+            layers: below.layers + 1,
+            flat: Default::default(),
             positions,
-            ..Attrs::default()
         }
     }
 }
@@ -517,5 +549,69 @@ impl Thunk {
     }
     pub fn ptr_eq(a: &Thunk, b: &Thunk) -> bool {
         Rc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn int(v: &Value) -> i64 {
+        match v {
+            Value::Int(i) => *i,
+            _ => panic!("not an int"),
+        }
+    }
+
+    /// `//` chains (layered, shared, flattened at random points) agree with
+    /// a plain map model, and updating never changes the operands.
+    #[test]
+    fn layered_updates_match_a_map() {
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let names: Vec<Sym> = (0..300).map(|i| sym(&format!("n{}", i))).collect();
+        // (set, model) pairs; new sets are built from random earlier ones
+        let mut sets: Vec<(Rc<Attrs>, BTreeMap<Sym, i64>)> =
+            vec![(Rc::new(Attrs::new()), BTreeMap::new())];
+        for step in 0..3000 {
+            let (base, model) = sets[rnd(sets.len() as u64) as usize].clone();
+            let k = match rnd(10) {
+                0 => 40 + rnd(200),
+                1..=3 => 0,
+                _ => 1 + rnd(6),
+            };
+            let mut m2: BTreeMap<Sym, i64> = BTreeMap::new();
+            for _ in 0..k {
+                m2.insert(names[rnd(names.len() as u64) as usize], step);
+            }
+            let other =
+                Attrs::from_unsorted(m2.iter().map(|(k, v)| (*k, Value::Int(*v))).collect());
+            let new = Rc::new(Attrs::update(&base, &other));
+            let mut model2 = model.clone();
+            model2.extend(m2);
+            if rnd(7) == 0 {
+                new.entries();
+            }
+            for n in names.iter().take(60) {
+                assert_eq!(new.get(n).map(int), model2.get(n).copied(), "step {step}");
+            }
+            // the operand is unchanged
+            let got: Vec<(Sym, i64)> = base.entries().iter().map(|(k, v)| (*k, int(v))).collect();
+            let want: Vec<(Sym, i64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(got, want, "step {step}");
+            assert!(new.layers <= 16, "step {step}: {} layers", new.layers);
+            sets.push((new, model2));
+        }
+        for (s, m) in &sets {
+            let got: Vec<(Sym, i64)> = s.entries().iter().map(|(k, v)| (*k, int(v))).collect();
+            let want: Vec<(Sym, i64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(got, want);
+        }
     }
 }

@@ -83,16 +83,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Evaluation churns through memory in waves; returning pages to the
-    // OS after 10 ms (mimalloc's default) makes the kernel zero them
-    // again and again. Keep freed pages for a second instead.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // mi_option_purge_delay is 15 in the bundled mimalloc v2 and v3 headers;
-        // the Rust bindings do not name it.
-        const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-        // SAFETY: plain integer option setter of the C allocator.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
-    }
+    ox_eval::alloc::configure();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
