@@ -331,6 +331,14 @@ impl Eval {
                         StrPart::Lit(l) => s.push_str(l),
                         StrPart::Expr(x) => {
                             let v = self.eval(x, env)?;
+                            // strings are appended in place, not copied first
+                            if let Value::Str(ns) = &v {
+                                s.push_str(&ns.s);
+                                if ns.ctx.is_some() {
+                                    ctx = merge_ctx(&ctx, &ns.ctx);
+                                }
+                                continue;
+                            }
                             let ns = self
                                 .coerce_to_string(v, span_or(x.span(), *span), false, true)
                                 .context(|| {
@@ -1083,6 +1091,12 @@ impl Eval {
     /// strings concatenate (copying paths to the store).
     pub fn add(&mut self, a: Value, b: Value, span: Span) -> Result<Value> {
         match (&a, &b) {
+            (Value::Str(x), Value::Str(y)) => {
+                let mut s = String::with_capacity(x.s.len() + y.s.len());
+                s.push_str(&x.s);
+                s.push_str(&y.s);
+                Ok(Value::str_ctx(s, merge_ctx(&x.ctx, &y.ctx)))
+            }
             (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
                 Some(r) => Ok(Value::Int(r)),
                 None => err(
@@ -1438,6 +1452,7 @@ fn cheap(e: &Expr, env: &Env) -> Option<Value> {
         BinOp::Add
         | BinOp::Sub
         | BinOp::Mul
+        | BinOp::Div
         | BinOp::Less
         | BinOp::LessEq
         | BinOp::More
@@ -1452,6 +1467,8 @@ fn cheap(e: &Expr, env: &Env) -> Option<Value> {
         BinOp::Add => Value::Int(x.checked_add(y)?),
         BinOp::Sub => Value::Int(x.checked_sub(y)?),
         BinOp::Mul => Value::Int(x.checked_mul(y)?),
+        // `None` for division by zero: the normal path reports it
+        BinOp::Div => Value::Int(x.checked_div(y)?),
         BinOp::Less => Value::Bool(x < y),
         BinOp::LessEq => Value::Bool(x <= y),
         BinOp::More => Value::Bool(x > y),
