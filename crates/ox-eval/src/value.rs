@@ -195,8 +195,29 @@ pub enum Positions {
     Table(Rc<Vec<(Sym, Span)>>),
 }
 
+/// Name order (byte-wise, as `str::cmp`), cheaper for attribute names:
+/// interned names compare by pointer when equal, and names that differ
+/// early (most do) are decided inline instead of by a `memcmp` call.
+#[inline]
+pub fn cmp_name(a: &str, b: &str) -> std::cmp::Ordering {
+    if std::ptr::eq(a, b) {
+        return std::cmp::Ordering::Equal;
+    }
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let n = x.len().min(y.len());
+    for i in 0..n.min(8) {
+        if x[i] != y[i] {
+            return x[i].cmp(&y[i]);
+        }
+    }
+    if n > 8 {
+        return x[8..].cmp(&y[8..]);
+    }
+    x.len().cmp(&y.len())
+}
+
 fn search<'a>(v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
-    v.binary_search_by(|(k, _)| (**k).cmp(name))
+    v.binary_search_by(|(k, _)| cmp_name(k, name))
         .ok()
         .map(|i| &v[i].1)
 }
@@ -208,7 +229,7 @@ fn merge(a: &[(Sym, Value)], b: &[(Sym, Value)]) -> Vec<(Sym, Value)> {
         // few additions: binary-search each and copy the runs between
         let mut from = 0;
         for (k, v) in b.iter() {
-            match a[from..].binary_search_by(|(x, _)| (**x).cmp(k)) {
+            match a[from..].binary_search_by(|(x, _)| cmp_name(x, k)) {
                 Ok(i) => {
                     out.extend_from_slice(&a[from..from + i]);
                     out.push((*k, v.clone()));
@@ -226,7 +247,7 @@ fn merge(a: &[(Sym, Value)], b: &[(Sym, Value)]) -> Vec<(Sym, Value)> {
     }
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
-        match a[i].0.cmp(b[j].0) {
+        match cmp_name(a[i].0, b[j].0) {
             std::cmp::Ordering::Less => {
                 out.push(a[i].clone());
                 i += 1;
@@ -253,7 +274,7 @@ impl Attrs {
     }
     /// Build from unsorted entries; later duplicates win.
     pub fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
-        entries.sort_by(|a, b| a.0.cmp(b.0));
+        entries.sort_by(|a, b| cmp_name(a.0, b.0));
         // keep the last of duplicates
         let mut out: Vec<(Sym, Value)> = Vec::with_capacity(entries.len());
         for e in entries {
@@ -566,6 +587,33 @@ mod tests {
 
     /// `//` chains (layered, shared, flattened at random points) agree with
     /// a plain map model, and updating never changes the operands.
+    #[test]
+    fn name_order_is_byte_order() {
+        let names = [
+            "",
+            "a",
+            "a1",
+            "a10",
+            "a2",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgh\u{0}",
+            "abcdefgz",
+            "abcdefghij1",
+            "abcdefghij2",
+            "b",
+            "\u{e9}",
+            "Z",
+            "_",
+            "a\u{0}",
+        ];
+        for x in names {
+            for y in names {
+                assert_eq!(cmp_name(x, y), x.cmp(y), "{:?} vs {:?}", x, y);
+            }
+        }
+    }
+
     #[test]
     fn layered_updates_match_a_map() {
         let mut seed: u64 = 0x9e3779b97f4a7c15;
