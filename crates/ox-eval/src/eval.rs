@@ -733,7 +733,17 @@ impl Eval {
                 if inner.formals.is_none() {
                     let inner: &'static LambdaDef = inner;
                     let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
+                    let env2 = if cheap_shape(&inner.body) {
+                        // A comparison or arithmetic on the arguments (a sort
+                        // comparator) is computed without allocating its frame.
+                        let frame = Env::frame(smallvec::smallvec![b], Some(env1));
+                        if let Some(v) = cheap(&inner.body, &frame) {
+                            return Ok(v);
+                        }
+                        Rc::new(frame)
+                    } else {
+                        Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+                    };
                     return self.eval(&inner.body, &env2).context(|| {
                         (
                             match &*outer.name.borrow() {
@@ -811,6 +821,14 @@ impl Eval {
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
         let def: &'static LambdaDef = c.def;
         let env = match &def.formals {
+            None if cheap_shape(&def.body) => {
+                // `x: x > 3` and the like need no heap frame
+                let frame = Env::frame(smallvec::smallvec![arg], Some(c.env.clone()));
+                if let Some(v) = cheap(&def.body, &frame) {
+                    return Ok(v);
+                }
+                Rc::new(frame)
+            }
             None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
@@ -1425,6 +1443,14 @@ fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
         },
         _ => None,
     }
+}
+
+/// Whether `cheap` may succeed on `e`: an operator on variables and
+/// integer constants.
+#[inline]
+fn cheap_shape(e: &Expr) -> bool {
+    let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
+    matches!(e, Expr::BinOp { l, r, .. } if simple(l) && simple(r))
 }
 
 /// The closure a variable's value is, if it is one (evaluated).
