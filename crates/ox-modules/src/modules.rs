@@ -173,13 +173,24 @@ pub struct RawDef {
     pub wraps: Rc<Vec<Wrap>>,
 }
 
+thread_local! {
+    static NO_WRAPS: Rc<Vec<Wrap>> = Rc::new(Vec::new());
+    /// An option's `default`: an `mkOptionDefault` definition.
+    static DEFAULT_WRAPS: Rc<Vec<Wrap>> = Rc::new(vec![Wrap::Override(Value::Int(1500))]);
+}
+
+/// The (shared) empty list of properties of a plain definition.
+pub fn no_wraps() -> Rc<Vec<Wrap>> {
+    NO_WRAPS.with(|w| w.clone())
+}
+
 impl RawDef {
     pub fn plain(d: &Def) -> RawDef {
         RawDef {
             file: d.file.clone(),
             pos: d.pos,
             value: d.value.clone(),
-            wraps: Rc::new(Vec::new()),
+            wraps: no_wraps(),
         }
     }
 }
@@ -460,7 +471,7 @@ impl Sys {
                     file: d.file.clone(),
                     pos: a.position(n).or(d.pos),
                     value: x.clone(),
-                    wraps: Rc::new(Vec::new()),
+                    wraps: no_wraps(),
                 });
             }
         }
@@ -1015,7 +1026,7 @@ impl Sys {
                     file: m.file.clone(),
                     pos: None,
                     value: c.clone(),
-                    wraps: Rc::new(Vec::new()),
+                    wraps: no_wraps(),
                 });
             }
         }
@@ -1427,6 +1438,8 @@ pub struct Opt {
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
     decl_files: Vec<String>,
+    /// The first of `decl_files` (the file of the `default` definition).
+    first_file: Rc<str>,
     decl_pos: Vec<Option<Span>>,
     /// The first declaration as written (for attribute positions).
     first_decl: Option<Rc<Attrs>>,
@@ -1587,6 +1600,7 @@ impl Opt {
             Opt {
                 loc,
                 decl: Rc::new(decl),
+                first_file: files.first().map(|f| f.as_str()).unwrap_or_default().into(),
                 decl_files: files,
                 decl_pos: poss,
                 first_decl: decl_attrs,
@@ -1611,10 +1625,10 @@ impl Opt {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
         if let Some(d) = self.decl.get("default") {
             v.push(RawDef {
-                file: self.decl_files.first().cloned().unwrap_or_default().into(),
+                file: self.first_file.clone(),
                 pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
                 value: d.clone(),
-                wraps: Rc::new(vec![Wrap::Override(Value::Int(1500))]),
+                wraps: DEFAULT_WRAPS.with(|w| w.clone()),
             });
         }
         v.extend(self.raw.iter().cloned());

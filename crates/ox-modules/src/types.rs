@@ -600,7 +600,7 @@ fn core_list(
                 file: d.file.clone(),
                 pos: d.pos,
                 value: x.clone(),
-                wraps: Rc::new(Vec::new()),
+                wraps: modules::no_wraps(),
             };
             if let Some(v) = modules::merge_definitions(ev, &el, &elem, &[raw])? {
                 out.push(v);
@@ -629,7 +629,7 @@ fn core_attrs_of(
                 file: d.file.clone(),
                 pos: at.position(k).or(d.pos),
                 value: v.clone(),
-                wraps: Rc::new(Vec::new()),
+                wraps: modules::no_wraps(),
             });
         }
     }
