@@ -965,15 +965,10 @@ fn core_submodule(
     ev.force(r.get("config").cloned().unwrap_or(Value::Null))
 }
 
-fn sub_eval(
-    ev: &mut Eval,
-    _base: &Value,
-    mods: Vec<Value>,
-    special: &Value,
-    class: &Value,
-    loc: &[String],
-) -> Result<Value> {
-    let mut all = vec![attrs(vec![(
+thread_local! {
+    /// `{ _module.args.name = mkOptionDefault "‹name›"; }`, the same for
+    /// every submodule evaluation.
+    static NAME_DEFAULT_MODULE: Value = attrs(vec![(
         "_module",
         attrs(vec![(
             "args",
@@ -986,7 +981,18 @@ fn sub_eval(
                 ]),
             )]),
         )]),
-    )])];
+    )]);
+}
+
+fn sub_eval(
+    ev: &mut Eval,
+    _base: &Value,
+    mods: Vec<Value>,
+    special: &Value,
+    class: &Value,
+    loc: &[String],
+) -> Result<Value> {
+    let mut all = vec![NAME_DEFAULT_MODULE.with(|m| m.clone())];
     all.extend(mods);
     let args = attrs(vec![
         ("modules", Value::list(all)),
