@@ -584,7 +584,14 @@ impl Sys {
                 key("_class"),
                 self.class.clone().map(s).unwrap_or(Value::Null),
             ),
-            (key("_prefix"), loc_to_value(&self.prefix)),
+            (
+                key("_prefix"),
+                // the list evalModules was given, when it was one
+                match self.orig.get("prefix") {
+                    Some(p @ Value::List(_)) => p.clone(),
+                    _ => loc_to_value(&self.prefix),
+                },
+            ),
         ];
         e.extend(self.special.entries().iter().cloned());
         let v = attrs_sym(e);
