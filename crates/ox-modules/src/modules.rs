@@ -179,6 +179,15 @@ thread_local! {
     static DEFAULT_WRAPS: Rc<Vec<Wrap>> = Rc::new(vec![Wrap::Override(Value::Int(1500))]);
 }
 
+thread_local! {
+    static EMPTY_ATTRS: Value = attrs(vec![]);
+}
+
+/// `{ }` (shared).
+fn empty_attrs() -> Value {
+    EMPTY_ATTRS.with(|e| e.clone())
+}
+
 /// The (shared) empty list of properties of a plain definition.
 pub fn no_wraps() -> Rc<Vec<Wrap>> {
     NO_WRAPS.with(|w| w.clone())
@@ -716,113 +725,134 @@ impl Sys {
         m: Value,
     ) -> Result<Rc<Module>> {
         let a = force_attrs(ev, &m, "a module")?;
-        let file: Rc<str> = match a.get("_file") {
+        // One pass over the names (lookups one by one showed in profiles:
+        // every submodule element collects five modules).
+        let (mut f_file, mut f_key, mut f_class, mut f_disabled) = (None, None, None, None);
+        let (mut f_imports, mut f_require, mut f_options, mut f_config) = (None, None, None, None);
+        let (mut f_meta, mut f_freeform, mut other) = (None, None, false);
+        for (k, v) in a.entries() {
+            match *k {
+                "_file" => f_file = Some(v),
+                "key" => f_key = Some(v),
+                "_class" => f_class = Some(v),
+                "disabledModules" => f_disabled = Some(v),
+                "imports" => f_imports = Some(v),
+                "require" => f_require = Some(v),
+                "options" => f_options = Some(v),
+                "config" => f_config = Some(v),
+                "meta" => f_meta = Some(v),
+                "freeformType" => f_freeform = Some(v),
+                _ => other = true,
+            }
+        }
+        let file: Rc<str> = match f_file {
             Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
             None => file.into(),
         };
-        let key = match a.get("key") {
+        let key = match f_key {
             Some(k) => force_str(ev, k, "`key' of a module")?,
             None => key,
         };
-        let class = match a.get("_class") {
+        let class = match f_class {
             Some(c) => match ev.force(c.clone())? {
                 Value::Null => None,
                 c => Some(force_str(ev, &c, "`_class' of a module")?),
             },
             None => None,
         };
-        let list_of = |ev: &mut Eval, n: &str| -> Result<Vec<Value>> {
-            match a.get(n) {
+        let list_of = |ev: &mut Eval, v: Option<&Value>, n: &str| -> Result<Vec<Value>> {
+            match v {
                 Some(v) => Ok(
                     force_list_with(ev, v, || format!("`{}' of module `{}'", n, file))?.to_vec(),
                 ),
                 None => Ok(Vec::new()),
             }
         };
-        let disabled = list_of(ev, "disabledModules")?;
+        let disabled = list_of(ev, f_disabled, "disabledModules")?;
         let mut configs = Vec::new();
-        let explicit = a.contains("config") || a.contains("options");
+        let explicit = f_config.is_some() || f_options.is_some();
         let (imports, options) = if explicit {
-            for (k, _) in a.entries() {
-                if !matches!(
-                    *k,
-                    "_class"
-                        | "_file"
-                        | "key"
-                        | "disabledModules"
-                        | "imports"
-                        | "options"
-                        | "config"
-                        | "meta"
-                        | "freeformType"
-                ) {
-                    let bad: Vec<&str> = a
-                        .entries()
-                        .iter()
-                        .map(|(k, _)| *k)
-                        .filter(|k| {
-                            !matches!(
-                                *k,
-                                "_class"
-                                    | "_file"
-                                    | "key"
-                                    | "disabledModules"
-                                    | "imports"
-                                    | "options"
-                                    | "config"
-                                    | "meta"
-                                    | "freeformType"
-                            )
-                        })
-                        .collect();
-                    return Err(EvalError::new(
-                        ErrorKind::Throw,
-                        format!(
-                            "Module `{}' has an unsupported attribute `{}'. This is caused by introducing a top-level `config' or `options' attribute. Add configuration attributes immediately on the top level instead, or move all of them (namely: {}) into the explicit `config' attribute.",
-                            key,
-                            k,
-                            bad.join(" ")
-                        ),
-                        a.position(k),
-                    ));
-                }
-            }
-            if let Some(c) = a.get("config") {
-                configs.push(c.clone());
-            }
-            if let Some(mt) = a.get("meta") {
-                configs.push(attrs(vec![("meta", mt.clone())]));
-            }
-            (
-                list_of(ev, "imports")?,
-                a.get("options").cloned().unwrap_or(attrs(vec![])),
-            )
-        } else {
-            let mut imports = list_of(ev, "require")?;
-            imports.extend(list_of(ev, "imports")?);
-            let rest: Vec<(Sym, Value)> = a
-                .entries()
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        *k,
+            if other || f_require.is_some() {
+                let allowed = |k: &str| {
+                    matches!(
+                        k,
                         "_class"
                             | "_file"
                             | "key"
                             | "disabledModules"
-                            | "require"
                             | "imports"
+                            | "options"
+                            | "config"
+                            | "meta"
                             | "freeformType"
                     )
-                })
-                .cloned()
-                .collect();
-            let mut c = Attrs::from_sorted(rest);
-            c.positions = a.positions.clone();
-            configs.push(Value::attrs(c));
-            (imports, attrs(vec![]))
+                };
+                let bad: Vec<&str> = a
+                    .entries()
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .filter(|k| !allowed(k))
+                    .collect();
+                let k = bad[0];
+                return Err(EvalError::new(
+                    ErrorKind::Throw,
+                    format!(
+                        "Module `{}' has an unsupported attribute `{}'. This is caused by introducing a top-level `config' or `options' attribute. Add configuration attributes immediately on the top level instead, or move all of them (namely: {}) into the explicit `config' attribute.",
+                        key,
+                        k,
+                        bad.join(" ")
+                    ),
+                    a.position(k),
+                ));
+            }
+            if let Some(c) = f_config {
+                configs.push(c.clone());
+            }
+            if let Some(mt) = f_meta {
+                configs.push(attrs(vec![("meta", mt.clone())]));
+            }
+            (
+                list_of(ev, f_imports, "imports")?,
+                f_options.cloned().unwrap_or_else(empty_attrs),
+            )
+        } else {
+            let mut imports = list_of(ev, f_require, "require")?;
+            imports.extend(list_of(ev, f_imports, "imports")?);
+            let special = f_file.is_some()
+                || f_key.is_some()
+                || f_class.is_some()
+                || f_disabled.is_some()
+                || f_require.is_some()
+                || f_imports.is_some()
+                || f_freeform.is_some();
+            if special {
+                let rest: Vec<(Sym, Value)> = a
+                    .entries()
+                    .iter()
+                    .filter(|(k, _)| {
+                        !matches!(
+                            *k,
+                            "_class"
+                                | "_file"
+                                | "key"
+                                | "disabledModules"
+                                | "require"
+                                | "imports"
+                                | "freeformType"
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                let mut c = Attrs::from_sorted(rest);
+                c.positions = a.positions.clone();
+                configs.push(Value::attrs(c));
+            } else {
+                // the whole set is configuration: no copy
+                configs.push(Value::Attrs(a.clone()));
+            }
+            (imports, empty_attrs())
         };
-        if let Some(ft) = a.get("freeformType") {
+        if let Some(ft) = f_freeform {
             configs.push(attrs(vec![(
                 "_module",
                 attrs(vec![("freeformType", ft.clone())]),
