@@ -188,6 +188,14 @@ fn empty_attrs() -> Value {
     EMPTY_ATTRS.with(|e| e.clone())
 }
 
+/// `loc ++ [name]` in one allocation.
+pub fn loc_with(loc: &[String], name: &str) -> Vec<String> {
+    let mut l = Vec::with_capacity(loc.len() + 1);
+    l.extend(loc.iter().cloned());
+    l.push(name.to_string());
+    l
+}
+
 /// The (shared) empty list of properties of a plain definition.
 pub fn no_wraps() -> Rc<Vec<Wrap>> {
     NO_WRAPS.with(|w| w.clone())
@@ -1144,7 +1152,7 @@ pub struct Node {
     decls: Vec<(Rc<Module>, Value)>,
     defs: Vec<RawDef>,
     decl_index: OnceCell<Rc<DeclIndex>>,
-    def_index: OnceCell<Rc<HashMap<Sym, Vec<RawDef>>>>,
+    def_index: OnceCell<Rc<DefIndex>>,
     kids: RefCell<HashMap<Sym, Child>>,
     config: WeakMemo,
     options: WeakMemo,
@@ -1153,9 +1161,13 @@ pub struct Node {
 /// A declaration: its module, the `options` subtree, its position.
 type Decl = (Rc<Module>, Value, Option<Span>);
 
+/// Definitions at a node by name.
+type DefIndex = HashMap<Sym, SmallVec<[RawDef; 1]>>;
+
 struct DeclIndex {
     names: Vec<Sym>,
-    by_name: HashMap<Sym, Vec<Decl>>,
+    // (one declaration and one definition per name are the rule: inline)
+    by_name: HashMap<Sym, SmallVec<[Decl; 1]>>,
 }
 
 #[derive(Clone)]
@@ -1174,7 +1186,7 @@ impl Node {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::default();
+        let mut by_name: HashMap<Sym, SmallVec<[Decl; 1]>> = HashMap::default();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
             let a = force_attrs_with(ev, v, || {
@@ -1198,11 +1210,11 @@ impl Node {
         Ok(d)
     }
 
-    fn def_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<HashMap<Sym, Vec<RawDef>>>> {
+    fn def_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<DefIndex>> {
         if let Some(d) = self.def_index.get() {
             return Ok(d.clone());
         }
-        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::default();
+        let mut idx: DefIndex = HashMap::default();
         for d in &self.defs {
             let mut pushed = Vec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
@@ -1237,9 +1249,12 @@ impl Node {
         }
         let di = self.decl_index(ev)?;
         let decls = di.by_name.get(name).cloned().unwrap_or_default();
-        let defs = self.def_index(ev)?.get(name).cloned().unwrap_or_default();
-        let mut loc = self.loc.clone();
-        loc.push(name.to_string());
+        let defs: Vec<RawDef> = self
+            .def_index(ev)?
+            .get(name)
+            .map(|d| d.to_vec())
+            .unwrap_or_default();
+        let loc = loc_with(&self.loc, name);
         let mut opts = Vec::new();
         let mut trees = Vec::new();
         for (m, v, pos) in decls {

@@ -594,8 +594,7 @@ fn core_list(
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let mut el = loc.to_vec();
-            el.push(format!("[definition {}-entry {}]", n + 1, m + 1));
+            let el = modules::loc_with(loc, &format!("[definition {}-entry {}]", n + 1, m + 1));
             let raw = RawDef {
                 file: d.file.clone(),
                 pos: d.pos,
@@ -635,8 +634,7 @@ fn core_attrs_of(
     }
     let mut out: Vec<(Sym, Value)> = Vec::new();
     for (k, raws) in by {
-        let mut el = loc.to_vec();
-        el.push(k.to_string());
+        let el = modules::loc_with(loc, k);
         if is_lazy {
             let elem = elem.clone();
             out.push((
