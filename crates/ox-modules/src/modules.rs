@@ -1216,7 +1216,7 @@ impl Node {
         }
         let mut idx: DefIndex = HashMap::default();
         for d in &self.defs {
-            let mut pushed = Vec::new();
+            let mut pushed = SmallVec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
                 (
                     format!(
@@ -1432,7 +1432,7 @@ fn push_down(
     ev: &mut Eval,
     v: Value,
     wraps: &Rc<Vec<Wrap>>,
-    out: &mut Vec<(Rc<Attrs>, Rc<Vec<Wrap>>)>,
+    out: &mut SmallVec<[(Rc<Attrs>, Rc<Vec<Wrap>>); 2]>,
 ) -> Result<()> {
     let v = ev.force(v)?;
     let a = match &v {
@@ -1961,6 +1961,9 @@ fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value
 // ----------------------------------------------------------------------
 // Definitions: properties, priorities, order, check and merge
 
+/// The results of discharging one definition (mostly one: inline).
+type Slots = SmallVec<[Slot; 1]>;
+
 /// One result of discharging a definition: a value at a priority, or an
 /// `mkOverride` whose content is not forced yet.
 enum Slot {
@@ -1997,7 +2000,7 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
         if !keep {
             continue;
         }
-        let mut local = Vec::new();
+        let mut local: Slots = SmallVec::new();
         match prio {
             Some(p) => local.push(Slot::Pending(d.clone(), d.value.clone(), p, None)),
             None => discharge(ev, d, d.value.clone(), 100, None, &mut local)?,
@@ -2030,7 +2033,7 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
         let Slot::Pending(d, v, p, order) = slot else {
             unreachable!("only pending slots are selected")
         };
-        let mut local = Vec::new();
+        let mut local: Slots = SmallVec::new();
         discharge(ev, &d, v, p, order, &mut local)?;
         for (j, s) in local.into_iter().enumerate() {
             let mut k = key.clone();
@@ -2094,7 +2097,7 @@ fn discharge(
     v: Value,
     prio: i64,
     order: Option<i64>,
-    out: &mut Vec<Slot>,
+    out: &mut Slots,
 ) -> Result<()> {
     let v = ev.force(v)?;
     if let Value::Attrs(a) = &v {
