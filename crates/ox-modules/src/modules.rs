@@ -1428,12 +1428,7 @@ impl Node {
 /// nixpkgs' `pushDownProperties`: mkMerge is flattened, mkIf and
 /// mkOverride around a set are pushed into its attributes (without
 /// forcing the condition).
-fn push_down(
-    ev: &mut Eval,
-    v: Value,
-    wraps: &Rc<Vec<Wrap>>,
-    out: &mut SmallVec<[(Rc<Attrs>, Rc<Vec<Wrap>>); 2]>,
-) -> Result<()> {
+fn push_down(ev: &mut Eval, v: Value, wraps: &Rc<Vec<Wrap>>, out: &mut Pushed) -> Result<()> {
     let v = ev.force(v)?;
     let a = match &v {
         Value::Attrs(a) => a.clone(),
@@ -1960,6 +1955,9 @@ fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value
 
 // ----------------------------------------------------------------------
 // Definitions: properties, priorities, order, check and merge
+
+/// Sets of definitions with the properties around them (`push_down`).
+type Pushed = SmallVec<[(Rc<Attrs>, Rc<Vec<Wrap>>); 2]>;
 
 /// The results of discharging one definition (mostly one: inline).
 type Slots = SmallVec<[Slot; 1]>;
