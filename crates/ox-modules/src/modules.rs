@@ -277,16 +277,23 @@ impl Sys {
         let s1 = self.clone();
         let config = lazy(move |ev| {
             // Keep the option tree while checking and building.
-            let _root = s1.root(ev)?;
+            let root = s1.root(ev)?;
             s1.check_unmatched(ev)?;
-            let c = s1.config_set(ev)?;
-            let c = force_attrs(ev, &c, "config")?;
-            let entries: Vec<(Sym, Value)> = c
-                .entries()
-                .iter()
-                .filter(|(k, _)| *k != "_module")
-                .cloned()
-                .collect();
+            let entries: Vec<(Sym, Value)> = if s1.freeform_type(ev)?.is_none() {
+                s1.freeform.set(false);
+                // the declared names but `_module`: `config` itself
+                // (with `_module`) is built only if a module reads it
+                // after this set is gone
+                root.config_entries(ev, Some("_module"))?
+            } else {
+                let c = s1.config_set(ev)?;
+                let c = force_attrs(ev, &c, "config")?;
+                c.entries()
+                    .iter()
+                    .filter(|(k, _)| *k != "_module")
+                    .cloned()
+                    .collect()
+            };
             let r = Value::attrs(Attrs::from_sorted(entries));
             s1.handle.result.set(&r);
             Ok(r)
@@ -1345,9 +1352,25 @@ impl Node {
         if let Some(v) = self.config.get() {
             return Ok(v.clone());
         }
+        let e = self.config_entries(ev, None)?;
+        let v = Value::attrs(Attrs::from_sorted(e));
+        self.config.set(&v);
+        Ok(v)
+    }
+
+    /// The entries of `config` here (sorted), one thunk per declared name
+    /// but `skip`.
+    fn config_entries(
+        self: &Rc<Self>,
+        ev: &mut Eval,
+        skip: Option<&str>,
+    ) -> Result<Vec<(Sym, Value)>> {
         let di = self.decl_index(ev)?;
         let mut e = Vec::with_capacity(di.names.len());
         for n in &di.names {
+            if skip == Some(*n) {
+                continue;
+            }
             let me = self.clone();
             let n = *n;
             e.push((
@@ -1358,9 +1381,7 @@ impl Node {
                 }),
             ));
         }
-        let v = Value::attrs(Attrs::from_sorted(e));
-        self.config.set(&v);
-        Ok(v)
+        Ok(e)
     }
 
     fn options_attrs(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
