@@ -188,6 +188,10 @@ fn empty_attrs() -> Value {
     EMPTY_ATTRS.with(|e| e.clone())
 }
 
+fn strings(v: &[Rc<str>]) -> Vec<String> {
+    v.iter().map(|f| f.to_string()).collect()
+}
+
 /// `loc ++ [name]` in one allocation.
 pub fn loc_with(loc: &[String], name: &str) -> Vec<String> {
     let mut l = Vec::with_capacity(loc.len() + 1);
@@ -1505,7 +1509,8 @@ pub struct Opt {
     loc: Vec<String>,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
-    decl_files: Vec<String>,
+    /// Shared with the declaring modules.
+    decl_files: Vec<Rc<str>>,
     /// The first of `decl_files` (the file of the `default` definition).
     first_file: Rc<str>,
     decl_pos: Vec<Option<Span>>,
@@ -1568,7 +1573,6 @@ impl Opt {
         let mut ty: Option<Value> = None;
         let mut files = Vec::new();
         let mut poss = Vec::new();
-        let mut first_file: Option<String> = None;
         let mut decl_attrs: Option<Rc<Attrs>> = None;
         for (m, v, pos) in &decls {
             let a = force_attrs(ev, v, "an option declaration")?;
@@ -1603,7 +1607,7 @@ impl Opt {
                                             "The option `{}' in `{}' is already declared in {}.",
                                             show_option(&loc),
                                             m.file,
-                                            show_files(&files)
+                                            show_files(&strings(&files))
                                         ),
                                         a.position(k).or(*pos),
                                     ))
@@ -1619,7 +1623,7 @@ impl Opt {
                                     "The option `{}' in `{}' is already declared in {}.",
                                     show_option(&loc),
                                     m.file,
-                                    show_files(&files)
+                                    show_files(&strings(&files))
                                 ),
                                 a.position(k).or(*pos),
                             ));
@@ -1645,11 +1649,8 @@ impl Opt {
             if pos_here.is_none() {
                 pos_here = a.position("_type");
             }
-            files.push(m.file.to_string());
+            files.push(m.file.clone());
             poss.push(pos_here);
-            if first_file.is_none() {
-                first_file = Some(m.file.to_string());
-            }
             decl_attrs.get_or_insert(a);
         }
         let ty = ty.unwrap_or_else(types::unspecified);
@@ -1668,7 +1669,7 @@ impl Opt {
             Opt {
                 loc,
                 decl: Rc::new(decl),
-                first_file: files.first().map(|f| f.as_str()).unwrap_or_default().into(),
+                first_file: files.first().cloned().unwrap_or_else(|| "".into()),
                 decl_files: files,
                 decl_pos: poss,
                 first_decl: decl_attrs,
@@ -1827,7 +1828,7 @@ impl Opt {
         e.push((key("loc"), loc_to_value(&self.loc)));
         e.push((
             key("declarations"),
-            Value::list(self.decl_files.iter().map(s).collect()),
+            Value::list(self.decl_files.iter().map(|f| s(&**f)).collect()),
         ));
         e.push((
             key("declarationPositions"),
@@ -1840,7 +1841,7 @@ impl Opt {
                             .and_then(|p| p.line_col())
                             .map(|(l, c)| (Value::Int(l as i64), Value::Int(c as i64)))
                             .unwrap_or((Value::Null, Value::Null));
-                        attrs(vec![("file", s(f)), ("line", l), ("column", c)])
+                        attrs(vec![("file", s(&**f)), ("line", l), ("column", c)])
                     })
                     .collect(),
             ),
