@@ -504,6 +504,29 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
     assert_eq!(sh(a, "readlink /run/ox/current-system"), gen6);
 
+    // 4f. dry-activate: the plan is printed, nothing changes
+    std::fs::write(flake.join("common.nix"), common("9", "")).unwrap();
+    let out = d.command(&["dep-a", "dry-activate"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "dry-activate: {text}");
+    assert!(
+        text.contains("== dep-a ==") && text.contains("deploy-gen-9.service"),
+        "{text}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen6);
+
+    // 4g. boot: the next boot's generation; the running one stays
+    let (out, j) = d.deploy(&["dep-a", "boot"]);
+    assert!(out.status.success(), "boot: {j:#}");
+    let gen9 = host_report(&j, "dep-a")["toplevel"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen6);
+    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen9);
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+
     // 5. host key mismatch: refused, nothing changed on the host
     let before = sh(b, "readlink /run/ox/current-system");
     std::fs::write(
