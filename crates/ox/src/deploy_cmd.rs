@@ -41,6 +41,10 @@ pub struct DeployArgs {
     /// Build, connect and report what would be copied; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// First show every host's changes (paths to copy, diff against the
+    /// running generation), then ask once for the whole fleet.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub ask: bool,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -502,40 +506,10 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
         remote_ox: ox_deploy::deploy::remote_ox_path(&exe).map_err(|e| format!("error: {e}\n"))?,
         ox_binary: exe,
     };
-    let ui = Ui::new(&selected);
-    let jobs = a.jobs.unwrap_or(10).max(1).min(infos.len());
-    let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
-    let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
-                    break;
-                };
-                let info = &infos[i];
-                let rep = deploy_one(&a, &flake, info, &store, &opts, &ui, i, action);
-                let line = match &rep.reason {
-                    Some(r) if rep.status != Status::Done => {
-                        format!("{}: {}", status_word(rep.status), r)
-                    }
-                    _ => format!(
-                        "{} ({} paths, {} copied)",
-                        status_word(rep.status),
-                        rep.copied_paths,
-                        mib(rep.copied_bytes)
-                    ),
-                };
-                ui.finish(i, line);
-                reports.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(rep);
-            });
-        }
-    });
-    let reports: Vec<HostReport> = reports
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .flatten()
-        .collect();
+    if a.ask {
+        preview_and_ask(&a, &flake, &infos, &store, &opts, &selected, action)?;
+    }
+    let reports = run_pass(&a, &flake, &infos, &store, &opts, &selected, action);
     let failed: Vec<&str> = reports
         .iter()
         .filter(|r| !matches!(r.status, Status::Done | Status::DryRun))
@@ -606,6 +580,135 @@ fn deploy_one(
     let mut rep = ox_deploy::deploy_host(store, target, &sp, &info.checks, opts, &progress);
     rep.seconds.build = build_secs;
     rep
+}
+
+/// Builds and deploys every host, at most `-j` at once.
+fn run_pass(
+    a: &DeployArgs,
+    flake: &str,
+    infos: &[HostInfo],
+    store: &ox_localstore::Store,
+    opts: &ox_deploy::Options,
+    selected: &[String],
+    action: Action,
+) -> Vec<HostReport> {
+    let ui = Ui::new(selected);
+    let jobs = a.jobs.unwrap_or(10).max(1).min(infos.len());
+    let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
+    let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                    break;
+                };
+                let info = &infos[i];
+                let rep = deploy_one(a, flake, info, store, opts, &ui, i, action);
+                let line = match &rep.reason {
+                    Some(r) if rep.status != Status::Done => {
+                        format!("{}: {}", status_word(rep.status), r)
+                    }
+                    _ => format!(
+                        "{} ({} paths, {} copied)",
+                        status_word(rep.status),
+                        rep.copied_paths,
+                        mib(rep.copied_bytes)
+                    ),
+                };
+                ui.finish(i, line);
+                reports.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(rep);
+            });
+        }
+    });
+    reports
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `--ask`: a dry run of every selected host, then one preview of the
+/// whole fleet (what each host would copy, its diff against the
+/// generation it runs now) and one question. Any host that cannot be
+/// reached or built stops it here, before anything changed.
+fn preview_and_ask(
+    a: &DeployArgs,
+    flake: &str,
+    infos: &[HostInfo],
+    store: &ox_localstore::Store,
+    opts: &ox_deploy::Options,
+    selected: &[String],
+    action: Action,
+) -> Result<(), String> {
+    let dry = ox_deploy::Options {
+        action: opts.action,
+        confirm_timeout: opts.confirm_timeout,
+        dry_run: true,
+        control_dir: opts.control_dir.clone(),
+        ox_binary: opts.ox_binary.clone(),
+        remote_ox: opts.remote_ox.clone(),
+    };
+    let reports = run_pass(a, flake, infos, store, &dry, selected, action);
+    let color = crate::stderr_color();
+    let mut bad = Vec::new();
+    for r in &reports {
+        eprintln!("\n== {} ({}) ==", r.host, r.target);
+        if r.status != Status::DryRun {
+            eprintln!(
+                "cannot deploy: {}",
+                r.reason.as_deref().unwrap_or("unknown error")
+            );
+            bad.push(r.host.as_str());
+            continue;
+        }
+        eprintln!("{}", r.reason.as_deref().unwrap_or("nothing to copy"));
+        let real = |p: &str| -> Option<PathBuf> {
+            let sp = store.parse(p).ok()?;
+            store.is_valid(&sp).ok()?.then(|| store.real_path(&sp))
+        };
+        match r.previous.as_deref() {
+            None => eprintln!("first activation on this host"),
+            Some(prev) if prev == r.toplevel => eprintln!("already running this generation"),
+            Some(prev) => match (real(prev), real(&r.toplevel)) {
+                (Some(old), Some(new)) => match ox_system::diff::diff(&old, &new) {
+                    Ok(d) => {
+                        let text = d.render(color);
+                        if text.trim().is_empty() {
+                            eprintln!("no changes to files, units, users or packages");
+                        } else {
+                            eprint!("{text}");
+                        }
+                    }
+                    Err(e) => eprintln!("(no diff: {e})"),
+                },
+                _ => eprintln!(
+                    "(no diff: the running generation {prev} is not in this machine's store)"
+                ),
+            },
+        }
+    }
+    if !bad.is_empty() {
+        return Err(format!(
+            "error: cannot deploy to {}; nothing was changed anywhere\n",
+            bad.join(", ")
+        ));
+    }
+    if !std::io::stdin().is_terminal() && std::env::var_os("OX_ASSUME_TTY").is_none() {
+        return Err("error: --ask needs a terminal to answer on\n".into());
+    }
+    eprint!(
+        "\n{} {} host{}? [y/N] ",
+        action.as_str(),
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" }
+    );
+    let mut ans = String::new();
+    let _ = std::io::stdin().read_line(&mut ans);
+    if !matches!(ans.trim(), "y" | "Y" | "yes") {
+        return Err("aborted; nothing was changed\n".into());
+    }
+    Ok(())
 }
 
 fn table(reports: &[HostReport]) -> String {

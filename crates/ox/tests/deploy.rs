@@ -527,6 +527,36 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen9);
     assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
 
+    // 4h. --ask: one preview of the fleet (paths to copy, the diff
+    // against the running generation), one question; `n` changes nothing
+    std::fs::write(flake.join("common.nix"), common("10", "")).unwrap();
+    let ask = |answer: &str| {
+        let mut c = d.command(&["dep-a", "--ask", "--confirm-timeout", "20"]);
+        c.env("OX_ASSUME_TTY", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = ask("n\n");
+    assert!(!ok, "{err}");
+    assert!(err.contains("== dep-a (root@"), "{err}");
+    assert!(err.contains("would copy "), "{err}");
+    assert!(err.contains("+ system/deploy-gen-10.service"), "{err}");
+    assert!(err.contains("- system/deploy-gen-6.service"), "{err}");
+    assert!(err.contains("switch 1 host? [y/N]"), "{err}");
+    assert!(err.contains("aborted; nothing was changed"), "{err}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+    let (ok, err) = ask("y\n");
+    assert!(ok, "{err}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "10");
+
     // 5. host key mismatch: refused, nothing changed on the host
     let before = sh(b, "readlink /run/ox/current-system");
     std::fs::write(
