@@ -90,6 +90,8 @@ pub enum Status {
     RolledBack,
     /// The activation failed and the rollback did too; look at the host.
     RollbackFailed,
+    /// Not started: the fleet's failure limit was reached first.
+    Skipped,
 }
 
 #[derive(Clone, Debug, Serialize)]

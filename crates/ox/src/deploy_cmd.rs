@@ -41,6 +41,10 @@ pub struct DeployArgs {
     /// Build, connect and report what would be copied; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Start no further hosts once this many have failed (with `-j 1`
+    /// and 1: a canary rollout that stops at the first failure).
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<usize>,
     /// First show every host's changes (paths to copy, diff against the
     /// running generation), then ask once for the whole fleet.
     #[arg(long, conflicts_with = "dry_run")]
@@ -415,6 +419,7 @@ fn status_word(s: Status) -> &'static str {
         Status::Failed => "FAILED",
         Status::RolledBack => "ROLLED BACK",
         Status::RollbackFailed => "ROLLBACK FAILED",
+        Status::Skipped => "skipped",
     }
 }
 
@@ -596,6 +601,7 @@ fn run_pass(
     let jobs = a.jobs.unwrap_or(10).max(1).min(infos.len());
     let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
     let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
+    let failures = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
@@ -603,7 +609,25 @@ fn run_pass(
                     break;
                 };
                 let info = &infos[i];
-                let rep = deploy_one(a, flake, info, store, opts, &ui, i, action);
+                let failed_so_far = failures.load(std::sync::atomic::Ordering::SeqCst);
+                let rep = match a.max_failures {
+                    Some(max) if failed_so_far >= max => {
+                        let mut r = failed_report(
+                            &info.target,
+                            &info.name,
+                            action,
+                            format!(
+                                "not started: {failed_so_far} host(s) failed (--max-failures {max})"
+                            ),
+                        );
+                        r.status = Status::Skipped;
+                        r
+                    }
+                    _ => deploy_one(a, flake, info, store, opts, &ui, i, action),
+                };
+                if !matches!(rep.status, Status::Done | Status::DryRun | Status::Skipped) {
+                    failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 let line = match &rep.reason {
                     Some(r) if rep.status != Status::Done => {
                         format!("{}: {}", status_word(rep.status), r)

@@ -274,8 +274,8 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         .unwrap();
         // nothing listens there: the unreachable host
         std::fs::write(
-            flake.join("hosts/ghost.nix"),
-            host_nix("ghost", &addr(99), "\"ghost\"", ""),
+            flake.join("hosts/a-ghost.nix"),
+            host_nix("a-ghost", &addr(99), "\"ghost\"", ""),
         )
         .unwrap();
     };
@@ -612,15 +612,27 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(sh(b, "cat /etc/deploy-generation"), "4");
     assert_eq!(sh(b, "stat -c %U /ox/var/deploy/bin"), "root");
 
-    // 6. an unreachable host fails alone, named, with ssh's reason
-    let (out, j) = d.deploy(&["ghost"]);
+    // 6. an unreachable host fails, named, with ssh's reason; the others
+    // go on (the flake lists a-ghost first)
+    std::fs::write(flake.join("common.nix"), common("12", "")).unwrap();
+    let (out, j) = d.deploy(&["a-ghost", "dep-b", "-j", "1"]);
     assert!(!out.status.success());
-    let r = host_report(&j, "ghost");
+    let r = host_report(&j, "a-ghost");
+    assert_eq!(r["status"], "failed", "{r:#}");
     let reason = r["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("ghost") && reason.contains("cannot connect"),
+        reason.contains("a-ghost") && reason.contains("cannot connect"),
         "{reason}"
     );
+    assert_eq!(host_report(&j, "dep-b")["status"], "done", "{j:#}");
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "12");
+    // a canary rollout stops at the first failure
+    std::fs::write(flake.join("common.nix"), common("13", "")).unwrap();
+    let (out, j) = d.deploy(&["a-ghost", "dep-b", "-j", "1", "--max-failures", "1"]);
+    assert!(!out.status.success());
+    let r = host_report(&j, "dep-b");
+    assert_eq!(r["status"], "skipped", "{r:#}");
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "12");
     drop(hosts);
     drop(nets);
 }
