@@ -12,6 +12,7 @@
   ./system/etc.nix
   ./system/systemd.nix
   ./tasks/filesystems.nix
+  ./tasks/disko.nix
   ./services/openssh.nix
   ./security/sudo.nix
   ./security/sops.nix
