@@ -45,6 +45,12 @@ pub struct DeployArgs {
     /// and 1: a canary rollout that stops at the first failure).
     #[arg(long, value_name = "N")]
     pub max_failures: Option<usize>,
+    /// All hosts or none: each host activates only once every host is
+    /// copied, and is confirmed only once every host activated; if any
+    /// fails, the others roll back (or never activate). Runs every
+    /// selected host at once (ignores -j).
+    #[arg(long)]
+    pub all_or_nothing: bool,
     /// First show every host's changes (paths to copy, diff against the
     /// running generation), then ask once for the whole fleet.
     #[arg(long, conflicts_with = "dry_run")]
@@ -112,6 +118,13 @@ enum RemoteCmd {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
+    /// Roll an unconfirmed activation back now.
+    Abort {
+        #[arg(long)]
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Print the job's log.
     Log {
         #[arg(long)]
@@ -166,6 +179,10 @@ pub fn remote(a: RemoteArgs) -> Result<ExitCode, String> {
         }
         RemoteCmd::Status { id, wait } => {
             let st = ox_deploy::remote::status(&id, Duration::from_secs(wait)).map_err(e)?;
+            ox_deploy::deploy::print_state(&mut stdout, &st);
+        }
+        RemoteCmd::Abort { id, reason } => {
+            let st = ox_deploy::remote::abort(&id, &reason).map_err(e)?;
             ox_deploy::deploy::print_state(&mut stdout, &st);
         }
         RemoteCmd::Log { id } => {
@@ -544,6 +561,67 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
     }
 }
 
+/// `--all-or-nothing`: two barriers every host passes (or is counted
+/// past when it stops early), before activating and before confirming.
+struct FleetGate {
+    total: usize,
+    m: Mutex<GateCounts>,
+    cv: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GateCounts {
+    at_activate: usize,
+    at_confirm: usize,
+    failed: bool,
+}
+
+impl FleetGate {
+    fn new(total: usize) -> FleetGate {
+        FleetGate {
+            total,
+            m: Mutex::new(GateCounts::default()),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    fn wait(
+        &self,
+        arrive: impl FnOnce(&mut GateCounts),
+        all: impl Fn(&GateCounts) -> bool,
+    ) -> bool {
+        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        arrive(&mut g);
+        self.cv.notify_all();
+        while !all(&g) {
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        !g.failed
+    }
+}
+
+impl ox_deploy::Gate for FleetGate {
+    fn activate(&self) -> bool {
+        self.wait(|g| g.at_activate += 1, |g| g.at_activate >= self.total)
+    }
+    fn confirm(&self, ok: bool) -> bool {
+        self.wait(
+            |g| {
+                g.at_confirm += 1;
+                g.failed |= !ok;
+            },
+            |g| g.at_confirm >= self.total,
+        )
+    }
+    fn gone(&self, ok: bool) {
+        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        g.at_activate += 1;
+        g.at_confirm += 1;
+        g.failed |= !ok;
+        self.cv.notify_all();
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn deploy_one(
     a: &DeployArgs,
@@ -551,11 +629,13 @@ fn deploy_one(
     info: &HostInfo,
     store: &ox_localstore::Store,
     opts: &ox_deploy::Options,
+    gate: &dyn ox_deploy::Gate,
     ui: &Ui,
     i: usize,
     action: Action,
 ) -> HostReport {
     let Some(target) = &info.target else {
+        gate.gone(false);
         return failed_report(
             &None,
             &info.name,
@@ -567,12 +647,18 @@ fn deploy_one(
     let t = Instant::now();
     let top = match build_host(a, flake, &info.name) {
         Ok(t) => t,
-        Err(e) => return failed_report(&info.target, &info.name, action, e),
+        Err(e) => {
+            gate.gone(false);
+            return failed_report(&info.target, &info.name, action, e);
+        }
     };
     let build_secs = t.elapsed().as_secs_f64();
     let sp = match store.parse(&top) {
         Ok(p) => p,
-        Err(e) => return failed_report(&info.target, &info.name, action, e.to_string()),
+        Err(e) => {
+            gate.gone(false);
+            return failed_report(&info.target, &info.name, action, e.to_string());
+        }
     };
     let progress = |p: Phase| {
         if matches!(p, Phase::Finished) {
@@ -582,7 +668,7 @@ fn deploy_one(
         let (k, m) = phase_text(&p);
         ui.set(i, k, m);
     };
-    let mut rep = ox_deploy::deploy_host(store, target, &sp, &info.checks, opts, &progress);
+    let mut rep = ox_deploy::deploy_host(store, target, &sp, &info.checks, opts, gate, &progress);
     rep.seconds.build = build_secs;
     rep
 }
@@ -598,7 +684,18 @@ fn run_pass(
     action: Action,
 ) -> Vec<HostReport> {
     let ui = Ui::new(selected);
-    let jobs = a.jobs.unwrap_or(10).max(1).min(infos.len());
+    let fleet = FleetGate::new(infos.len());
+    let gate: &dyn ox_deploy::Gate = if a.all_or_nothing && !opts.dry_run {
+        &fleet
+    } else {
+        &ox_deploy::NoGate
+    };
+    // the barriers need every host under way at once
+    let jobs = if a.all_or_nothing {
+        infos.len()
+    } else {
+        a.jobs.unwrap_or(10).max(1).min(infos.len())
+    };
     let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
     let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
     let failures = std::sync::atomic::AtomicUsize::new(0);
@@ -621,9 +718,10 @@ fn run_pass(
                             ),
                         );
                         r.status = Status::Skipped;
+                        gate.gone(false);
                         r
                     }
-                    _ => deploy_one(a, flake, info, store, opts, &ui, i, action),
+                    _ => deploy_one(a, flake, info, store, opts, gate, &ui, i, action),
                 };
                 if !matches!(rep.status, Status::Done | Status::DryRun | Status::Skipped) {
                     failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -633,6 +633,56 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let r = host_report(&j, "dep-b");
     assert_eq!(r["status"], "skipped", "{r:#}");
     assert_eq!(sh(b, "cat /etc/deploy-generation"), "12");
+
+    // 7. all or nothing: an unreachable host keeps the others from even
+    // activating ...
+    std::fs::write(flake.join("common.nix"), common("14", "")).unwrap();
+    let (out, j) = d.deploy(&["a-ghost", "dep-a", "--all-or-nothing"]);
+    assert!(!out.status.success());
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "skipped", "{r:#}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "10");
+    // ... and a host whose activation fails takes the others back with it
+    std::fs::write(
+        flake.join("hosts/dep-b.nix"),
+        host_nix(
+            "dep-b",
+            &addr(12),
+            "\"db\"",
+            "systemd.services.broken = { wantedBy = [ \"multi-user.target\" ]; \
+             serviceConfig.Type = \"oneshot\"; script = \"exit 3\"; };",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&[
+        "dep-a",
+        "dep-b",
+        "--all-or-nothing",
+        "--confirm-timeout",
+        "30",
+    ]);
+    assert!(!out.status.success());
+    let rb = host_report(&j, "dep-b");
+    assert_eq!(rb["status"], "rolled-back", "{rb:#}");
+    let ra = host_report(&j, "dep-a");
+    assert_eq!(ra["status"], "rolled-back", "{ra:#}");
+    let reason = ra["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("another host of the fleet failed"),
+        "{reason}"
+    );
+    // taken back at once, not after the 30 s timeout
+    assert!(ra["seconds"]["confirm"].as_f64().unwrap() < 20.0, "{ra:#}");
+    assert!(
+        ra["log"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deploy-gen-14"),
+        "{ra:#}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "10");
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "12");
+
     drop(hosts);
     drop(nets);
 }
