@@ -905,7 +905,44 @@ fn tempfile_dir() -> Result<TempDir, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, FleetGate};
+    use ox_deploy::Gate;
+
+    #[test]
+    fn fleet_gate_waits_for_every_host_and_fails_for_all() {
+        // all three arrive: everyone may go on, at both barriers
+        let g = FleetGate::new(3);
+        let r: Vec<(bool, bool)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| (g.activate(), g.confirm(true))))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(r, vec![(true, true); 3]);
+        // one host stops before activating: nobody activates
+        let g = FleetGate::new(3);
+        let r: Vec<bool> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2).map(|_| s.spawn(|| g.activate())).collect();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            g.gone(false);
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(r, vec![false, false]);
+        // one activation fails: nobody is confirmed
+        let g = FleetGate::new(2);
+        let r: Vec<bool> = std::thread::scope(|s| {
+            let a = s.spawn(|| {
+                g.activate();
+                g.confirm(true)
+            });
+            let b = s.spawn(|| {
+                g.activate();
+                g.confirm(false)
+            });
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        assert_eq!(r, vec![false, false]);
+    }
 
     #[test]
     fn globs() {
