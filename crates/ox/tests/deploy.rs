@@ -58,8 +58,10 @@ const FLAKE: &str = r#"{
 /// Nix attributes added to the module.
 fn common(gen: &str, extra: &str) -> String {
     format!(
-        r#"{{ lib, ... }}: {{
+        r#"{{ lib, pkgs, ... }}: {{
   environment.systemPackages = lib.mkForce [ ];
+  # a built path the toplevel links to: part of the closure that is copied
+  environment.etc."deploy-text".source = pkgs.writeText "deploy-text" "from the store\n";
   # checked over the confirming connection before every switch counts
   deployment.healthChecks = [ "systemctl is-active deploy-static.service" ];
   services.openssh.enable = true;
@@ -297,6 +299,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         assert_eq!(r["oxCopied"], true, "{r:#}");
         assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
         assert_eq!(sh(h, "cat /etc/deploy-generation"), "1");
+        assert_eq!(sh(h, "cat /etc/deploy-text"), "from the store");
         assert_eq!(sh(h, "cat /etc/hostname"), name);
         assert_eq!(h.unit_state("deploy-gen-1.service"), "active");
         // switch: active and the boot default
