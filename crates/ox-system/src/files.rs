@@ -59,7 +59,20 @@ pub(crate) fn place_source(
             found: format!("{source:?}"),
         });
     }
-    if source.starts_with(&format!("{}/", store_dir.trim_end_matches('/'))) {
+    let store_prefix = format!("{}/", store_dir.trim_end_matches('/'));
+    if let Some(rest) = source.strip_prefix(&store_prefix) {
+        // A file of a flake's (or fetcher's) source tree, `./file` in a
+        // flake: the evaluator gives such paths no string context, so a
+        // link would leave the toplevel without a reference to the tree
+        // (a deploy would copy a dangling link). Copy it in, as a local
+        // file outside the store is.
+        let in_source_tree = rest
+            .split('/')
+            .next()
+            .is_some_and(|name| name.ends_with("-source"));
+        if in_source_tree && rest.contains('/') && p.exists() {
+            return tree.copy_from(dest, p, option);
+        }
         return tree.symlink(dest, source, option);
     }
     if !p.exists() {

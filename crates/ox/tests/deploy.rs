@@ -62,6 +62,8 @@ fn common(gen: &str, extra: &str) -> String {
   environment.systemPackages = lib.mkForce [ ];
   # a built path the toplevel links to: part of the closure that is copied
   environment.etc."deploy-text".source = pkgs.writeText "deploy-text" "from the store\n";
+  # a file of the flake itself
+  environment.etc."deploy-file".source = ./deploy-file.txt;
   # checked over the confirming connection before every switch counts
   deployment.healthChecks = [ "systemctl is-active deploy-static.service" ];
   services.openssh.enable = true;
@@ -160,6 +162,7 @@ fn unknown_host_is_refused_before_anything_happens() {
     std::fs::create_dir_all(flake.join("hosts")).unwrap();
     std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
     std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
+    std::fs::write(flake.join("deploy-file.txt"), "from the flake\n").unwrap();
     std::fs::write(
         flake.join("hosts/alpha.nix"),
         host_nix("alpha", "192.0.2.1", "", ""),
@@ -263,6 +266,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let flake = work.0.join("fleet");
     std::fs::create_dir_all(flake.join("hosts")).unwrap();
     std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
+    std::fs::write(flake.join("deploy-file.txt"), "from the flake\n").unwrap();
     let write_hosts = |a_extra: &str| {
         std::fs::write(
             flake.join("hosts/dep-a.nix"),
@@ -300,6 +304,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
         assert_eq!(sh(h, "cat /etc/deploy-generation"), "1");
         assert_eq!(sh(h, "cat /etc/deploy-text"), "from the store");
+        assert_eq!(sh(h, "cat /etc/deploy-file"), "from the flake");
         assert_eq!(sh(h, "cat /etc/hostname"), name);
         assert_eq!(h.unit_state("deploy-gen-1.service"), "active");
         // switch: active and the boot default
