@@ -574,3 +574,35 @@ pub fn users(cfg: &HostConfig) -> Result<(Vec<User>, Vec<Group>), Error> {
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((users, groups))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::place_source;
+    use crate::{Node, Tree};
+
+    /// A flake's `./file` (inside a `…-source` store path) is copied in;
+    /// a built store path is linked; a store path not on disk is linked.
+    #[test]
+    fn flake_source_files_are_copied_built_paths_linked() {
+        let t = tempfile::tempdir().unwrap();
+        let store = t.path().join("store");
+        let sd = store.to_string_lossy().into_owned();
+        std::fs::create_dir_all(store.join("aaaa-source")).unwrap();
+        std::fs::write(store.join("aaaa-source/motd"), "hi\n").unwrap();
+        std::fs::create_dir_all(store.join("bbbb-motd")).unwrap();
+        let mut tree = Tree::new();
+        let src = format!("{sd}/aaaa-source/motd");
+        place_source(&mut tree, &sd, "etc/a", &src, "a").unwrap();
+        let built = format!("{sd}/bbbb-motd");
+        place_source(&mut tree, &sd, "etc/b", &built, "b").unwrap();
+        let gone = format!("{sd}/cccc-source/x");
+        place_source(&mut tree, &sd, "etc/c", &gone, "c").unwrap();
+        assert!(
+            matches!(&tree.entries["etc/a"], Node::File { data, .. } if data == b"hi\n"),
+            "{:?}",
+            tree.entries["etc/a"]
+        );
+        assert!(matches!(&tree.entries["etc/b"], Node::Symlink(t) if *t == built));
+        assert!(matches!(&tree.entries["etc/c"], Node::Symlink(t) if *t == gone));
+    }
+}
