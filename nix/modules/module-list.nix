@@ -4,6 +4,7 @@
   ./misc/assertions.nix
   ./misc/version.nix
   ./misc/nixpkgs.nix
+  ./misc/deployment.nix
   ./config/networking.nix
   ./config/locale.nix
   ./config/environment.nix
@@ -11,6 +12,7 @@
   ./system/etc.nix
   ./system/systemd.nix
   ./tasks/filesystems.nix
+  ./tasks/disko.nix
   ./services/openssh.nix
   ./security/sudo.nix
   ./security/sops.nix

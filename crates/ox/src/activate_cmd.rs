@@ -170,7 +170,7 @@ fn switch_like(a: SwitchArgs, action: Action) -> Result<ExitCode, String> {
 
 /// Build a host's toplevel with `ox build --flake`, in a child process
 /// so the evaluator's memory is gone before activation starts.
-fn build_host(flake: &str) -> Result<PathBuf, String> {
+pub(crate) fn build_host(flake: &str) -> Result<PathBuf, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("error: cannot find the ox binary: {e}\n"))?;
     let out = std::process::Command::new(exe)

@@ -14,6 +14,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod activate_cmd;
 mod build_cmd;
+mod deploy_cmd;
+mod disko_cmd;
 mod eval_cmd;
 mod flake_cmd;
 mod host_cmd;
@@ -72,8 +74,17 @@ enum Command {
     Gc(activate_cmd::GcArgs),
     /// Compare two built toplevels (packages, /etc, units, users, size).
     Diff(host_cmd::DiffArgs),
+    /// Build hosts of a flake and deploy them over SSH, with rollback.
+    Deploy(deploy_cmd::DeployArgs),
+    /// The remote half of `ox deploy` (run over SSH by the deployer).
+    #[command(hide = true)]
+    DeployRemote(deploy_cmd::RemoteArgs),
     /// Show an option of a host: value, type, description, declarations, definitions.
     Option(option_cmd::OptionArgs),
+    /// Partition, format and mount a host's declared disks (disko's modes).
+    Disko(disko_cmd::DiskoArgs),
+    /// Install a host onto new disks: disko, then its system into the new root.
+    Install(disko_cmd::InstallArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -112,6 +123,10 @@ fn main() -> ExitCode {
         Command::Gc(a) => activate_cmd::gc(a),
         Command::Diff(a) => host_cmd::diff(a),
         Command::Option(a) => option_cmd::run(a),
+        Command::Deploy(a) => deploy_cmd::run(a),
+        Command::DeployRemote(a) => deploy_cmd::remote(a),
+        Command::Disko(a) => disko_cmd::run(a),
+        Command::Install(a) => disko_cmd::install(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ox", &mut std::io::stdout());

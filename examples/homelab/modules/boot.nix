@@ -28,10 +28,12 @@ let cfg = config.ox.boot; in
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
-      fileSystems."/" = lib.mkDefault {
+      # a host with a declared disk layout (disko.devices) gets its root
+      # file system from the layout instead
+      fileSystems."/" = lib.mkIf (config.disko.devices.disk == { }) (lib.mkDefault {
         device = if cfg.cryptPart != null then "/dev/mapper/${cfg.cryptPart}" else "/dev/disk/by-label/root";
         fsType = "ext4";
-      };
+      });
       environment.etc."ox/boot-loader".text = ''
         loader=${cfg.type}
         efi=${lib.boolToString cfg.efi.enable}

@@ -2,6 +2,8 @@
 # and a dual-boot Windows partition.
 { ... }:
 {
+  imports = [ ./disko.nix ];
+
   ox = {
     hostName = "itw";
     boot = {

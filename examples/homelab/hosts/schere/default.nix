@@ -1,6 +1,8 @@
 # Primary authoritative DNS.
 { ... }:
 {
+  imports = [ ./disko.nix ];
+
   ox = {
     hostName = "schere";
     roles = [ "server" ];

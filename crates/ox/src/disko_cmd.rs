@@ -1,0 +1,425 @@
+//! `ox disko` (a host's declared disk layout → plan → run, crate
+//! ox-disko) and `ox install` (disko, then the host's system into the
+//! new root: closure copied into `<root>/ox/store`, generation 1,
+//! /etc). docs/disko.md.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use clap::Args;
+use ox_disko::{Layout, Mode};
+use ox_localstore::{PendingPath, Store, StoreConfig};
+use ox_store::StorePath;
+
+#[derive(Args, Debug)]
+pub struct DiskoArgs {
+    /// The host, `REF#HOST` (its flake's oxConfigurations).
+    #[arg(long, value_name = "REF#HOST")]
+    pub flake: String,
+    /// destroy,format,mount | format,mount | format | mount | unmount | destroy
+    #[arg(long, default_value = "mount")]
+    pub mode: String,
+    /// Print exactly the commands the mode would run, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the layout's mountpoints go.
+    #[arg(long, value_name = "DIR", default_value = "/mnt")]
+    pub root_mountpoint: PathBuf,
+    /// Let mode destroy erase the disks without asking.
+    #[arg(long)]
+    pub yes_wipe_all_disks: bool,
+    /// Add a search path entry (`PATH` or `PREFIX=PATH`).
+    #[arg(short = 'I', long = "include")]
+    pub include: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// The host to install, `REF#HOST`.
+    #[arg(
+        long,
+        value_name = "REF#HOST",
+        required_unless_present = "internal_activate"
+    )]
+    pub flake: Option<String>,
+    /// The new system's root (the layout is mounted here).
+    #[arg(long, value_name = "DIR", default_value = "/mnt")]
+    pub root: PathBuf,
+    /// The disko mode run first (`mount` reuses disks formatted before).
+    #[arg(long, default_value = "destroy,format,mount")]
+    pub mode: String,
+    /// Let mode destroy erase the disks without asking.
+    #[arg(long)]
+    pub yes_wipe_all_disks: bool,
+    /// A Debian base system to unpack into the new root first: a
+    /// directory or a tarball (e.g. from `debootstrap --make-tarball` or
+    /// `tar -C rootfs -cf base.tar .`).
+    #[arg(long, value_name = "DIR|TARBALL")]
+    pub base: Option<PathBuf>,
+    /// Add a search path entry (`PATH` or `PREFIX=PATH`).
+    #[arg(short = 'I', long = "include")]
+    pub include: Vec<String>,
+    /// Internal: the activation step, in a process of its own (it
+    /// changes its mount namespace).
+    #[arg(long, hide = true, value_name = "TOPLEVEL")]
+    pub internal_activate: Option<PathBuf>,
+    /// Internal: the new root's physical store directory.
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub internal_store: Option<PathBuf>,
+}
+
+/// The host's normalised layout, after its assertions passed.
+fn host_layout(flake: &str, include: &[String]) -> Result<(String, Layout), String> {
+    let (mut he, host) = crate::host_cmd::HostEval::open_flake(flake, include)?;
+    let host = host
+        .ok_or_else(|| format!("error: --flake {flake}: name the host after `#` (REF#HOST)\n"))?;
+    he.check_host(&host)?;
+    let checks = he.apply_json(
+        &host,
+        "h: map (a: a.message) (builtins.filter (a: !a.assertion) h.config.assertions)",
+    )?;
+    let failed: Vec<&str> = checks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect();
+    if !failed.is_empty() {
+        let mut s = format!("error: host `{host}`: failed assertions:\n");
+        for m in failed {
+            s.push_str(&format!("- {}\n", m.trim_end()));
+        }
+        return Err(s);
+    }
+    let v = he.apply_json(&host, "h: h.config.system.build.diskoLayout")?;
+    let layout = Layout::from_json(v).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    Ok((host, layout))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn ask_yes(q: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{q}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim() == "yes"
+}
+
+/// Plans and (unless dry) runs one mode on the host's layout.
+fn disko(
+    host: &str,
+    layout: &Layout,
+    mode: &str,
+    root: &Path,
+    dry: bool,
+    yes: bool,
+) -> Result<(), String> {
+    let mode: Mode = mode.parse().map_err(|e| format!("error: {e}\n"))?;
+    let root_s = absolute(root).to_string_lossy().into_owned();
+    let plan = ox_disko::plan(layout, mode, &root_s, &ox_disko::System)
+        .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    if dry {
+        print!("{}", plan.render());
+        return Ok(());
+    }
+    let mut ask = |q: &str| ask_yes(q);
+    ox_disko::run::check_allowed(&plan, yes, Some(&mut ask))
+        .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    ox_disko::run::run(&plan, &mut |l| eprintln!("{l}"))
+        .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    Ok(())
+}
+
+pub fn run(a: DiskoArgs) -> Result<ExitCode, String> {
+    let (host, layout) = host_layout(&a.flake, &a.include)?;
+    disko(
+        &host,
+        &layout,
+        &a.mode,
+        &a.root_mountpoint,
+        a.dry_run,
+        a.yes_wipe_all_disks,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies `top`'s closure from `src` into `dst` (same logical store
+/// directory), registering each path with its references and content
+/// address; paths `dst` already has are skipped. Returns how many were
+/// copied.
+fn copy_closure(src: &Store, dst: &Store, top: &StorePath) -> Result<usize, String> {
+    let e = |e: ox_localstore::StoreError| format!("error: {e}\n");
+    let closure = src.closure(std::slice::from_ref(top)).map_err(e)?;
+    let scratch = dst.scratch_dir("install").map_err(e)?;
+    let result = (|| {
+        let mut pending = Vec::new();
+        for (i, p) in closure.iter().enumerate() {
+            if dst.is_valid(p).map_err(e)? {
+                continue;
+            }
+            let info = src
+                .path_info(p)
+                .map_err(e)?
+                .ok_or_else(|| format!("error: {} is not valid in the store\n", src.print(p)))?;
+            let tmp = scratch.join(i.to_string());
+            ox_localstore::fsutil::copy_tree(&src.real_path(p), &tmp)
+                .map_err(|err| format!("error: copying {}: {err}\n", src.print(p)))?;
+            pending.push(PendingPath {
+                tmp,
+                path: p.clone(),
+                references: info.references,
+                deriver: info.deriver,
+                ca: info.ca,
+            });
+        }
+        let n = pending.len();
+        if n > 0 {
+            dst.register(pending).map_err(e)?;
+        }
+        Ok(n)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn unpack_base(base: &Path, root: &Path) -> Result<(), String> {
+    let mut c = if base.is_dir() {
+        let mut c = Command::new("cp");
+        c.arg("-a")
+            .arg(format!("{}/.", base.display()))
+            .arg(format!("{}/", root.display()));
+        c
+    } else {
+        let mut c = Command::new("tar");
+        c.arg("--numeric-owner")
+            .arg("-xf")
+            .arg(base)
+            .arg("-C")
+            .arg(root);
+        c
+    };
+    let o = c
+        .output()
+        .map_err(|e| format!("error: unpacking {}: {e}\n", base.display()))?;
+    if !o.status.success() {
+        return Err(format!(
+            "error: unpacking the base system {} into {} failed: {}\n",
+            base.display(),
+            root.display(),
+            String::from_utf8_lossy(&o.stderr).trim_end()
+        ));
+    }
+    Ok(())
+}
+
+pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
+    let root = absolute(&a.root);
+    if let (Some(top), Some(store)) = (&a.internal_activate, &a.internal_store) {
+        return activate_in_new_root(top, store, &root);
+    }
+    if root == Path::new("/") {
+        return Err("error: ox install --root /: the new system's root must be a separate mountpoint (e.g. /mnt), not the running system\n".into());
+    }
+    let Some(flake) = a.flake.clone() else {
+        return Err("error: ox install needs --flake REF#HOST\n".into());
+    };
+    let (host, layout) = host_layout(&flake, &a.include)?;
+    if let Some(b) = &a.base {
+        if !b.exists() {
+            return Err(format!(
+                "error: the base system {} does not exist\n",
+                b.display()
+            ));
+        }
+    }
+    // 1. the system, built here before any disk is touched: a host that
+    // does not build wipes nothing
+    eprintln!("ox install: building `{host}`");
+    let top = crate::activate_cmd::build_host(&flake)?;
+    // 2. disks
+    eprintln!("ox install: disks of `{host}` (mode {})", a.mode);
+    disko(&host, &layout, &a.mode, &root, false, a.yes_wipe_all_disks)?;
+    // 3. a Debian base
+    if let Some(b) = &a.base {
+        eprintln!("ox install: unpacking the base system {}", b.display());
+        unpack_base(b, &root)?;
+    }
+    if !root.join("etc/passwd").exists() {
+        return Err(format!(
+            "error: {} has no base system (no /etc/passwd): pass --base DIR|TARBALL (e.g. a debootstrap'd Debian); the disks are formatted and mounted, nothing else was installed\n",
+            root.display()
+        ));
+    }
+    let src = crate::build_cmd::open_store(None)?;
+    let top_sp = src
+        .parse(&top.to_string_lossy())
+        .map_err(|e| format!("error: {e}\n"))?;
+    let dst = Store::open(StoreConfig::with_root(&root, src.dir.as_str()))
+        .map_err(|e| format!("error: opening the store under {}: {e}\n", root.display()))?;
+    let n = copy_closure(&src, &dst, &top_sp)?;
+    eprintln!(
+        "ox install: copied {n} store path(s) into {}",
+        dst.real_store_dir().display()
+    );
+    // 4. ox itself, for ox-boot.service and later switches
+    let exe = std::env::current_exe().map_err(|e| format!("error: {e}\n"))?;
+    let ox_in_root = root.join("usr/local/bin/ox");
+    std::fs::create_dir_all(root.join("usr/local/bin"))
+        .and_then(|_| std::fs::copy(&exe, &ox_in_root).map(|_| ()))
+        .map_err(|e| format!("error: copying ox to {}: {e}\n", ox_in_root.display()))?;
+    // 5. generation 1 and /etc: activation with --root, in a child
+    // process that sees the new root's store at the logical store
+    // directory, so every link activation makes (/etc/ox-static, the
+    // profile) is what the booted system will see
+    let st = Command::new(&exe)
+        .arg("install")
+        .arg("--internal-activate")
+        .arg(&top)
+        .arg("--internal-store")
+        .arg(dst.real_store_dir())
+        .arg("--root")
+        .arg(&root)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("error: cannot run {}: {e}\n", exe.display()))?;
+    if !st.success() {
+        return Err(format!(
+            "error: activating {} in {} failed ({st}); the store paths are copied, the disks stay mounted\n",
+            top.display(),
+            root.display()
+        ));
+    }
+    let unit = root.join("etc/systemd/system/ox-boot.service");
+    std::fs::write(
+        &unit,
+        ox_activate::engine::boot_unit_text(Path::new("/usr/local/bin/ox")),
+    )
+    .map_err(|e| format!("error: {}: {e}\n", unit.display()))?;
+    let gens = ox_activate::profile::list(&ox_activate::Paths::new(&root));
+    let n = gens.last().map(|g| g.number).unwrap_or(1);
+    eprintln!(
+        "ox install: `{host}` is installed in {} as generation {n} ({}); ox-boot.service activates it at the first boot. No boot loader was installed (see docs/disko.md)",
+        root.display(),
+        top.display()
+    );
+    println!("{}", top.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `a` is `b` or a directory above it.
+fn is_ancestor(a: &str, b: &Path) -> bool {
+    let a = Path::new(a);
+    b.starts_with(a)
+}
+
+/// The activation step of `ox install`, in its own process: a mount
+/// namespace of its own (a slave of the host's) where the new root's store is bind-mounted on the
+/// logical store directory. Copies of unrelated mounts are detached
+/// first, so this namespace never keeps another file system busy (a
+/// disk being unmounted elsewhere meanwhile).
+fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCode, String> {
+    let logical = PathBuf::from(
+        top.parent()
+            .ok_or_else(|| format!("error: {} is not a store path\n", top.display()))?,
+    );
+    let exe = std::env::current_exe().map_err(|e| format!("error: {e}\n"))?;
+    let os_err = |what: &str| format!("error: {what}: {}\n", std::io::Error::last_os_error());
+    let cstr = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("error: {} contains a NUL byte\n", p.display()))
+    };
+    // SAFETY: plain syscalls on this process's own mount namespace.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(os_err("unshare(CLONE_NEWNS)"));
+        }
+        let slash = cstr(Path::new("/"))?;
+        if libc::mount(
+            std::ptr::null(),
+            slash.as_ptr(),
+            std::ptr::null(),
+            // slave: unmounts elsewhere still reach this namespace's
+            // copies (where / is shared); nothing propagates back
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(os_err("making / a slave mount"));
+        }
+    }
+    let keep = |t: &str| -> bool {
+        t == "/"
+            || ["/proc", "/sys", "/dev", "/run"]
+                .iter()
+                .any(|p| t == *p || t.starts_with(&format!("{p}/")))
+            || Path::new(t).starts_with(root)
+            || [root, logical.as_path(), exe.as_path(), store]
+                .iter()
+                .any(|p| is_ancestor(t, p))
+    };
+    let mut drop: Vec<String> = ox_disko::probe::mounts()
+        .into_iter()
+        .map(|(_, t)| t)
+        .filter(|t| !keep(t))
+        .collect();
+    drop.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    drop.dedup();
+    for t in drop {
+        if let Ok(c) = cstr(Path::new(&t)) {
+            // SAFETY: detaching a mount in this private namespace only.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    std::fs::create_dir_all(&logical)
+        .map_err(|e| format!("error: creating {}: {e}\n", logical.display()))?;
+    let (src, dst) = (cstr(store)?, cstr(&logical)?);
+    // SAFETY: bind mount inside this private namespace.
+    if unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    } != 0
+    {
+        return Err(os_err(&format!(
+            "bind-mounting {} on {}",
+            store.display(),
+            logical.display()
+        )));
+    }
+    let opts = ox_activate::Options {
+        root: root.to_path_buf(),
+        toplevel: top.to_path_buf(),
+        action: ox_activate::Action::Switch,
+        generation: None,
+    };
+    let r = ox_activate::activate(&opts, &mut |l| eprintln!("{l}")).map_err(|e| {
+        format!(
+            "error: activating {} in {}: {e}\n",
+            top.display(),
+            root.display()
+        )
+    })?;
+    for w in &r.warnings {
+        if !w.starts_with("--root:") {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
