@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use crate::error::Result;
 use crate::eval::Eval;
-use crate::value::{ThunkState, Value};
+use crate::value::Value;
 
 /// Format a float like C++'s `std::ostream << double` (`%g`, precision 6).
 pub fn format_float(f: f64) -> String {
@@ -128,9 +128,9 @@ fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
         Value::Lambda(_) => out.push_str("<LAMBDA>"),
         Value::PrimOp(_) => out.push_str("<PRIMOP>"),
         Value::PrimOpApp(_) => out.push_str("<PRIMOP-APP>"),
-        Value::Thunk(t) => match &*t.0.borrow() {
-            ThunkState::Done(v) => print_inner(v, out, seen),
-            _ => out.push_str("<CODE>"),
+        Value::Thunk(t) => match t.done_ref() {
+            Some(v) => print_inner(v, out, seen),
+            None => out.push_str("<CODE>"),
         },
     }
 }
