@@ -146,6 +146,16 @@ impl Work {
         let dir = std::env::temp_dir().join(format!("ox-diskow-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("root")).unwrap();
+        if is_root() {
+            // `/` is a private mount here (no systemd), so a mount
+            // namespace another process creates meanwhile (`ip netns
+            // exec`, nspawn, other engineers' tests) keeps copies of our
+            // mounts after we unmount them, and the disk stays busy
+            // ("apparently in use" from mkfs). Below a shared mount,
+            // our unmounts reach those copies.
+            let d = dir.display();
+            sh_ok(&format!("mount --bind {d} {d} && mount --make-rshared {d}"));
+        }
         Work { dir }
     }
     fn root(&self) -> String {
@@ -276,18 +286,25 @@ impl Drop for Work {
 /// test's process briefly holding a copy of the mount table), so retry;
 /// on failure, name who holds it.
 fn forget_partitions(dev: &str) {
+    let mut last = String::new();
     for _ in 0..20 {
-        if sh(&format!("partx -d {dev}")).status.success() {
+        let o = sh(&format!("partx -d {dev}"));
+        if o.status.success() {
             return;
         }
+        last = String::from_utf8_lossy(&o.stderr).into_owned();
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let who = sh(&format!(
-        "grep -l '{dev}' /proc/[0-9]*/mountinfo 2>/dev/null | head; ls -l /proc/[0-9]*/fd 2>/dev/null | grep '{dev}' | head"
+        "set -x; grep -l '{dev}' /proc/[0-9]*/mountinfo; ls -l /proc/[0-9]*/fd 2>/dev/null | grep '{dev}'; \
+         ls /sys/class/block/ | grep '{d}'; ls /sys/class/block/{d}p*/holders; cat /proc/swaps; \
+         blkid -p {dev}p1 {dev}p2",
+        d = dev.trim_start_matches("/dev/")
     ));
     panic!(
-        "partx -d {dev} kept failing; holders:\n{}",
-        String::from_utf8_lossy(&who.stdout)
+        "partx -d {dev} kept failing: {last}\n{}{}",
+        String::from_utf8_lossy(&who.stdout),
+        String::from_utf8_lossy(&who.stderr)
     );
 }
 
