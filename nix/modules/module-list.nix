@@ -4,6 +4,7 @@
   ./misc/assertions.nix
   ./misc/version.nix
   ./misc/nixpkgs.nix
+  ./misc/deployment.nix
   ./config/networking.nix
   ./config/locale.nix
   ./config/environment.nix

@@ -127,6 +127,40 @@ pub fn plan_unit_dirs(
         names.extend(unit_names_in(o));
     }
     let mut up = UnitPlan::default();
+    // Stock units (Debian's, e.g. ssh.service) that the generation only
+    // changes through `NAME.d/*.conf` drop-ins: the unit is not ours, so
+    // it is never stopped or started, but a changed drop-in (an
+    // `X-Reload-Triggers` hash, an override) reloads or restarts it.
+    let dropin_only = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                let unit = n.strip_suffix(".d")?.to_string();
+                (unit.contains('.') && !names.contains(&unit)).then_some(unit)
+            })
+            .collect()
+    };
+    let mut stock: BTreeSet<String> = dropin_only(&new_dir).into_iter().collect();
+    if let Some(o) = old_dir {
+        stock.extend(dropin_only(o));
+    }
+    for name in stock {
+        if !states.get(&name).is_some_and(|s| s.is_active()) {
+            continue;
+        }
+        let o = old_dir
+            .map(|d| unit::load_dropins(d, &name))
+            .unwrap_or_default();
+        let n = unit::load_dropins(&new_dir, &name);
+        match unit::compare(&o, &n) {
+            unit::Diff::Equal => {}
+            unit::Diff::Reload => up.reload.push(name),
+            unit::Diff::Restart => up.restart.push(name),
+        }
+    }
     for name in names {
         let o = old_dir.and_then(|d| unit::load(d, &name));
         let n = unit::load(&new_dir, &name);
@@ -1024,6 +1058,58 @@ mod tests {
             vec!["fresh.service", "plain.service", "sock.socket"]
         );
         assert!(up.restart.is_empty() && up.reload.is_empty());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// A stock unit (not in the generation) changed only through a
+    /// drop-in: reloaded for an `X-Reload-Triggers` change, restarted
+    /// for an override, never stopped or started; left alone when it is
+    /// not running or the drop-in is the same.
+    #[test]
+    fn stock_units_follow_their_dropins() {
+        let base = std::env::temp_dir().join(format!("ox-dropins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (old, new) = (base.join("old"), base.join("new"));
+        let w = |d: &Path, n: &str, t: &str| {
+            std::fs::create_dir_all(d.join(n).parent().unwrap()).unwrap();
+            std::fs::write(d.join(n), t).unwrap()
+        };
+        w(
+            &old,
+            "ssh.service.d/ox.conf",
+            "[Unit]\nX-Reload-Triggers=aaa\n",
+        );
+        w(
+            &new,
+            "ssh.service.d/ox.conf",
+            "[Unit]\nX-Reload-Triggers=bbb\n",
+        );
+        w(&old, "cron.service.d/ox.conf", "[Service]\nNice=1\n");
+        w(&new, "cron.service.d/ox.conf", "[Service]\nNice=2\n");
+        w(&old, "same.service.d/ox.conf", "[Service]\nNice=1\n");
+        w(&new, "same.service.d/ox.conf", "[Service]\nNice=1\n");
+        w(&new, "idle.service.d/ox.conf", "[Service]\nNice=1\n");
+        // its drop-in goes away: the override is undone by a restart
+        w(&old, "dropped.service.d/ox.conf", "[Service]\nNice=1\n");
+        std::fs::create_dir_all(&new).unwrap();
+        let states: BTreeMap<String, systemd::UnitState> = [
+            "ssh.service",
+            "cron.service",
+            "same.service",
+            "dropped.service",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), st("active")))
+        .collect();
+        let up = plan_unit_dirs(Some(&old), &new, &states);
+        assert_eq!(up.reload, vec!["ssh.service"]);
+        assert_eq!(up.restart, vec!["cron.service", "dropped.service"]);
+        assert!(
+            up.stop.is_empty() && up.start.is_empty(),
+            "{:?} {:?}",
+            up.stop,
+            up.start
+        );
         let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -19,6 +19,9 @@ pub struct Fixture {
     files: BTreeMap<String, Vec<u8>>,
     /// path inside the toplevel → symlink target
     links: BTreeMap<String, String>,
+    /// `secrets` entries, written in the entry-list form that early
+    /// toplevels used (so the lenient reading stays tested).
+    secrets: Vec<serde_json::Value>,
 }
 
 impl Fixture {
@@ -106,16 +109,14 @@ impl Fixture {
         self.plan.packages.push(Package {
             name: name.into(),
             version: Some(version.into()),
+            sha256: None,
         });
         self
     }
 
     /// A `secrets` entry (sops-nix manifest form, see ox-sops).
     pub fn secret(mut self, entry: serde_json::Value) -> Fixture {
-        match &mut self.plan.secrets {
-            serde_json::Value::Array(a) => a.push(entry),
-            other => *other = serde_json::Value::Array(vec![entry]),
-        }
+        self.secrets.push(entry);
         self
     }
 
@@ -182,24 +183,14 @@ impl Fixture {
         plan.users.sort_by(|a, b| a.name.cmp(&b.name));
         // concrete values, as the builder writes them (docs/toplevel.md)
         for u in &mut plan.users {
-            u.home.get_or_insert_with(|| {
-                if u.is_normal_user {
-                    format!("/home/{}", u.name)
-                } else {
-                    "/var/empty".into()
-                }
-            });
-            u.shell.get_or_insert_with(|| {
-                if u.is_normal_user {
-                    "/bin/bash".into()
-                } else {
-                    "/usr/sbin/nologin".into()
-                }
-            });
+            u.home = Some(u.home_or_default());
+            u.shell = Some(u.shell_or_default());
         }
         plan.groups.sort_by(|a, b| a.name.cmp(&b.name));
         plan.packages.sort();
-        let json = serde_json::to_string_pretty(&plan).expect("plan serializes");
+        let mut json = serde_json::to_value(&plan).expect("plan serializes");
+        json["secrets"] = serde_json::Value::Array(self.secrets.clone());
+        let json = serde_json::to_string_pretty(&json).expect("plan serializes");
         let manifest = format!(
             "{{\"formatVersion\":1,\"oxVersion\":\"{}\",\"hostName\":\"{}\",\"system\":\"x86_64-linux\",\"stateVersion\":\"25.05\"}}\n",
             env!("CARGO_PKG_VERSION"),

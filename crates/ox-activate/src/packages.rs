@@ -149,6 +149,7 @@ mod tests {
         Package {
             name: n.into(),
             version: Some(v.into()),
+            sha256: None,
         }
     }
 
@@ -185,6 +186,7 @@ mod tests {
         let any = |n: &str| Package {
             name: n.into(),
             version: None,
+            sha256: None,
         };
         let pp = plan(
             &[any("git"), any("tmux")],

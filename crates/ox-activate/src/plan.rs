@@ -1,136 +1,14 @@
-//! The toplevel's `activation.json` and `ox-system.json` (docs/toplevel.md).
+//! Loading a toplevel: its `activation.json` and `ox-system.json`
+//! (docs/toplevel.md; the types are `ox_plan`'s, re-exported here).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+pub use ox_plan::{
+    EtcEntry, Group, Home, HomeActivation, HomeFile, Manifest, OnConflict, Package, Plan, Secrets,
+    User,
+};
 
 use crate::Error;
-
-fn default_symlink() -> String {
-    "symlink".into()
-}
-fn default_root() -> String {
-    "root".into()
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnConflict {
-    #[default]
-    Error,
-    Backup,
-    Replace,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EtcEntry {
-    pub target: String,
-    pub source: String,
-    #[serde(default = "default_symlink")]
-    pub mode: String,
-    #[serde(default = "default_root")]
-    pub user: String,
-    #[serde(default = "default_root")]
-    pub group: String,
-    #[serde(default)]
-    pub on_conflict: OnConflict,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct User {
-    pub name: String,
-    pub uid: Option<u32>,
-    pub is_system_user: bool,
-    pub is_normal_user: bool,
-    pub group: String,
-    pub extra_groups: Vec<String>,
-    pub description: String,
-    pub home: Option<String>,
-    pub create_home: bool,
-    pub shell: Option<String>,
-    pub hashed_password: Option<String>,
-    pub hashed_password_file: Option<String>,
-    pub authorized_keys: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Group {
-    pub name: String,
-    pub gid: Option<u32>,
-    pub members: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Package {
-    pub name: String,
-    /// Exact Debian version; `None` = any (installed if missing, never
-    /// upgraded by ox).
-    #[serde(default)]
-    pub version: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HomeFile {
-    pub target: String,
-    pub source: String,
-    #[serde(default)]
-    pub executable: bool,
-    #[serde(default)]
-    pub on_conflict: OnConflict,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HomeActivation {
-    pub name: String,
-    #[serde(default)]
-    pub script: String,
-    /// home-manager's own phases (`linkGeneration`, `reloadSystemd`, …):
-    /// activation does their work at their place in the order.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub builtin: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Home {
-    pub user: String,
-    pub files: Vec<HomeFile>,
-    pub activation: Vec<HomeActivation>,
-    pub session_variables: BTreeMap<String, String>,
-}
-
-/// `activation.json`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Plan {
-    pub format_version: u32,
-    pub host_name: String,
-    pub etc: Vec<EtcEntry>,
-    pub users: Vec<User>,
-    pub groups: Vec<Group>,
-    pub mutable_users: bool,
-    pub packages: Vec<Package>,
-    pub tmpfiles: Vec<String>,
-    pub home: Vec<Home>,
-    /// `[]`, or sops-nix's manifest object (crate::secrets).
-    pub secrets: serde_json::Value,
-}
-
-/// `ox-system.json`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Manifest {
-    pub format_version: u32,
-    pub ox_version: String,
-    pub host_name: String,
-    pub system: String,
-    pub state_version: Option<String>,
-}
 
 /// A toplevel store path with its parsed plan. The etc set is the union
 /// of `activation.json`'s `etc` list and every leaf under `$T/etc` (a

@@ -2,10 +2,11 @@
 //! manifest shape, docs/toplevel.md) handed to `ox_sops::install`.
 //!
 //! Two steps, matching the engine's two phases:
-//! * [`prepare`] (planning, changes nothing): parse the section, build
-//!   the identities, decrypt every sops file, find every key, check that
-//!   every owner and group exists or is declared, and work out which
-//!   files would differ from what `/run/secrets` holds now. A missing
+//! * [`prepare`] (planning, changes nothing): parse the section and run
+//!   `ox_sops::install`'s dry run (decrypt every sops file, find every
+//!   key, check that every owner and group exists or, here, is declared
+//!   by the plan, and work out which files would differ from what
+//!   `/run/secrets` holds now). A missing
 //!   key, a missing or undecryptable file, a tampered MAC or an unknown
 //!   owner refuses the switch here, before anything else changes.
 //! * [`install`] (applying, after users and groups exist, before units
@@ -16,12 +17,10 @@
 //! Only names ever leave this module (in messages, reports, the
 //! journal): never a value.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 
-use ox_sops::install::{placeholder, Secret, Spec};
+use ox_sops::install::{Missing, Spec};
 use ox_sops::manifest::Manifest;
-use ox_sops::{Format, PathSeg};
 
 use crate::etc::Ids;
 use crate::plan::Toplevel;
@@ -59,112 +58,29 @@ fn plan_err(t: &Toplevel, msg: String) -> Error {
 
 /// Whether the toplevel declares any secret or template.
 pub fn declared(t: &Toplevel) -> bool {
-    match &t.plan.secrets {
-        serde_json::Value::Null => false,
-        serde_json::Value::Array(a) => !a.is_empty(),
-        serde_json::Value::Object(o) => ["secrets", "templates"].iter().any(|k| {
-            o.get(*k)
-                .and_then(|v| v.as_array())
-                .is_some_and(|a| !a.is_empty())
-        }),
-        _ => true,
-    }
+    t.plan.secrets.declares_any()
 }
 
 /// Parse the section; paths are relative to `root` (identities, mount
 /// point and symlink live on the host being activated).
 pub fn manifest(t: &Toplevel) -> Result<Manifest, Error> {
-    Manifest::from_value(t.plan.secrets.clone()).map_err(|e| plan_err(t, format!("secrets: {e}")))
+    Manifest::from_plan(&t.plan.secrets).map_err(|e| plan_err(t, format!("secrets: {e}")))
 }
 
-fn value_of(
-    s: &Secret,
-    cache: &mut HashMap<(PathBuf, &'static str), ox_sops::Decrypted>,
-    ids: &ox_sops::Identities,
-) -> Result<Vec<u8>, String> {
-    let ck = (s.sops_file.clone(), s.format.name());
-    if !cache.contains_key(&ck) {
-        let d = ox_sops::decrypt_file(&s.sops_file, Some(s.format), ids)
-            .map_err(|e| format!("secret '{}': {e}", s.name))?;
-        cache.insert(ck.clone(), d);
-    }
-    let d = &cache[&ck];
-    let whole =
-        s.key.is_empty() || matches!(s.format, Format::Binary | Format::Dotenv | Format::Ini);
-    if whole {
-        return d
-            .plaintext()
-            .map_err(|e| format!("secret '{}': {e}", s.name));
-    }
-    let path: Vec<PathSeg> = s.key.split('/').map(|k| PathSeg::Key(k.into())).collect();
-    match d.extract(&path) {
-        Ok(ox_sops::Value::Str(v)) => Ok(v.clone().into_bytes()),
-        Ok(ox_sops::Value::Bytes(b)) => Ok(b.clone()),
-        Ok(_) => Err(format!(
-            "secret '{}': the value of key '{}' in {} is not a string",
-            s.name,
-            s.key,
-            s.sops_file.display()
-        )),
-        Err(_) => Err(format!(
-            "secret '{}': key '{}' not found in {}",
-            s.name,
-            s.key,
-            s.sops_file.display()
-        )),
-    }
-}
-
-fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len());
-    let mut i = 0;
-    while i < hay.len() {
-        if !needle.is_empty() && hay[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(hay[i]);
-            i += 1;
+/// Whether an owner or group the host lacks is declared by the plan
+/// (activation creates it before secrets are installed).
+fn declared_owner(t: &Toplevel, ids: &Ids, m: Missing) -> bool {
+    match m {
+        Missing::User(o) => ids.uid(o).is_some() || t.plan.users.iter().any(|u| u.name == o),
+        Missing::Group(g) => {
+            ids.gid(g).is_some()
+                || t.plan.groups.iter().any(|x| x.name == g)
+                || t.plan
+                    .users
+                    .iter()
+                    .any(|u| u.group == g || (u.group.is_empty() && u.name == g))
         }
     }
-    out
-}
-
-/// An owner or group must exist on the host or be declared by the plan
-/// (it is created before secrets are installed).
-fn check_who(
-    t: &Toplevel,
-    ids: &Ids,
-    what: &str,
-    owner: &Option<String>,
-    group: &Option<String>,
-) -> Result<(), Error> {
-    let numeric = |s: &str| s.parse::<u32>().is_ok();
-    if let Some(o) = owner {
-        let ok = numeric(o) || ids.uid(o).is_some() || t.plan.users.iter().any(|u| &u.name == o);
-        if !ok {
-            return Err(plan_err(
-                t,
-                format!("{what}: owner `{o}` neither exists on the host nor is declared"),
-            ));
-        }
-    }
-    if let Some(g) = group {
-        let ok = numeric(g)
-            || ids.gid(g).is_some()
-            || t.plan.groups.iter().any(|x| &x.name == g)
-            || t.plan
-                .users
-                .iter()
-                .any(|u| &u.group == g || (u.group.is_empty() && &u.name == g));
-        if !ok {
-            return Err(plan_err(
-                t,
-                format!("{what}: group `{g}` neither exists on the host nor is declared"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The spec with its host paths under `root`.
@@ -180,7 +96,9 @@ fn rooted(p: &Paths, mut s: Spec) -> Spec {
     s
 }
 
-/// Everything that can fail without writing (see the module docs).
+/// Everything that can fail without writing (see the module docs):
+/// `ox_sops::install`'s own dry run, with the plan's users and groups
+/// counted as existing.
 pub fn prepare(p: &Paths, t: &Toplevel, ids: &Ids) -> Result<Prepared, Error> {
     let mut manifest = manifest(t)?;
     manifest.spec = rooted(p, manifest.spec);
@@ -188,64 +106,30 @@ pub fn prepare(p: &Paths, t: &Toplevel, ids: &Ids) -> Result<Prepared, Error> {
     let mut would_change = Vec::new();
     let mut would_remove = Vec::new();
     let mut for_users = BTreeMap::new();
+    let will_exist = |m: Missing| declared_owner(t, ids, m);
     for spec in std::iter::once(&manifest.spec).chain(manifest.for_users.as_ref()) {
         if spec.secrets.is_empty() && spec.templates.is_empty() {
             continue;
         }
         ox_sops::install::check(spec).map_err(|e| plan_err(t, e.to_string()))?;
-        let keys = spec.identities().map_err(|e| plan_err(t, e.to_string()))?;
-        let mut cache = HashMap::new();
-        let mut files: BTreeMap<String, (Vec<u8>, u32)> = BTreeMap::new();
-        let mut values: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        for s in &spec.secrets {
-            let v = value_of(s, &mut cache, &keys).map_err(|e| plan_err(t, e))?;
-            if !spec.ignore_passwd {
-                check_who(t, ids, &format!("secret '{}'", s.name), &s.owner, &s.group)?;
-            }
-            if spec.ignore_passwd {
+        let (r, values) = ox_sops::install::dry_run_with(spec, Some(&will_exist))
+            .map_err(|e| plan_err(t, e.to_string()))?;
+        if spec.ignore_passwd {
+            for s in &spec.secrets {
                 // as the host sees it (the spec's paths are under root)
                 let shown = spec.symlink.join(&s.name);
                 let shown = shown
                     .strip_prefix(&p.root)
                     .map(|r| format!("/{}", r.display()))
                     .unwrap_or_else(|_| shown.display().to_string());
-                for_users.insert(shown, String::from_utf8_lossy(&v).trim().to_string());
-            }
-            values.insert(s.name.clone(), v.clone());
-            files.insert(s.name.clone(), (v, s.mode));
-        }
-        for tm in &spec.templates {
-            check_who(
-                t,
-                ids,
-                &format!("template '{}'", tm.name),
-                &tm.owner,
-                &tm.group,
-            )?;
-            let mut c = tm.content.clone().into_bytes();
-            for (name, v) in &values {
-                c = replace_all(&c, placeholder(name).as_bytes(), v);
-            }
-            files.insert(format!("rendered/{}", tm.name), (c, tm.mode));
-        }
-        // compared with what the current generation holds (content and
-        // mode; owners are compared by the installer itself)
-        for (rel, (bytes, mode)) in &files {
-            let cur = spec.symlink.join(rel);
-            let same = std::fs::read(&cur).is_ok_and(|b| &b == bytes)
-                && std::fs::symlink_metadata(&cur).is_ok_and(|m| {
-                    use std::os::unix::fs::PermissionsExt;
-                    m.permissions().mode() & 0o7777 == *mode
-                });
-            if !same {
-                would_change.push(display_name(spec, rel));
+                let v = values.get(&s.name).unwrap_or_default();
+                for_users.insert(shown, String::from_utf8_lossy(v).trim().to_string());
             }
         }
-        for rel in list_files(&spec.symlink) {
-            if !files.contains_key(&rel) {
-                would_remove.push(display_name(spec, &rel));
-            }
-        }
+        let mut changed: Vec<&String> = r.added.iter().chain(&r.changed).collect();
+        changed.sort();
+        would_change.extend(changed.into_iter().map(|rel| display_name(spec, rel)));
+        would_remove.extend(r.removed.iter().map(|rel| display_name(spec, rel)));
     }
     Ok(Prepared {
         manifest,
@@ -289,32 +173,6 @@ impl Prepared {
 /// `/run/secrets/<rel>` (the path a user knows) for messages.
 fn display_name(spec: &Spec, rel: &str) -> String {
     spec.symlink.join(rel).to_string_lossy().into_owned()
-}
-
-fn list_files(root: &std::path::Path) -> Vec<String> {
-    fn go(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let path = e.path();
-            match e.file_type() {
-                Ok(ft) if ft.is_dir() => go(root, &path, out),
-                Ok(ft) if ft.is_file() => {
-                    if let Ok(r) = path.strip_prefix(root) {
-                        out.push(r.to_string_lossy().into_owned());
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut out = vec![];
-    // through the symlink: the current generation's files
-    let base = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    go(&base, &base, &mut out);
-    out.sort();
-    out
 }
 
 /// The planning step for the engine: `None` when the toplevel has no
@@ -385,31 +243,13 @@ pub fn remove_stale(p: &Paths, old: Option<&Toplevel>, dry: bool) -> Result<Vec<
     let mut removed = Vec::new();
     for spec in std::iter::once(m.spec).chain(m.for_users) {
         let spec = rooted(p, spec);
-        let Ok(target) = std::fs::read_link(&spec.symlink) else {
-            continue;
-        };
-        if !target.starts_with(&spec.mount_point) {
-            continue; // not ours
-        }
-        removed.extend(
-            list_files(&spec.symlink)
-                .iter()
-                .map(|r| display_name(&spec, r)),
-        );
-        if dry {
-            continue;
-        }
-        std::fs::remove_file(&spec.symlink).map_err(crate::io_err(&spec.symlink))?;
-        for e in std::fs::read_dir(&spec.mount_point)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().parse::<u64>().is_ok() {
-                let d = e.path();
-                std::fs::remove_dir_all(&d).map_err(crate::io_err(&d))?;
-            }
-        }
+        let names = ox_sops::install::uninstall(&spec, dry).map_err(|e| {
+            Error::Other(format!(
+                "removing the secrets of {}: {e}",
+                old.path.display()
+            ))
+        })?;
+        removed.extend(names.iter().map(|r| display_name(&spec, r)));
     }
     Ok(removed)
 }
@@ -457,20 +297,4 @@ fn run(t: &Toplevel, spec: &Spec) -> Result<Installed, Error> {
         restart_units: r.restart_units,
         reload_units: r.reload_units,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_replaced_everywhere() {
-        let p = placeholder("a");
-        let text = format!("x={p} y={p}\n");
-        assert_eq!(
-            replace_all(text.as_bytes(), p.as_bytes(), b"v"),
-            b"x=v y=v\n"
-        );
-        assert_eq!(replace_all(b"abc", b"", b"v"), b"abc");
-    }
 }

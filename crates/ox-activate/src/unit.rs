@@ -64,6 +64,19 @@ pub fn load(dir: &Path, name: &str) -> Option<Ini> {
     let text = std::fs::read_to_string(&path).ok()?;
     let mut ini = Ini::new();
     parse_into(&mut ini, &text);
+    add_dropins(&mut ini, dir, name);
+    Some(ini)
+}
+
+/// Only the `name.d/*.conf` drop-ins of a unit whose main file is not
+/// in `dir` (a stock unit the generation overrides).
+pub fn load_dropins(dir: &Path, name: &str) -> Ini {
+    let mut ini = Ini::new();
+    add_dropins(&mut ini, dir, name);
+    ini
+}
+
+fn add_dropins(ini: &mut Ini, dir: &Path, name: &str) {
     let mut dropins: Vec<_> = std::fs::read_dir(dir.join(format!("{name}.d")))
         .into_iter()
         .flatten()
@@ -74,10 +87,9 @@ pub fn load(dir: &Path, name: &str) -> Option<Ini> {
     dropins.sort();
     for d in dropins {
         if let Ok(t) = std::fs::read_to_string(&d) {
-            parse_into(&mut ini, &t);
+            parse_into(ini, &t);
         }
     }
-    Some(ini)
 }
 
 pub fn get<'a>(ini: &'a Ini, section: &str, key: &str) -> Option<&'a str> {

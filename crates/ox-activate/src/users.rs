@@ -102,20 +102,8 @@ pub fn plan(p: &Paths, plan: &Plan, state: &State, ids: &Ids) -> Result<Vec<User
                 u.name
             )));
         }
-        let home = u.home.clone().unwrap_or_else(|| {
-            if u.is_normal_user {
-                format!("/home/{}", u.name)
-            } else {
-                "/var/empty".into()
-            }
-        });
-        let shell = u.shell.clone().unwrap_or_else(|| {
-            if u.is_normal_user {
-                "/bin/bash".into()
-            } else {
-                "/usr/sbin/nologin".into()
-            }
-        });
+        let home = u.home_or_default();
+        let shell = u.shell_or_default();
         let password = match (&u.hashed_password, &u.hashed_password_file) {
             (Some(h), _) => Some(h.clone()),
             (None, Some(f)) => Some(

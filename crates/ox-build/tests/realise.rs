@@ -3,38 +3,16 @@
 //! limit.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Mutex;
 
 use ox_build::{eval_settings_for, realise_strings, realise_value};
 use ox_eval::{Eval, Settings};
 use ox_localstore::{BuildEvent, BuildOptions, Store, StoreConfig};
+use ox_testhost::testsupport::Scratch;
 
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("ox-build-lib-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn setup(t: &Tmp) -> (Store, Eval) {
-    let store = Store::open(StoreConfig::with_root(&t.0.join("root"), "/ox/store")).unwrap();
+fn setup(t: &Scratch) -> (Store, Eval) {
+    let store = Store::open(StoreConfig::with_root(&t.join("root"), "/ox/store")).unwrap();
     let nix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix");
     let ev = Eval::new(eval_settings_for(
         &store,
@@ -49,7 +27,7 @@ fn setup(t: &Tmp) -> (Store, Eval) {
 /// Five independent builds that each take a while; the highest number
 /// running at once must equal the job limit.
 fn max_parallel(jobs: usize) -> usize {
-    let t = Tmp::new(&format!("jobs{jobs}"));
+    let t = Scratch::new(&format!("build-lib-jobs{jobs}"));
     let (store, mut ev) = setup(&t);
     let v = ev
         .eval_string(
@@ -84,7 +62,7 @@ fn max_parallel(jobs: usize) -> usize {
     let r = realise_value(&store, &mut ev, v, &opts).unwrap();
     assert_eq!(r.len(), 5);
     for (i, x) in r.iter().enumerate() {
-        let real = t.0.join("root").join(x.path.trim_start_matches('/'));
+        let real = t.join("root").join(x.path.trim_start_matches('/'));
         assert_eq!(fs::read_to_string(real).unwrap(), format!("{}\n", i + 1));
     }
     let s = state.lock().unwrap();
@@ -100,7 +78,7 @@ fn job_limit_is_honoured() {
 
 #[test]
 fn strings_with_context_are_realised() {
-    let t = Tmp::new("strings");
+    let t = Scratch::new("build-lib-strings");
     let (store, mut ev) = setup(&t);
     let v = ev
         .eval_string(
@@ -111,10 +89,10 @@ fn strings_with_context_are_realised() {
         .unwrap();
     let r = realise_strings(&store, &mut ev, &[v], &BuildOptions::default()).unwrap();
     assert_eq!(r.len(), 1);
-    let real =
-        t.0.join("root")
-            .join(r[0].path.trim_start_matches('/'))
-            .join("bin/x");
+    let real = t
+        .join("root")
+        .join(r[0].path.trim_start_matches('/'))
+        .join("bin/x");
     assert_eq!(fs::read_to_string(real).unwrap(), "#!/bin/sh");
     // A second realisation builds nothing.
     let v = ev

@@ -1,12 +1,13 @@
 //! Evaluate a file strictly and print it, with the evaluator alone: a
 //! quick way to measure ox-eval changes without rebuilding the whole `ox`
 //! binary (`cargo run --release -p ox-eval --example evalbench FILE`).
-//! Uses mimalloc like `ox` does (purge delay via MIMALLOC_PURGE_DELAY=1000).
+//! Uses mimalloc, configured like `ox` does (`ox_eval::alloc`).
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ox_eval::alloc::MiAlloc = ox_eval::alloc::MiAlloc;
 
 fn main() {
+    ox_eval::alloc::configure();
     let Some(file) = std::env::args().nth(1) else {
         eprintln!("usage: evalbench FILE.nix");
         std::process::exit(2);

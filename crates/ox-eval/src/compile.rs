@@ -403,8 +403,8 @@ impl<'g> Compiler<'g> {
                 ast::LiteralKind::Uri(u) => Expr::Const(Value::str(u.syntax().text())),
             },
             ast::Expr::Ident(id) => {
-                let name = ident_text(&id);
-                self.resolve(&name, span)?
+                let name = ident_sym(&id);
+                self.resolve(name, span)?
             }
             ast::Expr::Str(s) => {
                 let parts = self.str_parts(&s)?;
@@ -664,7 +664,7 @@ impl<'g> Compiler<'g> {
     /// A static name, or the expression computing a dynamic one.
     fn attr_name(&mut self, a: &ast::Attr) -> Result<std::result::Result<Sym, ast::Expr>> {
         Ok(match a {
-            ast::Attr::Ident(i) => Ok(sym(&ident_text(i))),
+            ast::Attr::Ident(i) => Ok(ident_sym(i)),
             ast::Attr::Str(s) => {
                 let parts = s.normalized_parts();
                 if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
@@ -916,7 +916,7 @@ impl<'g> Compiler<'g> {
         };
         match param {
             ast::Param::IdentParam(ip) => {
-                let name: Sym = sym(&ip.ident().map(|i| ident_text(&i)).unwrap_or_default());
+                let name: Sym = ip.ident().map(|i| ident_sym(&i)).unwrap_or_else(|| sym(""));
                 let mut m = HashMap::new();
                 m.insert(name, 0);
                 self.scopes.push(Scope::Static(m));
@@ -936,7 +936,10 @@ impl<'g> Compiler<'g> {
             ast::Param::Pattern(pat) => {
                 let mut names: Vec<(Sym, Option<ast::Expr>, Span)> = Vec::new();
                 for ent in pat.pat_entries() {
-                    let n: Sym = sym(&ent.ident().map(|i| ident_text(&i)).unwrap_or_default());
+                    let n: Sym = ent
+                        .ident()
+                        .map(|i| ident_sym(&i))
+                        .unwrap_or_else(|| sym(""));
                     let espan = self.node_span(&ent);
                     if names.iter().any(|(m, _, _)| *m == n) {
                         return Err(perr(
@@ -949,7 +952,7 @@ impl<'g> Compiler<'g> {
                 let at: Option<Sym> = pat
                     .pat_bind()
                     .and_then(|b| b.ident())
-                    .map(|i| sym(&ident_text(&i)));
+                    .map(|i| ident_sym(&i));
                 if let Some(a) = &at {
                     if names.iter().any(|(m, _, _)| m == a) {
                         return Err(perr(
@@ -1094,8 +1097,13 @@ fn dup_attr(name: &str, span: Span, prev: Span) -> Box<EvalError> {
     e
 }
 
-fn ident_text(i: &ast::Ident) -> String {
-    i.syntax().text().to_string()
+/// An identifier's name, interned. Read from its token: formatting the
+/// node's `SyntaxText` went through `fmt` and cost a tenth of compiling.
+fn ident_sym(i: &ast::Ident) -> Sym {
+    match i.ident_token() {
+        Some(t) => sym(t.text()),
+        None => sym(&i.syntax().text().to_string()),
+    }
 }
 
 /// Parse `text` as Nix and compile it. `name` is used in error locations.

@@ -110,6 +110,11 @@ impl Eval {
 
     /// `import path`, cached per resolved file.
     pub fn import_path(&mut self, path: &Path, span: Option<Span>) -> Result<Value> {
+        // A file imported before needs no `stat` (module systems import
+        // the same files once per evaluation).
+        if let Some(v) = self.import_cache.get(path) {
+            return Ok(v.clone());
+        }
         let mut p = path.to_path_buf();
         if p.is_dir() {
             p.push("default.nix");
@@ -154,10 +159,18 @@ impl Eval {
     }
 
     pub fn force_thunk(&mut self, t: &Thunk) -> Result<Value> {
-        if let ThunkState::Done(v) = &*t.0.borrow() {
+        if let Some(v) = t.done_ref() {
             return Ok(v.clone());
         }
-        let st = std::mem::replace(&mut *t.0.borrow_mut(), ThunkState::Blackhole);
+        self.force_pending(t)
+    }
+
+    #[inline(never)]
+    fn force_pending(&mut self, t: &Thunk) -> Result<Value> {
+        let st = t.replace(ThunkState::Blackhole);
+        if let ThunkState::Volatile(f) = &st {
+            return self.force_volatile(t, f.clone(), st);
+        }
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
@@ -167,26 +180,30 @@ impl Eval {
                 "infinite recursion encountered",
                 None,
             )),
-            ThunkState::Done(_) => unreachable!("checked above"),
+            ThunkState::Done(_) | ThunkState::Volatile(_) => {
+                unreachable!("checked by force_thunk / above")
+            }
         };
-        self.finish_thunk(t, r, st)
-    }
-
-    fn finish_thunk(&mut self, t: &Thunk, r: Result<Value>, st: ThunkState) -> Result<Value> {
         match r {
             Ok(v) => {
-                *t.0.borrow_mut() = ThunkState::Done(v.clone());
+                t.replace(ThunkState::Done(v.clone()));
                 Ok(v)
             }
             Err(e) => {
                 // Restore so that a later attempt (e.g. after tryEval)
                 // re-evaluates instead of reporting infinite recursion.
                 if !matches!(st, ThunkState::Blackhole) {
-                    *t.0.borrow_mut() = st;
+                    t.replace(st);
                 }
                 Err(e)
             }
         }
+    }
+
+    /// A volatile thunk stays as it is and runs its function each time.
+    fn force_volatile(&mut self, t: &Thunk, f: Rc<NativeFn>, st: ThunkState) -> Result<Value> {
+        t.replace(st);
+        f(self)
     }
 
     /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).
@@ -253,14 +270,14 @@ impl Eval {
                 return Ok(v.clone())
             }
             Expr::Var { depth, idx, span } => {
-                return match env.lookup(*depth, *idx) {
-                    Value::Thunk(t) => self.force_thunk(&t).map_err(|mut er| {
-                        if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
-                            er.span = Some(*span);
-                        }
-                        er
-                    }),
-                    v => Ok(v),
+                // Borrowed, not cloned: the frame outlives this call and
+                // its slots never change.
+                return match env.lookup_ref(*depth, *idx) {
+                    Value::Thunk(t) => match t.done_ref() {
+                        Some(v) => Ok(v.clone()),
+                        None => self.force_var(t, *span),
+                    },
+                    v => Ok(v.clone()),
                 };
             }
             _ => {}
@@ -286,6 +303,16 @@ impl Eval {
         r
     }
 
+    #[inline(never)]
+    fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
+        self.force_pending(t).map_err(|mut er| {
+            if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                er.span = Some(span);
+            }
+            er
+        })
+    }
+
     fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
         match e {
             Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
@@ -293,7 +320,7 @@ impl Eval {
             Expr::Var { .. } => unreachable!("Expr::Var is handled in Eval::eval"),
             Expr::WithVar { name, withs, span } => {
                 for d in withs.iter() {
-                    let ns = env.ancestor(*d).slots.borrow()[0].clone();
+                    let ns = env.ancestor(*d).slots()[0].clone();
                     let ns = self.force(ns)?;
                     let Value::Attrs(a) = &ns else {
                         return type_err(
@@ -320,6 +347,14 @@ impl Eval {
                         StrPart::Lit(l) => s.push_str(l),
                         StrPart::Expr(x) => {
                             let v = self.eval(x, env)?;
+                            // strings are appended in place, not copied first
+                            if let Value::Str(ns) = &v {
+                                s.push_str(&ns.s);
+                                if ns.ctx.is_some() {
+                                    ctx = merge_ctx(&ctx, &ns.ctx);
+                                }
+                                continue;
+                            }
                             let ns = self
                                 .coerce_to_string(v, span_or(x.span(), *span), false, true)
                                 .context(|| {
@@ -394,6 +429,20 @@ impl Eval {
                 env: env.clone(),
             }))),
             Expr::Apply { f, arg, span } => {
+                // `g x` with `g` a variable bound to a lambda: call it
+                // through a reference into the frame, without cloning it.
+                if let Expr::Var { depth, idx, .. } = &**f {
+                    if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                        let av = match c.def.strict_arg {
+                            true => match cheap(arg, env) {
+                                Some(v) => v,
+                                None => self.thunk(arg, env),
+                            },
+                            false => self.thunk(arg, env),
+                        };
+                        return self.call_lambda(c, av, Some(*span));
+                    }
+                }
                 let fv = self.eval(f, env)?;
                 let av = match &fv {
                     Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
@@ -449,7 +498,10 @@ impl Eval {
                     )
                 }
             }
-            Expr::BinOp { op, l, r, span } => self.eval_binop(*op, l, r, *span, env),
+            Expr::BinOp { op, l, r, span } => match cheap(e, env) {
+                Some(v) => Ok(v),
+                None => self.eval_binop(*op, l, r, *span, env),
+            },
             Expr::Not(x, span) => {
                 let v = self.eval(x, env)?;
                 Ok(Value::Bool(
@@ -500,14 +552,14 @@ impl Eval {
                 self.thunk_unfilled(&b.value, &new)
             });
         }
-        *new.slots.borrow_mut() = slots;
+        new.fill(slots);
         new
     }
 
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots: Vec<Value> = new.slots.borrow().to_vec();
+            let slots: Vec<Value> = new.slots().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
@@ -697,7 +749,17 @@ impl Eval {
                 if inner.formals.is_none() {
                     let inner: &'static LambdaDef = inner;
                     let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
+                    let env2 = if cheap_shape(&inner.body) {
+                        // A comparison or arithmetic on the arguments (a sort
+                        // comparator) is computed without allocating its frame.
+                        let frame = Env::frame(smallvec::smallvec![b], Some(env1));
+                        if let Some(v) = cheap(&inner.body, &frame) {
+                            return Ok(v);
+                        }
+                        Rc::new(frame)
+                    } else {
+                        Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+                    };
                     return self.eval(&inner.body, &env2).context(|| {
                         (
                             match &*outer.name.borrow() {
@@ -775,6 +837,14 @@ impl Eval {
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
         let def: &'static LambdaDef = c.def;
         let env = match &def.formals {
+            None if cheap_shape(&def.body) => {
+                // `x: x > 3` and the like need no heap frame
+                let frame = Env::frame(smallvec::smallvec![arg], Some(c.env.clone()));
+                if let Some(v) = cheap(&def.body, &frame) {
+                    return Ok(v);
+                }
+                Rc::new(frame)
+            }
             None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
@@ -852,7 +922,7 @@ impl Eval {
                 if def.arg.is_some() {
                     slots.push(arg);
                 }
-                *env.slots.borrow_mut() = slots;
+                env.fill(slots);
                 env
             }
         };
@@ -1055,6 +1125,12 @@ impl Eval {
     /// strings concatenate (copying paths to the store).
     pub fn add(&mut self, a: Value, b: Value, span: Span) -> Result<Value> {
         match (&a, &b) {
+            (Value::Str(x), Value::Str(y)) => {
+                let mut s = String::with_capacity(x.s.len() + y.s.len());
+                s.push_str(&x.s);
+                s.push_str(&y.s);
+                Ok(Value::str_ctx(s, merge_ctx(&x.ctx, &y.ctx)))
+            }
             (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
                 Some(r) => Ok(Value::Int(r)),
                 None => err(
@@ -1370,13 +1446,13 @@ impl Eval {
 /// first, which makes `[ f ] == [ f ]` true for a function `f`.
 /// An integer operand that is already evaluated.
 #[inline]
-fn ready_int(e: &Expr, env: &Rc<Env>) -> Option<i64> {
+fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
     match e {
         Expr::Const(Value::Int(i)) => Some(*i),
-        Expr::Var { depth, idx, .. } => match env.lookup(*depth, *idx) {
-            Value::Int(i) => Some(i),
-            Value::Thunk(t) => match t.done_value() {
-                Some(Value::Int(i)) => Some(i),
+        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+            Value::Int(i) => Some(*i),
+            Value::Thunk(t) => match t.done_ref() {
+                Some(Value::Int(i)) => Some(*i),
                 _ => None,
             },
             _ => None,
@@ -1385,14 +1461,46 @@ fn ready_int(e: &Expr, env: &Rc<Env>) -> Option<i64> {
     }
 }
 
+/// Whether `cheap` may succeed on `e`: an operator on variables and
+/// integer constants.
+#[inline]
+fn cheap_shape(e: &Expr) -> bool {
+    let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
+    matches!(e, Expr::BinOp { l, r, .. } if simple(l) && simple(r))
+}
+
+/// The closure a variable's value is, if it is one (evaluated).
+#[inline]
+fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
+    match v {
+        Value::Lambda(c) => Some(c),
+        Value::Thunk(t) => match t.done_ref() {
+            Some(Value::Lambda(c)) => Some(c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Evaluate integer arithmetic or comparison on evaluated operands, if
-/// it cannot fail (no overflow); `None` means "make a thunk".
-fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
+/// it cannot fail (no overflow); `None` means "evaluate it normally" (or
+/// "make a thunk", for a strict argument).
+#[inline]
+fn cheap(e: &Expr, env: &Env) -> Option<Value> {
     let Expr::BinOp { op, l, r, .. } = e else {
         return None;
     };
     let f = match op {
-        BinOp::Add | BinOp::Sub | BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => op,
+        BinOp::Add
+        | BinOp::Sub
+        | BinOp::Mul
+        | BinOp::Div
+        | BinOp::Less
+        | BinOp::LessEq
+        | BinOp::More
+        | BinOp::MoreEq
+        | BinOp::Eq
+        | BinOp::NotEq => op,
         _ => return None,
     };
     let x = ready_int(l, env)?;
@@ -1400,16 +1508,21 @@ fn cheap(e: &Expr, env: &Rc<Env>) -> Option<Value> {
     Some(match f {
         BinOp::Add => Value::Int(x.checked_add(y)?),
         BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Mul => Value::Int(x.checked_mul(y)?),
+        // `None` for division by zero: the normal path reports it
+        BinOp::Div => Value::Int(x.checked_div(y)?),
         BinOp::Less => Value::Bool(x < y),
         BinOp::LessEq => Value::Bool(x <= y),
         BinOp::More => Value::Bool(x > y),
+        BinOp::Eq => Value::Bool(x == y),
+        BinOp::NotEq => Value::Bool(x != y),
         _ => Value::Bool(x >= y),
     })
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Thunk(x), Value::Thunk(y)) => Rc::ptr_eq(&x.0, &y.0),
+        (Value::Thunk(x), Value::Thunk(y)) => Thunk::ptr_eq(x, y),
         (Value::Lambda(x), Value::Lambda(y)) => Rc::ptr_eq(x, y),
         (Value::PrimOp(x), Value::PrimOp(y)) => Rc::ptr_eq(x, y),
         _ => false,

@@ -11,6 +11,7 @@
 //! what it would write (`Eval::store_writes`, `Eval::drvs`) for the
 //! builder to realise.
 
+pub mod alloc;
 pub mod builtins;
 pub mod compile;
 pub mod error;

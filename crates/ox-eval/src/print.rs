@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use crate::error::Result;
 use crate::eval::Eval;
-use crate::value::{ThunkState, Value};
+use crate::value::Value;
 
 /// Format a float like C++'s `std::ostream << double` (`%g`, precision 6).
 pub fn format_float(f: f64) -> String {
@@ -50,24 +50,9 @@ fn strip_zeros(s: &str) -> String {
 }
 
 /// A Nix string literal (`"…"` with `\"`, `\\`, `\n`, `\r`, `\t`), also
-/// escaping `${` when `dollar` is set. The ATerm of `.drv` files uses the
-/// same rules without the `${`.
-pub fn quote_into(s: &str, out: &mut String, dollar: bool) {
-    out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' if dollar && chars.peek() == Some(&'{') => out.push_str("\\$"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+/// escaping `${` when its flag is set: the store's ATerm quoting, which
+/// is the same without the `${`.
+pub use ox_store::derivation::quote_into;
 
 pub fn escape_string(s: &str, out: &mut String) {
     quote_into(s, out, true)
@@ -143,9 +128,9 @@ fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
         Value::Lambda(_) => out.push_str("<LAMBDA>"),
         Value::PrimOp(_) => out.push_str("<PRIMOP>"),
         Value::PrimOpApp(_) => out.push_str("<PRIMOP-APP>"),
-        Value::Thunk(t) => match &*t.0.borrow() {
-            ThunkState::Done(v) => print_inner(v, out, seen),
-            _ => out.push_str("<CODE>"),
+        Value::Thunk(t) => match t.done_ref() {
+            Some(v) => print_inner(v, out, seen),
+            None => out.push_str("<CODE>"),
         },
     }
 }

@@ -67,7 +67,6 @@ pub fn merge_ctx(a: &Context, b: &Context) -> Context {
     }
 }
 
-#[derive(Clone)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -81,6 +80,28 @@ pub enum Value {
     PrimOp(Rc<PrimOp>),
     PrimOpApp(Rc<PrimOpApp>),
     Thunk(Thunk),
+}
+
+impl Clone for Value {
+    /// Written out so that it inlines: most clones are of integers,
+    /// booleans or one reference count.
+    #[inline]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Str(s) => Value::Str(s.clone()),
+            Value::Path(p) => Value::Path(p.clone()),
+            Value::Attrs(a) => Value::Attrs(a.clone()),
+            Value::List(l) => Value::List(l.clone()),
+            Value::Lambda(c) => Value::Lambda(c.clone()),
+            Value::PrimOp(p) => Value::PrimOp(p.clone()),
+            Value::PrimOpApp(p) => Value::PrimOpApp(p.clone()),
+            Value::Thunk(t) => Value::Thunk(t.clone()),
+        }
+    }
 }
 
 impl fmt::Debug for Value {
@@ -150,9 +171,9 @@ impl Value {
 ///
 /// `big // small` does not copy `big`: the result is a layer (`own`, the
 /// new attributes) over a shared `base`. Lookups search the layers top
-/// down; the first call to `entries()` flattens once and caches. Chains are
-/// flattened when they reach `MAX_LAYERS`, so lookups stay cheap and a
-/// fold of `acc // { … }` copies the accumulator only every few steps.
+/// down; the first call to `entries()` flattens once and caches. Layers
+/// grow geometrically towards the bottom (see `update`), so a chain has
+/// O(log n) layers and a fold of `acc // { … }` copies little.
 #[derive(Clone, Default)]
 pub struct Attrs {
     own: Vec<(Sym, Value)>,
@@ -163,7 +184,8 @@ pub struct Attrs {
     pub positions: Option<Positions>,
 }
 
-const MAX_LAYERS: u32 = 8;
+/// A safety net: the size rule in `update` keeps chains far shorter.
+const MAX_LAYERS: u32 = 48;
 
 /// Attribute positions. Sets written in source point at their compiled
 /// definition, so evaluating a set literal allocates nothing for them.
@@ -173,8 +195,29 @@ pub enum Positions {
     Table(Rc<Vec<(Sym, Span)>>),
 }
 
+/// Name order (byte-wise, as `str::cmp`), cheaper for attribute names:
+/// interned names compare by pointer when equal, and names that differ
+/// early (most do) are decided inline instead of by a `memcmp` call.
+#[inline]
+pub fn cmp_name(a: &str, b: &str) -> std::cmp::Ordering {
+    if std::ptr::eq(a, b) {
+        return std::cmp::Ordering::Equal;
+    }
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let n = x.len().min(y.len());
+    for i in 0..n.min(8) {
+        if x[i] != y[i] {
+            return x[i].cmp(&y[i]);
+        }
+    }
+    if n > 8 {
+        return x[8..].cmp(&y[8..]);
+    }
+    x.len().cmp(&y.len())
+}
+
 fn search<'a>(v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
-    v.binary_search_by(|(k, _)| (**k).cmp(name))
+    v.binary_search_by(|(k, _)| cmp_name(k, name))
         .ok()
         .map(|i| &v[i].1)
 }
@@ -186,7 +229,7 @@ fn merge(a: &[(Sym, Value)], b: &[(Sym, Value)]) -> Vec<(Sym, Value)> {
         // few additions: binary-search each and copy the runs between
         let mut from = 0;
         for (k, v) in b.iter() {
-            match a[from..].binary_search_by(|(x, _)| (**x).cmp(k)) {
+            match a[from..].binary_search_by(|(x, _)| cmp_name(x, k)) {
                 Ok(i) => {
                     out.extend_from_slice(&a[from..from + i]);
                     out.push((*k, v.clone()));
@@ -204,7 +247,7 @@ fn merge(a: &[(Sym, Value)], b: &[(Sym, Value)]) -> Vec<(Sym, Value)> {
     }
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
-        match a[i].0.cmp(b[j].0) {
+        match cmp_name(a[i].0, b[j].0) {
             std::cmp::Ordering::Less => {
                 out.push(a[i].clone());
                 i += 1;
@@ -231,7 +274,7 @@ impl Attrs {
     }
     /// Build from unsorted entries; later duplicates win.
     pub fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
-        entries.sort_by(|a, b| a.0.cmp(b.0));
+        entries.sort_by(|a, b| cmp_name(a.0, b.0));
         // keep the last of duplicates
         let mut out: Vec<(Sym, Value)> = Vec::with_capacity(entries.len());
         for e in entries {
@@ -299,7 +342,12 @@ impl Attrs {
                 return Some(v);
             }
             match &a.base {
-                Some(b) => a = b,
+                Some(b) => {
+                    a = b;
+                    if let Some(f) = a.flat.get() {
+                        return search(f, name);
+                    }
+                }
                 None => return None,
             }
         }
@@ -325,34 +373,65 @@ impl Attrs {
         }
     }
     /// `this // other`
+    ///
+    /// The result is a new top layer over `this`, kept log-structured: the
+    /// new entries absorb the layers below them that are less than twice
+    /// their size (and the bottom set too, when that is small). Each layer
+    /// is then more than twice the size of the one above it, so a chain
+    /// has O(log n) layers and a fold of `acc // { … }` copies each entry
+    /// O(log n) times instead of once per step. Shared layers are never
+    /// modified: `this` stays valid for everyone else holding it.
     pub fn update(this: &Rc<Attrs>, other: &Attrs) -> Attrs {
         // Positions are for diagnostics only: keep one side's table
         // (the right one wins) rather than paying O(n) on every `//`.
         let positions = other.positions.clone().or_else(|| this.positions.clone());
-        // (`//` is right-associative: `acc // { a; } // { b; }` has a
-        // small layered set on the right; flattening that is cheap.)
-        let small = other.own.len() <= 16 && (other.base.is_none() || other.len() <= 16);
-        if small && this.layers < MAX_LAYERS && this.flat.get().is_none() {
+        let mut top: Vec<(Sym, Value)> = other.entries().to_vec();
+        let mut below: &Rc<Attrs> = this;
+        loop {
+            let bottom = below.base.is_none() || below.flat.get().is_some();
+            if bottom {
+                let entries = below.entries();
+                if entries.len() <= 2 * top.len() {
+                    return Attrs {
+                        own: merge(entries, &top),
+                        positions,
+                        ..Attrs::default()
+                    };
+                }
+                break;
+            }
+            if below.own.len() > 2 * top.len() {
+                break;
+            }
+            top = merge(&below.own, &top);
+            below = below.base.as_ref().expect("checked above");
+        }
+        if below.layers >= MAX_LAYERS {
             return Attrs {
-                own: other.entries().to_vec(),
-                base: Some(this.clone()),
-                layers: this.layers + 1,
-                flat: Default::default(),
+                own: merge(below.entries(), &top),
                 positions,
+                ..Attrs::default()
             };
         }
         Attrs {
-            own: merge(this.entries(), other.entries()),
+            own: top,
+            base: Some(below.clone()),
+            layers: below.layers + 1,
+            flat: Default::default(),
             positions,
-            ..Attrs::default()
         }
     }
 }
 
 /// A runtime environment frame: the values bound by one `let`, `rec`,
 /// lambda or `with` (which stores its namespace in slot 0).
+///
+/// The slots are written once, right after the frame is created (its
+/// thunks need the frame itself), before anything reads them; after that
+/// they never change. That is why reads can hand out plain references
+/// without a `RefCell` borrow flag on every variable access.
 pub struct Env {
-    pub slots: RefCell<Slots>,
+    slots: std::cell::UnsafeCell<Slots>,
     pub parent: Option<Rc<Env>>,
 }
 
@@ -363,18 +442,45 @@ pub type Slots = smallvec::SmallVec<[Value; 2]>;
 impl Env {
     pub fn new(slots: impl Into<Slots>, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(slots.into()),
+            slots: std::cell::UnsafeCell::new(slots.into()),
             parent,
         })
     }
+    /// A frame not yet behind an `Rc`: `Eval` builds one on the stack to
+    /// try evaluating a trivial body without allocating.
+    #[inline]
+    pub(crate) fn frame(slots: Slots, parent: Option<Rc<Env>>) -> Env {
+        Env {
+            slots: std::cell::UnsafeCell::new(slots),
+            parent,
+        }
+    }
+    /// Fill a frame created empty (for `let`, `rec` and formals, whose
+    /// thunks point at the frame). Only valid before any slot is read:
+    /// `Eval` calls it right after `Env::new`, with no evaluation between.
+    pub(crate) fn fill(&self, slots: Slots) {
+        // SAFETY: no reference into the slots exists yet (see above).
+        unsafe { *self.slots.get() = slots }
+    }
+    /// The frame's slots.
+    #[inline]
+    pub fn slots(&self) -> &[Value] {
+        // SAFETY: after `fill` (or `new`), the slots never change.
+        unsafe { &*self.slots.get() }
+    }
     #[inline]
     pub fn lookup(self: &Rc<Env>, depth: u32, idx: u32) -> Value {
+        self.lookup_ref(depth, idx).clone()
+    }
+    /// The value of variable `(depth, idx)`, borrowed from its frame.
+    #[inline]
+    pub fn lookup_ref(&self, depth: u32, idx: u32) -> &Value {
         let mut e = self;
         for _ in 0..depth {
             // The compiler only emits depths that exist.
-            e = e.parent.as_ref().expect("env depth");
+            e = e.parent.as_deref().expect("env depth");
         }
-        e.slots.borrow()[idx as usize].clone()
+        &e.slots()[idx as usize]
     }
     pub fn ancestor(self: &Rc<Env>, depth: u32) -> &Rc<Env> {
         let mut e = self;
@@ -407,7 +513,13 @@ pub type NativeFn = dyn Fn(&mut crate::eval::Eval) -> crate::error::Result<Value
 
 /// A suspended computation, shared so that it is evaluated at most once.
 #[derive(Clone)]
-pub struct Thunk(pub Rc<RefCell<ThunkState>>);
+pub struct Thunk(pub(crate) Rc<ThunkCell>);
+
+/// The state of a thunk. Not a `RefCell`: the state is only ever read by
+/// cloning out of it or replaced whole (`force_thunk`), never borrowed
+/// across an evaluation, so the borrow flag (and its 8 bytes per thunk)
+/// bought nothing.
+pub struct ThunkCell(std::cell::UnsafeCell<ThunkState>);
 
 pub enum ThunkState {
     Pending(&'static Expr, Rc<Env>),
@@ -415,29 +527,159 @@ pub enum ThunkState {
     Apply(Value, Value),
     /// A native computation (used by builtins that produce lazy results).
     Native(Rc<NativeFn>),
+    /// Recomputed on every force and never memoised (`Thunk::volatile`).
+    Volatile(Rc<NativeFn>),
     Blackhole,
     Done(Value),
 }
 
+impl ThunkCell {
+    fn new(st: ThunkState) -> Rc<ThunkCell> {
+        Rc::new(ThunkCell(std::cell::UnsafeCell::new(st)))
+    }
+}
+
 impl Thunk {
     pub fn new(e: &'static Expr, env: Rc<Env>) -> Thunk {
-        Thunk(Rc::new(RefCell::new(ThunkState::Pending(e, env))))
+        Thunk(ThunkCell::new(ThunkState::Pending(e, env)))
     }
     pub fn apply(f: Value, arg: Value) -> Value {
-        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Apply(f, arg)))))
+        Value::Thunk(Thunk(ThunkCell::new(ThunkState::Apply(f, arg))))
     }
     pub fn native(
         f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
     ) -> Value {
-        Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Native(Rc::new(f))))))
+        Value::Thunk(Thunk(ThunkCell::new(ThunkState::Native(Rc::new(f)))))
+    }
+    /// A thunk that is already evaluated.
+    pub fn done(v: Value) -> Thunk {
+        Thunk(ThunkCell::new(ThunkState::Done(v)))
+    }
+    /// A thunk that runs `f` on every force and keeps no result: for a
+    /// value that must not own what it computes, e.g. the module system's
+    /// `config` argument, which reaches its evaluation through a weak
+    /// reference (a memoised result would close a reference cycle).
+    pub fn volatile(
+        f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
+    ) -> Value {
+        Value::Thunk(Thunk(ThunkCell::new(ThunkState::Volatile(Rc::new(f)))))
+    }
+    /// The evaluated value, borrowed. The reference is valid until the
+    /// thunk is next replaced, which only `force_thunk` does and only for
+    /// thunks that are not `Done`, so a `Done` value stays put.
+    #[inline]
+    pub fn done_ref(&self) -> Option<&Value> {
+        // SAFETY: see above: a `Done` state is never overwritten.
+        match unsafe { &*self.0 .0.get() } {
+            ThunkState::Done(v) => Some(v),
+            _ => None,
+        }
     }
     pub fn is_done(&self) -> bool {
-        matches!(&*self.0.borrow(), ThunkState::Done(_))
+        self.done_ref().is_some()
     }
     pub fn done_value(&self) -> Option<Value> {
-        match &*self.0.borrow() {
-            ThunkState::Done(v) => Some(v.clone()),
-            _ => None,
+        self.done_ref().cloned()
+    }
+    /// Swap the state (for `force_thunk`).
+    #[inline]
+    pub(crate) fn replace(&self, st: ThunkState) -> ThunkState {
+        // SAFETY: no reference into a non-`Done` state is ever held, and
+        // callers never replace a `Done` state.
+        unsafe { std::mem::replace(&mut *self.0 .0.get(), st) }
+    }
+    pub fn ptr_eq(a: &Thunk, b: &Thunk) -> bool {
+        Rc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn int(v: &Value) -> i64 {
+        match v {
+            Value::Int(i) => *i,
+            _ => panic!("not an int"),
+        }
+    }
+
+    /// `//` chains (layered, shared, flattened at random points) agree with
+    /// a plain map model, and updating never changes the operands.
+    #[test]
+    fn name_order_is_byte_order() {
+        let names = [
+            "",
+            "a",
+            "a1",
+            "a10",
+            "a2",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgh\u{0}",
+            "abcdefgz",
+            "abcdefghij1",
+            "abcdefghij2",
+            "b",
+            "\u{e9}",
+            "Z",
+            "_",
+            "a\u{0}",
+        ];
+        for x in names {
+            for y in names {
+                assert_eq!(cmp_name(x, y), x.cmp(y), "{:?} vs {:?}", x, y);
+            }
+        }
+    }
+
+    #[test]
+    fn layered_updates_match_a_map() {
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let names: Vec<Sym> = (0..300).map(|i| sym(&format!("n{}", i))).collect();
+        // (set, model) pairs; new sets are built from random earlier ones
+        let mut sets: Vec<(Rc<Attrs>, BTreeMap<Sym, i64>)> =
+            vec![(Rc::new(Attrs::new()), BTreeMap::new())];
+        for step in 0..3000 {
+            let (base, model) = sets[rnd(sets.len() as u64) as usize].clone();
+            let k = match rnd(10) {
+                0 => 40 + rnd(200),
+                1..=3 => 0,
+                _ => 1 + rnd(6),
+            };
+            let mut m2: BTreeMap<Sym, i64> = BTreeMap::new();
+            for _ in 0..k {
+                m2.insert(names[rnd(names.len() as u64) as usize], step);
+            }
+            let other =
+                Attrs::from_unsorted(m2.iter().map(|(k, v)| (*k, Value::Int(*v))).collect());
+            let new = Rc::new(Attrs::update(&base, &other));
+            let mut model2 = model.clone();
+            model2.extend(m2);
+            if rnd(7) == 0 {
+                new.entries();
+            }
+            for n in names.iter().take(60) {
+                assert_eq!(new.get(n).map(int), model2.get(n).copied(), "step {step}");
+            }
+            // the operand is unchanged
+            let got: Vec<(Sym, i64)> = base.entries().iter().map(|(k, v)| (*k, int(v))).collect();
+            let want: Vec<(Sym, i64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(got, want, "step {step}");
+            assert!(new.layers <= 16, "step {step}: {} layers", new.layers);
+            sets.push((new, model2));
+        }
+        for (s, m) in &sets {
+            let got: Vec<(Sym, i64)> = s.entries().iter().map(|(k, v)| (*k, int(v))).collect();
+            let want: Vec<(Sym, i64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+            assert_eq!(got, want);
         }
     }
 }

@@ -5,25 +5,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ox_flake::{LockMode, Session, Settings};
+use ox_testhost::testsupport::Scratch;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Serve `n` requests: the commit API and the archive.
 fn serve(
@@ -77,10 +65,8 @@ fn settings(work: &Path, base: &str) -> Settings {
 
 #[test]
 fn github_input_locks_then_works_offline_from_the_store() {
-    let work = std::env::temp_dir().join(format!("ox-flake-github-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    let _guard = TempDir(work.clone());
+    let scratch = Scratch::new("flake-github");
+    let work = scratch.path().to_path_buf();
     let sh = |script: &str| {
         let ok = Command::new("bash")
             .args(["-euo", "pipefail", "-c", script])

@@ -2,28 +2,8 @@
 //! whose reference comes from an override in an outer flake
 //! (`inputs.a.inputs.g.url = …`), and `update a/g` moves only that pin.
 
-use std::path::Path;
-use std::process::Command;
-
 use ox_flake::{LockMode, Session, Settings};
-
-fn sh(dir: &Path, script: &str) {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@ox.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@ox.invalid")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use ox_testhost::testsupport::sh;
 
 fn rev_of(f: &ox_flake::Flake, path: &[&str]) -> String {
     let p: Vec<String> = path.iter().map(|s| s.to_string()).collect();

@@ -7,38 +7,16 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ox_localstore::{Store, StoreConfig, StoreError};
+use ox_testhost::testsupport::Scratch;
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!(
-            "ox-localstore-test-{}-{tag}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-    fn store(&self) -> Store {
-        Store::open(StoreConfig::with_root(&self.0.join("root"), "/ox/store")).unwrap()
-    }
+fn tmp(tag: &str) -> Scratch {
+    Scratch::new(&format!("localstore-test-{tag}"))
 }
 
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = fs::remove_dir_all(&self.0);
-    }
+fn store(t: &Scratch) -> Store {
+    Store::open(StoreConfig::with_root(&t.join("root"), "/ox/store")).unwrap()
 }
 
 fn sample_tree(dir: &Path) -> PathBuf {
@@ -53,9 +31,9 @@ fn sample_tree(dir: &Path) -> PathBuf {
 
 #[test]
 fn added_paths_are_valid_read_only_and_normalised() {
-    let t = Tmp::new("add");
-    let s = t.store();
-    let src = sample_tree(&t.0);
+    let t = tmp("add");
+    let s = store(&t);
+    let src = sample_tree(t.path());
     let p = s.add_path(&src, Some("tree")).unwrap();
     assert!(s.is_valid(&p).unwrap());
     let real = s.real_path(&p);
@@ -85,7 +63,7 @@ fn added_paths_are_valid_read_only_and_normalised() {
         .output()
         .is_ok()
     {
-        let state = t.0.join("nix-state");
+        let state = t.join("nix-state");
         let o = Command::new("nix-instantiate")
             .args(["--readonly-mode", "--eval", "-E"])
             .arg(format!(
@@ -111,8 +89,8 @@ fn added_paths_are_valid_read_only_and_normalised() {
 
 #[test]
 fn texts_with_references_and_closures() {
-    let t = Tmp::new("text");
-    let s = t.store();
+    let t = tmp("text");
+    let s = store(&t);
     let a = s.add_text("a", b"A", &BTreeSet::new()).unwrap();
     let b = s
         .add_text(
@@ -134,8 +112,8 @@ fn texts_with_references_and_closures() {
 
 #[test]
 fn registration_needs_valid_references() {
-    let t = Tmp::new("refs");
-    let s = t.store();
+    let t = tmp("refs");
+    let s = store(&t);
     // A reference that is a well-formed path but not in the store.
     let ghost = s
         .parse("/ox/store/00000000000000000000000000000000-ghost")
@@ -157,8 +135,8 @@ fn registration_needs_valid_references() {
 
 #[test]
 fn leftover_at_the_final_name_is_not_valid_and_gets_replaced() {
-    let t = Tmp::new("leftover");
-    let s = t.store();
+    let t = tmp("leftover");
+    let s = store(&t);
     let want = s.dir.text_path_for("f", b"full", &BTreeSet::new()).unwrap();
     // What a crash between rename and registration leaves behind.
     fs::write(s.real_path(&want), b"par").unwrap();
@@ -175,8 +153,8 @@ fn leftover_at_the_final_name_is_not_valid_and_gets_replaced() {
 
 #[test]
 fn gc_named_roots_and_verify() {
-    let t = Tmp::new("gc");
-    let s = t.store();
+    let t = tmp("gc");
+    let s = store(&t);
     let a = s.add_text("a", b"A", &BTreeSet::new()).unwrap();
     let b = s.add_text("b", b"B", &BTreeSet::from([a.clone()])).unwrap();
     let loose = s.add_text("loose", b"L", &BTreeSet::new()).unwrap();
@@ -206,9 +184,9 @@ fn gc_named_roots_and_verify() {
 
 #[test]
 fn gc_keeps_what_activation_made_live() {
-    let t = Tmp::new("gc-active");
-    let s = t.store();
-    let root = t.0.join("root");
+    let t = tmp("gc-active");
+    let s = store(&t);
+    let root = t.join("root");
     // three systems that only activation's links refer to (`ox test`
     // outside the profile, the booted one, the one /etc flips through)
     let mut kept = Vec::new();
@@ -250,8 +228,8 @@ fn gc_keeps_what_activation_made_live() {
 
 #[test]
 fn generated_trees_with_references() {
-    let t = Tmp::new("tree");
-    let s = t.store();
+    let t = tmp("tree");
+    let s = store(&t);
     let dep = s.add_text("unit", b"[Unit]\n", &BTreeSet::new()).unwrap();
     let target = s.print(&dep);
     let write = |p: &Path| -> std::io::Result<()> {
@@ -288,8 +266,8 @@ fn generated_trees_with_references() {
         top
     );
     let other = s.add_text("other", b"o", &BTreeSet::new()).unwrap();
-    let t2 = Tmp::new("tree2");
-    let s2 = t2.store();
+    let t2 = tmp("tree2");
+    let s2 = store(&t2);
     let dep2 = s2.add_text("unit", b"[Unit]\n", &BTreeSet::new()).unwrap();
     assert_eq!(dep2, dep);
     let e = s2

@@ -288,22 +288,56 @@ fn lookup_group(name: &str) -> Option<u32> {
     (r == 0 && !out.is_null()).then_some(gr.gr_gid)
 }
 
+/// An owner or group that does not exist on this host (yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing<'a> {
+    User(&'a str),
+    Group(&'a str),
+}
+
+/// Whether a missing owner or group will exist by the time [`install`]
+/// runs (activation creates the users and groups it declares first).
+pub type WillExist<'a> = &'a dyn Fn(Missing<'_>) -> bool;
+
+/// The uid/gid of an owner that does not exist yet: it never matches a
+/// file's, so a dry run counts the file as changed, as the install
+/// after the owner's creation will.
+const PENDING: u32 = u32::MAX;
+
 fn resolve_ids(
     what: &str,
     owner: &Option<String>,
     group: &Option<String>,
     ignore: bool,
+    will_exist: Option<WillExist>,
 ) -> Result<(u32, u32), Error> {
     if ignore {
         return Ok((0, 0));
     }
+    let pending = |m: Missing| will_exist.is_some_and(|f| f(m));
+    let unknown = |kind: &str, name: &str| {
+        let why = if will_exist.is_some() {
+            " (it neither exists on the host nor is declared)"
+        } else {
+            ""
+        };
+        ierr(format!("{what}: unknown {kind} '{name}'{why}"))
+    };
     let (uid, primary) = match owner {
         None => (0, 0),
-        Some(o) => lookup_user(o).ok_or_else(|| ierr(format!("{what}: unknown user '{o}'")))?,
+        Some(o) => match lookup_user(o) {
+            Some(ids) => ids,
+            None if pending(Missing::User(o)) => (PENDING, PENDING),
+            None => return Err(unknown("user", o)),
+        },
     };
     let gid = match group {
         None => primary,
-        Some(g) => lookup_group(g).ok_or_else(|| ierr(format!("{what}: unknown group '{g}'")))?,
+        Some(g) => match lookup_group(g) {
+            Some(gid) => gid,
+            None if pending(Missing::Group(g)) => PENDING,
+            None => return Err(unknown("group", g)),
+        },
     };
     Ok((uid, gid))
 }
@@ -320,7 +354,9 @@ struct Planned {
     link: Option<PathBuf>,
 }
 
-fn is_ram_fs(p: &Path) -> bool {
+/// Whether `p` is on a tmpfs or ramfs: where plaintext may be written
+/// (memory only, never a disk).
+pub fn is_ram_fs(p: &Path) -> bool {
     let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
         return false;
     };
@@ -507,7 +543,7 @@ fn list_files(root: &Path) -> Vec<String> {
 /// Decrypt, render and install; see the module docs for the order of
 /// operations and the guarantees.
 pub fn install(spec: &Spec) -> Result<Report, Error> {
-    let (files, keys_gid) = prepare(spec)?;
+    let (files, keys_gid, _) = prepare(spec, None)?;
     write_and_switch(spec, &files, keys_gid)
 }
 
@@ -516,14 +552,63 @@ pub fn install(spec: &Spec) -> Result<Report, Error> {
 /// compared with the generation `symlink` points to now. `generation`
 /// is the current one (empty if none).
 pub fn dry_run(spec: &Spec) -> Result<Report, Error> {
-    let (files, _) = prepare(spec)?;
+    dry_run_with(spec, None).map(|(r, _)| r)
+}
+
+/// The secrets' values by name, from a dry run; memory only, and its
+/// `Debug` shows names only.
+pub struct Values(BTreeMap<String, Vec<u8>>);
+
+impl Values {
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0.get(name).map(Vec::as_slice)
+    }
+}
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// [`dry_run`] for a caller that creates owners before installing:
+/// an owner or group `will_exist` accepts need not exist yet (its files
+/// count as changed). Also returns the secrets' values (activation
+/// reads `neededForUsers` ones before they are installed).
+pub fn dry_run_with(spec: &Spec, will_exist: Option<WillExist>) -> Result<(Report, Values), Error> {
+    let (files, _, values) = prepare(spec, will_exist)?;
     let prev = current_generation(spec);
     let gen = prev.as_ref().map(|p| p.0.clone()).unwrap_or_default();
-    Ok(diff(&files, prev.as_ref().map(|p| p.0.as_path()), gen))
+    let report = diff(&files, prev.as_ref().map(|p| p.0.as_path()), gen);
+    Ok((report, Values(values)))
+}
+
+/// Removes what [`install`] put in place, as sops-nix does for an
+/// empty manifest: the `symlink` and every generation below
+/// `mount_point`. Returns the names the current generation held; with
+/// `dry`, only lists them. A `symlink` that is not ours is left alone.
+pub fn uninstall(spec: &Spec, dry: bool) -> Result<Vec<String>, Error> {
+    let Some((current, _)) = current_generation(spec) else {
+        return Ok(vec![]);
+    };
+    let names = list_files(&current);
+    if dry {
+        return Ok(names);
+    }
+    std::fs::remove_file(&spec.symlink).map_err(io(&spec.symlink))?;
+    for g in existing_generations(&spec.mount_point) {
+        let d = spec.mount_point.join(g.to_string());
+        std::fs::remove_dir_all(&d).map_err(io(&d))?;
+    }
+    Ok(names)
 }
 
 /// Phase 1: everything that can fail without writing.
-fn prepare(spec: &Spec) -> Result<(Vec<Planned>, u32), Error> {
+#[allow(clippy::type_complexity)]
+fn prepare(
+    spec: &Spec,
+    will_exist: Option<WillExist>,
+) -> Result<(Vec<Planned>, u32, BTreeMap<String, Vec<u8>>), Error> {
     let ids = spec.identities()?;
     let mut cache: HashMap<(PathBuf, &'static str), Decrypted> = HashMap::new();
     let mut values: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -549,6 +634,7 @@ fn prepare(spec: &Spec) -> Result<(Vec<Planned>, u32), Error> {
             &s.owner,
             &s.group,
             spec.ignore_passwd,
+            will_exist,
         )?;
         values.insert(s.name.clone(), bytes.clone());
         files.push(Planned {
@@ -577,6 +663,7 @@ fn prepare(spec: &Spec) -> Result<(Vec<Planned>, u32), Error> {
             &t.owner,
             &t.group,
             spec.ignore_passwd,
+            will_exist,
         )?;
         let rel = format!("rendered/{}", t.name);
         files.push(Planned {
@@ -597,7 +684,7 @@ fn prepare(spec: &Spec) -> Result<(Vec<Planned>, u32), Error> {
             .or_else(|| lookup_group("nogroup"))
             .unwrap_or(0)
     };
-    Ok((files, keys_gid))
+    Ok((files, keys_gid, values))
 }
 
 /// Phase 3: compare the planned files with generation `prev`.

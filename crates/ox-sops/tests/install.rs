@@ -372,3 +372,44 @@ fn dry_run_reports_without_writing() {
     bad.secrets.push(e.secret("x", "db/missing"));
     assert!(ox_sops::install::dry_run(&bad).is_err());
 }
+
+/// Activation's dry run: owners it will create count as existing (their
+/// files as changed), values come back for its users step, and
+/// `uninstall` takes away what `install` put in place.
+#[test]
+fn dry_run_with_pending_owners_then_uninstall() {
+    use ox_sops::install::{dry_run_with, uninstall, Missing};
+    let e = env();
+    let mut spec = standard(&e);
+    install(&spec).unwrap();
+    spec.secrets[1].owner = Some("no-such-user-ox".into());
+    let name = spec.secrets[1].name.clone();
+    let err = dry_run_with(&spec, Some(&|_: Missing| false)).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "unknown user 'no-such-user-ox' (it neither exists on the host nor is declared)"
+        ),
+        "{err}"
+    );
+    let pending = |m: Missing| m == Missing::User("no-such-user-ox");
+    let (r, values) = dry_run_with(&spec, Some(&pending)).unwrap();
+    assert_eq!(r.changed, [name.as_str()], "{r:?}");
+    assert!(r.added.is_empty() && r.removed.is_empty(), "{r:?}");
+    let shown = format!("{values:?}");
+    assert!(shown.contains(&name) && !shown.contains(NEW_KEY), "{shown}");
+    assert_eq!(
+        values.get(&name).unwrap(),
+        std::fs::read(e.link().join(&name)).unwrap()
+    );
+    let mut names = uninstall(&spec, true).unwrap();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        e.dir.path().join("secrets").exists(),
+        "dry uninstall removed"
+    );
+    assert_eq!(uninstall(&spec, false).unwrap().len(), 3);
+    assert!(!e.dir.path().join("secrets").exists());
+    assert!(!e.dir.path().join("secrets.d/1").exists());
+    assert!(uninstall(&spec, false).unwrap().is_empty());
+}

@@ -7,6 +7,9 @@ use std::process::Command;
 
 use ox_sops::{Format, Identities};
 
+mod common;
+use common::norm;
+
 struct Keys {
     dir: tempfile::TempDir,
     age_file: PathBuf,
@@ -78,28 +81,6 @@ impl Keys {
         std::fs::copy(src, &dst).unwrap();
         dst
     }
-}
-
-/// sops prints the float 1.0 as `1` (and sops <= 3.13.1 reads JSON
-/// integers as floats), so integral floats and ints compare equal.
-fn norm(v: &[ox_sops::Value]) -> Vec<ox_sops::Value> {
-    use ox_sops::{Item, Value};
-    fn go(v: &Value) -> Value {
-        match v {
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Value::Int(*f as i64),
-            Value::Map(m) => Value::Map(
-                m.iter()
-                    .map(|i| match i {
-                        Item::Pair(k, v) => Item::Pair(k.clone(), go(v)),
-                        c => c.clone(),
-                    })
-                    .collect(),
-            ),
-            Value::List(l) => Value::List(l.iter().map(go).collect()),
-            v => v.clone(),
-        }
-    }
-    v.iter().map(go).collect()
 }
 
 fn sops_encrypts_ox_decrypts(name: &str) {
@@ -284,12 +265,16 @@ fn ssh_keygen(dir: &Path, typ: &str) -> (PathBuf, String) {
     (p, public)
 }
 
-fn sops_to_ssh_recipient(typ: &str) {
-    let k = keys();
-    let (private, public) = ssh_keygen(k.dir.path(), typ);
-    let p = k.copy("sample.yaml");
+/// sops encrypts `file` to `recipient` alone; ox decrypts the result
+/// with the ssh private key at `private`.
+fn sops_encrypt_then_ox_decrypt(
+    k: &Keys,
+    recipient: &str,
+    file: &Path,
+    private: &Path,
+) -> ox_sops::Decrypted {
     let out = Command::new("sops")
-        .args(["encrypt", "--age", &public, p.to_str().unwrap()])
+        .args(["encrypt", "--age", recipient, file.to_str().unwrap()])
         .env("HOME", k.dir.path())
         .env_remove("SOPS_AGE_RECIPIENTS")
         .output()
@@ -300,8 +285,15 @@ fn sops_to_ssh_recipient(typ: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut ids = Identities::new();
-    ids.add_ssh_key_file(&private).unwrap();
-    let d = ox_sops::decrypt(&out.stdout, Format::Yaml, &ids, false).unwrap();
+    ids.add_ssh_key_file(private).unwrap();
+    ox_sops::decrypt(&out.stdout, Format::Yaml, &ids, false).unwrap()
+}
+
+fn sops_to_ssh_recipient(typ: &str) {
+    let k = keys();
+    let (private, public) = ssh_keygen(k.dir.path(), typ);
+    let p = k.copy("sample.yaml");
+    let d = sops_encrypt_then_ox_decrypt(&k, &public, &p, &private);
     assert_eq!(
         d.extract(&ox_sops::parse_extract(r#"["db"]["password"]"#).unwrap())
             .unwrap()
@@ -355,20 +347,7 @@ fn host_key_converted_to_age_recipient() {
     let recipient = ox_sops::ssh_to_age(&public).unwrap();
     assert!(recipient.starts_with("age1"), "{recipient}");
     let p = k.copy("sample.yaml");
-    let out = Command::new("sops")
-        .args(["encrypt", "--age", &recipient, p.to_str().unwrap()])
-        .env("HOME", k.dir.path())
-        .env_remove("SOPS_AGE_RECIPIENTS")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut ids = Identities::new();
-    ids.add_ssh_key_file(&private).unwrap();
-    let d = ox_sops::decrypt(&out.stdout, Format::Yaml, &ids, false).unwrap();
+    let d = sops_encrypt_then_ox_decrypt(&k, &recipient, &p, &private);
     assert_eq!(
         d.extract(&ox_sops::parse_extract(r#"["db"]["user"]"#).unwrap())
             .unwrap()

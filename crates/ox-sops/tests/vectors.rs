@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use ox_sops::{Format, Identities};
 
+mod common;
+use common::norm;
+
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
@@ -37,26 +40,6 @@ fn ssh_vectors_open_with_the_ssh_key_only() {
         );
         assert!(ox_sops::decrypt_file(&p, None, &ids(&["keys.txt"])).is_err());
     }
-}
-
-fn norm(v: &[ox_sops::Value]) -> Vec<ox_sops::Value> {
-    use ox_sops::{Item, Value};
-    fn go(v: &Value) -> Value {
-        match v {
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Value::Int(*f as i64),
-            Value::Map(m) => Value::Map(
-                m.iter()
-                    .map(|i| match i {
-                        Item::Pair(k, v) => Item::Pair(k.clone(), go(v)),
-                        c => c.clone(),
-                    })
-                    .collect(),
-            ),
-            Value::List(l) => Value::List(l.iter().map(go).collect()),
-            v => v.clone(),
-        }
-    }
-    v.iter().map(go).collect()
 }
 
 #[test]

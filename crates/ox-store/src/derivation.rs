@@ -103,19 +103,30 @@ pub struct DrvHashes {
     pub outputs: BTreeMap<String, Hash>,
 }
 
-fn escape_into(out: &mut String, s: &str) {
+/// Nix's C-style string quoting: `"`, `\\`, newline, return and tab
+/// escaped, everything else as is. Unparameterised it is the ATerm
+/// string of a `.drv`; with `escape_interpolation`, `${` also becomes
+/// `\${`, which makes it a Nix expression string literal (the
+/// evaluator's printer uses it so).
+pub fn quote_into(s: &str, out: &mut String, escape_interpolation: bool) {
     out.push('"');
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '$' if escape_interpolation && chars.peek() == Some(&'{') => out.push_str("\\$"),
             c => out.push(c),
         }
     }
     out.push('"');
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    quote_into(s, out, false)
 }
 
 fn list_into<I, F>(out: &mut String, items: I, mut f: F)

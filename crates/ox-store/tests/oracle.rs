@@ -10,13 +10,13 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ox_store::derivation::{Derivation, DerivationSpec, DrvHashCache, FixedOutputSpec};
 use ox_store::hash::{Hash, HashAlgo, HashFormat};
 use ox_store::nar::{dump_path, dump_path_filtered, nar_hash, FileKind};
 use ox_store::source::source_path;
 use ox_store::store_path::{FileIngestionMethod, StoreDir, StorePath};
+use ox_testhost::testsupport::Scratch;
 
 // ---------------------------------------------------------------------
 // Harness
@@ -120,35 +120,6 @@ fn nix_lit(s: &str) -> String {
     o
 }
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A temporary directory, removed on drop. Its base name is a valid
-/// store path name so it can be interpolated into Nix strings.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let p =
-            std::env::temp_dir().join(format!("ox-store-{tag}-{}-{n}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 fn write(p: &Path, contents: &[u8], exec: bool) {
     fs::write(p, contents).expect("write");
     let mode = if exec { 0o755 } else { 0o644 };
@@ -206,7 +177,7 @@ fn hash_file_and_flat_nix_hash_match() {
     if !have_oracle() {
         return;
     }
-    let t = TempDir::new("hashfile");
+    let t = Scratch::new("store-hashfile");
     sample_tree(t.path());
     let f = t.path().join("tree/sub/big.bin");
     let fs_ = f.to_str().expect("utf-8 path");
@@ -280,7 +251,7 @@ fn nar_dump_matches_nix_store_dump() {
     if !have_oracle() {
         return;
     }
-    let t = TempDir::new("nar");
+    let t = Scratch::new("store-nar");
     sample_tree(t.path());
     let tree = t.path().join("tree");
     for p in [
@@ -304,7 +275,7 @@ fn nar_hash_matches_nix_hash() {
     if !have_oracle() {
         return;
     }
-    let t = TempDir::new("narhash");
+    let t = Scratch::new("store-narhash");
     sample_tree(t.path());
     let tree = t.path().join("tree");
     let ts = tree.to_str().expect("utf-8");
@@ -323,7 +294,7 @@ fn source_paths_match_builtins_path() {
         return;
     }
     let sd = StoreDir::default();
-    let t = TempDir::new("srcpath");
+    let t = Scratch::new("store-srcpath");
     sample_tree(t.path());
     let tree = t.path().join("tree");
     let ts = tree.to_str().expect("utf-8");
@@ -434,7 +405,7 @@ fn add_fixed_paths_match_nix_store() {
         return;
     }
     let sd = StoreDir::default();
-    let t = TempDir::new("addfixed");
+    let t = Scratch::new("store-addfixed");
     sample_tree(t.path());
     let tree = t.path().join("tree");
     let file = tree.join("script.sh");
@@ -870,7 +841,7 @@ fn dependent_derivations_match() {
     if !have_oracle() {
         return;
     }
-    let t = TempDir::new("deps");
+    let t = Scratch::new("store-deps");
     sample_tree(t.path());
     let sri = Hash::digest(HashAlgo::Sha256, b"src").to_sri();
     let sri: &'static str = Box::leak(sri.into_boxed_str());

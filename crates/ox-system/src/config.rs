@@ -29,7 +29,8 @@ pub struct HostConfig {
     pub home_manager: HomeManager,
     pub system: SystemOpts,
     /// `sops.*` as `system.build.oxSecrets` (crate::secrets).
-    pub secrets: crate::secrets::Secrets,
+    #[serde(deserialize_with = "crate::secrets::strict")]
+    pub secrets: crate::plan::Secrets,
 }
 
 #[derive(Debug, Default, Deserialize)]

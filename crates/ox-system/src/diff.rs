@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::plan::{ActivationPlan, Manifest};
+use crate::plan::{Manifest, Plan};
 use crate::{Error, Node, Tree};
 
 #[derive(Debug, Default, Serialize)]
@@ -83,7 +83,7 @@ pub struct SizeDelta {
 
 struct Side {
     tree: Tree,
-    plan: ActivationPlan,
+    plan: Plan,
     size: u64,
     /// The directory the toplevel is in on disk: its references are
     /// siblings there (this also holds for a store below a scratch root).
@@ -128,7 +128,7 @@ fn load(p: &Path) -> Result<Side, Error> {
         path: p.join(name).display().to_string(),
         message: e.to_string(),
     };
-    let plan: ActivationPlan = serde_json::from_slice(json("activation.json")?)
+    let plan: Plan = serde_json::from_slice(json("activation.json")?)
         .map_err(|e| parse_err("activation.json", e))?;
     let manifest: Manifest = serde_json::from_slice(json("ox-system.json")?)
         .map_err(|e| parse_err("ox-system.json", e))?;
@@ -311,10 +311,10 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
     let a = load(old)?;
     let b = load(new)?;
 
-    let pk = |p: &ActivationPlan| -> BTreeMap<String, String> {
+    let pk = |p: &Plan| -> BTreeMap<String, String> {
         p.packages
             .iter()
-            .map(|x| (x.name.clone(), x.version.clone()))
+            .map(|x| (x.name.clone(), x.version.clone().unwrap_or_default()))
             .collect()
     };
     let (pa, pb) = (pk(&a.plan), pk(&b.plan));
@@ -348,7 +348,7 @@ pub fn diff(old: &Path, new: &Path) -> Result<Diff, Error> {
     let users = compare_named(&a.plan.users, &b.plan.users, |u| &u.name);
     let groups = compare_named(&a.plan.groups, &b.plan.groups, |g| &g.name);
     // secrets and templates (rendered/NAME) as named entries
-    let entries = |p: &ActivationPlan| -> Vec<serde_json::Value> {
+    let entries = |p: &Plan| -> Vec<serde_json::Value> {
         let Some(m) = &p.secrets.0 else {
             return Vec::new();
         };

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::config::{EtcEntry, FileSystem, HostConfig};
-use crate::plan::{GroupPlan, UserPlan};
+use crate::plan::{Group, OnConflict, User};
 use crate::{show_attr, Ctx, Error, Node};
 
 fn check_mode(mode: &str, option: &str) -> Result<(), Error> {
@@ -22,15 +22,24 @@ fn check_mode(mode: &str, option: &str) -> Result<(), Error> {
     }
 }
 
-fn check_on_conflict(v: &str, option: &str) -> Result<(), Error> {
-    match v {
-        "error" | "backup" | "replace" => Ok(()),
-        _ => Err(Error::Invalid {
-            option: option.to_string(),
-            expected: "one of \"error\", \"backup\", \"replace\"".into(),
-            found: format!("{v:?}"),
-        }),
-    }
+fn check_on_conflict(v: &str, option: &str) -> Result<OnConflict, Error> {
+    OnConflict::from_name(v).ok_or_else(|| Error::Invalid {
+        option: option.to_string(),
+        expected: "one of \"error\", \"backup\", \"replace\"".into(),
+        found: format!("{v:?}"),
+    })
+}
+
+/// A uid or gid as activation.json holds it (`None`: allocate).
+fn id(option: String, v: Option<i64>) -> Result<Option<u32>, Error> {
+    v.map(|i| {
+        u32::try_from(i).map_err(|_| Error::Invalid {
+            option,
+            expected: "a number from 0 to 4294967295".into(),
+            found: i.to_string(),
+        })
+    })
+    .transpose()
 }
 
 /// Puts `source` at `dest` in the toplevel: a store path is linked (it
@@ -84,7 +93,7 @@ fn etc_target(name: &str, e: &EtcEntry) -> String {
 
 fn add_user_etc(cx: &mut Ctx, name: &str, e: &EtcEntry, option: &str) -> Result<(), Error> {
     check_mode(&e.mode, &format!("{option}.mode"))?;
-    check_on_conflict(&e.on_conflict, &format!("{option}.onConflict"))?;
+    let on_conflict = check_on_conflict(&e.on_conflict, &format!("{option}.onConflict"))?;
     let target = crate::tree::normalize(e.target.as_deref().unwrap_or(name)).ok_or_else(|| {
         Error::Invalid {
             option: format!("{option}.target"),
@@ -128,13 +137,13 @@ fn add_user_etc(cx: &mut Ctx, name: &str, e: &EtcEntry, option: &str) -> Result<
     };
     cx.etc.insert(
         target.clone(),
-        crate::plan::EtcPlan {
+        crate::plan::EtcEntry {
             target: target.clone(),
             source: dest,
             mode,
             user: owner(&e.user, e.uid),
             group: owner(&e.group, e.gid),
-            on_conflict: e.on_conflict.clone(),
+            on_conflict,
         },
     );
     Ok(())
@@ -154,7 +163,7 @@ fn gen_file(cx: &mut Ctx, target: &str, text: String, option: &str) -> Result<()
             executable: false,
         },
         option,
-        "backup",
+        OnConflict::Backup,
     )
 }
 
@@ -379,7 +388,7 @@ pub(crate) fn generated(cx: &mut Ctx) -> Result<(), Error> {
                 "localtime",
                 Node::Symlink(format!("/usr/share/zoneinfo/{tz}")),
                 "time.timeZone",
-                "backup",
+                OnConflict::Backup,
             )?;
         }
     }
@@ -485,7 +494,7 @@ fn charset(locale: &str) -> &str {
 
 /// Users and groups of the activation plan, with NixOS's defaults for
 /// normal and system users.
-pub fn users(cfg: &HostConfig) -> Result<(Vec<UserPlan>, Vec<GroupPlan>), Error> {
+pub fn users(cfg: &HostConfig) -> Result<(Vec<User>, Vec<Group>), Error> {
     let mut users = Vec::new();
     for (key, u) in &cfg.users.users {
         let name = u.name.clone().unwrap_or_else(|| key.clone());
@@ -509,38 +518,32 @@ pub fn users(cfg: &HostConfig) -> Result<(Vec<UserPlan>, Vec<GroupPlan>), Error>
                 found: "\"\"".into(),
             });
         }
-        let home = u.home.clone().unwrap_or_else(|| {
-            if u.is_normal_user {
-                format!("/home/{name}")
-            } else {
-                "/var/empty".into()
-            }
-        });
-        let shell = u.shell.clone().unwrap_or_else(|| {
-            if u.is_normal_user {
-                "/bin/bash".into()
-            } else {
-                "/usr/sbin/nologin".into()
-            }
-        });
-        users.push(UserPlan {
+        let home = u
+            .home
+            .clone()
+            .unwrap_or_else(|| User::default_home(&name, u.is_normal_user));
+        let shell = u
+            .shell
+            .clone()
+            .unwrap_or_else(|| User::default_shell(u.is_normal_user));
+        users.push(User {
             name,
-            uid: u.uid,
+            uid: id(format!("{option}.uid"), u.uid)?,
             is_system_user: u.is_system_user,
             is_normal_user: u.is_normal_user,
             group,
             extra_groups: u.extra_groups.clone(),
             description: u.description.clone(),
-            home,
+            home: Some(home),
             create_home: u.create_home.unwrap_or(u.is_normal_user),
-            shell,
+            shell: Some(shell),
             hashed_password: u.hashed_password.clone(),
             hashed_password_file: u.hashed_password_file.clone(),
             authorized_keys: u.openssh.authorized_keys.keys.clone(),
         });
     }
     users.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut groups: Vec<GroupPlan> = cfg
+    let mut groups: Vec<Group> = cfg
         .users
         .groups
         .iter()
@@ -548,13 +551,13 @@ pub fn users(cfg: &HostConfig) -> Result<(Vec<UserPlan>, Vec<GroupPlan>), Error>
             let mut members = g.members.clone();
             members.sort();
             members.dedup();
-            GroupPlan {
+            Ok(Group {
                 name: g.name.clone().unwrap_or_else(|| k.clone()),
-                gid: g.gid,
+                gid: id(format!("users.groups.{}.gid", show_attr(k)), g.gid)?,
                 members,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((users, groups))
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::{DagEntry, HomeConfig, HomeFile};
-use crate::plan::{HomeActivationPlan, HomeFilePlan, HomePlan};
+use crate::plan::{self, Home, HomeActivation, OnConflict};
 use crate::{show_attr, Ctx, Error, Node};
 
 /// home-manager's own activation steps and where they sit in the DAG
@@ -67,7 +67,7 @@ pub fn systemd_ini(
 pub fn activation_order(
     entries: &BTreeMap<String, DagEntry>,
     option: &str,
-) -> Result<Vec<HomeActivationPlan>, Error> {
+) -> Result<Vec<HomeActivation>, Error> {
     let mut all: BTreeMap<String, (DagEntry, bool)> = BTreeMap::new();
     for (name, after, before) in BUILTIN_STEPS {
         all.insert(
@@ -115,7 +115,7 @@ pub fn activation_order(
     })?;
     Ok(sorted
         .into_iter()
-        .map(|(name, _, script, builtin)| HomeActivationPlan {
+        .map(|(name, _, script, builtin)| HomeActivation {
             name,
             script,
             builtin,
@@ -126,7 +126,7 @@ pub fn activation_order(
 struct HomeCx<'c, 'a> {
     cx: &'c mut Ctx<'a>,
     user: String,
-    files: BTreeMap<String, HomeFilePlan>,
+    files: BTreeMap<String, plan::HomeFile>,
     /// `onChange` scripts: (target, script).
     on_change: Vec<(String, String)>,
 }
@@ -226,7 +226,11 @@ impl HomeCx<'_, '_> {
                 ..
             })
         );
-        let on_conflict: String = if f.force { "replace" } else { "error" }.into();
+        let on_conflict = if f.force {
+            OnConflict::Replace
+        } else {
+            OnConflict::Error
+        };
         let prefix = format!("{dest}/");
         let below: Vec<(String, bool)> = self
             .cx
@@ -254,11 +258,11 @@ impl HomeCx<'_, '_> {
                 let rel = k[format!("home/{}/", self.user).len()..].to_string();
                 self.files.insert(
                     rel.clone(),
-                    HomeFilePlan {
+                    plan::HomeFile {
                         target: rel,
                         source: k,
                         executable: x,
-                        on_conflict: on_conflict.clone(),
+                        on_conflict,
                     },
                 );
             }
@@ -266,7 +270,7 @@ impl HomeCx<'_, '_> {
         }
         self.files.insert(
             t.clone(),
-            HomeFilePlan {
+            plan::HomeFile {
                 target: t,
                 source: dest,
                 executable,
@@ -281,18 +285,18 @@ impl HomeCx<'_, '_> {
         self.cx.tree.insert(&dest, node, option)?;
         self.files.insert(
             target.to_string(),
-            HomeFilePlan {
+            plan::HomeFile {
                 target: target.to_string(),
                 source: dest,
                 executable: false,
-                on_conflict: "error".into(),
+                on_conflict: OnConflict::Error,
             },
         );
         Ok(())
     }
 }
 
-pub(crate) fn render_homes(cx: &mut Ctx) -> Result<Vec<HomePlan>, Error> {
+pub(crate) fn render_homes(cx: &mut Ctx) -> Result<Vec<Home>, Error> {
     let cfg = cx.cfg;
     let mut out = Vec::new();
     for (user, hm) in &cfg.home_manager.users {
@@ -327,7 +331,7 @@ pub(crate) fn render_homes(cx: &mut Ctx) -> Result<Vec<HomePlan>, Error> {
             );
         }
         let activation = activation_order(&dag, &format!("{base}.home.activation"))?;
-        out.push(HomePlan {
+        out.push(Home {
             user: user.clone(),
             files: h.files.into_values().collect(),
             activation,

@@ -18,7 +18,6 @@ pub mod diff;
 pub mod files;
 pub mod home;
 pub mod nar;
-pub mod plan;
 pub mod secrets;
 pub mod tree;
 pub mod units;
@@ -28,7 +27,9 @@ use std::collections::BTreeMap;
 use ox_store::{FileIngestionMethod, Hash, HashAlgo, StoreDir};
 
 pub use config::HostConfig;
-pub use plan::{ActivationPlan, Manifest};
+/// The toplevel's files (docs/toplevel.md); this crate writes them.
+pub use ox_plan as plan;
+pub use ox_plan::{Manifest, Plan};
 pub use tree::{Node, Tree};
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +97,7 @@ pub struct Rendered {
     pub toplevel: Tree,
     /// Full store path → contents, for every path the toplevel refers to.
     pub extra: BTreeMap<String, Extra>,
-    pub plan: ActivationPlan,
+    pub plan: Plan,
     pub manifest: Manifest,
 }
 
@@ -161,7 +162,7 @@ pub(crate) struct Ctx<'a> {
     pub store: StoreDir,
     pub tree: Tree,
     pub extra: BTreeMap<String, Extra>,
-    pub etc: BTreeMap<String, plan::EtcPlan>,
+    pub etc: BTreeMap<String, plan::EtcEntry>,
 }
 
 /// The /etc files a stock Debian system ships (the modules' own list,
@@ -178,11 +179,11 @@ pub fn debian_ships(target: &str) -> bool {
         .any(|f| f == target.trim_start_matches('/'))
 }
 
-fn default_on_conflict(target: &str) -> &'static str {
+fn default_on_conflict(target: &str) -> plan::OnConflict {
     if debian_ships(target) {
-        "backup"
+        plan::OnConflict::Backup
     } else {
-        "error"
+        plan::OnConflict::Error
     }
 }
 
@@ -214,7 +215,7 @@ impl Ctx<'_> {
         target: &str,
         node: Node,
         what: &str,
-        on_conflict: &str,
+        on_conflict: plan::OnConflict,
     ) -> Result<(), Error> {
         let t = tree::normalize(target).ok_or_else(|| Error::Invalid {
             option: what.to_string(),
@@ -224,13 +225,13 @@ impl Ctx<'_> {
         self.tree.insert(&format!("etc/{t}"), node, what)?;
         self.etc.insert(
             t.clone(),
-            plan::EtcPlan {
+            plan::EtcEntry {
                 target: t.clone(),
                 source: format!("etc/{t}"),
                 mode: "symlink".into(),
                 user: "root".into(),
                 group: "root".into(),
-                on_conflict: on_conflict.into(),
+                on_conflict,
             },
         );
         Ok(())
@@ -367,7 +368,7 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
     let users = files::users(cfg)?;
     let home = home::render_homes(&mut cx)?;
 
-    let mut packages: Vec<plan::PackagePlan> = Vec::new();
+    let mut packages: Vec<plan::Package> = Vec::new();
     let sources = cfg
         .environment
         .system_packages
@@ -393,9 +394,9 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
                 p.name()
             ),
         })?;
-        packages.push(plan::PackagePlan {
+        packages.push(plan::Package {
             name: p.name().to_string(),
-            version: version.to_string(),
+            version: Some(version.to_string()),
             sha256: p.sha256().map(str::to_string),
         });
     }
@@ -408,13 +409,15 @@ pub fn render_config(cfg: &HostConfig, opts: &Options) -> Result<Rendered, Error
                 expected: "one version per package".into(),
                 found: format!(
                     "{} pinned to {} and {}",
-                    w[0].name, w[0].version, w[1].version
+                    w[0].name,
+                    w[0].version.as_deref().unwrap_or_default(),
+                    w[1].version.as_deref().unwrap_or_default()
                 ),
             });
         }
     }
 
-    let plan = ActivationPlan {
+    let plan = Plan {
         format_version: plan::FORMAT_VERSION,
         host_name: host.clone(),
         etc: cx.etc.values().cloned().collect(),
@@ -488,10 +491,13 @@ mod debian_etc_tests {
         ));
         assert!(super::debian_ships("systemd/system/sshd.service"));
         assert!(super::debian_ships("motd"));
-        assert_eq!(super::default_on_conflict("/issue"), "backup");
+        assert_eq!(
+            super::default_on_conflict("/issue"),
+            super::plan::OnConflict::Backup
+        );
         assert_eq!(
             super::default_on_conflict("systemd/system/web.service"),
-            "error"
+            super::plan::OnConflict::Error
         );
         assert!(
             !super::debian_ships("passwd"),

@@ -9,108 +9,53 @@
 //! never values. This module validates names, modes and paths so a
 //! mistake is a build error naming the option, not an activation error.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
+use crate::plan::Secrets;
 use crate::Error;
 
-/// A host's secrets: `[]` in the JSON when it has none (so a toplevel
-/// without secrets keeps the plain shape), else the manifest object.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Secrets(pub Option<Manifest>);
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Manifest {
-    pub secrets: Vec<Secret>,
-    pub templates: Vec<Template>,
-    pub secrets_mount_point: String,
-    pub symlink_path: String,
-    pub keep_generations: u32,
-    pub ssh_key_paths: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub age_key_file: Option<String>,
-    pub use_tmpfs: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Secret {
-    pub name: String,
-    pub key: String,
-    pub sops_file: String,
-    pub format: String,
-    pub mode: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gid: Option<u32>,
-    /// A path other than `<symlinkPath>/<name>`: a symlink to the secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(default)]
-    pub restart_units: Vec<String>,
-    #[serde(default)]
-    pub reload_units: Vec<String>,
-    #[serde(default)]
-    pub needed_for_users: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Template {
-    pub name: String,
-    pub content: String,
-    pub mode: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gid: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(default)]
-    pub restart_units: Vec<String>,
-    #[serde(default)]
-    pub reload_units: Vec<String>,
-}
-
-impl Secrets {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+/// Reads the module's output strictly: what the lenient reader of
+/// `ox_plan` would let pass (an unknown field, the entry-list form of
+/// early toplevels) is an error here, so the module and the contract
+/// cannot drift apart unnoticed.
+pub fn strict<'de, D: Deserializer<'de>>(d: D) -> Result<Secrets, D::Error> {
+    use serde::de::Error as _;
+    let v = Value::deserialize(d)?;
+    if matches!(&v, Value::Array(a) if !a.is_empty()) {
+        return Err(D::Error::custom(
+            "secrets: expected [] or an object (sops.*), found a list",
+        ));
     }
+    let s = Secrets::from_value(v.clone()).map_err(D::Error::custom)?;
+    if let Some(m) = &s.0 {
+        let back = serde_json::to_value(m).map_err(D::Error::custom)?;
+        unknown_fields(&v, &back, "secrets").map_err(D::Error::custom)?;
+    }
+    Ok(s)
 }
 
-impl Serialize for Secrets {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.0 {
-            None => Vec::<()>::new().serialize(s),
-            Some(m) => m.serialize(s),
+/// A field of `input` the typed reading dropped (`back` is that reading
+/// written out again; a `null` is dropped as an absent optional field).
+fn unknown_fields(input: &Value, back: &Value, at: &str) -> Result<(), String> {
+    match (input, back) {
+        (Value::Object(i), Value::Object(b)) => {
+            for (k, iv) in i {
+                match b.get(k) {
+                    Some(bv) => unknown_fields(iv, bv, &format!("{at}.{k}"))?,
+                    None if !iv.is_null() => return Err(format!("{at}: unknown field `{k}`")),
+                    None => {}
+                }
+            }
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Secrets {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let v = serde_json::Value::deserialize(d)?;
-        match v {
-            serde_json::Value::Null => Ok(Secrets(None)),
-            serde_json::Value::Array(a) if a.is_empty() => Ok(Secrets(None)),
-            v @ serde_json::Value::Object(_) => serde_json::from_value(v)
-                .map(|m| Secrets(Some(m)))
-                .map_err(|e| D::Error::custom(format!("secrets: {e}"))),
-            other => Err(D::Error::custom(format!(
-                "secrets: expected [] or an object (sops.*), found {other}"
-            ))),
+        (Value::Array(i), Value::Array(b)) => {
+            for (n, (iv, bv)) in i.iter().zip(b).enumerate() {
+                unknown_fields(iv, bv, &format!("{at}[{n}]"))?;
+            }
         }
+        _ => {}
     }
+    Ok(())
 }
 
 fn invalid(option: String, expected: &str, found: String) -> Error {
@@ -169,7 +114,7 @@ pub fn normalize(s: &Secrets) -> Result<Secrets, Error> {
         &m.secrets_mount_point,
     )?;
     check_abs("sops.defaultSymlinkPath".into(), &m.symlink_path)?;
-    for p in &m.ssh_key_paths {
+    for p in m.ssh_key_paths.iter().flatten() {
         check_abs("sops.age.sshKeyPaths".into(), p)?;
     }
     if let Some(k) = &m.age_key_file {
@@ -232,7 +177,8 @@ mod tests {
     use super::*;
 
     fn parse(j: &str) -> Result<Secrets, Error> {
-        let s: Secrets = serde_json::from_str(j).map_err(|e| Error::Config(e.to_string()))?;
+        let mut d = serde_json::Deserializer::from_str(j);
+        let s = strict(&mut d).map_err(|e| Error::Config(e.to_string()))?;
         normalize(&s)
     }
 
@@ -294,5 +240,19 @@ mod tests {
         }
         let e = parse("{\"secrets\": 1}").unwrap_err().to_string();
         assert!(e.contains("secrets"), "{e}");
+        // the lenient reader would drop these; the builder refuses them
+        let e = parse(&with(
+            r#"{"name": "a", "key": "a", "sopsFile": "/s", "format": "yaml", "mode": "0400", "restartUnit": []}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("secrets.secrets[0]: unknown field `restartUnit`"),
+            "{e}"
+        );
+        let e = parse(r#"[{"name": "a", "sopsFile": "/s"}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("found a list"), "{e}");
     }
 }

@@ -16,7 +16,9 @@
 //!
 //! This crate knows nothing about ox itself: it only boots hosts and
 //! runs commands in them, so the activation and deploy tests can share
-//! it.
+//! it. The one exception is [`testsupport`], the helpers the crates'
+//! integration tests share (scratch dirs, running `ox`, a host with
+//! `ox` and a store bound in).
 
 use std::fs;
 use std::io::{self, Write};
@@ -25,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+pub mod testsupport;
 
 /// Where the cached base rootfs tarball and its unpacked copy live.
 pub const CACHE_DIR: &str = "/var/cache/ox-test";

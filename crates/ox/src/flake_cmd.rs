@@ -78,6 +78,14 @@ impl ox_flake::store::Placer for LocalPlacer {
             .0
             .parse(&dest.to_string_lossy())
             .map_err(|e| e.to_string())?;
+        // Parallel processes (`ox build --all`, `ox deploy`) copy the same
+        // flake source at once: under the path's lock, a copy someone else
+        // registered meanwhile is kept (registering again would replace
+        // the tree while they read it).
+        let _lock = self.0.lock_path(&path).map_err(|e| e.to_string())?;
+        if self.0.is_valid(&path).map_err(|e| e.to_string())? {
+            return Ok(());
+        }
         let ca = format!(
             "fixed:{}{}",
             ox_store::FileIngestionMethod::Recursive.prefix(),

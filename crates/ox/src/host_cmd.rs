@@ -538,7 +538,7 @@ fn summary_table(store: &Store, built: &[(String, String)]) -> Result<String, St
         let file = real.join("activation.json");
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("error: {}: {e}\n", file.display()))?;
-        let plan: ox_system::plan::ActivationPlan =
+        let plan: ox_system::Plan =
             serde_json::from_str(&text).map_err(|e| format!("error: {}: {e}\n", file.display()))?;
         let is_unit = |t: &str| {
             t.starts_with("systemd/system/") && !t["systemd/system/".len()..].contains('/')

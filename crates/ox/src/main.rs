@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 // Evaluation allocates many small, short-lived objects and some large
-// attribute-set copies; mimalloc handles both far better than glibc.
+// attribute-set copies; mimalloc handles both far better than glibc
+// (called directly: see `ox_eval::alloc` for why not through `MiMalloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: ox_eval::alloc::MiAlloc = ox_eval::alloc::MiAlloc;
 
 mod activate_cmd;
 mod build_cmd;
+mod deploy_cmd;
 mod disko_cmd;
 mod eval_cmd;
 mod flake_cmd;
@@ -73,6 +75,11 @@ enum Command {
     Gc(activate_cmd::GcArgs),
     /// Compare two built toplevels (packages, /etc, units, users, size).
     Diff(host_cmd::DiffArgs),
+    /// Build hosts of a flake and deploy them over SSH, with rollback.
+    Deploy(deploy_cmd::DeployArgs),
+    /// The remote half of `ox deploy` (run over SSH by the deployer).
+    #[command(hide = true)]
+    DeployRemote(deploy_cmd::RemoteArgs),
     /// Show an option of a host: value, type, description, declarations, definitions.
     Option(option_cmd::OptionArgs),
     /// Partition, format and mount a host's declared disks (disko's modes).
@@ -87,16 +94,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Evaluation churns through memory in waves; returning pages to the
-    // OS after 10 ms (mimalloc's default) makes the kernel zero them
-    // again and again. Keep freed pages for a second instead.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // mi_option_purge_delay is 15 in the bundled mimalloc v2 header;
-        // the Rust bindings do not name it.
-        const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-        // SAFETY: plain integer option setter of the C allocator.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
-    }
+    ox_eval::alloc::configure();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Command::Eval(a) => eval_cmd::run(a),
@@ -117,6 +115,8 @@ fn main() -> ExitCode {
         Command::Gc(a) => activate_cmd::gc(a),
         Command::Diff(a) => host_cmd::diff(a),
         Command::Option(a) => option_cmd::run(a),
+        Command::Deploy(a) => deploy_cmd::run(a),
+        Command::DeployRemote(a) => deploy_cmd::remote(a),
         Command::Disko(a) => disko_cmd::run(a),
         Command::Install(a) => disko_cmd::install(a),
         Command::Completions { shell } => {

@@ -11,24 +11,19 @@ pub fn check(store: &Store, r: &ox_system::Rendered) -> Result<(), String> {
     let Some(m) = &r.plan.secrets.0 else {
         return Ok(());
     };
-    let mut v = serde_json::to_value(m).map_err(|e| format!("secrets: {e}"))?;
-    if let Some(list) = v.get_mut("secrets").and_then(|s| s.as_array_mut()) {
-        // store paths become files on this machine; others are skipped
-        list.retain_mut(|s| {
-            let real = s["sopsFile"]
-                .as_str()
-                .and_then(|f| store.real_path_of_str(f))
-                .filter(|p| p.exists());
-            match real {
-                Some(p) => {
-                    s["sopsFile"] = p.to_string_lossy().into_owned().into();
-                    true
-                }
-                None => false,
+    let mut m = m.clone();
+    // store paths become files on this machine; others are skipped
+    m.secrets.retain_mut(
+        |s| match store.real_path_of_str(&s.sops_file).filter(|p| p.exists()) {
+            Some(p) => {
+                s.sops_file = p.to_string_lossy().into_owned();
+                true
             }
-        });
-    }
-    let manifest = ox_sops::manifest::Manifest::from_value(v).map_err(|e| e.to_string())?;
+            None => false,
+        },
+    );
+    let manifest = ox_sops::manifest::Manifest::from_plan(&ox_system::plan::Secrets(Some(m)))
+        .map_err(|e| e.to_string())?;
     for spec in std::iter::once(&manifest.spec).chain(manifest.for_users.as_ref()) {
         ox_sops::install::check(spec).map_err(|e| e.to_string())?;
     }

@@ -688,7 +688,7 @@ fn tmpfs_dir() -> Result<PathBuf, String> {
         ],
     };
     for base in bases {
-        if !is_ram_fs(&base) {
+        if !ox_sops::install::is_ram_fs(&base) {
             continue;
         }
         let mut rnd = [0u8; 8];
@@ -713,21 +713,6 @@ fn tmpfs_dir() -> Result<PathBuf, String> {
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn is_ram_fs(p: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid C string, st a properly sized out-buffer.
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return false;
-    }
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    matches!(st.f_type as i64, TMPFS_MAGIC | RAMFS_MAGIC)
 }
 
 fn edit(file: &Path, fmt: Format, id_args: &IdArgs) -> Result<ExitCode, String> {

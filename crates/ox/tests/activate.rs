@@ -4,23 +4,20 @@
 //! `ox_activate::fixture` (no evaluator). Checks go through
 //! `systemctl`, `getent` and the files in the guest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use ox_activate::fixture::Fixture;
 use ox_activate::plan::OnConflict;
-use ox_testhost::{Host, HostOpts};
+use ox_testhost::testsupport::{
+    boot_with_ox, expect_ok, ox_command, ox_search_path, repo, text, Scratch,
+};
+use ox_testhost::Host;
 
+/// The guest, then the store it binds (fields drop in this order).
 struct Env {
-    // dropped first: the guest goes away before its store does
     host: Host,
-    store: PathBuf,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.store);
-    }
+    store: Scratch,
 }
 
 fn env(tag: &str) -> Option<Env> {
@@ -28,65 +25,36 @@ fn env(tag: &str) -> Option<Env> {
         eprintln!("SKIP: {why}");
         return None;
     }
-    let store = PathBuf::from(format!(
-        "/var/tmp/ox-activate-store-{}-{tag}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&store);
-    std::fs::create_dir_all(&store).expect("store dir");
-    let host = Host::boot(HostOpts {
-        prefix: format!("oxa{tag}"),
-        binds_ro: vec![
-            (
-                PathBuf::from(env!("CARGO_BIN_EXE_ox")),
-                PathBuf::from("/usr/local/bin/ox"),
-            ),
-            (store.clone(), PathBuf::from("/ox/store")),
-        ],
-        ..HostOpts::default()
-    })
-    .unwrap_or_else(|e| {
-        let _ = std::fs::remove_dir_all(&store);
-        panic!("boot test host: {e}")
-    });
+    let store = Scratch::under(Path::new("/var/tmp"), &format!("activate-store-{tag}"));
+    let host = boot_with_ox(
+        &format!("oxa{tag}"),
+        Path::new(env!("CARGO_BIN_EXE_ox")),
+        store.path(),
+    )
+    .unwrap_or_else(|e| panic!("boot test host: {e}"));
     Some(Env { host, store })
 }
 
 impl Env {
     /// Write a fixture into the store; its path as the guest sees it.
     fn put(&self, f: &Fixture) -> String {
-        format!("/ox/store/{}", f.write(&self.store).expect("write fixture"))
+        format!(
+            "/ox/store/{}",
+            f.write(self.store.path()).expect("write fixture")
+        )
     }
     fn ox(&self, args: &[&str]) -> Output {
-        let mut argv = vec!["ox"];
-        argv.extend_from_slice(args);
-        self.host.exec(&argv).expect("run ox in guest")
+        self.host.ox(args)
     }
     fn ox_ok(&self, args: &[&str]) -> String {
-        let o = self.ox(args);
-        assert!(
-            o.status.success(),
-            "ox {args:?} failed ({}):\n{}{}",
-            o.status,
-            text(&o.stdout),
-            text(&o.stderr)
-        );
-        format!("{}{}", text(&o.stdout), text(&o.stderr))
+        expect_ok(&format!("ox {args:?}"), &self.ox(args))
     }
     fn sh(&self, s: &str) -> String {
-        self.host
-            .sh_ok(s)
-            .expect("guest command")
-            .trim()
-            .to_string()
+        self.host.sh_expect(s)
     }
     fn main_pid(&self, unit: &str) -> String {
         self.sh(&format!("systemctl show -P MainPID {unit}"))
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 const WANTS: &[&str] = &["multi-user.target"];
@@ -406,17 +374,7 @@ fn kill_mid_switch_leaves_old_or_new() {
     ];
     for point in points {
         let before = e.sh("readlink /ox/var/profiles/system");
-        let o = e
-            .host
-            .command(&[
-                "env",
-                &format!("OX_ACTIVATE_FAULT={point}"),
-                "ox",
-                "switch",
-                &t2,
-            ])
-            .output()
-            .expect("run ox");
+        let o = e.host.ox_killed_at(point, &["switch", &t2]);
         let said = format!("{}\n{}{}", o.status, text(&o.stdout), text(&o.stderr));
         // the client returns only once the detached activation has
         // really ended (killed here), never while it still runs
@@ -647,11 +605,7 @@ fn boot_takes_effect_at_the_next_boot() {
     // power loss in the middle of a switch back to generation 1, after
     // the flip: the next boot finishes it (unit jobs only queued, so
     // nothing waits for itself before sysinit.target)
-    let o = e
-        .host
-        .command(&["env", "OX_ACTIVATE_FAULT=etc", "ox", "switch", &t1])
-        .output()
-        .expect("run ox");
+    let o = e.host.ox_killed_at("etc", &["switch", &t1]);
     assert!(!o.status.success());
     assert!(e.host.path("/ox/var/activate/journal.json").exists());
     e.host.restart().expect("reboot");
@@ -691,8 +645,7 @@ fn copy_into_store(e: &Env, src: &std::path::Path, name: &str) -> PathBuf {
 #[test]
 fn builder_toplevel_activates() {
     let Some(e) = env("t") else { return };
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/system/server/expected/toplevel");
+    let src = repo().join("tests/system/server/expected/toplevel");
     if !src.join("activation.json").exists() {
         eprintln!("SKIP: no builder fixture at {}", src.display());
         return;
@@ -837,7 +790,7 @@ fn user_services_follow_the_generation() {
     let mut g2 = user_gen(Some("/bin/sleep 7002"));
     // mark linkGeneration as home-manager's builtin phase
     for g in [&mut g1, &mut g2] {
-        let json = g.write(&e.store).unwrap();
+        let json = g.write(e.store.path()).unwrap();
         let p = e.store.join(&json).join("activation.json");
         let mut v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
@@ -889,8 +842,7 @@ fn user_services_follow_the_generation() {
 #[test]
 fn builder_home_activates() {
     let Some(e) = env("h") else { return };
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/system/desktop/expected/toplevel");
+    let src = repo().join("tests/system/desktop/expected/toplevel");
     if !src.join("activation.json").exists() {
         eprintln!("SKIP: no builder fixture at {}", src.display());
         return;
@@ -1031,16 +983,15 @@ fn secrets_are_installed_and_restart_their_units() {
 #[test]
 fn built_host_switches_and_restarts_on_triggers() {
     let Some(e) = env("e") else { return };
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo();
     let scratch = e.store.join("scratch");
     let build = |host: &str| -> String {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ox"))
-            .args(["build", "hosts.nix", "--host", host, "--no-out-link", "-I"])
-            .arg(format!("ox={}", repo.join("nix").display()))
+        let o = ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(["build", "hosts.nix", "--host", host, "--no-out-link"])
+            .args(ox_search_path())
             .current_dir(repo.join("tests/system/hosts"))
             .env("OX_STORE_ROOT", &scratch)
             .env("OX_STATE_DIR", scratch.join("state"))
-            .env_remove("NIX_PATH")
             .output()
             .unwrap();
         assert!(o.status.success(), "ox build {host}: {}", text(&o.stderr));

@@ -1,20 +1,12 @@
 //! The command line itself: help, completions, and `ox eval` options that
 //! the language corpus does not exercise.
 
-use std::process::Command;
+use std::path::Path;
+
+use ox_testhost::testsupport::{outcome, ox_command};
 
 fn ox(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
-        .output()
-        .expect("run ox");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(ox_command(Path::new(env!("CARGO_BIN_EXE_ox"))).args(args))
 }
 
 #[test]

@@ -2,51 +2,31 @@
 //! a mistake in a host's roles is reported with the allowed values and
 //! the place it was made, before anything is built.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::{
+    boot_with_ox, expect_ok, hosts_nix, ox_command, ox_search_path, repo, text, Scratch,
+};
 
-struct Work(PathBuf);
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+const OX: &str = env!("CARGO_BIN_EXE_ox");
 
 fn build(work: &Path, fleet: &Path, host: &str) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ox"))
+    let out = ox_command(Path::new(OX))
         .args(["build", "--no-out-link", "--flake"])
         .arg(format!("{}#{host}", fleet.display()))
-        .arg("-I")
-        .arg(format!("ox={}", repo().join("nix").display()))
+        .args(ox_search_path())
         .arg("--store-root")
         .arg(work.join("root"))
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
-        .env_remove("OX_STORE_DIR")
         .output()
         .expect("run ox");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), text(&out.stderr))
 }
 
 #[test]
 fn role_typo_names_allowed_roles_and_place() {
-    let work = Work(std::env::temp_dir().join(format!("ox-example-fleet-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&work.0);
-    std::fs::create_dir_all(&work.0).unwrap();
-    let fleet = work.0.join("homelab");
+    let work = Scratch::new("example-fleet");
+    let fleet = work.join("homelab");
     let st = Command::new("cp")
         .arg("-r")
         .arg(repo().join("examples/homelab"))
@@ -56,7 +36,7 @@ fn role_typo_names_allowed_roles_and_place() {
     assert!(st.success());
 
     // the unchanged host builds
-    let (ok, err) = build(&work.0, &fleet, "brunnen");
+    let (ok, err) = build(work.path(), &fleet, "brunnen");
     assert!(ok, "brunnen should build:\n{err}");
 
     let host = fleet.join("hosts/brunnen/default.nix");
@@ -69,9 +49,9 @@ fn role_typo_names_allowed_roles_and_place() {
         .map(|i| i + 1)
         .unwrap();
 
-    let store = work.0.join("root/ox/store");
+    let store = work.join("root/ox/store");
     let before = std::fs::read_dir(&store).map(|d| d.count()).unwrap_or(0);
-    let (ok, err) = build(&work.0, &fleet, "brunnen");
+    let (ok, err) = build(work.path(), &fleet, "brunnen");
     assert!(!ok, "a role typo must fail");
     assert!(err.contains("ox.roles"), "names the option:\n{err}");
     assert!(err.contains(r#""sever""#), "shows the bad value:\n{err}");
@@ -104,33 +84,33 @@ fn minimal_server_switches_in_a_container_and_rolls_back() {
         eprintln!("SKIP: {why}");
         return;
     }
-    let homelab = repo().canonicalize().unwrap().join("examples/homelab");
-    let work =
-        Work(std::env::temp_dir().join(format!("ox-example-brunnen-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&work.0);
-    std::fs::create_dir_all(&work.0).unwrap();
-    let root = work.0.join("root");
+    let homelab = repo().join("examples/homelab");
+    let work = Scratch::new("example-brunnen");
+    let root = work.join("root");
 
     let build = |gen: &str, extra: &str| -> String {
         std::fs::write(
-            work.0.join(format!("test{gen}.nix")),
+            work.join(format!("test{gen}.nix")),
             format!(
                 "{{ lib, ... }}: {{\n  environment.systemPackages = lib.mkForce [ ];\n  \
                  environment.etc.\"ox-test-generation\".text = \"{gen}\\n\";\n  {extra}\n}}\n"
             ),
         )
         .unwrap();
+        let h = homelab.display();
         std::fs::write(
-            work.0.join(format!("hosts{gen}.nix")),
-            format!(
-                "{{ brunnen = import <ox/modules/eval-host.nix> {{\n  \
-                 modules = [ {h}/modules {h}/hosts/brunnen ./test{gen}.nix ];\n  \
-                 specialArgs = {{ inputs = {{ }}; }};\n}}; }}\n",
-                h = homelab.display()
+            work.join(format!("hosts{gen}.nix")),
+            hosts_nix(
+                "brunnen",
+                &[
+                    format!("{h}/modules"),
+                    format!("{h}/hosts/brunnen"),
+                    format!("./test{gen}.nix"),
+                ],
             ),
         )
         .unwrap();
-        let o = Command::new(env!("CARGO_BIN_EXE_ox"))
+        let o = ox_command(Path::new(OX))
             .args([
                 "build",
                 &format!("hosts{gen}.nix"),
@@ -138,23 +118,14 @@ fn minimal_server_switches_in_a_container_and_rolls_back() {
                 "brunnen",
                 "--no-out-link",
             ])
-            .arg("-I")
-            .arg(format!("ox={}", repo().join("nix").display()))
+            .args(ox_search_path())
             .arg("--store-root")
             .arg(&root)
-            .current_dir(&work.0)
-            .env_remove("NIX_PATH")
-            .env_remove("OX_STORE_DIR")
+            .current_dir(work.path())
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "ox build failed:\n{err}");
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .to_string()
+        expect_ok("ox build", &o);
+        text(&o.stdout).lines().last().unwrap().trim().to_string()
     };
     let t1 = build("1", "");
     let t2 = build(
@@ -165,40 +136,10 @@ fn minimal_server_switches_in_a_container_and_rolls_back() {
     );
     assert_ne!(t1, t2);
 
-    let host = ox_testhost::Host::boot(ox_testhost::HostOpts {
-        prefix: "oxbrun".into(),
-        binds_ro: vec![
-            (
-                PathBuf::from(env!("CARGO_BIN_EXE_ox")),
-                PathBuf::from("/usr/local/bin/ox"),
-            ),
-            (root.join("ox/store"), PathBuf::from("/ox/store")),
-        ],
-        ..ox_testhost::HostOpts::default()
-    })
-    .expect("boot test host");
-    let sh = |s: &str| -> String {
-        host.sh_ok(s)
-            .unwrap_or_else(|e| panic!("guest `{s}`: {e}"))
-            .trim()
-            .to_string()
-    };
-    let ox = |args: &[&str]| -> String {
-        let mut argv = vec!["ox"];
-        argv.extend_from_slice(args);
-        let o = host.exec(&argv).expect("run ox in guest");
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            o.status.success(),
-            "ox {args:?} failed ({}):\n{all}",
-            o.status
-        );
-        all
-    };
+    let host =
+        boot_with_ox("oxbrun", Path::new(OX), &root.join("ox/store")).expect("boot test host");
+    let sh = |s: &str| host.sh_expect(s);
+    let ox = |args: &[&str]| expect_ok(&format!("ox {args:?}"), &host.ox(args));
 
     // brunnen's TEST-ONLY host key decrypts the fleet secret
     let key = std::fs::read(homelab.join("keys/hosts/brunnen_ssh_host_ed25519_key")).unwrap();

@@ -3,80 +3,20 @@
 //! reporting what changed.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "ox-flake-cli-{}-{}-{}",
-            tag,
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use ox_testhost::testsupport::{outcome, ox_command, ox_search_path, repo, sh, Scratch};
 
 /// Run ox with the repository's nix/ tree as the ox input and a store
 /// inside `work`.
 fn ox(work: &Path, cwd: &Path, args: &[&str]) -> (bool, String, String) {
-    let nix = repo().join("nix");
-    let out = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(args)
-        .arg("-I")
-        .arg(format!("ox={}", nix.display()))
-        .arg("--store")
-        .arg(work.join("store"))
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
-        .env_remove("OX_STORE_DIR")
-        .output()
-        .expect("run ox");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    outcome(
+        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(args)
+            .args(ox_search_path())
+            .arg("--store")
+            .arg(work.join("store"))
+            .current_dir(cwd),
     )
-}
-
-fn sh(cwd: &Path, script: &str) {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(cwd)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@ox.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@ox.invalid")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A copy of examples/homelab outside any git repository.
@@ -96,8 +36,8 @@ fn homelab(work: &Path) -> PathBuf {
 
 #[test]
 fn homelab_hosts_are_the_folders_under_hosts() {
-    let t = TempDir::new("hosts");
-    let dir = homelab(&t.0);
+    let t = Scratch::new("flake-cli-hosts");
+    let dir = homelab(t.path());
     let mut folders: Vec<String> = std::fs::read_dir(dir.join("hosts"))
         .unwrap()
         .flatten()
@@ -107,7 +47,7 @@ fn homelab_hosts_are_the_folders_under_hosts() {
     folders.sort();
     assert!(folders.len() >= 12, "the example has at least twelve hosts");
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &[
             "eval",
@@ -127,7 +67,7 @@ fn homelab_hosts_are_the_folders_under_hosts() {
     std::fs::write(dir.join("hosts/neu/default.nix"), "{ ... }: { }\n").unwrap();
     std::fs::write(dir.join("hosts/NOTES"), "not a host\n").unwrap();
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &[
             "eval",
@@ -147,9 +87,9 @@ fn homelab_hosts_are_the_folders_under_hosts() {
 
 #[test]
 fn homelab_follows_and_overlay() {
-    let t = TempDir::new("follows");
-    let dir = homelab(&t.0);
-    let (ok, _, err) = ox(&t.0, &dir, &["flake", "lock"]);
+    let t = Scratch::new("flake-cli-follows");
+    let dir = homelab(t.path());
+    let (ok, _, err) = ox(t.path(), &dir, &["flake", "lock"]);
     assert!(ok, "{}", err);
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("flake.lock")).unwrap()).unwrap();
@@ -173,7 +113,7 @@ fn homelab_follows_and_overlay() {
     );
 
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &[
             "eval",
@@ -189,7 +129,7 @@ fn homelab_follows_and_overlay() {
 
     // The overlay replaces pkgs.hyprland with the pinned input's build.
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &[
             "eval",
@@ -204,15 +144,15 @@ fn homelab_follows_and_overlay() {
     assert_eq!(out.trim(), "[ true true ]");
 
     // metadata shows the graph with follows; show lists the hosts.
-    let (ok, out, err) = ox(&t.0, &dir, &["flake", "metadata"]);
+    let (ok, out, err) = ox(t.path(), &dir, &["flake", "metadata"]);
     assert!(ok, "{}", err);
     assert!(out.contains("hyprland follows input 'hyprland'"), "{}", out);
     assert!(out.contains("Description:   A homelab fleet"), "{}", out);
-    let (ok, out, err) = ox(&t.0, &dir, &["flake", "metadata", "--json"]);
+    let (ok, out, err) = ox(t.path(), &dir, &["flake", "metadata", "--json"]);
     assert!(ok, "{}", err);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["locks"], lock);
-    let (ok, out, err) = ox(&t.0, &dir, &["flake", "show"]);
+    let (ok, out, err) = ox(t.path(), &dir, &["flake", "show"]);
     assert!(ok, "{}", err);
     assert!(out.contains("brunnen: ox system configuration"), "{}", out);
     assert!(out.contains("default: overlay"), "{}", out);
@@ -220,8 +160,8 @@ fn homelab_follows_and_overlay() {
 
 #[test]
 fn flake_update_pins_until_asked_and_reports_changes() {
-    let t = TempDir::new("update");
-    let w = &t.0;
+    let t = Scratch::new("flake-cli-update");
+    let w = t.path();
     sh(
         w,
         r#"mkdir dep root && cd dep && git init -q -b main
@@ -270,10 +210,10 @@ EOF"#,
 
 #[test]
 fn relative_path_inputs_follow_the_flake_tree() {
-    let t = TempDir::new("relative");
-    let dir = homelab(&t.0);
+    let t = Scratch::new("flake-cli-relative");
+    let dir = homelab(t.path());
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &["eval", "--flake", ".#inputs.hyprland.version"],
     );
@@ -288,7 +228,7 @@ fn relative_path_inputs_follow_the_flake_tree() {
         .replace("\"0.54.2\"", "\"0.55.0\"");
     std::fs::write(&f, text).unwrap();
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &["eval", "--flake", ".#inputs.hy3.inputs.hyprland.version"],
     );
@@ -296,15 +236,15 @@ fn relative_path_inputs_follow_the_flake_tree() {
     assert_eq!(out.trim(), "\"0.55.0\"");
     let after = std::fs::read_to_string(dir.join("flake.lock")).unwrap();
     assert_ne!(before, after);
-    let (ok, out, err) = ox(&t.0, &dir, &["flake", "lock"]);
+    let (ok, out, err) = ox(t.path(), &dir, &["flake", "lock"]);
     assert!(ok, "{}", err);
     assert_eq!(out, "", "already up to date");
 }
 
 #[test]
 fn ox_system_evaluates_a_host_with_special_args() {
-    let t = TempDir::new("oxsystem");
-    let dir = t.0.join("fleet");
+    let t = Scratch::new("flake-cli-oxsystem");
+    let dir = t.join("fleet");
     std::fs::create_dir_all(dir.join("hosts/h1")).unwrap();
     std::fs::write(
         dir.join("flake.nix"),
@@ -326,7 +266,7 @@ fn ox_system_evaluates_a_host_with_special_args() {
     )
     .unwrap();
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &[
             "eval",
@@ -337,7 +277,7 @@ fn ox_system_evaluates_a_host_with_special_args() {
     assert!(ok, "{}", err);
     assert_eq!(out.trim(), "\"h1\"");
     let (ok, out, err) = ox(
-        &t.0,
+        t.path(),
         &dir,
         &[
             "eval",

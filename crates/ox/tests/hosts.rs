@@ -166,15 +166,16 @@ fn server_toplevel_has_etc_units_and_a_plan_activation_reads() {
     assert_eq!(sudoers.mode, "0440");
     // sops-nix options → the secrets list (ox-sops' manifest entries),
     // the encrypted file copied to the store
-    let secrets = &p.secrets["secrets"];
-    assert_eq!(secrets.as_array().unwrap().len(), 1, "{secrets:?}");
-    assert_eq!(secrets[0]["name"], "db/password");
-    assert_eq!(secrets[0]["owner"], "backup");
-    assert_eq!(secrets[0]["restartUnits"][0], "backup.service");
-    let sops_file = secrets[0]["sopsFile"].as_str().unwrap();
+    let m = p.secrets.0.as_ref().expect("a secrets manifest");
+    let secrets = &m.secrets;
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(secrets[0].name, "db/password");
+    assert_eq!(secrets[0].owner.as_deref(), Some("backup"));
+    assert_eq!(secrets[0].restart_units[0], "backup.service");
+    let sops_file = &secrets[0].sops_file;
     assert!(sops_file.starts_with("/ox/store/") && sops_file.ends_with("-secrets.yaml"));
     assert_eq!(
-        p.secrets["templates"][0]["content"],
+        m.templates[0].content,
         format!(
             "PASSWORD=<SOPS:{}:PLACEHOLDER>\n",
             "4c4bafe61f052e13a786eaf8b0a7ee0af7c39c5ccade2b24c9fbea4914962b9d"

@@ -1,32 +1,19 @@
 //! `ox options` and the embedded `<ox>` search path, end to end.
 
 use std::path::Path;
-use std::process::Command;
 
-fn repo() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::{outcome, ox_command, repo, Scratch};
 
 fn ox(args: &[&str], cache: &Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("XDG_CACHE_HOME", cache)
-        .env_remove("NIX_PATH")
-        .output()
-        .expect("run ox");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    outcome(
+        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(args)
+            .env("XDG_CACHE_HOME", cache),
     )
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ox-options-test-{}-{}", name, std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmp(name: &str) -> Scratch {
+    Scratch::new(&format!("options-test-{name}"))
 }
 
 #[test]
@@ -51,7 +38,6 @@ fn options_json_lists_visible_options_and_sub_options() {
         "internal options are not documented"
     );
     assert!(v.get("_module.args").is_none());
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
@@ -66,7 +52,6 @@ fn options_markdown() {
         out
     );
     assert!(out.contains("*Example:* `{ web.port = 8080; }`"), "{}", out);
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 #[test]
@@ -98,6 +83,4 @@ fn ox_lib_is_on_the_search_path_without_flags() {
     let (ok, out, err) = ox(&["eval", "-I", &inc, "-E", "import <ox/lib>"], &cache);
     assert!(ok, "{}", err);
     assert_eq!(out.trim(), "\"override\"");
-    let _ = std::fs::remove_dir_all(&cache);
-    let _ = std::fs::remove_dir_all(&alt);
 }

@@ -16,18 +16,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ox_testhost::{Host, HostOpts};
+use ox_testhost::testsupport::{
+    boot_with_ox, expect_ok, hosts_nix, ox_command, ox_search_path, repo, text, Scratch,
+};
+use ox_testhost::Host;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+const OX: &str = env!("CARGO_BIN_EXE_ox");
 
 fn sha256_hex(b: &[u8]) -> String {
     let o = Command::new("sha256sum")
@@ -47,21 +41,13 @@ fn sha256_hex(b: &[u8]) -> String {
         .to_string()
 }
 
-/// Scratch directories removed on drop (the guest is dropped first).
+/// The guest and the scratch directories, dropped in this order.
 struct Env {
     host: Option<Host>,
-    root: PathBuf,
-    work: PathBuf,
+    root: Scratch,
+    work: Scratch,
     /// Everything ox printed, on the build machine and in the guest.
     printed: String,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        drop(self.host.take());
-        let _ = std::fs::remove_dir_all(&self.root);
-        let _ = std::fs::remove_dir_all(&self.work);
-    }
 }
 
 const TEST_MODULE: &str = r#"
@@ -86,18 +72,15 @@ const TEST_MODULE: &str = r#"
 
 impl Env {
     fn ox_host(&mut self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+        let mut c = ox_command(Path::new(OX));
         c.args(args);
         if args[0] == "build" {
-            c.arg("-I")
-                .arg(format!("ox={}", repo().join("nix").display()));
+            c.args(ox_search_path());
         }
         let o = c
-            .current_dir(&self.work)
-            .env("OX_STORE_ROOT", &self.root)
+            .current_dir(self.work.path())
+            .env("OX_STORE_ROOT", self.root.path())
             .env("OX_STATE_DIR", self.root.join("state"))
-            .env("NO_COLOR", "1")
-            .env_remove("NIX_PATH")
             .output()
             .expect("running ox");
         self.printed.push_str(&text(&o.stdout));
@@ -115,15 +98,19 @@ impl Env {
         )
         .unwrap();
         std::fs::write(self.work.join("extra.nix"), extra).unwrap();
-        let hosts = format!(
-            "{{ schere = import <ox/modules/eval-host.nix> {{\n  \
-             modules = [ {h}/modules {h}/hosts/schere ./test.nix ./extra.nix ];\n  \
-             specialArgs = {{ inputs = {{ }}; }};\n}}; }}\n",
-            h = homelab.display()
+        let h = homelab.display();
+        let hosts = hosts_nix(
+            "schere",
+            &[
+                format!("{h}/modules"),
+                format!("{h}/hosts/schere"),
+                "./test.nix".into(),
+                "./extra.nix".into(),
+            ],
         );
         std::fs::write(self.work.join("hosts.nix"), hosts).unwrap();
         let o = self.ox_host(&["build", "hosts.nix", "--host", "schere", "--no-out-link"]);
-        assert!(o.status.success(), "ox build failed:\n{}", text(&o.stderr));
+        expect_ok("ox build", &o);
         text(&o.stdout).lines().last().unwrap().trim().to_string()
     }
 
@@ -132,9 +119,7 @@ impl Env {
     }
 
     fn ox(&mut self, args: &[&str]) -> Output {
-        let mut argv = vec!["ox"];
-        argv.extend_from_slice(args);
-        let o = self.host().exec(&argv).expect("run ox in guest");
+        let o = self.host().ox(args);
         self.printed.push_str(&text(&o.stdout));
         self.printed.push_str(&text(&o.stderr));
         o
@@ -142,21 +127,11 @@ impl Env {
 
     fn ox_ok(&mut self, args: &[&str]) -> String {
         let o = self.ox(args);
-        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
-        assert!(
-            o.status.success(),
-            "ox {args:?} failed ({}):\n{all}",
-            o.status
-        );
-        all
+        expect_ok(&format!("ox {args:?}"), &o)
     }
 
     fn sh(&self, s: &str) -> String {
-        self.host()
-            .sh_ok(s)
-            .unwrap_or_else(|e| panic!("guest `{s}`: {e}"))
-            .trim()
-            .to_string()
+        self.host().sh_expect(s)
     }
 
     /// Waits for the stand-in to have written its hash.
@@ -208,14 +183,10 @@ fn schere_powerdns_secret_end_to_end() {
     let tag = format!("{}", std::process::id());
     let mut e = Env {
         host: None,
-        root: PathBuf::from(format!("/var/tmp/ox-secrets-e2e-root-{tag}")),
-        work: PathBuf::from(format!("/var/tmp/ox-secrets-e2e-work-{tag}")),
+        root: Scratch::under(Path::new("/var/tmp"), "secrets-e2e-root"),
+        work: Scratch::under(Path::new("/var/tmp"), "secrets-e2e-work"),
         printed: String::new(),
     };
-    for d in [&e.root, &e.work] {
-        let _ = std::fs::remove_dir_all(d);
-        std::fs::create_dir_all(d).unwrap();
-    }
 
     // the known value, read with the TEST-ONLY admin key
     let o = e.ox_host(&[
@@ -253,10 +224,10 @@ fn schere_powerdns_secret_end_to_end() {
     ] {
         let plain = e.work.join(file);
         std::fs::write(&plain, yaml).unwrap();
-        let enc = Command::new(env!("CARGO_BIN_EXE_ox"))
+        let enc = ox_command(Path::new(OX))
             .args(["secrets", "encrypt", "--age", &pubkey, "-i"])
             .arg(&plain)
-            .env("HOME", &e.work)
+            .env("HOME", e.work.path())
             .output()
             .unwrap();
         assert!(enc.status.success(), "encrypt: {}", text(&enc.stderr));
@@ -276,18 +247,7 @@ fn schere_powerdns_secret_end_to_end() {
     assert!(t1 != t2 && t2 != t3 && t3 != t4, "{t1} {t2} {t3} {t4}");
 
     let store = e.root.join("ox/store");
-    let host = Host::boot(HostOpts {
-        prefix: "oxsec".into(),
-        binds_ro: vec![
-            (
-                PathBuf::from(env!("CARGO_BIN_EXE_ox")),
-                PathBuf::from("/usr/local/bin/ox"),
-            ),
-            (store.clone(), PathBuf::from("/ox/store")),
-        ],
-        ..HostOpts::default()
-    })
-    .expect("boot test host");
+    let host = boot_with_ox("oxsec", Path::new(OX), &store).expect("boot test host");
     e.host = Some(host);
 
     // the activation.json references the encrypted file in the store
@@ -415,17 +375,7 @@ fn schere_powerdns_secret_end_to_end() {
     // restarted to see it; killed after the /etc flip it is finished:
     // generation 2's value, and the journalled restart still happens
     for (point, want_top, want_value) in [("users", &t3, &value2), ("flipped", &t2, &value1)] {
-        let o = e
-            .host()
-            .command(&[
-                "env",
-                &format!("OX_ACTIVATE_FAULT={point}"),
-                "ox",
-                "switch",
-                &t2,
-            ])
-            .output()
-            .expect("run ox");
+        let o = e.host().ox_killed_at(point, &["switch", &t2]);
         e.printed.push_str(&text(&o.stdout));
         e.printed.push_str(&text(&o.stderr));
         assert!(!o.status.success(), "{point}: the fault did not fire");
@@ -502,7 +452,7 @@ fn schere_powerdns_secret_end_to_end() {
     // no plaintext in the store, the build side's state, or the guest's
     // activation state; none in anything ox printed
     for v in [&value1, &value2, &pw_hash] {
-        let hits = files_containing(&e.root, v.as_bytes());
+        let hits = files_containing(e.root.path(), v.as_bytes());
         assert!(hits.is_empty(), "plaintext in {hits:?}");
         let guest_state = e.host().path("/ox/var");
         let hits = files_containing(&guest_state, v.as_bytes());

@@ -6,43 +6,18 @@
 //! missing keys and files that are not sops files refused by `ox build`
 //! before the toplevel reaches the store.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Tmp(PathBuf);
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(tag: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("ox-sops-module-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
-}
+use ox_testhost::testsupport::{outcome, ox_command, ox_search_path, repo, Scratch};
 
 fn ox(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(args)
-        .arg("-I")
-        .arg(format!("ox={}", repo().join("nix").display()))
-        .current_dir(dir)
-        .env("OX_STORE_ROOT", dir.join("root"))
-        .env("OX_STATE_DIR", dir.join("root/state"))
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
-        .output()
-        .expect("running ox");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    outcome(
+        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(args)
+            .args(ox_search_path())
+            .current_dir(dir)
+            .env("OX_STORE_ROOT", dir.join("root"))
+            .env("OX_STATE_DIR", dir.join("root/state")),
     )
 }
 
@@ -86,18 +61,18 @@ fn eval_host(dir: &Path, attr: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-fn setup(tag: &str) -> Tmp {
-    let t = tmp(tag);
-    std::fs::write(t.0.join("host.nix"), host_module(NAMES)).unwrap();
-    std::fs::write(t.0.join("default.yaml"), "not: read at eval time\n").unwrap();
-    std::fs::write(t.0.join("blob.bin"), "x").unwrap();
+fn setup(tag: &str) -> Scratch {
+    let t = Scratch::new(&format!("sops-module-{tag}"));
+    std::fs::write(t.join("host.nix"), host_module(NAMES)).unwrap();
+    std::fs::write(t.join("default.yaml"), "not: read at eval time\n").unwrap();
+    std::fs::write(t.join("blob.bin"), "x").unwrap();
     t
 }
 
 #[test]
 fn placeholders_agree_with_ox_sops() {
     let t = setup("ph");
-    let p = eval_host(&t.0, "config.sops.placeholder");
+    let p = eval_host(t.path(), "config.sops.placeholder");
     let obj = p.as_object().expect("an attribute set");
     for n in NAMES.iter().chain(&["bin", "onhost", "pw", "custom"]) {
         assert_eq!(
@@ -112,7 +87,7 @@ fn placeholders_agree_with_ox_sops() {
 #[test]
 fn secrets_section_defaults() {
     let t = setup("defaults");
-    let s = eval_host(&t.0, "config.system.build.oxSecrets");
+    let s = eval_host(t.path(), "config.system.build.oxSecrets");
     let secrets = s["secrets"].as_array().unwrap();
     let by = |n: &str| {
         secrets
@@ -166,31 +141,31 @@ fn secrets_section_defaults() {
     );
     // the rendered path of a template and a secret's path, as modules read them
     let p = eval_host(
-        &t.0,
+        t.path(),
         "config.sops.templates.\"svc.env\".path + \" \" + (import <ox/modules/eval-host.nix> { modules = [ ./host.nix ]; }).config.sops.secrets.pw.path",
     );
     assert_eq!(p, "/run/secrets/rendered/svc.env /run/secrets-for-users/pw");
 
     // a host without sops options keeps the plain `[]`
     std::fs::write(
-        t.0.join("host.nix"),
+        t.join("host.nix"),
         "{ ... }: { networking.hostName = \"t\"; }",
     )
     .unwrap();
     assert_eq!(
-        eval_host(&t.0, "config.system.build.oxSecrets"),
+        eval_host(t.path(), "config.system.build.oxSecrets"),
         serde_json::json!([])
     );
 }
 
 #[test]
 fn bad_options_fail_the_build_before_the_store() {
-    let t = tmp("bad");
-    std::fs::write(t.0.join("default.yaml"), "x: y\n").unwrap();
+    let t = Scratch::new("sops-module-bad");
+    std::fs::write(t.join("default.yaml"), "x: y\n").unwrap();
     // a real sops file (the example fleet's): keys are checked without a key
     std::fs::copy(
         repo().join("examples/homelab/secrets/dns.yaml"),
-        t.0.join("dns.yaml"),
+        t.join("dns.yaml"),
     )
     .unwrap();
     for (module, want) in [
@@ -217,19 +192,19 @@ fn bad_options_fail_the_build_before_the_store() {
         ),
     ] {
         std::fs::write(
-            t.0.join("hosts.nix"),
+            t.join("hosts.nix"),
             format!(
                 "{{ t = import <ox/modules/eval-host.nix> {{ modules = [ {{ networking.hostName = \"t\"; {module} }} ]; }}; }}"
             ),
         )
         .unwrap();
         let (ok, _, err) = ox(
-            &t.0,
+            t.path(),
             &["build", "hosts.nix", "--host", "t", "--no-out-link"],
         );
         assert!(!ok, "{module} was accepted");
         assert!(err.contains(want), "{module}: missing {want:?} in\n{err}");
-        let store = t.0.join("root/ox/store");
+        let store = t.join("root/ox/store");
         let tops = std::fs::read_dir(&store)
             .into_iter()
             .flatten()

@@ -8,14 +8,11 @@
 //! `pkgs.writeShellScript` ExecStart reading a `pkgs.writeText` /etc file
 //! (both built by the store's builders during `ox build`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use ox_testhost::testsupport::{expect_ok, ox_command, ox_search_path, repo};
 use ox_testhost::{Host, HostOpts};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[test]
 fn rendered_units_run_under_real_systemd() {
@@ -25,19 +22,15 @@ fn rendered_units_run_under_real_systemd() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let out = Command::new(env!("CARGO_BIN_EXE_ox"))
-        .args(["build", "hosts.nix", "--host", "svc", "--no-out-link", "-I"])
-        .arg(format!("ox={}", repo().join("nix").display()))
+    let out = ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+        .args(["build", "hosts.nix", "--host", "svc", "--no-out-link"])
+        .args(ox_search_path())
         .current_dir(repo().join("tests/system/hosts"))
         .env("OX_STORE_ROOT", root)
         .env("OX_STATE_DIR", root.join("state"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_ok("ox build", &out);
     let top = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(top.starts_with("/ox/store/"), "{top}");
 

@@ -205,6 +205,22 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(out))
 }
 
+/// A name ordered by `cmp_name` (inline byte comparison) for maps.
+#[derive(PartialEq, Eq)]
+struct Name(Sym);
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        cmp_name(self.0, other.0)
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(
         ev,
@@ -212,7 +228,7 @@ fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         "the second argument of builtins.zipAttrsWith",
         span,
     )?;
-    let mut groups: std::collections::BTreeMap<Sym, Vec<Value>> = Default::default();
+    let mut groups: std::collections::BTreeMap<Name, Vec<Value>> = Default::default();
     for x in l.iter() {
         let s = attrs_arg(
             ev,
@@ -221,14 +237,14 @@ fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             span,
         )?;
         for (k, v) in s.entries().iter() {
-            groups.entry(*k).or_default().push(v.clone());
+            groups.entry(Name(k)).or_default().push(v.clone());
         }
     }
     let f = a[0].clone();
     Ok(Value::attrs(Attrs::from_sorted(
         groups
             .into_iter()
-            .map(|(k, vs)| {
+            .map(|(Name(k), vs)| {
                 let f = f.clone();
                 let name = Value::str(k);
                 let vs = Value::list(vs);

@@ -156,7 +156,9 @@ fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         let mut found = false;
         for (j, f) in froms.iter().enumerate() {
             let fb = f.s.as_bytes();
-            if bytes[p..].starts_with(fb) {
+            // first byte inline: a `memcmp` call per position and pattern
+            // was most of the cost
+            if fb.first().is_none_or(|c| bytes.get(p) == Some(c)) && bytes[p..].starts_with(fb) {
                 found = true;
                 if tos[j].is_none() {
                     tos[j] = Some(string_arg(
@@ -187,10 +189,9 @@ fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             p += 1;
         }
     }
-    Ok(Value::str_ctx(
-        String::from_utf8_lossy(&out).into_owned(),
-        ctx,
-    ))
+    let out = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Ok(Value::str_ctx(out, ctx))
 }
 
 fn base_name_of(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {

@@ -1,0 +1,573 @@
+//! `ox deploy` against real sshd: two Debian containers, each in its own
+//! network namespace with sshd, deployed in parallel from a two-host
+//! flake; a second deploy copies nothing; a configuration that moves
+//! sshd away makes the host roll back by itself; a host key mismatch,
+//! an unreachable host and an unknown host are clear errors that change
+//! nothing.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct Work(PathBuf);
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes the test's bridge (Netns leaves bridges in place).
+struct Bridge(String);
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+const FLAKE: &str = r#"{
+  outputs = { self, ox }: {
+    oxConfigurations = builtins.listToAttrs (map (f: {
+      name = builtins.substring 0 (builtins.stringLength f - 4) f;
+      value = ox.lib.oxSystem {
+        system = "x86_64-linux";
+        modules = [ ./common.nix (./hosts + "/${f}") ];
+      };
+    }) (builtins.attrNames (builtins.readDir ./hosts)));
+  };
+}
+"#;
+
+/// The part every host shares; `gen` marks the generation, `extra` is
+/// Nix attributes added to the module.
+fn common(gen: &str, extra: &str) -> String {
+    format!(
+        r#"{{ lib, ... }}: {{
+  environment.systemPackages = lib.mkForce [ ];
+  # checked over the confirming connection before every switch counts
+  deployment.healthChecks = [ "systemctl is-active deploy-static.service" ];
+  services.openssh.enable = true;
+  services.openssh.hostKeys = [ {{ type = "ed25519"; path = "/etc/ssh/ssh_host_ed25519_key"; }} ];
+  environment.etc."deploy-generation".text = "{gen}\n";
+  systemd.services."deploy-gen-{gen}" = {{
+    wantedBy = [ "multi-user.target" ];
+    serviceConfig = {{ Type = "oneshot"; RemainAfterExit = true; }};
+    script = "true";
+  }};
+  # the same in every generation: its script's store path is never copied twice
+  systemd.services.deploy-static = {{
+    wantedBy = [ "multi-user.target" ];
+    serviceConfig = {{ Type = "oneshot"; RemainAfterExit = true; }};
+    script = "echo static";
+  }};
+  {extra}
+}}
+"#
+    )
+}
+
+fn host_nix(name: &str, addr: &str, tags: &str, extra: &str) -> String {
+    format!(
+        "{{ ... }}: {{\n  networking.hostName = \"{name}\";\n  deployment.targetHost = \"{addr}\";\n  \
+         deployment.tags = [ {tags} ];\n  {extra}\n}}\n"
+    )
+}
+
+struct Deployer {
+    work: PathBuf,
+    flake: PathBuf,
+    key: PathBuf,
+    known_hosts: PathBuf,
+}
+
+impl Deployer {
+    fn deploy(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let mut c = self.command(args);
+        c.arg("--json");
+        let t = std::time::Instant::now();
+        let out = c.output().expect("run ox deploy");
+        eprintln!(
+            "ox deploy {args:?} took {:.1} s, exit {}\n--- stderr:\n{}",
+            t.elapsed().as_secs_f64(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out, json)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+        c.arg("deploy")
+            .arg("--flake")
+            .arg(&self.flake)
+            .arg("-I")
+            .arg(format!("ox={}", repo().join("nix").display()))
+            .arg("--store-root")
+            .arg(self.work.join("root"))
+            .arg("--ssh-option")
+            .arg(format!("IdentityFile={}", self.key.display()))
+            .arg("--ssh-option")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("--ssh-option")
+            .arg("ConnectTimeout=3")
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("NIX_PATH")
+            .env_remove("OX_STORE_DIR")
+            .env_remove("OX_STATE_DIR");
+        c
+    }
+}
+
+fn host_report<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    j["hosts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["host"] == name))
+        .unwrap_or_else(|| panic!("no report for {name} in {j:#}"))
+}
+
+fn sh(host: &ox_testhost::Host, s: &str) -> String {
+    host.sh_ok(s)
+        .unwrap_or_else(|e| panic!("guest `{s}`: {e}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn unknown_host_is_refused_before_anything_happens() {
+    let work = Work(std::env::temp_dir().join(format!("ox-deploy-unknown-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&work.0);
+    let flake = work.0.join("fleet");
+    std::fs::create_dir_all(flake.join("hosts")).unwrap();
+    std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
+    std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
+    std::fs::write(
+        flake.join("hosts/alpha.nix"),
+        host_nix("alpha", "192.0.2.1", "", ""),
+    )
+    .unwrap();
+    let d = Deployer {
+        work: work.0.clone(),
+        flake: flake.clone(),
+        key: work.0.join("nokey"),
+        known_hosts: work.0.join("known_hosts"),
+    };
+    let (out, _) = d.deploy(&["alhpa"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("unknown host `alhpa`") && err.contains("hosts: alpha"),
+        "{err}"
+    );
+    // a tag nobody has, and no selection at all
+    let (out, _) = d.deploy(&["--on", "@nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("@nope"), "{err}");
+    let (out, _) = d.deploy(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no hosts selected"),
+        "{err}"
+    );
+    // nothing was built: no toplevel in the store
+    let store = work.0.join("root/ox/store");
+    let built = std::fs::read_dir(&store)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains("ox-system-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(built, 0, "a refused deploy built something");
+}
+
+#[test]
+fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let pid = std::process::id();
+    let work = Work(std::env::temp_dir().join(format!("ox-deploy-{pid}")));
+    let _ = std::fs::remove_dir_all(&work.0);
+    std::fs::create_dir_all(&work.0).unwrap();
+    let key = work.0.join("id");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+
+    // two hosts, each in a network namespace on a bridge of this test's own
+    let net = 100 + (pid % 100);
+    let bridge = Bridge(format!("oxdbr{}", pid % 100000));
+    let addr = |n: u32| format!("10.234.{net}.{n}");
+    let mut nets = Vec::new();
+    let mut hosts = Vec::new();
+    for (i, n) in [(0u32, 11u32), (1, 12)] {
+        let ns = ox_testhost::Netns::create(
+            &format!("oxd-{pid}-{i}"),
+            &bridge.0,
+            &format!("{}/24", addr(1)),
+            &format!("{}/24", addr(n)),
+            &addr(1),
+        )
+        .expect("netns");
+        let host = ox_testhost::Host::boot(ox_testhost::HostOpts {
+            prefix: "oxdep".into(),
+            network: ox_testhost::Network::Namespace(ns.path()),
+            root_authorized_keys: Some(pubkey.clone()),
+            ..Default::default()
+        })
+        .expect("boot test host");
+        nets.push(ns);
+        hosts.push(host);
+    }
+    let (a, b) = (&hosts[0], &hosts[1]);
+    let hostkey = |h: &ox_testhost::Host| {
+        std::fs::read_to_string(h.path("/etc/ssh/ssh_host_ed25519_key.pub"))
+            .unwrap()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let known = work.0.join("known_hosts");
+    std::fs::write(
+        &known,
+        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
+    )
+    .unwrap();
+
+    let flake = work.0.join("fleet");
+    std::fs::create_dir_all(flake.join("hosts")).unwrap();
+    std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
+    let write_hosts = |a_extra: &str| {
+        std::fs::write(
+            flake.join("hosts/dep-a.nix"),
+            host_nix("dep-a", &addr(11), "\"web\"", a_extra),
+        )
+        .unwrap();
+        std::fs::write(
+            flake.join("hosts/dep-b.nix"),
+            host_nix("dep-b", &addr(12), "\"db\"", ""),
+        )
+        .unwrap();
+        // nothing listens there: the unreachable host
+        std::fs::write(
+            flake.join("hosts/ghost.nix"),
+            host_nix("ghost", &addr(99), "\"ghost\"", ""),
+        )
+        .unwrap();
+    };
+    write_hosts("");
+    std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
+    let d = Deployer {
+        work: work.0.clone(),
+        flake: flake.clone(),
+        key: key.clone(),
+        known_hosts: known.clone(),
+    };
+
+    // 1. both hosts in parallel
+    let (out, j) = d.deploy(&["dep-a", "dep-b", "--confirm-timeout", "20"]);
+    assert!(out.status.success(), "first deploy failed: {j:#}");
+    for (h, name) in [(a, "dep-a"), (b, "dep-b")] {
+        let r = host_report(&j, name);
+        assert_eq!(r["status"], "done", "{r:#}");
+        assert_eq!(r["oxCopied"], true, "{r:#}");
+        assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
+        assert_eq!(sh(h, "cat /etc/deploy-generation"), "1");
+        assert_eq!(sh(h, "cat /etc/hostname"), name);
+        assert_eq!(h.unit_state("deploy-gen-1.service"), "active");
+        // switch: active and the boot default
+        let top = r["toplevel"].as_str().unwrap();
+        assert_eq!(sh(h, "readlink /run/ox/current-system"), top);
+        assert_eq!(sh(h, "readlink -f /ox/var/profiles/system"), top);
+        assert!(sh(h, "grep -c '^Port 22$' /etc/ssh/sshd_config") == "1");
+    }
+    let gen1_a = host_report(&j, "dep-a")["toplevel"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // 2. again: nothing to copy, not even ox
+    let (out, j) = d.deploy(&["--on", "dep-*", "--confirm-timeout", "20"]);
+    assert!(out.status.success(), "second deploy failed: {j:#}");
+    for name in ["dep-a", "dep-b"] {
+        let r = host_report(&j, name);
+        assert_eq!(r["status"], "done", "{r:#}");
+        assert_eq!(r["copiedPaths"], 0, "{r:#}");
+        assert_eq!(r["oxCopied"], false, "{r:#}");
+    }
+    assert!(j["hosts"].as_array().unwrap().len() == 2, "{j:#}");
+
+    // 3. a new generation for the hosts tagged `web` only
+    std::fs::write(flake.join("common.nix"), common("2", "")).unwrap();
+    let (out, j) = d.deploy(&["--on", "@web", "--confirm-timeout", "20"]);
+    assert!(out.status.success(), "tagged deploy failed: {j:#}");
+    assert_eq!(j["hosts"].as_array().unwrap().len(), 1, "{j:#}");
+    let r = host_report(&j, "dep-a");
+    let gen2_a = r["toplevel"].as_str().unwrap().to_string();
+    let copied = r["copiedPaths"].as_u64().unwrap();
+    let closure = r["closurePaths"].as_u64().unwrap();
+    assert!(copied > 0 && copied < closure, "{r:#}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
+    assert_eq!(a.unit_state("deploy-gen-1.service"), "inactive");
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "1");
+    assert_ne!(gen1_a, gen2_a);
+
+    // 4. a configuration that moves sshd to another port: the deployer
+    // cannot log in again, the host rolls back by itself
+    std::fs::write(flake.join("common.nix"), common("3", "")).unwrap();
+    write_hosts("services.openssh.ports = [ 2222 ];");
+    let (out, j) = d.deploy(&["dep-a", "--confirm-timeout", "5"]);
+    assert!(
+        !out.status.success(),
+        "a rolled-back deploy must fail: {j:#}"
+    );
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "rolled-back", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no confirmation within 5 s"), "{reason}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ROLLED BACK"), "{err}");
+    assert!(err.contains("deploy failed on: dep-a"), "{err}");
+    // back on generation 2, sshd on port 22 again, boot default untouched
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_a);
+    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_a);
+    assert_eq!(
+        sh(a, "grep -c '^Port 2222$' /etc/ssh/sshd_config || true"),
+        "0"
+    );
+    assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
+    assert_eq!(a.unit_state("deploy-gen-3.service"), "inactive");
+    // and a normal deploy works again
+    write_hosts("");
+    std::fs::write(flake.join("common.nix"), common("2", "")).unwrap();
+    let (out, j) = d.deploy(&["dep-a", "--confirm-timeout", "20"]);
+    assert!(out.status.success(), "deploy after the rollback: {j:#}");
+
+    // 4b. the deployer dies while the host activates: the job runs on
+    // (it belongs to the host's systemd, not to the SSH session) and,
+    // with nobody left to confirm, the host rolls back by itself
+    let gen2_again = sh(a, "readlink /run/ox/current-system");
+    std::fs::write(flake.join("common.nix"), common("5", "")).unwrap();
+    let mut child = d
+        .command(&["dep-a", "--confirm-timeout", "5"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = child.id() as i32;
+    let mut seen = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap())) {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        // the remote job has started once its output comes back
+        if line.contains("activate: ") {
+            // SAFETY: signalling the process group this test created
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("activate: ")),
+        "the deploy never reached the activation: {seen:?}"
+    );
+    let job = (0..300)
+        .find_map(|_| {
+            let s = sh(
+                a,
+                "for d in $(ls -td /ox/var/deploy/*/ 2>/dev/null); do test -f $d/job.json && { cat $d/state.json; echo; grep -c deploy-gen-5 $d/log || true; break; }; done",
+            );
+            if s.contains("rolled-back") {
+                return Some(s);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            None
+        })
+        .expect("the host did not roll back by itself");
+    assert!(job.contains("no confirmation within 5 s"), "{job}");
+    assert!(
+        !job.ends_with("\n0"),
+        "the job never activated generation 5: {job}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
+    assert_eq!(a.unit_state("deploy-gen-5.service"), "inactive");
+
+    // 4b'. a unit of the new generation fails to start: activation exits
+    // 4 and the host goes straight back (no waiting for the timeout)
+    std::fs::write(
+        flake.join("common.nix"),
+        common(
+            "7",
+            "systemd.services.broken = { wantedBy = [ \"multi-user.target\" ]; \
+             serviceConfig.Type = \"oneshot\"; script = \"exit 3\"; };",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&["dep-a", "--confirm-timeout", "30"]);
+    assert!(!out.status.success(), "{j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "rolled-back", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("activation failed (exit 4)"), "{reason}");
+    assert!(r["seconds"]["confirm"].as_f64().unwrap() < 10.0, "{r:#}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
+
+    // 4c. --dry-run: what would be copied; nothing changes
+    std::fs::write(flake.join("common.nix"), common("6", "")).unwrap();
+    let (out, j) = d.deploy(&["dep-a", "--dry-run"]);
+    assert!(out.status.success(), "dry run: {j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "dry-run", "{r:#}");
+    assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("would copy "), "{reason}");
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+
+    // 4d. the `test` goal, without --json: active now, the boot default
+    // stays; the summary table names the host and its result
+    let out = d
+        .command(&["dep-a", "test", "--confirm-timeout", "20"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "test goal: {table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("host") && table.contains("result"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("dep-a") && l.contains(" done ")),
+        "{table}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+    assert_ne!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
+
+    // 4e. a health check that fails: no confirmation, the host rolls back
+    let gen6 = sh(a, "readlink /run/ox/current-system");
+    std::fs::write(
+        flake.join("common.nix"),
+        common(
+            "8",
+            "imports = [ { deployment.healthChecks = [ \"test -e /run/ox-health-ok\" ]; } ];",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&["dep-a", "test", "--confirm-timeout", "4"]);
+    assert!(!out.status.success(), "{j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "rolled-back", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no confirmation within 4 s")
+            && reason.contains("health check `test -e /run/ox-health-ok` failed (exit 1)"),
+        "{reason}"
+    );
+    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
+    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen6);
+
+    // 5. host key mismatch: refused, nothing changed on the host
+    let before = sh(b, "readlink /run/ox/current-system");
+    std::fs::write(
+        &known,
+        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(a)),
+    )
+    .unwrap();
+    std::fs::write(flake.join("common.nix"), common("4", "")).unwrap();
+    let (out, j) = d.deploy(&["dep-b"]);
+    assert!(!out.status.success());
+    let r = host_report(&j, "dep-b");
+    assert_eq!(r["status"], "failed", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("dep-b") && reason.contains("does not match"),
+        "{reason}"
+    );
+    assert_eq!(sh(b, "readlink /run/ox/current-system"), before);
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "1");
+
+    // 5b. a non-root targetUser: everything runs through `sudo -n`
+    std::fs::write(
+        &known,
+        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
+    )
+    .unwrap();
+    sh(
+        b,
+        &format!(
+            // sudo resolves the running hostname; after a reboot it would
+            // be /etc/hostname's (which /etc/hosts maps), not nspawn's
+            "hostname dep-b && useradd -m deployer && install -d -o deployer -m 700 /home/deployer/.ssh && \
+             echo '{}' > /home/deployer/.ssh/authorized_keys && \
+             chown deployer /home/deployer/.ssh/authorized_keys && \
+             echo 'deployer ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deployer",
+            pubkey.trim()
+        ),
+    );
+    std::fs::write(
+        flake.join("hosts/dep-b.nix"),
+        host_nix(
+            "dep-b",
+            &addr(12),
+            "\"db\"",
+            "deployment.targetUser = \"deployer\";",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&["dep-b", "--confirm-timeout", "20"]);
+    assert!(out.status.success(), "deploy as deployer: {j:#}");
+    let r = host_report(&j, "dep-b");
+    assert_eq!(r["target"], format!("deployer@{}", addr(12)), "{r:#}");
+    assert_eq!(sh(b, "cat /etc/deploy-generation"), "4");
+    assert_eq!(sh(b, "stat -c %U /ox/var/deploy/bin"), "root");
+
+    // 6. an unreachable host fails alone, named, with ssh's reason
+    let (out, j) = d.deploy(&["ghost"]);
+    assert!(!out.status.success());
+    let r = host_report(&j, "ghost");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("ghost") && reason.contains("cannot connect"),
+        "{reason}"
+    );
+    drop(hosts);
+    drop(nets);
+}
