@@ -140,6 +140,14 @@ fn disko(
         .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
     ox_disko::run::run(&plan, &mut |l| eprintln!("{l}"))
         .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    if plan.mode.mount {
+        eprintln!(
+            "ox disko: `{host}`: {} file system(s) mounted under {root_s}",
+            plan.mounts.len()
+        );
+    } else if plan.mode.unmount {
+        eprintln!("ox disko: `{host}`: unmounted everything under {root_s}");
+    }
     Ok(())
 }
 
