@@ -310,6 +310,10 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
             root.display()
         ));
     }
+    // activation recorded the generation as running in <root>/run/ox;
+    // that is for a live system (the booted one gets a fresh /run and
+    // ox-boot.service records it there)
+    let _ = std::fs::remove_dir_all(root.join("run/ox"));
     let unit = root.join("etc/systemd/system/ox-boot.service");
     std::fs::write(
         &unit,

@@ -916,6 +916,8 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         "{unit}"
     );
     assert!(Path::new(&format!("{root}/usr/local/bin/ox")).exists());
+    // nothing claims to be running in the new root: the first boot does
+    assert!(!Path::new(&format!("{root}/run/ox/current-system")).exists());
     // again, onto the mounted disks (mode mount): nothing to copy, the
     // same generation
     let again = w.ox_ok(&[
