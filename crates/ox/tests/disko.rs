@@ -1114,3 +1114,144 @@ fn the_derived_config_is_a_default_the_host_can_override() {
     assert_eq!(sw.as_array().unwrap().len(), 1, "{sw}");
     assert_eq!(sw[0]["device"], "/swapfile");
 }
+
+/// An existing image file attached for inspection; detached on drop.
+struct Attached {
+    dev: String,
+    mnt: PathBuf,
+}
+
+impl Attached {
+    fn new(img: &Path, mnt: PathBuf) -> Attached {
+        let dev = sh_ok(&format!("losetup -f --show {}", img.display()))
+            .trim()
+            .to_string();
+        let _ = sh(&format!("partx -a {dev}"));
+        std::fs::create_dir_all(&mnt).unwrap();
+        Attached { dev, mnt }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = sh(&format!("umount {}", self.mnt.display()));
+        let _ = sh(&format!("partx -d {}", self.dev));
+        let _ = sh(&format!("losetup -d {}", self.dev));
+    }
+}
+
+#[test]
+fn install_into_disk_images() {
+    if skip() {
+        return;
+    }
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: no Debian base rootfs: {why}");
+        return;
+    }
+    let tarball = PathBuf::from("/var/cache/ox-test/bookworm-v1.tar.zst");
+    let base = if tarball.exists() {
+        tarball
+    } else {
+        ox_testhost::base_rootfs().expect("base rootfs")
+    };
+    let w = Work::new("img");
+    w.fleet(
+        r#"{ ... }: {
+  networking.hostName = "imgbox";
+  disko.devices.disk.main = {
+    device = "/dev/disk/by-id/this-disk-is-not-here";
+    imageName = "imgbox-main";
+    imageSize = "900M";
+    content = {
+      type = "gpt";
+      partitions = {
+        ESP = { size = "32M"; type = "EF00"; content = { type = "filesystem"; format = "vfat"; }; };
+        root = { size = "100%"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; extraArgs = [ "-L" "imgroot" ]; }; };
+      };
+    };
+  };
+}
+"#,
+    );
+    let images = w.dir.join("images");
+    let root = w.root();
+    let out = w.ox_ok(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--images",
+        &images.to_string_lossy(),
+        "--base",
+        &base.to_string_lossy(),
+    ]);
+    let top = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("/ox/store/"))
+        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
+        .to_string();
+    let img = images.join("imgbox-main.raw");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 900 << 20);
+    // released: nothing mounted, no loop device left on the image
+    assert!(findmnt(&root).is_none(), "{out}");
+    let loops = sh_ok("losetup -a");
+    assert!(!loops.contains(&img.display().to_string()), "{loops}");
+    // the image holds the table and the installed system
+    let labels: Vec<String> = gpt_parts(&img.to_string_lossy())
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    assert_eq!(labels, vec!["disk-main-ESP", "disk-main-root"]);
+    let a = Attached::new(&img, w.dir.join("inspect"));
+    assert_eq!(blkid(&format!("{}p1", a.dev), "TYPE"), "vfat");
+    assert_eq!(blkid(&format!("{}p2", a.dev), "LABEL"), "imgroot");
+    sh_ok(&format!("mount -o ro {}p2 {}", a.dev, a.mnt.display()));
+    let m = a.mnt.to_string_lossy().into_owned();
+    assert!(Path::new(&format!("{m}{top}/activation.json")).exists());
+    assert_eq!(
+        std::fs::read_link(format!("{m}/ox/var/profiles/system-1-link")).unwrap(),
+        PathBuf::from(&top)
+    );
+    assert_eq!(
+        std::fs::read_to_string(in_root(&m, "/etc/hostname"))
+            .unwrap()
+            .trim(),
+        "imgbox"
+    );
+    // an existing image is never overwritten
+    let o = w.ox(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--images",
+        &images.to_string_lossy(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("exists already"),
+        "{err}"
+    );
+    // ox disko --images: just the formatted image
+    let only = w.dir.join("only");
+    let out = w.ox_ok(&[
+        "disko",
+        "--flake",
+        ".#t",
+        "--mode",
+        "format",
+        "--images",
+        &only.to_string_lossy(),
+    ]);
+    let img2 = only.join("imgbox-main.raw");
+    assert!(
+        out.contains(&format!("disk `main` → {}", img2.display())),
+        "{out}"
+    );
+    assert_eq!(gpt_parts(&img2.to_string_lossy()).len(), 2);
+    assert!(!sh_ok("losetup -a").contains(&img2.display().to_string()));
+}
