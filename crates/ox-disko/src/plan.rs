@@ -339,7 +339,6 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
     if mode.destroy || mode.mount {
         // never unmount or mount over something that is not ours
         let r = root.trim_end_matches('/');
-        let disk_refs: Vec<&Disk> = disks.to_vec();
         for (src, t) in env.mounts() {
             let below = !r.is_empty() && (t == r || t.starts_with(&format!("{r}/")));
             let nodev_here = mounts.iter().any(|m| {
@@ -351,7 +350,7 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
             });
             if below
                 && !nodev_here
-                && !p.is_ours(&src, &disk_refs, &lukses)
+                && !p.is_ours(&src, &disks, &lukses)
                 && !t.starts_with(&format!("{TOP_DIR}/"))
             {
                 p.plan.foreign.push((t.clone(), src.clone()));
