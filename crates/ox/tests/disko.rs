@@ -1255,3 +1255,47 @@ fn install_into_disk_images() {
     assert_eq!(gpt_parts(&img2.to_string_lossy()).len(), 2);
     assert!(!sh_ok("losetup -a").contains(&img2.display().to_string()));
 }
+
+#[test]
+fn install_builds_first_and_a_broken_host_wipes_nothing() {
+    if skip() {
+        return;
+    }
+    let disk = Loop::new("broken", 64);
+    let w = Work::new("broken");
+    sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
+    let hash = || sh_ok(&format!("sha256sum {}", disk.img().display()));
+    let before = hash();
+    // the layout evaluates; the system does not (a type error only the
+    // build reaches)
+    w.fleet(&format!(
+        r#"{{ ... }}: {{
+  environment.etc.motd = {{ text = "hi"; mode = 644; }};
+  disko.devices.disk.main = {{
+    device = "{dev}";
+    content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }};
+  }};
+}}
+"#,
+        dev = disk.dev
+    ));
+    let root = w.root();
+    let o = w.ox(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--yes-wipe-all-disks",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("building"), "{err}");
+    assert!(!err.contains("+ wipefs"), "{err}");
+    assert_eq!(
+        hash(),
+        before,
+        "the disk changed although the host does not build"
+    );
+    assert!(findmnt(&root).is_none());
+}
