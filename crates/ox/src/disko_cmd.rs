@@ -471,10 +471,36 @@ fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCod
             logical.display()
         )));
     }
+    // apt cannot install into an alternate root: with Debian packages
+    // the base lacks, generation 1 only becomes the boot default and
+    // ox-boot.service activates it (packages included) at the first boot
+    let t = ox_activate::plan::Toplevel::load(top).map_err(|e| format!("error: {e}\n"))?;
+    let paths = ox_activate::Paths::new(root);
+    let installed = ox_activate::packages::installed(&paths).unwrap_or_default();
+    let missing =
+        ox_activate::packages::plan(&t.plan.packages, &[], &installed, &Default::default()).install;
+    let action = if missing.is_empty() {
+        ox_activate::Action::Switch
+    } else {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|p| match &p.version {
+                Some(v) => format!("{}={v}", p.name),
+                None => p.name.clone(),
+            })
+            .collect();
+        eprintln!(
+            "ox install: the host declares {} Debian package(s) the base does not have ({}); apt cannot install them into {}. Generation 1 becomes the boot default only: /etc, users and packages are activated by ox-boot.service at the first boot (which needs the network then)",
+            names.len(),
+            names.join(", "),
+            root.display()
+        );
+        ox_activate::Action::Boot
+    };
     let opts = ox_activate::Options {
         root: root.to_path_buf(),
         toplevel: top.to_path_buf(),
-        action: ox_activate::Action::Switch,
+        action,
         generation: None,
     };
     let r = ox_activate::activate(&opts, &mut |l| eprintln!("{l}")).map_err(|e| {

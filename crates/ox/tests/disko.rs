@@ -1299,3 +1299,85 @@ fn install_builds_first_and_a_broken_host_wipes_nothing() {
     );
     assert!(findmnt(&root).is_none());
 }
+
+#[test]
+fn install_with_packages_the_base_lacks_defers_activation_to_the_first_boot() {
+    if skip() {
+        return;
+    }
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: no Debian base rootfs: {why}");
+        return;
+    }
+    let base = ox_testhost::base_rootfs().expect("base rootfs");
+    let w = Work::new("pkgs");
+    let fleet = w.fleet(
+        r#"{ pkgs, ... }: {
+  networking.hostName = "pkgbox";
+  environment.systemPackages = [ pkgs.hello ];
+  disko.devices.disk.main = {
+    device = "/dev/disk/by-id/not-here";
+    imageSize = "700M";
+    content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; };
+  };
+}
+"#,
+    );
+    std::fs::write(
+        fleet.join("ox.lock"),
+        r#"{
+  "formatVersion": 1,
+  "packages": {
+    "hello": {
+      "version": "2.10-3",
+      "architecture": "amd64",
+      "sha256": "0000000000000000000000000000000000000000000000000000000000000000",
+      "files": [ "/usr/bin/hello" ]
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let images = w.dir.join("images");
+    let root = w.root();
+    let out = w.ox_ok(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--images",
+        &images.to_string_lossy(),
+        "--base",
+        &base.to_string_lossy(),
+    ]);
+    assert!(
+        out.contains("1 Debian package(s) the base does not have (hello=2.10-3)"),
+        "{out}"
+    );
+    let top = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("/ox/store/"))
+        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
+        .to_string();
+    let a = Attached::new(&images.join("main.raw"), w.dir.join("inspect"));
+    sh_ok(&format!("mount -o ro {} {}", a.dev, a.mnt.display()));
+    let m = a.mnt.to_string_lossy().into_owned();
+    // the boot default, not activated: no /etc flip link yet
+    assert_eq!(
+        std::fs::read_link(format!("{m}/ox/var/profiles/system-1-link")).unwrap(),
+        PathBuf::from(&top)
+    );
+    assert!(std::fs::symlink_metadata(format!("{m}/etc/ox-static")).is_err());
+    let unit = std::fs::read_to_string(format!("{m}/etc/systemd/system/ox-boot.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/ox activate --boot-time"),
+        "{unit}"
+    );
+    assert!(std::fs::symlink_metadata(format!(
+        "{m}/etc/systemd/system/sysinit.target.wants/ox-boot.service"
+    ))
+    .is_ok());
+}
