@@ -2061,6 +2061,16 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
             slots.push((k, s));
         }
     }
+    // The rule: one definition is left (no sorting, no intermediate lists).
+    if let [(_, Slot::Item(..))] = slots.as_slice() {
+        if let Some((_, Slot::Item(d, p, o))) = slots.pop() {
+            return Ok(Merged {
+                defs: vec![d],
+                order: vec![o],
+                highest: p,
+            });
+        }
+    }
     slots.sort_by(|a, b| a.0.cmp(&b.0));
     let items: Vec<(Def, i64, Option<i64>)> = slots
         .into_iter()
