@@ -1524,9 +1524,10 @@ pub struct Opt {
 }
 
 pub struct Merged {
-    pub defs: Vec<Def>,
+    // (mostly one definition: inline)
+    pub defs: SmallVec<[Def; 1]>,
     /// Definitions with their `mkOrder` priority (`None` for the default).
-    pub order: Vec<Option<i64>>,
+    pub order: SmallVec<[Option<i64>; 1]>,
     pub highest: i64,
 }
 
@@ -2065,8 +2066,8 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
     if let [(_, Slot::Item(..))] = slots.as_slice() {
         if let Some((_, Slot::Item(d, p, o))) = slots.pop() {
             return Ok(Merged {
-                defs: vec![d],
-                order: vec![o],
+                defs: smallvec![d],
+                order: smallvec![o],
                 highest: p,
             });
         }
