@@ -1266,8 +1266,8 @@ impl Node {
             .map(|d| d.to_vec())
             .unwrap_or_default();
         let loc = loc_with(&self.loc, name);
-        let mut opts = Vec::new();
-        let mut trees = Vec::new();
+        let mut opts: SmallVec<[Decl; 1]> = SmallVec::new();
+        let mut trees: SmallVec<[Decl; 1]> = SmallVec::new();
         for (m, v, pos) in decls {
             if is_option(ev, &v)? {
                 opts.push((m, v, pos));
@@ -1333,7 +1333,7 @@ impl Node {
                     None,
                 ));
             }
-            Child::Opt(Opt::new(ev, loc, opts, defs)?)
+            Child::Opt(Opt::new(ev, loc, &opts, defs)?)
         } else {
             Child::Node(Rc::new(Node {
                 sys: self.sys.clone(),
@@ -1563,19 +1563,14 @@ const OPT_KEYS: &[&str] = &[
 ];
 
 impl Opt {
-    fn new(
-        ev: &mut Eval,
-        loc: Vec<String>,
-        decls: Vec<(Rc<Module>, Value, Option<Span>)>,
-        raw: Vec<RawDef>,
-    ) -> Result<Rc<Opt>> {
+    fn new(ev: &mut Eval, loc: Vec<String>, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
         // mergeOptionDecls
         let mut merged: Vec<(Sym, Value)> = Vec::new();
         let mut ty: Option<Value> = None;
         let mut files = Vec::new();
         let mut poss = Vec::new();
         let mut decl_attrs: Option<Rc<Attrs>> = None;
-        for (m, v, pos) in &decls {
+        for (m, v, pos) in decls {
             let a = force_attrs(ev, v, "an option declaration")?;
             for (k, _) in a.entries() {
                 if !is_opt_key(k) {
