@@ -415,7 +415,7 @@ fn install(
     r.closure_paths = closure.len();
     r.warnings.extend(crate::install_keys::check(
         &store,
-        &top,
+        &store.real_path(&top_sp),
         a.extra_files.as_deref(),
     ));
     for w in &r.warnings {
