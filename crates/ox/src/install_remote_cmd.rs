@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-use ox_deploy::ssh::{shell_quote, Ssh, Target};
+use ox_deploy::ssh::{Ssh, Target};
 use ox_deploy::Phase;
 
 use crate::disko_cmd::InstallArgs;
@@ -132,8 +132,8 @@ pub fn run(a: InstallArgs) -> Result<ExitCode, String> {
         return Err("error: --images cannot be combined with --target\n".into());
     }
     let root_s = root.to_string_lossy().into_owned();
-    let (host, layout, layout_json) = crate::disko_cmd::host_layout_json(&flake, &a.include)?;
-    let _ = layout;
+    // evaluated here: the target only gets the JSON
+    let (host, _, layout_json) = crate::disko_cmd::host_layout_json(&flake, &a.include)?;
     let target_s = a.target.clone().unwrap_or_default();
     let mut target = parse_target(&target_s, &host)?;
     target.ssh_options = a.ssh_option.clone();
@@ -732,7 +732,6 @@ fn install(
     }
     r.seconds.unmount = t.elapsed().as_secs_f64();
     r.status = "installed".into();
-    let _ = shell_quote;
     let _ = std::io::stderr().flush();
     Ok(())
 }
