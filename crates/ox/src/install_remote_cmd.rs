@@ -306,8 +306,14 @@ fn run_streamed(
     let err_t = std::thread::spawn(move || {
         let mut all = Vec::new();
         if let Some(e) = stderr {
+            // from the remote's first `error:` on, the lines go into the
+            // final error message instead of being shown twice
+            let mut failed = false;
             for l in BufReader::new(e).split(b'\n').map_while(Result::ok) {
-                eprintln!("  | {}", String::from_utf8_lossy(&l));
+                failed = failed || l.starts_with(b"error:");
+                if !failed {
+                    eprintln!("  | {}", String::from_utf8_lossy(&l));
+                }
                 all.extend_from_slice(&l);
                 all.push(b'\n');
             }
@@ -526,11 +532,13 @@ fn install(
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let o = run_streamed(&ssh, &argv, Some(&mut layout_text.as_bytes()))?;
     if !o.status.success() {
-        return Err(remote_failed(
-            target,
-            "partitioning/formatting/mounting the disks",
-            &o,
-        ));
+        let mut e = remote_failed(target, "partitioning/formatting/mounting the disks", &o);
+        if String::from_utf8_lossy(&o.stderr).contains("refusing to wipe") {
+            e.push_str(
+                "(the target has no terminal to ask on: pass --yes-wipe-all-disks to wipe them)\n",
+            );
+        }
+        return Err(e);
     }
     r.seconds.disko = t.elapsed().as_secs_f64();
 

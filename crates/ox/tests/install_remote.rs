@@ -308,9 +308,10 @@ impl Drop for Rescue {
     }
 }
 
-fn host_config(dev: &str) -> String {
+fn host_config(dev: &str, extra: &str) -> String {
     format!(
         r#"{{ ... }}: {{
+  {extra}
   networking.hostName = "faraway";
   environment.etc."ox-installed".text = "installed over ssh\n";
   users.users.alice = {{ isNormalUser = true; }};
@@ -327,6 +328,33 @@ fn host_config(dev: &str) -> String {
 }}
 "#
     )
+}
+
+/// `hosts/t/db.yaml`, a sops file encrypted for the age recipient of
+/// the ssh public key `pubkey`.
+fn encrypt_for(w: &Work, pubkey: &Path) {
+    let dir = w.dir.join("fleet/hosts/t");
+    std::fs::write(dir.join("db.yaml"), "db: hunter2\n").unwrap();
+    let run = |args: &[&str]| {
+        let o = ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .arg("secrets")
+            .args(args)
+            .current_dir(&dir)
+            .env("HOME", w.dir.path())
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_RECIPIENTS")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ox secrets {args:?}: {}",
+            text(&o.stderr)
+        );
+        text(&o.stdout).trim().to_string()
+    };
+    let recipient = run(&["ssh-to-age", "-i", &pubkey.to_string_lossy()]);
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    run(&["encrypt", "-i", "--age", &recipient, "db.yaml"]);
 }
 
 /// The base system: the test harness's bookworm tarball (zstd), or the
@@ -377,15 +405,20 @@ fn install_over_ssh_partitions_copies_and_installs_generation_1() {
     let Some(base) = base() else { return };
     let w = Work::new("inst-remote");
     let disk = Loop::new(&w.dir, 1024);
-    w.fleet(&host_config(&disk.dev));
-    let rescue = Rescue::start();
-    // the extra files: the host's ssh host key, private
+    // the extra files: the host's ssh host key, private; the host's sops
+    // secret is encrypted for it (sops-nix's default identity)
     let extra = w.dir.join("extra");
     std::fs::create_dir_all(extra.join("etc/ssh")).unwrap();
     sh_ok(&format!(
         "ssh-keygen -q -t ed25519 -N '' -C faraway -f {}/etc/ssh/ssh_host_ed25519_key",
         extra.display()
     ));
+    w.fleet(&host_config(
+        &disk.dev,
+        r#"sops.secrets.db = { sopsFile = ./db.yaml; key = "db"; };"#,
+    ));
+    encrypt_for(&w, &extra.join("etc/ssh/ssh_host_ed25519_key.pub"));
+    let rescue = Rescue::start();
     let key = extra.join("etc/ssh/ssh_host_ed25519_key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let key_text = std::fs::read(&key).unwrap();
@@ -528,6 +561,51 @@ fn install_over_ssh_partitions_copies_and_installs_generation_1() {
         0o755
     );
     sh_ok(&format!("umount {c}"));
+
+    // the key check: another key in --extra-files, or none, is warned
+    // about before anything happens (a dry run here)
+    let other = w.dir.join("other");
+    std::fs::create_dir_all(other.join("etc/ssh")).unwrap();
+    sh_ok(&format!(
+        "ssh-keygen -q -t ed25519 -N '' -f {}/etc/ssh/ssh_host_ed25519_key",
+        other.display()
+    ));
+    for (extra_args, expect) in [
+        (
+            vec![
+                "--extra-files".to_string(),
+                other.to_string_lossy().into_owned(),
+            ],
+            "will not decrypt at the first boot",
+        ),
+        (vec![], "no --extra-files was given"),
+    ] {
+        let mut a: Vec<String> = [
+            "install",
+            "--flake",
+            ".#t",
+            "--target",
+            &target,
+            "--root",
+            &root,
+            "--dry-run",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra_args);
+        a.extend(rescue.ssh_options());
+        let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = w.ox(&argv);
+        let err = text(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("warning: ") && err.contains(expect), "{err}");
+        assert!(
+            err.contains("db.yaml") || err.contains("/etc/ssh/ssh_host_ed25519_key"),
+            "{err}"
+        );
+    }
+    assert!(mounts_below(&root).is_empty());
 }
 
 #[test]
@@ -539,7 +617,7 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
     let disk = Loop::new(&w.dir, 64);
     sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
     let before = sha_head(&disk.img);
-    w.fleet(&host_config(&disk.dev));
+    w.fleet(&host_config(&disk.dev, ""));
     let root = w.root();
 
     // nothing listens there: fails at the connection, after the build,
@@ -591,6 +669,7 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
     let argv: Vec<&str> = base_args.iter().map(String::as_str).collect();
     let o = w.ox(&argv);
     let err = text(&o.stderr);
+    eprintln!("refused:\n{err}");
     assert!(!o.status.success(), "{err}");
     assert!(err.contains(&target), "{err}");
     assert!(err.contains(&disk.dev), "{err}");
