@@ -678,4 +678,20 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
     assert_eq!(sha_head(&disk.img), before);
     assert_eq!(blkid(&disk.dev, "LABEL"), "precious");
     assert!(mounts_below(&root).is_empty());
+
+    // a host that does not build: stops before connecting, even with
+    // the flag
+    w.fleet(&host_config(
+        &disk.dev,
+        r#"environment.etc.motd = { text = "hi"; mode = 644; };"#,
+    ));
+    let mut a = base_args.clone();
+    a.push("--yes-wipe-all-disks".into());
+    let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = w.ox(&argv);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("building") && err.contains("failed"), "{err}");
+    assert!(!err.contains("[2/7]"), "{err}");
+    assert_eq!(sha_head(&disk.img), before);
 }
