@@ -87,10 +87,10 @@ pub struct InstallArgs {
     /// partitioned there, the closure is copied into the new root.
     #[arg(long, value_name = "[USER@]HOST[:PORT]")]
     pub target: Option<String>,
-    /// With --target: a directory whose contents are copied into the
-    /// new root (owner root, modes kept), e.g. `etc/ssh/ssh_host_ed25519_key`
-    /// so the host's sops secrets decrypt at the first boot.
-    #[arg(long, value_name = "DIR", requires = "target")]
+    /// A directory whose contents are copied into the new root (owner
+    /// root, modes kept), e.g. `etc/ssh/ssh_host_ed25519_key` so the
+    /// host's sops secrets decrypt at the first boot.
+    #[arg(long, value_name = "DIR")]
     pub extra_files: Option<PathBuf>,
     /// With --target: an ssh `-o` option (`Key=Value`), repeatable.
     #[arg(long = "ssh-option", value_name = "KEY=VALUE", requires = "target")]
@@ -298,6 +298,27 @@ fn copy_closure(src: &Store, dst: &Store, top: &StorePath) -> Result<usize, Stri
     result
 }
 
+/// `extra/*` → `root/*`, owned by root, modes kept; the root directory
+/// itself keeps its own mode. The same tar pipe as `ox install --target`.
+fn copy_extra_files(extra: &Path, root: &Path) -> Result<(), String> {
+    let sh = "tar --owner=0 --group=0 --numeric-owner -C \"$1\" -cf - . | tar --numeric-owner -x -p --no-overwrite-dir -f - -C \"$2\"";
+    let o = Command::new("bash")
+        .args(["-o", "pipefail", "-c", sh, "sh"])
+        .arg(extra)
+        .arg(root)
+        .output()
+        .map_err(|e| format!("error: running tar: {e}\n"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "error: copying the extra files {} into {}: {}\n",
+            extra.display(),
+            root.display(),
+            String::from_utf8_lossy(&o.stderr).trim_end()
+        ));
+    }
+    Ok(())
+}
+
 fn unpack_base(base: &Path, root: &Path) -> Result<(), String> {
     let mut c = if base.is_dir() {
         let mut c = Command::new("cp");
@@ -353,8 +374,25 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     }
     // 1. the system, built here before any disk is touched: a host that
     // does not build wipes nothing
+    if let Some(x) = &a.extra_files {
+        if !x.is_dir() {
+            return Err(format!(
+                "error: --extra-files {}: expected a directory (its contents go to / of the new system)\n",
+                x.display()
+            ));
+        }
+    }
     eprintln!("ox install: building `{host}`");
     let top = crate::activate_cmd::build_host(&flake)?;
+    {
+        let store = crate::build_cmd::open_store(None)?;
+        let real = store
+            .real_path_of_str(&top.to_string_lossy())
+            .unwrap_or_else(|| top.clone());
+        for w in crate::install_keys::check(&store, &real, a.extra_files.as_deref()) {
+            eprintln!("warning: {w}");
+        }
+    }
     // 2. disks (or images of them, released when this returns)
     let mut images = None;
     let (layout, yes) = match &a.images {
@@ -372,6 +410,10 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     if let Some(b) = &a.base {
         eprintln!("ox install: unpacking the base system {}", b.display());
         unpack_base(b, &root)?;
+    }
+    if let Some(x) = &a.extra_files {
+        eprintln!("ox install: copying the extra files {}", x.display());
+        copy_extra_files(x, &root)?;
     }
     if !root.join("etc/passwd").exists() {
         return Err(format!(
