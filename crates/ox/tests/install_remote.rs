@@ -562,6 +562,30 @@ fn install_over_ssh_partitions_copies_and_installs_generation_1() {
     );
     sh_ok(&format!("umount {c}"));
 
+    // again with mode mount (the disks as they are): mounts them, finds
+    // every path already there, keeps generation 1, reuses the ox binary
+    let mut again = args.clone();
+    let i = again
+        .iter()
+        .position(|a| a == "--yes-wipe-all-disks")
+        .unwrap();
+    again.splice(i..i + 1, ["--mode".to_string(), "mount".to_string()]);
+    // the base is there already
+    let b = again.iter().position(|a| a == "--base").unwrap();
+    again.drain(b..b + 2);
+    let argv: Vec<&str> = again.iter().map(String::as_str).collect();
+    let o = w.ox(&argv);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    let rep: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(rep["copiedPaths"], 0, "{rep}");
+    assert_eq!(rep["oxCopied"], false, "{rep}");
+    assert_eq!(rep["generation"], 1, "{rep}");
+    assert!(!err.contains("mkfs") && !err.contains("wipefs"), "{err}");
+    assert!(err.contains("mount -t ext4"), "{err}");
+    assert_eq!(blkid(&disk.part(2), "LABEL"), "farroot");
+
     // the key check: another key in --extra-files, or none, is warned
     // about before anything happens (a dry run here)
     let other = w.dir.join("other");
