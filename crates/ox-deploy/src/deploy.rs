@@ -655,8 +655,11 @@ pub fn upload_binary(
         &[
             "sh",
             "-c",
-            "set -e; mkdir -p \"$(dirname \"$1\")\"; t=\"$1.tmp.$$\"; cat > \"$t\"; \
-             chmod 0755 \"$t\"; mv -f \"$t\" \"$1\"",
+            // install atomically, then keep only the three newest
+            // binaries (a job still running may use an older one)
+            "set -e; d=\"$(dirname \"$1\")\"; mkdir -p \"$d\"; t=\"$1.tmp.$$\"; \
+             cat > \"$t\"; chmod 0755 \"$t\"; mv -f \"$t\" \"$1\"; \
+             ls -t \"$d\" | grep -v '\\.tmp\\.' | tail -n +4 | while read -r f; do rm -f \"$d/$f\"; done",
             "sh",
             remote,
         ],
