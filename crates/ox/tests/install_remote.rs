@@ -657,12 +657,22 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
         "--yes-wipe-all-disks",
         "--ssh-option",
         "ConnectTimeout=3",
+        "--json",
     ]);
-    let err = text(&o.stderr);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("cannot connect"), "{err}");
     assert!(err.contains("root@127.0.0.1:1"), "{err}");
     assert!(!err.contains("[3/7]"), "{err}");
+    // --json: the report of a failure too
+    let rep: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(rep["status"], "failed", "{rep}");
+    assert!(
+        rep["reason"].as_str().unwrap().contains("cannot connect"),
+        "{rep}"
+    );
+    assert_eq!(rep["copiedPaths"], 0, "{rep}");
     assert_eq!(sha_head(&disk.img), before);
 
     let rescue = Rescue::start();
