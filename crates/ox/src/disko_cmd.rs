@@ -155,7 +155,7 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-fn ask_yes(q: &str) -> bool {
+pub(crate) fn ask_yes(q: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }

@@ -9,7 +9,7 @@
 //! The transport and copy protocol are ox-deploy's; the disk plan is
 //! ox-disko's (run by the remote ox). Nothing here talks to disks.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -530,12 +530,30 @@ fn install(
         },
     );
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let o = run_streamed(&ssh, &argv, Some(&mut layout_text.as_bytes()))?;
+    let mut o = run_streamed(&ssh, &argv, Some(&mut layout_text.as_bytes()))?;
+    let refused = |o: &std::process::Output| {
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("refusing to wipe")
+    };
+    if refused(&o) && std::io::stdin().is_terminal() {
+        // the target has no terminal: its refusal lists the disks, and
+        // the question is asked here; `yes` runs the plan again with
+        // the flag (the target's ox plans anew and checks again)
+        let text = String::from_utf8_lossy(&o.stderr).into_owned();
+        eprintln!("ox install: on {}, this will ERASE:", target.display());
+        for l in text.lines().filter(|l| l.starts_with("  ")) {
+            eprintln!("{l}");
+        }
+        if crate::disko_cmd::ask_yes("Type `yes` to erase them: ") {
+            let mut argv = argv.clone();
+            argv.push("--yes-wipe-all-disks");
+            o = run_streamed(&ssh, &argv, Some(&mut layout_text.as_bytes()))?;
+        }
+    }
     if !o.status.success() {
         let mut e = remote_failed(target, "partitioning/formatting/mounting the disks", &o);
-        if String::from_utf8_lossy(&o.stderr).contains("refusing to wipe") {
+        if refused(&o) {
             e.push_str(
-                "(the target has no terminal to ask on: pass --yes-wipe-all-disks to wipe them)\n",
+                "(pass --yes-wipe-all-disks to wipe them, or run on a terminal and type `yes`)\n",
             );
         }
         return Err(e);

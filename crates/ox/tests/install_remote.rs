@@ -188,6 +188,39 @@ impl Work {
     }
 }
 
+impl Work {
+    /// `ox ARGS` on a terminal (`script`), with `input` typed ahead.
+    fn ox_tty(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write;
+        let cmd = std::iter::once(env!("CARGO_BIN_EXE_ox"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut c = Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .current_dir(self.dir.join("fleet"))
+            .env("OX_NIX_DIR", repo().join("nix"))
+            .env("OX_STORE_ROOT", self.dir.join("store"))
+            .env("NO_COLOR", "1")
+            .env_remove("OX_STORE_DIR")
+            .env_remove("NIX_PATH")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script");
+        // the question comes after the build and the connection;
+        // typed-ahead input waits in the pty
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        (
+            o.status.success(),
+            format!("{}{}", text(&o.stdout), text(&o.stderr)),
+        )
+    }
+}
+
 impl Drop for Work {
     fn drop(&mut self) {
         for t in mounts_below(&self.dir.to_string_lossy()) {
@@ -647,7 +680,7 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
         return;
     }
     let w = Work::new("inst-refuse");
-    let disk = Loop::new(&w.dir, 64);
+    let disk = Loop::new(&w.dir, 200);
     sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
     let before = sha_head(&disk.img);
     w.fleet(&host_config(&disk.dev, ""));
@@ -737,4 +770,34 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
     assert!(err.contains("building") && err.contains("failed"), "{err}");
     assert!(!err.contains("[2/7]"), "{err}");
     assert_eq!(sha_head(&disk.img), before);
+
+    // on a terminal the question is asked here (the target has none):
+    // anything but `yes` declines, `yes` wipes and goes on (to stop at
+    // the missing base: no --base was given)
+    w.fleet(&host_config(&disk.dev, ""));
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP (terminal part): no `script` (util-linux)");
+        return;
+    }
+    let argv: Vec<&str> = base_args.iter().map(String::as_str).collect();
+    let (ok, out) = w.ox_tty(&argv, "y\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("on {target}, this will ERASE"))
+            && out.contains(&disk.dev)
+            && out.contains("precious"),
+        "{out}"
+    );
+    assert!(!out.contains("[4/7]"), "{out}");
+    assert_eq!(
+        sha_head(&disk.img),
+        before,
+        "the disk changed after declining"
+    );
+    let (ok, out) = w.ox_tty(&argv, "yes\n");
+    assert!(!ok, "{out}");
+    assert!(out.contains("mkfs.ext4"), "{out}");
+    assert!(out.contains("has no base system"), "{out}");
+    assert_eq!(blkid(&disk.dev, "PTTYPE"), "gpt");
+    assert_eq!(blkid(&disk.part(2), "LABEL"), "farroot");
 }
