@@ -6,27 +6,20 @@
 //! limits are reported, and the full path where the kernel allows it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::text;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
+mod common;
+use common::{blkid, in_root, is_root, lacks_a_tool, sh, sh_ok, LoopDisk, Work};
 
-/// None (and a SKIP line) when the machine cannot run these tests.
+/// True (with a SKIP line) when the machine cannot run these tests.
 fn skip() -> bool {
     if !is_root() {
         eprintln!("SKIP: loop devices need root");
         return true;
     }
-    for b in [
+    lacks_a_tool(&[
         "losetup",
         "sgdisk",
         "partx",
@@ -37,164 +30,11 @@ fn skip() -> bool {
         "cryptsetup",
         "blkid",
         "wipefs",
-    ] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).exists()))
-            .unwrap_or(false);
-        if !found {
-            eprintln!("SKIP: {b} is missing (scripts/deps installs it)");
-            return true;
-        }
-    }
-    false
+    ])
 }
 
-fn sh(cmd: &str) -> Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh")
-}
-
-fn sh_ok(cmd: &str) -> String {
-    let o = sh(cmd);
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Mount targets in this mount namespace whose source satisfies `f`.
-fn mounts_where(f: impl Fn(&str, &str) -> bool) -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut v: Vec<String> = text
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let target = left.split(' ').nth(4)?.to_string();
-            let source = right.split(' ').nth(1)?.to_string();
-            f(&source, &target).then_some(target)
-        })
-        .collect();
-    v.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    v
-}
-
-/// A sparse image file on a loop device of its own.
-struct Loop {
-    dir: PathBuf,
-    dev: String,
-}
-
-impl Loop {
-    fn new(tag: &str, size_mb: u64) -> Loop {
-        let dir = std::env::temp_dir().join(format!("ox-disko-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let img = dir.join("disk.img");
-        let f = std::fs::File::create(&img).unwrap();
-        f.set_len(size_mb << 20).unwrap();
-        let dev = sh_ok(&format!("losetup -f --show {}", img.display()))
-            .trim()
-            .to_string();
-        Loop { dir, dev }
-    }
-    fn part(&self, n: u32) -> String {
-        format!("{}p{n}", self.dev)
-    }
-    fn img(&self) -> PathBuf {
-        self.dir.join("disk.img")
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let dev = self.dev.clone();
-        let ours = |src: &str| src == dev || src.starts_with(&format!("{dev}p"));
-        for t in mounts_where(|src, _| ours(src)) {
-            if !sh(&format!("umount '{t}'")).status.success() {
-                let _ = sh(&format!("umount -l '{t}'"));
-            }
-        }
-        let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
-        for l in swaps.lines().skip(1) {
-            if let Some(d) = l.split_whitespace().next() {
-                if ours(d) {
-                    let _ = sh(&format!("swapoff {d}"));
-                }
-            }
-        }
-        let _ = sh(&format!("partx -d {dev}"));
-        let _ = sh(&format!("losetup -d {dev}"));
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A scratch directory: the root mountpoint, a fleet, a store. On drop,
-/// everything mounted below it is unmounted first.
-struct Work {
-    dir: PathBuf,
-}
-
+/// What only `ox disko` tests ask of the work dir.
 impl Work {
-    fn new(tag: &str) -> Work {
-        let dir = std::env::temp_dir().join(format!("ox-diskow-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("root")).unwrap();
-        if is_root() {
-            // `/` is a private mount here (no systemd), so a mount
-            // namespace another process creates meanwhile (`ip netns
-            // exec`, nspawn, other engineers' tests) keeps copies of our
-            // mounts after we unmount them, and the disk stays busy
-            // ("apparently in use" from mkfs). Below a shared mount,
-            // our unmounts reach those copies.
-            let d = dir.display();
-            sh_ok(&format!("mount --bind {d} {d} && mount --make-rshared {d}"));
-        }
-        Work { dir }
-    }
-    fn root(&self) -> String {
-        self.dir.join("root").to_string_lossy().into_owned()
-    }
-    fn fleet(&self, host: &str) -> PathBuf {
-        let f = self.dir.join("fleet");
-        std::fs::create_dir_all(f.join("hosts/t")).unwrap();
-        std::fs::write(
-            f.join("flake.nix"),
-            "{\n  outputs = { self, ox }: {\n    oxConfigurations.t = ox.lib.oxSystem { system = \"x86_64-linux\"; modules = [ ./hosts/t ]; };\n  };\n}\n",
-        )
-        .unwrap();
-        std::fs::write(f.join("hosts/t/default.nix"), host).unwrap();
-        f
-    }
-    fn ox(&self, args: &[&str]) -> Output {
-        let nix = repo().join("nix");
-        Command::new(env!("CARGO_BIN_EXE_ox"))
-            .args(args)
-            .current_dir(self.dir.join("fleet"))
-            .env("OX_NIX_DIR", &nix)
-            .env("OX_STORE_ROOT", self.dir.join("store"))
-            .env("NO_COLOR", "1")
-            .env_remove("OX_STORE_DIR")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ox")
-    }
-    fn ox_ok(&self, args: &[&str]) -> String {
-        let o = self.ox(args);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "ox {args:?} failed:\n{text}");
-        text
-    }
     fn disko(&self, mode: &str, extra: &[&str]) -> Output {
         let root = self.root();
         let mut a = vec![
@@ -211,46 +51,9 @@ impl Work {
     }
     fn disko_ok(&self, mode: &str, extra: &[&str]) -> String {
         let o = self.disko(mode, extra);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "ox disko --mode {mode} failed:\n{text}");
-        text
-    }
-    /// `ox ARGS` on a terminal (`script` gives it a pty) that types `input`.
-    fn ox_tty(&self, args: &[&str], input: &str) -> (bool, String) {
-        use std::io::Write;
-        let nix = repo().join("nix");
-        let cmd = std::iter::once(env!("CARGO_BIN_EXE_ox"))
-            .chain(args.iter().copied())
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut c = Command::new("script")
-            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
-            .current_dir(self.dir.join("fleet"))
-            .env("OX_NIX_DIR", &nix)
-            .env("OX_STORE_ROOT", self.dir.join("store"))
-            .env("NO_COLOR", "1")
-            .env_remove("OX_STORE_DIR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run script");
-        // the question comes after evaluation; typed-ahead input waits in the pty
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let o = c.wait_with_output().unwrap();
-        (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
+        let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "ox disko --mode {mode} failed:\n{out}");
+        out
     }
     /// A host option as JSON.
     fn eval_json(&self, path: &str) -> serde_json::Value {
@@ -266,18 +69,6 @@ impl Work {
             .find(|l| l.starts_with(['{', '[', '"']))
             .unwrap();
         serde_json::from_str(line).unwrap()
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let d = self.dir.to_string_lossy().into_owned();
-        for t in mounts_where(|_, t| t.starts_with(&d)) {
-            if !sh(&format!("umount '{t}'")).status.success() {
-                let _ = sh(&format!("umount -l '{t}'"));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -308,16 +99,6 @@ fn forget_partitions(dev: &str) {
     );
 }
 
-fn blkid(dev: &str, tag: &str) -> String {
-    sh(&format!("blkid -p -o value -s {tag} {dev}"))
-        .stdout
-        .iter()
-        .map(|&b| b as char)
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
 /// (label, type GUID) of each partition, in table order.
 fn gpt_parts(dev: &str) -> Vec<(String, String)> {
     let v: serde_json::Value =
@@ -333,42 +114,6 @@ fn gpt_parts(dev: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// `path` resolved as if `root` were `/` (absolute symlinks stay inside).
-fn in_root(root: &str, path: &str) -> PathBuf {
-    let mut todo: Vec<String> = path
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .rev()
-        .collect();
-    let mut cur: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while let Some(c) = todo.pop() {
-        if c == ".." {
-            cur.pop();
-            continue;
-        }
-        cur.push(c);
-        let real = PathBuf::from(format!("{root}/{}", cur.join("/")));
-        if let Ok(t) = std::fs::read_link(&real) {
-            hops += 1;
-            assert!(hops < 40, "symlink loop at {}", real.display());
-            cur.pop();
-            let t = t.to_string_lossy().into_owned();
-            if t.starts_with('/') {
-                cur.clear();
-            }
-            todo.extend(
-                t.split('/')
-                    .filter(|c| !c.is_empty() && *c != ".")
-                    .map(str::to_string)
-                    .rev(),
-            );
-        }
-    }
-    PathBuf::from(format!("{root}/{}", cur.join("/")))
 }
 
 fn kernel_has(fs: &str) -> bool {
@@ -398,7 +143,7 @@ fn gpt_with_esp_ext4_root_and_swap() {
     if skip() {
         return;
     }
-    let disk = Loop::new("esp", 200);
+    let disk = LoopDisk::new("esp", 200);
     let w = Work::new("esp");
     w.fleet(&format!(
         r#"{{ ... }}: {{
@@ -516,7 +261,7 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     if skip() {
         return;
     }
-    let disk = Loop::new("btrfs", 400);
+    let disk = LoopDisk::new("btrfs", 400);
     let w = Work::new("btrfs");
     w.fleet(&format!(
         r#"{{ ... }}: {{
@@ -679,7 +424,7 @@ fn luks_header_is_written_and_the_open_is_planned() {
     if skip() {
         return;
     }
-    let disk = Loop::new("luks", 120);
+    let disk = LoopDisk::new("luks", 120);
     let w = Work::new("luks");
     let pw = w.dir.join("pw");
     std::fs::write(&pw, "correct horse\n").unwrap();
@@ -766,26 +511,37 @@ fn luks_header_is_written_and_the_open_is_planned() {
     .success());
 }
 
-#[test]
-fn a_disk_with_a_filesystem_is_not_wiped_without_the_flag() {
-    if skip() {
-        return;
-    }
-    let disk = Loop::new("keep", 64);
-    let w = Work::new("keep");
+/// A small disk that already holds data: an ext4 file system labelled
+/// `precious`, which ox must not wipe unasked.
+fn precious_disk(tag: &str) -> LoopDisk {
+    let disk = LoopDisk::new(tag, 64);
     sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
-    let hash = || sh_ok(&format!("sha256sum {}", disk.img().display()));
-    let before = hash();
-    w.fleet(&format!(
+    disk
+}
+
+/// A host whose layout puts one ext4 root partition on `dev`.
+fn one_ext4_root_on(dev: &str) -> String {
+    format!(
         r#"{{ ... }}: {{
   disko.devices.disk.main = {{
     device = "{dev}";
     content = {{ type = "gpt"; partitions.root = {{ size = "100%"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }}; }}; }};
   }};
 }}
-"#,
-        dev = disk.dev
-    ));
+"#
+    )
+}
+
+#[test]
+fn a_disk_with_a_filesystem_is_not_wiped_without_the_flag() {
+    if skip() {
+        return;
+    }
+    let disk = precious_disk("keep");
+    let w = Work::new("keep");
+    let hash = || sh_ok(&format!("sha256sum {}", disk.img.display()));
+    let before = hash();
+    w.fleet(&one_ext4_root_on(&disk.dev));
     // destroy without --yes-wipe-all-disks, no terminal to ask on
     let o = w.disko("destroy,format,mount", &[]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -820,7 +576,7 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         return;
     }
     let base = ox_testhost::base_rootfs().expect("base rootfs");
-    let disk = Loop::new("inst", 1024);
+    let disk = LoopDisk::new("inst", 1024);
     let w = Work::new("inst");
     w.fleet(&format!(
         r#"{{ ... }}: {{
@@ -972,21 +728,11 @@ fn destroy_asks_on_a_terminal() {
         eprintln!("SKIP: no `script` (util-linux) to make a terminal");
         return;
     }
-    let disk = Loop::new("ask", 64);
+    let disk = precious_disk("ask");
     let w = Work::new("ask");
-    sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
-    let hash = || sh_ok(&format!("sha256sum {}", disk.img().display()));
+    let hash = || sh_ok(&format!("sha256sum {}", disk.img.display()));
     let before = hash();
-    w.fleet(&format!(
-        r#"{{ ... }}: {{
-  disko.devices.disk.main = {{
-    device = "{dev}";
-    content = {{ type = "gpt"; partitions.root = {{ size = "100%"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }}; }}; }};
-  }};
-}}
-"#,
-        dev = disk.dev
-    ));
+    w.fleet(&one_ext4_root_on(&disk.dev));
     let root = w.root();
     let args = [
         "disko",
@@ -1139,29 +885,13 @@ fn the_derived_config_is_a_default_the_host_can_override() {
     assert_eq!(sw[0]["device"], "/swapfile");
 }
 
-/// An existing image file attached for inspection; detached on drop.
-struct Attached {
-    dev: String,
-    mnt: PathBuf,
-}
-
-impl Attached {
-    fn new(img: &Path, mnt: PathBuf) -> Attached {
-        let dev = sh_ok(&format!("losetup -f --show {}", img.display()))
-            .trim()
-            .to_string();
-        let _ = sh(&format!("partx -a {dev}"));
-        std::fs::create_dir_all(&mnt).unwrap();
-        Attached { dev, mnt }
-    }
-}
-
-impl Drop for Attached {
-    fn drop(&mut self) {
-        let _ = sh(&format!("umount {}", self.mnt.display()));
-        let _ = sh(&format!("partx -d {}", self.dev));
-        let _ = sh(&format!("losetup -d {}", self.dev));
-    }
+/// An existing image file attached for inspection (its partitions
+/// made known, `mnt` made to mount them on); detached on drop.
+fn inspect(img: &Path, mnt: &Path) -> LoopDisk {
+    let disk = LoopDisk::attach(img);
+    let _ = sh(&format!("partx -a {}", disk.dev));
+    std::fs::create_dir_all(mnt).unwrap();
+    disk
 }
 
 #[test]
@@ -1229,11 +959,12 @@ fn install_into_disk_images() {
         .map(|(l, _)| l)
         .collect();
     assert_eq!(labels, vec!["disk-main-ESP", "disk-main-root"]);
-    let a = Attached::new(&img, w.dir.join("inspect"));
+    let mnt = w.dir.join("inspect");
+    let a = inspect(&img, &mnt);
     assert_eq!(blkid(&format!("{}p1", a.dev), "TYPE"), "vfat");
     assert_eq!(blkid(&format!("{}p2", a.dev), "LABEL"), "imgroot");
-    sh_ok(&format!("mount -o ro {}p2 {}", a.dev, a.mnt.display()));
-    let m = a.mnt.to_string_lossy().into_owned();
+    sh_ok(&format!("mount -o ro {}p2 {}", a.dev, mnt.display()));
+    let m = mnt.to_string_lossy().into_owned();
     assert!(Path::new(&format!("{m}{top}/activation.json")).exists());
     assert_eq!(
         std::fs::read_link(format!("{m}/ox/var/profiles/system-1-link")).unwrap(),
@@ -1285,10 +1016,9 @@ fn install_builds_first_and_a_broken_host_wipes_nothing() {
     if skip() {
         return;
     }
-    let disk = Loop::new("broken", 64);
+    let disk = precious_disk("broken");
     let w = Work::new("broken");
-    sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
-    let hash = || sh_ok(&format!("sha256sum {}", disk.img().display()));
+    let hash = || sh_ok(&format!("sha256sum {}", disk.img.display()));
     let before = hash();
     // the layout evaluates; the system does not (a type error only the
     // build reaches)
@@ -1386,9 +1116,10 @@ fn install_with_packages_the_base_lacks_defers_activation_to_the_first_boot() {
         .find(|l| l.starts_with("/ox/store/"))
         .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
         .to_string();
-    let a = Attached::new(&images.join("main.raw"), w.dir.join("inspect"));
-    sh_ok(&format!("mount -o ro {} {}", a.dev, a.mnt.display()));
-    let m = a.mnt.to_string_lossy().into_owned();
+    let mnt = w.dir.join("inspect");
+    let a = inspect(&images.join("main.raw"), &mnt);
+    sh_ok(&format!("mount -o ro {} {}", a.dev, mnt.display()));
+    let m = mnt.to_string_lossy().into_owned();
     // the boot default, not activated: no /etc flip link yet
     assert_eq!(
         std::fs::read_link(format!("{m}/ox/var/profiles/system-1-link")).unwrap(),

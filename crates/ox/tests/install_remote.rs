@@ -11,25 +11,14 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ox_testhost::testsupport::{ox_command, repo, text, Scratch};
+use ox_testhost::testsupport::{ox_command, text, Scratch};
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| text(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn on_path(b: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(b).exists()))
-        .unwrap_or(false)
-}
+mod common;
+use common::{blkid, in_root, is_root, lacks_a_tool, mounts_below, sh, sh_ok, LoopDisk, Work};
 
 /// True (with a SKIP line) when this machine cannot run these tests.
 fn skip() -> bool {
@@ -41,7 +30,7 @@ fn skip() -> bool {
         eprintln!("SKIP: /usr/sbin/sshd is missing (scripts/deps installs openssh-server)");
         return true;
     }
-    for b in [
+    lacks_a_tool(&[
         "losetup",
         "sgdisk",
         "partx",
@@ -52,183 +41,11 @@ fn skip() -> bool {
         "ssh-keygen",
         "nsenter",
         "ip",
-    ] {
-        if !on_path(b) {
-            eprintln!("SKIP: {b} is missing (scripts/deps installs it)");
-            return true;
-        }
-    }
-    false
-}
-
-fn sh(cmd: &str) -> Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh")
-}
-
-fn sh_ok(cmd: &str) -> String {
-    let o = sh(cmd);
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
-
-/// Mount targets at or below `dir`, deepest first.
-fn mounts_below(dir: &str) -> Vec<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut v: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|t| t == dir || t.starts_with(&format!("{dir}/")))
-        .collect();
-    v.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    v
-}
-
-fn blkid(dev: &str, tag: &str) -> String {
-    text(&sh(&format!("blkid -p -o value -s {tag} {dev}")).stdout)
-        .trim()
-        .to_string()
+    ])
 }
 
 fn sha_head(img: &Path) -> String {
     sh_ok(&format!("head -c 4M {} | sha256sum", img.display()))
-}
-
-/// A sparse image on a loop device of its own.
-struct Loop {
-    img: PathBuf,
-    dev: String,
-}
-
-impl Loop {
-    fn new(dir: &Path, size_mb: u64) -> Loop {
-        let img = dir.join("disk.img");
-        let f = std::fs::File::create(&img).unwrap();
-        f.set_len(size_mb << 20).unwrap();
-        let dev = sh_ok(&format!("losetup -f --show {}", img.display()))
-            .trim()
-            .to_string();
-        Loop { img, dev }
-    }
-    fn part(&self, n: u32) -> String {
-        format!("{}p{n}", self.dev)
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let dev = &self.dev;
-        let mut ts: Vec<String> = info
-            .lines()
-            .filter_map(|l| {
-                let (left, right) = l.split_once(" - ")?;
-                let src = right.split(' ').nth(1)?;
-                (src == dev || src.starts_with(&format!("{dev}p")))
-                    .then(|| left.split(' ').nth(4).map(str::to_string))?
-            })
-            .collect();
-        ts.sort_by_key(|t| std::cmp::Reverse(t.len()));
-        for t in ts {
-            if !sh(&format!("umount '{t}'")).status.success() {
-                let _ = sh(&format!("umount -l '{t}'"));
-            }
-        }
-        let _ = sh(&format!("partx -d {dev}"));
-        let _ = sh(&format!("losetup -d {dev}"));
-    }
-}
-
-/// A scratch directory bind-mounted on itself and made rshared: mounts
-/// below it made by any namespace's copy are undone by our unmounts
-/// (docs/disko.md "Mount propagation"). Unmounts everything below on drop.
-struct Work {
-    dir: Scratch,
-}
-
-impl Work {
-    fn new(tag: &str) -> Work {
-        let dir = Scratch::under(Path::new("/var/tmp"), tag);
-        let d = dir.display();
-        sh_ok(&format!("mount --bind {d} {d} && mount --make-rshared {d}"));
-        std::fs::create_dir_all(dir.join("root")).unwrap();
-        Work { dir }
-    }
-    fn root(&self) -> String {
-        self.dir.join("root").to_string_lossy().into_owned()
-    }
-    fn fleet(&self, host: &str) {
-        let f = self.dir.join("fleet");
-        std::fs::create_dir_all(f.join("hosts/t")).unwrap();
-        std::fs::write(
-            f.join("flake.nix"),
-            "{\n  outputs = { self, ox }: {\n    oxConfigurations.t = ox.lib.oxSystem { system = \"x86_64-linux\"; modules = [ ./hosts/t ]; };\n  };\n}\n",
-        )
-        .unwrap();
-        std::fs::write(f.join("hosts/t/default.nix"), host).unwrap();
-    }
-    fn ox(&self, args: &[&str]) -> Output {
-        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
-            .args(args)
-            .current_dir(self.dir.join("fleet"))
-            .env("OX_NIX_DIR", repo().join("nix"))
-            .env("OX_STORE_ROOT", self.dir.join("store"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ox")
-    }
-}
-
-impl Work {
-    /// `ox ARGS` on a terminal (`script`), with `input` typed ahead.
-    fn ox_tty(&self, args: &[&str], input: &str) -> (bool, String) {
-        use std::io::Write;
-        let cmd = std::iter::once(env!("CARGO_BIN_EXE_ox"))
-            .chain(args.iter().copied())
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut c = Command::new("script")
-            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
-            .current_dir(self.dir.join("fleet"))
-            .env("OX_NIX_DIR", repo().join("nix"))
-            .env("OX_STORE_ROOT", self.dir.join("store"))
-            .env("NO_COLOR", "1")
-            .env_remove("OX_STORE_DIR")
-            .env_remove("NIX_PATH")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run script");
-        // the question comes after the build and the connection;
-        // typed-ahead input waits in the pty
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let o = c.wait_with_output().unwrap();
-        (
-            o.status.success(),
-            format!("{}{}", text(&o.stdout), text(&o.stderr)),
-        )
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        for t in mounts_below(&self.dir.to_string_lossy()) {
-            if !sh(&format!("umount '{t}'")).status.success() {
-                let _ = sh(&format!("umount -l '{t}'"));
-            }
-        }
-    }
 }
 
 /// The rescue system: a network namespace on a bridge of its own, and
@@ -402,42 +219,14 @@ fn base() -> Option<PathBuf> {
     Some(if tar.exists() { tar } else { dir })
 }
 
-/// A path inside `root`, following absolute symlinks inside it.
-fn in_root(root: &str, p: &str) -> PathBuf {
-    let mut cur = PathBuf::from(p);
-    for _ in 0..40 {
-        let mut acc = PathBuf::from("/");
-        let mut redirected = None;
-        for c in cur.components().skip(1) {
-            acc.push(c);
-            let real = Path::new(root).join(acc.strip_prefix("/").unwrap());
-            if let Ok(t) = std::fs::read_link(&real) {
-                let t = if t.is_absolute() {
-                    t
-                } else {
-                    acc.parent().unwrap().join(t)
-                };
-                let rest = cur.strip_prefix(&acc).unwrap().to_path_buf();
-                redirected = Some(t.join(rest));
-                break;
-            }
-        }
-        match redirected {
-            Some(n) => cur = n,
-            None => return Path::new(root).join(cur.strip_prefix("/").unwrap()),
-        }
-    }
-    panic!("symlink loop at {p}")
-}
-
 #[test]
 fn install_over_ssh_partitions_copies_and_installs_generation_1() {
     if skip() {
         return;
     }
     let Some(base) = base() else { return };
-    let w = Work::new("inst-remote");
-    let disk = Loop::new(&w.dir, 1024);
+    let w = Work::under(Path::new("/var/tmp"), "inst-remote");
+    let disk = LoopDisk::create(&w.dir.join("disk.img"), 1024);
     // the extra files: the host's ssh host key, private; the host's sops
     // secret is encrypted for it (sops-nix's default identity)
     let extra = w.dir.join("extra");
@@ -679,8 +468,8 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
     if skip() {
         return;
     }
-    let w = Work::new("inst-refuse");
-    let disk = Loop::new(&w.dir, 200);
+    let w = Work::under(Path::new("/var/tmp"), "inst-refuse");
+    let disk = LoopDisk::create(&w.dir.join("disk.img"), 200);
     sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
     let before = sha_head(&disk.img);
     w.fleet(&host_config(&disk.dev, ""));

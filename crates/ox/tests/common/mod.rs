@@ -1,0 +1,290 @@
+//! What the root-only disk tests (`disko.rs`, `install_remote.rs`)
+//! share: shell helpers, loop devices that clean up after themselves,
+//! and a scratch work dir whose mounts are undone on drop. Each test
+//! binary uses a part of it, hence `dead_code` is allowed here.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use ox_testhost::testsupport::{ox_command, repo, text, Scratch};
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+pub fn on_path(b: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(b).exists()))
+        .unwrap_or(false)
+}
+
+/// True (with a SKIP line) when one of `tools` is not on PATH.
+pub fn lacks_a_tool(tools: &[&str]) -> bool {
+    match tools.iter().find(|b| !on_path(b)) {
+        Some(b) => {
+            eprintln!("SKIP: {b} is missing (scripts/deps installs it)");
+            true
+        }
+        None => false,
+    }
+}
+
+pub fn sh(cmd: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh")
+}
+
+pub fn sh_ok(cmd: &str) -> String {
+    let o = sh(cmd);
+    assert!(
+        o.status.success(),
+        "`{cmd}` failed: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// Mount targets in this mount namespace whose source and target
+/// satisfy `f`, deepest first.
+pub fn mounts_where(f: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<String> = info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let target = left.split(' ').nth(4)?.to_string();
+            let source = right.split(' ').nth(1)?.to_string();
+            f(&source, &target).then_some(target)
+        })
+        .collect();
+    v.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    v
+}
+
+/// Mount targets at or below `dir`, deepest first.
+pub fn mounts_below(dir: &str) -> Vec<String> {
+    mounts_where(|_, t| t == dir || t.starts_with(&format!("{dir}/")))
+}
+
+/// Unmounts each target, lazily where a plain unmount fails.
+fn unmount_all(targets: Vec<String>) {
+    for t in targets {
+        if !sh(&format!("umount '{t}'")).status.success() {
+            let _ = sh(&format!("umount -l '{t}'"));
+        }
+    }
+}
+
+pub fn blkid(dev: &str, tag: &str) -> String {
+    text(&sh(&format!("blkid -p -o value -s {tag} {dev}")).stdout)
+        .trim()
+        .to_string()
+}
+
+/// An image file on a loop device of its own. On drop: whatever is
+/// mounted or swapped on from it is undone, the device detached, and the
+/// image's scratch dir (if the disk made one) removed.
+pub struct LoopDisk {
+    pub img: PathBuf,
+    pub dev: String,
+    // dropped after the device is detached (Drop::drop runs first)
+    _dir: Option<Scratch>,
+}
+
+impl LoopDisk {
+    /// A sparse image of `size_mb` in a scratch dir of its own.
+    pub fn new(tag: &str, size_mb: u64) -> LoopDisk {
+        let dir = Scratch::new(&format!("disk-{tag}"));
+        let mut d = LoopDisk::create(&dir.join("disk.img"), size_mb);
+        d._dir = Some(dir);
+        d
+    }
+
+    /// A sparse image of `size_mb` at `img`.
+    pub fn create(img: &Path, size_mb: u64) -> LoopDisk {
+        let f = std::fs::File::create(img).unwrap();
+        f.set_len(size_mb << 20).unwrap();
+        LoopDisk::attach(img)
+    }
+
+    /// An existing image, attached as it is.
+    pub fn attach(img: &Path) -> LoopDisk {
+        let dev = sh_ok(&format!("losetup -f --show {}", img.display()))
+            .trim()
+            .to_string();
+        LoopDisk {
+            img: img.to_path_buf(),
+            dev,
+            _dir: None,
+        }
+    }
+
+    pub fn part(&self, n: u32) -> String {
+        format!("{}p{n}", self.dev)
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let dev = self.dev.clone();
+        let ours = |src: &str| src == dev || src.starts_with(&format!("{dev}p"));
+        unmount_all(mounts_where(|src, _| ours(src)));
+        let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+        for l in swaps.lines().skip(1) {
+            if let Some(d) = l.split_whitespace().next() {
+                if ours(d) {
+                    let _ = sh(&format!("swapoff {d}"));
+                }
+            }
+        }
+        let _ = sh(&format!("partx -d {dev}"));
+        let _ = sh(&format!("losetup -d {dev}"));
+    }
+}
+
+/// A scratch directory (root mountpoint `root/`, a fleet `fleet/`, a
+/// store `store/`) that, as root, is bind-mounted on itself and made
+/// rshared: `/` is a private mount here (no systemd), so a mount
+/// namespace another process creates meanwhile (`ip netns exec`, nspawn,
+/// other tests) keeps copies of our mounts after we unmount them and the
+/// disk stays busy ("apparently in use" from mkfs); below a shared
+/// mount, our unmounts reach those copies (docs/disko.md "Mount
+/// propagation"). Everything mounted below it is unmounted on drop.
+pub struct Work {
+    pub dir: Scratch,
+}
+
+impl Work {
+    /// Under the system's temp dir.
+    pub fn new(tag: &str) -> Work {
+        Work::under(&std::env::temp_dir(), tag)
+    }
+
+    pub fn under(base: &Path, tag: &str) -> Work {
+        let dir = Scratch::under(base, tag);
+        if is_root() {
+            let d = dir.display();
+            sh_ok(&format!("mount --bind {d} {d} && mount --make-rshared {d}"));
+        }
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        Work { dir }
+    }
+
+    pub fn root(&self) -> String {
+        self.dir.join("root").to_string_lossy().into_owned()
+    }
+
+    /// A flake with one host `t` whose module is `host`.
+    pub fn fleet(&self, host: &str) -> PathBuf {
+        let f = self.dir.join("fleet");
+        std::fs::create_dir_all(f.join("hosts/t")).unwrap();
+        std::fs::write(
+            f.join("flake.nix"),
+            "{\n  outputs = { self, ox }: {\n    oxConfigurations.t = ox.lib.oxSystem { system = \"x86_64-linux\"; modules = [ ./hosts/t ]; };\n  };\n}\n",
+        )
+        .unwrap();
+        std::fs::write(f.join("hosts/t/default.nix"), host).unwrap();
+        f
+    }
+
+    /// `ox ARGS` in the fleet, with the work dir's store.
+    pub fn ox(&self, args: &[&str]) -> Output {
+        ox_command(Path::new(env!("CARGO_BIN_EXE_ox")))
+            .args(args)
+            .current_dir(self.dir.join("fleet"))
+            .env("OX_NIX_DIR", repo().join("nix"))
+            .env("OX_STORE_ROOT", self.dir.join("store"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ox")
+    }
+
+    /// `ox ARGS`, which must succeed: its stdout and stderr.
+    pub fn ox_ok(&self, args: &[&str]) -> String {
+        let o = self.ox(args);
+        let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(o.status.success(), "ox {args:?} failed:\n{out}");
+        out
+    }
+
+    /// `ox ARGS` on a terminal (`script` gives it a pty) that types
+    /// `input`: whether it succeeded, and what it printed.
+    pub fn ox_tty(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write;
+        let cmd = std::iter::once(env!("CARGO_BIN_EXE_ox"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut c = ox_command(Path::new("script"))
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .current_dir(self.dir.join("fleet"))
+            .env("OX_NIX_DIR", repo().join("nix"))
+            .env("OX_STORE_ROOT", self.dir.join("store"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script");
+        // the question comes after evaluation (and, remotely, the build
+        // and the connection); typed-ahead input waits in the pty
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        (
+            o.status.success(),
+            format!("{}{}", text(&o.stdout), text(&o.stderr)),
+        )
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        unmount_all(mounts_below(&self.dir.to_string_lossy()));
+    }
+}
+
+/// `path` resolved as if `root` were `/` (absolute symlinks stay inside).
+pub fn in_root(root: &str, path: &str) -> PathBuf {
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .rev()
+        .collect();
+    let mut cur: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        cur.push(c);
+        let real = PathBuf::from(format!("{root}/{}", cur.join("/")));
+        if let Ok(t) = std::fs::read_link(&real) {
+            hops += 1;
+            assert!(hops < 40, "symlink loop at {}", real.display());
+            cur.pop();
+            let t = t.to_string_lossy().into_owned();
+            if t.starts_with('/') {
+                cur.clear();
+            }
+            todo.extend(
+                t.split('/')
+                    .filter(|c| !c.is_empty() && *c != ".")
+                    .map(str::to_string)
+                    .rev(),
+            );
+        }
+    }
+    PathBuf::from(format!("{root}/{}", cur.join("/")))
+}
