@@ -288,3 +288,85 @@ pub fn in_root(root: &str, path: &str) -> PathBuf {
     }
     PathBuf::from(format!("{root}/{}", cur.join("/")))
 }
+
+/// What `ox install` (local or over ssh) leaves in `root` for a host
+/// named `hostname` with a user alice and `/etc/ox-installed` holding
+/// `installed` and a newline (`installable_host`): `top` in the new root's store as generation 1, `/etc`
+/// through the flip link, a root partition named by label in fstab, and
+/// the activation left to the first boot (nothing claims to be running).
+pub fn assert_installed_as_generation_1(root: &str, top: &str, hostname: &str, installed: &str) {
+    assert!(
+        Path::new(&format!("{root}{top}/activation.json")).exists(),
+        "the toplevel is not in the new root's store"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("{root}/ox/var/profiles/system-1-link")).unwrap(),
+        PathBuf::from(top)
+    );
+    assert_eq!(
+        std::fs::read_link(format!("{root}/ox/var/profiles/system")).unwrap(),
+        PathBuf::from("system-1-link")
+    );
+    assert_eq!(
+        std::fs::read_link(format!("{root}/etc/ox-static")).unwrap(),
+        PathBuf::from(format!("{top}/etc"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(in_root(root, "/etc/hostname"))
+            .unwrap()
+            .trim(),
+        hostname
+    );
+    let passwd = std::fs::read_to_string(format!("{root}/etc/passwd")).unwrap();
+    assert!(passwd.lines().any(|l| l.starts_with("alice:")), "{passwd}");
+    assert_eq!(
+        std::fs::read_to_string(in_root(root, "/etc/ox-installed")).unwrap(),
+        format!("{installed}\n")
+    );
+    let fstab = std::fs::read_to_string(in_root(root, "/etc/fstab")).unwrap();
+    assert!(
+        fstab.contains("/dev/disk/by-partlabel/disk-main-root"),
+        "{fstab}"
+    );
+    let unit =
+        std::fs::read_to_string(format!("{root}/etc/systemd/system/ox-boot.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/ox activate --boot-time"),
+        "{unit}"
+    );
+    assert!(Path::new(&format!("{root}/usr/local/bin/ox")).exists());
+    assert!(!Path::new(&format!("{root}/run/ox/current-system")).exists());
+}
+
+/// The host `assert_installed_as_generation_1` checks: named `hostname`,
+/// a user alice, `/etc/ox-installed` holding `installed` and a newline,
+/// and on the disk `dev` an ext4 `/boot` and an ext4 root (`root_attrs`:
+/// more attributes of the root file system); `extra`: more of the
+/// host's module.
+pub fn installable_host(
+    hostname: &str,
+    installed: &str,
+    dev: &str,
+    root_attrs: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"{{ ... }}: {{
+  {extra}
+  networking.hostName = "{hostname}";
+  environment.etc."ox-installed".text = "{installed}\n";
+  users.users.alice = {{ isNormalUser = true; }};
+  disko.devices.disk.main = {{
+    device = "{dev}";
+    content = {{
+      type = "gpt";
+      partitions = {{
+        boot = {{ size = "64M"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/boot"; }}; }};
+        root = {{ size = "100%"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/";{root_attrs} }}; }};
+      }};
+    }};
+  }};
+}}
+"#
+    )
+}
