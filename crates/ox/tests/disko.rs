@@ -12,8 +12,8 @@ use ox_testhost::testsupport::text;
 
 mod common;
 use common::{
-    assert_installed_as_generation_1, blkid, in_root, installable_host, is_root, lacks_a_tool, sh,
-    sh_ok, LoopDisk, Work,
+    assert_installed_as_generation_1, base_rootfs, base_tarball, blkid, in_root, installable_host,
+    is_root, lacks_a_tool, sh, sh_ok, LoopDisk, Work,
 };
 
 /// True (with a SKIP line) when the machine cannot run these tests.
@@ -574,11 +574,7 @@ fn install_puts_the_system_into_a_loop_backed_root() {
     if skip() {
         return;
     }
-    if let Some(why) = ox_testhost::unavailable() {
-        eprintln!("SKIP: no Debian base rootfs: {why}");
-        return;
-    }
-    let base = ox_testhost::base_rootfs().expect("base rootfs");
+    let Some(base) = base_rootfs() else { return };
     let disk = LoopDisk::new("inst", 1024);
     let w = Work::new("inst");
     w.fleet(&installable_host(
@@ -854,16 +850,7 @@ fn install_into_disk_images() {
     if skip() {
         return;
     }
-    if let Some(why) = ox_testhost::unavailable() {
-        eprintln!("SKIP: no Debian base rootfs: {why}");
-        return;
-    }
-    let tarball = PathBuf::from("/var/cache/ox-test/bookworm-v1.tar.zst");
-    let base = if tarball.exists() {
-        tarball
-    } else {
-        ox_testhost::base_rootfs().expect("base rootfs")
-    };
+    let Some(base) = base_tarball() else { return };
     let w = Work::new("img");
     w.fleet(
         r#"{ ... }: {
@@ -1014,11 +1001,7 @@ fn install_with_packages_the_base_lacks_defers_activation_to_the_first_boot() {
     if skip() {
         return;
     }
-    if let Some(why) = ox_testhost::unavailable() {
-        eprintln!("SKIP: no Debian base rootfs: {why}");
-        return;
-    }
-    let base = ox_testhost::base_rootfs().expect("base rootfs");
+    let Some(base) = base_rootfs() else { return };
     let w = Work::new("pkgs");
     let fleet = w.fleet(
         r#"{ pkgs, ... }: {

@@ -10,7 +10,7 @@
 //! guards unmount, detach, kill sshd and delete the namespace.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,8 +19,8 @@ use ox_testhost::testsupport::{ox_command, text, Scratch};
 
 mod common;
 use common::{
-    assert_installed_as_generation_1, blkid, installable_host, is_root, lacks_a_tool, mounts_below,
-    sh, sh_ok, LoopDisk, Work,
+    assert_installed_as_generation_1, base_tarball, blkid, installable_host, is_root, lacks_a_tool,
+    mounts_below, sh, sh_ok, LoopDisk, Work,
 };
 
 /// True (with a SKIP line) when this machine cannot run these tests.
@@ -201,22 +201,12 @@ fn encrypt_for(w: &Work, pubkey: &Path) {
 
 /// The base system: the test harness's bookworm tarball (zstd), or the
 /// unpacked directory.
-fn base() -> Option<PathBuf> {
-    if let Some(why) = ox_testhost::unavailable() {
-        eprintln!("SKIP: no Debian base rootfs: {why}");
-        return None;
-    }
-    let dir = ox_testhost::base_rootfs().expect("base rootfs");
-    let tar = dir.with_extension("tar.zst");
-    Some(if tar.exists() { tar } else { dir })
-}
-
 #[test]
 fn install_over_ssh_partitions_copies_and_installs_generation_1() {
     if skip() {
         return;
     }
-    let Some(base) = base() else { return };
+    let Some(base) = base_tarball() else { return };
     let w = Work::under(Path::new("/var/tmp"), "inst-remote");
     let disk = LoopDisk::create(&w.dir.join("disk.img"), 1024);
     // the extra files: the host's ssh host key, private; the host's sops

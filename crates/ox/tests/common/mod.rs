@@ -370,3 +370,20 @@ pub fn installable_host(
 "#
     )
 }
+
+/// The Debian base rootfs `ox install --base` takes; None (with a SKIP
+/// line) where this machine has none.
+pub fn base_rootfs() -> Option<PathBuf> {
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: no Debian base rootfs: {why}");
+        return None;
+    }
+    Some(ox_testhost::base_rootfs().expect("base rootfs"))
+}
+
+/// The base as its cached tarball where there is one, else the rootfs.
+pub fn base_tarball() -> Option<PathBuf> {
+    let dir = base_rootfs()?;
+    let tar = dir.with_extension("tar.zst");
+    Some(if tar.exists() { tar } else { dir })
+}
