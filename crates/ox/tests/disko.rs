@@ -148,22 +148,17 @@ fn gpt_with_esp_ext4_root_and_swap() {
     }
     let disk = LoopDisk::new("esp", 200);
     let w = Work::new("esp");
-    w.fleet(&format!(
-        r#"{{ ... }}: {{
-  disko.devices.disk.main = {{
-    device = "{dev}";
-    content = {{
+    w.fleet(&disk_main_host(
+        &disk.dev,
+        r#"{
       type = "gpt";
-      partitions = {{
-        ESP = {{ size = "64M"; type = "EF00"; content = {{ type = "filesystem"; format = "vfat"; mountpoint = "/boot"; mountOptions = [ "umask=0077" ]; }}; }};
-        swap = {{ size = "32M"; content = {{ type = "swap"; }}; }};
-        root = {{ size = "100%"; content = {{ type = "filesystem"; format = "ext4"; extraArgs = [ "-L" "rootfs" ]; mountpoint = "/"; mountOptions = [ "noatime" ]; }}; }};
-      }};
-    }};
-  }};
-}}
-"#,
-        dev = disk.dev
+      partitions = {
+        ESP = { size = "64M"; type = "EF00"; content = { type = "filesystem"; format = "vfat"; mountpoint = "/boot"; mountOptions = [ "umask=0077" ]; }; };
+        swap = { size = "32M"; content = { type = "swap"; }; };
+        root = { size = "100%"; content = { type = "filesystem"; format = "ext4"; extraArgs = [ "-L" "rootfs" ]; mountpoint = "/"; mountOptions = [ "noatime" ]; }; };
+      };
+    }"#,
+        "",
     ));
     // dry run: exactly the commands, in order, and nothing happens
     let dry = w.disko_ok("destroy,format,mount", &["--dry-run"]);
@@ -266,32 +261,26 @@ fn btrfs_subvolumes_mount_parents_first_and_rerun_is_idempotent() {
     }
     let disk = LoopDisk::new("btrfs", 400);
     let w = Work::new("btrfs");
-    w.fleet(&format!(
-        r#"{{ ... }}: {{
-  disko.devices.disk.main = {{
-    device = "{dev}";
-    content = {{
+    w.fleet(&disk_main_host(
+        &disk.dev,
+        r#"{
       type = "gpt";
-      partitions = {{
-        boot = {{ size = "48M"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/boot"; }}; }};
-        root = {{ size = "100%"; content = {{
+      partitions = {
+        boot = { size = "48M"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/boot"; }; };
+        root = { size = "100%"; content = {
           type = "btrfs";
           # no -f: a stale btrfs signature would make mkfs.btrfs refuse
-          subvolumes = {{
+          subvolumes = {
             # btrfs applies compress= to the whole file system at its first mount
-            "/root" = {{ mountpoint = "/"; mountOptions = [ "compress=zstd" ]; }};
-            "/home" = {{ mountpoint = "/home"; mountOptions = [ "compress=zstd" ]; }};
-            "/nix" = {{ mountpoint = "/nix"; mountOptions = [ "compress=zstd" "noatime" ]; }};
-            "/home/alice" = {{ }};
-          }};
-        }}; }};
-      }};
-    }};
-  }};
-  disko.devices.nodev."/tmp" = {{ fsType = "tmpfs"; mountOptions = [ "size=16M" "mode=755" ]; }};
-}}
-"#,
-        dev = disk.dev
+            "/root" = { mountpoint = "/"; mountOptions = [ "compress=zstd" ]; };
+            "/home" = { mountpoint = "/home"; mountOptions = [ "compress=zstd" ]; };
+            "/nix" = { mountpoint = "/nix"; mountOptions = [ "compress=zstd" "noatime" ]; };
+            "/home/alice" = { };
+          };
+        }; };
+      };
+    }"#,
+        r#"disko.devices.nodev."/tmp" = { fsType = "tmpfs"; mountOptions = [ "size=16M" "mode=755" ]; };"#,
     ));
     let root = w.root();
     let out = w.disko_ok("destroy,format,mount", &["--yes-wipe-all-disks"]);
@@ -431,11 +420,10 @@ fn luks_header_is_written_and_the_open_is_planned() {
     let w = Work::new("luks");
     let pw = w.dir.join("pw");
     std::fs::write(&pw, "correct horse\n").unwrap();
-    w.fleet(&format!(
-        r#"{{ ... }}: {{
-  disko.devices.disk.main = {{
-    device = "{dev}";
-    content = {{
+    w.fleet(&disk_main_host(
+        &disk.dev,
+        &format!(
+            r#"{{
       type = "gpt";
       partitions.crypt = {{ size = "100%"; content = {{
         type = "luks";
@@ -445,13 +433,11 @@ fn luks_header_is_written_and_the_open_is_planned() {
         settings.allowDiscards = true;
         content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }};
       }}; }};
-    }};
-  }};
-}}
-"#,
-        dev = disk.dev,
-        pid = std::process::id(),
-        pw = pw.display()
+    }}"#,
+            pid = std::process::id(),
+            pw = pw.display()
+        ),
+        "",
     ));
     let name = format!("oxtest-{}", std::process::id());
     let node = disk.part(1);
@@ -522,16 +508,20 @@ fn precious_disk(tag: &str) -> LoopDisk {
     disk
 }
 
+/// A host whose disk `main` is `dev`, laid out as `content` (a Nix
+/// attribute set); `extra`: more of the host's module.
+fn disk_main_host(dev: &str, content: &str, extra: &str) -> String {
+    format!(
+        "{{ ... }}: {{\n  disko.devices.disk.main = {{\n    device = \"{dev}\";\n    content = {content};\n  }};\n  {extra}\n}}\n"
+    )
+}
+
 /// A host whose layout puts one ext4 root partition on `dev`.
 fn one_ext4_root_on(dev: &str) -> String {
-    format!(
-        r#"{{ ... }}: {{
-  disko.devices.disk.main = {{
-    device = "{dev}";
-    content = {{ type = "gpt"; partitions.root = {{ size = "100%"; content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }}; }}; }};
-  }};
-}}
-"#
+    disk_main_host(
+        dev,
+        r#"{ type = "gpt"; partitions.root = { size = "100%"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; }; }; }"#,
+        "",
     )
 }
 
@@ -964,16 +954,10 @@ fn install_builds_first_and_a_broken_host_wipes_nothing() {
     let before = hash();
     // the layout evaluates; the system does not (a type error only the
     // build reaches)
-    w.fleet(&format!(
-        r#"{{ ... }}: {{
-  environment.etc.motd = {{ text = "hi"; mode = 644; }};
-  disko.devices.disk.main = {{
-    device = "{dev}";
-    content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }};
-  }};
-}}
-"#,
-        dev = disk.dev
+    w.fleet(&disk_main_host(
+        &disk.dev,
+        r#"{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }"#,
+        r#"environment.etc.motd = { text = "hi"; mode = 644; };"#,
     ));
     let root = w.root();
     let o = w.ox(&[
