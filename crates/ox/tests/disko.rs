@@ -516,6 +516,17 @@ fn disk_main_host(dev: &str, content: &str, extra: &str) -> String {
     )
 }
 
+/// `ox disko --mode MODE --dry-run` for a host whose disk `main` (a
+/// device that does not exist) is laid out as `content`: it must fail;
+/// what it said.
+fn dry_run_error(w: &Work, mode: &str, content: &str) -> String {
+    w.fleet(&disk_main_host("/dev/ox-test-nonexistent", content, ""));
+    let o = w.disko(mode, &["--dry-run"]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    err
+}
+
 /// A host whose layout puts one ext4 root partition on `dev`.
 fn one_ext4_root_on(dev: &str) -> String {
     disk_main_host(
@@ -702,18 +713,11 @@ fn destroy_asks_on_a_terminal() {
 fn layout_mistakes_name_the_file_line_option_and_expected_type() {
     // evaluation only: no root, no devices
     let w = Work::new("typo");
-    w.fleet(
-        r#"{ ... }: {
-  disko.devices.disk.main = {
-    device = "/dev/ox-test-nonexistent";
-    content = { type = "gpt"; partitions.root = { size = "half"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; }; }; };
-  };
-}
-"#,
+    let err = dry_run_error(
+        &w,
+        "destroy,format,mount",
+        r#"{ type = "gpt"; partitions.root = { size = "half"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; }; }; }"#,
     );
-    let o = w.disko("destroy,format,mount", &["--dry-run"]);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!o.status.success());
     assert!(
         err.contains("disko.devices.disk.main.content.partitions.root.size")
             && err.contains("string matching the pattern")
@@ -721,49 +725,31 @@ fn layout_mistakes_name_the_file_line_option_and_expected_type() {
         "{err}"
     );
     // a field of another content type: an assertion naming the path
-    w.fleet(
-        r#"{ ... }: {
-  disko.devices.disk.main = {
-    device = "/dev/ox-test-nonexistent";
-    content = { type = "gpt"; partitions.root = { size = "100%"; content = { type = "btrfs"; format = "ext4"; mountpoint = "/"; }; }; };
-  };
-}
-"#,
+    let err = dry_run_error(
+        &w,
+        "destroy,format,mount",
+        r#"{ type = "gpt"; partitions.root = { size = "100%"; content = { type = "btrfs"; format = "ext4"; mountpoint = "/"; }; }; }"#,
     );
-    let o = w.disko("destroy,format,mount", &["--dry-run"]);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!o.status.success());
     assert!(
         err.contains("disko.devices.disk.main.content.partitions.root.content: `format` is only used with type = \"filesystem\" (this is type = \"btrfs\")"),
         "{err}"
     );
     // an unknown content type: the enum's values
-    w.fleet(
-        r#"{ ... }: {
-  disko.devices.disk.main = {
-    device = "/dev/ox-test-nonexistent";
-    content = { type = "gpt"; partitions.root = { size = "100%"; content = { type = "zfs"; }; }; };
-  };
-}
-"#,
+    let err = dry_run_error(
+        &w,
+        "mount",
+        r#"{ type = "gpt"; partitions.root = { size = "100%"; content = { type = "zfs"; }; }; }"#,
     );
-    let o = w.disko("mount", &["--dry-run"]);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!o.status.success());
     assert!(
         err.contains("partitions.root.content.type") && err.contains("\"luks\""),
         "{err}"
     );
     // and a good layout on a missing device: the plan, with a note
-    w.fleet(
-        r#"{ ... }: {
-  disko.devices.disk.main = {
-    device = "/dev/ox-test-nonexistent";
-    content = { type = "filesystem"; format = "xfs"; mountpoint = "/srv"; };
-  };
-}
-"#,
-    );
+    w.fleet(&disk_main_host(
+        "/dev/ox-test-nonexistent",
+        r#"{ type = "filesystem"; format = "xfs"; mountpoint = "/srv"; }"#,
+        "",
+    ));
     let out = w.ox_ok(&[
         "disko",
         "--flake",
