@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ox_testhost::testsupport::text;
+use ox_testhost::testsupport::{expect_ok, text};
 
 mod common;
 use common::{
@@ -53,10 +53,17 @@ impl Work {
         self.ox(&a)
     }
     fn disko_ok(&self, mode: &str, extra: &[&str]) -> String {
-        let o = self.disko(mode, extra);
-        let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
-        assert!(o.status.success(), "ox disko --mode {mode} failed:\n{out}");
-        out
+        expect_ok(&format!("ox disko --mode {mode}"), &self.disko(mode, extra))
+    }
+    /// `ox install --flake .#t --root <root> EXTRA`.
+    fn install(&self, extra: &[&str]) -> Output {
+        let root = self.root();
+        let mut a = vec!["install", "--flake", ".#t", "--root", &root];
+        a.extend_from_slice(extra);
+        self.ox(&a)
+    }
+    fn install_ok(&self, extra: &[&str]) -> String {
+        expect_ok("ox install", &self.install(extra))
     }
     /// A host option as JSON.
     fn eval_json(&self, path: &str) -> serde_json::Value {
@@ -516,6 +523,15 @@ fn disk_main_host(dev: &str, content: &str, extra: &str) -> String {
     )
 }
 
+/// The toplevel `ox install` printed last.
+fn printed_toplevel(out: &str) -> String {
+    out.lines()
+        .rev()
+        .find(|l| l.starts_with("/ox/store/"))
+        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
+        .to_string()
+}
+
 /// `ox disko --mode MODE --dry-run` for a host whose disk `main` (a
 /// device that does not exist) is laid out as `content`: it must fail;
 /// what it said.
@@ -596,12 +612,7 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         key.display(),
         key.display()
     ));
-    let out = w.ox_ok(&[
-        "install",
-        "--flake",
-        ".#t",
-        "--root",
-        &root,
+    let out = w.install_ok(&[
         "--yes-wipe-all-disks",
         "--base",
         &base.to_string_lossy(),
@@ -620,12 +631,7 @@ fn install_puts_the_system_into_a_loop_backed_root() {
             0o755
         );
     }
-    let top = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("/ox/store/"))
-        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
-        .to_string();
+    let top = printed_toplevel(&out);
     assert!(top.ends_with("-ox-system-newbox"), "{top}");
     // the disks
     let (src, t, _) = findmnt(&root).unwrap();
@@ -652,9 +658,7 @@ fn install_puts_the_system_into_a_loop_backed_root() {
     );
     // again, onto the mounted disks (mode mount): nothing to copy, the
     // same generation
-    let again = w.ox_ok(&[
-        "install", "--flake", ".#t", "--root", &root, "--mode", "mount",
-    ]);
+    let again = w.install_ok(&["--mode", "mount"]);
     assert!(again.contains("copied 0 store path(s)"), "{again}");
     assert!(
         !again.contains("mkfs") && !again.contains("wipefs"),
@@ -848,23 +852,13 @@ fn install_into_disk_images() {
     );
     let images = w.dir.join("images");
     let root = w.root();
-    let out = w.ox_ok(&[
-        "install",
-        "--flake",
-        ".#t",
-        "--root",
-        &root,
+    let out = w.install_ok(&[
         "--images",
         &images.to_string_lossy(),
         "--base",
         &base.to_string_lossy(),
     ]);
-    let top = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("/ox/store/"))
-        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
-        .to_string();
+    let top = printed_toplevel(&out);
     let img = images.join("imgbox-main.raw");
     assert_eq!(std::fs::metadata(&img).unwrap().len(), 900 << 20);
     // released: nothing mounted, no loop device left on the image
@@ -895,15 +889,7 @@ fn install_into_disk_images() {
         "imgbox"
     );
     // an existing image is never overwritten
-    let o = w.ox(&[
-        "install",
-        "--flake",
-        ".#t",
-        "--root",
-        &root,
-        "--images",
-        &images.to_string_lossy(),
-    ]);
+    let o = w.install(&["--images", &images.to_string_lossy()]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(
         !o.status.success() && err.contains("exists already"),
@@ -946,14 +932,7 @@ fn install_builds_first_and_a_broken_host_wipes_nothing() {
         r#"environment.etc.motd = { text = "hi"; mode = 644; };"#,
     ));
     let root = w.root();
-    let o = w.ox(&[
-        "install",
-        "--flake",
-        ".#t",
-        "--root",
-        &root,
-        "--yes-wipe-all-disks",
-    ]);
+    let o = w.install(&["--yes-wipe-all-disks"]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("building"), "{err}");
@@ -1002,13 +981,7 @@ fn install_with_packages_the_base_lacks_defers_activation_to_the_first_boot() {
     )
     .unwrap();
     let images = w.dir.join("images");
-    let root = w.root();
-    let out = w.ox_ok(&[
-        "install",
-        "--flake",
-        ".#t",
-        "--root",
-        &root,
+    let out = w.install_ok(&[
         "--images",
         &images.to_string_lossy(),
         "--base",
@@ -1018,12 +991,7 @@ fn install_with_packages_the_base_lacks_defers_activation_to_the_first_boot() {
         out.contains("1 Debian package(s) the base does not have (hello=2.10-3)"),
         "{out}"
     );
-    let top = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("/ox/store/"))
-        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
-        .to_string();
+    let top = printed_toplevel(&out);
     let mnt = w.dir.join("inspect");
     let a = inspect(&images.join("main.raw"), &mnt);
     sh_ok(&format!("mount -o ro {} {}", a.dev, mnt.display()));

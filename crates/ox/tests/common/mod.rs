@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ox_testhost::testsupport::{ox_command, repo, text, Scratch};
+use ox_testhost::testsupport::{expect_ok, ox_command, repo, text, Scratch};
 
 pub fn is_root() -> bool {
     Command::new("id")
@@ -211,10 +211,7 @@ impl Work {
 
     /// `ox ARGS`, which must succeed: its stdout and stderr.
     pub fn ox_ok(&self, args: &[&str]) -> String {
-        let o = self.ox(args);
-        let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
-        assert!(o.status.success(), "ox {args:?} failed:\n{out}");
-        out
+        expect_ok(&format!("ox {args:?}"), &self.ox(args))
     }
 
     /// `ox ARGS` on a terminal (`script` gives it a pty) that types
