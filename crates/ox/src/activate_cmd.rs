@@ -201,7 +201,8 @@ pub fn dry_activate(a: DryArgs) -> Result<ExitCode, String> {
     run_activation(&a.toplevel, Action::DryActivate, &common, None)
 }
 
-fn absolute(p: &Path) -> PathBuf {
+/// `p` against the current directory where it is relative.
+pub(crate) fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {

@@ -12,6 +12,8 @@ use ox_disko::{Layout, Mode};
 use ox_localstore::{PendingPath, Store, StoreConfig};
 use ox_store::StorePath;
 
+use crate::activate_cmd::absolute;
+
 #[derive(Args, Debug)]
 pub struct DiskoArgs {
     /// The host, `REF#HOST` (its flake's oxConfigurations).
@@ -126,33 +128,11 @@ pub(crate) fn host_layout_json(
         &host,
         "h: map (a: a.message) (builtins.filter (a: !a.assertion) h.config.assertions)",
     )?;
-    let failed: Vec<&str> = checks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.as_str())
-        .collect();
-    if !failed.is_empty() {
-        let mut s = format!("error: host `{host}`: failed assertions:\n");
-        for m in failed {
-            s.push_str(&format!("- {}\n", m.trim_end()));
-        }
-        return Err(s);
-    }
+    crate::host_cmd::fail_on_assertions(&host, &checks)?;
     let v = he.apply_json(&host, "h: h.config.system.build.diskoLayout")?;
     let layout =
         Layout::from_json(v.clone()).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
     Ok((host, layout, v))
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
 }
 
 pub(crate) fn ask_yes(q: &str) -> bool {

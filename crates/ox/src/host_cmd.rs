@@ -237,19 +237,7 @@ fn render_host(
     for w in checks["warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", w.as_str().unwrap_or_default());
     }
-    let failed: Vec<&str> = checks["failedAssertions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.as_str())
-        .collect();
-    if !failed.is_empty() {
-        let mut s = format!("error: host `{host}`: failed assertions:\n");
-        for m in failed {
-            s.push_str(&format!("- {}\n", m.trim_end()));
-        }
-        return Err(s);
-    }
+    fail_on_assertions(host, &checks["failedAssertions"])?;
     // toJSON keeps the string context: the store paths the plan refers to
     let v = he.apply(host, "h: builtins.toJSON h.config.system.build.oxPlan")?;
     let Value::Str(s) = &v else {
@@ -614,4 +602,23 @@ pub fn diff(a: DiffArgs) -> Result<ExitCode, String> {
         print!("{}", d.render(color));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An error listing the messages of `failed` (a JSON list of strings:
+/// a host's assertions that do not hold), or Ok where there are none.
+pub(crate) fn fail_on_assertions(host: &str, failed: &serde_json::Value) -> Result<(), String> {
+    let failed: Vec<&str> = failed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut s = format!("error: host `{host}`: failed assertions:\n");
+    for m in failed {
+        s.push_str(&format!("- {}\n", m.trim_end()));
+    }
+    Err(s)
 }
