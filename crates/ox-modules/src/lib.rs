@@ -103,18 +103,7 @@ thread_local! {
 /// configuration calls it thousands of times: natively it costs a few
 /// percent of what a Nix call with ten defaulted formals does).
 fn p_mk_option(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    const FORMALS: &[&str] = &[
-        "default",
-        "defaultText",
-        "example",
-        "description",
-        "relatedPackages",
-        "type",
-        "apply",
-        "internal",
-        "visible",
-        "readOnly",
-    ];
+    const FORMALS: &[&str] = modules::MK_OPTION_ARGS;
     let x = match ev.force(a[0].clone())? {
         Value::Attrs(x) => x,
         o => {

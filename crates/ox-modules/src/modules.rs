@@ -1531,25 +1531,9 @@ pub struct Merged {
     pub highest: i64,
 }
 
-fn is_opt_key(k: &str) -> bool {
-    matches!(
-        k,
-        "_type"
-            | "default"
-            | "defaultText"
-            | "example"
-            | "description"
-            | "relatedPackages"
-            | "type"
-            | "apply"
-            | "internal"
-            | "visible"
-            | "readOnly"
-    )
-}
-
-const OPT_KEYS: &[&str] = &[
-    "_type",
+/// The attributes `lib.mkOption` takes (an option declaration has these
+/// and `_type`).
+pub(crate) const MK_OPTION_ARGS: &[&str] = &[
     "default",
     "defaultText",
     "example",
@@ -1561,6 +1545,10 @@ const OPT_KEYS: &[&str] = &[
     "visible",
     "readOnly",
 ];
+
+fn is_opt_key(k: &str) -> bool {
+    k == "_type" || MK_OPTION_ARGS.contains(&k)
+}
 
 impl Opt {
     fn new(ev: &mut Eval, loc: Vec<String>, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
@@ -1581,7 +1569,7 @@ impl Opt {
                             show_option(&loc),
                             m.file,
                             k,
-                            OPT_KEYS[1..].join(", ")
+                            MK_OPTION_ARGS.join(", ")
                         ),
                         a.position(k).or(*pos),
                     ));

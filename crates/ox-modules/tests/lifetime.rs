@@ -4,19 +4,10 @@
 //! gets the right value, from a new evaluation of the same arguments;
 //! while the caller keeps the `config` set, none is needed.
 
-use std::path::Path;
+use ox_eval::Value;
 
-use ox_eval::{Eval, Settings, Value};
-
-fn evaluator() -> Eval {
-    let nix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix");
-    let mut ev = Eval::new(Settings {
-        search_path: vec![("ox".into(), nix.to_string_lossy().into_owned())],
-        ..Settings::default()
-    });
-    ox_modules::install(&mut ev);
-    ev
-}
+mod common;
+use common::evaluator;
 
 /// `b`'s default is a set whose `x` reads `config.a` lazily; `a`'s default
 /// is lost to a definition and reads `name`-like module arguments, so an

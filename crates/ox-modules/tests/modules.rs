@@ -6,24 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ox_eval::{Eval, Settings};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-pub fn evaluator() -> Eval {
-    let nix = repo().join("nix");
-    let mut ev = Eval::new(Settings {
-        search_path: vec![("ox".into(), nix.to_string_lossy().into_owned())],
-        ..Settings::default()
-    });
-    ox_modules::install(&mut ev);
-    ev
-}
+mod common;
+use common::{evaluator, repo};
 
 /// The case's result and the traces (warnings) it printed.
 fn run_case(path: &Path) -> (Result<String, String>, String) {

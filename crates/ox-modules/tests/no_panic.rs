@@ -1,19 +1,8 @@
 //! Every type's `check` and `merge`, called from Nix with values of every
 //! kind, returns a value or an error: never a panic.
 
-use std::path::Path;
-
-use ox_eval::{Eval, Settings};
-
-fn evaluator() -> Eval {
-    let nix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix");
-    let mut ev = Eval::new(Settings {
-        search_path: vec![("ox".into(), nix.to_string_lossy().into_owned())],
-        ..Settings::default()
-    });
-    ox_modules::install(&mut ev);
-    ev
-}
+mod common;
+use common::evaluator;
 
 const TYPES: &[&str] = &[
     "bool",
