@@ -51,6 +51,13 @@ fn sha_head(img: &Path) -> String {
     sh_ok(&format!("head -c 4M {} | sha256sum", img.display()))
 }
 
+impl Work {
+    /// `ox ARGS` with owned arguments.
+    fn ox_args(&self, args: &[String]) -> std::process::Output {
+        self.ox(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
 /// The rescue system: a network namespace on a bridge of its own, and
 /// sshd in it (own host key, one authorized client key, `UsePAM no`).
 struct Rescue {
@@ -129,6 +136,21 @@ impl Rescue {
             std::thread::sleep(Duration::from_millis(50));
         }
         r
+    }
+
+    /// `ox install` of host `t` onto this rescue system into `root`:
+    /// `extra` arguments, then the ssh options that reach it.
+    fn install_args(&self, root: &str, extra: &[&str]) -> Vec<String> {
+        let target = format!("root@{}", self.ip);
+        let mut a: Vec<String> = [
+            "install", "--flake", ".#t", "--target", &target, "--root", root,
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(self.ssh_options());
+        a
     }
 
     fn ssh_options(&self) -> Vec<String> {
@@ -228,28 +250,19 @@ fn install_over_ssh_partitions_copies_and_installs_generation_1() {
     let key_text = std::fs::read(&key).unwrap();
     let root = w.root();
     let target = format!("root@{}", rescue.ip);
-    let mut args: Vec<String> = [
-        "install",
-        "--flake",
-        ".#t",
-        "--target",
-        &target,
-        "--root",
+    let args = rescue.install_args(
         &root,
-        "--yes-wipe-all-disks",
-        "--base",
-        &base.to_string_lossy(),
-        "--extra-files",
-        &extra.to_string_lossy(),
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(rescue.ssh_options());
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        &[
+            "--yes-wipe-all-disks",
+            "--base",
+            &base.to_string_lossy(),
+            "--extra-files",
+            &extra.to_string_lossy(),
+            "--json",
+        ],
+    );
     let t = Instant::now();
-    let o = w.ox(&argv);
+    let o = w.ox_args(&args);
     let secs = t.elapsed().as_secs_f64();
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(
@@ -345,8 +358,7 @@ fn install_over_ssh_partitions_copies_and_installs_generation_1() {
     again.drain(b..b + 2);
     // the text summary this time, and the toplevel on stdout
     again.retain(|a| a != "--json");
-    let argv: Vec<&str> = again.iter().map(String::as_str).collect();
-    let o = w.ox(&argv);
+    let o = w.ox_args(&again);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "{out}\n{err}");
     eprintln!("{err}");
@@ -383,23 +395,10 @@ fn install_over_ssh_partitions_copies_and_installs_generation_1() {
         ),
         (vec![], "no --extra-files was given"),
     ] {
-        let mut a: Vec<String> = [
-            "install",
-            "--flake",
-            ".#t",
-            "--target",
-            &target,
-            "--root",
-            &root,
-            "--dry-run",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra_args);
-        a.extend(rescue.ssh_options());
-        let argv: Vec<&str> = a.iter().map(String::as_str).collect();
-        let o = w.ox(&argv);
+        let a: Vec<&str> = std::iter::once("--dry-run")
+            .chain(extra_args.iter().map(String::as_str))
+            .collect();
+        let o = w.ox_args(&rescue.install_args(&root, &a));
         let err = text(&o.stderr);
         assert!(o.status.success(), "{err}");
         assert!(err.contains("warning: ") && err.contains(expect), "{err}");
@@ -456,18 +455,9 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
 
     let rescue = Rescue::start();
     let target = format!("root@{}", rescue.ip);
-    let mut base_args: Vec<String> = [
-        "install", "--flake", ".#t", "--target", &target, "--root", &root,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    base_args.extend(rescue.ssh_options());
+    let base_args = rescue.install_args(&root, &[]);
     // a dry run prints the target's plan and changes nothing
-    let mut a = base_args.clone();
-    a.push("--dry-run".into());
-    let argv: Vec<&str> = a.iter().map(String::as_str).collect();
-    let o = w.ox(&argv);
+    let o = w.ox_args(&rescue.install_args(&root, &["--dry-run"]));
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "{out}\n{err}");
     assert!(
@@ -479,8 +469,7 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
     assert_eq!(sha_head(&disk.img), before);
     // without --yes-wipe-all-disks: refused on the target, naming it,
     // the device and what is on it
-    let argv: Vec<&str> = base_args.iter().map(String::as_str).collect();
-    let o = w.ox(&argv);
+    let o = w.ox_args(&base_args);
     let err = text(&o.stderr);
     eprintln!("refused:\n{err}");
     assert!(!o.status.success(), "{err}");
@@ -498,10 +487,7 @@ fn a_disk_with_data_is_refused_and_an_unreachable_target_changes_nothing() {
         &disk.dev,
         r#"environment.etc.motd = { text = "hi"; mode = 644; };"#,
     ));
-    let mut a = base_args.clone();
-    a.push("--yes-wipe-all-disks".into());
-    let argv: Vec<&str> = a.iter().map(String::as_str).collect();
-    let o = w.ox(&argv);
+    let o = w.ox_args(&rescue.install_args(&root, &["--yes-wipe-all-disks"]));
     let err = text(&o.stderr);
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("building") && err.contains("failed"), "{err}");
