@@ -66,6 +66,16 @@ pub struct DeployArgs {
     /// running generation), then ask once for the whole fleet.
     #[arg(long, conflicts_with = "dry_run")]
     pub ask: bool,
+    /// Ask once (on the terminal, not echoed) for the password of the
+    /// non-root `deployment.targetUser`s' sudo; it is checked on every
+    /// selected host before anything is built, and sent to the host only
+    /// on the SSH channel's stdin.
+    #[arg(long, conflicts_with = "elevate_password_file")]
+    pub ask_elevate_password: bool,
+    /// Read that password from the first line of FILE instead (for
+    /// automation; keep the file private).
+    #[arg(long, value_name = "FILE")]
+    pub elevate_password_file: Option<PathBuf>,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -224,10 +234,15 @@ struct HostInfo {
     checks: Vec<String>,
 }
 
-fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<HostInfo, String> {
+fn host_info(
+    he: &mut HostEval,
+    name: &str,
+    extra_ssh: &[String],
+    password: Option<&ox_deploy::Password>,
+) -> Result<HostInfo, String> {
     let v = he.apply_json(
         name,
-        "h: if h.config ? deployment then { inherit (h.config.deployment) targetHost targetUser targetPort tags sshOptions healthChecks; } else null",
+        "h: if h.config ? deployment then { inherit (h.config.deployment) targetHost targetUser targetPort tags sshOptions healthChecks; elevate = h.config.deployment.elevate or \"sudo\"; } else null",
     )?;
     if v.is_null() {
         return Err(format!(
@@ -241,6 +256,12 @@ fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<Host
             .filter_map(|x| x.as_str().map(str::to_string))
             .collect()
     };
+    let elevate = v["elevate"].as_str().unwrap_or("sudo");
+    let tool = ox_deploy::ElevateTool::parse(elevate).ok_or_else(|| {
+        format!(
+            "error: host `{name}`: deployment.elevate = {elevate:?}; expected \"sudo\", \"doas\" or \"run0\"\n"
+        )
+    })?;
     let target = v["targetHost"].as_str().map(|h| {
         let mut opts = strs("sshOptions");
         opts.extend(extra_ssh.iter().cloned());
@@ -250,6 +271,10 @@ fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<Host
             user: v["targetUser"].as_str().unwrap_or("root").to_string(),
             port: v["targetPort"].as_u64().and_then(|p| u16::try_from(p).ok()),
             ssh_options: opts,
+            elevate: ox_deploy::Elevate {
+                tool,
+                password: password.cloned(),
+            },
         }
     });
     Ok(HostInfo {
@@ -296,7 +321,7 @@ fn select(
             if tags_of.is_none() {
                 let mut v = Vec::new();
                 for n in names {
-                    let i = host_info(he, n, &[])?;
+                    let i = host_info(he, n, &[], None)?;
                     v.push((i.name, i.tags));
                 }
                 tags_of = Some(v);
@@ -512,9 +537,10 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
     let (mut he, _) = HostEval::open_flake(&flake, &a.include)?;
     let names = he.host_names()?;
     let selected = select(&mut he, &names, &a.targets, &a.on, a.all, &a.flake)?;
+    let password = elevate_password(&a)?;
     let mut infos = Vec::new();
     for n in &selected {
-        infos.push(host_info(&mut he, n, &a.ssh_option)?);
+        infos.push(host_info(&mut he, n, &a.ssh_option, password.as_ref())?);
     }
     drop(he);
 
@@ -530,10 +556,11 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
         ox_binary: exe,
     };
     let waves = waves(&a, &selected)?;
+    let early = check_elevation(&infos, &opts);
     if a.ask {
         preview_and_ask(&a, &flake, &infos, &store, &opts, action)?;
     }
-    let mut reports = run_pass(&a, &flake, &infos, &store, &opts, &waves, action);
+    let mut reports = run_pass(&a, &flake, &infos, &store, &opts, &waves, &early, action);
     let mut states: Vec<HostState> = reports.iter().map(host_state).collect();
     if a.all_or_nothing && waves.count > 1 && states.iter().any(|s| s.is_bad()) {
         take_back(&infos, &opts, &mut reports, &mut states);
@@ -586,6 +613,81 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
         );
         Ok(ExitCode::from(worst.exit_code()))
     }
+}
+
+/// The elevation password, if asked for: once, from the terminal
+/// without echo, or from the first line of `--elevate-password-file`.
+fn elevate_password(a: &DeployArgs) -> Result<Option<ox_deploy::Password>, String> {
+    if let Some(f) = &a.elevate_password_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            format!(
+                "error: --elevate-password-file {}: {e}; expected a file whose first line is the password\n",
+                f.display()
+            )
+        })?;
+        let line = text.lines().next().unwrap_or("").to_string();
+        return Ok(Some(ox_deploy::Password::new(line)));
+    }
+    if !a.ask_elevate_password {
+        return Ok(None);
+    }
+    let pw = read_password_no_echo("password for sudo on the deploy targets: ")?;
+    Ok(Some(ox_deploy::Password::new(pw)))
+}
+
+/// Reads one line from the controlling terminal with echo off (restored
+/// on every path, also when reading fails).
+fn read_password_no_echo(prompt: &str) -> Result<String, String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            format!(
+                "error: --ask-elevate-password needs a terminal ({e}); for automation use --elevate-password-file FILE\n"
+            )
+        })?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data; fd is open for the calls below
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
+        return Err("error: --ask-elevate-password: /dev/tty is not a terminal\n".into());
+    }
+    let mut quiet = old;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    let _ = (&tty).write_all(prompt.as_bytes());
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let mut line = String::new();
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
+    r.map_err(|e| format!("error: reading the password: {e}\n"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Before anything is built: every selected host with a non-root user
+/// gets one connection that checks its elevation (with the password, if
+/// one was given). Per host: the reason it cannot be deployed.
+fn check_elevation(infos: &[HostInfo], opts: &ox_deploy::Options) -> Vec<Option<String>> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = infos
+            .iter()
+            .map(|i| {
+                s.spawn(move || {
+                    let t = i.target.as_ref().filter(|t| t.user != "root")?;
+                    // connecting checks it; unreachable hosts are left to
+                    // the deploy, which reports them the usual way
+                    match ox_deploy::ssh::Ssh::connect(t, &opts.control_dir) {
+                        Err(ox_deploy::Error::Elevation(m)) => Some(m),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(None)).collect()
+    })
 }
 
 /// Where a host ended, from best to worst: the exit status of `ox
@@ -1026,6 +1128,7 @@ fn deploy_one(
 
 /// Builds and deploys every host, at most `-j` at once, activating
 /// them wave after wave.
+#[allow(clippy::too_many_arguments)] // the pass's whole context
 fn run_pass(
     a: &DeployArgs,
     flake: &str,
@@ -1033,6 +1136,7 @@ fn run_pass(
     store: &ox_localstore::Store,
     opts: &ox_deploy::Options,
     waves: &Waves,
+    early: &[Option<String>],
     action: Action,
 ) -> Vec<HostReport> {
     let names: Vec<String> = infos.iter().map(|i| i.name.clone()).collect();
@@ -1089,6 +1193,18 @@ fn run_pass(
                     r
                 };
                 let rep = match wave_gate.stopped(wave, waves.count == 1) {
+                    // its elevation was refused up front: nothing built
+                    _ if early[i].is_some() => {
+                        if let Some(f) = fleet {
+                            f.gone(false);
+                        }
+                        failed_report(
+                            &info.target,
+                            &info.name,
+                            action,
+                            early[i].clone().unwrap_or_default(),
+                        )
+                    }
                     Some(n) if policy => {
                         if let Some(f) = fleet {
                             f.gone(false);
@@ -1171,7 +1287,8 @@ fn preview_and_ask(
         count: 1,
         max_failures: usize::MAX,
     };
-    let reports = run_pass(a, flake, infos, store, &dry, &one, action);
+    let none = vec![None; infos.len()];
+    let reports = run_pass(a, flake, infos, store, &dry, &one, &none, action);
     let color = crate::stderr_color();
     let mut bad = Vec::new();
     for r in &reports {

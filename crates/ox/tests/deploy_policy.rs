@@ -281,5 +281,210 @@ fn batches_canaries_and_all_or_nothing_across_waves() {
     }
     assert_eq!(gen_of(0), "3");
     assert_eq!(gen_of(2), "2");
+
+    drop(fleet);
+}
+
+/// Every process's command line and environment, as one string each
+/// (the test runs as root: it sees the containers' processes too).
+fn proc_snapshot() -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        for f in ["cmdline", "environ"] {
+            if let Ok(b) = std::fs::read(e.path().join(f)) {
+                v.push(String::from_utf8_lossy(&b).replace('\0', " "));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn sudo_password_is_checked_first_and_travels_only_on_stdin() {
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    const PW: &str = "ox-Elev8-pw-7731";
+    let fleet = Fleet::boot("deploy-elevate", 2);
+    // dep-a: `deployer` needs its password for sudo; dep-b: `nopass`
+    // has a NOPASSWD rule (and is never sent the password)
+    for (i, host, user, rule) in [
+        (0, "dep-a", "deployer", "ALL"),
+        (1, "dep-b", "nopass", "NOPASSWD: ALL"),
+    ] {
+        fleet.hosts[i].sh_expect(&format!(
+            // sudo resolves the running hostname (no DNS in here: map it)
+            "hostname {host} && echo '127.0.1.1 {host}' >> /etc/hosts && useradd -m {user} && echo '{user}:{PW}' | chpasswd && \
+             install -d -o {user} -m 700 /home/{user}/.ssh && \
+             echo '{key}' > /home/{user}/.ssh/authorized_keys && \
+             chown {user} /home/{user}/.ssh/authorized_keys && \
+             echo '{user} ALL=(ALL) {rule}' > /etc/sudoers.d/{user}",
+            key = fleet.pubkey.trim()
+        ));
+    }
+    let flake = fleet.flake();
+    std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
+    for (i, host, user) in [(0, "dep-a", "deployer"), (1, "dep-b", "nopass")] {
+        std::fs::write(
+            flake.join(format!("hosts/{host}.nix")),
+            host_nix(
+                host,
+                &fleet.addr(i),
+                "",
+                &format!("deployment.targetUser = \"{user}\"; deployment.elevate = \"sudo\";"),
+            ),
+        )
+        .unwrap();
+    }
+    let d = fleet.deployer(&flake);
+    let pwfile = fleet.work.join("pw");
+    let no_toplevel = |j: &serde_json::Value, h: &str| {
+        assert_eq!(
+            host_report(j, h)["toplevel"],
+            "",
+            "built although refused: {j:#}"
+        );
+    };
+
+    // 1. no password given: refused up front, before building, with the fix
+    let (out, j) = d.deploy(&["dep-a", "dep-b"]);
+    assert_eq!(out.status.code(), Some(4), "{j:#}");
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["state"], "failed-before-activation", "{r:#}");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("dep-a")
+            && reason.contains("`sudo` needs a password for user `deployer`")
+            && reason.contains("--ask-elevate-password"),
+        "{reason}"
+    );
+    no_toplevel(&j, "dep-a");
+    // the NOPASSWD host is deployed as before
+    assert_eq!(host_report(&j, "dep-b")["state"], "switched", "{j:#}");
+
+    // 2. a wrong password: that host fails early, named with user and tool
+    std::fs::write(&pwfile, "not-the-password\n").unwrap();
+    let pwarg = pwfile.to_str().unwrap();
+    let (out, j) = d.deploy(&["dep-a", "--elevate-password-file", pwarg]);
+    assert_eq!(out.status.code(), Some(4), "{j:#}");
+    let r = host_report(&j, "dep-a");
+    let reason = r["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("dep-a (deployer@")
+            && reason.contains("sudo refused the password for user `deployer`"),
+        "{reason}"
+    );
+    no_toplevel(&j, "dep-a");
+    assert!(!fleet.hosts[0].path("/etc/deploy-generation").exists());
+
+    // 3. the right one, from a file (as automation would): both hosts
+    // switch; meanwhile no process anywhere has it in its arguments or
+    // environment
+    std::fs::write(&pwfile, format!("{PW}\n")).unwrap();
+    std::fs::write(flake.join("common.nix"), common("2", "")).unwrap();
+    let mut c = d.command(&["dep-a", "dep-b", "--json", "--elevate-password-file", pwarg]);
+    let child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (out, leaks, snapshots) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut leaks = Vec::new();
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                for p in proc_snapshot() {
+                    if p.contains(PW) {
+                        leaks.push(p);
+                    }
+                }
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            (leaks, n)
+        });
+        let out = child.wait_with_output().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (leaks, n) = watcher.join().unwrap();
+        (out, leaks, n)
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(snapshots > 10, "only {snapshots} snapshots of /proc");
+    assert!(leaks.is_empty(), "the password in a process: {leaks:?}");
+    assert!(!stdout.contains(PW) && !stderr.contains(PW));
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for (i, h) in ["dep-a", "dep-b"].iter().enumerate() {
+        assert_eq!(host_report(&j, h)["state"], "switched", "{j:#}");
+        let host = &fleet.hosts[i];
+        assert_eq!(host.sh_expect("cat /etc/deploy-generation"), "2");
+        assert_eq!(host.sh_expect("stat -c %U /ox/var/deploy/bin"), "root");
+        // nor in what the host kept of the deploy
+        assert_eq!(
+            host.sh_expect(&format!(
+                "grep -rlF -- '{PW}' /ox/var/deploy /run/ox 2>/dev/null | wc -l"
+            )),
+            "0"
+        );
+    }
+
+    // 4. --ask-elevate-password on a terminal (a pty from `script`): the
+    // prompt comes once, the typed password is not echoed
+    std::fs::write(flake.join("common.nix"), common("3", "")).unwrap();
+    let inner = d.command(&["dep-a", "--ask-elevate-password"]);
+    let line: Vec<String> = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect();
+    let mut c = std::process::Command::new("script");
+    c.args(["-qefc", &line.join(" "), "/dev/null"]);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut b = [0u8; 1];
+    // type only once the prompt is there (echo is off by then)
+    while !String::from_utf8_lossy(&seen).contains("password for sudo") {
+        let n = std::io::Read::read(&mut stdout, &mut b).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.push(b[0]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{PW}\n").as_bytes()).unwrap();
+        // keep the pty open until ox is done: script ends with its child
+        std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
+        drop(stdin);
+    }
+    let st = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    eprintln!("{text}");
+    assert!(st.success(), "{text}");
+    assert!(!text.contains(PW), "echoed: {text}");
+    assert_eq!(text.matches("password for sudo").count(), 1, "{text}");
+    assert_eq!(fleet.hosts[0].sh_expect("cat /etc/deploy-generation"), "3");
     drop(fleet);
 }
