@@ -435,9 +435,9 @@ pub struct Env {
     pub parent: Option<Rc<Env>>,
 }
 
-/// Most frames (lambda calls) bind one or two names: keep those inline so
-/// a call allocates one object, not two.
-pub type Slots = smallvec::SmallVec<[Value; 2]>;
+/// Most frames (lambda calls) bind one name: keep it inline so a call
+/// allocates one 48-byte object (two inline slots made every frame 64).
+pub type Slots = smallvec::SmallVec<[Value; 1]>;
 
 impl Env {
     pub fn new(slots: impl Into<Slots>, parent: Option<Rc<Env>>) -> Rc<Env> {
