@@ -732,18 +732,21 @@ impl Eval {
             if let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) {
                 if inner.formals.is_none() {
                     let inner: &'static LambdaDef = inner;
-                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    let env2 = if cheap_shape(&inner.body) {
+                    if cheap_shape(&inner.body) {
                         // A comparison or arithmetic on the arguments (a sort
-                        // comparator) is computed without allocating its frame.
-                        let frame = Env::frame(smallvec::smallvec![b], Some(env1));
-                        if let Some(v) = cheap(&inner.body, &frame) {
+                        // comparator) is computed without building frames.
+                        let parent = &c.env;
+                        let var = |d: u32, i: u32| match d {
+                            0 => &b,
+                            1 => &a,
+                            _ => parent.lookup_ref(d - 2, i),
+                        };
+                        if let Some(v) = cheap_in(&inner.body, &var) {
                             return Ok(v);
                         }
-                        Rc::new(frame)
-                    } else {
-                        Env::new(smallvec::smallvec![b] as Slots, Some(env1))
-                    };
+                    }
+                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
                     return self.eval(&inner.body, &env2).context(|| {
                         (
                             match &*outer.name.borrow() {
@@ -821,15 +824,20 @@ impl Eval {
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
         let def: &'static LambdaDef = c.def;
         let env = match &def.formals {
-            None if cheap_shape(&def.body) => {
-                // `x: x > 3` and the like need no heap frame
-                let frame = Env::frame(smallvec::smallvec![arg], Some(c.env.clone()));
-                if let Some(v) = cheap(&def.body, &frame) {
-                    return Ok(v);
+            None => {
+                if cheap_shape(&def.body) {
+                    // `x: x > 3` and the like need no frame
+                    let parent = &c.env;
+                    let var = |d: u32, i: u32| match d {
+                        0 => &arg,
+                        _ => parent.lookup_ref(d - 1, i),
+                    };
+                    if let Some(v) = cheap_in(&def.body, &var) {
+                        return Ok(v);
+                    }
                 }
-                Rc::new(frame)
+                Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone()))
             }
-            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
                 let Value::Attrs(a) = &argv else {
@@ -1428,12 +1436,12 @@ impl Eval {
 
 /// Identity of element values: Nix compares nested elements by pointer
 /// first, which makes `[ f ] == [ f ]` true for a function `f`.
-/// An integer operand that is already evaluated.
+/// An integer operand that is already evaluated; `var` reads variables.
 #[inline]
-fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
+fn ready_int<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<i64> {
     match e {
         Expr::Const(Value::Int(i)) => Some(*i),
-        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+        Expr::Var { depth, idx, .. } => match var(*depth, *idx) {
             Value::Int(i) => Some(*i),
             Value::Thunk(t) => match t.done_ref() {
                 Some(Value::Int(i)) => Some(*i),
@@ -1443,6 +1451,50 @@ fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
         },
         _ => None,
     }
+}
+
+/// Evaluate integer arithmetic or comparison on evaluated operands, if
+/// it cannot fail (no overflow); `None` means "evaluate it normally" (or
+/// "make a thunk", for a strict argument).
+#[inline]
+fn cheap(e: &Expr, env: &Env) -> Option<Value> {
+    cheap_in(e, &|d, i| env.lookup_ref(d, i))
+}
+
+/// `cheap` with variables read through `var` (a frame that was not built).
+#[inline]
+fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
+    let Expr::BinOp { op, l, r, .. } = e else {
+        return None;
+    };
+    let f = match op {
+        BinOp::Add
+        | BinOp::Sub
+        | BinOp::Mul
+        | BinOp::Div
+        | BinOp::Less
+        | BinOp::LessEq
+        | BinOp::More
+        | BinOp::MoreEq
+        | BinOp::Eq
+        | BinOp::NotEq => op,
+        _ => return None,
+    };
+    let x = ready_int(l, var)?;
+    let y = ready_int(r, var)?;
+    Some(match f {
+        BinOp::Add => Value::Int(x.checked_add(y)?),
+        BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Mul => Value::Int(x.checked_mul(y)?),
+        // `None` for division by zero: the normal path reports it
+        BinOp::Div => Value::Int(x.checked_div(y)?),
+        BinOp::Less => Value::Bool(x < y),
+        BinOp::LessEq => Value::Bool(x <= y),
+        BinOp::More => Value::Bool(x > y),
+        BinOp::Eq => Value::Bool(x == y),
+        BinOp::NotEq => Value::Bool(x != y),
+        _ => Value::Bool(x >= y),
+    })
 }
 
 /// Whether `cheap` may succeed on `e`: an operator on variables and
@@ -1464,44 +1516,6 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
         },
         _ => None,
     }
-}
-
-/// Evaluate integer arithmetic or comparison on evaluated operands, if
-/// it cannot fail (no overflow); `None` means "evaluate it normally" (or
-/// "make a thunk", for a strict argument).
-#[inline]
-fn cheap(e: &Expr, env: &Env) -> Option<Value> {
-    let Expr::BinOp { op, l, r, .. } = e else {
-        return None;
-    };
-    let f = match op {
-        BinOp::Add
-        | BinOp::Sub
-        | BinOp::Mul
-        | BinOp::Div
-        | BinOp::Less
-        | BinOp::LessEq
-        | BinOp::More
-        | BinOp::MoreEq
-        | BinOp::Eq
-        | BinOp::NotEq => op,
-        _ => return None,
-    };
-    let x = ready_int(l, env)?;
-    let y = ready_int(r, env)?;
-    Some(match f {
-        BinOp::Add => Value::Int(x.checked_add(y)?),
-        BinOp::Sub => Value::Int(x.checked_sub(y)?),
-        BinOp::Mul => Value::Int(x.checked_mul(y)?),
-        // `None` for division by zero: the normal path reports it
-        BinOp::Div => Value::Int(x.checked_div(y)?),
-        BinOp::Less => Value::Bool(x < y),
-        BinOp::LessEq => Value::Bool(x <= y),
-        BinOp::More => Value::Bool(x > y),
-        BinOp::Eq => Value::Bool(x == y),
-        BinOp::NotEq => Value::Bool(x != y),
-        _ => Value::Bool(x >= y),
-    })
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {

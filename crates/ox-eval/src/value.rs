@@ -446,15 +446,6 @@ impl Env {
             parent,
         })
     }
-    /// A frame not yet behind an `Rc`: `Eval` builds one on the stack to
-    /// try evaluating a trivial body without allocating.
-    #[inline]
-    pub(crate) fn frame(slots: Slots, parent: Option<Rc<Env>>) -> Env {
-        Env {
-            slots: std::cell::UnsafeCell::new(slots),
-            parent,
-        }
-    }
     /// Fill a frame created empty (for `let`, `rec` and formals, whose
     /// thunks point at the frame). Only valid before any slot is read:
     /// `Eval` calls it right after `Env::new`, with no evaluation between.
