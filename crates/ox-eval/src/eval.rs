@@ -825,6 +825,34 @@ impl Eval {
         let def: &'static LambdaDef = c.def;
         let env = match &def.formals {
             None => {
+                // `x: x` (genList's identity) and `_: v` read one variable:
+                // no frame needed
+                if let Expr::Var {
+                    depth,
+                    idx,
+                    span: vspan,
+                } = &def.body
+                {
+                    let v = match depth {
+                        0 => arg,
+                        d => c.env.lookup_ref(d - 1, *idx).clone(),
+                    };
+                    return match v {
+                        Value::Thunk(t) => match t.done_ref() {
+                            Some(v) => Ok(v.clone()),
+                            None => self.force_var(&t, *vspan).context(|| {
+                                (
+                                    match &*def.name.borrow() {
+                                        Some(n) => format!("while calling '{}'", n),
+                                        None => "while calling a function".to_string(),
+                                    },
+                                    span,
+                                )
+                            }),
+                        },
+                        v => Ok(v),
+                    };
+                }
                 if cheap_shape(&def.body) {
                     // `x: x > 3` and the like need no frame
                     let parent = &c.env;
