@@ -437,7 +437,23 @@ impl Eval {
                 };
                 self.call(fv, av, Some(*span))
             }
-            Expr::PrimCall { op, args, span } => {
+            Expr::PrimCall {
+                op,
+                args,
+                span,
+                int_op,
+            } => {
+                if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
+                    // Both arguments are forced first, in order, so they are
+                    // evaluated directly: no thunks, no argument vector.
+                    let x = self.eval(a, env)?;
+                    let y = self.eval(b, env)?;
+                    if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
+                        return Ok(Value::Int(f(*x, *y)));
+                    }
+                    // the primop reports the type error
+                    return (op.f)(self, vec![x, y], *span);
+                }
                 let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
                 (op.f)(self, argv, *span)
             }
