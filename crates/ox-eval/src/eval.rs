@@ -297,6 +297,7 @@ impl Eval {
         })
     }
 
+    #[inline(always)]
     fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
         match e {
             Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
