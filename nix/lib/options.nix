@@ -5,10 +5,11 @@ let
 in
 rec {
   isOption = lib.isType "option";
-  mkOption =
-    { default ? null, defaultText ? null, example ? null, description ? null, relatedPackages ? null
-    , type ? null, apply ? null, internal ? null, visible ? null, readOnly ? null }@attrs:
-    attrs // { _type = "option"; };
+  # Native (`builtins.ox.mkOption`): `attrs // { _type = "option"; }` for
+  # an argument with only the attributes nixpkgs' mkOption accepts
+  # (default defaultText example description relatedPackages type apply
+  # internal visible readOnly).
+  mkOption = native.mkOption;
   mkEnableOption = name: mkOption {
     default = false;
     example = true;

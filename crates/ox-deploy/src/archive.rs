@@ -341,6 +341,22 @@ mod tests {
     }
 
     #[test]
+    fn headers_naming_paths_outside_the_store_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, a, _) = source(t.path());
+        let order = closure_in_order(&src, std::slice::from_ref(&a)).unwrap();
+        let data = String::from_utf8_lossy(&archive_of(&src, &order)).into_owned();
+        let dst = store(&t.path().join("dst"));
+        for evil in ["/etc/passwd", "/ox/store/../../etc/passwd"] {
+            let bad = data.replacen(&src.print(&a), evil, 1);
+            let e = import(&dst, &mut std::io::Cursor::new(bad.as_bytes())).unwrap_err();
+            assert!(matches!(e, Error::Protocol(_)), "{evil}: {e}");
+        }
+        assert!(!dst.is_valid(&a).unwrap());
+        assert!(!t.path().join("dst/etc/passwd").exists());
+    }
+
+    #[test]
     fn concurrent_imports_of_the_same_paths_both_succeed() {
         let t = tempfile::tempdir().unwrap();
         let (src, a, b) = source(t.path());

@@ -90,6 +90,8 @@ pub enum Status {
     RolledBack,
     /// The activation failed and the rollback did too; look at the host.
     RollbackFailed,
+    /// Not started: the fleet's failure limit was reached first.
+    Skipped,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,6 +159,40 @@ fn job_id() -> String {
     )
 }
 
+/// Fleet-wide coordination points of one host's deploy. Every host
+/// passes [`Gate::activate`] at most once and then [`Gate::confirm`] at
+/// most once; [`deploy_host`] reports a host that stops early to the
+/// gate itself, so a barrier never waits for a host that is gone.
+pub trait Gate: Sync {
+    /// Everything is copied; may this host activate? `false`: stop,
+    /// nothing changed.
+    fn activate(&self) -> bool;
+    /// The activation ended (`ok`: it waits for the confirmation); may
+    /// it be confirmed? `false`: the host rolls back now.
+    fn confirm(&self, ok: bool) -> bool;
+    /// The host stopped before [`Gate::activate`] (failed or dry run).
+    fn gone(&self, ok: bool);
+}
+
+/// Every host on its own (the default).
+pub struct NoGate;
+
+impl Gate for NoGate {
+    fn activate(&self) -> bool {
+        true
+    }
+    fn confirm(&self, _: bool) -> bool {
+        true
+    }
+    fn gone(&self, _: bool) {}
+}
+
+#[derive(Default)]
+struct GateUse {
+    activated: bool,
+    confirmed: bool,
+}
+
 /// Deploys `toplevel` to `target`. Never panics on remote trouble: the
 /// report says what happened.
 pub fn deploy_host(
@@ -165,6 +201,7 @@ pub fn deploy_host(
     toplevel: &StorePath,
     health_checks: &[String],
     opts: &Options,
+    gate: &dyn Gate,
     progress: &(dyn Fn(Phase) + Sync),
 ) -> HostReport {
     let mut r = HostReport {
@@ -182,17 +219,26 @@ pub fn deploy_host(
         seconds: Timings::default(),
         log: String::new(),
     };
+    let mut used = GateUse::default();
     if let Err(e) = run(
         store,
         target,
         toplevel,
         health_checks,
         opts,
+        gate,
+        &mut used,
         progress,
         &mut r,
     ) {
         r.status = Status::Failed;
         r.reason = Some(e.to_string());
+    }
+    let ok = matches!(r.status, Status::Done | Status::DryRun);
+    if !used.activated {
+        gate.gone(ok);
+    } else if !used.confirmed {
+        gate.confirm(ok);
     }
     progress(Phase::Finished);
     r
@@ -214,12 +260,16 @@ fn remote_err(what: &str, out: &std::process::Output) -> Error {
     ))
 }
 
+// the steps share everything; a struct for it would only rename them
+#[allow(clippy::too_many_arguments)]
 fn run(
     store: &Store,
     target: &Target,
     toplevel: &StorePath,
     health_checks: &[String],
     opts: &Options,
+    gate: &dyn Gate,
+    used: &mut GateUse,
     progress: &(dyn Fn(Phase) + Sync),
     r: &mut HostReport,
 ) -> Result<(), Error> {
@@ -331,6 +381,15 @@ fn run(
     r.seconds.copy = t1.elapsed().as_secs_f64();
 
     // activation
+    used.activated = true;
+    if !gate.activate() {
+        r.status = Status::Skipped;
+        r.reason = Some(
+            "not activated: another host of the fleet failed first (--all-or-nothing); nothing changed here"
+                .into(),
+        );
+        return Ok(());
+    }
     let t2 = Instant::now();
     let id = job_id();
     let top = store.print(toplevel);
@@ -404,6 +463,48 @@ fn run(
         Some(s) if s.state != "awaiting-confirm" => return finish(r, s),
         s => s,
     };
+    used.confirmed = true;
+    if !gate.confirm(true) {
+        // another host failed: take this one back now, not at the timeout
+        let why = "another host of the fleet failed (--all-or-nothing)";
+        let abort = [
+            ox,
+            "deploy-remote",
+            "abort",
+            "--id",
+            id.as_str(),
+            "--reason",
+            why,
+        ];
+        let status = [
+            ox,
+            "deploy-remote",
+            "status",
+            "--id",
+            id.as_str(),
+            "--wait",
+            "180",
+        ];
+        for argv in [&abort[..], &status[..]] {
+            let out = ssh.run(argv, None, !ssh.master_alive())?;
+            if !out.status.success() {
+                return Err(remote_err("rolling back", &out));
+            }
+            if let Some(s) = stdout_state(&out.stdout).filter(|s| s.is_final()) {
+                if let Ok(o) = ssh.run(
+                    &[ox, "deploy-remote", "log", "--id", id.as_str()],
+                    None,
+                    !ssh.master_alive(),
+                ) {
+                    r.log = String::from_utf8_lossy(&o.stdout).into_owned();
+                }
+                return finish(r, s);
+            }
+        }
+        return Err(Error::Transport(
+            "asked the host to roll back, but it did not say it did".into(),
+        ));
+    }
 
     // confirmation over a fresh connection
     let t3 = Instant::now();

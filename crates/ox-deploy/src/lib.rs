@@ -19,7 +19,7 @@ pub mod nar;
 pub mod remote;
 pub mod ssh;
 
-pub use deploy::{deploy_host, Action, HostReport, Options, Phase, Status};
+pub use deploy::{deploy_host, Action, Gate, HostReport, NoGate, Options, Phase, Status};
 pub use ssh::Target;
 
 /// What can go wrong in a deploy. Messages name the host and what was

@@ -356,8 +356,18 @@ fn run_job(ox: &Path, dir: &Path, job: &Job) -> Result<State, Error> {
         },
     )?;
     let confirm = dir.join("confirm");
-    while !confirm.exists() && now_ms() < deadline {
+    let abort = dir.join("abort");
+    while !confirm.exists() && !abort.exists() && now_ms() < deadline {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if !confirm.exists() && abort.exists() {
+        let why = fs::read_to_string(&abort).unwrap_or_default();
+        return rollback(
+            ox,
+            dir,
+            job,
+            format!("rolled back on request: {}", why.trim()),
+        );
     }
     // the decision: a confirmation after this point is too late, and the
     // confirming side reads this state to learn which way it went
@@ -476,6 +486,16 @@ fn run_check(cmd: &str, limit: Duration) -> Result<(), String> {
             limit.as_secs()
         )),
     }
+}
+
+/// `ox deploy-remote abort`: the deployer takes an unconfirmed
+/// activation back (another host of an all-or-nothing deploy failed).
+/// Too late once confirmed; the job's state says which.
+pub fn abort(id: &str, reason: &str) -> Result<State, Error> {
+    let dir = job_dir(id)?;
+    let p = dir.join("abort");
+    fs::write(&p, reason.as_bytes()).map_err(io(&p))?;
+    read_state(&dir)
 }
 
 fn wait_final(dir: &Path, max: Duration) -> Result<State, Error> {

@@ -334,5 +334,16 @@ mod tests {
         assert!(e.to_string().contains("Connection refused"), "{e}");
         let e = classify(&t(), "root@10.0.0.5: Permission denied (publickey).\n");
         assert!(matches!(e, Error::Auth(_)), "{e}");
+        let e = classify(
+            &t(),
+            "ssh: Could not resolve hostname web1: Name or service not known\n",
+        );
+        assert!(matches!(e, Error::Unreachable(_)), "{e}");
+        let e = classify(
+            &t(),
+            "No ED25519 host key is known for 10.0.0.5 and you have requested strict checking.\n\
+             Host key verification failed.\n",
+        );
+        assert!(e.to_string().contains("not in known_hosts"), "{e}");
     }
 }

@@ -22,10 +22,15 @@ pub struct Nodev {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Disk {
     pub name: String,
     pub device: String,
     pub destroy: bool,
+    #[serde(default)]
+    pub image_name: Option<String>,
+    #[serde(default)]
+    pub image_size: Option<String>,
     pub content: Option<Content>,
 }
 

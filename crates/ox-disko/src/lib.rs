@@ -11,6 +11,7 @@
 //! evaluation, the store or activation: its input is the layout JSON
 //! and a mode, its output is changed disks and mounts under a root.
 
+pub mod images;
 pub mod layout;
 pub mod plan;
 pub mod probe;
@@ -69,6 +70,10 @@ pub enum Error {
         status: String,
         output: String,
     },
+    #[error(
+        "disk `{disk}`: the image {file} exists already; remove it (ox does not overwrite images)"
+    )]
+    ImageExists { disk: String, file: String },
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -234,6 +234,9 @@ impl Env for System {
     }
 }
 
+/// Where btrfs top levels are mounted to create subvolumes.
+const TOP_DIR: &str = "/run/ox-disko";
+
 fn s(x: &str) -> String {
     x.to_string()
 }
@@ -336,7 +339,6 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
     if mode.destroy || mode.mount {
         // never unmount or mount over something that is not ours
         let r = root.trim_end_matches('/');
-        let disk_refs: Vec<&Disk> = disks.to_vec();
         for (src, t) in env.mounts() {
             let below = !r.is_empty() && (t == r || t.starts_with(&format!("{r}/")));
             let nodev_here = mounts.iter().any(|m| {
@@ -348,8 +350,8 @@ pub fn plan(layout: &Layout, mode: Mode, root: &str, env: &dyn Env) -> Result<Pl
             });
             if below
                 && !nodev_here
-                && !p.is_ours(&src, &disk_refs, &lukses)
-                && !t.starts_with("/run/ox-disko/")
+                && !p.is_ours(&src, &disks, &lukses)
+                && !t.starts_with(&format!("{TOP_DIR}/"))
             {
                 p.plan.foreign.push((t.clone(), src.clone()));
             }
@@ -948,10 +950,30 @@ impl Planner<'_> {
             return;
         }
         let tmp = format!(
-            "/run/ox-disko/top-{}",
+            "{TOP_DIR}/top-{}",
             dev.trim_start_matches('/').replace('/', "-")
         );
         self.push(Phase::Format, Action::Mkdir(tmp.clone()), Guard::Always);
+        if !self.plan.steps.iter().any(
+            |st| matches!(&st.action, Action::Run(a) if a.iter().any(|x| x == "--make-rshared")),
+        ) {
+            // A shared mount: where / is private (no systemd), a mount
+            // namespace created meanwhile by any other process keeps a
+            // copy of the top-level mount after we unmount it, which
+            // keeps the file system alive with this mount's options
+            // (and the disk busy). Unmounts below a shared mount reach
+            // such copies.
+            self.push(
+                Phase::Format,
+                Action::Run(argv(&["mount", "--bind", TOP_DIR, TOP_DIR])),
+                Guard::UnlessMounted(TOP_DIR.into()),
+            );
+            self.push(
+                Phase::Format,
+                Action::Run(argv(&["mount", "--make-rshared", TOP_DIR])),
+                Guard::Always,
+            );
+        }
         self.push(
             Phase::Format,
             Action::Run(vec![

@@ -275,3 +275,47 @@ fn article(w: &str) -> &'static str {
         _ => "a",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape(r"/mnt/with\040space"), "/mnt/with space");
+        assert_eq!(unescape(r"/a\134b"), r"/a\b");
+        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(unescape(r"/trailing\04"), r"/trailing\04");
+    }
+
+    #[test]
+    fn descriptions_name_what_is_there() {
+        let mut d = DiskState {
+            exists: true,
+            ..DiskState::default()
+        };
+        assert!(d.describe().starts_with("nothing"));
+        d.signature.fs = Some("ext4".into());
+        d.signature.label = Some("data".into());
+        assert_eq!(d.describe(), "an ext4 file system (LABEL=data)");
+        d.signature = Signature {
+            table: Some("gpt".into()),
+            ..Signature::default()
+        };
+        d.table = vec![TablePartition {
+            node: "/dev/sdz1".into(),
+            label: "root".into(),
+        }];
+        d.parts.insert(
+            "/dev/sdz1".into(),
+            Signature {
+                fs: Some("xfs".into()),
+                ..Signature::default()
+            },
+        );
+        assert_eq!(
+            d.describe(),
+            "a gpt partition table with 1 partition(s) (/dev/sdz1 \"root\": xfs)"
+        );
+    }
+}

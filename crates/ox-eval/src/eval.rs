@@ -110,6 +110,11 @@ impl Eval {
 
     /// `import path`, cached per resolved file.
     pub fn import_path(&mut self, path: &Path, span: Option<Span>) -> Result<Value> {
+        // A file imported before needs no `stat` (module systems import
+        // the same files once per evaluation).
+        if let Some(v) = self.import_cache.get(path) {
+            return Ok(v.clone());
+        }
         let mut p = path.to_path_buf();
         if p.is_dir() {
             p.push("default.nix");
@@ -163,6 +168,9 @@ impl Eval {
     #[inline(never)]
     fn force_pending(&mut self, t: &Thunk) -> Result<Value> {
         let st = t.replace(ThunkState::Blackhole);
+        if let ThunkState::Volatile(f) = &st {
+            return self.force_volatile(t, f.clone(), st);
+        }
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
             ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
@@ -172,7 +180,9 @@ impl Eval {
                 "infinite recursion encountered",
                 None,
             )),
-            ThunkState::Done(_) => unreachable!("checked by force_thunk"),
+            ThunkState::Done(_) | ThunkState::Volatile(_) => {
+                unreachable!("checked by force_thunk / above")
+            }
         };
         match r {
             Ok(v) => {
@@ -188,6 +198,12 @@ impl Eval {
                 Err(e)
             }
         }
+    }
+
+    /// A volatile thunk stays as it is and runs its function each time.
+    fn force_volatile(&mut self, t: &Thunk, f: Rc<NativeFn>, st: ThunkState) -> Result<Value> {
+        t.replace(st);
+        f(self)
     }
 
     /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).

@@ -518,6 +518,8 @@ pub enum ThunkState {
     Apply(Value, Value),
     /// A native computation (used by builtins that produce lazy results).
     Native(Rc<NativeFn>),
+    /// Recomputed on every force and never memoised (`Thunk::volatile`).
+    Volatile(Rc<NativeFn>),
     Blackhole,
     Done(Value),
 }
@@ -543,6 +545,15 @@ impl Thunk {
     /// A thunk that is already evaluated.
     pub fn done(v: Value) -> Thunk {
         Thunk(ThunkCell::new(ThunkState::Done(v)))
+    }
+    /// A thunk that runs `f` on every force and keeps no result: for a
+    /// value that must not own what it computes, e.g. the module system's
+    /// `config` argument, which reaches its evaluation through a weak
+    /// reference (a memoised result would close a reference cycle).
+    pub fn volatile(
+        f: impl Fn(&mut crate::eval::Eval) -> crate::error::Result<Value> + 'static,
+    ) -> Value {
+        Value::Thunk(Thunk(ThunkCell::new(ThunkState::Volatile(Rc::new(f)))))
     }
     /// The evaluated value, borrowed. The reference is valid until the
     /// thunk is next replaced, which only `force_thunk` does and only for

@@ -94,8 +94,60 @@ fn p_merge_definitions(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> 
     ]))
 }
 
+/// `lib.mkOption`: `attrs // { _type = "option"; }` for an argument with
+/// only mkOption's attributes, as nixpkgs' function with formals (a
+/// configuration calls it thousands of times: natively it costs a few
+/// percent of what a Nix call with ten defaulted formals does).
+fn p_mk_option(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+    const FORMALS: &[&str] = &[
+        "default",
+        "defaultText",
+        "example",
+        "description",
+        "relatedPackages",
+        "type",
+        "apply",
+        "internal",
+        "visible",
+        "readOnly",
+    ];
+    let x = match ev.force(a[0].clone())? {
+        Value::Attrs(x) => x,
+        o => {
+            return Err(ox_eval::EvalError::new(
+                ox_eval::error::ErrorKind::Type,
+                format!(
+                    "value is {} while a set was expected (as the argument of function 'mkOption')",
+                    o.type_name()
+                ),
+                Some(span),
+            ))
+        }
+    };
+    for (k, _) in x.entries() {
+        if !FORMALS.contains(k) {
+            let mut e = ox_eval::EvalError::new(
+                ox_eval::error::ErrorKind::Type,
+                format!(
+                    "function 'mkOption' called with unexpected argument '{}'",
+                    k
+                ),
+                Some(span),
+            );
+            e.hint =
+                ox_eval::eval::did_you_mean(k, FORMALS.iter().copied().filter(|n| !x.contains(n)));
+            return Err(e);
+        }
+    }
+    Ok(Value::attrs(ox_eval::value::Attrs::update(
+        &x,
+        &ox_eval::value::Attrs::from_sorted(vec![(key("_type"), s("option"))]),
+    )))
+}
+
 fn native_set() -> Value {
     attrs(vec![
+        ("mkOption", prim("mkOption", 1, p_mk_option)),
         ("evalModules", prim("evalModules", 2, p_eval_modules)),
         ("types", types::types_set()),
         ("toPretty", prim("toPretty", 2, p_to_pretty)),

@@ -10,13 +10,16 @@
 //! the values, of every module's `config` there) when the first child
 //! asks for them.
 
-use std::cell::{OnceCell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use smallvec::{smallvec, SmallVec};
 use std::path::Path;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym};
+use ox_eval::value::{sym, Attrs, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
 use crate::types;
@@ -40,6 +43,12 @@ pub fn current_lib() -> Value {
 // ----------------------------------------------------------------------
 // Evaluation state
 
+/// One evaluation. Ownership runs one way so that no reference cycle
+/// keeps an evaluation alive: the result and every node of the option
+/// tree own the `Sys`; the `Sys` owns its modules and points at its root
+/// only weakly (rebuilding it if it was dropped); the module arguments
+/// (`config`, `options`, `_module.args` formals), which live in the
+/// environments of the modules' thunks, reach it through a `Handle`.
 pub struct Sys {
     lib: Value,
     special: Rc<Attrs>,
@@ -49,10 +58,94 @@ pub struct Sys {
     orig: Rc<Attrs>,
     base_args: OnceCell<Value>,
     modules: OnceCell<Rc<Vec<Rc<Module>>>>,
-    /// Shared with the `options` thunk, which must not own the `Sys`.
-    root: Rc<OnceCell<Rc<Node>>>,
-    config: OnceCell<Value>,
-    options: OnceCell<Value>,
+    root: RefCell<Weak<Node>>,
+    handle: Rc<Handle>,
+    /// Set while `config` is being built (a module whose structure needs
+    /// `config` to build it is an infinite recursion).
+    building: Cell<bool>,
+    /// Whether `config` has a freeform part (known once it was built).
+    freeform: Cell<bool>,
+}
+
+/// What the module arguments hold instead of the evaluation: the `Sys`
+/// weakly, and the `config`/`options` sets weakly. Once the `Sys` is
+/// gone (nothing in the option tree is unforced any more), a thunk that
+/// still reads `config` gets a set that is still alive (whose values are
+/// then computed), or — when the caller kept none of them — a new
+/// evaluation of the same arguments (pure, so the same values; counted
+/// by `rebuilds`).
+struct Handle {
+    sys: Weak<Sys>,
+    lib: Value,
+    orig: Rc<Attrs>,
+    /// `config` with `_module`.
+    config: WeakMemo,
+    /// The result's `config` (without `_module`).
+    result: WeakMemo,
+    options: WeakMemo,
+    rebuilt: RefCell<Option<Rc<Sys>>>,
+}
+
+thread_local! {
+    static REBUILDS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many evaluations were rebuilt because a thunk read `config` after
+/// its evaluation had been dropped (see `Handle`).
+pub fn rebuilds() -> usize {
+    REBUILDS.with(|r| r.get())
+}
+
+impl Handle {
+    fn live(&self, ev: &mut Eval) -> Result<Rc<Sys>> {
+        if let Some(s) = self.sys.upgrade() {
+            return Ok(s);
+        }
+        if let Some(s) = self.rebuilt.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        REBUILDS.with(|r| r.set(r.get() + 1));
+        let s = Sys::new(ev, self.lib.clone(), self.orig.clone())?;
+        *self.rebuilt.borrow_mut() = Some(s.clone());
+        Ok(s)
+    }
+
+    /// The module argument `config`.
+    fn config(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(s) = self.sys.upgrade() {
+            return s.config_set(ev);
+        }
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        if let Some(r) = self.result.get() {
+            // The result lacks `_module`: rebuild only if it is read.
+            let me = self.clone();
+            let m = lazy(move |ev| {
+                let c = me.live(ev)?.config_set(ev)?;
+                let c = force_attrs(ev, &c, "config")?;
+                ev.force(c.get("_module").cloned().unwrap_or(Value::Null))
+            });
+            let Value::Attrs(ra) = &r else {
+                return Ok(r);
+            };
+            return Ok(Value::attrs(Attrs::update(
+                ra,
+                &Attrs::from_sorted(vec![(sym("_module"), m)]),
+            )));
+        }
+        self.live(ev)?.config_set(ev)
+    }
+
+    /// The module argument `options`.
+    fn options(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if self.sys.upgrade().is_none() {
+            if let Some(o) = self.options.get() {
+                return Ok(o);
+            }
+        }
+        self.live(ev)?.options_set(ev)
+    }
 }
 
 pub struct Module {
@@ -109,42 +202,56 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Re
             ));
         }
     }
-    let special = match a.get("specialArgs") {
-        Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
-        None => Rc::new(Attrs::new()),
-    };
-    let prefix = match a.get("prefix") {
-        Some(v) => loc_from_value(ev, v)?,
-        None => Vec::new(),
-    };
-    let class = match a.get("class") {
-        Some(v) => match ev.force(v.clone())? {
-            Value::Null => None,
-            v => Some(force_str(ev, &v, "the class of lib.evalModules")?),
-        },
-        None => None,
-    };
-    let sys = Rc::new(Sys {
-        lib,
-        special,
-        prefix,
-        class,
-        orig: a.clone(),
-        base_args: OnceCell::new(),
-        modules: OnceCell::new(),
-        root: Rc::new(OnceCell::new()),
-        config: OnceCell::new(),
-        options: OnceCell::new(),
-    });
-    Ok(sys.result())
+    Ok(Sys::new(ev, lib, a)?.result())
 }
 
 impl Sys {
+    fn new(ev: &mut Eval, lib: Value, a: Rc<Attrs>) -> Result<Rc<Sys>> {
+        let special = match a.get("specialArgs") {
+            Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
+            None => Rc::new(Attrs::new()),
+        };
+        let prefix = match a.get("prefix") {
+            Some(v) => loc_from_value(ev, v)?,
+            None => Vec::new(),
+        };
+        let class = match a.get("class") {
+            Some(v) => match ev.force(v.clone())? {
+                Value::Null => None,
+                v => Some(force_str(ev, &v, "the class of lib.evalModules")?),
+            },
+            None => None,
+        };
+        Ok(Rc::new_cyclic(|weak| Sys {
+            lib: lib.clone(),
+            special,
+            prefix,
+            class,
+            orig: a.clone(),
+            base_args: OnceCell::new(),
+            modules: OnceCell::new(),
+            root: RefCell::new(Weak::new()),
+            handle: Rc::new(Handle {
+                sys: weak.clone(),
+                lib,
+                orig: a,
+                config: WeakMemo::default(),
+                result: WeakMemo::default(),
+                options: WeakMemo::default(),
+                rebuilt: RefCell::new(None),
+            }),
+            building: Cell::new(false),
+            freeform: Cell::new(true),
+        }))
+    }
+
     fn result(self: &Rc<Self>) -> Value {
         let s1 = self.clone();
         let config = lazy(move |ev| {
+            // Keep the option tree while checking and building.
+            let _root = s1.root(ev)?;
             s1.check_unmatched(ev)?;
-            let c = s1.config_value(ev)?;
+            let c = s1.config_set(ev)?;
             let c = force_attrs(ev, &c, "config")?;
             let entries: Vec<(Sym, Value)> = c
                 .entries()
@@ -152,17 +259,21 @@ impl Sys {
                 .filter(|(k, _)| *k != "_module")
                 .cloned()
                 .collect();
-            Ok(Value::attrs(Attrs::from_sorted(entries)))
+            let r = Value::attrs(Attrs::from_sorted(entries));
+            s1.handle.result.set(&r);
+            Ok(r)
         });
         let s2 = self.clone();
         let options = lazy(move |ev| {
+            let _root = s2.root(ev)?;
             s2.check_unmatched(ev)?;
-            s2.options_value(ev)
+            s2.options_set(ev)
         });
         let s3 = self.clone();
         let module = lazy(move |ev| {
+            let _root = s3.root(ev)?;
             s3.check_unmatched(ev)?;
-            let c = s3.config_value(ev)?;
+            let c = s3.config_set(ev)?;
             let c = force_attrs(ev, &c, "config")?;
             ev.force(c.get("_module").cloned().unwrap_or(Value::Null))
         });
@@ -205,66 +316,176 @@ impl Sys {
         })
     }
 
-    /// The module argument `config` (with `_module`).
-    pub fn config_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
-        if let Some(v) = self.config.get() {
-            return Ok(v.clone());
+    /// `config` (with `_module`), memoised weakly: the set holds thunks
+    /// that own the option tree, which owns the `Sys`.
+    fn config_set(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.handle.config.get() {
+            return Ok(v);
         }
-        let s1 = self.clone();
-        let v = lazy(move |ev| {
-            let root = s1.root(ev)?;
-            let declared = root.config_attrs(ev)?;
-            let ft = s1.freeform_type(ev)?;
-            match ft {
-                None => Ok(declared),
-                Some(ft) => {
-                    let un = root.unmatched(ev)?;
-                    let defs: Vec<RawDef> = un
-                        .into_iter()
-                        .map(|(path, d)| RawDef {
-                            value: set_attr_by_path(&path, d.value.clone()),
-                            ..d
-                        })
-                        .collect();
-                    let free = match merge_definitions(ev, &s1.prefix, &ft, &defs)? {
-                        Some(v) => v,
-                        None => attrs(vec![]),
-                    };
-                    recursive_update(ev, free, declared)
-                }
-            }
-        });
-        let _ = self.config.set(v.clone());
+        // Nothing keeps this set (a memo would close a cycle), so it is
+        // rebuilt on most reads of `config` from a module: while the
+        // caller holds the result's `config`, add `_module` to it instead
+        // of building a set of every declared name.
+        if let (Some(Value::Attrs(r)), false) = (self.handle.result.get(), self.freeform.get()) {
+            let me = self.clone();
+            let m = lazy(move |ev| match me.root(ev)?.child(ev, sym("_module"))? {
+                Child::Node(n) => n.config_attrs(ev),
+                Child::Opt(o) => ev.force(o.value.clone()),
+            });
+            let c = Value::attrs(Attrs::update(
+                &r,
+                &Attrs::from_sorted(vec![(key("_module"), m)]),
+            ));
+            self.handle.config.set(&c);
+            return Ok(c);
+        }
+        if self.building.replace(true) {
+            return Err(EvalError::new(
+                ErrorKind::InfiniteRecursion,
+                format!(
+                    "infinite recursion encountered: the structure of `config'{} depends on `config'",
+                    if self.prefix.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at `{}'", show_option(&self.prefix))
+                    }
+                ),
+                None,
+            ));
+        }
+        let r = self.build_config(ev);
+        self.building.set(false);
+        let v = r?;
+        self.handle.config.set(&v);
         Ok(v)
     }
 
-    fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+    fn build_config(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
         let root = self.root(ev)?;
         let declared = root.config_attrs(ev)?;
-        let m = force_attrs(ev, &declared, "config")?;
-        let mo = match m.get("_module") {
-            Some(v) => force_attrs(ev, v, "config._module")?,
-            None => return Ok(None),
+        let ft = self.freeform_type(ev)?;
+        self.freeform.set(ft.is_some());
+        match ft {
+            None => Ok(declared),
+            Some(ft) => {
+                let un = root.unmatched(ev)?;
+                let defs: Vec<RawDef> = un
+                    .into_iter()
+                    .map(|(path, d)| RawDef {
+                        value: set_attr_by_path(&path, d.value.clone()),
+                        ..d
+                    })
+                    .collect();
+                let free = match merge_definitions(ev, &self.prefix, &ft, &defs)? {
+                    Some(v) => v,
+                    None => attrs(vec![]),
+                };
+                recursive_update(ev, free, declared)
+            }
+        }
+    }
+
+    /// `config._module.<name>`, read from the option tree (building
+    /// `config` sets for it cost as much as the rest of a small
+    /// submodule evaluation).
+    fn module_option(self: &Rc<Self>, ev: &mut Eval, name: &str) -> Result<Option<Value>> {
+        let root = self.root(ev)?;
+        if !root.decl_index(ev)?.by_name.contains_key("_module") {
+            return Ok(None);
+        }
+        let m = match root.child(ev, key("_module"))? {
+            Child::Node(m) => m,
+            Child::Opt(o) => {
+                let v = ev.force(o.value.clone())?;
+                let a = force_attrs(ev, &v, "config._module")?;
+                return match a.get(name) {
+                    Some(v) => Ok(Some(ev.force(v.clone())?)),
+                    None => Ok(None),
+                };
+            }
         };
-        match mo.get("freeformType") {
-            Some(v) => match ev.force(v.clone())? {
-                Value::Null => Ok(None),
-                t => Ok(Some(t)),
-            },
+        let di = m.decl_index(ev)?;
+        let Some(decls) = di.by_name.get(name) else {
+            return Ok(None);
+        };
+        // Only the internal module declares it and nothing defines it (the
+        // common case, twice per submodule element): its default, without
+        // building the option.
+        if let [(_, d, _)] = decls.as_slice() {
+            if let Some(v) = internal_default(name, d) {
+                if !m.def_index(ev)?.contains_key(name) {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        match m.child(ev, key(name))? {
+            Child::Opt(o) => Ok(Some(ev.force(o.value.clone())?)),
+            Child::Node(n) => Ok(Some(n.config_attrs(ev)?)),
+        }
+    }
+
+    /// `config._module.args.<n>` without building `_module.args` (every
+    /// submodule element reads its `name` this way): when only the
+    /// internal module declares it and every definition of it is a plain
+    /// set, its attribute `n` is merged as `lazyAttrsOf raw` merges one
+    /// attribute. `None`: take the general way (also for errors).
+    fn module_arg_fast(self: &Rc<Self>, ev: &mut Eval, n: Sym) -> Result<Option<Value>> {
+        let root = self.root(ev)?;
+        if !root.decl_index(ev)?.by_name.contains_key("_module") {
+            return Ok(None);
+        }
+        let Child::Node(m) = root.child(ev, key("_module"))? else {
+            return Ok(None);
+        };
+        let di = m.decl_index(ev)?;
+        match di.by_name.get("args").map(|d| d.as_slice()) {
+            Some([(_, d, _)]) if is_internal_decl("args", d) => {}
+            _ => return Ok(None),
+        }
+        let dx = m.def_index(ev)?;
+        let mut defs = Vec::new();
+        for d in dx.get("args").map(|v| v.as_slice()).unwrap_or_default() {
+            if !d.wraps.is_empty() {
+                return Ok(None);
+            }
+            let v = ev.force(d.value.clone())?;
+            let Value::Attrs(a) = &v else {
+                return Ok(None);
+            };
+            if type_tag_force(ev, &v)?.is_some() {
+                return Ok(None);
+            }
+            if let Some(x) = a.get(n) {
+                defs.push(RawDef {
+                    file: d.file.clone(),
+                    pos: a.position(n).or(d.pos),
+                    value: x.clone(),
+                    wraps: Rc::new(Vec::new()),
+                });
+            }
+        }
+        if defs.is_empty() {
+            return Ok(None);
+        }
+        let mut loc = self.prefix.clone();
+        loc.extend(["_module".to_string(), "args".to_string(), n.to_string()]);
+        let raw = RAW_TYPE.with(|t| t.get_or_init(types::raw).clone());
+        match merge_definitions(ev, &loc, &raw, &defs)? {
+            Some(v) => Ok(Some(ev.force(v)?)),
             None => Ok(None),
         }
     }
 
+    fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        match self.module_option(ev, "freeformType")? {
+            None | Some(Value::Null) => Ok(None),
+            Some(t) => Ok(Some(t)),
+        }
+    }
+
     fn module_check(self: &Rc<Self>, ev: &mut Eval) -> Result<bool> {
-        let root = self.root(ev)?;
-        let declared = root.config_attrs(ev)?;
-        let m = force_attrs(ev, &declared, "config")?;
-        let mo = match m.get("_module") {
-            Some(v) => force_attrs(ev, v, "config._module")?,
-            None => return Ok(true),
-        };
-        match mo.get("check") {
-            Some(v) => force_bool(ev, v, "config._module.check"),
+        match self.module_option(ev, "check")? {
+            Some(v) => force_bool(ev, &v, "config._module.check"),
             None => Ok(true),
         }
     }
@@ -324,43 +545,35 @@ impl Sys {
         Ok(())
     }
 
-    pub fn options_value(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
-        if let Some(v) = self.options.get() {
-            return Ok(v.clone());
+    fn options_set(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        if let Some(v) = self.handle.options.get() {
+            return Ok(v);
         }
-        // `Sys` keeps this thunk (in the module arguments): hold the
-        // root through the shared cell and the `Sys` only weakly, or
-        // every evaluation would own itself.
-        let cell = self.root.clone();
-        let weak = Rc::downgrade(self);
-        let v = lazy(move |ev| {
-            let root = match cell.get() {
-                Some(r) => r.clone(),
-                None => match weak.upgrade() {
-                    Some(sys) => sys.root(ev)?,
-                    None => return throw("internal error: module evaluation dropped"),
-                },
-            };
-            root.options_attrs(ev)
-        });
-        let _ = self.options.set(v.clone());
+        let v = self.root(ev)?.options_attrs(ev)?;
+        self.handle.options.set(&v);
         Ok(v)
     }
 
     /// `{ lib, config, options, specialArgs, _class, _prefix } // specialArgs`
-    fn base_args(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+    fn base_args(self: &Rc<Self>, _ev: &mut Eval) -> Result<Value> {
         if let Some(v) = self.base_args.get() {
             return Ok(v.clone());
         }
-        let config = self.config_value(ev)?;
-        let options = self.options_value(ev)?;
+        // Volatile: a memoised set would own the evaluation.
+        let h = self.handle.clone();
+        let config = Thunk::volatile(move |ev| h.config(ev));
+        let h = self.handle.clone();
+        let options = Thunk::volatile(move |ev| h.options(ev));
         let mut e: Vec<(Sym, Value)> = vec![
-            ("lib", self.lib.clone()),
-            ("config", config),
-            ("options", options),
-            ("specialArgs", Value::Attrs(self.special.clone())),
-            ("_class", self.class.clone().map(s).unwrap_or(Value::Null)),
-            ("_prefix", loc_to_value(&self.prefix)),
+            (key("lib"), self.lib.clone()),
+            (key("config"), config),
+            (key("options"), options),
+            (key("specialArgs"), Value::Attrs(self.special.clone())),
+            (
+                key("_class"),
+                self.class.clone().map(s).unwrap_or(Value::Null),
+            ),
+            (key("_prefix"), loc_to_value(&self.prefix)),
         ];
         e.extend(self.special.entries().iter().cloned());
         let v = attrs_sym(e);
@@ -387,12 +600,17 @@ impl Sys {
             if base_a.contains(n) {
                 continue;
             }
-            let s1 = self.clone();
+            let h = self.handle.clone();
             let key = key.to_string();
             extra.push((
                 n,
                 lazy(move |ev| {
-                    let cfg = s1.config_value(ev)?;
+                    if let Some(sys) = h.sys.upgrade() {
+                        if let Some(v) = sys.module_arg_fast(ev, n)? {
+                            return Ok(v);
+                        }
+                    }
+                    let cfg = h.config(ev)?;
                     let r = (|| {
                         let c = force_attrs(ev, &cfg, "config")?;
                         let m = force_attrs(ev, c.get("_module").unwrap_or(&Value::Null), "config._module")?;
@@ -497,9 +715,9 @@ impl Sys {
         };
         let list_of = |ev: &mut Eval, n: &str| -> Result<Vec<Value>> {
             match a.get(n) {
-                Some(v) => {
-                    Ok(force_list(ev, v, &format!("`{}' of module `{}'", n, file))?.to_vec())
-                }
+                Some(v) => Ok(
+                    force_list_with(ev, v, || format!("`{}' of module `{}'", n, file))?.to_vec(),
+                ),
                 None => Ok(Vec::new()),
             }
         };
@@ -613,7 +831,7 @@ impl Sys {
             Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
             None => Vec::new(),
         };
-        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::new();
+        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::default();
         // (parent file, fallback key, value) -> key
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
@@ -683,7 +901,7 @@ impl Sys {
             }
         }
         // disabledModules
-        let mut disabled: HashSet<String> = HashSet::new();
+        let mut disabled: HashSet<String> = HashSet::default();
         let modules_path = match self.special.get("modulesPath") {
             Some(p) => Some(force_str(ev, p, "specialArgs.modulesPath")?),
             None => None,
@@ -715,7 +933,7 @@ impl Sys {
             }
         }
         let mut out = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::default();
         let mut queue: VecDeque<String> = top_keys.into_iter().collect();
         while let Some(k) = queue.pop_front() {
             if disabled.contains(&k) || !seen.insert(k.clone()) {
@@ -778,8 +996,8 @@ impl Sys {
     }
 
     fn root(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<Node>> {
-        if let Some(r) = self.root.get() {
-            return Ok(r.clone());
+        if let Some(r) = self.root.borrow().upgrade() {
+            return Ok(r);
         }
         let mods = self.modules(ev)?;
         let mut decls = Vec::new();
@@ -797,17 +1015,18 @@ impl Sys {
             }
         }
         let n = Rc::new(Node {
+            sys: self.clone(),
             loc: self.prefix.clone(),
             rel: Vec::new(),
             decls,
             defs,
             decl_index: OnceCell::new(),
             def_index: OnceCell::new(),
-            kids: RefCell::new(HashMap::new()),
+            kids: RefCell::new(HashMap::default()),
             config: WeakMemo::default(),
             options: WeakMemo::default(),
         });
-        let _ = self.root.set(n.clone());
+        *self.root.borrow_mut() = Rc::downgrade(&n);
         Ok(n)
     }
 }
@@ -826,7 +1045,7 @@ fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     let mut mods = get_list(ev, &orig)?;
     mods.extend(get_list(ev, &ext)?);
     e.retain(|(k, _)| !matches!(*k, "modules" | "specialArgs" | "prefix"));
-    e.push(("modules", Value::list(mods)));
+    e.push((key("modules"), Value::list(mods)));
     let sa = match (orig.get("specialArgs"), ext.get("specialArgs")) {
         (Some(x), Some(y)) => {
             let x = force_attrs(ev, x, "specialArgs")?;
@@ -836,9 +1055,9 @@ fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         (Some(x), None) | (None, Some(x)) => x.clone(),
         (None, None) => attrs(vec![]),
     };
-    e.push(("specialArgs", sa));
+    e.push((key("specialArgs"), sa));
     if let Some(p) = ext.get("prefix").or(orig.get("prefix")) {
-        e.push(("prefix", p.clone()));
+        e.push((key("prefix"), p.clone()));
     }
     eval_modules(ev, lib, attrs_sym(e), false)
 }
@@ -865,6 +1084,9 @@ impl WeakMemo {
 }
 
 pub struct Node {
+    /// Owned, so that thunks reading `config` while any part of the tree
+    /// is alive find their evaluation (see `Sys`).
+    sys: Rc<Sys>,
     /// Full location (prefix included).
     loc: Vec<String>,
     /// Location relative to the evaluation's root.
@@ -902,18 +1124,16 @@ impl Node {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::new();
+        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::default();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
-            let a = force_attrs(
-                ev,
-                v,
-                &format!(
+            let a = force_attrs_with(ev, v, || {
+                format!(
                     "the options of module `{}' at `{}'",
                     m.file,
                     show_option(&self.loc)
-                ),
-            )?;
+                )
+            })?;
             for (k, x) in a.entries() {
                 let e = by_name.entry(*k).or_default();
                 if e.is_empty() {
@@ -932,7 +1152,7 @@ impl Node {
         if let Some(d) = self.def_index.get() {
             return Ok(d.clone());
         }
-        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::new();
+        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::default();
         for d in &self.defs {
             let mut pushed = Vec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
@@ -1042,13 +1262,14 @@ impl Node {
             Child::Opt(Opt::new(ev, loc, opts, defs)?)
         } else {
             Child::Node(Rc::new(Node {
+                sys: self.sys.clone(),
                 loc,
                 rel,
                 decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
                 defs,
                 decl_index: OnceCell::new(),
                 def_index: OnceCell::new(),
-                kids: RefCell::new(HashMap::new()),
+                kids: RefCell::new(HashMap::default()),
                 config: WeakMemo::default(),
                 options: WeakMemo::default(),
             }))
@@ -1334,7 +1555,7 @@ impl Opt {
             decl_attrs.get_or_insert(a);
         }
         let ty = ty.unwrap_or_else(types::unspecified);
-        merged.push(("type", ty.clone()));
+        merged.push((key("type"), ty.clone()));
         let decl = Rc::new(Attrs::from_unsorted(merged));
         let mut decl = (*decl).clone();
         // keep the first declaration's positions (for `default`)
@@ -1453,8 +1674,9 @@ impl Opt {
     }
 
     fn compute_value_inner(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
-        let all = self.all_raw();
-        if self.read_only(ev)? && all.len() > 1 {
+        let n_all = self.raw.len() + usize::from(self.decl.get("default").is_some());
+        if n_all > 1 && self.read_only(ev)? {
+            let all = self.all_raw();
             let defs: Vec<Def> = all
                 .iter()
                 .map(|d| Def {
@@ -1502,15 +1724,15 @@ impl Opt {
         }
         let mut e: Vec<(Sym, Value)> = self.decl.entries().to_vec();
         e.retain(|(k, _)| *k != "_type");
-        e.push(("_type", s("option")));
-        e.push(("value", self.value.clone()));
-        e.push(("loc", loc_to_value(&self.loc)));
+        e.push((key("_type"), s("option")));
+        e.push((key("value"), self.value.clone()));
+        e.push((key("loc"), loc_to_value(&self.loc)));
         e.push((
-            "declarations",
+            key("declarations"),
             Value::list(self.decl_files.iter().map(s).collect()),
         ));
         e.push((
-            "declarationPositions",
+            key("declarationPositions"),
             Value::list(
                 self.decl_files
                     .iter()
@@ -1533,15 +1755,15 @@ impl Opt {
             })
         };
         e.push((
-            "isDefined",
+            key("isDefined"),
             lazy(self, |_, _, m| Ok(Value::Bool(!m.defs.is_empty()))),
         ));
         e.push((
-            "highestPrio",
+            key("highestPrio"),
             lazy(self, |_, _, m| Ok(Value::Int(m.highest))),
         ));
         e.push((
-            "definitions",
+            key("definitions"),
             lazy(self, |_, _, m| {
                 Ok(Value::list(
                     m.defs.iter().map(|d| d.value.clone()).collect(),
@@ -1549,7 +1771,7 @@ impl Opt {
             }),
         ));
         e.push((
-            "files",
+            key("files"),
             lazy(self, |_, _, m| {
                 let mut seen = Vec::new();
                 for d in &m.defs {
@@ -1561,7 +1783,7 @@ impl Opt {
             }),
         ));
         e.push((
-            "definitionsWithLocations",
+            key("definitionsWithLocations"),
             lazy(self, |_, _, m| {
                 Ok(Value::list(
                     m.defs
@@ -1592,7 +1814,7 @@ impl Opt {
             }),
         ));
         e.push((
-            "__toString",
+            key("__toString"),
             papp("__toString", 1, prim_opt_to_string, vec![]),
         ));
         let v = Value::attrs(Attrs::from_unsorted(e));
@@ -1603,6 +1825,28 @@ impl Opt {
 
 thread_local! {
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
+    static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
+}
+
+/// The default of the internal `_module.<name>` option if `decl` is that
+/// option's declaration.
+fn internal_default(name: &str, decl: &Value) -> Option<Value> {
+    let v = match name {
+        "check" => Value::Bool(true),
+        "freeformType" => Value::Null,
+        _ => return None,
+    };
+    is_internal_decl(name, decl).then_some(v)
+}
+
+/// Whether `decl` is the internal module's declaration of `_module.<name>`.
+fn is_internal_decl(name: &str, decl: &Value) -> bool {
+    let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
+    let Value::Attrs(o) = &opts else { return false };
+    let Some(Value::Attrs(m)) = o.get("_module") else {
+        return false;
+    };
+    matches!((m.get(name), decl), (Some(Value::Attrs(i)), Value::Attrs(d)) if Rc::ptr_eq(i, d))
 }
 
 fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
@@ -1631,7 +1875,8 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
     // Slots keyed by their position in definition order (a pending slot's
     // results get its key plus their own index), so expanding them late
     // keeps the order of definitions.
-    let mut slots: Vec<(Vec<u32>, Slot)> = Vec::new();
+    // (Inline keys: one heap allocation per definition showed in profiles.)
+    let mut slots: Vec<(SmallVec<[u32; 4]>, Slot)> = Vec::with_capacity(raw.len());
     for (i, d) in raw.iter().enumerate() {
         let mut prio = None;
         let mut keep = true;
@@ -1655,7 +1900,7 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
             None => discharge(ev, d, d.value.clone(), 100, None, &mut local)?,
         }
         for (j, s) in local.into_iter().enumerate() {
-            slots.push((vec![i as u32, j as u32], s));
+            slots.push((smallvec![i as u32, j as u32], s));
         }
     }
     // Expand the pending override with the best priority while it can
@@ -1833,11 +2078,9 @@ fn discharge(
 
 /// Type-check every definition, then merge them with the type.
 pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) -> Result<Value> {
-    let t = force_attrs(
-        ev,
-        ty,
-        &format!("the type of option `{}'", show_option(loc)),
-    )?;
+    let t = force_attrs_with(ev, ty, || {
+        format!("the type of option `{}'", show_option(loc))
+    })?;
     let check = t.get("check").cloned().unwrap_or(Value::Null);
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports

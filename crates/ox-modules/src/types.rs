@@ -6,7 +6,10 @@
 //! `_oxPayload`, which `merge_types` uses to merge declarations of the
 //! same option (submodules concatenate their modules, enums unite).
 
+use std::cell::RefCell;
 use std::rc::Rc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use ox_eval::error::Span;
 use ox_eval::value::{sym, Attrs, Sym};
@@ -1406,7 +1409,7 @@ fn null_or_ev(ev: &mut Eval, elem: Value) -> Result<Value> {
     let a = force_attrs(ev, &t, "type")?;
     Ok(Value::attrs(Attrs::update(
         &a,
-        &Attrs::from_sorted(vec![("description", s(d))]),
+        &Attrs::from_sorted(vec![(key("description"), s(d))]),
     )))
 }
 pub fn enum_(ev: &mut Eval, values: Value) -> Result<Value> {
@@ -1480,8 +1483,78 @@ fn sized(bits: u32, signed: bool) -> Value {
 // ----------------------------------------------------------------------
 // Primops reachable from Nix (`builtins.ox.types.*`)
 
+// Composite types of lib's own types (`listOf str`, `attrsOf (either
+// str int)`, …) are built once: configurations build the same few
+// thousands of times (every submodule element evaluates its option
+// declarations). Only types whose parts are lib's types or cached
+// results are cached, so the cache is bounded by the type expressions
+// in the program; a type built from a user's `mkOptionType` or a
+// submodule is built each time.
+/// (constructor, parts) -> (type, the parts, kept alive).
+type TypeCache = FxHashMap<(u8, usize, usize), (Value, Value, Value)>;
+
+thread_local! {
+    static STABLE_TYPES: RefCell<FxHashSet<usize>> = RefCell::new(FxHashSet::default());
+    /// Keeps cached types and lib's types alive, so their addresses stay theirs.
+    static TYPE_CACHE: RefCell<TypeCache> = RefCell::new(FxHashMap::default());
+    static STABLE_KEEP: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+fn type_addr(v: &Value) -> Option<usize> {
+    match v {
+        Value::Attrs(a) => Some(Rc::as_ptr(a) as *const u8 as usize),
+        Value::Thunk(t) => t.done_value().as_ref().and_then(type_addr),
+        _ => None,
+    }
+}
+
+fn stable_addr(v: &Value) -> Option<usize> {
+    let a = type_addr(v)?;
+    STABLE_TYPES.with(|s| s.borrow().contains(&a)).then_some(a)
+}
+
+fn register_stable(v: &Value) {
+    if let Some(a) = type_addr(v) {
+        STABLE_TYPES.with(|s| s.borrow_mut().insert(a));
+        STABLE_KEEP.with(|k| k.borrow_mut().push(v.clone()));
+    }
+}
+
+/// `build()` once per (constructor, parts) when the parts are stable.
+fn cached_type(
+    ev: &mut Eval,
+    ctor: u8,
+    x: &Value,
+    y: Option<&Value>,
+    build: impl FnOnce(&mut Eval, Value, Option<Value>) -> Result<Value>,
+) -> Result<Value> {
+    let x = ev.force(x.clone())?;
+    let y = match y {
+        Some(y) => Some(ev.force(y.clone())?),
+        None => None,
+    };
+    let key = match (stable_addr(&x), y.as_ref().map(stable_addr)) {
+        (Some(a), None) => Some((ctor, a, 0)),
+        (Some(a), Some(Some(b))) => Some((ctor, a, b)),
+        _ => None,
+    };
+    let Some(key) = key else {
+        return build(ev, x, y);
+    };
+    if let Some((t, _, _)) = TYPE_CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(t);
+    }
+    let t = build(ev, x.clone(), y.clone())?;
+    register_stable(&t);
+    TYPE_CACHE.with(|c| {
+        c.borrow_mut()
+            .insert(key, (t.clone(), x, y.unwrap_or(Value::Null)))
+    });
+    Ok(t)
+}
+
 fn p_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
-    list_of(ev, a[0].clone())
+    cached_type(ev, 1, &a[0], None, |ev, x, _| list_of(ev, x))
 }
 fn p_nonempty_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     let l = list_of(ev, a[0].clone())?;
@@ -1496,18 +1569,18 @@ fn p_nonempty_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::update(
         &la,
         &Attrs::from_unsorted(vec![
-            ("name", s("nonEmptyListOf")),
-            ("description", s(d)),
-            ("check", check),
-            ("emptyValue", attrs(vec![])),
+            (key("name"), s("nonEmptyListOf")),
+            (key("description"), s(d)),
+            (key("check"), check),
+            (key("emptyValue"), attrs(vec![])),
         ]),
     )))
 }
 fn p_attrs_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
-    attrs_of(ev, a[0].clone(), false)
+    cached_type(ev, 2, &a[0], None, |ev, x, _| attrs_of(ev, x, false))
 }
 fn p_lazy_attrs_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
-    attrs_of(ev, a[0].clone(), true)
+    cached_type(ev, 3, &a[0], None, |ev, x, _| attrs_of(ev, x, true))
 }
 fn p_attrs_with(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     let x = force_attrs(ev, &a[0], "the argument of types.attrsWith")?;
@@ -1519,10 +1592,15 @@ fn p_attrs_with(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     attrs_of(ev, elem, lazy)
 }
 fn p_null_or(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
-    null_or_ev(ev, a[0].clone())
+    cached_type(ev, 4, &a[0], None, null_or_ev_2)
+}
+fn null_or_ev_2(ev: &mut Eval, x: Value, _: Option<Value>) -> Result<Value> {
+    null_or_ev(ev, x)
 }
 fn p_either(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
-    either(ev, a[0].clone(), a[1].clone())
+    cached_type(ev, 5, &a[0], Some(&a[1]), |ev, x, y| {
+        either(ev, x, y.unwrap_or(Value::Null))
+    })
 }
 fn either(ev: &mut Eval, x: Value, y: Value) -> Result<Value> {
     let d = format!(
@@ -1679,7 +1757,7 @@ fn p_add_check(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     let check = papp("check", 3, check_add, vec![a[0].clone(), a[1].clone()]);
     Ok(Value::attrs(Attrs::update(
         &t,
-        &Attrs::from_sorted(vec![("check", check)]),
+        &Attrs::from_sorted(vec![(key("check"), check)]),
     )))
 }
 fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
@@ -1706,7 +1784,7 @@ fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     if !x.contains("description") {
         v = Rc::new(Attrs::update(
             &v,
-            &Attrs::from_sorted(vec![("description", s(name))]),
+            &Attrs::from_sorted(vec![(key("description"), s(name))]),
         ));
     }
     Ok(Value::Attrs(v))
@@ -1967,7 +2045,27 @@ pub fn types_set() -> Value {
         ("isType", prim("isType", 2, p_is_type)),
     ];
     let _ = sym("types");
-    attrs(e)
+    let set = attrs(e);
+    // lib's own types are the stable parts of cached composite types.
+    if let Value::Attrs(a) = &set {
+        for (_, v) in a.entries() {
+            if let Value::Attrs(x) = v {
+                if matches!(x.get("_type"), Some(Value::Str(t)) if t.s == "option-type") {
+                    register_stable(v);
+                } else {
+                    for (_, w) in x.entries() {
+                        if let Value::Attrs(y) = w {
+                            if matches!(y.get("_type"), Some(Value::Str(t)) if t.s == "option-type")
+                            {
+                                register_stable(w);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    set
 }
 
 fn p_submodule(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {

@@ -27,8 +27,35 @@ pub fn nospan() -> Span {
 
 pub fn attrs(entries: Vec<(&str, Value)>) -> Value {
     Value::attrs(Attrs::from_unsorted(
-        entries.into_iter().map(|(k, v)| (sym(k), v)).collect(),
+        entries.into_iter().map(|(k, v)| (key(k), v)).collect(),
     ))
+}
+
+thread_local! {
+    static KEYS: std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize), Sym>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// `sym(k)` for the attribute names native code writes (mostly string
+/// literals): looked up by address first, which is much cheaper than
+/// interning by content; the content is compared, so a reused address
+/// is harmless.
+pub fn key(k: &str) -> Sym {
+    let addr = (k.as_ptr() as usize, k.len());
+    KEYS.with(|c| {
+        if let Some(s) = c.borrow().get(&addr) {
+            if *s == k {
+                return *s;
+            }
+        }
+        let s = sym(k);
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(addr, s);
+        s
+    })
 }
 
 pub fn attrs_sym(entries: Vec<(Sym, Value)>) -> Value {
@@ -73,6 +100,30 @@ pub fn force_attrs(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Attrs>> {
             ),
             None,
         )),
+    }
+}
+
+/// `force_attrs` with the description built only for the error (hot
+/// paths: formatting option names on every call showed in profiles).
+pub fn force_attrs_with(
+    ev: &mut Eval,
+    v: &Value,
+    what: impl FnOnce() -> String,
+) -> Result<Rc<Attrs>> {
+    match ev.force(v.clone())? {
+        Value::Attrs(a) => Ok(a),
+        o => force_attrs(ev, &o, &what()),
+    }
+}
+
+pub fn force_list_with(
+    ev: &mut Eval,
+    v: &Value,
+    what: impl FnOnce() -> String,
+) -> Result<Rc<Vec<Value>>> {
+    match ev.force(v.clone())? {
+        Value::List(a) => Ok(a),
+        o => force_list(ev, &o, &what()),
     }
 }
 

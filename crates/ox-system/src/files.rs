@@ -59,7 +59,20 @@ pub(crate) fn place_source(
             found: format!("{source:?}"),
         });
     }
-    if source.starts_with(&format!("{}/", store_dir.trim_end_matches('/'))) {
+    let store_prefix = format!("{}/", store_dir.trim_end_matches('/'));
+    if let Some(rest) = source.strip_prefix(&store_prefix) {
+        // A file of a flake's (or fetcher's) source tree, `./file` in a
+        // flake: the evaluator gives such paths no string context, so a
+        // link would leave the toplevel without a reference to the tree
+        // (a deploy would copy a dangling link). Copy it in, as a local
+        // file outside the store is.
+        let in_source_tree = rest
+            .split('/')
+            .next()
+            .is_some_and(|name| name.ends_with("-source"));
+        if in_source_tree && rest.contains('/') && p.exists() {
+            return tree.copy_from(dest, p, option);
+        }
         return tree.symlink(dest, source, option);
     }
     if !p.exists() {
@@ -560,4 +573,36 @@ pub fn users(cfg: &HostConfig) -> Result<(Vec<User>, Vec<Group>), Error> {
         .collect::<Result<_, Error>>()?;
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((users, groups))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place_source;
+    use crate::{Node, Tree};
+
+    /// A flake's `./file` (inside a `…-source` store path) is copied in;
+    /// a built store path is linked; a store path not on disk is linked.
+    #[test]
+    fn flake_source_files_are_copied_built_paths_linked() {
+        let t = tempfile::tempdir().unwrap();
+        let store = t.path().join("store");
+        let sd = store.to_string_lossy().into_owned();
+        std::fs::create_dir_all(store.join("aaaa-source")).unwrap();
+        std::fs::write(store.join("aaaa-source/motd"), "hi\n").unwrap();
+        std::fs::create_dir_all(store.join("bbbb-motd")).unwrap();
+        let mut tree = Tree::new();
+        let src = format!("{sd}/aaaa-source/motd");
+        place_source(&mut tree, &sd, "etc/a", &src, "a").unwrap();
+        let built = format!("{sd}/bbbb-motd");
+        place_source(&mut tree, &sd, "etc/b", &built, "b").unwrap();
+        let gone = format!("{sd}/cccc-source/x");
+        place_source(&mut tree, &sd, "etc/c", &gone, "c").unwrap();
+        assert!(
+            matches!(&tree.entries["etc/a"], Node::File { data, .. } if data == b"hi\n"),
+            "{:?}",
+            tree.entries["etc/a"]
+        );
+        assert!(matches!(&tree.entries["etc/b"], Node::Symlink(t) if *t == built));
+        assert!(matches!(&tree.entries["etc/c"], Node::Symlink(t) if *t == gone));
+    }
 }

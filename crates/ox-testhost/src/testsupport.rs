@@ -188,3 +188,36 @@ pub fn expect_ok(what: &str, o: &Output) -> String {
     assert!(o.status.success(), "{what} failed ({}):\n{all}", o.status);
     all
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Scratch dirs are distinct and gone after drop, also with a
+    /// read-only store path inside (that part bites only when the tests
+    /// run as a normal user; root may remove it anyway).
+    #[test]
+    fn scratch_dirs_are_unique_and_removed() {
+        let s = Scratch::new("testsupport-selftest");
+        let p = s.to_path_buf();
+        let ro = s.join("store/x-ro");
+        std::fs::create_dir_all(&ro).unwrap();
+        std::fs::write(ro.join("f"), "x").unwrap();
+        for d in [ro.join("f"), ro.clone(), s.join("store")] {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        assert!(Scratch::new("testsupport-selftest").path() != p.as_path());
+        drop(s);
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+
+    #[test]
+    fn hosts_file_imports_eval_host() {
+        assert_eq!(
+            hosts_nix("h", &["./a.nix".into(), "/b".into()]),
+            "{ h = import <ox/modules/eval-host.nix> {\n  modules = [ ./a.nix /b ];\n  \
+             specialArgs = { inputs = { }; };\n}; }\n"
+        );
+    }
+}

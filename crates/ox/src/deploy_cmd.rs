@@ -41,6 +41,20 @@ pub struct DeployArgs {
     /// Build, connect and report what would be copied; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Start no further hosts once this many have failed (with `-j 1`
+    /// and 1: a canary rollout that stops at the first failure).
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<usize>,
+    /// All hosts or none: each host activates only once every host is
+    /// copied, and is confirmed only once every host activated; if any
+    /// fails, the others roll back (or never activate). Runs every
+    /// selected host at once (ignores -j).
+    #[arg(long)]
+    pub all_or_nothing: bool,
+    /// First show every host's changes (paths to copy, diff against the
+    /// running generation), then ask once for the whole fleet.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub ask: bool,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -104,6 +118,13 @@ enum RemoteCmd {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
+    /// Roll an unconfirmed activation back now.
+    Abort {
+        #[arg(long)]
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Print the job's log.
     Log {
         #[arg(long)]
@@ -158,6 +179,10 @@ pub fn remote(a: RemoteArgs) -> Result<ExitCode, String> {
         }
         RemoteCmd::Status { id, wait } => {
             let st = ox_deploy::remote::status(&id, Duration::from_secs(wait)).map_err(e)?;
+            ox_deploy::deploy::print_state(&mut stdout, &st);
+        }
+        RemoteCmd::Abort { id, reason } => {
+            let st = ox_deploy::remote::abort(&id, &reason).map_err(e)?;
             ox_deploy::deploy::print_state(&mut stdout, &st);
         }
         RemoteCmd::Log { id } => {
@@ -411,6 +436,7 @@ fn status_word(s: Status) -> &'static str {
         Status::Failed => "FAILED",
         Status::RolledBack => "ROLLED BACK",
         Status::RollbackFailed => "ROLLBACK FAILED",
+        Status::Skipped => "skipped",
     }
 }
 
@@ -502,40 +528,10 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
         remote_ox: ox_deploy::deploy::remote_ox_path(&exe).map_err(|e| format!("error: {e}\n"))?,
         ox_binary: exe,
     };
-    let ui = Ui::new(&selected);
-    let jobs = a.jobs.unwrap_or(10).max(1).min(infos.len());
-    let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
-    let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
-                    break;
-                };
-                let info = &infos[i];
-                let rep = deploy_one(&a, &flake, info, &store, &opts, &ui, i, action);
-                let line = match &rep.reason {
-                    Some(r) if rep.status != Status::Done => {
-                        format!("{}: {}", status_word(rep.status), r)
-                    }
-                    _ => format!(
-                        "{} ({} paths, {} copied)",
-                        status_word(rep.status),
-                        rep.copied_paths,
-                        mib(rep.copied_bytes)
-                    ),
-                };
-                ui.finish(i, line);
-                reports.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(rep);
-            });
-        }
-    });
-    let reports: Vec<HostReport> = reports
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .flatten()
-        .collect();
+    if a.ask {
+        preview_and_ask(&a, &flake, &infos, &store, &opts, &selected, action)?;
+    }
+    let reports = run_pass(&a, &flake, &infos, &store, &opts, &selected, action);
     let failed: Vec<&str> = reports
         .iter()
         .filter(|r| !matches!(r.status, Status::Done | Status::DryRun))
@@ -565,6 +561,67 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
     }
 }
 
+/// `--all-or-nothing`: two barriers every host passes (or is counted
+/// past when it stops early), before activating and before confirming.
+struct FleetGate {
+    total: usize,
+    m: Mutex<GateCounts>,
+    cv: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GateCounts {
+    at_activate: usize,
+    at_confirm: usize,
+    failed: bool,
+}
+
+impl FleetGate {
+    fn new(total: usize) -> FleetGate {
+        FleetGate {
+            total,
+            m: Mutex::new(GateCounts::default()),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    fn wait(
+        &self,
+        arrive: impl FnOnce(&mut GateCounts),
+        all: impl Fn(&GateCounts) -> bool,
+    ) -> bool {
+        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        arrive(&mut g);
+        self.cv.notify_all();
+        while !all(&g) {
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        !g.failed
+    }
+}
+
+impl ox_deploy::Gate for FleetGate {
+    fn activate(&self) -> bool {
+        self.wait(|g| g.at_activate += 1, |g| g.at_activate >= self.total)
+    }
+    fn confirm(&self, ok: bool) -> bool {
+        self.wait(
+            |g| {
+                g.at_confirm += 1;
+                g.failed |= !ok;
+            },
+            |g| g.at_confirm >= self.total,
+        )
+    }
+    fn gone(&self, ok: bool) {
+        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        g.at_activate += 1;
+        g.at_confirm += 1;
+        g.failed |= !ok;
+        self.cv.notify_all();
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn deploy_one(
     a: &DeployArgs,
@@ -572,11 +629,13 @@ fn deploy_one(
     info: &HostInfo,
     store: &ox_localstore::Store,
     opts: &ox_deploy::Options,
+    gate: &dyn ox_deploy::Gate,
     ui: &Ui,
     i: usize,
     action: Action,
 ) -> HostReport {
     let Some(target) = &info.target else {
+        gate.gone(false);
         return failed_report(
             &None,
             &info.name,
@@ -588,12 +647,18 @@ fn deploy_one(
     let t = Instant::now();
     let top = match build_host(a, flake, &info.name) {
         Ok(t) => t,
-        Err(e) => return failed_report(&info.target, &info.name, action, e),
+        Err(e) => {
+            gate.gone(false);
+            return failed_report(&info.target, &info.name, action, e);
+        }
     };
     let build_secs = t.elapsed().as_secs_f64();
     let sp = match store.parse(&top) {
         Ok(p) => p,
-        Err(e) => return failed_report(&info.target, &info.name, action, e.to_string()),
+        Err(e) => {
+            gate.gone(false);
+            return failed_report(&info.target, &info.name, action, e.to_string());
+        }
     };
     let progress = |p: Phase| {
         if matches!(p, Phase::Finished) {
@@ -603,9 +668,169 @@ fn deploy_one(
         let (k, m) = phase_text(&p);
         ui.set(i, k, m);
     };
-    let mut rep = ox_deploy::deploy_host(store, target, &sp, &info.checks, opts, &progress);
+    let mut rep = ox_deploy::deploy_host(store, target, &sp, &info.checks, opts, gate, &progress);
     rep.seconds.build = build_secs;
     rep
+}
+
+/// Builds and deploys every host, at most `-j` at once.
+fn run_pass(
+    a: &DeployArgs,
+    flake: &str,
+    infos: &[HostInfo],
+    store: &ox_localstore::Store,
+    opts: &ox_deploy::Options,
+    selected: &[String],
+    action: Action,
+) -> Vec<HostReport> {
+    let ui = Ui::new(selected);
+    let fleet = FleetGate::new(infos.len());
+    let gate: &dyn ox_deploy::Gate = if a.all_or_nothing && !opts.dry_run {
+        &fleet
+    } else {
+        &ox_deploy::NoGate
+    };
+    // the barriers need every host under way at once
+    let jobs = if a.all_or_nothing {
+        infos.len()
+    } else {
+        a.jobs.unwrap_or(10).max(1).min(infos.len())
+    };
+    let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
+    let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let Some(i) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                    break;
+                };
+                let info = &infos[i];
+                let failed_so_far = failures.load(std::sync::atomic::Ordering::SeqCst);
+                let rep = match a.max_failures {
+                    Some(max) if failed_so_far >= max => {
+                        let mut r = failed_report(
+                            &info.target,
+                            &info.name,
+                            action,
+                            format!(
+                                "not started: {failed_so_far} host(s) failed (--max-failures {max})"
+                            ),
+                        );
+                        r.status = Status::Skipped;
+                        gate.gone(false);
+                        r
+                    }
+                    _ => deploy_one(a, flake, info, store, opts, gate, &ui, i, action),
+                };
+                if !matches!(rep.status, Status::Done | Status::DryRun | Status::Skipped) {
+                    failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let line = match &rep.reason {
+                    Some(r) if rep.status != Status::Done => {
+                        format!("{}: {}", status_word(rep.status), r)
+                    }
+                    _ => format!(
+                        "{} ({} paths, {} copied)",
+                        status_word(rep.status),
+                        rep.copied_paths,
+                        mib(rep.copied_bytes)
+                    ),
+                };
+                ui.finish(i, line);
+                reports.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(rep);
+            });
+        }
+    });
+    reports
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `--ask`: a dry run of every selected host, then one preview of the
+/// whole fleet (what each host would copy, its diff against the
+/// generation it runs now) and one question. Any host that cannot be
+/// reached or built stops it here, before anything changed.
+fn preview_and_ask(
+    a: &DeployArgs,
+    flake: &str,
+    infos: &[HostInfo],
+    store: &ox_localstore::Store,
+    opts: &ox_deploy::Options,
+    selected: &[String],
+    action: Action,
+) -> Result<(), String> {
+    let dry = ox_deploy::Options {
+        action: opts.action,
+        confirm_timeout: opts.confirm_timeout,
+        dry_run: true,
+        control_dir: opts.control_dir.clone(),
+        ox_binary: opts.ox_binary.clone(),
+        remote_ox: opts.remote_ox.clone(),
+    };
+    let reports = run_pass(a, flake, infos, store, &dry, selected, action);
+    let color = crate::stderr_color();
+    let mut bad = Vec::new();
+    for r in &reports {
+        eprintln!("\n== {} ({}) ==", r.host, r.target);
+        if r.status != Status::DryRun {
+            eprintln!(
+                "cannot deploy: {}",
+                r.reason.as_deref().unwrap_or("unknown error")
+            );
+            bad.push(r.host.as_str());
+            continue;
+        }
+        eprintln!("{}", r.reason.as_deref().unwrap_or("nothing to copy"));
+        let real = |p: &str| -> Option<PathBuf> {
+            let sp = store.parse(p).ok()?;
+            store.is_valid(&sp).ok()?.then(|| store.real_path(&sp))
+        };
+        match r.previous.as_deref() {
+            None => eprintln!("first activation on this host"),
+            Some(prev) if prev == r.toplevel => eprintln!("already running this generation"),
+            Some(prev) => match (real(prev), real(&r.toplevel)) {
+                (Some(old), Some(new)) => match ox_system::diff::diff(&old, &new) {
+                    Ok(d) => {
+                        let text = d.render(color);
+                        if text.trim().is_empty() {
+                            eprintln!("no changes to files, units, users or packages");
+                        } else {
+                            eprint!("{text}");
+                        }
+                    }
+                    Err(e) => eprintln!("(no diff: {e})"),
+                },
+                _ => eprintln!(
+                    "(no diff: the running generation {prev} is not in this machine's store)"
+                ),
+            },
+        }
+    }
+    if !bad.is_empty() {
+        return Err(format!(
+            "error: cannot deploy to {}; nothing was changed anywhere\n",
+            bad.join(", ")
+        ));
+    }
+    if !std::io::stdin().is_terminal() && std::env::var_os("OX_ASSUME_TTY").is_none() {
+        return Err("error: --ask needs a terminal to answer on\n".into());
+    }
+    eprint!(
+        "\n{} {} host{}? [y/N] ",
+        action.as_str(),
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" }
+    );
+    let mut ans = String::new();
+    let _ = std::io::stdin().read_line(&mut ans);
+    if !matches!(ans.trim(), "y" | "Y" | "yes") {
+        return Err("aborted; nothing was changed\n".into());
+    }
+    Ok(())
 }
 
 fn table(reports: &[HostReport]) -> String {
@@ -680,7 +905,44 @@ fn tempfile_dir() -> Result<TempDir, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, FleetGate};
+    use ox_deploy::Gate;
+
+    #[test]
+    fn fleet_gate_waits_for_every_host_and_fails_for_all() {
+        // all three arrive: everyone may go on, at both barriers
+        let g = FleetGate::new(3);
+        let r: Vec<(bool, bool)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| (g.activate(), g.confirm(true))))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(r, vec![(true, true); 3]);
+        // one host stops before activating: nobody activates
+        let g = FleetGate::new(3);
+        let r: Vec<bool> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2).map(|_| s.spawn(|| g.activate())).collect();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            g.gone(false);
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(r, vec![false, false]);
+        // one activation fails: nobody is confirmed
+        let g = FleetGate::new(2);
+        let r: Vec<bool> = std::thread::scope(|s| {
+            let a = s.spawn(|| {
+                g.activate();
+                g.confirm(true)
+            });
+            let b = s.spawn(|| {
+                g.activate();
+                g.confirm(false)
+            });
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        assert_eq!(r, vec![false, false]);
+    }
 
     #[test]
     fn globs() {

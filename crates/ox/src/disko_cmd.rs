@@ -29,6 +29,10 @@ pub struct DiskoArgs {
     /// Let mode destroy erase the disks without asking.
     #[arg(long)]
     pub yes_wipe_all_disks: bool,
+    /// Make disk images instead: `DIR/<imageName>.raw` of each disk's
+    /// `imageSize`, on loop devices detached at the end.
+    #[arg(long, value_name = "DIR", conflicts_with = "dry_run")]
+    pub images: Option<PathBuf>,
     /// Add a search path entry (`PATH` or `PREFIX=PATH`).
     #[arg(short = 'I', long = "include")]
     pub include: Vec<String>,
@@ -57,6 +61,10 @@ pub struct InstallArgs {
     /// `tar -C rootfs -cf base.tar .`).
     #[arg(long, value_name = "DIR|TARBALL")]
     pub base: Option<PathBuf>,
+    /// Install into disk images instead of disks: `DIR/<imageName>.raw`
+    /// of each disk's `imageSize`, unmounted and detached at the end.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
     /// Add a search path entry (`PATH` or `PREFIX=PATH`).
     #[arg(short = 'I', long = "include")]
     pub include: Vec<String>,
@@ -140,11 +148,31 @@ fn disko(
         .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
     ox_disko::run::run(&plan, &mut |l| eprintln!("{l}"))
         .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    if plan.mode.mount {
+        eprintln!(
+            "ox disko: `{host}`: {} file system(s) mounted under {root_s}",
+            plan.mounts.len()
+        );
+    } else if plan.mode.unmount {
+        eprintln!("ox disko: `{host}`: unmounted everything under {root_s}");
+    }
     Ok(())
 }
 
 pub fn run(a: DiskoArgs) -> Result<ExitCode, String> {
     let (host, layout) = host_layout(&a.flake, &a.include)?;
+    if let Some(dir) = &a.images {
+        let (layout, mut images) = ox_disko::images::Images::attach(&layout, dir)
+            .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+        // fresh, empty files: nothing to confirm
+        let r = disko(&host, &layout, &a.mode, &a.root_mountpoint, false, true);
+        images.release(Some(&mut |l| eprintln!("{l}")));
+        r?;
+        for (disk, _, file) in &images_list(&layout, dir) {
+            eprintln!("ox disko: disk `{disk}` → {}", file.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     disko(
         &host,
         &layout,
@@ -154,6 +182,22 @@ pub fn run(a: DiskoArgs) -> Result<ExitCode, String> {
         a.yes_wipe_all_disks,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// (disk, device, image file) of each disk, for messages.
+fn images_list(layout: &Layout, dir: &Path) -> Vec<(String, String, PathBuf)> {
+    layout
+        .disks
+        .iter()
+        .map(|d| {
+            let name = d.image_name.clone().unwrap_or_else(|| d.name.clone());
+            (
+                d.name.clone(),
+                d.device.clone(),
+                dir.join(format!("{name}.raw")),
+            )
+        })
+        .collect()
 }
 
 /// Copies `top`'s closure from `src` into `dst` (same logical store
@@ -249,9 +293,19 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     // does not build wipes nothing
     eprintln!("ox install: building `{host}`");
     let top = crate::activate_cmd::build_host(&flake)?;
-    // 2. disks
+    // 2. disks (or images of them, released when this returns)
+    let mut images = None;
+    let (layout, yes) = match &a.images {
+        Some(dir) => {
+            let (l, i) = ox_disko::images::Images::attach(&layout, dir)
+                .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+            images = Some(i);
+            (l, true)
+        }
+        None => (layout, a.yes_wipe_all_disks),
+    };
     eprintln!("ox install: disks of `{host}` (mode {})", a.mode);
-    disko(&host, &layout, &a.mode, &root, false, a.yes_wipe_all_disks)?;
+    disko(&host, &layout, &a.mode, &root, false, yes)?;
     // 3. a Debian base
     if let Some(b) = &a.base {
         eprintln!("ox install: unpacking the base system {}", b.display());
@@ -302,6 +356,10 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
             root.display()
         ));
     }
+    // activation recorded the generation as running in <root>/run/ox;
+    // that is for a live system (the booted one gets a fresh /run and
+    // ox-boot.service records it there)
+    let _ = std::fs::remove_dir_all(root.join("run/ox"));
     let unit = root.join("etc/systemd/system/ox-boot.service");
     std::fs::write(
         &unit,
@@ -315,6 +373,16 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
         root.display(),
         top.display()
     );
+    // the new root's store database is open: close it before unmounting
+    drop(dst);
+    if let Some(mut i) = images {
+        i.release(Some(&mut |l| eprintln!("{l}")));
+        if let Some(dir) = &a.images {
+            for (disk, _, file) in images_list(&layout, dir) {
+                eprintln!("ox install: disk `{disk}` → {}", file.display());
+            }
+        }
+    }
     println!("{}", top.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -403,10 +471,36 @@ fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCod
             logical.display()
         )));
     }
+    // apt cannot install into an alternate root: with Debian packages
+    // the base lacks, generation 1 only becomes the boot default and
+    // ox-boot.service activates it (packages included) at the first boot
+    let t = ox_activate::plan::Toplevel::load(top).map_err(|e| format!("error: {e}\n"))?;
+    let paths = ox_activate::Paths::new(root);
+    let installed = ox_activate::packages::installed(&paths).unwrap_or_default();
+    let missing =
+        ox_activate::packages::plan(&t.plan.packages, &[], &installed, &Default::default()).install;
+    let action = if missing.is_empty() {
+        ox_activate::Action::Switch
+    } else {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|p| match &p.version {
+                Some(v) => format!("{}={v}", p.name),
+                None => p.name.clone(),
+            })
+            .collect();
+        eprintln!(
+            "ox install: the host declares {} Debian package(s) the base does not have ({}); apt cannot install them into {}. Generation 1 becomes the boot default only: /etc, users and packages are activated by ox-boot.service at the first boot (which needs the network then)",
+            names.len(),
+            names.join(", "),
+            root.display()
+        );
+        ox_activate::Action::Boot
+    };
     let opts = ox_activate::Options {
         root: root.to_path_buf(),
         toplevel: top.to_path_buf(),
-        action: ox_activate::Action::Switch,
+        action,
         generation: None,
     };
     let r = ox_activate::activate(&opts, &mut |l| eprintln!("{l}")).map_err(|e| {
@@ -417,7 +511,8 @@ fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCod
         )
     })?;
     for w in &r.warnings {
-        if !w.starts_with("--root:") {
+        // units not being started is the point of an install
+        if !w.starts_with("--root: systemd units") {
             eprintln!("warning: {w}");
         }
     }

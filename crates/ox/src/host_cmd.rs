@@ -329,9 +329,14 @@ fn install(store: &Store, r: &ox_system::Rendered) -> Result<StorePath, String> 
             r.toplevel
                 .write_to(&tmp)
                 .map_err(|e| format!("error: {}: {e}\n", tmp.display()))?;
+            // every path the toplevel's hash was computed with: its own
+            // unit scripts and the built paths the config refers to
+            // (`pkgs.writeText …`), so its closure is complete (copies,
+            // GC)
             let refs = r
-                .extra
-                .keys()
+                .manifest
+                .references
+                .iter()
                 .map(|p| store.parse(p))
                 .collect::<Result<_, _>>()
                 .map_err(serr)?;

@@ -1,19 +1,14 @@
 //! `ox activate --root DIR` and the generation commands on a plain
 //! directory (no systemd needed): profiles, rollback, gc, --ask.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use ox_activate::fixture::Fixture;
+use ox_testhost::testsupport::Scratch;
 
 struct Root {
-    dir: PathBuf,
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    dir: Scratch,
 }
 
 fn root(tag: &str) -> Option<Root> {
@@ -22,8 +17,7 @@ fn root(tag: &str) -> Option<Root> {
         eprintln!("SKIP: useradd --root needs root");
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("ox-root-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = Scratch::new(&format!("root-{tag}"));
     for d in ["root/etc", "store"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }

@@ -14,36 +14,18 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::{repo, Scratch};
 
-/// A fresh store root and working directory, deleted on drop (store
-/// paths are read-only, so make them writable first).
+/// A fresh store root and working directory, deleted on drop.
 struct Root {
-    dir: PathBuf,
+    dir: Scratch,
 }
-
-static N: AtomicUsize = AtomicUsize::new(0);
 
 impl Root {
     fn new(tag: &str) -> Root {
-        let dir = std::env::temp_dir().join(format!(
-            "ox-build-test-{}-{}-{}",
-            std::process::id(),
-            tag,
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&dir)
-            .stderr(Stdio::null())
-            .status();
-        let _ = fs::remove_dir_all(&dir);
+        let dir = Scratch::new(&format!("build-test-{tag}"));
         fs::create_dir_all(dir.join("work")).unwrap();
         Root { dir }
     }
@@ -96,17 +78,6 @@ impl Root {
             .lines()
             .map(|s| s.to_string())
             .collect()
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.dir)
-            .status();
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -9,25 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-struct Work(PathBuf);
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use ox_testhost::testsupport::{ox_command, repo, Scratch};
 
 /// Removes the test's bridge (Netns leaves bridges in place).
 struct Bridge(String);
@@ -58,8 +40,12 @@ const FLAKE: &str = r#"{
 /// Nix attributes added to the module.
 fn common(gen: &str, extra: &str) -> String {
     format!(
-        r#"{{ lib, ... }}: {{
+        r#"{{ lib, pkgs, ... }}: {{
   environment.systemPackages = lib.mkForce [ ];
+  # a built path the toplevel links to: part of the closure that is copied
+  environment.etc."deploy-text".source = pkgs.writeText "deploy-text" "from the store\n";
+  # a file of the flake itself
+  environment.etc."deploy-file".source = ./deploy-file.txt;
   # checked over the confirming connection before every switch counts
   deployment.healthChecks = [ "systemctl is-active deploy-static.service" ];
   services.openssh.enable = true;
@@ -113,7 +99,7 @@ impl Deployer {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+        let mut c = ox_command(Path::new(env!("CARGO_BIN_EXE_ox")));
         c.arg("deploy")
             .arg("--flake")
             .arg(&self.flake)
@@ -128,9 +114,6 @@ impl Deployer {
             .arg("--ssh-option")
             .arg("ConnectTimeout=3")
             .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("NIX_PATH")
-            .env_remove("OX_STORE_DIR")
             .env_remove("OX_STATE_DIR");
         c
     }
@@ -143,31 +126,24 @@ fn host_report<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no report for {name} in {j:#}"))
 }
 
-fn sh(host: &ox_testhost::Host, s: &str) -> String {
-    host.sh_ok(s)
-        .unwrap_or_else(|e| panic!("guest `{s}`: {e}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn unknown_host_is_refused_before_anything_happens() {
-    let work = Work(std::env::temp_dir().join(format!("ox-deploy-unknown-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&work.0);
-    let flake = work.0.join("fleet");
+    let work = Scratch::new("deploy-unknown");
+    let flake = work.join("fleet");
     std::fs::create_dir_all(flake.join("hosts")).unwrap();
     std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
     std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
+    std::fs::write(flake.join("deploy-file.txt"), "from the flake\n").unwrap();
     std::fs::write(
         flake.join("hosts/alpha.nix"),
         host_nix("alpha", "192.0.2.1", "", ""),
     )
     .unwrap();
     let d = Deployer {
-        work: work.0.clone(),
+        work: work.to_path_buf(),
         flake: flake.clone(),
-        key: work.0.join("nokey"),
-        known_hosts: work.0.join("known_hosts"),
+        key: work.join("nokey"),
+        known_hosts: work.join("known_hosts"),
     };
     let (out, _) = d.deploy(&["alhpa"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -187,7 +163,7 @@ fn unknown_host_is_refused_before_anything_happens() {
         "{err}"
     );
     // nothing was built: no toplevel in the store
-    let store = work.0.join("root/ox/store");
+    let store = work.join("root/ox/store");
     let built = std::fs::read_dir(&store)
         .map(|d| {
             d.flatten()
@@ -205,10 +181,8 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         return;
     }
     let pid = std::process::id();
-    let work = Work(std::env::temp_dir().join(format!("ox-deploy-{pid}")));
-    let _ = std::fs::remove_dir_all(&work.0);
-    std::fs::create_dir_all(&work.0).unwrap();
-    let key = work.0.join("id");
+    let work = Scratch::new("deploy");
+    let key = work.join("id");
     assert!(Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(&key)
@@ -251,16 +225,17 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let known = work.0.join("known_hosts");
+    let known = work.join("known_hosts");
     std::fs::write(
         &known,
         format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
     )
     .unwrap();
 
-    let flake = work.0.join("fleet");
+    let flake = work.join("fleet");
     std::fs::create_dir_all(flake.join("hosts")).unwrap();
     std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
+    std::fs::write(flake.join("deploy-file.txt"), "from the flake\n").unwrap();
     let write_hosts = |a_extra: &str| {
         std::fs::write(
             flake.join("hosts/dep-a.nix"),
@@ -274,15 +249,15 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         .unwrap();
         // nothing listens there: the unreachable host
         std::fs::write(
-            flake.join("hosts/ghost.nix"),
-            host_nix("ghost", &addr(99), "\"ghost\"", ""),
+            flake.join("hosts/a-ghost.nix"),
+            host_nix("a-ghost", &addr(99), "\"ghost\"", ""),
         )
         .unwrap();
     };
     write_hosts("");
     std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
     let d = Deployer {
-        work: work.0.clone(),
+        work: work.to_path_buf(),
         flake: flake.clone(),
         key: key.clone(),
         known_hosts: known.clone(),
@@ -296,14 +271,16 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         assert_eq!(r["status"], "done", "{r:#}");
         assert_eq!(r["oxCopied"], true, "{r:#}");
         assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
-        assert_eq!(sh(h, "cat /etc/deploy-generation"), "1");
-        assert_eq!(sh(h, "cat /etc/hostname"), name);
+        assert_eq!(h.sh_expect("cat /etc/deploy-generation"), "1");
+        assert_eq!(h.sh_expect("cat /etc/deploy-text"), "from the store");
+        assert_eq!(h.sh_expect("cat /etc/deploy-file"), "from the flake");
+        assert_eq!(h.sh_expect("cat /etc/hostname"), name);
         assert_eq!(h.unit_state("deploy-gen-1.service"), "active");
         // switch: active and the boot default
         let top = r["toplevel"].as_str().unwrap();
-        assert_eq!(sh(h, "readlink /run/ox/current-system"), top);
-        assert_eq!(sh(h, "readlink -f /ox/var/profiles/system"), top);
-        assert!(sh(h, "grep -c '^Port 22$' /etc/ssh/sshd_config") == "1");
+        assert_eq!(h.sh_expect("readlink /run/ox/current-system"), top);
+        assert_eq!(h.sh_expect("readlink -f /ox/var/profiles/system"), top);
+        assert!(h.sh_expect("grep -c '^Port 22$' /etc/ssh/sshd_config") == "1");
     }
     let gen1_a = host_report(&j, "dep-a")["toplevel"]
         .as_str()
@@ -331,10 +308,10 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let copied = r["copiedPaths"].as_u64().unwrap();
     let closure = r["closurePaths"].as_u64().unwrap();
     assert!(copied > 0 && copied < closure, "{r:#}");
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "2");
     assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
     assert_eq!(a.unit_state("deploy-gen-1.service"), "inactive");
-    assert_eq!(sh(b, "cat /etc/deploy-generation"), "1");
+    assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "1");
     assert_ne!(gen1_a, gen2_a);
 
     // 4. a configuration that moves sshd to another port: the deployer
@@ -354,11 +331,11 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert!(err.contains("ROLLED BACK"), "{err}");
     assert!(err.contains("deploy failed on: dep-a"), "{err}");
     // back on generation 2, sshd on port 22 again, boot default untouched
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
-    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_a);
-    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_a);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "2");
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen2_a);
+    assert_eq!(a.sh_expect("readlink -f /ox/var/profiles/system"), gen2_a);
     assert_eq!(
-        sh(a, "grep -c '^Port 2222$' /etc/ssh/sshd_config || true"),
+        a.sh_expect("grep -c '^Port 2222$' /etc/ssh/sshd_config || true"),
         "0"
     );
     assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
@@ -372,7 +349,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     // 4b. the deployer dies while the host activates: the job runs on
     // (it belongs to the host's systemd, not to the SSH session) and,
     // with nobody left to confirm, the host rolls back by itself
-    let gen2_again = sh(a, "readlink /run/ox/current-system");
+    let gen2_again = a.sh_expect("readlink /run/ox/current-system");
     std::fs::write(flake.join("common.nix"), common("5", "")).unwrap();
     let mut child = d
         .command(&["dep-a", "--confirm-timeout", "5"])
@@ -400,9 +377,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     );
     let job = (0..300)
         .find_map(|_| {
-            let s = sh(
-                a,
-                "for d in $(ls -td /ox/var/deploy/*/ 2>/dev/null); do test -f $d/job.json && { cat $d/state.json; echo; grep -c deploy-gen-5 $d/log || true; break; }; done",
+            let s = a.sh_expect("for d in $(ls -td /ox/var/deploy/*/ 2>/dev/null); do test -f $d/job.json && { cat $d/state.json; echo; grep -c deploy-gen-5 $d/log || true; break; }; done",
             );
             if s.contains("rolled-back") {
                 return Some(s);
@@ -416,9 +391,12 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         !job.ends_with("\n0"),
         "the job never activated generation 5: {job}"
     );
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
-    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
-    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "2");
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(
+        a.sh_expect("readlink -f /ox/var/profiles/system"),
+        gen2_again
+    );
     assert_eq!(a.unit_state("deploy-gen-5.service"), "inactive");
 
     // 4b'. a unit of the new generation fails to start: activation exits
@@ -439,8 +417,8 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let reason = r["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("activation failed (exit 4)"), "{reason}");
     assert!(r["seconds"]["confirm"].as_f64().unwrap() < 10.0, "{r:#}");
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
-    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "2");
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen2_again);
     assert_eq!(a.unit_state("deploy-gen-2.service"), "active");
 
     // 4c. --dry-run: what would be copied; nothing changes
@@ -452,8 +430,8 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert!(r["copiedPaths"].as_u64().unwrap() > 0, "{r:#}");
     let reason = r["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("would copy "), "{reason}");
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "2");
-    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "2");
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen2_again);
 
     // 4d. the `test` goal, without --json: active now, the boot default
     // stays; the summary table names the host and its result
@@ -477,12 +455,15 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
             .any(|l| l.starts_with("dep-a") && l.contains(" done ")),
         "{table}"
     );
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
-    assert_ne!(sh(a, "readlink /run/ox/current-system"), gen2_again);
-    assert_eq!(sh(a, "readlink -f /ox/var/profiles/system"), gen2_again);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "6");
+    assert_ne!(a.sh_expect("readlink /run/ox/current-system"), gen2_again);
+    assert_eq!(
+        a.sh_expect("readlink -f /ox/var/profiles/system"),
+        gen2_again
+    );
 
     // 4e. a health check that fails: no confirmation, the host rolls back
-    let gen6 = sh(a, "readlink /run/ox/current-system");
+    let gen6 = a.sh_expect("readlink /run/ox/current-system");
     std::fs::write(
         flake.join("common.nix"),
         common(
@@ -501,11 +482,64 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
             && reason.contains("health check `test -e /run/ox-health-ok` failed (exit 1)"),
         "{reason}"
     );
-    assert_eq!(sh(a, "cat /etc/deploy-generation"), "6");
-    assert_eq!(sh(a, "readlink /run/ox/current-system"), gen6);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "6");
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen6);
+
+    // 4f. dry-activate: the plan is printed, nothing changes
+    std::fs::write(flake.join("common.nix"), common("9", "")).unwrap();
+    let out = d.command(&["dep-a", "dry-activate"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "dry-activate: {text}");
+    assert!(
+        text.contains("== dep-a ==") && text.contains("deploy-gen-9.service"),
+        "{text}"
+    );
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "6");
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen6);
+
+    // 4g. boot: the next boot's generation; the running one stays
+    let (out, j) = d.deploy(&["dep-a", "boot"]);
+    assert!(out.status.success(), "boot: {j:#}");
+    let gen9 = host_report(&j, "dep-a")["toplevel"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(a.sh_expect("readlink /run/ox/current-system"), gen6);
+    assert_eq!(a.sh_expect("readlink -f /ox/var/profiles/system"), gen9);
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "6");
+
+    // 4h. --ask: one preview of the fleet (paths to copy, the diff
+    // against the running generation), one question; `n` changes nothing
+    std::fs::write(flake.join("common.nix"), common("10", "")).unwrap();
+    let ask = |answer: &str| {
+        let mut c = d.command(&["dep-a", "--ask", "--confirm-timeout", "20"]);
+        c.env("OX_ASSUME_TTY", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = ask("n\n");
+    assert!(!ok, "{err}");
+    assert!(err.contains("== dep-a (root@"), "{err}");
+    assert!(err.contains("would copy "), "{err}");
+    assert!(err.contains("+ system/deploy-gen-10.service"), "{err}");
+    assert!(err.contains("- system/deploy-gen-6.service"), "{err}");
+    assert!(err.contains("switch 1 host? [y/N]"), "{err}");
+    assert!(err.contains("aborted; nothing was changed"), "{err}");
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "6");
+    let (ok, err) = ask("y\n");
+    assert!(ok, "{err}");
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "10");
 
     // 5. host key mismatch: refused, nothing changed on the host
-    let before = sh(b, "readlink /run/ox/current-system");
+    let before = b.sh_expect("readlink /run/ox/current-system");
     std::fs::write(
         &known,
         format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(a)),
@@ -521,8 +555,8 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         reason.contains("dep-b") && reason.contains("does not match"),
         "{reason}"
     );
-    assert_eq!(sh(b, "readlink /run/ox/current-system"), before);
-    assert_eq!(sh(b, "cat /etc/deploy-generation"), "1");
+    assert_eq!(b.sh_expect("readlink /run/ox/current-system"), before);
+    assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "1");
 
     // 5b. a non-root targetUser: everything runs through `sudo -n`
     std::fs::write(
@@ -530,9 +564,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
     )
     .unwrap();
-    sh(
-        b,
-        &format!(
+    b.sh_expect(&format!(
             // sudo resolves the running hostname; after a reboot it would
             // be /etc/hostname's (which /etc/hosts maps), not nspawn's
             "hostname dep-b && useradd -m deployer && install -d -o deployer -m 700 /home/deployer/.ssh && \
@@ -556,18 +588,80 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert!(out.status.success(), "deploy as deployer: {j:#}");
     let r = host_report(&j, "dep-b");
     assert_eq!(r["target"], format!("deployer@{}", addr(12)), "{r:#}");
-    assert_eq!(sh(b, "cat /etc/deploy-generation"), "4");
-    assert_eq!(sh(b, "stat -c %U /ox/var/deploy/bin"), "root");
+    assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "4");
+    assert_eq!(b.sh_expect("stat -c %U /ox/var/deploy/bin"), "root");
 
-    // 6. an unreachable host fails alone, named, with ssh's reason
-    let (out, j) = d.deploy(&["ghost"]);
+    // 6. an unreachable host fails, named, with ssh's reason; the others
+    // go on (the flake lists a-ghost first)
+    std::fs::write(flake.join("common.nix"), common("12", "")).unwrap();
+    let (out, j) = d.deploy(&["a-ghost", "dep-b", "-j", "1"]);
     assert!(!out.status.success());
-    let r = host_report(&j, "ghost");
+    let r = host_report(&j, "a-ghost");
+    assert_eq!(r["status"], "failed", "{r:#}");
     let reason = r["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.contains("ghost") && reason.contains("cannot connect"),
+        reason.contains("a-ghost") && reason.contains("cannot connect"),
         "{reason}"
     );
+    assert_eq!(host_report(&j, "dep-b")["status"], "done", "{j:#}");
+    assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "12");
+    // a canary rollout stops at the first failure
+    std::fs::write(flake.join("common.nix"), common("13", "")).unwrap();
+    let (out, j) = d.deploy(&["a-ghost", "dep-b", "-j", "1", "--max-failures", "1"]);
+    assert!(!out.status.success());
+    let r = host_report(&j, "dep-b");
+    assert_eq!(r["status"], "skipped", "{r:#}");
+    assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "12");
+
+    // 7. all or nothing: an unreachable host keeps the others from even
+    // activating ...
+    std::fs::write(flake.join("common.nix"), common("14", "")).unwrap();
+    let (out, j) = d.deploy(&["a-ghost", "dep-a", "--all-or-nothing"]);
+    assert!(!out.status.success());
+    let r = host_report(&j, "dep-a");
+    assert_eq!(r["status"], "skipped", "{r:#}");
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "10");
+    // ... and a host whose activation fails takes the others back with it
+    std::fs::write(
+        flake.join("hosts/dep-b.nix"),
+        host_nix(
+            "dep-b",
+            &addr(12),
+            "\"db\"",
+            "systemd.services.broken = { wantedBy = [ \"multi-user.target\" ]; \
+             serviceConfig.Type = \"oneshot\"; script = \"exit 3\"; };",
+        ),
+    )
+    .unwrap();
+    let (out, j) = d.deploy(&[
+        "dep-a",
+        "dep-b",
+        "--all-or-nothing",
+        "--confirm-timeout",
+        "30",
+    ]);
+    assert!(!out.status.success());
+    let rb = host_report(&j, "dep-b");
+    assert_eq!(rb["status"], "rolled-back", "{rb:#}");
+    let ra = host_report(&j, "dep-a");
+    assert_eq!(ra["status"], "rolled-back", "{ra:#}");
+    let reason = ra["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("another host of the fleet failed"),
+        "{reason}"
+    );
+    // taken back at once, not after the 30 s timeout
+    assert!(ra["seconds"]["confirm"].as_f64().unwrap() < 20.0, "{ra:#}");
+    assert!(
+        ra["log"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deploy-gen-14"),
+        "{ra:#}"
+    );
+    assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "10");
+    assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "12");
+
     drop(hosts);
     drop(nets);
 }

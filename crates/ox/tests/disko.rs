@@ -146,6 +146,16 @@ impl Work {
         let dir = std::env::temp_dir().join(format!("ox-diskow-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("root")).unwrap();
+        if is_root() {
+            // `/` is a private mount here (no systemd), so a mount
+            // namespace another process creates meanwhile (`ip netns
+            // exec`, nspawn, other engineers' tests) keeps copies of our
+            // mounts after we unmount them, and the disk stays busy
+            // ("apparently in use" from mkfs). Below a shared mount,
+            // our unmounts reach those copies.
+            let d = dir.display();
+            sh_ok(&format!("mount --bind {d} {d} && mount --make-rshared {d}"));
+        }
         Work { dir }
     }
     fn root(&self) -> String {
@@ -276,18 +286,25 @@ impl Drop for Work {
 /// test's process briefly holding a copy of the mount table), so retry;
 /// on failure, name who holds it.
 fn forget_partitions(dev: &str) {
+    let mut last = String::new();
     for _ in 0..20 {
-        if sh(&format!("partx -d {dev}")).status.success() {
+        let o = sh(&format!("partx -d {dev}"));
+        if o.status.success() {
             return;
         }
+        last = String::from_utf8_lossy(&o.stderr).into_owned();
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let who = sh(&format!(
-        "grep -l '{dev}' /proc/[0-9]*/mountinfo 2>/dev/null | head; ls -l /proc/[0-9]*/fd 2>/dev/null | grep '{dev}' | head"
+        "set -x; grep -l '{dev}' /proc/[0-9]*/mountinfo; ls -l /proc/[0-9]*/fd 2>/dev/null | grep '{dev}'; \
+         ls /sys/class/block/ | grep '{d}'; ls /sys/class/block/{d}p*/holders; cat /proc/swaps; \
+         blkid -p {dev}p1 {dev}p2",
+        d = dev.trim_start_matches("/dev/")
     ));
     panic!(
-        "partx -d {dev} kept failing; holders:\n{}",
-        String::from_utf8_lossy(&who.stdout)
+        "partx -d {dev} kept failing: {last}\n{}{}",
+        String::from_utf8_lossy(&who.stdout),
+        String::from_utf8_lossy(&who.stderr)
     );
 }
 
@@ -899,6 +916,8 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         "{unit}"
     );
     assert!(Path::new(&format!("{root}/usr/local/bin/ox")).exists());
+    // nothing claims to be running in the new root: the first boot does
+    assert!(!Path::new(&format!("{root}/run/ox/current-system")).exists());
     // again, onto the mounted disks (mode mount): nothing to copy, the
     // same generation
     let again = w.ox_ok(&[
@@ -1094,4 +1113,271 @@ fn the_derived_config_is_a_default_the_host_can_override() {
     let sw = w.eval_json("swapDevices");
     assert_eq!(sw.as_array().unwrap().len(), 1, "{sw}");
     assert_eq!(sw[0]["device"], "/swapfile");
+}
+
+/// An existing image file attached for inspection; detached on drop.
+struct Attached {
+    dev: String,
+    mnt: PathBuf,
+}
+
+impl Attached {
+    fn new(img: &Path, mnt: PathBuf) -> Attached {
+        let dev = sh_ok(&format!("losetup -f --show {}", img.display()))
+            .trim()
+            .to_string();
+        let _ = sh(&format!("partx -a {dev}"));
+        std::fs::create_dir_all(&mnt).unwrap();
+        Attached { dev, mnt }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = sh(&format!("umount {}", self.mnt.display()));
+        let _ = sh(&format!("partx -d {}", self.dev));
+        let _ = sh(&format!("losetup -d {}", self.dev));
+    }
+}
+
+#[test]
+fn install_into_disk_images() {
+    if skip() {
+        return;
+    }
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: no Debian base rootfs: {why}");
+        return;
+    }
+    let tarball = PathBuf::from("/var/cache/ox-test/bookworm-v1.tar.zst");
+    let base = if tarball.exists() {
+        tarball
+    } else {
+        ox_testhost::base_rootfs().expect("base rootfs")
+    };
+    let w = Work::new("img");
+    w.fleet(
+        r#"{ ... }: {
+  networking.hostName = "imgbox";
+  disko.devices.disk.main = {
+    device = "/dev/disk/by-id/this-disk-is-not-here";
+    imageName = "imgbox-main";
+    imageSize = "900M";
+    content = {
+      type = "gpt";
+      partitions = {
+        ESP = { size = "32M"; type = "EF00"; content = { type = "filesystem"; format = "vfat"; }; };
+        root = { size = "100%"; content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; extraArgs = [ "-L" "imgroot" ]; }; };
+      };
+    };
+  };
+}
+"#,
+    );
+    let images = w.dir.join("images");
+    let root = w.root();
+    let out = w.ox_ok(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--images",
+        &images.to_string_lossy(),
+        "--base",
+        &base.to_string_lossy(),
+    ]);
+    let top = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("/ox/store/"))
+        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
+        .to_string();
+    let img = images.join("imgbox-main.raw");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 900 << 20);
+    // released: nothing mounted, no loop device left on the image
+    assert!(findmnt(&root).is_none(), "{out}");
+    let loops = sh_ok("losetup -a");
+    assert!(!loops.contains(&img.display().to_string()), "{loops}");
+    // the image holds the table and the installed system
+    let labels: Vec<String> = gpt_parts(&img.to_string_lossy())
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    assert_eq!(labels, vec!["disk-main-ESP", "disk-main-root"]);
+    let a = Attached::new(&img, w.dir.join("inspect"));
+    assert_eq!(blkid(&format!("{}p1", a.dev), "TYPE"), "vfat");
+    assert_eq!(blkid(&format!("{}p2", a.dev), "LABEL"), "imgroot");
+    sh_ok(&format!("mount -o ro {}p2 {}", a.dev, a.mnt.display()));
+    let m = a.mnt.to_string_lossy().into_owned();
+    assert!(Path::new(&format!("{m}{top}/activation.json")).exists());
+    assert_eq!(
+        std::fs::read_link(format!("{m}/ox/var/profiles/system-1-link")).unwrap(),
+        PathBuf::from(&top)
+    );
+    assert_eq!(
+        std::fs::read_to_string(in_root(&m, "/etc/hostname"))
+            .unwrap()
+            .trim(),
+        "imgbox"
+    );
+    // an existing image is never overwritten
+    let o = w.ox(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--images",
+        &images.to_string_lossy(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("exists already"),
+        "{err}"
+    );
+    // ox disko --images: just the formatted image
+    let only = w.dir.join("only");
+    let out = w.ox_ok(&[
+        "disko",
+        "--flake",
+        ".#t",
+        "--mode",
+        "format",
+        "--images",
+        &only.to_string_lossy(),
+    ]);
+    let img2 = only.join("imgbox-main.raw");
+    assert!(
+        out.contains(&format!("disk `main` → {}", img2.display())),
+        "{out}"
+    );
+    assert_eq!(gpt_parts(&img2.to_string_lossy()).len(), 2);
+    assert!(!sh_ok("losetup -a").contains(&img2.display().to_string()));
+}
+
+#[test]
+fn install_builds_first_and_a_broken_host_wipes_nothing() {
+    if skip() {
+        return;
+    }
+    let disk = Loop::new("broken", 64);
+    let w = Work::new("broken");
+    sh_ok(&format!("mkfs.ext4 -q -L precious {}", disk.dev));
+    let hash = || sh_ok(&format!("sha256sum {}", disk.img().display()));
+    let before = hash();
+    // the layout evaluates; the system does not (a type error only the
+    // build reaches)
+    w.fleet(&format!(
+        r#"{{ ... }}: {{
+  environment.etc.motd = {{ text = "hi"; mode = 644; }};
+  disko.devices.disk.main = {{
+    device = "{dev}";
+    content = {{ type = "filesystem"; format = "ext4"; mountpoint = "/"; }};
+  }};
+}}
+"#,
+        dev = disk.dev
+    ));
+    let root = w.root();
+    let o = w.ox(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--yes-wipe-all-disks",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("building"), "{err}");
+    assert!(!err.contains("+ wipefs"), "{err}");
+    assert_eq!(
+        hash(),
+        before,
+        "the disk changed although the host does not build"
+    );
+    assert!(findmnt(&root).is_none());
+}
+
+#[test]
+fn install_with_packages_the_base_lacks_defers_activation_to_the_first_boot() {
+    if skip() {
+        return;
+    }
+    if let Some(why) = ox_testhost::unavailable() {
+        eprintln!("SKIP: no Debian base rootfs: {why}");
+        return;
+    }
+    let base = ox_testhost::base_rootfs().expect("base rootfs");
+    let w = Work::new("pkgs");
+    let fleet = w.fleet(
+        r#"{ pkgs, ... }: {
+  networking.hostName = "pkgbox";
+  environment.systemPackages = [ pkgs.hello ];
+  disko.devices.disk.main = {
+    device = "/dev/disk/by-id/not-here";
+    imageSize = "700M";
+    content = { type = "filesystem"; format = "ext4"; mountpoint = "/"; };
+  };
+}
+"#,
+    );
+    std::fs::write(
+        fleet.join("ox.lock"),
+        r#"{
+  "formatVersion": 1,
+  "packages": {
+    "hello": {
+      "version": "2.10-3",
+      "architecture": "amd64",
+      "sha256": "0000000000000000000000000000000000000000000000000000000000000000",
+      "files": [ "/usr/bin/hello" ]
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let images = w.dir.join("images");
+    let root = w.root();
+    let out = w.ox_ok(&[
+        "install",
+        "--flake",
+        ".#t",
+        "--root",
+        &root,
+        "--images",
+        &images.to_string_lossy(),
+        "--base",
+        &base.to_string_lossy(),
+    ]);
+    assert!(
+        out.contains("1 Debian package(s) the base does not have (hello=2.10-3)"),
+        "{out}"
+    );
+    let top = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("/ox/store/"))
+        .unwrap_or_else(|| panic!("no toplevel printed:\n{out}"))
+        .to_string();
+    let a = Attached::new(&images.join("main.raw"), w.dir.join("inspect"));
+    sh_ok(&format!("mount -o ro {} {}", a.dev, a.mnt.display()));
+    let m = a.mnt.to_string_lossy().into_owned();
+    // the boot default, not activated: no /etc flip link yet
+    assert_eq!(
+        std::fs::read_link(format!("{m}/ox/var/profiles/system-1-link")).unwrap(),
+        PathBuf::from(&top)
+    );
+    assert!(std::fs::symlink_metadata(format!("{m}/etc/ox-static")).is_err());
+    let unit = std::fs::read_to_string(format!("{m}/etc/systemd/system/ox-boot.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/ox activate --boot-time"),
+        "{unit}"
+    );
+    assert!(std::fs::symlink_metadata(format!(
+        "{m}/etc/systemd/system/sysinit.target.wants/ox-boot.service"
+    ))
+    .is_ok());
 }

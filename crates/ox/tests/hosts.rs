@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use ox_testhost::testsupport::{ox_command, repo, text};
 
 fn hosts_dir() -> PathBuf {
     repo().join("tests/system/hosts")
@@ -26,7 +24,7 @@ fn ox(store_root: &Path, args: &[&str]) -> Run {
     let nix = std::env::var_os("OX_TEST_NIX")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("nix"));
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ox"));
+    let mut c = ox_command(Path::new(env!("CARGO_BIN_EXE_ox")));
     c.args(args);
     if args[0] != "diff" {
         c.arg("-I").arg(format!("ox={}", nix.display()));
@@ -35,14 +33,12 @@ fn ox(store_root: &Path, args: &[&str]) -> Run {
         .current_dir(hosts_dir())
         .env("OX_STORE_ROOT", store_root)
         .env("OX_STATE_DIR", store_root.join("state"))
-        .env("NO_COLOR", "1")
-        .env_remove("NIX_PATH")
         .output()
         .expect("running ox");
     Run {
         ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
     }
 }
 

@@ -246,7 +246,7 @@ let
     };
   };
 
-  diskModule = { name, ... }: {
+  diskModule = { name, config, ... }: {
     options = {
       name = mkOption {
         type = types.str;
@@ -267,6 +267,18 @@ let
         type = types.bool;
         default = true;
         description = "Whether mode `destroy` wipes this disk.";
+      };
+      imageName = mkOption {
+        type = types.str;
+        default = config.name;
+        defaultText = "the disk's name";
+        description = "File name (without `.raw`) of this disk's image (`ox disko --images DIR`, `ox install --images DIR`).";
+      };
+      imageSize = mkOption {
+        type = types.strMatching "[0-9]+[KMGT]?";
+        default = "2G";
+        example = "60G";
+        description = "Size of this disk's image file (sparse).";
       };
       content = mkOption {
         type = types.nullOr (types.submodule (contentModule "disk"));
@@ -324,7 +336,7 @@ let
       };
 
   disks = lib.mapAttrsToList (attr: d: {
-    inherit (d) name device destroy;
+    inherit (d) name device destroy imageName imageSize;
     content = norm d.name "disko.devices.disk.${attr}.content" d.device d.content;
   }) config.disko.devices.disk;
 
