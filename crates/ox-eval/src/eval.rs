@@ -63,6 +63,8 @@ pub struct Eval {
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
     /// The value `builtins.builtins` refers to (see `builtins::add_builtin`).
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
+    /// Scratch buffer for building dynamic attribute names.
+    name_buf: String,
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -83,6 +85,7 @@ impl Eval {
             trace_hook: None,
             regex_cache: HashMap::new(),
             builtins_cell: Rc::new(std::cell::RefCell::new(None)),
+            name_buf: String::new(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -342,33 +345,7 @@ impl Eval {
             }
             Expr::Str { parts, span } => {
                 let mut s = String::new();
-                let mut ctx: Context = None;
-                for p in parts {
-                    match p {
-                        StrPart::Lit(l) => s.push_str(l),
-                        StrPart::Expr(x) => {
-                            let v = self.eval(x, env)?;
-                            // strings are appended in place, not copied first
-                            if let Value::Str(ns) = &v {
-                                s.push_str(&ns.s);
-                                if ns.ctx.is_some() {
-                                    ctx = merge_ctx(&ctx, &ns.ctx);
-                                }
-                                continue;
-                            }
-                            let ns = self
-                                .coerce_to_string(v, span_or(x.span(), *span), false, true)
-                                .context(|| {
-                                    (
-                                        "while evaluating a string interpolation".to_string(),
-                                        x.span(),
-                                    )
-                                })?;
-                            s.push_str(&ns.s);
-                            ctx = merge_ctx(&ctx, &ns.ctx);
-                        }
-                    }
-                }
+                let ctx = self.str_parts_into(parts, *span, env, &mut s)?;
                 Ok(Value::str_ctx(s, ctx))
             }
             Expr::Path { parts, base, span } => {
@@ -596,12 +573,9 @@ impl Eval {
         if !def.dynamics.is_empty() {
             let mut extra = Vec::new();
             for (n, v, span) in &def.dynamics {
-                let nv = self.eval(n, &scope)?;
-                if matches!(nv, Value::Null) {
+                let Some(name) = self.dyn_name(n, &scope, *span)? else {
                     continue;
-                }
-                let name = self.expect_string(&nv, *span)?;
-                let name: Sym = sym(&name.s);
+                };
                 if attrs.contains(name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
                     return err(
                         ErrorKind::Other,
@@ -621,17 +595,69 @@ impl Eval {
         Ok(Value::attrs(attrs))
     }
 
+    /// Append the parts of an interpolated string to `s`; returns their
+    /// context.
+    fn str_parts_into(
+        &mut self,
+        parts: &'static [StrPart],
+        span: Span,
+        env: &Rc<Env>,
+        s: &mut String,
+    ) -> Result<Context> {
+        let mut ctx: Context = None;
+        for p in parts {
+            match p {
+                StrPart::Lit(l) => s.push_str(l),
+                StrPart::Expr(x) => {
+                    let v = self.eval(x, env)?;
+                    // strings are appended in place, not copied first
+                    if let Value::Str(ns) = &v {
+                        s.push_str(&ns.s);
+                        if ns.ctx.is_some() {
+                            ctx = merge_ctx(&ctx, &ns.ctx);
+                        }
+                        continue;
+                    }
+                    let ns = self
+                        .coerce_to_string(v, span_or(x.span(), span), false, true)
+                        .context(|| {
+                            (
+                                "while evaluating a string interpolation".to_string(),
+                                x.span(),
+                            )
+                        })?;
+                    s.push_str(&ns.s);
+                    ctx = merge_ctx(&ctx, &ns.ctx);
+                }
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// The name a dynamic attribute expression evaluates to (`None` for
+    /// `null`). An interpolated name (`"a${toString i}"`) is built in a
+    /// reused buffer and interned, without allocating a string value.
+    fn dyn_name(&mut self, e: &'static Expr, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+        if let Expr::Str { parts, span: sspan } = e {
+            let mut buf = std::mem::take(&mut self.name_buf);
+            buf.clear();
+            let r = self.str_parts_into(parts, *sspan, env, &mut buf);
+            let out = r.map(|_| Some(sym(&buf)));
+            self.name_buf = buf;
+            return out;
+        }
+        let v = self.eval(e, env)?;
+        if matches!(v, Value::Null) {
+            return Ok(None);
+        }
+        let s = self.expect_string(&v, span)?;
+        Ok(Some(sym(&s.s)))
+    }
+
     fn attr_key(&mut self, k: &'static AttrKey, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
         match k {
             AttrKey::Static(s) => Ok(Some(*s)),
-            AttrKey::Dynamic(e) => {
-                let v = self.eval(e, env)?;
-                if matches!(v, Value::Null) {
-                    return Ok(None);
-                }
-                let s = self.expect_string(&v, span_or(e.span(), span))?;
-                Ok(Some(sym(&s.s)))
-            }
+            AttrKey::Dynamic(e) => self.dyn_name(e, env, span_or(e.span(), span)),
         }
     }
 
