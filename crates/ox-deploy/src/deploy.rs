@@ -635,18 +635,33 @@ fn finish(r: &mut HostReport, s: State) -> Result<(), Error> {
 }
 
 fn upload_ox(ssh: &Ssh, opts: &Options, progress: &(dyn Fn(Phase) + Sync)) -> Result<(), Error> {
-    let mut f = std::fs::File::open(&opts.ox_binary)
-        .map_err(|e| Error::Local(format!("{}: {e}", opts.ox_binary.display())))?;
+    upload_binary(ssh, &opts.ox_binary, &opts.remote_ox, progress)
+}
+
+/// Installs the local file `binary` on the host at `remote` (mode
+/// 0755), atomically (`cat > tmp; chmod; mv`). Also used by `ox install
+/// --target`.
+pub fn upload_binary(
+    ssh: &Ssh,
+    binary: &Path,
+    remote: &str,
+    progress: &(dyn Fn(Phase) + Sync),
+) -> Result<(), Error> {
+    let mut f = std::fs::File::open(binary)
+        .map_err(|e| Error::Local(format!("{}: {e}", binary.display())))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     progress(Phase::CopyOx { bytes: size });
     let mut child = ssh.spawn(
         &[
             "sh",
             "-c",
-            "set -e; mkdir -p \"$(dirname \"$1\")\"; t=\"$1.tmp.$$\"; cat > \"$t\"; \
-             chmod 0755 \"$t\"; mv -f \"$t\" \"$1\"",
+            // install atomically, then keep only the three newest
+            // binaries (a job still running may use an older one)
+            "set -e; d=\"$(dirname \"$1\")\"; mkdir -p \"$d\"; t=\"$1.tmp.$$\"; \
+             cat > \"$t\"; chmod 0755 \"$t\"; mv -f \"$t\" \"$1\"; \
+             ls -t \"$d\" | grep -v '\\.tmp\\.' | tail -n +4 | while read -r f; do rm -f \"$d/$f\"; done",
             "sh",
-            &opts.remote_ox,
+            remote,
         ],
         false,
     )?;
@@ -676,7 +691,29 @@ fn copy(
     ox: &str,
     progress: &(dyn Fn(Phase) + Sync),
 ) -> Result<ImportReport, Error> {
-    let mut child = ssh.spawn(&[ox, "deploy-remote", "import"], false)?;
+    copy_paths(
+        ssh,
+        store,
+        send,
+        total,
+        &[ox, "deploy-remote", "import"],
+        progress,
+    )
+}
+
+/// Streams `send` (in dependency order, `total` NAR bytes) to the remote
+/// command `import` (an `ox deploy-remote import`, possibly with a
+/// store root of its own: `ox install --target` imports into the new
+/// root's store) and returns its report.
+pub fn copy_paths(
+    ssh: &Ssh,
+    store: &Store,
+    send: &[ox_localstore::PathInfo],
+    total: u64,
+    import: &[&str],
+    progress: &(dyn Fn(Phase) + Sync),
+) -> Result<ImportReport, Error> {
+    let mut child = ssh.spawn(import, false)?;
     let stdin = child.stdin.take().expect("piped");
     let sent = AtomicU64::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);

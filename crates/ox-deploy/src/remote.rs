@@ -241,7 +241,32 @@ fn spawn_detached(ox: &Path, id: &str) -> Result<(), Error> {
 }
 
 /// Copies new log lines to `out` until `stop(state)`.
+/// Whether the job's process still runs: `None` before it wrote its
+/// pid, else whether that pid is a live `deploy-remote apply` of this job.
+fn job_alive(dir: &Path) -> Option<bool> {
+    let pid = fs::read_to_string(dir.join("job.pid")).ok()?;
+    let id = dir.file_name()?.to_string_lossy().into_owned();
+    let cmdline = fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    Some(cmdline.contains("apply") && cmdline.contains(&id))
+}
+
+fn died(dir: &Path) -> State {
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    State::why(
+        "failed",
+        format!(
+            "the activation job ended without a result; see `journalctl -u ox-deploy-{id}` \
+             (an interrupted activation is finished or undone by the next one)"
+        ),
+    )
+}
+
 fn follow(dir: &Path, out: &mut dyn Write, stop: impl Fn(&State) -> bool) -> Result<State, Error> {
+    let started = Instant::now();
     let mut pos = 0u64;
     let logp = dir.join("log");
     let mut pump = |pos: &mut u64| {
@@ -264,6 +289,21 @@ fn follow(dir: &Path, out: &mut dyn Write, stop: impl Fn(&State) -> bool) -> Res
             return Ok(st);
         }
         pump(&mut pos);
+        match job_alive(dir) {
+            Some(false) => {
+                // it may have written its last state just before exiting
+                let st = read_state(dir)?;
+                pump(&mut pos);
+                return Ok(if stop(&st) { st } else { died(dir) });
+            }
+            None if started.elapsed() > Duration::from_secs(30) => {
+                return Ok(State::why(
+                    "failed",
+                    "the activation job did not start within 30 s; nothing was changed".into(),
+                ))
+            }
+            _ => {}
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -305,6 +345,9 @@ pub fn apply(ox: &Path, id: &str) -> Result<State, Error> {
     let p = dir.join("job.json");
     let job: Job = serde_json::from_slice(&fs::read(&p).map_err(io(&p))?)
         .map_err(|e| Error::Local(format!("{}: {e}", p.display())))?;
+    // who runs the job: followers stop waiting when it is gone
+    let pidf = dir.join("job.pid");
+    fs::write(&pidf, std::process::id().to_string()).map_err(io(&pidf))?;
     let st = run_job(ox, &dir, &job).unwrap_or_else(|e| State::why("failed", e.to_string()));
     write_state(&dir, &st)?;
     Ok(st)
@@ -505,6 +548,10 @@ fn wait_final(dir: &Path, max: Duration) -> Result<State, Error> {
         if st.is_final() || start.elapsed() > max {
             return Ok(st);
         }
+        if job_alive(dir) == Some(false) {
+            let st = read_state(dir)?;
+            return Ok(if st.is_final() { st } else { died(dir) });
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -549,6 +596,26 @@ mod tests {
         );
         let e = run_check("sleep 5", Duration::from_millis(200)).unwrap_err();
         assert!(e.contains("did not finish"), "{e}");
+    }
+
+    #[test]
+    fn a_dead_job_is_noticed() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("123-4-5");
+        fs::create_dir_all(&d).unwrap();
+        write_state(&d, &State::new("awaiting-confirm")).unwrap();
+        assert_eq!(job_alive(&d), None);
+        // a pid that is not this job's `apply` (our own test process)
+        fs::write(d.join("job.pid"), std::process::id().to_string()).unwrap();
+        assert_eq!(job_alive(&d), Some(false));
+        let st = wait_final(&d, Duration::from_secs(30)).unwrap();
+        assert_eq!(st.state, "failed");
+        assert!(st
+            .reason
+            .unwrap()
+            .contains("journalctl -u ox-deploy-123-4-5"));
+        let st = follow(&d, &mut Vec::new(), |s| s.state != "awaiting-confirm").unwrap();
+        assert_eq!(st.state, "failed");
     }
 
     #[test]

@@ -862,23 +862,7 @@ fn table(reports: &[HostReport]) -> String {
             r.reason.clone().unwrap_or_default(),
         ]);
     }
-    let mut width = [0usize; 6];
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::from("\n");
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(width)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::host_cmd::columns(&rows)
 }
 
 /// A private directory for control sockets, removed on drop.

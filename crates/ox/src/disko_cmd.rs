@@ -15,8 +15,15 @@ use ox_store::StorePath;
 #[derive(Args, Debug)]
 pub struct DiskoArgs {
     /// The host, `REF#HOST` (its flake's oxConfigurations).
-    #[arg(long, value_name = "REF#HOST")]
-    pub flake: String,
+    #[arg(long, value_name = "REF#HOST", required_unless_present = "layout_json")]
+    pub flake: Option<String>,
+    /// Internal (`ox install --target`): the evaluated layout as JSON,
+    /// from a file or `-` (stdin), instead of evaluating a flake here.
+    #[arg(long, hide = true, value_name = "FILE", conflicts_with = "flake")]
+    pub layout_json: Option<PathBuf>,
+    /// Internal: the host's name for messages, with --layout-json.
+    #[arg(long, hide = true, default_value = "host")]
+    pub layout_host: String,
     /// destroy,format,mount | format,mount | format | mount | unmount | destroy
     #[arg(long, default_value = "mount")]
     pub mode: String,
@@ -75,10 +82,42 @@ pub struct InstallArgs {
     /// Internal: the new root's physical store directory.
     #[arg(long, hide = true, value_name = "DIR")]
     pub internal_store: Option<PathBuf>,
+    /// Install onto another machine over SSH (`[user@]host[:port]`,
+    /// e.g. a rescue system): the host is built here, the disks are
+    /// partitioned there, the closure is copied into the new root.
+    #[arg(long, value_name = "[USER@]HOST[:PORT]")]
+    pub target: Option<String>,
+    /// A directory whose contents are copied into the new root (owner
+    /// root, modes kept), e.g. `etc/ssh/ssh_host_ed25519_key` so the
+    /// host's sops secrets decrypt at the first boot.
+    #[arg(long, value_name = "DIR")]
+    pub extra_files: Option<PathBuf>,
+    /// With --target: an ssh `-o` option (`Key=Value`), repeatable.
+    #[arg(long = "ssh-option", value_name = "KEY=VALUE", requires = "target")]
+    pub ssh_option: Vec<String>,
+    /// With --target: build, connect and print the disk plan the target
+    /// would run; change nothing there.
+    #[arg(long, requires = "target")]
+    pub dry_run: bool,
+    /// With --target: leave the new root mounted at the end.
+    #[arg(long, requires = "target")]
+    pub no_unmount: bool,
+    /// With --target: print the report as JSON on stdout.
+    #[arg(long, requires = "target")]
+    pub json: bool,
 }
 
 /// The host's normalised layout, after its assertions passed.
 fn host_layout(flake: &str, include: &[String]) -> Result<(String, Layout), String> {
+    host_layout_json(flake, include).map(|(h, l, _)| (h, l))
+}
+
+/// [`host_layout`] plus the layout's JSON (what `ox install --target`
+/// ships to the target, which does not evaluate anything).
+pub(crate) fn host_layout_json(
+    flake: &str,
+    include: &[String],
+) -> Result<(String, Layout, serde_json::Value), String> {
     let (mut he, host) = crate::host_cmd::HostEval::open_flake(flake, include)?;
     let host = host
         .ok_or_else(|| format!("error: --flake {flake}: name the host after `#` (REF#HOST)\n"))?;
@@ -101,8 +140,9 @@ fn host_layout(flake: &str, include: &[String]) -> Result<(String, Layout), Stri
         return Err(s);
     }
     let v = he.apply_json(&host, "h: h.config.system.build.diskoLayout")?;
-    let layout = Layout::from_json(v).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
-    Ok((host, layout))
+    let layout =
+        Layout::from_json(v.clone()).map_err(|e| format!("error: host `{host}`: {e}\n"))?;
+    Ok((host, layout, v))
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -115,7 +155,7 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-fn ask_yes(q: &str) -> bool {
+pub(crate) fn ask_yes(q: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
@@ -160,7 +200,26 @@ fn disko(
 }
 
 pub fn run(a: DiskoArgs) -> Result<ExitCode, String> {
-    let (host, layout) = host_layout(&a.flake, &a.include)?;
+    let (host, layout) = match (&a.flake, &a.layout_json) {
+        (Some(f), _) => host_layout(f, &a.include)?,
+        (None, Some(file)) => {
+            let text = if file == Path::new("-") {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| format!("error: reading the layout from stdin: {e}\n"))?;
+                s
+            } else {
+                std::fs::read_to_string(file)
+                    .map_err(|e| format!("error: {}: {e}\n", file.display()))?
+            };
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("error: the layout is not JSON: {e}\n"))?;
+            let layout = Layout::from_json(v)
+                .map_err(|e| format!("error: host `{}`: {e}\n", a.layout_host))?;
+            (a.layout_host.clone(), layout)
+        }
+        (None, None) => return Err("error: ox disko needs --flake REF#HOST\n".into()),
+    };
     if let Some(dir) = &a.images {
         let (layout, mut images) = ox_disko::images::Images::attach(&layout, dir)
             .map_err(|e| format!("error: host `{host}`: {e}\n"))?;
@@ -239,6 +298,27 @@ fn copy_closure(src: &Store, dst: &Store, top: &StorePath) -> Result<usize, Stri
     result
 }
 
+/// `extra/*` → `root/*`, owned by root, modes kept; the root directory
+/// itself keeps its own mode. The same tar pipe as `ox install --target`.
+fn copy_extra_files(extra: &Path, root: &Path) -> Result<(), String> {
+    let sh = "tar --owner=0 --group=0 --numeric-owner -C \"$1\" -cf - . | tar --numeric-owner -x -p --no-overwrite-dir -f - -C \"$2\"";
+    let o = Command::new("bash")
+        .args(["-o", "pipefail", "-c", sh, "sh"])
+        .arg(extra)
+        .arg(root)
+        .output()
+        .map_err(|e| format!("error: running tar: {e}\n"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "error: copying the extra files {} into {}: {}\n",
+            extra.display(),
+            root.display(),
+            String::from_utf8_lossy(&o.stderr).trim_end()
+        ));
+    }
+    Ok(())
+}
+
 fn unpack_base(base: &Path, root: &Path) -> Result<(), String> {
     let mut c = if base.is_dir() {
         let mut c = Command::new("cp");
@@ -274,6 +354,9 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     if let (Some(top), Some(store)) = (&a.internal_activate, &a.internal_store) {
         return activate_in_new_root(top, store, &root);
     }
+    if a.target.is_some() {
+        return crate::install_remote_cmd::run(a);
+    }
     if root == Path::new("/") {
         return Err("error: ox install --root /: the new system's root must be a separate mountpoint (e.g. /mnt), not the running system\n".into());
     }
@@ -291,8 +374,25 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     }
     // 1. the system, built here before any disk is touched: a host that
     // does not build wipes nothing
+    if let Some(x) = &a.extra_files {
+        if !x.is_dir() {
+            return Err(format!(
+                "error: --extra-files {}: expected a directory (its contents go to / of the new system)\n",
+                x.display()
+            ));
+        }
+    }
     eprintln!("ox install: building `{host}`");
     let top = crate::activate_cmd::build_host(&flake)?;
+    {
+        let store = crate::build_cmd::open_store(None)?;
+        let real = store
+            .real_path_of_str(&top.to_string_lossy())
+            .unwrap_or_else(|| top.clone());
+        for w in crate::install_keys::check(&store, &real, a.extra_files.as_deref()) {
+            eprintln!("warning: {w}");
+        }
+    }
     // 2. disks (or images of them, released when this returns)
     let mut images = None;
     let (layout, yes) = match &a.images {
@@ -310,6 +410,10 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
     if let Some(b) = &a.base {
         eprintln!("ox install: unpacking the base system {}", b.display());
         unpack_base(b, &root)?;
+    }
+    if let Some(x) = &a.extra_files {
+        eprintln!("ox install: copying the extra files {}", x.display());
+        copy_extra_files(x, &root)?;
     }
     if !root.join("etc/passwd").exists() {
         return Err(format!(
@@ -356,16 +460,6 @@ pub fn install(a: InstallArgs) -> Result<ExitCode, String> {
             root.display()
         ));
     }
-    // activation recorded the generation as running in <root>/run/ox;
-    // that is for a live system (the booted one gets a fresh /run and
-    // ox-boot.service records it there)
-    let _ = std::fs::remove_dir_all(root.join("run/ox"));
-    let unit = root.join("etc/systemd/system/ox-boot.service");
-    std::fs::write(
-        &unit,
-        ox_activate::engine::boot_unit_text(Path::new("/usr/local/bin/ox")),
-    )
-    .map_err(|e| format!("error: {}: {e}\n", unit.display()))?;
     let gens = ox_activate::profile::list(&ox_activate::Paths::new(&root));
     let n = gens.last().map(|g| g.number).unwrap_or(1);
     eprintln!(
@@ -516,5 +610,15 @@ fn activate_in_new_root(top: &Path, store: &Path, root: &Path) -> Result<ExitCod
             eprintln!("warning: {w}");
         }
     }
+    // activation recorded the generation as running in <root>/run/ox;
+    // that is for a live system (the booted one gets a fresh /run and
+    // ox-boot.service records it there)
+    let _ = std::fs::remove_dir_all(root.join("run/ox"));
+    let unit = root.join("etc/systemd/system/ox-boot.service");
+    std::fs::write(
+        &unit,
+        ox_activate::engine::boot_unit_text(Path::new("/usr/local/bin/ox")),
+    )
+    .map_err(|e| format!("error: {}: {e}\n", unit.display()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -572,23 +572,33 @@ fn summary_table(store: &Store, built: &[(String, String)]) -> Result<String, St
             secrets.to_string(),
         ]);
     }
-    let mut width = [0usize; 7];
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+    Ok(columns(&rows))
+}
+
+/// Rows as left-aligned columns two spaces apart, after an empty line
+/// (the summary tables of `ox build --all --summary` and `ox deploy`).
+pub fn columns<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let mut width: Vec<usize> = Vec::new();
+    for r in rows {
+        for (i, c) in r.as_ref().iter().enumerate() {
+            if width.len() <= i {
+                width.push(0);
+            }
+            width[i] = width[i].max(c.chars().count());
         }
     }
     let mut out = String::from("\n");
-    for r in &rows {
+    for r in rows {
         let line: Vec<String> = r
+            .as_ref()
             .iter()
-            .zip(width)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}", w = *w))
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 pub fn diff(a: DiffArgs) -> Result<ExitCode, String> {

@@ -20,6 +20,8 @@ mod disko_cmd;
 mod eval_cmd;
 mod flake_cmd;
 mod host_cmd;
+mod install_keys;
+mod install_remote_cmd;
 mod option_cmd;
 mod options_cmd;
 mod pkgs_cmd;

@@ -842,6 +842,16 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         dev = disk.dev
     ));
     let root = w.root();
+    // an extra file (as a host key would be): mode kept, owned by root
+    let extra = w.dir.join("extra");
+    std::fs::create_dir_all(extra.join("etc/ssh")).unwrap();
+    let key = extra.join("etc/ssh/ssh_host_ed25519_key");
+    std::fs::write(&key, "not really a key\n").unwrap();
+    sh_ok(&format!(
+        "chmod 600 {} && chown 1234:1234 {}",
+        key.display(),
+        key.display()
+    ));
     let out = w.ox_ok(&[
         "install",
         "--flake",
@@ -851,7 +861,21 @@ fn install_puts_the_system_into_a_loop_backed_root() {
         "--yes-wipe-all-disks",
         "--base",
         &base.to_string_lossy(),
+        "--extra-files",
+        &extra.to_string_lossy(),
     ]);
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let k = format!("{root}/etc/ssh/ssh_host_ed25519_key");
+        assert_eq!(std::fs::read_to_string(&k).unwrap(), "not really a key\n");
+        let m = std::fs::metadata(&k).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+        assert_eq!((m.uid(), m.gid()), (0, 0));
+        assert_eq!(
+            std::fs::metadata(&root).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
+    }
     let top = out
         .lines()
         .rev()
