@@ -781,6 +781,55 @@ impl Eval {
         Ok(f)
     }
 
+    /// `f a b` for loops that call the same function again and again
+    /// (`foldl'`, `sort`): the two frames of a curried `a: b: body` are
+    /// kept in `frames` and refilled by the next call when nothing
+    /// captured them (an allocation and a free less per frame).
+    pub fn call2_in(
+        &mut self,
+        frames: &mut Frames,
+        f: &Value,
+        a: Value,
+        b: Value,
+        span: Option<Span>,
+    ) -> Result<Value> {
+        let Value::Lambda(c) = f else {
+            return self.call2(f.clone(), a, b, span);
+        };
+        let outer: &'static LambdaDef = c.def;
+        let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) else {
+            return self.call2(f.clone(), a, b, span);
+        };
+        if inner.formals.is_some() || cheap_shape(&inner.body) {
+            return self.call2(f.clone(), a, b, span);
+        }
+        let inner: &'static LambdaDef = inner;
+        let env2 = match frames.0.take() {
+            Some(mut e2) => match refill(&mut e2, &c.env, a, b) {
+                None => e2,
+                Some((a, b)) => {
+                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                    Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+                }
+            },
+            None => {
+                let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+            }
+        };
+        let r = self.eval(&inner.body, &env2).context(|| {
+            (
+                match &*outer.name.borrow() {
+                    Some(n) => format!("while calling '{}'", n),
+                    None => "while calling a function".to_string(),
+                },
+                span,
+            )
+        });
+        frames.0 = Some(env2);
+        r
+    }
+
     /// `f a b`. For the common curried `a: b: body` it binds both
     /// arguments directly, without allocating the intermediate closure
     /// (`foldl'`, `sort`, `mapAttrs` callbacks).
@@ -1583,6 +1632,28 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
         _ => Value::Bool(x >= y),
     })
 }
+
+/// Refill the two frames of a previous `call2_in` with new arguments, if
+/// nothing else holds them and the outer one hangs off `parent`;
+/// otherwise hand the arguments back.
+fn refill(e2: &mut Rc<Env>, parent: &Rc<Env>, a: Value, b: Value) -> Option<(Value, Value)> {
+    let Some(x) = Rc::get_mut(e2) else {
+        return Some((a, b));
+    };
+    let Some(y) = x.parent.as_mut().and_then(Rc::get_mut) else {
+        return Some((a, b));
+    };
+    if !y.parent.as_ref().is_some_and(|pp| Rc::ptr_eq(pp, parent)) {
+        return Some((a, b));
+    }
+    y.slots_mut()[0] = a;
+    x.slots_mut()[0] = b;
+    None
+}
+
+/// Frames kept between calls of `Eval::call2_in`.
+#[derive(Default)]
+pub struct Frames(Option<Rc<Env>>);
 
 /// Whether `cheap` may succeed on `e`: an operator on variables and
 /// integer constants.

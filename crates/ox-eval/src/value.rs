@@ -446,6 +446,10 @@ impl Env {
             parent,
         })
     }
+    /// The slots of a frame nobody else holds (see `Frames`).
+    pub(crate) fn slots_mut(&mut self) -> &mut Slots {
+        self.slots.get_mut()
+    }
     /// Fill a frame created empty (for `let`, `rec` and formals, whose
     /// thunks point at the frame). Only valid before any slot is read:
     /// `Eval` calls it right after `Env::new`, with no evaluation between.

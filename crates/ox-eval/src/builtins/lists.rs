@@ -63,8 +63,9 @@ fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     if l.is_empty() {
         return ev.force(acc);
     }
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        acc = ev.call2(f.clone(), acc, x.clone(), Some(span))?;
+        acc = ev.call2_in(&mut frames, &f, acc, x.clone(), Some(span))?;
         acc = ev.force(acc)?;
     }
     Ok(acc)
