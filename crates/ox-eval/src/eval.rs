@@ -781,6 +781,43 @@ impl Eval {
         Ok(f)
     }
 
+    /// `f x` for loops that call the same function again and again
+    /// (`filter`, `all`, `groupBy`, …): the frame of a plain lambda is kept
+    /// in `frames` and refilled by the next call when nothing captured it.
+    pub fn call_in(
+        &mut self,
+        frames: &mut Frames,
+        f: &Value,
+        arg: Value,
+        span: Option<Span>,
+    ) -> Result<Value> {
+        let Value::Lambda(c) = f else {
+            return self.call(f.clone(), arg, span);
+        };
+        let def: &'static LambdaDef = c.def;
+        if def.formals.is_some() || matches!(def.body, Expr::Var { .. }) || cheap_shape(&def.body) {
+            return self.call_lambda(c, arg, span);
+        }
+        let env = match frames.0.take() {
+            Some(mut e) => match refill1(&mut e, &c.env, arg) {
+                None => e,
+                Some(arg) => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
+            },
+            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
+        };
+        let r = self.eval(&def.body, &env).context(|| {
+            (
+                match &*def.name.borrow() {
+                    Some(n) => format!("while calling '{}'", n),
+                    None => "while calling a function".to_string(),
+                },
+                span,
+            )
+        });
+        frames.0 = Some(env);
+        r
+    }
+
     /// `f a b` for loops that call the same function again and again
     /// (`foldl'`, `sort`): the two frames of a curried `a: b: body` are
     /// kept in `frames` and refilled by the next call when nothing
@@ -1651,7 +1688,19 @@ fn refill(e2: &mut Rc<Env>, parent: &Rc<Env>, a: Value, b: Value) -> Option<(Val
     None
 }
 
-/// Frames kept between calls of `Eval::call2_in`.
+/// `refill` for the one frame of `call_in`.
+fn refill1(e: &mut Rc<Env>, parent: &Rc<Env>, arg: Value) -> Option<Value> {
+    let Some(x) = Rc::get_mut(e) else {
+        return Some(arg);
+    };
+    if !x.parent.as_ref().is_some_and(|p| Rc::ptr_eq(p, parent)) {
+        return Some(arg);
+    }
+    x.slots_mut()[0] = arg;
+    None
+}
+
+/// Frames kept between calls of `Eval::call_in` / `Eval::call2_in`.
 #[derive(Default)]
 pub struct Frames(Option<Rc<Env>>);
 
