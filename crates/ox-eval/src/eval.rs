@@ -1688,6 +1688,28 @@ fn refill(e2: &mut Rc<Env>, parent: &Rc<Env>, a: Value, b: Value) -> Option<(Val
     None
 }
 
+/// `f a b` without cloning or building frames, when `f` is a curried
+/// lambda whose body is an integer operator on variables that can be
+/// computed directly (a sort comparator); `None` means "use `call2`".
+pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
+    let Value::Lambda(c) = f else {
+        return None;
+    };
+    let (None, Expr::Lambda(inner)) = (&c.def.formals, &c.def.body) else {
+        return None;
+    };
+    if inner.formals.is_some() || !cheap_shape(&inner.body) {
+        return None;
+    }
+    let parent = &c.env;
+    let var = |d: u32, i: u32| match d {
+        0 => b,
+        1 => a,
+        _ => parent.lookup_ref(d - 2, i),
+    };
+    cheap_in(&inner.body, &var)
+}
+
 /// `refill` for the one frame of `call_in`.
 fn refill1(e: &mut Rc<Env>, parent: &Rc<Env>, arg: Value) -> Option<Value> {
     let Some(x) = Rc::get_mut(e) else {
