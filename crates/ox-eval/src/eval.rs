@@ -1160,6 +1160,17 @@ impl Eval {
                                 return Ok(Value::Int(r));
                             }
                         }
+                        BinOp::Mul => {
+                            if let Some(r) = x.checked_mul(y) {
+                                return Ok(Value::Int(r));
+                            }
+                        }
+                        // (`None` for a zero divisor: `arith` reports it)
+                        BinOp::Div => {
+                            if let Some(r) = x.checked_div(y) {
+                                return Ok(Value::Int(r));
+                            }
+                        }
                         BinOp::Less => return Ok(Value::Bool(x < y)),
                         BinOp::LessEq => return Ok(Value::Bool(x <= y)),
                         BinOp::More => return Ok(Value::Bool(x > y)),
