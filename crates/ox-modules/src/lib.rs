@@ -94,6 +94,10 @@ fn p_merge_definitions(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> 
     ]))
 }
 
+thread_local! {
+    static OPTION_TAG: Value = s("option");
+}
+
 /// `lib.mkOption`: `attrs // { _type = "option"; }` for an argument with
 /// only mkOption's attributes, as nixpkgs' function with formals (a
 /// configuration calls it thousands of times: natively it costs a few
@@ -141,7 +145,7 @@ fn p_mk_option(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
     Ok(Value::attrs(ox_eval::value::Attrs::update(
         &x,
-        &ox_eval::value::Attrs::from_sorted(vec![(key("_type"), s("option"))]),
+        &ox_eval::value::Attrs::from_sorted(vec![(key("_type"), OPTION_TAG.with(|t| t.clone()))]),
     )))
 }
 

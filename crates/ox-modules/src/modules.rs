@@ -173,13 +173,45 @@ pub struct RawDef {
     pub wraps: Rc<Vec<Wrap>>,
 }
 
+thread_local! {
+    static NO_WRAPS: Rc<Vec<Wrap>> = Rc::new(Vec::new());
+    /// An option's `default`: an `mkOptionDefault` definition.
+    static DEFAULT_WRAPS: Rc<Vec<Wrap>> = Rc::new(vec![Wrap::Override(Value::Int(1500))]);
+}
+
+thread_local! {
+    static EMPTY_ATTRS: Value = attrs(vec![]);
+}
+
+/// `{ }` (shared).
+fn empty_attrs() -> Value {
+    EMPTY_ATTRS.with(|e| e.clone())
+}
+
+fn strings(v: &[Rc<str>]) -> Vec<String> {
+    v.iter().map(|f| f.to_string()).collect()
+}
+
+/// `loc ++ [name]` in one allocation.
+pub fn loc_with(loc: &[String], name: &str) -> Vec<String> {
+    let mut l = Vec::with_capacity(loc.len() + 1);
+    l.extend(loc.iter().cloned());
+    l.push(name.to_string());
+    l
+}
+
+/// The (shared) empty list of properties of a plain definition.
+pub fn no_wraps() -> Rc<Vec<Wrap>> {
+    NO_WRAPS.with(|w| w.clone())
+}
+
 impl RawDef {
     pub fn plain(d: &Def) -> RawDef {
         RawDef {
             file: d.file.clone(),
             pos: d.pos,
             value: d.value.clone(),
-            wraps: Rc::new(Vec::new()),
+            wraps: no_wraps(),
         }
     }
 }
@@ -249,16 +281,23 @@ impl Sys {
         let s1 = self.clone();
         let config = lazy(move |ev| {
             // Keep the option tree while checking and building.
-            let _root = s1.root(ev)?;
+            let root = s1.root(ev)?;
             s1.check_unmatched(ev)?;
-            let c = s1.config_set(ev)?;
-            let c = force_attrs(ev, &c, "config")?;
-            let entries: Vec<(Sym, Value)> = c
-                .entries()
-                .iter()
-                .filter(|(k, _)| *k != "_module")
-                .cloned()
-                .collect();
+            let entries: Vec<(Sym, Value)> = if s1.freeform_type(ev)?.is_none() {
+                s1.freeform.set(false);
+                // the declared names but `_module`: `config` itself
+                // (with `_module`) is built only if a module reads it
+                // after this set is gone
+                root.config_entries(ev, Some("_module"))?
+            } else {
+                let c = s1.config_set(ev)?;
+                let c = force_attrs(ev, &c, "config")?;
+                c.entries()
+                    .iter()
+                    .filter(|(k, _)| *k != "_module")
+                    .cloned()
+                    .collect()
+            };
             let r = Value::attrs(Attrs::from_sorted(entries));
             s1.handle.result.set(&r);
             Ok(r)
@@ -460,7 +499,7 @@ impl Sys {
                     file: d.file.clone(),
                     pos: a.position(n).or(d.pos),
                     value: x.clone(),
-                    wraps: Rc::new(Vec::new()),
+                    wraps: no_wraps(),
                 });
             }
         }
@@ -573,7 +612,14 @@ impl Sys {
                 key("_class"),
                 self.class.clone().map(s).unwrap_or(Value::Null),
             ),
-            (key("_prefix"), loc_to_value(&self.prefix)),
+            (
+                key("_prefix"),
+                // the list evalModules was given, when it was one
+                match self.orig.get("prefix") {
+                    Some(p @ Value::List(_)) => p.clone(),
+                    _ => loc_to_value(&self.prefix),
+                },
+            ),
         ];
         e.extend(self.special.entries().iter().cloned());
         let v = attrs_sym(e);
@@ -698,113 +744,134 @@ impl Sys {
         m: Value,
     ) -> Result<Rc<Module>> {
         let a = force_attrs(ev, &m, "a module")?;
-        let file: Rc<str> = match a.get("_file") {
+        // One pass over the names (lookups one by one showed in profiles:
+        // every submodule element collects five modules).
+        let (mut f_file, mut f_key, mut f_class, mut f_disabled) = (None, None, None, None);
+        let (mut f_imports, mut f_require, mut f_options, mut f_config) = (None, None, None, None);
+        let (mut f_meta, mut f_freeform, mut other) = (None, None, false);
+        for (k, v) in a.entries() {
+            match *k {
+                "_file" => f_file = Some(v),
+                "key" => f_key = Some(v),
+                "_class" => f_class = Some(v),
+                "disabledModules" => f_disabled = Some(v),
+                "imports" => f_imports = Some(v),
+                "require" => f_require = Some(v),
+                "options" => f_options = Some(v),
+                "config" => f_config = Some(v),
+                "meta" => f_meta = Some(v),
+                "freeformType" => f_freeform = Some(v),
+                _ => other = true,
+            }
+        }
+        let file: Rc<str> = match f_file {
             Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
             None => file.into(),
         };
-        let key = match a.get("key") {
+        let key = match f_key {
             Some(k) => force_str(ev, k, "`key' of a module")?,
             None => key,
         };
-        let class = match a.get("_class") {
+        let class = match f_class {
             Some(c) => match ev.force(c.clone())? {
                 Value::Null => None,
                 c => Some(force_str(ev, &c, "`_class' of a module")?),
             },
             None => None,
         };
-        let list_of = |ev: &mut Eval, n: &str| -> Result<Vec<Value>> {
-            match a.get(n) {
+        let list_of = |ev: &mut Eval, v: Option<&Value>, n: &str| -> Result<Vec<Value>> {
+            match v {
                 Some(v) => Ok(
                     force_list_with(ev, v, || format!("`{}' of module `{}'", n, file))?.to_vec(),
                 ),
                 None => Ok(Vec::new()),
             }
         };
-        let disabled = list_of(ev, "disabledModules")?;
+        let disabled = list_of(ev, f_disabled, "disabledModules")?;
         let mut configs = Vec::new();
-        let explicit = a.contains("config") || a.contains("options");
+        let explicit = f_config.is_some() || f_options.is_some();
         let (imports, options) = if explicit {
-            for (k, _) in a.entries() {
-                if !matches!(
-                    *k,
-                    "_class"
-                        | "_file"
-                        | "key"
-                        | "disabledModules"
-                        | "imports"
-                        | "options"
-                        | "config"
-                        | "meta"
-                        | "freeformType"
-                ) {
-                    let bad: Vec<&str> = a
-                        .entries()
-                        .iter()
-                        .map(|(k, _)| *k)
-                        .filter(|k| {
-                            !matches!(
-                                *k,
-                                "_class"
-                                    | "_file"
-                                    | "key"
-                                    | "disabledModules"
-                                    | "imports"
-                                    | "options"
-                                    | "config"
-                                    | "meta"
-                                    | "freeformType"
-                            )
-                        })
-                        .collect();
-                    return Err(EvalError::new(
-                        ErrorKind::Throw,
-                        format!(
-                            "Module `{}' has an unsupported attribute `{}'. This is caused by introducing a top-level `config' or `options' attribute. Add configuration attributes immediately on the top level instead, or move all of them (namely: {}) into the explicit `config' attribute.",
-                            key,
-                            k,
-                            bad.join(" ")
-                        ),
-                        a.position(k),
-                    ));
-                }
-            }
-            if let Some(c) = a.get("config") {
-                configs.push(c.clone());
-            }
-            if let Some(mt) = a.get("meta") {
-                configs.push(attrs(vec![("meta", mt.clone())]));
-            }
-            (
-                list_of(ev, "imports")?,
-                a.get("options").cloned().unwrap_or(attrs(vec![])),
-            )
-        } else {
-            let mut imports = list_of(ev, "require")?;
-            imports.extend(list_of(ev, "imports")?);
-            let rest: Vec<(Sym, Value)> = a
-                .entries()
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        *k,
+            if other || f_require.is_some() {
+                let allowed = |k: &str| {
+                    matches!(
+                        k,
                         "_class"
                             | "_file"
                             | "key"
                             | "disabledModules"
-                            | "require"
                             | "imports"
+                            | "options"
+                            | "config"
+                            | "meta"
                             | "freeformType"
                     )
-                })
-                .cloned()
-                .collect();
-            let mut c = Attrs::from_sorted(rest);
-            c.positions = a.positions.clone();
-            configs.push(Value::attrs(c));
-            (imports, attrs(vec![]))
+                };
+                let bad: Vec<&str> = a
+                    .entries()
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .filter(|k| !allowed(k))
+                    .collect();
+                let k = bad[0];
+                return Err(EvalError::new(
+                    ErrorKind::Throw,
+                    format!(
+                        "Module `{}' has an unsupported attribute `{}'. This is caused by introducing a top-level `config' or `options' attribute. Add configuration attributes immediately on the top level instead, or move all of them (namely: {}) into the explicit `config' attribute.",
+                        key,
+                        k,
+                        bad.join(" ")
+                    ),
+                    a.position(k),
+                ));
+            }
+            if let Some(c) = f_config {
+                configs.push(c.clone());
+            }
+            if let Some(mt) = f_meta {
+                configs.push(attrs(vec![("meta", mt.clone())]));
+            }
+            (
+                list_of(ev, f_imports, "imports")?,
+                f_options.cloned().unwrap_or_else(empty_attrs),
+            )
+        } else {
+            let mut imports = list_of(ev, f_require, "require")?;
+            imports.extend(list_of(ev, f_imports, "imports")?);
+            let special = f_file.is_some()
+                || f_key.is_some()
+                || f_class.is_some()
+                || f_disabled.is_some()
+                || f_require.is_some()
+                || f_imports.is_some()
+                || f_freeform.is_some();
+            if special {
+                let rest: Vec<(Sym, Value)> = a
+                    .entries()
+                    .iter()
+                    .filter(|(k, _)| {
+                        !matches!(
+                            *k,
+                            "_class"
+                                | "_file"
+                                | "key"
+                                | "disabledModules"
+                                | "require"
+                                | "imports"
+                                | "freeformType"
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                let mut c = Attrs::from_sorted(rest);
+                c.positions = a.positions.clone();
+                configs.push(Value::attrs(c));
+            } else {
+                // the whole set is configuration: no copy
+                configs.push(Value::Attrs(a.clone()));
+            }
+            (imports, empty_attrs())
         };
-        if let Some(ft) = a.get("freeformType") {
+        if let Some(ft) = f_freeform {
             configs.push(attrs(vec![(
                 "_module",
                 attrs(vec![("freeformType", ft.clone())]),
@@ -831,31 +898,35 @@ impl Sys {
             Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
             None => Vec::new(),
         };
-        let mut loaded: HashMap<String, (Rc<Module>, Vec<String>)> = HashMap::default();
-        // (parent file, fallback key, value) -> key
+        // Modules by index, their imports as indices (keys are looked up
+        // once per module, not copied around).
+        let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::default();
+        // (parent file, fallback key, value) -> (index, newly loaded)
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
-                        loaded: &mut HashMap<String, (Rc<Module>, Vec<String>)>,
+                        loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
+                        index: &mut HashMap<String, usize>,
                         pf: &str,
                         fk: String,
                         v: Value|
-         -> Result<(String, bool)> {
+         -> Result<(usize, bool)> {
             let v = ev.force(v)?;
             if let Value::Path(p) = &v {
-                if loaded.contains_key(p.as_str()) {
-                    return Ok(((**p).clone(), false));
+                if let Some(&i) = index.get(p.as_str()) {
+                    return Ok((i, false));
                 }
             }
             let m = this.load(ev, pf, fk, v)?;
-            let k = m.key.clone();
-            if loaded.contains_key(&k) {
-                return Ok((k, false));
+            if let Some(&i) = index.get(&m.key) {
+                return Ok((i, false));
             }
-            loaded.insert(k.clone(), (m, Vec::new()));
-            Ok((k, true))
+            index.insert(m.key.clone(), loaded.len());
+            loaded.push((m, Vec::new()));
+            Ok((loaded.len() - 1, true))
         };
         let mut top_keys = Vec::new();
-        let mut stack: Vec<String> = Vec::new();
+        let mut stack: Vec<usize> = Vec::new();
         let internal = self.internal_module();
         let mut all_top = top.clone();
         all_top.push(internal);
@@ -864,23 +935,25 @@ impl Sys {
                 self,
                 ev,
                 &mut loaded,
+                &mut index,
                 UNKNOWN_FILE,
                 format!(":anon-{}", i + 1),
                 m,
             )?;
-            top_keys.push(k.clone());
+            top_keys.push(k);
             if new {
                 stack.push(k);
             }
         }
         while let Some(k) = stack.pop() {
-            let m = loaded[&k].0.clone();
+            let m = loaded[k].0.clone();
             let mut kids = Vec::new();
             for (n, imp) in m.imports.iter().enumerate() {
                 let (ck, new) = load_one(
                     self,
                     ev,
                     &mut loaded,
+                    &mut index,
                     &m.file,
                     format!("{}:anon-{}", m.key, n + 1),
                     imp.clone(),
@@ -891,14 +964,12 @@ impl Sys {
                         None,
                     )
                 })?;
-                kids.push(ck.clone());
+                kids.push(ck);
                 if new {
                     stack.push(ck);
                 }
             }
-            if let Some(e) = loaded.get_mut(&k) {
-                e.1 = kids;
-            }
+            loaded[k].1 = kids;
         }
         // disabledModules
         let mut disabled: HashSet<String> = HashSet::default();
@@ -906,7 +977,7 @@ impl Sys {
             Some(p) => Some(force_str(ev, p, "specialArgs.modulesPath")?),
             None => None,
         };
-        for (m, _) in loaded.values() {
+        for (m, _) in &loaded {
             for d in &m.disabled {
                 let d = ev.force(d.clone())?;
                 let k = match &d {
@@ -932,14 +1003,15 @@ impl Sys {
                 disabled.insert(k);
             }
         }
-        let mut out = Vec::new();
-        let mut seen: HashSet<String> = HashSet::default();
-        let mut queue: VecDeque<String> = top_keys.into_iter().collect();
+        let mut out = Vec::with_capacity(loaded.len());
+        let mut seen = vec![false; loaded.len()];
+        let mut queue: VecDeque<usize> = top_keys.into_iter().collect();
         while let Some(k) = queue.pop_front() {
-            if disabled.contains(&k) || !seen.insert(k.clone()) {
+            if seen[k] || (!disabled.is_empty() && disabled.contains(&loaded[k].0.key)) {
                 continue;
             }
-            let (m, kids) = &loaded[&k];
+            seen[k] = true;
+            let (m, kids) = &loaded[k];
             if let (Some(mc), Some(c)) = (&m.class, &self.class) {
                 if mc != c {
                     return throw(format!(
@@ -949,7 +1021,7 @@ impl Sys {
                 }
             }
             out.push(m.clone());
-            queue.extend(kids.iter().cloned());
+            queue.extend(kids.iter().copied());
         }
         let r = Rc::new(out);
         let _ = self.modules.set(r.clone());
@@ -1010,14 +1082,13 @@ impl Sys {
                     file: m.file.clone(),
                     pos: None,
                     value: c.clone(),
-                    wraps: Rc::new(Vec::new()),
+                    wraps: no_wraps(),
                 });
             }
         }
         let n = Rc::new(Node {
             sys: self.clone(),
             loc: self.prefix.clone(),
-            rel: Vec::new(),
             decls,
             defs,
             decl_index: OnceCell::new(),
@@ -1089,12 +1160,10 @@ pub struct Node {
     sys: Rc<Sys>,
     /// Full location (prefix included).
     loc: Vec<String>,
-    /// Location relative to the evaluation's root.
-    rel: Vec<String>,
     decls: Vec<(Rc<Module>, Value)>,
     defs: Vec<RawDef>,
     decl_index: OnceCell<Rc<DeclIndex>>,
-    def_index: OnceCell<Rc<HashMap<Sym, Vec<RawDef>>>>,
+    def_index: OnceCell<Rc<DefIndex>>,
     kids: RefCell<HashMap<Sym, Child>>,
     config: WeakMemo,
     options: WeakMemo,
@@ -1103,9 +1172,13 @@ pub struct Node {
 /// A declaration: its module, the `options` subtree, its position.
 type Decl = (Rc<Module>, Value, Option<Span>);
 
+/// Definitions at a node by name.
+type DefIndex = HashMap<Sym, SmallVec<[RawDef; 1]>>;
+
 struct DeclIndex {
     names: Vec<Sym>,
-    by_name: HashMap<Sym, Vec<Decl>>,
+    // (one declaration and one definition per name are the rule: inline)
+    by_name: HashMap<Sym, SmallVec<[Decl; 1]>>,
 }
 
 #[derive(Clone)]
@@ -1124,7 +1197,7 @@ impl Node {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, Vec<Decl>> = HashMap::default();
+        let mut by_name: HashMap<Sym, SmallVec<[Decl; 1]>> = HashMap::default();
         let mut names = Vec::new();
         for (m, v) in &self.decls {
             let a = force_attrs_with(ev, v, || {
@@ -1148,13 +1221,13 @@ impl Node {
         Ok(d)
     }
 
-    fn def_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<HashMap<Sym, Vec<RawDef>>>> {
+    fn def_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<DefIndex>> {
         if let Some(d) = self.def_index.get() {
             return Ok(d.clone());
         }
-        let mut idx: HashMap<Sym, Vec<RawDef>> = HashMap::default();
+        let mut idx: DefIndex = HashMap::default();
         for d in &self.defs {
-            let mut pushed = Vec::new();
+            let mut pushed = SmallVec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
                 (
                     format!(
@@ -1187,13 +1260,14 @@ impl Node {
         }
         let di = self.decl_index(ev)?;
         let decls = di.by_name.get(name).cloned().unwrap_or_default();
-        let defs = self.def_index(ev)?.get(name).cloned().unwrap_or_default();
-        let mut loc = self.loc.clone();
-        loc.push(name.to_string());
-        let mut rel = self.rel.clone();
-        rel.push(name.to_string());
-        let mut opts = Vec::new();
-        let mut trees = Vec::new();
+        let defs: Vec<RawDef> = self
+            .def_index(ev)?
+            .get(name)
+            .map(|d| d.to_vec())
+            .unwrap_or_default();
+        let loc = loc_with(&self.loc, name);
+        let mut opts: SmallVec<[Decl; 1]> = SmallVec::new();
+        let mut trees: SmallVec<[Decl; 1]> = SmallVec::new();
         for (m, v, pos) in decls {
             if is_option(ev, &v)? {
                 opts.push((m, v, pos));
@@ -1259,12 +1333,11 @@ impl Node {
                     None,
                 ));
             }
-            Child::Opt(Opt::new(ev, loc, opts, defs)?)
+            Child::Opt(Opt::new(ev, loc, &opts, defs)?)
         } else {
             Child::Node(Rc::new(Node {
                 sys: self.sys.clone(),
                 loc,
-                rel,
                 decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
                 defs,
                 decl_index: OnceCell::new(),
@@ -1283,9 +1356,25 @@ impl Node {
         if let Some(v) = self.config.get() {
             return Ok(v.clone());
         }
+        let e = self.config_entries(ev, None)?;
+        let v = Value::attrs(Attrs::from_sorted(e));
+        self.config.set(&v);
+        Ok(v)
+    }
+
+    /// The entries of `config` here (sorted), one thunk per declared name
+    /// but `skip`.
+    fn config_entries(
+        self: &Rc<Self>,
+        ev: &mut Eval,
+        skip: Option<&str>,
+    ) -> Result<Vec<(Sym, Value)>> {
         let di = self.decl_index(ev)?;
         let mut e = Vec::with_capacity(di.names.len());
         for n in &di.names {
+            if skip == Some(*n) {
+                continue;
+            }
             let me = self.clone();
             let n = *n;
             e.push((
@@ -1296,9 +1385,7 @@ impl Node {
                 }),
             ));
         }
-        let v = Value::attrs(Attrs::from_sorted(e));
-        self.config.set(&v);
-        Ok(v)
+        Ok(e)
     }
 
     fn options_attrs(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
@@ -1336,7 +1423,8 @@ impl Node {
                     out.extend(c.unmatched(ev)?);
                 }
             } else {
-                let mut p = self.rel.clone();
+                // relative to the evaluation's root
+                let mut p = self.loc[self.sys.prefix.len()..].to_vec();
                 p.push(n.to_string());
                 for d in &defs[*n] {
                     out.push((p.clone(), d.clone()));
@@ -1365,12 +1453,7 @@ impl Node {
 /// nixpkgs' `pushDownProperties`: mkMerge is flattened, mkIf and
 /// mkOverride around a set are pushed into its attributes (without
 /// forcing the condition).
-fn push_down(
-    ev: &mut Eval,
-    v: Value,
-    wraps: &Rc<Vec<Wrap>>,
-    out: &mut Vec<(Rc<Attrs>, Rc<Vec<Wrap>>)>,
-) -> Result<()> {
+fn push_down(ev: &mut Eval, v: Value, wraps: &Rc<Vec<Wrap>>, out: &mut Pushed) -> Result<()> {
     let v = ev.force(v)?;
     let a = match &v {
         Value::Attrs(a) => a.clone(),
@@ -1426,7 +1509,10 @@ pub struct Opt {
     loc: Vec<String>,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
-    decl_files: Vec<String>,
+    /// Shared with the declaring modules.
+    decl_files: Vec<Rc<str>>,
+    /// The first of `decl_files` (the file of the `default` definition).
+    first_file: Rc<str>,
     decl_pos: Vec<Option<Span>>,
     /// The first declaration as written (for attribute positions).
     first_decl: Option<Rc<Attrs>>,
@@ -1438,10 +1524,28 @@ pub struct Opt {
 }
 
 pub struct Merged {
-    pub defs: Vec<Def>,
+    // (mostly one definition: inline)
+    pub defs: SmallVec<[Def; 1]>,
     /// Definitions with their `mkOrder` priority (`None` for the default).
-    pub order: Vec<Option<i64>>,
+    pub order: SmallVec<[Option<i64>; 1]>,
     pub highest: i64,
+}
+
+fn is_opt_key(k: &str) -> bool {
+    matches!(
+        k,
+        "_type"
+            | "default"
+            | "defaultText"
+            | "example"
+            | "description"
+            | "relatedPackages"
+            | "type"
+            | "apply"
+            | "internal"
+            | "visible"
+            | "readOnly"
+    )
 }
 
 const OPT_KEYS: &[&str] = &[
@@ -1459,23 +1563,17 @@ const OPT_KEYS: &[&str] = &[
 ];
 
 impl Opt {
-    fn new(
-        ev: &mut Eval,
-        loc: Vec<String>,
-        decls: Vec<(Rc<Module>, Value, Option<Span>)>,
-        raw: Vec<RawDef>,
-    ) -> Result<Rc<Opt>> {
+    fn new(ev: &mut Eval, loc: Vec<String>, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
         // mergeOptionDecls
         let mut merged: Vec<(Sym, Value)> = Vec::new();
         let mut ty: Option<Value> = None;
         let mut files = Vec::new();
         let mut poss = Vec::new();
-        let mut first_file: Option<String> = None;
         let mut decl_attrs: Option<Rc<Attrs>> = None;
-        for (m, v, pos) in &decls {
+        for (m, v, pos) in decls {
             let a = force_attrs(ev, v, "an option declaration")?;
             for (k, _) in a.entries() {
-                if !OPT_KEYS.contains(k) {
+                if !is_opt_key(k) {
                     return Err(EvalError::new(
                         ErrorKind::Throw,
                         format!(
@@ -1505,7 +1603,7 @@ impl Opt {
                                             "The option `{}' in `{}' is already declared in {}.",
                                             show_option(&loc),
                                             m.file,
-                                            show_files(&files)
+                                            show_files(&strings(&files))
                                         ),
                                         a.position(k).or(*pos),
                                     ))
@@ -1521,7 +1619,7 @@ impl Opt {
                                     "The option `{}' in `{}' is already declared in {}.",
                                     show_option(&loc),
                                     m.file,
-                                    show_files(&files)
+                                    show_files(&strings(&files))
                                 ),
                                 a.position(k).or(*pos),
                             ));
@@ -1547,17 +1645,13 @@ impl Opt {
             if pos_here.is_none() {
                 pos_here = a.position("_type");
             }
-            files.push(m.file.to_string());
+            files.push(m.file.clone());
             poss.push(pos_here);
-            if first_file.is_none() {
-                first_file = Some(m.file.to_string());
-            }
             decl_attrs.get_or_insert(a);
         }
         let ty = ty.unwrap_or_else(types::unspecified);
         merged.push((key("type"), ty.clone()));
-        let decl = Rc::new(Attrs::from_unsorted(merged));
-        let mut decl = (*decl).clone();
+        let mut decl = Attrs::from_unsorted(merged);
         // keep the first declaration's positions (for `default`)
         decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
@@ -1571,6 +1665,7 @@ impl Opt {
             Opt {
                 loc,
                 decl: Rc::new(decl),
+                first_file: files.first().cloned().unwrap_or_else(|| "".into()),
                 decl_files: files,
                 decl_pos: poss,
                 first_decl: decl_attrs,
@@ -1595,10 +1690,10 @@ impl Opt {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
         if let Some(d) = self.decl.get("default") {
             v.push(RawDef {
-                file: self.decl_files.first().cloned().unwrap_or_default().into(),
+                file: self.first_file.clone(),
                 pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
                 value: d.clone(),
-                wraps: Rc::new(vec![Wrap::Override(Value::Int(1500))]),
+                wraps: DEFAULT_WRAPS.with(|w| w.clone()),
             });
         }
         v.extend(self.raw.iter().cloned());
@@ -1729,7 +1824,7 @@ impl Opt {
         e.push((key("loc"), loc_to_value(&self.loc)));
         e.push((
             key("declarations"),
-            Value::list(self.decl_files.iter().map(s).collect()),
+            Value::list(self.decl_files.iter().map(|f| s(&**f)).collect()),
         ));
         e.push((
             key("declarationPositions"),
@@ -1742,7 +1837,7 @@ impl Opt {
                             .and_then(|p| p.line_col())
                             .map(|(l, c)| (Value::Int(l as i64), Value::Int(c as i64)))
                             .unwrap_or((Value::Null, Value::Null));
-                        attrs(vec![("file", s(f)), ("line", l), ("column", c)])
+                        attrs(vec![("file", s(&**f)), ("line", l), ("column", c)])
                     })
                     .collect(),
             ),
@@ -1826,6 +1921,9 @@ impl Opt {
 thread_local! {
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
     static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
+    /// Addresses of the internal `_module.{check,freeformType,args}`
+    /// declarations (alive as long as `INTERNAL_OPTIONS`).
+    static INTERNAL_DECLS: OnceCell<[usize; 3]> = const { OnceCell::new() };
 }
 
 /// The default of the internal `_module.<name>` option if `decl` is that
@@ -1841,12 +1939,30 @@ fn internal_default(name: &str, decl: &Value) -> Option<Value> {
 
 /// Whether `decl` is the internal module's declaration of `_module.<name>`.
 fn is_internal_decl(name: &str, decl: &Value) -> bool {
-    let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
-    let Value::Attrs(o) = &opts else { return false };
-    let Some(Value::Attrs(m)) = o.get("_module") else {
-        return false;
+    let Value::Attrs(d) = decl else { return false };
+    let i = match name {
+        "check" => 0,
+        "freeformType" => 1,
+        "args" => 2,
+        _ => return false,
     };
-    matches!((m.get(name), decl), (Some(Value::Attrs(i)), Value::Attrs(d)) if Rc::ptr_eq(i, d))
+    INTERNAL_DECLS.with(|c| {
+        let addrs = c.get_or_init(|| {
+            let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
+            let addr = |n: &str| -> usize {
+                let Value::Attrs(o) = &opts else { return 0 };
+                let Some(Value::Attrs(m)) = o.get("_module") else {
+                    return 0;
+                };
+                match m.get(n) {
+                    Some(Value::Attrs(x)) => Rc::as_ptr(x) as *const u8 as usize,
+                    _ => 0,
+                }
+            };
+            [addr("check"), addr("freeformType"), addr("args")]
+        });
+        addrs[i] == Rc::as_ptr(d) as *const u8 as usize
+    })
 }
 
 fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
@@ -1857,6 +1973,12 @@ fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value
 
 // ----------------------------------------------------------------------
 // Definitions: properties, priorities, order, check and merge
+
+/// Sets of definitions with the properties around them (`push_down`).
+type Pushed = SmallVec<[(Rc<Attrs>, Rc<Vec<Wrap>>); 2]>;
+
+/// The results of discharging one definition (mostly one: inline).
+type Slots = SmallVec<[Slot; 1]>;
 
 /// One result of discharging a definition: a value at a priority, or an
 /// `mkOverride` whose content is not forced yet.
@@ -1894,7 +2016,7 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
         if !keep {
             continue;
         }
-        let mut local = Vec::new();
+        let mut local: Slots = SmallVec::new();
         match prio {
             Some(p) => local.push(Slot::Pending(d.clone(), d.value.clone(), p, None)),
             None => discharge(ev, d, d.value.clone(), 100, None, &mut local)?,
@@ -1927,12 +2049,22 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
         let Slot::Pending(d, v, p, order) = slot else {
             unreachable!("only pending slots are selected")
         };
-        let mut local = Vec::new();
+        let mut local: Slots = SmallVec::new();
         discharge(ev, &d, v, p, order, &mut local)?;
         for (j, s) in local.into_iter().enumerate() {
             let mut k = key.clone();
             k.push(j as u32);
             slots.push((k, s));
+        }
+    }
+    // The rule: one definition is left (no sorting, no intermediate lists).
+    if let [(_, Slot::Item(..))] = slots.as_slice() {
+        if let Some((_, Slot::Item(d, p, o))) = slots.pop() {
+            return Ok(Merged {
+                defs: smallvec![d],
+                order: smallvec![o],
+                highest: p,
+            });
         }
     }
     slots.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1991,7 +2123,7 @@ fn discharge(
     v: Value,
     prio: i64,
     order: Option<i64>,
-    out: &mut Vec<Slot>,
+    out: &mut Slots,
 ) -> Result<()> {
     let v = ev.force(v)?;
     if let Value::Attrs(a) = &v {

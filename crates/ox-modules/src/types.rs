@@ -54,53 +54,120 @@ impl T {
         }
     }
     fn build(self) -> Value {
-        let nested = attrs(self.nested.clone());
-        let functor = attrs(vec![
-            ("name", s(&self.name)),
-            ("payload", self.payload.clone()),
-            (
-                "wrapped",
-                self.nested
-                    .first()
-                    .map(|x| x.1.clone())
-                    .unwrap_or(Value::Null),
-            ),
-            ("type", Value::Null),
-            ("binOp", Value::Null),
-        ]);
-        let mut e: Vec<(&str, Value)> = vec![
-            ("_type", s("option-type")),
-            ("name", s(&self.name)),
-            ("description", s(&self.description)),
-            ("descriptionClass", s(self.class)),
-            ("check", self.check),
-            ("merge", self.merge),
-            (
-                "emptyValue",
-                match self.empty {
-                    Some(v) => attrs(vec![("value", v)]),
-                    None => attrs(vec![]),
-                },
-            ),
-            ("getSubOptions", prim("getSubOptions", 1, no_sub_options)),
-            ("getSubModules", Value::Null),
-            (
-                "substSubModules",
-                prim("substSubModules", 1, no_sub_modules),
-            ),
-            ("typeMerge", prim("typeMerge", 1, no_sub_modules)),
-            ("functor", functor),
-            ("nestedTypes", nested),
-            ("deprecationMessage", Value::Null),
-            ("_oxKind", s(self.kind)),
-            ("_oxPayload", self.payload),
-        ];
-        for (k, v) in self.extra {
-            e.retain(|(n, _)| *n != k);
-            e.push((k, v));
-        }
-        attrs(e)
+        // Types are built per use (a submodule element declares its
+        // options again): constant parts are shared and the entries are
+        // written in sorted order.
+        TYPE_PARTS.with(|c| {
+            let nested = attrs(self.nested.clone());
+            let functor = Value::attrs(Attrs::from_sorted(vec![
+                (c.binop, Value::Null),
+                (c.name, s(&self.name)),
+                (c.payload, self.payload.clone()),
+                (c.type_, Value::Null),
+                (
+                    c.wrapped,
+                    self.nested
+                        .first()
+                        .map(|x| x.1.clone())
+                        .unwrap_or(Value::Null),
+                ),
+            ]));
+            let mut e: Vec<(Sym, Value)> = Vec::with_capacity(16 + self.extra.len());
+            e.extend([
+                (c.ox_kind, s(self.kind)),
+                (c.ox_payload, self.payload),
+                (c.type_tag, c.option_type.clone()),
+                (c.check, self.check),
+                (c.deprecation, Value::Null),
+                (c.description, s(&self.description)),
+                (c.description_class, s(self.class)),
+                (
+                    c.empty_value,
+                    match self.empty {
+                        Some(v) => Value::attrs(Attrs::from_sorted(vec![(c.value, v)])),
+                        None => c.empty.clone(),
+                    },
+                ),
+                (c.functor, functor),
+                (c.get_sub_modules, Value::Null),
+                (c.get_sub_options, c.no_sub_options.clone()),
+                (c.merge, self.merge),
+                (c.name, s(&self.name)),
+                (c.nested_types, nested),
+                (c.subst_sub_modules, c.no_sub_modules.clone()),
+                (c.type_merge, c.type_merge_prim.clone()),
+            ]);
+            debug_assert!(e.windows(2).all(|w| w[0].0 < w[1].0));
+            for (k, v) in self.extra {
+                match e.binary_search_by(|(n, _)| (**n).cmp(k)) {
+                    Ok(i) => e[i].1 = v,
+                    Err(i) => e.insert(i, (key(k), v)),
+                }
+            }
+            Value::attrs(Attrs::from_sorted(e))
+        })
     }
+}
+
+/// Interned names and constant values of every type set (`T::build`).
+struct TypeParts {
+    binop: Sym,
+    name: Sym,
+    payload: Sym,
+    type_: Sym,
+    wrapped: Sym,
+    ox_kind: Sym,
+    ox_payload: Sym,
+    type_tag: Sym,
+    check: Sym,
+    deprecation: Sym,
+    description: Sym,
+    description_class: Sym,
+    empty_value: Sym,
+    functor: Sym,
+    get_sub_modules: Sym,
+    get_sub_options: Sym,
+    merge: Sym,
+    nested_types: Sym,
+    subst_sub_modules: Sym,
+    type_merge: Sym,
+    value: Sym,
+    option_type: Value,
+    empty: Value,
+    no_sub_options: Value,
+    no_sub_modules: Value,
+    type_merge_prim: Value,
+}
+
+thread_local! {
+    static TYPE_PARTS: TypeParts = TypeParts {
+        binop: sym("binOp"),
+        name: sym("name"),
+        payload: sym("payload"),
+        type_: sym("type"),
+        wrapped: sym("wrapped"),
+        ox_kind: sym("_oxKind"),
+        ox_payload: sym("_oxPayload"),
+        type_tag: sym("_type"),
+        check: sym("check"),
+        deprecation: sym("deprecationMessage"),
+        description: sym("description"),
+        description_class: sym("descriptionClass"),
+        empty_value: sym("emptyValue"),
+        functor: sym("functor"),
+        get_sub_modules: sym("getSubModules"),
+        get_sub_options: sym("getSubOptions"),
+        merge: sym("merge"),
+        nested_types: sym("nestedTypes"),
+        subst_sub_modules: sym("substSubModules"),
+        type_merge: sym("typeMerge"),
+        value: sym("value"),
+        option_type: s("option-type"),
+        empty: attrs(vec![]),
+        no_sub_options: prim("getSubOptions", 1, no_sub_options),
+        no_sub_modules: prim("substSubModules", 1, no_sub_modules),
+        type_merge_prim: prim("typeMerge", 1, no_sub_modules),
+    };
 }
 
 fn get_type_attr(ev: &mut Eval, t: &Value, k: &str) -> Result<Value> {
@@ -594,13 +661,12 @@ fn core_list(
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let mut el = loc.to_vec();
-            el.push(format!("[definition {}-entry {}]", n + 1, m + 1));
+            let el = modules::loc_with(loc, &format!("[definition {}-entry {}]", n + 1, m + 1));
             let raw = RawDef {
                 file: d.file.clone(),
                 pos: d.pos,
                 value: x.clone(),
-                wraps: Rc::new(Vec::new()),
+                wraps: modules::no_wraps(),
             };
             if let Some(v) = modules::merge_definitions(ev, &el, &elem, &[raw])? {
                 out.push(v);
@@ -629,14 +695,13 @@ fn core_attrs_of(
                 file: d.file.clone(),
                 pos: at.position(k).or(d.pos),
                 value: v.clone(),
-                wraps: Rc::new(Vec::new()),
+                wraps: modules::no_wraps(),
             });
         }
     }
     let mut out: Vec<(Sym, Value)> = Vec::new();
     for (k, raws) in by {
-        let mut el = loc.to_vec();
-        el.push(k.to_string());
+        let el = modules::loc_with(loc, k);
         if is_lazy {
             let elem = elem.clone();
             out.push((
@@ -965,15 +1030,10 @@ fn core_submodule(
     ev.force(r.get("config").cloned().unwrap_or(Value::Null))
 }
 
-fn sub_eval(
-    ev: &mut Eval,
-    _base: &Value,
-    mods: Vec<Value>,
-    special: &Value,
-    class: &Value,
-    loc: &[String],
-) -> Result<Value> {
-    let mut all = vec![attrs(vec![(
+thread_local! {
+    /// `{ _module.args.name = mkOptionDefault "‹name›"; }`, the same for
+    /// every submodule evaluation.
+    static NAME_DEFAULT_MODULE: Value = attrs(vec![(
         "_module",
         attrs(vec![(
             "args",
@@ -986,7 +1046,18 @@ fn sub_eval(
                 ]),
             )]),
         )]),
-    )])];
+    )]);
+}
+
+fn sub_eval(
+    ev: &mut Eval,
+    _base: &Value,
+    mods: Vec<Value>,
+    special: &Value,
+    class: &Value,
+    loc: &[String],
+) -> Result<Value> {
+    let mut all = vec![NAME_DEFAULT_MODULE.with(|m| m.clone())];
     all.extend(mods);
     let args = attrs(vec![
         ("modules", Value::list(all)),

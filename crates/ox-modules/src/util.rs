@@ -190,11 +190,21 @@ pub fn type_tag(v: &Value) -> Option<String> {
 }
 
 /// Like `type_tag`, forcing `_type` if needed.
-pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<String>> {
+/// A value's `_type` (shared with the value: no copy per look).
+pub struct Tag(Rc<ox_eval::value::NixString>);
+
+impl std::ops::Deref for Tag {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0.s
+    }
+}
+
+pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<Tag>> {
     if let Value::Attrs(a) = v {
         if let Some(t) = a.get("_type") {
             if let Value::Str(s) = ev.force(t.clone())? {
-                return Ok(Some(s.s.clone()));
+                return Ok(Some(Tag(s)));
             }
         }
     }
