@@ -244,9 +244,15 @@ fn spawn_detached(ox: &Path, id: &str) -> Result<(), Error> {
 /// Whether the job's process still runs: `None` before it wrote its
 /// pid, else whether that pid is a live `deploy-remote apply` of this job.
 fn job_alive(dir: &Path) -> Option<bool> {
-    let pid = fs::read_to_string(dir.join("job.pid")).ok()?;
+    // (a pid file caught between its creation and its write is empty:
+    // that is "not started yet", not "dead")
+    let pid: u32 = fs::read_to_string(dir.join("job.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let id = dir.file_name()?.to_string_lossy().into_owned();
-    let cmdline = fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline);
     Some(cmdline.contains("apply") && cmdline.contains(&id))
 }
@@ -347,7 +353,9 @@ pub fn apply(ox: &Path, id: &str) -> Result<State, Error> {
         .map_err(|e| Error::Local(format!("{}: {e}", p.display())))?;
     // who runs the job: followers stop waiting when it is gone
     let pidf = dir.join("job.pid");
-    fs::write(&pidf, std::process::id().to_string()).map_err(io(&pidf))?;
+    let tmp = dir.join("job.pid.tmp");
+    fs::write(&tmp, std::process::id().to_string()).map_err(io(&tmp))?;
+    fs::rename(&tmp, &pidf).map_err(io(&pidf))?;
     let st = run_job(ox, &dir, &job).unwrap_or_else(|e| State::why("failed", e.to_string()));
     write_state(&dir, &st)?;
     Ok(st)

@@ -201,6 +201,53 @@ CREATE TABLE IF NOT EXISTS Roots (
 );
 ";
 
+enum InitError {
+    Busy(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for InitError {
+    fn from(e: rusqlite::Error) -> InitError {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                InitError::Busy(e)
+            }
+            _ => InitError::Store(db_err(e)),
+        }
+    }
+}
+
+/// Journal mode, pragmas and schema of a freshly opened connection.
+fn init_db(conn: &Connection, db_path: &Path) -> std::result::Result<(), InitError> {
+    // WAL lets readers run beside a writer (and is stored in the file, so
+    // only a new database needs the switch); synchronous=FULL makes a
+    // committed registration survive a power cut.
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The schema version, for migrations by later ox versions.
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(InitError::Store(StoreError::Db(format!(
+            "{} has schema version {version}; this ox understands up to {SCHEMA_VERSION}",
+            db_path.display()
+        ))));
+    }
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    Ok(())
+}
+
 fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -232,27 +279,25 @@ impl Store {
             .map_err(|e| StoreError::Db(format!("opening {}: {}", db_path.display(), e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(db_err)?;
-        // WAL lets readers run beside a writer; synchronous=FULL makes a
-        // committed registration survive a power cut.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(db_err)?;
-        // The schema version, for migrations by later ox versions.
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db_err)?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::Db(format!(
-                "{} has schema version {version}; this ox understands up to {SCHEMA_VERSION}",
-                db_path.display()
-            )));
+        // Several ox processes open the same store at once (parallel
+        // builds, deploy workers). Switching to WAL and creating the schema
+        // need the write lock, and SQLite answers some of those lock waits
+        // with SQLITE_BUSY at once instead of calling the busy handler, so
+        // the set-up is retried; it only writes when the file is new or
+        // older than this ox.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match init_db(&conn, &db_path) {
+                Err(InitError::Busy(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(InitError::Busy(e)) => return Err(db_err(e)),
+                Err(InitError::Store(e)) => return Err(e),
+                Ok(()) => break,
+            }
         }
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(db_err)?;
         Ok(Store {
             config,
             dir,

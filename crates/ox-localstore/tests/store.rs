@@ -275,3 +275,74 @@ fn generated_trees_with_references() {
         .unwrap_err();
     assert!(matches!(e, StoreError::HashMismatch { .. }), "{e}");
 }
+
+/// Many processes open a fresh store at the same moment (parallel builds,
+/// deploy workers). Setting up the database must wait for the others'
+/// locks, never fail with "database is locked". The processes are this
+/// test binary again, running `open_race_child` (threads of one process
+/// do not show the failure).
+#[test]
+fn simultaneous_opens_of_a_fresh_store_all_succeed() {
+    use std::process::Stdio;
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..5 {
+        let t = tmp(&format!("open-race-{round}"));
+        let go = t.join("go");
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                Command::new(&exe)
+                    .args([
+                        "--exact",
+                        "open_race_child",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
+                    .env("OX_OPEN_RACE_ROOT", t.join("root"))
+                    .env("OX_OPEN_RACE_GO", &go)
+                    .env("OX_OPEN_RACE_ID", i.to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // let them all start, then release them together
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        fs::write(&go, "").unwrap();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// The child of `simultaneous_opens_of_a_fresh_store_all_succeed`; does
+/// nothing when run on its own.
+#[test]
+fn open_race_child() {
+    let (Some(root), Some(go), Some(id)) = (
+        std::env::var_os("OX_OPEN_RACE_ROOT"),
+        std::env::var_os("OX_OPEN_RACE_GO"),
+        std::env::var_os("OX_OPEN_RACE_ID"),
+    ) else {
+        return;
+    };
+    let id = id.to_string_lossy().into_owned();
+    while !Path::new(&go).exists() {
+        std::thread::yield_now();
+    }
+    // open, write, close again and again: the last connection to close
+    // checkpoints and removes the WAL, which is when an opening one used
+    // to get "database is locked"
+    for k in 0..20 {
+        let s = Store::open(StoreConfig::with_root(Path::new(&root), "/ox/store"))
+            .unwrap_or_else(|e| panic!("open {id}/{k}: {e}"));
+        s.add_text(&format!("t{id}-{k}"), id.as_bytes(), &BTreeSet::new())
+            .unwrap_or_else(|e| panic!("add {id}/{k}: {e}"));
+    }
+}
