@@ -109,6 +109,9 @@ pub struct HostReport {
     pub ox_copied: bool,
     /// The generation active before (what a rollback returns to).
     pub previous: Option<String>,
+    /// Whether the remote activation was started (so the running
+    /// system may have changed).
+    pub activation_started: bool,
     pub seconds: Timings,
     /// Output of the remote activations (dry-activate's plan).
     pub log: String,
@@ -216,6 +219,7 @@ pub fn deploy_host(
         copied_bytes: 0,
         ox_copied: false,
         previous: None,
+        activation_started: false,
         seconds: Timings::default(),
         log: String::new(),
     };
@@ -390,6 +394,7 @@ fn run(
         );
         return Ok(());
     }
+    r.activation_started = true;
     let t2 = Instant::now();
     let id = job_id();
     let top = store.print(toplevel);
@@ -609,6 +614,39 @@ fn run(
             opts.confirm_timeout.as_secs()
         ))),
     }
+}
+
+/// Takes a host that was switched (and confirmed) back to `previous`,
+/// the generation it ran before: live first, then the boot default (the
+/// same order as a switch). For `--all-or-nothing` across waves, when a
+/// later wave failed. Returns the activations' output.
+pub fn revert(target: &Target, previous: &str, opts: &Options) -> Result<String, Error> {
+    let mut ssh = Ssh::connect(target, &opts.control_dir)?;
+    let ox = opts.remote_ox.as_str();
+    let mut log = String::new();
+    let steps: &[&str] = if opts.action == Action::Switch {
+        &["test", "boot"]
+    } else {
+        &["test"]
+    };
+    for step in steps {
+        let out = ssh.run(
+            &[ox, "activate", previous, step, "--no-detach"],
+            None,
+            false,
+        )?;
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            ssh.close();
+            return Err(remote_err(
+                &format!("going back to {previous} ({step})"),
+                &out,
+            ));
+        }
+    }
+    ssh.close();
+    Ok(log)
 }
 
 fn lost_state(lost: &Option<Error>) -> State {

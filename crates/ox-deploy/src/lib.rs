@@ -20,7 +20,7 @@ pub mod remote;
 pub mod ssh;
 
 pub use deploy::{deploy_host, Action, Gate, HostReport, NoGate, Options, Phase, Status};
-pub use ssh::Target;
+pub use ssh::{Elevate, ElevateTool, Password, Target};
 
 /// What can go wrong in a deploy. Messages name the host and what was
 /// expected.
@@ -32,6 +32,9 @@ pub enum Error {
     Unreachable(String),
     #[error("{0}")]
     Auth(String),
+    /// The login works but the user cannot become root (sudo/doas/run0).
+    #[error("{0}")]
+    Elevation(String),
     #[error("{0}")]
     Transport(String),
     #[error("protocol: {0}")]

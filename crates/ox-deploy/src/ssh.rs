@@ -6,8 +6,10 @@
 //! `BatchMode=yes`: ox never prompts.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 
 use crate::Error;
 
@@ -22,6 +24,76 @@ pub struct Target {
     pub port: Option<u16>,
     /// Extra `-o` options (`Key=Value`), host's own then command line.
     pub ssh_options: Vec<String>,
+    /// How a `user` other than root becomes root.
+    pub elevate: Elevate,
+}
+
+/// The tool that makes a non-root login root (`deployment.elevate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ElevateTool {
+    #[default]
+    Sudo,
+    Doas,
+    Run0,
+}
+
+impl ElevateTool {
+    pub fn parse(s: &str) -> Option<ElevateTool> {
+        Some(match s {
+            "sudo" => ElevateTool::Sudo,
+            "doas" => ElevateTool::Doas,
+            "run0" => ElevateTool::Run0,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElevateTool::Sudo => "sudo",
+            ElevateTool::Doas => "doas",
+            ElevateTool::Run0 => "run0",
+        }
+    }
+    /// The prefix that never prompts (fails instead).
+    fn non_interactive(self) -> &'static [&'static str] {
+        match self {
+            ElevateTool::Sudo => &["sudo", "-n", "--"],
+            ElevateTool::Doas => &["doas", "-n", "--"],
+            ElevateTool::Run0 => &["run0", "--no-ask-password", "--"],
+        }
+    }
+}
+
+/// The elevation password. Never printed (its Debug says so), never put
+/// on a command line or in an environment: it is written to the remote
+/// command's stdin, where `sudo -S` reads it.
+#[derive(Clone)]
+pub struct Password(Arc<String>);
+
+impl Password {
+    pub fn new(s: String) -> Password {
+        Password(Arc::new(s))
+    }
+    /// Whether `text` contains it (for scrubbing remote error output).
+    fn scrub(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(self.0.as_str(), "<password>")
+        }
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<hidden>)")
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Elevate {
+    pub tool: ElevateTool,
+    /// `--ask-elevate-password` / `--elevate-password-file`.
+    pub password: Option<Password>,
 }
 
 impl Target {
@@ -52,6 +124,9 @@ pub struct Ssh {
     control: PathBuf,
     log: PathBuf,
     open: bool,
+    /// The password goes first on every remote command's stdin (its
+    /// elevation needs one: found out by [`Ssh::check_elevation`]).
+    feed_password: bool,
 }
 
 impl Ssh {
@@ -69,6 +144,7 @@ impl Ssh {
             control: dir.join(format!("{safe}.sock")),
             log: dir.join(format!("{safe}.master.log")),
             open: false,
+            feed_password: false,
         };
         let log = fs::File::create(&s.log)
             .map_err(|e| Error::Local(format!("{}: {e}", s.log.display())))?;
@@ -87,7 +163,102 @@ impl Ssh {
             return Err(classify(target, &err));
         }
         s.open = true;
+        s.check_elevation()?;
         Ok(s)
+    }
+
+    /// For a non-root user: can it become root, and does that need the
+    /// password? First without one (`sudo -n true`: NOPASSWD rules work
+    /// as before and are never sent the password); then, with a
+    /// password, `sudo -k -S -p '' true` with it on stdin (`-k`: ignore
+    /// cached credentials, so sudo always reads exactly that line). A
+    /// refusal names host, user and tool and changes nothing.
+    pub fn check_elevation(&mut self) -> Result<(), Error> {
+        let t = &self.target;
+        if t.user == "root" {
+            return Ok(());
+        }
+        let who = format!("{} ({})", t.name, t.display());
+        let tool = t.elevate.tool.as_str();
+        let mut probe = t.elevate.tool.non_interactive().to_vec();
+        probe.push("true");
+        let out = self.raw(&probe, None, false)?;
+        if out.status.success() {
+            self.feed_password = false;
+            return Ok(());
+        }
+        let verdict = |o: &Output| {
+            let e = String::from_utf8_lossy(&o.stderr);
+            let e = match &t.elevate.password {
+                Some(p) => p.scrub(&e),
+                None => e.into_owned(),
+            };
+            // the last line is the verdict ("a password is required",
+            // "1 incorrect password attempt"); earlier ones are warnings
+            e.lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or("no message")
+                .to_string()
+        };
+        let Some(pw) = &t.elevate.password else {
+            return Err(Error::Elevation(format!(
+                "{who}: `{tool}` needs a password for user `{}` on this host ({}); \
+                 run `ox deploy --ask-elevate-password` (or give `{}` a rule that needs none)",
+                t.user,
+                verdict(&out),
+                t.user
+            )));
+        };
+        if t.elevate.tool != ElevateTool::Sudo {
+            return Err(Error::Elevation(format!(
+                "{who}: `{tool}` needs a password for user `{}` ({}), and ox can pass a password \
+                 only to sudo (`{tool}` reads it from a terminal, not from a stream); \
+                 give `{}` a rule that needs no password or set deployment.elevate = \"sudo\"",
+                t.user,
+                verdict(&out),
+                t.user
+            )));
+        }
+        let mut line = pw.0.as_bytes().to_vec();
+        line.push(b'\n');
+        let out = self.raw(
+            &["sudo", "-k", "-S", "-p", "", "--", "true"],
+            Some(&line),
+            false,
+        )?;
+        if !out.status.success() {
+            return Err(Error::Elevation(format!(
+                "{who}: sudo refused the password for user `{}` ({}); nothing was changed on the host",
+                t.user,
+                verdict(&out)
+            )));
+        }
+        self.feed_password = true;
+        Ok(())
+    }
+
+    /// Runs `argv` as the login user, without elevation.
+    fn raw(&self, argv: &[&str], stdin: Option<&[u8]>, fresh: bool) -> Result<Output, Error> {
+        let mut c = self.base(if fresh { Mode::Fresh } else { Mode::Reuse });
+        c.arg("--");
+        c.arg(
+            argv.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        finish_run(&self.target, c, stdin.map(<[u8]>::to_vec))
+    }
+
+    /// The password line every elevated command gets first on stdin.
+    fn password_line(&self) -> Option<Vec<u8>> {
+        let pw = self.target.elevate.password.as_ref()?;
+        self.feed_password.then(|| {
+            let mut l = pw.0.as_bytes().to_vec();
+            l.push(b'\n');
+            l
+        })
     }
 
     fn base(&self, mode: Mode) -> Command {
@@ -133,8 +304,20 @@ impl Ssh {
         c.arg("--");
         let mut line: Vec<String> = Vec::new();
         if self.target.user != "root" {
-            // non-interactive: a password prompt would hang a fleet deploy
-            line.extend(["sudo", "-n", "--"].map(String::from));
+            if self.feed_password {
+                // the password comes first on stdin (see check_elevation)
+                line.extend(["sudo", "-k", "-S", "-p", "''", "--"].map(String::from));
+            } else {
+                // non-interactive: a password prompt would hang a fleet deploy
+                line.extend(
+                    self.target
+                        .elevate
+                        .tool
+                        .non_interactive()
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
+            }
         }
         line.extend(argv.iter().map(|a| shell_quote(a)));
         c.arg(line.join(" "));
@@ -143,46 +326,33 @@ impl Ssh {
 
     /// Runs a remote command to completion, feeding it `stdin`.
     pub fn run(&self, argv: &[&str], stdin: Option<&[u8]>, fresh: bool) -> Result<Output, Error> {
-        let mut c = self.command(argv, fresh);
-        c.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = c
-            .spawn()
-            .map_err(|e| Error::Local(format!("running ssh: {e}")))?;
-        if let Some(data) = stdin {
-            use std::io::Write;
-            let mut w = child.stdin.take().expect("piped stdin");
-            let data = data.to_vec();
-            // a writer thread: the remote may answer before reading all
-            std::thread::spawn(move || {
-                let _ = w.write_all(&data);
-            });
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::Local(format!("running ssh: {e}")))?;
-        if out.status.code() == Some(255) {
-            return Err(classify(
-                &self.target,
-                &String::from_utf8_lossy(&out.stderr),
-            ));
-        }
-        Ok(out)
+        let c = self.command(argv, fresh);
+        let data = match (self.password_line(), stdin) {
+            (Some(mut pw), Some(d)) => {
+                pw.extend_from_slice(d);
+                Some(pw)
+            }
+            (Some(pw), None) => Some(pw),
+            (None, d) => d.map(<[u8]>::to_vec),
+        };
+        finish_run(&self.target, c, data)
     }
 
     /// Spawns a remote command with piped stdin/stdout/stderr.
     pub fn spawn(&self, argv: &[&str], fresh: bool) -> Result<Child, Error> {
-        self.command(argv, fresh)
+        let mut child = self
+            .command(argv, fresh)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Local(format!("running ssh: {e}")))
+            .map_err(|e| Error::Local(format!("running ssh: {e}")))?;
+        if let (Some(pw), Some(w)) = (self.password_line(), child.stdin.as_mut()) {
+            // a line fits the pipe's buffer: this never blocks
+            w.write_all(&pw)
+                .map_err(|e| Error::Local(format!("writing to ssh: {e}")))?;
+        }
+        Ok(child)
     }
 
     /// Whether the master connection is still up.
@@ -212,6 +382,34 @@ impl Drop for Ssh {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Runs an ssh command to completion with `stdin` (written from a
+/// thread: the remote may answer before reading it all).
+fn finish_run(t: &Target, mut c: Command, stdin: Option<Vec<u8>>) -> Result<Output, Error> {
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c
+        .spawn()
+        .map_err(|e| Error::Local(format!("running ssh: {e}")))?;
+    if let Some(data) = stdin {
+        let mut w = child.stdin.take().expect("piped stdin");
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Local(format!("running ssh: {e}")))?;
+    if out.status.code() == Some(255) {
+        return Err(classify(t, &String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy)]
@@ -290,6 +488,51 @@ pub fn classify(t: &Target, stderr: &str) -> Error {
 mod tests {
     use super::*;
 
+    /// The remote command line (ssh's last argument) for `argv`.
+    fn remote_line(t: Target, feed: bool) -> String {
+        let s = Ssh {
+            target: t,
+            control: PathBuf::from("/nonexistent/x.sock"),
+            log: PathBuf::from("/nonexistent/x.log"),
+            open: false,
+            feed_password: feed,
+        };
+        let c = s.command(&["/ox/bin/ox", "deploy-remote", "import"], false);
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        args.join(" ")
+    }
+
+    #[test]
+    fn elevation_prefix_and_where_the_password_is_not() {
+        let pw = Password::new("hunter2-secret".into());
+        let mut t = t();
+        assert!(remote_line(t.clone(), false).ends_with("-- /ox/bin/ox deploy-remote import"));
+        t.user = "deployer".into();
+        for (tool, prefix) in [
+            (ElevateTool::Sudo, "sudo -n -- /ox"),
+            (ElevateTool::Doas, "doas -n -- /ox"),
+            (ElevateTool::Run0, "run0 --no-ask-password -- /ox"),
+        ] {
+            t.elevate = Elevate {
+                tool,
+                password: Some(pw.clone()),
+            };
+            assert!(remote_line(t.clone(), false).contains(prefix), "{tool:?}");
+        }
+        t.elevate.tool = ElevateTool::Sudo;
+        let line = remote_line(t.clone(), true);
+        assert!(line.contains("sudo -k -S -p '' -- /ox"), "{line}");
+        // never on the command line, never in Debug output
+        assert!(!line.contains("hunter2"), "{line}");
+        assert!(!format!("{t:?}").contains("hunter2"));
+        assert_eq!(pw.scrub("x hunter2-secret y"), "x <password> y");
+        assert_eq!(ElevateTool::parse("doas"), Some(ElevateTool::Doas));
+        assert_eq!(ElevateTool::parse("su"), None);
+    }
+
     fn t() -> Target {
         Target {
             name: "web1".into(),
@@ -297,6 +540,7 @@ mod tests {
             user: "root".into(),
             port: Some(2222),
             ssh_options: vec![],
+            elevate: Default::default(),
         }
     }
 

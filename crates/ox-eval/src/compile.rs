@@ -105,6 +105,9 @@ pub enum Expr {
         op: Rc<crate::value::PrimOp>,
         args: Vec<Expr>,
         span: Span,
+        /// For `bitAnd`/`bitOr`/`bitXor`, which force both arguments in
+        /// order: the operation on two integers, computed in place.
+        int_op: Option<fn(i64, i64) -> i64>,
     },
     /// `f a b …` (two or more arguments), each with its application's
     /// span: curried lambdas are entered without building the closures
@@ -1066,7 +1069,18 @@ fn prim_call(e: Expr) -> Expr {
         cur = *f;
     }
     args.reverse();
-    Expr::PrimCall { op, args, span }
+    let int_op: Option<fn(i64, i64) -> i64> = match op.name {
+        "bitAnd" => Some(|x, y| x & y),
+        "bitOr" => Some(|x, y| x | y),
+        "bitXor" => Some(|x, y| x ^ y),
+        _ => None,
+    };
+    Expr::PrimCall {
+        op,
+        args,
+        span,
+        int_op,
+    }
 }
 
 fn slot_map<'a>(names: impl Iterator<Item = &'a Sym>) -> HashMap<Sym, u32> {

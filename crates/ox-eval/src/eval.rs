@@ -63,6 +63,8 @@ pub struct Eval {
     pub(crate) regex_cache: HashMap<String, regex::Regex>,
     /// The value `builtins.builtins` refers to (see `builtins::add_builtin`).
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
+    /// Scratch buffer for building dynamic attribute names.
+    name_buf: String,
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -83,6 +85,7 @@ impl Eval {
             trace_hook: None,
             regex_cache: HashMap::new(),
             builtins_cell: Rc::new(std::cell::RefCell::new(None)),
+            name_buf: String::new(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -313,6 +316,7 @@ impl Eval {
         })
     }
 
+    #[inline(always)]
     fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
         match e {
             Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
@@ -341,33 +345,7 @@ impl Eval {
             }
             Expr::Str { parts, span } => {
                 let mut s = String::new();
-                let mut ctx: Context = None;
-                for p in parts {
-                    match p {
-                        StrPart::Lit(l) => s.push_str(l),
-                        StrPart::Expr(x) => {
-                            let v = self.eval(x, env)?;
-                            // strings are appended in place, not copied first
-                            if let Value::Str(ns) = &v {
-                                s.push_str(&ns.s);
-                                if ns.ctx.is_some() {
-                                    ctx = merge_ctx(&ctx, &ns.ctx);
-                                }
-                                continue;
-                            }
-                            let ns = self
-                                .coerce_to_string(v, span_or(x.span(), *span), false, true)
-                                .context(|| {
-                                    (
-                                        "while evaluating a string interpolation".to_string(),
-                                        x.span(),
-                                    )
-                                })?;
-                            s.push_str(&ns.s);
-                            ctx = merge_ctx(&ctx, &ns.ctx);
-                        }
-                    }
-                }
+                let ctx = self.str_parts_into(parts, *span, env, &mut s)?;
                 Ok(Value::str_ctx(s, ctx))
             }
             Expr::Path { parts, base, span } => {
@@ -453,7 +431,23 @@ impl Eval {
                 };
                 self.call(fv, av, Some(*span))
             }
-            Expr::PrimCall { op, args, span } => {
+            Expr::PrimCall {
+                op,
+                args,
+                span,
+                int_op,
+            } => {
+                if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
+                    // Both arguments are forced first, in order, so they are
+                    // evaluated directly: no thunks, no argument vector.
+                    let x = self.eval(a, env)?;
+                    let y = self.eval(b, env)?;
+                    if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
+                        return Ok(Value::Int(f(*x, *y)));
+                    }
+                    // the primop reports the type error
+                    return (op.f)(self, vec![x, y], *span);
+                }
                 let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
                 (op.f)(self, argv, *span)
             }
@@ -579,12 +573,9 @@ impl Eval {
         if !def.dynamics.is_empty() {
             let mut extra = Vec::new();
             for (n, v, span) in &def.dynamics {
-                let nv = self.eval(n, &scope)?;
-                if matches!(nv, Value::Null) {
+                let Some(name) = self.dyn_name(n, &scope, *span)? else {
                     continue;
-                }
-                let name = self.expect_string(&nv, *span)?;
-                let name: Sym = sym(&name.s);
+                };
                 if attrs.contains(name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
                     return err(
                         ErrorKind::Other,
@@ -604,17 +595,69 @@ impl Eval {
         Ok(Value::attrs(attrs))
     }
 
+    /// Append the parts of an interpolated string to `s`; returns their
+    /// context.
+    fn str_parts_into(
+        &mut self,
+        parts: &'static [StrPart],
+        span: Span,
+        env: &Rc<Env>,
+        s: &mut String,
+    ) -> Result<Context> {
+        let mut ctx: Context = None;
+        for p in parts {
+            match p {
+                StrPart::Lit(l) => s.push_str(l),
+                StrPart::Expr(x) => {
+                    let v = self.eval(x, env)?;
+                    // strings are appended in place, not copied first
+                    if let Value::Str(ns) = &v {
+                        s.push_str(&ns.s);
+                        if ns.ctx.is_some() {
+                            ctx = merge_ctx(&ctx, &ns.ctx);
+                        }
+                        continue;
+                    }
+                    let ns = self
+                        .coerce_to_string(v, span_or(x.span(), span), false, true)
+                        .context(|| {
+                            (
+                                "while evaluating a string interpolation".to_string(),
+                                x.span(),
+                            )
+                        })?;
+                    s.push_str(&ns.s);
+                    ctx = merge_ctx(&ctx, &ns.ctx);
+                }
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// The name a dynamic attribute expression evaluates to (`None` for
+    /// `null`). An interpolated name (`"a${toString i}"`) is built in a
+    /// reused buffer and interned, without allocating a string value.
+    fn dyn_name(&mut self, e: &'static Expr, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+        if let Expr::Str { parts, span: sspan } = e {
+            let mut buf = std::mem::take(&mut self.name_buf);
+            buf.clear();
+            let r = self.str_parts_into(parts, *sspan, env, &mut buf);
+            let out = r.map(|_| Some(sym(&buf)));
+            self.name_buf = buf;
+            return out;
+        }
+        let v = self.eval(e, env)?;
+        if matches!(v, Value::Null) {
+            return Ok(None);
+        }
+        let s = self.expect_string(&v, span)?;
+        Ok(Some(sym(&s.s)))
+    }
+
     fn attr_key(&mut self, k: &'static AttrKey, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
         match k {
             AttrKey::Static(s) => Ok(Some(*s)),
-            AttrKey::Dynamic(e) => {
-                let v = self.eval(e, env)?;
-                if matches!(v, Value::Null) {
-                    return Ok(None);
-                }
-                let s = self.expect_string(&v, span_or(e.span(), span))?;
-                Ok(Some(sym(&s.s)))
-            }
+            AttrKey::Dynamic(e) => self.dyn_name(e, env, span_or(e.span(), span)),
         }
     }
 
@@ -738,6 +781,92 @@ impl Eval {
         Ok(f)
     }
 
+    /// `f x` for loops that call the same function again and again
+    /// (`filter`, `all`, `groupBy`, …): the frame of a plain lambda is kept
+    /// in `frames` and refilled by the next call when nothing captured it.
+    pub fn call_in(
+        &mut self,
+        frames: &mut Frames,
+        f: &Value,
+        arg: Value,
+        span: Option<Span>,
+    ) -> Result<Value> {
+        let Value::Lambda(c) = f else {
+            return self.call(f.clone(), arg, span);
+        };
+        let def: &'static LambdaDef = c.def;
+        if def.formals.is_some() || matches!(def.body, Expr::Var { .. }) || cheap_shape(&def.body) {
+            return self.call_lambda(c, arg, span);
+        }
+        let env = match frames.0.take() {
+            Some(mut e) => match refill1(&mut e, &c.env, arg) {
+                None => e,
+                Some(arg) => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
+            },
+            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
+        };
+        let r = self.eval(&def.body, &env).context(|| {
+            (
+                match &*def.name.borrow() {
+                    Some(n) => format!("while calling '{}'", n),
+                    None => "while calling a function".to_string(),
+                },
+                span,
+            )
+        });
+        frames.0 = Some(env);
+        r
+    }
+
+    /// `f a b` for loops that call the same function again and again
+    /// (`foldl'`, `sort`): the two frames of a curried `a: b: body` are
+    /// kept in `frames` and refilled by the next call when nothing
+    /// captured them (an allocation and a free less per frame).
+    pub fn call2_in(
+        &mut self,
+        frames: &mut Frames,
+        f: &Value,
+        a: Value,
+        b: Value,
+        span: Option<Span>,
+    ) -> Result<Value> {
+        let Value::Lambda(c) = f else {
+            return self.call2(f.clone(), a, b, span);
+        };
+        let outer: &'static LambdaDef = c.def;
+        let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) else {
+            return self.call2(f.clone(), a, b, span);
+        };
+        if inner.formals.is_some() || cheap_shape(&inner.body) {
+            return self.call2(f.clone(), a, b, span);
+        }
+        let inner: &'static LambdaDef = inner;
+        let env2 = match frames.0.take() {
+            Some(mut e2) => match refill(&mut e2, &c.env, a, b) {
+                None => e2,
+                Some((a, b)) => {
+                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                    Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+                }
+            },
+            None => {
+                let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+            }
+        };
+        let r = self.eval(&inner.body, &env2).context(|| {
+            (
+                match &*outer.name.borrow() {
+                    Some(n) => format!("while calling '{}'", n),
+                    None => "while calling a function".to_string(),
+                },
+                span,
+            )
+        });
+        frames.0 = Some(env2);
+        r
+    }
+
     /// `f a b`. For the common curried `a: b: body` it binds both
     /// arguments directly, without allocating the intermediate closure
     /// (`foldl'`, `sort`, `mapAttrs` callbacks).
@@ -748,18 +877,21 @@ impl Eval {
             if let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) {
                 if inner.formals.is_none() {
                     let inner: &'static LambdaDef = inner;
-                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    let env2 = if cheap_shape(&inner.body) {
+                    if cheap_shape(&inner.body) {
                         // A comparison or arithmetic on the arguments (a sort
-                        // comparator) is computed without allocating its frame.
-                        let frame = Env::frame(smallvec::smallvec![b], Some(env1));
-                        if let Some(v) = cheap(&inner.body, &frame) {
+                        // comparator) is computed without building frames.
+                        let parent = &c.env;
+                        let var = |d: u32, i: u32| match d {
+                            0 => &b,
+                            1 => &a,
+                            _ => parent.lookup_ref(d - 2, i),
+                        };
+                        if let Some(v) = cheap_in(&inner.body, &var) {
                             return Ok(v);
                         }
-                        Rc::new(frame)
-                    } else {
-                        Env::new(smallvec::smallvec![b] as Slots, Some(env1))
-                    };
+                    }
+                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
+                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
                     return self.eval(&inner.body, &env2).context(|| {
                         (
                             match &*outer.name.borrow() {
@@ -837,15 +969,48 @@ impl Eval {
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
         let def: &'static LambdaDef = c.def;
         let env = match &def.formals {
-            None if cheap_shape(&def.body) => {
-                // `x: x > 3` and the like need no heap frame
-                let frame = Env::frame(smallvec::smallvec![arg], Some(c.env.clone()));
-                if let Some(v) = cheap(&def.body, &frame) {
-                    return Ok(v);
+            None => {
+                // `x: x` (genList's identity) and `_: v` read one variable:
+                // no frame needed
+                if let Expr::Var {
+                    depth,
+                    idx,
+                    span: vspan,
+                } = &def.body
+                {
+                    let v = match depth {
+                        0 => arg,
+                        d => c.env.lookup_ref(d - 1, *idx).clone(),
+                    };
+                    return match v {
+                        Value::Thunk(t) => match t.done_ref() {
+                            Some(v) => Ok(v.clone()),
+                            None => self.force_var(&t, *vspan).context(|| {
+                                (
+                                    match &*def.name.borrow() {
+                                        Some(n) => format!("while calling '{}'", n),
+                                        None => "while calling a function".to_string(),
+                                    },
+                                    span,
+                                )
+                            }),
+                        },
+                        v => Ok(v),
+                    };
                 }
-                Rc::new(frame)
+                if cheap_shape(&def.body) {
+                    // `x: x > 3` and the like need no frame
+                    let parent = &c.env;
+                    let var = |d: u32, i: u32| match d {
+                        0 => &arg,
+                        _ => parent.lookup_ref(d - 1, i),
+                    };
+                    if let Some(v) = cheap_in(&def.body, &var) {
+                        return Ok(v);
+                    }
+                }
+                Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone()))
             }
-            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
                 let Value::Attrs(a) = &argv else {
@@ -992,6 +1157,17 @@ impl Eval {
                         }
                         BinOp::Sub => {
                             if let Some(r) = x.checked_sub(y) {
+                                return Ok(Value::Int(r));
+                            }
+                        }
+                        BinOp::Mul => {
+                            if let Some(r) = x.checked_mul(y) {
+                                return Ok(Value::Int(r));
+                            }
+                        }
+                        // (`None` for a zero divisor: `arith` reports it)
+                        BinOp::Div => {
+                            if let Some(r) = x.checked_div(y) {
                                 return Ok(Value::Int(r));
                             }
                         }
@@ -1444,12 +1620,12 @@ impl Eval {
 
 /// Identity of element values: Nix compares nested elements by pointer
 /// first, which makes `[ f ] == [ f ]` true for a function `f`.
-/// An integer operand that is already evaluated.
+/// An integer operand that is already evaluated; `var` reads variables.
 #[inline]
-fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
+fn ready_int<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<i64> {
     match e {
         Expr::Const(Value::Int(i)) => Some(*i),
-        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+        Expr::Var { depth, idx, .. } => match var(*depth, *idx) {
             Value::Int(i) => Some(*i),
             Value::Thunk(t) => match t.done_ref() {
                 Some(Value::Int(i)) => Some(*i),
@@ -1460,6 +1636,106 @@ fn ready_int(e: &Expr, env: &Env) -> Option<i64> {
         _ => None,
     }
 }
+
+/// Evaluate integer arithmetic or comparison on evaluated operands, if
+/// it cannot fail (no overflow); `None` means "evaluate it normally" (or
+/// "make a thunk", for a strict argument).
+#[inline]
+fn cheap(e: &Expr, env: &Env) -> Option<Value> {
+    cheap_in(e, &|d, i| env.lookup_ref(d, i))
+}
+
+/// `cheap` with variables read through `var` (a frame that was not built).
+#[inline]
+fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
+    let Expr::BinOp { op, l, r, .. } = e else {
+        return None;
+    };
+    let f = match op {
+        BinOp::Add
+        | BinOp::Sub
+        | BinOp::Mul
+        | BinOp::Div
+        | BinOp::Less
+        | BinOp::LessEq
+        | BinOp::More
+        | BinOp::MoreEq
+        | BinOp::Eq
+        | BinOp::NotEq => op,
+        _ => return None,
+    };
+    let x = ready_int(l, var)?;
+    let y = ready_int(r, var)?;
+    Some(match f {
+        BinOp::Add => Value::Int(x.checked_add(y)?),
+        BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Mul => Value::Int(x.checked_mul(y)?),
+        // `None` for division by zero: the normal path reports it
+        BinOp::Div => Value::Int(x.checked_div(y)?),
+        BinOp::Less => Value::Bool(x < y),
+        BinOp::LessEq => Value::Bool(x <= y),
+        BinOp::More => Value::Bool(x > y),
+        BinOp::Eq => Value::Bool(x == y),
+        BinOp::NotEq => Value::Bool(x != y),
+        _ => Value::Bool(x >= y),
+    })
+}
+
+/// Refill the two frames of a previous `call2_in` with new arguments, if
+/// nothing else holds them and the outer one hangs off `parent`;
+/// otherwise hand the arguments back.
+fn refill(e2: &mut Rc<Env>, parent: &Rc<Env>, a: Value, b: Value) -> Option<(Value, Value)> {
+    let Some(x) = Rc::get_mut(e2) else {
+        return Some((a, b));
+    };
+    let Some(y) = x.parent.as_mut().and_then(Rc::get_mut) else {
+        return Some((a, b));
+    };
+    if !y.parent.as_ref().is_some_and(|pp| Rc::ptr_eq(pp, parent)) {
+        return Some((a, b));
+    }
+    y.slots_mut()[0] = a;
+    x.slots_mut()[0] = b;
+    None
+}
+
+/// `f a b` without cloning or building frames, when `f` is a curried
+/// lambda whose body is an integer operator on variables that can be
+/// computed directly (a sort comparator); `None` means "use `call2`".
+pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
+    let Value::Lambda(c) = f else {
+        return None;
+    };
+    let (None, Expr::Lambda(inner)) = (&c.def.formals, &c.def.body) else {
+        return None;
+    };
+    if inner.formals.is_some() || !cheap_shape(&inner.body) {
+        return None;
+    }
+    let parent = &c.env;
+    let var = |d: u32, i: u32| match d {
+        0 => b,
+        1 => a,
+        _ => parent.lookup_ref(d - 2, i),
+    };
+    cheap_in(&inner.body, &var)
+}
+
+/// `refill` for the one frame of `call_in`.
+fn refill1(e: &mut Rc<Env>, parent: &Rc<Env>, arg: Value) -> Option<Value> {
+    let Some(x) = Rc::get_mut(e) else {
+        return Some(arg);
+    };
+    if !x.parent.as_ref().is_some_and(|p| Rc::ptr_eq(p, parent)) {
+        return Some(arg);
+    }
+    x.slots_mut()[0] = arg;
+    None
+}
+
+/// Frames kept between calls of `Eval::call_in` / `Eval::call2_in`.
+#[derive(Default)]
+pub struct Frames(Option<Rc<Env>>);
 
 /// Whether `cheap` may succeed on `e`: an operator on variables and
 /// integer constants.
@@ -1480,44 +1756,6 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
         },
         _ => None,
     }
-}
-
-/// Evaluate integer arithmetic or comparison on evaluated operands, if
-/// it cannot fail (no overflow); `None` means "evaluate it normally" (or
-/// "make a thunk", for a strict argument).
-#[inline]
-fn cheap(e: &Expr, env: &Env) -> Option<Value> {
-    let Expr::BinOp { op, l, r, .. } = e else {
-        return None;
-    };
-    let f = match op {
-        BinOp::Add
-        | BinOp::Sub
-        | BinOp::Mul
-        | BinOp::Div
-        | BinOp::Less
-        | BinOp::LessEq
-        | BinOp::More
-        | BinOp::MoreEq
-        | BinOp::Eq
-        | BinOp::NotEq => op,
-        _ => return None,
-    };
-    let x = ready_int(l, env)?;
-    let y = ready_int(r, env)?;
-    Some(match f {
-        BinOp::Add => Value::Int(x.checked_add(y)?),
-        BinOp::Sub => Value::Int(x.checked_sub(y)?),
-        BinOp::Mul => Value::Int(x.checked_mul(y)?),
-        // `None` for division by zero: the normal path reports it
-        BinOp::Div => Value::Int(x.checked_div(y)?),
-        BinOp::Less => Value::Bool(x < y),
-        BinOp::LessEq => Value::Bool(x <= y),
-        BinOp::More => Value::Bool(x > y),
-        BinOp::Eq => Value::Bool(x == y),
-        BinOp::NotEq => Value::Bool(x != y),
-        _ => Value::Bool(x >= y),
-    })
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {

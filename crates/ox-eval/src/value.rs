@@ -435,9 +435,9 @@ pub struct Env {
     pub parent: Option<Rc<Env>>,
 }
 
-/// Most frames (lambda calls) bind one or two names: keep those inline so
-/// a call allocates one object, not two.
-pub type Slots = smallvec::SmallVec<[Value; 2]>;
+/// Most frames (lambda calls) bind one name: keep it inline so a call
+/// allocates one 48-byte object (two inline slots made every frame 64).
+pub type Slots = smallvec::SmallVec<[Value; 1]>;
 
 impl Env {
     pub fn new(slots: impl Into<Slots>, parent: Option<Rc<Env>>) -> Rc<Env> {
@@ -446,14 +446,9 @@ impl Env {
             parent,
         })
     }
-    /// A frame not yet behind an `Rc`: `Eval` builds one on the stack to
-    /// try evaluating a trivial body without allocating.
-    #[inline]
-    pub(crate) fn frame(slots: Slots, parent: Option<Rc<Env>>) -> Env {
-        Env {
-            slots: std::cell::UnsafeCell::new(slots),
-            parent,
-        }
+    /// The slots of a frame nobody else holds (see `Frames`).
+    pub(crate) fn slots_mut(&mut self) -> &mut Slots {
+        self.slots.get_mut()
     }
     /// Fill a frame created empty (for `let`, `rec` and formals, whose
     /// thunks point at the frame). Only valid before any slot is read:

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use ox_deploy::{Action, HostReport, Phase, Status, Target};
+use ox_deploy::{Action, Gate, HostReport, Phase, Status, Target};
 
 use crate::host_cmd::HostEval;
 
@@ -51,10 +51,31 @@ pub struct DeployArgs {
     /// selected host at once (ignores -j).
     #[arg(long)]
     pub all_or_nothing: bool,
+    /// Activate the hosts in waves of N (or N% of the selected hosts):
+    /// building and copying run ahead, but a wave activates only once
+    /// the previous one is confirmed; a failed wave stops the later
+    /// ones (see --max-failures).
+    #[arg(long, value_name = "N|N%")]
+    pub batch: Option<String>,
+    /// Hosts that go first, alone (names, comma-separated, or a number:
+    /// the first N selected hosts); the rest only after they are
+    /// confirmed and healthy.
+    #[arg(long, value_name = "HOST,…|N")]
+    pub canary: Option<String>,
     /// First show every host's changes (paths to copy, diff against the
     /// running generation), then ask once for the whole fleet.
     #[arg(long, conflicts_with = "dry_run")]
     pub ask: bool,
+    /// Ask once (on the terminal, not echoed) for the password of the
+    /// non-root `deployment.targetUser`s' sudo; it is checked on every
+    /// selected host before anything is built, and sent to the host only
+    /// on the SSH channel's stdin.
+    #[arg(long, conflicts_with = "elevate_password_file")]
+    pub ask_elevate_password: bool,
+    /// Read that password from the first line of FILE instead (for
+    /// automation; keep the file private).
+    #[arg(long, value_name = "FILE")]
+    pub elevate_password_file: Option<PathBuf>,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -213,10 +234,15 @@ struct HostInfo {
     checks: Vec<String>,
 }
 
-fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<HostInfo, String> {
+fn host_info(
+    he: &mut HostEval,
+    name: &str,
+    extra_ssh: &[String],
+    password: Option<&ox_deploy::Password>,
+) -> Result<HostInfo, String> {
     let v = he.apply_json(
         name,
-        "h: if h.config ? deployment then { inherit (h.config.deployment) targetHost targetUser targetPort tags sshOptions healthChecks; } else null",
+        "h: if h.config ? deployment then { inherit (h.config.deployment) targetHost targetUser targetPort tags sshOptions healthChecks; elevate = h.config.deployment.elevate or \"sudo\"; } else null",
     )?;
     if v.is_null() {
         return Err(format!(
@@ -230,6 +256,12 @@ fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<Host
             .filter_map(|x| x.as_str().map(str::to_string))
             .collect()
     };
+    let elevate = v["elevate"].as_str().unwrap_or("sudo");
+    let tool = ox_deploy::ElevateTool::parse(elevate).ok_or_else(|| {
+        format!(
+            "error: host `{name}`: deployment.elevate = {elevate:?}; expected \"sudo\", \"doas\" or \"run0\"\n"
+        )
+    })?;
     let target = v["targetHost"].as_str().map(|h| {
         let mut opts = strs("sshOptions");
         opts.extend(extra_ssh.iter().cloned());
@@ -239,6 +271,10 @@ fn host_info(he: &mut HostEval, name: &str, extra_ssh: &[String]) -> Result<Host
             user: v["targetUser"].as_str().unwrap_or("root").to_string(),
             port: v["targetPort"].as_u64().and_then(|p| u16::try_from(p).ok()),
             ssh_options: opts,
+            elevate: ox_deploy::Elevate {
+                tool,
+                password: password.cloned(),
+            },
         }
     });
     Ok(HostInfo {
@@ -285,7 +321,7 @@ fn select(
             if tags_of.is_none() {
                 let mut v = Vec::new();
                 for n in names {
-                    let i = host_info(he, n, &[])?;
+                    let i = host_info(he, n, &[], None)?;
                     v.push((i.name, i.tags));
                 }
                 tags_of = Some(v);
@@ -429,17 +465,6 @@ fn phase_text(p: &Phase) -> (&'static str, String) {
     }
 }
 
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Done => "done",
-        Status::DryRun => "dry-run",
-        Status::Failed => "FAILED",
-        Status::RolledBack => "ROLLED BACK",
-        Status::RollbackFailed => "ROLLBACK FAILED",
-        Status::Skipped => "skipped",
-    }
-}
-
 /// Builds one host with `ox build --flake` in a child process (the
 /// evaluator is single-threaded; children build in parallel).
 fn build_host(a: &DeployArgs, flake: &str, host: &str) -> Result<String, String> {
@@ -489,6 +514,7 @@ fn failed_report(t: &Option<Target>, name: &str, action: Action, reason: String)
         copied_bytes: 0,
         ox_copied: false,
         previous: None,
+        activation_started: false,
         seconds: Default::default(),
         log: String::new(),
     }
@@ -511,9 +537,10 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
     let (mut he, _) = HostEval::open_flake(&flake, &a.include)?;
     let names = he.host_names()?;
     let selected = select(&mut he, &names, &a.targets, &a.on, a.all, &a.flake)?;
+    let password = elevate_password(&a)?;
     let mut infos = Vec::new();
     for n in &selected {
-        infos.push(host_info(&mut he, n, &a.ssh_option)?);
+        infos.push(host_info(&mut he, n, &a.ssh_option, password.as_ref())?);
     }
     drop(he);
 
@@ -528,25 +555,47 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
         remote_ox: ox_deploy::deploy::remote_ox_path(&exe).map_err(|e| format!("error: {e}\n"))?,
         ox_binary: exe,
     };
+    let waves = waves(&a, &selected)?;
+    let early = check_elevation(&infos, &opts);
     if a.ask {
-        preview_and_ask(&a, &flake, &infos, &store, &opts, &selected, action)?;
+        preview_and_ask(&a, &flake, &infos, &store, &opts, action)?;
     }
-    let reports = run_pass(&a, &flake, &infos, &store, &opts, &selected, action);
+    let mut reports = run_pass(&a, &flake, &infos, &store, &opts, &waves, &early, action);
+    let mut states: Vec<HostState> = reports.iter().map(host_state).collect();
+    if a.all_or_nothing && waves.count > 1 && states.iter().any(|s| s.is_bad()) {
+        take_back(&infos, &opts, &mut reports, &mut states);
+    }
     let failed: Vec<&str> = reports
         .iter()
-        .filter(|r| !matches!(r.status, Status::Done | Status::DryRun))
-        .map(|r| r.host.as_str())
+        .zip(&states)
+        .filter(|(_, s)| s.is_bad())
+        .map(|(r, _)| r.host.as_str())
         .collect();
+    let worst = states.iter().copied().max().unwrap_or(HostState::Unchanged);
     if a.json {
+        let hosts: Vec<serde_json::Value> = reports
+            .iter()
+            .zip(&states)
+            .zip(&waves.of_host)
+            .map(|((r, s), w)| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["state"] = serde_json::Value::from(s.as_str());
+                v["wave"] = serde_json::Value::from(*w);
+                v
+            })
+            .collect();
         let j = serde_json::json!({
             "action": action,
             "ok": failed.is_empty(),
+            "state": worst.as_str(),
+            "exitCode": worst.exit_code(),
+            "waves": waves.count,
             "seconds": started.elapsed().as_secs_f64(),
-            "hosts": reports,
+            "hosts": hosts,
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
-        print!("{}", table(&reports));
+        print!("{}", table(&reports, &states));
         if action == Action::DryActivate {
             for r in &reports {
                 println!("\n== {} ==\n{}", r.host, r.log.trim_end());
@@ -555,9 +604,413 @@ pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
     }
     let _ = std::io::stdout().flush();
     if failed.is_empty() {
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::from(worst.exit_code()))
     } else {
-        Err(format!("error: deploy failed on: {}\n", failed.join(", ")))
+        eprintln!(
+            "error: deploy failed on: {} (worst: {})",
+            failed.join(", "),
+            worst.as_str()
+        );
+        Ok(ExitCode::from(worst.exit_code()))
+    }
+}
+
+/// The elevation password, if asked for: once, from the terminal
+/// without echo, or from the first line of `--elevate-password-file`.
+fn elevate_password(a: &DeployArgs) -> Result<Option<ox_deploy::Password>, String> {
+    if let Some(f) = &a.elevate_password_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            format!(
+                "error: --elevate-password-file {}: {e}; expected a file whose first line is the password\n",
+                f.display()
+            )
+        })?;
+        let line = text.lines().next().unwrap_or("").to_string();
+        return Ok(Some(ox_deploy::Password::new(line)));
+    }
+    if !a.ask_elevate_password {
+        return Ok(None);
+    }
+    let pw = read_password_no_echo("password for sudo on the deploy targets: ")?;
+    Ok(Some(ox_deploy::Password::new(pw)))
+}
+
+/// Reads one line from the controlling terminal with echo off (restored
+/// on every path, also when reading fails).
+fn read_password_no_echo(prompt: &str) -> Result<String, String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            format!(
+                "error: --ask-elevate-password needs a terminal ({e}); for automation use --elevate-password-file FILE\n"
+            )
+        })?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data; fd is open for the calls below
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
+        return Err("error: --ask-elevate-password: /dev/tty is not a terminal\n".into());
+    }
+    let mut quiet = old;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    let _ = (&tty).write_all(prompt.as_bytes());
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let mut line = String::new();
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
+    r.map_err(|e| format!("error: reading the password: {e}\n"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Before anything is built: every selected host with a non-root user
+/// gets one connection that checks its elevation (with the password, if
+/// one was given). Per host: the reason it cannot be deployed.
+fn check_elevation(infos: &[HostInfo], opts: &ox_deploy::Options) -> Vec<Option<String>> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = infos
+            .iter()
+            .map(|i| {
+                s.spawn(move || {
+                    let t = i.target.as_ref().filter(|t| t.user != "root")?;
+                    // connecting checks it; unreachable hosts are left to
+                    // the deploy, which reports them the usual way
+                    match ox_deploy::ssh::Ssh::connect(t, &opts.control_dir) {
+                        Err(ox_deploy::Error::Elevation(m)) => Some(m),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or(None)).collect()
+    })
+}
+
+/// Where a host ended, from best to worst: the exit status of `ox
+/// deploy` is that of the worst host (docs/deploy.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum HostState {
+    /// Already ran this generation (or `--dry-run`: nothing changed).
+    Unchanged,
+    /// Now on the new generation (for `boot`: its boot default).
+    Switched,
+    /// Not started, or not activated, because of the rollout policy.
+    Skipped,
+    /// Activated, then back on the previous generation (its own
+    /// rollback, or taken back by `--all-or-nothing`).
+    RolledBack,
+    /// Failed before its running system changed.
+    FailedBeforeActivation,
+    /// Failed after the activation started and did not get back for
+    /// certain: look at the host.
+    FailedAfterActivation,
+}
+
+impl HostState {
+    fn as_str(self) -> &'static str {
+        match self {
+            HostState::Unchanged => "unchanged",
+            HostState::Switched => "switched",
+            HostState::Skipped => "skipped",
+            HostState::RolledBack => "rolled-back",
+            HostState::FailedBeforeActivation => "failed-before-activation",
+            HostState::FailedAfterActivation => "failed-after-activation",
+        }
+    }
+    fn exit_code(self) -> u8 {
+        match self {
+            HostState::Unchanged | HostState::Switched => 0,
+            HostState::Skipped => 2,
+            HostState::RolledBack => 3,
+            HostState::FailedBeforeActivation => 4,
+            HostState::FailedAfterActivation => 5,
+        }
+    }
+    fn is_bad(self) -> bool {
+        self > HostState::Switched
+    }
+}
+
+fn host_state(r: &HostReport) -> HostState {
+    match r.status {
+        Status::DryRun => HostState::Unchanged,
+        Status::Done if r.previous.as_deref() == Some(r.toplevel.as_str()) => HostState::Unchanged,
+        // boot/dry-activate leave the running system as it was
+        Status::Done if r.action == Action::DryActivate => HostState::Unchanged,
+        Status::Done => HostState::Switched,
+        Status::Skipped => HostState::Skipped,
+        Status::RolledBack => HostState::RolledBack,
+        Status::RollbackFailed => HostState::FailedAfterActivation,
+        Status::Failed => {
+            let refused = r
+                .reason
+                .as_deref()
+                .is_some_and(|s| s.starts_with("activation refused, nothing was changed"));
+            if r.activation_started && !refused {
+                HostState::FailedAfterActivation
+            } else {
+                HostState::FailedBeforeActivation
+            }
+        }
+    }
+}
+
+/// `--all-or-nothing` across waves: a later wave failed, so the hosts
+/// of earlier waves that were switched and confirmed go back to the
+/// generation they ran before.
+fn take_back(
+    infos: &[HostInfo],
+    opts: &ox_deploy::Options,
+    reports: &mut [HostReport],
+    states: &mut [HostState],
+) {
+    let bad: Vec<String> = reports
+        .iter()
+        .zip(states.iter())
+        .filter(|(_, s)| s.is_bad() && **s != HostState::Skipped)
+        .map(|(r, _)| r.host.clone())
+        .collect();
+    std::thread::scope(|s| {
+        let mut hs = Vec::new();
+        for ((r, st), info) in reports.iter_mut().zip(states.iter_mut()).zip(infos) {
+            if *st != HostState::Switched {
+                continue;
+            }
+            let (Some(t), Some(prev)) = (&info.target, r.previous.clone()) else {
+                // a first activation has nothing to go back to
+                *st = HostState::FailedAfterActivation;
+                r.reason = Some(format!(
+                    "could not be taken back after {} failed (--all-or-nothing): no previous generation",
+                    bad.join(", ")
+                ));
+                continue;
+            };
+            let bad = &bad;
+            hs.push(s.spawn(move || {
+                match ox_deploy::deploy::revert(t, &prev, opts) {
+                    Ok(log) => {
+                        *st = HostState::RolledBack;
+                        r.status = Status::RolledBack;
+                        r.reason = Some(format!(
+                            "taken back to {prev}: {} failed in a later wave (--all-or-nothing)",
+                            bad.join(", ")
+                        ));
+                        r.log.push_str(&log);
+                    }
+                    Err(e) => {
+                        *st = HostState::FailedAfterActivation;
+                        r.status = Status::RollbackFailed;
+                        r.reason = Some(format!(
+                            "switched, but going back after {} failed (--all-or-nothing) did not work: {e}",
+                            bad.join(", ")
+                        ));
+                    }
+                }
+            }));
+        }
+        for h in hs {
+            let _ = h.join();
+        }
+    });
+}
+
+/// The rollout plan: which wave each selected host activates in.
+struct Waves {
+    /// per host (in selection order)
+    of_host: Vec<usize>,
+    count: usize,
+    /// a failure stops the later waves after this many failures
+    max_failures: usize,
+}
+
+fn waves(a: &DeployArgs, selected: &[String]) -> Result<Waves, String> {
+    let n = selected.len();
+    let mut of_host = vec![0usize; n];
+    let mut canary = vec![false; n];
+    if let Some(c) = a.canary.as_deref().map(str::trim) {
+        if let Ok(k) = c.parse::<usize>() {
+            if k == 0 || k >= n {
+                return Err(format!(
+                    "error: --canary {k}: expected a number of hosts between 1 and {} (the selected hosts but one)\n",
+                    n.saturating_sub(1)
+                ));
+            }
+            canary[..k].iter_mut().for_each(|c| *c = true);
+        } else {
+            for h in c.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match selected.iter().position(|s| s == h) {
+                    Some(i) => canary[i] = true,
+                    None => {
+                        return Err(format!(
+                            "error: --canary {h}: not one of the selected hosts ({})\n",
+                            selected.join(", ")
+                        ))
+                    }
+                }
+            }
+            if canary.iter().all(|c| *c) {
+                return Err("error: --canary names every selected host: nothing would come after the canaries\n".into());
+            }
+        }
+    }
+    let rest = canary.iter().filter(|c| !**c).count();
+    let size = match a.batch.as_deref().map(str::trim) {
+        None => rest.max(1),
+        Some(b) => {
+            let bad = || {
+                format!("error: --batch {b}: expected a number of hosts (`3`) or a percentage of the selected hosts (`25%`), at least 1\n")
+            };
+            match b.strip_suffix('%') {
+                Some(p) => {
+                    let p: usize = p.trim().parse().map_err(|_| bad())?;
+                    if p == 0 || p > 100 {
+                        return Err(bad());
+                    }
+                    // of all selected hosts, rounded up: never 0
+                    (n * p).div_ceil(100).max(1)
+                }
+                None => b.parse::<usize>().ok().filter(|k| *k > 0).ok_or_else(bad)?,
+            }
+        }
+    };
+    let first = usize::from(canary.iter().any(|c| *c));
+    let mut k = 0;
+    for i in 0..n {
+        if canary[i] {
+            of_host[i] = 0;
+        } else {
+            of_host[i] = first + k / size;
+            k += 1;
+        }
+    }
+    let count = of_host.iter().copied().max().map_or(0, |m| m + 1);
+    let policy = a.batch.is_some() || a.canary.is_some();
+    Ok(Waves {
+        of_host,
+        count,
+        // waves without --max-failures: the first failure stops the rest
+        max_failures: match (a.max_failures, policy) {
+            (Some(m), _) => m.max(1),
+            (None, true) => 1,
+            (None, false) => usize::MAX,
+        },
+    })
+}
+
+/// Coordinates the waves: a host of wave `w` activates only when every
+/// host of the earlier waves has ended (confirmed or failed), and not at
+/// all once the failures reached the limit.
+struct WaveGate {
+    m: Mutex<WaveCounts>,
+    cv: std::sync::Condvar,
+    max_failures: usize,
+}
+
+struct WaveCounts {
+    /// hosts of each wave that have not ended yet
+    left: Vec<usize>,
+    /// hosts of each wave that failed
+    failed: Vec<usize>,
+}
+
+impl WaveGate {
+    fn new(w: &Waves) -> WaveGate {
+        let mut left = vec![0; w.count];
+        for &i in &w.of_host {
+            left[i] += 1;
+        }
+        WaveGate {
+            m: Mutex::new(WaveCounts {
+                failed: vec![0; w.count],
+                left,
+            }),
+            cv: std::sync::Condvar::new(),
+            max_failures: w.max_failures,
+        }
+    }
+
+    /// Waits for the waves before `wave` to end; `Err(failures)`: they
+    /// failed too often, `wave` is stopped. A failure in `wave` itself or
+    /// a later one (a build, while this one waits) stops only later waves.
+    fn wait_turn(&self, wave: usize) -> Result<(), usize> {
+        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let before: usize = g.failed[..wave].iter().sum();
+            if before >= self.max_failures {
+                return Err(before);
+            }
+            if g.left[..wave].iter().all(|l| *l == 0) {
+                return Ok(());
+            }
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Whether a host of `wave` not started yet should be skipped: with
+    /// a single wave, once the failures reached the limit (`-j` limits
+    /// how many are under way); with several, once the earlier waves
+    /// reached it.
+    fn stopped(&self, wave: usize, single: bool) -> Option<usize> {
+        let g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        let n: usize = if single {
+            g.failed.iter().sum()
+        } else {
+            g.failed[..wave].iter().sum()
+        };
+        (n >= self.max_failures).then_some(n)
+    }
+
+    fn ended(&self, wave: usize, failed: bool) {
+        let mut g = self.m.lock().unwrap_or_else(|p| p.into_inner());
+        g.left[wave] -= 1;
+        if failed {
+            g.failed[wave] += 1;
+        }
+        self.cv.notify_all();
+    }
+}
+
+/// The gate one host passes: its wave's turn first, then (with
+/// `--all-or-nothing`) the barriers of its wave.
+struct HostGate<'a> {
+    waves: &'a WaveGate,
+    wave: usize,
+    fleet: Option<&'a FleetGate>,
+    /// set when the wave policy kept it from activating
+    stopped: Mutex<Option<usize>>,
+}
+
+impl ox_deploy::Gate for HostGate<'_> {
+    fn activate(&self) -> bool {
+        if let Err(n) = self.waves.wait_turn(self.wave) {
+            *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
+            if let Some(f) = self.fleet {
+                f.gone(false);
+            }
+            return false;
+        }
+        self.fleet.is_none_or(|f| f.activate())
+    }
+    fn confirm(&self, ok: bool) -> bool {
+        // a host the policy stopped was already counted past the barriers
+        if self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            return false;
+        }
+        self.fleet.is_none_or(|f| f.confirm(ok))
+    }
+    fn gone(&self, ok: bool) {
+        if let Some(f) = self.fleet {
+            f.gone(ok);
+        }
     }
 }
 
@@ -673,23 +1126,29 @@ fn deploy_one(
     rep
 }
 
-/// Builds and deploys every host, at most `-j` at once.
+/// Builds and deploys every host, at most `-j` at once, activating
+/// them wave after wave.
+#[allow(clippy::too_many_arguments)] // the pass's whole context
 fn run_pass(
     a: &DeployArgs,
     flake: &str,
     infos: &[HostInfo],
     store: &ox_localstore::Store,
     opts: &ox_deploy::Options,
-    selected: &[String],
+    waves: &Waves,
+    early: &[Option<String>],
     action: Action,
 ) -> Vec<HostReport> {
-    let ui = Ui::new(selected);
-    let fleet = FleetGate::new(infos.len());
-    let gate: &dyn ox_deploy::Gate = if a.all_or_nothing && !opts.dry_run {
-        &fleet
-    } else {
-        &ox_deploy::NoGate
-    };
+    let names: Vec<String> = infos.iter().map(|i| i.name.clone()).collect();
+    let ui = Ui::new(&names);
+    let wave_gate = WaveGate::new(waves);
+    // --all-or-nothing: the barriers hold within each wave
+    let fleets: Vec<FleetGate> = (0..waves.count)
+        .map(|w| FleetGate::new(waves.of_host.iter().filter(|x| **x == w).count()))
+        .collect();
+    let aon = a.all_or_nothing && !opts.dry_run;
+    // a dry run activates nothing: no waves to wait for
+    let policy = !opts.dry_run;
     // the barriers need every host under way at once
     let jobs = if a.all_or_nothing {
         infos.len()
@@ -698,7 +1157,6 @@ fn run_pass(
     };
     let queue = Mutex::new((0..infos.len()).collect::<std::collections::VecDeque<_>>());
     let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; infos.len()]);
-    let failures = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
@@ -706,33 +1164,87 @@ fn run_pass(
                     break;
                 };
                 let info = &infos[i];
-                let failed_so_far = failures.load(std::sync::atomic::Ordering::SeqCst);
-                let rep = match a.max_failures {
-                    Some(max) if failed_so_far >= max => {
-                        let mut r = failed_report(
+                let wave = waves.of_host[i];
+                let fleet = aon.then(|| &fleets[wave]);
+                let skip = |failed: usize, started: bool| {
+                    let mut r = failed_report(
+                        &info.target,
+                        &info.name,
+                        action,
+                        format!(
+                            "{}: {failed} host(s) failed{}; nothing changed here",
+                            if started {
+                                "not activated"
+                            } else {
+                                "not started"
+                            },
+                            if waves.count > 1 {
+                                format!(
+                                    " before wave {} (--max-failures {})",
+                                    wave + 1,
+                                    waves.max_failures
+                                )
+                            } else {
+                                format!(" (--max-failures {})", waves.max_failures)
+                            }
+                        ),
+                    );
+                    r.status = Status::Skipped;
+                    r
+                };
+                let rep = match wave_gate.stopped(wave, waves.count == 1) {
+                    // its elevation was refused up front: nothing built
+                    _ if early[i].is_some() => {
+                        if let Some(f) = fleet {
+                            f.gone(false);
+                        }
+                        failed_report(
                             &info.target,
                             &info.name,
                             action,
-                            format!(
-                                "not started: {failed_so_far} host(s) failed (--max-failures {max})"
-                            ),
-                        );
-                        r.status = Status::Skipped;
-                        gate.gone(false);
-                        r
+                            early[i].clone().unwrap_or_default(),
+                        )
                     }
-                    _ => deploy_one(a, flake, info, store, opts, gate, &ui, i, action),
+                    Some(n) if policy => {
+                        if let Some(f) = fleet {
+                            f.gone(false);
+                        }
+                        skip(n, false)
+                    }
+                    _ => {
+                        let hg = HostGate {
+                            waves: &wave_gate,
+                            wave: if policy { wave } else { 0 },
+                            fleet,
+                            stopped: Mutex::new(None),
+                        };
+                        let rep = deploy_one(a, flake, info, store, opts, &hg, &ui, i, action);
+                        let stopped = *hg.stopped.lock().unwrap_or_else(|p| p.into_inner());
+                        match stopped {
+                            Some(n) => {
+                                let mut s = skip(n, true);
+                                s.toplevel = rep.toplevel;
+                                s.previous = rep.previous;
+                                s.closure_paths = rep.closure_paths;
+                                s.copied_paths = rep.copied_paths;
+                                s.copied_bytes = rep.copied_bytes;
+                                s.ox_copied = rep.ox_copied;
+                                s.seconds = rep.seconds;
+                                s
+                            }
+                            None => rep,
+                        }
+                    }
                 };
-                if !matches!(rep.status, Status::Done | Status::DryRun | Status::Skipped) {
-                    failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
+                let st = host_state(&rep);
+                wave_gate.ended(wave, st.is_bad() && st != HostState::Skipped);
                 let line = match &rep.reason {
                     Some(r) if rep.status != Status::Done => {
-                        format!("{}: {}", status_word(rep.status), r)
+                        format!("{}: {}", st.as_str(), r)
                     }
                     _ => format!(
                         "{} ({} paths, {} copied)",
-                        status_word(rep.status),
+                        st.as_str(),
                         rep.copied_paths,
                         mib(rep.copied_bytes)
                     ),
@@ -760,7 +1272,6 @@ fn preview_and_ask(
     infos: &[HostInfo],
     store: &ox_localstore::Store,
     opts: &ox_deploy::Options,
-    selected: &[String],
     action: Action,
 ) -> Result<(), String> {
     let dry = ox_deploy::Options {
@@ -771,7 +1282,13 @@ fn preview_and_ask(
         ox_binary: opts.ox_binary.clone(),
         remote_ox: opts.remote_ox.clone(),
     };
-    let reports = run_pass(a, flake, infos, store, &dry, selected, action);
+    let one = Waves {
+        of_host: vec![0; infos.len()],
+        count: 1,
+        max_failures: usize::MAX,
+    };
+    let none = vec![None; infos.len()];
+    let reports = run_pass(a, flake, infos, store, &dry, &one, &none, action);
     let color = crate::stderr_color();
     let mut bad = Vec::new();
     for r in &reports {
@@ -833,7 +1350,7 @@ fn preview_and_ask(
     Ok(())
 }
 
-fn table(reports: &[HostReport]) -> String {
+fn table(reports: &[HostReport], states: &[HostState]) -> String {
     let mut rows = vec![[
         "host".to_string(),
         "target".into(),
@@ -842,7 +1359,7 @@ fn table(reports: &[HostReport]) -> String {
         "time".into(),
         "reason".into(),
     ]];
-    for r in reports {
+    for (r, st) in reports.iter().zip(states) {
         let secs = r.seconds.build
             + r.seconds.connect
             + r.seconds.copy
@@ -851,7 +1368,7 @@ fn table(reports: &[HostReport]) -> String {
         rows.push([
             r.host.clone(),
             r.target.clone(),
-            status_word(r.status).to_string(),
+            st.as_str().to_string(),
             format!(
                 "{} paths, {}{}",
                 r.copied_paths,
@@ -889,8 +1406,56 @@ fn tempfile_dir() -> Result<TempDir, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{glob, FleetGate};
+    use super::{glob, waves, DeployArgs, FleetGate};
     use ox_deploy::Gate;
+
+    #[derive(clap::Parser)]
+    struct P {
+        #[command(flatten)]
+        a: DeployArgs,
+    }
+
+    /// The wave of each of five hosts a..e, and the failure limit.
+    fn plan(args: &[&str]) -> Result<(Vec<usize>, usize), String> {
+        use clap::Parser;
+        let p = P::try_parse_from(std::iter::once("deploy").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        let sel: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).into();
+        waves(&p.a, &sel).map(|w| (w.of_host, w.max_failures))
+    }
+
+    #[test]
+    fn rollout_waves() {
+        assert_eq!(plan(&[]).unwrap(), (vec![0; 5], usize::MAX));
+        assert_eq!(plan(&["--batch", "2"]).unwrap(), (vec![0, 0, 1, 1, 2], 1));
+        // percentages of the selected hosts, rounded up
+        assert_eq!(plan(&["--batch", "40%"]).unwrap().0, vec![0, 0, 1, 1, 2]);
+        assert_eq!(plan(&["--batch", "30%"]).unwrap().0, vec![0, 0, 1, 1, 2]);
+        assert_eq!(plan(&["--batch", "1%"]).unwrap().0, vec![0, 1, 2, 3, 4]);
+        assert_eq!(plan(&["--batch", "100%"]).unwrap().0, vec![0; 5]);
+        // canaries alone first, then the rest in its batches
+        assert_eq!(
+            plan(&["--canary", "c", "--batch", "2"]).unwrap().0,
+            vec![1, 1, 0, 2, 2]
+        );
+        assert_eq!(plan(&["--canary", "2"]).unwrap().0, vec![0, 0, 1, 1, 1]);
+        assert_eq!(plan(&["--canary", "b,d"]).unwrap().0, vec![1, 0, 1, 0, 1]);
+        assert_eq!(plan(&["--batch", "2", "--max-failures", "3"]).unwrap().1, 3);
+        assert_eq!(plan(&["--max-failures", "2"]).unwrap().1, 2);
+        for bad in [
+            &["--batch", "0"][..],
+            &["--batch", "0%"],
+            &["--batch", "150%"],
+            &["--batch", "two"],
+            &["--canary", "0"],
+            &["--canary", "5"],
+            &["--canary", "zz"],
+            &["--canary", "a,b,c,d,e"],
+        ] {
+            let e = plan(bad).expect_err(&format!("{bad:?} accepted"));
+            assert!(e.contains(bad[0]), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn fleet_gate_waits_for_every_host_and_fails_for_all() {

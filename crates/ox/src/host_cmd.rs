@@ -289,8 +289,13 @@ fn install(store: &Store, r: &ox_system::Rendered) -> Result<StorePath, String> 
     let scratch = store.scratch_dir("host").map_err(serr)?;
     let result = (|| {
         let mut pending = Vec::new();
+        // parallel builds (`ox deploy`, `ox build --all`) share unit
+        // scripts: one process at a time checks and registers each path
+        // (locked in the BTreeMap's order, the same in every process)
+        let mut _locks = Vec::new();
         for (i, (p, e)) in r.extra.iter().enumerate() {
             let sp = store.parse(p).map_err(serr)?;
+            _locks.push(store.lock_path(&sp).map_err(serr)?);
             if store.is_valid(&sp).map_err(serr)? {
                 continue;
             }
@@ -312,6 +317,7 @@ fn install(store: &Store, r: &ox_system::Rendered) -> Result<StorePath, String> 
             .toplevel_path_and_hash(store.dir.as_str())
             .map_err(|e| format!("error: {e}\n"))?;
         let top = store.parse(&top).map_err(serr)?;
+        let _top_lock = store.lock_path(&top).map_err(serr)?;
         if !store.is_valid(&top).map_err(serr)? {
             let tmp = scratch.join("toplevel");
             r.toplevel

@@ -87,6 +87,7 @@ pub(crate) fn parse_target(s: &str, name: &str) -> Result<Target, String> {
         user,
         port,
         ssh_options: Vec::new(),
+        elevate: Default::default(),
     })
 }
 

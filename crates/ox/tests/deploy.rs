@@ -5,126 +5,11 @@
 //! an unreachable host and an unknown host are clear errors that change
 //! nothing.
 
+use ox_testhost::testsupport::Scratch;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use ox_testhost::testsupport::{ox_command, repo, Scratch};
-
-/// Removes the test's bridge (Netns leaves bridges in place).
-struct Bridge(String);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.0])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
-
-const FLAKE: &str = r#"{
-  outputs = { self, ox }: {
-    oxConfigurations = builtins.listToAttrs (map (f: {
-      name = builtins.substring 0 (builtins.stringLength f - 4) f;
-      value = ox.lib.oxSystem {
-        system = "x86_64-linux";
-        modules = [ ./common.nix (./hosts + "/${f}") ];
-      };
-    }) (builtins.attrNames (builtins.readDir ./hosts)));
-  };
-}
-"#;
-
-/// The part every host shares; `gen` marks the generation, `extra` is
-/// Nix attributes added to the module.
-fn common(gen: &str, extra: &str) -> String {
-    format!(
-        r#"{{ lib, pkgs, ... }}: {{
-  environment.systemPackages = lib.mkForce [ ];
-  # a built path the toplevel links to: part of the closure that is copied
-  environment.etc."deploy-text".source = pkgs.writeText "deploy-text" "from the store\n";
-  # a file of the flake itself
-  environment.etc."deploy-file".source = ./deploy-file.txt;
-  # checked over the confirming connection before every switch counts
-  deployment.healthChecks = [ "systemctl is-active deploy-static.service" ];
-  services.openssh.enable = true;
-  services.openssh.hostKeys = [ {{ type = "ed25519"; path = "/etc/ssh/ssh_host_ed25519_key"; }} ];
-  environment.etc."deploy-generation".text = "{gen}\n";
-  systemd.services."deploy-gen-{gen}" = {{
-    wantedBy = [ "multi-user.target" ];
-    serviceConfig = {{ Type = "oneshot"; RemainAfterExit = true; }};
-    script = "true";
-  }};
-  # the same in every generation: its script's store path is never copied twice
-  systemd.services.deploy-static = {{
-    wantedBy = [ "multi-user.target" ];
-    serviceConfig = {{ Type = "oneshot"; RemainAfterExit = true; }};
-    script = "echo static";
-  }};
-  {extra}
-}}
-"#
-    )
-}
-
-fn host_nix(name: &str, addr: &str, tags: &str, extra: &str) -> String {
-    format!(
-        "{{ ... }}: {{\n  networking.hostName = \"{name}\";\n  deployment.targetHost = \"{addr}\";\n  \
-         deployment.tags = [ {tags} ];\n  {extra}\n}}\n"
-    )
-}
-
-struct Deployer {
-    work: PathBuf,
-    flake: PathBuf,
-    key: PathBuf,
-    known_hosts: PathBuf,
-}
-
-impl Deployer {
-    fn deploy(&self, args: &[&str]) -> (Output, serde_json::Value) {
-        let mut c = self.command(args);
-        c.arg("--json");
-        let t = std::time::Instant::now();
-        let out = c.output().expect("run ox deploy");
-        eprintln!(
-            "ox deploy {args:?} took {:.1} s, exit {}\n--- stderr:\n{}",
-            t.elapsed().as_secs_f64(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        (out, json)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = ox_command(Path::new(env!("CARGO_BIN_EXE_ox")));
-        c.arg("deploy")
-            .arg("--flake")
-            .arg(&self.flake)
-            .arg("-I")
-            .arg(format!("ox={}", repo().join("nix").display()))
-            .arg("--store-root")
-            .arg(self.work.join("root"))
-            .arg("--ssh-option")
-            .arg(format!("IdentityFile={}", self.key.display()))
-            .arg("--ssh-option")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .arg("--ssh-option")
-            .arg("ConnectTimeout=3")
-            .args(args)
-            .env_remove("OX_STATE_DIR");
-        c
-    }
-}
-
-fn host_report<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    j["hosts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|h| h["host"] == name))
-        .unwrap_or_else(|| panic!("no report for {name} in {j:#}"))
-}
+mod deploy_support;
+use deploy_support::{common, host_nix, host_report, Deployer, Fleet, FLAKE};
 
 #[test]
 fn unknown_host_is_refused_before_anything_happens() {
@@ -180,43 +65,11 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
         eprintln!("SKIP: {why}");
         return;
     }
-    let pid = std::process::id();
-    let work = Scratch::new("deploy");
-    let key = work.join("id");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
-    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-
     // two hosts, each in a network namespace on a bridge of this test's own
-    let net = 100 + (pid % 100);
-    let bridge = Bridge(format!("oxdbr{}", pid % 100000));
+    let fleet = Fleet::boot("deploy", 2);
+    let net = fleet.net;
     let addr = |n: u32| format!("10.234.{net}.{n}");
-    let mut nets = Vec::new();
-    let mut hosts = Vec::new();
-    for (i, n) in [(0u32, 11u32), (1, 12)] {
-        let ns = ox_testhost::Netns::create(
-            &format!("oxd-{pid}-{i}"),
-            &bridge.0,
-            &format!("{}/24", addr(1)),
-            &format!("{}/24", addr(n)),
-            &addr(1),
-        )
-        .expect("netns");
-        let host = ox_testhost::Host::boot(ox_testhost::HostOpts {
-            prefix: "oxdep".into(),
-            network: ox_testhost::Network::Namespace(ns.path()),
-            root_authorized_keys: Some(pubkey.clone()),
-            ..Default::default()
-        })
-        .expect("boot test host");
-        nets.push(ns);
-        hosts.push(host);
-    }
-    let (a, b) = (&hosts[0], &hosts[1]);
+    let (a, b) = (&fleet.hosts[0], &fleet.hosts[1]);
     let hostkey = |h: &ox_testhost::Host| {
         std::fs::read_to_string(h.path("/etc/ssh/ssh_host_ed25519_key.pub"))
             .unwrap()
@@ -225,17 +78,9 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let known = work.join("known_hosts");
-    std::fs::write(
-        &known,
-        format!("{} {}\n{} {}\n", addr(11), hostkey(a), addr(12), hostkey(b)),
-    )
-    .unwrap();
-
-    let flake = work.join("fleet");
-    std::fs::create_dir_all(flake.join("hosts")).unwrap();
-    std::fs::write(flake.join("flake.nix"), FLAKE).unwrap();
-    std::fs::write(flake.join("deploy-file.txt"), "from the flake\n").unwrap();
+    let known = fleet.known.clone();
+    let pubkey = fleet.pubkey.clone();
+    let flake = fleet.flake();
     let write_hosts = |a_extra: &str| {
         std::fs::write(
             flake.join("hosts/dep-a.nix"),
@@ -256,12 +101,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     };
     write_hosts("");
     std::fs::write(flake.join("common.nix"), common("1", "")).unwrap();
-    let d = Deployer {
-        work: work.to_path_buf(),
-        flake: flake.clone(),
-        key: key.clone(),
-        known_hosts: known.clone(),
-    };
+    let d = fleet.deployer(&flake);
 
     // 1. both hosts in parallel
     let (out, j) = d.deploy(&["dep-a", "dep-b", "--confirm-timeout", "20"]);
@@ -328,7 +168,10 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     let reason = r["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("no confirmation within 5 s"), "{reason}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ROLLED BACK"), "{err}");
+    assert!(err.contains("rolled-back: no confirmation"), "{err}");
+    assert_eq!(out.status.code(), Some(3), "rolled-back exits 3");
+    assert_eq!(j["state"], "rolled-back", "{j:#}");
+    assert_eq!(r["state"], "rolled-back", "{r:#}");
     assert!(err.contains("deploy failed on: dep-a"), "{err}");
     // back on generation 2, sshd on port 22 again, boot default untouched
     assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "2");
@@ -452,7 +295,7 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with("dep-a") && l.contains(" done ")),
+            .any(|l| l.starts_with("dep-a") && l.contains(" switched ")),
         "{table}"
     );
     assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "6");
@@ -662,6 +505,5 @@ fn fleet_deploy_copies_only_what_is_missing_and_rolls_back_without_ssh() {
     assert_eq!(a.sh_expect("cat /etc/deploy-generation"), "10");
     assert_eq!(b.sh_expect("cat /etc/deploy-generation"), "12");
 
-    drop(hosts);
-    drop(nets);
+    drop(fleet);
 }

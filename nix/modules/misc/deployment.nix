@@ -23,7 +23,20 @@ in
       default = "root";
       description = ''
         The user `ox deploy` logs in as. Anyone but root runs the remote
-        side through `sudo -n` (passwordless sudo; ox never prompts).
+        side through `deployment.elevate` (without a password unless
+        `ox deploy --ask-elevate-password` is given).
+      '';
+    };
+    elevate = mkOption {
+      type = types.enum [ "sudo" "doas" "run0" ];
+      default = "sudo";
+      description = ''
+        How a non-root `targetUser` becomes root on the host: `sudo -n`,
+        `doas -n` or `run0 --no-ask-password`. With
+        `ox deploy --ask-elevate-password` sudo gets the password on the
+        SSH channel's stdin (`sudo -k -S -p ""`); doas and run0 read a
+        password only from a terminal or a polkit agent, so they need a
+        rule that asks none.
       '';
     };
     targetPort = mkOption {

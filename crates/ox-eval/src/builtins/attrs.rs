@@ -194,9 +194,7 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             let v = v.clone();
             (
                 *k,
-                Thunk::native(move |ev| {
-                    ev.call_n(f.clone(), vec![name.clone(), v.clone()], Some(span))
-                }),
+                Thunk::native(move |ev| ev.call2(f.clone(), name.clone(), v.clone(), Some(span))),
             )
         })
         .collect();
@@ -251,7 +249,7 @@ fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
                 (
                     k,
                     Thunk::native(move |ev| {
-                        ev.call_n(f.clone(), vec![name.clone(), vs.clone()], Some(span))
+                        ev.call2(f.clone(), name.clone(), vs.clone(), Some(span))
                     }),
                 )
             })

@@ -42,8 +42,9 @@ fn filter(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.filter", span)?;
     let mut out = Vec::new();
     let mut same = true;
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
         if bool_of(ev, &r, "the return value of the filter function", span)? {
             out.push(x.clone());
         } else {
@@ -63,8 +64,9 @@ fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     if l.is_empty() {
         return ev.force(acc);
     }
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        acc = ev.call2(f.clone(), acc, x.clone(), Some(span))?;
+        acc = ev.call2_in(&mut frames, &f, acc, x.clone(), Some(span))?;
         acc = ev.force(acc)?;
     }
     Ok(acc)
@@ -145,8 +147,9 @@ fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.concatMap", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.concatMap", span)?;
     let mut out = Vec::new();
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
         let inner = list_arg(
             ev,
             &r,
@@ -178,8 +181,9 @@ fn gen_list(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.all", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.all", span)?;
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
         if !bool_of(
             ev,
             &r,
@@ -195,8 +199,9 @@ fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.any", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.any", span)?;
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
         if bool_of(
             ev,
             &r,
@@ -223,6 +228,10 @@ fn sort(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 fn less(ev: &mut Eval, f: &Value, x: &Value, y: &Value, span: Span) -> Result<bool> {
+    // `a: b: a < b` and the like on integers: computed in place
+    if let Some(Value::Bool(r)) = crate::eval::cheap_call2(f, x, y) {
+        return Ok(r);
+    }
     let r = ev.call2(f.clone(), x.clone(), y.clone(), Some(span))?;
     bool_of(ev, &r, "the return value of the sorting function", span)
 }
@@ -286,8 +295,9 @@ fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.partition", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.partition", span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        let r = ev.call(f.clone(), x.clone(), Some(span))?;
+        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
         if bool_of(ev, &r, "the return value of the partition function", span)? {
             right.push(x.clone())
         } else {
@@ -304,8 +314,9 @@ fn group_by(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.groupBy", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.groupBy", span)?;
     let mut groups: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
-        let k = ev.call(f.clone(), x.clone(), Some(span))?;
+        let k = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
         let k = string_arg(
             ev,
             &k,

@@ -151,8 +151,28 @@ fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let bytes = s.s.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut ctx = s.ctx.clone();
+    // Bytes that can start a match: runs of other bytes are copied whole
+    // (not possible when a pattern is empty, since that matches anywhere).
+    let mut starts = [false; 256];
+    let skip = froms.iter().all(|f| !f.s.is_empty());
+    for f in froms.iter() {
+        if let Some(b) = f.s.as_bytes().first() {
+            starts[*b as usize] = true;
+        }
+    }
     let mut p = 0;
     while p <= bytes.len() {
+        if skip {
+            let run = bytes[p..]
+                .iter()
+                .take_while(|b| !starts[**b as usize])
+                .count();
+            out.extend_from_slice(&bytes[p..p + run]);
+            p += run;
+            if p == bytes.len() {
+                break;
+            }
+        }
         let mut found = false;
         for (j, f) in froms.iter().enumerate() {
             let fb = f.s.as_bytes();
