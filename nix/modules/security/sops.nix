@@ -18,8 +18,48 @@ let
   # crates/ox/tests/secrets_module.rs checks that both agree.
   placeholderOf = name: "<SOPS:${builtins.hashString "sha256" name}:PLACEHOLDER>";
 
+  # Permissions, ownership and the units to poke when the file changes:
+  # the same for a secret and a rendered template.
+  fileOptions = { file, it }: {
+    mode = mkOption {
+      type = types.str;
+      default = "0400";
+      description = "Permissions of the ${file}, in octal.";
+    };
+    owner = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "User that owns the ${file} (null: root).";
+    };
+    uid = mkOption {
+      type = types.nullOr types.int;
+      default = 0;
+      description = "Numeric owner, used when `owner` is null.";
+    };
+    group = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Group of the ${file} (null: the owner's primary group).";
+    };
+    gid = mkOption {
+      type = types.nullOr types.int;
+      default = 0;
+      description = "Numeric group, used when `group` is null.";
+    };
+    restartUnits = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Units to restart when ${it} is new or changed.";
+    };
+    reloadUnits = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Units to reload when ${it} is new or changed.";
+    };
+  };
+
   secretType = types.submodule ({ config, name, ... }: {
-    options = {
+    options = fileOptions { file = "secret file"; it = "this secret"; } // {
       name = mkOption {
         type = types.str;
         default = name;
@@ -48,31 +88,6 @@ let
         default = cfg.defaultSopsFormat;
         description = "Format of the sops file.";
       };
-      mode = mkOption {
-        type = types.str;
-        default = "0400";
-        description = "Permissions of the secret file, in octal.";
-      };
-      owner = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        description = "User that owns the secret file (null: root).";
-      };
-      uid = mkOption {
-        type = types.nullOr types.int;
-        default = 0;
-        description = "Numeric owner, used when `owner` is null.";
-      };
-      group = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        description = "Group of the secret file (null: the owner's primary group).";
-      };
-      gid = mkOption {
-        type = types.nullOr types.int;
-        default = 0;
-        description = "Numeric group, used when `group` is null.";
-      };
       sopsFile = mkOption {
         type = types.nullOr (types.either types.path types.str);
         default = cfg.defaultSopsFile;
@@ -82,16 +97,6 @@ let
           (it is encrypted) unless `sops.validateSopsFiles` is false,
           then it must exist on the host at activation.
         '';
-      };
-      restartUnits = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Units to restart when this secret is new or changed.";
-      };
-      reloadUnits = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Units to reload when this secret is new or changed.";
       };
       neededForUsers = mkOption {
         type = types.bool;
@@ -105,7 +110,7 @@ let
   });
 
   templateType = types.submodule ({ config, name, ... }: {
-    options = {
+    options = fileOptions { file = "rendered file"; it = "the rendered file"; } // {
       name = mkOption {
         type = types.str;
         default = name;
@@ -123,41 +128,6 @@ let
           The text, with `config.sops.placeholder.<secret>` where a
           secret's value goes. It is in the store; the values are not.
         '';
-      };
-      mode = mkOption {
-        type = types.str;
-        default = "0400";
-        description = "Permissions of the rendered file, in octal.";
-      };
-      owner = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        description = "User that owns the rendered file (null: root).";
-      };
-      uid = mkOption {
-        type = types.nullOr types.int;
-        default = 0;
-        description = "Numeric owner, used when `owner` is null.";
-      };
-      group = mkOption {
-        type = types.nullOr types.str;
-        default = null;
-        description = "Group of the rendered file (null: the owner's primary group).";
-      };
-      gid = mkOption {
-        type = types.nullOr types.int;
-        default = 0;
-        description = "Numeric group, used when `group` is null.";
-      };
-      restartUnits = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Units to restart when the rendered file is new or changed.";
-      };
-      reloadUnits = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        description = "Units to reload when the rendered file is new or changed.";
       };
     };
   });
