@@ -117,6 +117,29 @@ pub struct HostReport {
     pub log: String,
 }
 
+impl HostReport {
+    /// A report that nothing has happened on yet: failed until the steps
+    /// say otherwise.
+    pub fn failed(host: String, target: String, action: Action, toplevel: String) -> HostReport {
+        HostReport {
+            host,
+            target,
+            action,
+            status: Status::Failed,
+            reason: None,
+            toplevel,
+            closure_paths: 0,
+            copied_paths: 0,
+            copied_bytes: 0,
+            ox_copied: false,
+            previous: None,
+            activation_started: false,
+            seconds: Timings::default(),
+            log: String::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timings {
     /// Filled in by the caller (building is not this crate's).
@@ -207,22 +230,12 @@ pub fn deploy_host(
     gate: &dyn Gate,
     progress: &(dyn Fn(Phase) + Sync),
 ) -> HostReport {
-    let mut r = HostReport {
-        host: target.name.clone(),
-        target: target.display(),
-        action: opts.action,
-        status: Status::Failed,
-        reason: None,
-        toplevel: store.print(toplevel),
-        closure_paths: 0,
-        copied_paths: 0,
-        copied_bytes: 0,
-        ox_copied: false,
-        previous: None,
-        activation_started: false,
-        seconds: Timings::default(),
-        log: String::new(),
-    };
+    let mut r = HostReport::failed(
+        target.name.clone(),
+        target.display(),
+        opts.action,
+        store.print(toplevel),
+    );
     let mut used = GateUse::default();
     if let Err(e) = run(
         store,

@@ -502,22 +502,14 @@ fn build_host(a: &DeployArgs, flake: &str, host: &str) -> Result<String, String>
 }
 
 fn failed_report(t: &Option<Target>, name: &str, action: Action, reason: String) -> HostReport {
-    HostReport {
-        host: name.to_string(),
-        target: t.as_ref().map(|t| t.display()).unwrap_or_default(),
+    let mut r = HostReport::failed(
+        name.to_string(),
+        t.as_ref().map(|t| t.display()).unwrap_or_default(),
         action,
-        status: Status::Failed,
-        reason: Some(reason),
-        toplevel: String::new(),
-        closure_paths: 0,
-        copied_paths: 0,
-        copied_bytes: 0,
-        ox_copied: false,
-        previous: None,
-        activation_started: false,
-        seconds: Default::default(),
-        log: String::new(),
-    }
+        String::new(),
+    );
+    r.reason = Some(reason);
+    r
 }
 
 pub fn run(mut a: DeployArgs) -> Result<ExitCode, String> {
