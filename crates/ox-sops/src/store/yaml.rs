@@ -167,17 +167,7 @@ fn is_int(s: &str) -> Option<i64> {
         _ => (false, &plain[..]),
     };
     let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, &lower[..])
-    };
+    let (radix, digits) = radix_digits(&lower);
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
@@ -186,12 +176,10 @@ fn is_int(s: &str) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
-/// Whether go-yaml would make this a uint64 (positive, beyond i64).
-fn is_big_uint(s: &str) -> bool {
-    let plain = s.replace('_', "");
-    let body = plain.strip_prefix('+').unwrap_or(&plain);
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+/// Go's base prefixes on a lower-cased number: `0x`, `0o`, `0b`, and a
+/// leading `0` for octal.
+fn radix_digits(lower: &str) -> (u32, &str) {
+    if let Some(d) = lower.strip_prefix("0x") {
         (16, d)
     } else if let Some(d) = lower.strip_prefix("0o") {
         (8, d)
@@ -200,8 +188,16 @@ fn is_big_uint(s: &str) -> bool {
     } else if lower.len() > 1 && lower.starts_with('0') {
         (8, &lower[1..])
     } else {
-        (10, &lower[..])
-    };
+        (10, lower)
+    }
+}
+
+/// Whether go-yaml would make this a uint64 (positive, beyond i64).
+fn is_big_uint(s: &str) -> bool {
+    let plain = s.replace('_', "");
+    let body = plain.strip_prefix('+').unwrap_or(&plain);
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = radix_digits(&lower);
     !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok_and(|v| v > i64::MAX as u64)
 }
 
