@@ -269,6 +269,21 @@ fn stdout_state(out: &[u8]) -> Option<State> {
         .and_then(|j| serde_json::from_str(j).ok())
 }
 
+/// Waits for an ssh child; exit 255 is ssh's own failure (connection,
+/// authentication), named for the host.
+fn wait_remote(ssh: &Ssh, child: std::process::Child) -> Result<std::process::Output, Error> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Local(format!("ssh: {e}")))?;
+    if out.status.code() == Some(255) {
+        return Err(crate::ssh::classify(
+            &ssh.target,
+            &String::from_utf8_lossy(&out.stderr),
+        ));
+    }
+    Ok(out)
+}
+
 fn remote_err(what: &str, out: &std::process::Output) -> Error {
     Error::Transport(format!(
         "{what} failed on the host (exit {}): {}",
@@ -719,15 +734,7 @@ pub fn upload_binary(
     let mut stdin = child.stdin.take().expect("piped");
     let copied = std::io::copy(&mut f, &mut stdin);
     drop(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Local(format!("ssh: {e}")))?;
-    if out.status.code() == Some(255) {
-        return Err(crate::ssh::classify(
-            &ssh.target,
-            &String::from_utf8_lossy(&out.stderr),
-        ));
-    }
+    let out = wait_remote(ssh, child)?;
     if !out.status.success() || copied.is_err() {
         return Err(remote_err("installing the ox binary", &out));
     }
@@ -793,15 +800,7 @@ pub fn copy_paths(
         total,
         sent: sent.load(Ordering::Relaxed),
     });
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Local(format!("ssh: {e}")))?;
-    if out.status.code() == Some(255) {
-        return Err(crate::ssh::classify(
-            &ssh.target,
-            &String::from_utf8_lossy(&out.stderr),
-        ));
-    }
+    let out = wait_remote(ssh, child)?;
     if !out.status.success() {
         // the remote's reason beats our broken pipe
         return Err(remote_err("importing the closure", &out));
