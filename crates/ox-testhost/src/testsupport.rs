@@ -182,6 +182,16 @@ pub fn sh(dir: &Path, script: &str) {
     assert!(out.status.success(), "`{script}`: {}", text(&out.stderr));
 }
 
+/// A new passphrase-less ed25519 key pair at `key` and `key.pub`.
+pub fn ssh_keygen(key: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(key)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(st.success(), "ssh-keygen {}: {st}", key.display());
+}
+
 /// stdout and stderr of a run that must have succeeded.
 pub fn expect_ok(what: &str, o: &Output) -> String {
     let all = format!("{}{}", text(&o.stdout), text(&o.stderr));

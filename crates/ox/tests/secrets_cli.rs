@@ -116,12 +116,7 @@ fn encrypt_decrypt_extract() {
 fn ssh_to_age_matches_the_private_key() {
     let s = setup();
     let k = s.dir.path().join("host_ed25519");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&k)
-        .status()
-        .unwrap()
-        .success());
+    ox_testhost::testsupport::ssh_keygen(&k);
     let pubkey = k.with_extension("pub");
     let recipient = ok(ox(
         s.dir.path(),
@@ -537,12 +532,7 @@ fn placeholder_from_nix_matches_install() {
 fn plain_age_files_via_cli() {
     let s = setup();
     let k = s.dir.path().join("id_ed25519");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&k)
-        .status()
-        .unwrap()
-        .success());
+    ox_testhost::testsupport::ssh_keygen(&k);
     let ssh_pub = std::fs::read_to_string(k.with_extension("pub")).unwrap();
     let msg = s.dir.path().join("msg.bin");
     std::fs::write(&msg, b"agenix-style \x00 payload").unwrap();

@@ -148,12 +148,7 @@ impl Fleet {
         let pid = std::process::id();
         let work = Scratch::new(tag);
         let key = work.join("id");
-        assert!(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success());
+        ox_testhost::testsupport::ssh_keygen(&key);
         let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
         // unique per process and per fleet of that process
         let net = 100 + ((pid + 37 * slot) % 100);
