@@ -805,15 +805,7 @@ impl Eval {
             },
             None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
         };
-        let r = self.eval(&def.body, &env).context(|| {
-            (
-                match &*def.name.borrow() {
-                    Some(n) => format!("while calling '{}'", n),
-                    None => "while calling a function".to_string(),
-                },
-                span,
-            )
-        });
+        let r = self.eval(&def.body, &env).context(|| (calling(def), span));
         frames.0 = Some(env);
         r
     }
@@ -854,15 +846,9 @@ impl Eval {
                 Env::new(smallvec::smallvec![b] as Slots, Some(env1))
             }
         };
-        let r = self.eval(&inner.body, &env2).context(|| {
-            (
-                match &*outer.name.borrow() {
-                    Some(n) => format!("while calling '{}'", n),
-                    None => "while calling a function".to_string(),
-                },
-                span,
-            )
-        });
+        let r = self
+            .eval(&inner.body, &env2)
+            .context(|| (calling(outer), span));
         frames.0 = Some(env2);
         r
     }
@@ -892,15 +878,9 @@ impl Eval {
                     }
                     let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
                     let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
-                    return self.eval(&inner.body, &env2).context(|| {
-                        (
-                            match &*outer.name.borrow() {
-                                Some(n) => format!("while calling '{}'", n),
-                                None => "while calling a function".to_string(),
-                            },
-                            span,
-                        )
-                    });
+                    return self
+                        .eval(&inner.body, &env2)
+                        .context(|| (calling(outer), span));
                 }
             }
         }
@@ -953,15 +933,9 @@ impl Eval {
                 }
             }
             let span = args[i - 1].1;
-            fv = self.eval(&def.body, &frame).context(|| {
-                (
-                    match &*def.name.borrow() {
-                        Some(n) => format!("while calling '{}'", n),
-                        None => "while calling a function".to_string(),
-                    },
-                    Some(span),
-                )
-            })?;
+            fv = self
+                .eval(&def.body, &frame)
+                .context(|| (calling(def), Some(span)))?;
         }
         Ok(fv)
     }
@@ -985,15 +959,7 @@ impl Eval {
                     return match v {
                         Value::Thunk(t) => match t.done_ref() {
                             Some(v) => Ok(v.clone()),
-                            None => self.force_var(&t, *vspan).context(|| {
-                                (
-                                    match &*def.name.borrow() {
-                                        Some(n) => format!("while calling '{}'", n),
-                                        None => "while calling a function".to_string(),
-                                    },
-                                    span,
-                                )
-                            }),
+                            None => self.force_var(&t, *vspan).context(|| (calling(def), span)),
                         },
                         v => Ok(v),
                     };
@@ -1091,15 +1057,7 @@ impl Eval {
                 env
             }
         };
-        self.eval(&def.body, &env).context(|| {
-            (
-                match &*def.name.borrow() {
-                    Some(n) => format!("while calling '{}'", n),
-                    None => "while calling a function".to_string(),
-                },
-                span,
-            )
-        })
+        self.eval(&def.body, &env).context(|| (calling(def), span))
     }
 
     // ---------------------------------------------------------------
@@ -1788,6 +1746,14 @@ pub fn as_f64(v: &Value) -> f64 {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
         _ => 0.0,
+    }
+}
+
+/// The trace line of a call: "while calling 'f'".
+fn calling(def: &LambdaDef) -> String {
+    match &*def.name.borrow() {
+        Some(n) => format!("while calling '{}'", n),
+        None => "while calling a function".to_string(),
     }
 }
 
