@@ -795,25 +795,35 @@ impl Eval {
             return self.call(f.clone(), arg, span);
         };
         let def: &'static LambdaDef = c.def;
-        if def.formals.is_some() || matches!(def.body, Expr::Var { .. }) || cheap_shape(&def.body) {
+        if def.formals.is_some()
+            || !def.is_last()
+            || matches!(def.body, Expr::Var { .. })
+            || cheap_shape(&def.body)
+        {
             return self.call_lambda(c, arg, span);
         }
-        let env = match frames.0.take() {
-            Some(mut e) => match refill1(&mut e, &c.env, arg) {
-                None => e,
-                Some(arg) => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
-            },
-            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
+        let k = def.pos as usize;
+        let env = match frames.take(&c.env) {
+            Some(mut e) => {
+                Env::slots_of(&mut e)[k] = arg;
+                e
+            }
+            None => {
+                let (mut s, parent) = new_frame(c, k + 1);
+                s.push(arg);
+                frames.owner = Some(c.env.clone());
+                Env::new(s, parent)
+            }
         };
         let r = self.eval(&def.body, &env).context(|| (calling(def), span));
-        frames.0 = Some(env);
+        frames.frame = Some(env);
         r
     }
 
     /// `f a b` for loops that call the same function again and again
-    /// (`foldl'`, `sort`): the two frames of a curried `a: b: body` are
-    /// kept in `frames` and refilled by the next call when nothing
-    /// captured them (an allocation and a free less per frame).
+    /// (`foldl'`, `sort`): the frame of a curried `a: b: body` is kept in
+    /// `frames` and refilled by the next call when nothing captured it
+    /// (an allocation and a free less per call).
     pub fn call2_in(
         &mut self,
         frames: &mut Frames,
@@ -826,61 +836,58 @@ impl Eval {
             return self.call2(f.clone(), a, b, span);
         };
         let outer: &'static LambdaDef = c.def;
-        let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) else {
-            return self.call2(f.clone(), a, b, span);
+        let inner = match (&outer.formals, &outer.body) {
+            (None, Expr::Lambda(inner)) if inner.pos > 0 && inner.is_last() => inner,
+            _ => return self.call2(f.clone(), a, b, span),
         };
-        if inner.formals.is_some() || cheap_shape(&inner.body) {
+        if cheap_shape(&inner.body) {
             return self.call2(f.clone(), a, b, span);
         }
-        let inner: &'static LambdaDef = inner;
-        let env2 = match frames.0.take() {
-            Some(mut e2) => match refill(&mut e2, &c.env, a, b) {
-                None => e2,
-                Some((a, b)) => {
-                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    Env::new(smallvec::smallvec![b] as Slots, Some(env1))
-                }
-            },
+        let k = outer.pos as usize;
+        let env = match frames.take(&c.env) {
+            Some(mut e) => {
+                let s = Env::slots_of(&mut e);
+                s[k] = a;
+                s[k + 1] = b;
+                e
+            }
             None => {
-                let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+                let (mut s, parent) = new_frame(c, k + 2);
+                s.push(a);
+                s.push(b);
+                frames.owner = Some(c.env.clone());
+                Env::new(s, parent)
             }
         };
         let r = self
-            .eval(&inner.body, &env2)
+            .eval(&inner.body, &env)
             .context(|| (calling(outer), span));
-        frames.0 = Some(env2);
+        frames.frame = Some(env);
         r
     }
 
     /// `f a b`. For the common curried `a: b: body` it binds both
-    /// arguments directly, without allocating the intermediate closure
+    /// arguments in one frame, without the intermediate closure
     /// (`foldl'`, `sort`, `mapAttrs` callbacks).
     pub fn call2(&mut self, f: Value, a: Value, b: Value, span: Option<Span>) -> Result<Value> {
         let f = self.force(f)?;
         if let Value::Lambda(c) = &f {
             let outer: &'static LambdaDef = c.def;
             if let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) {
-                if inner.formals.is_none() {
+                if inner.pos > 0 {
                     let inner: &'static LambdaDef = inner;
-                    if cheap_shape(&inner.body) {
+                    if inner.is_last() && cheap_shape(&inner.body) {
                         // A comparison or arithmetic on the arguments (a sort
-                        // comparator) is computed without building frames.
-                        let parent = &c.env;
-                        let var = |d: u32, i: u32| match d {
-                            0 => &b,
-                            1 => &a,
-                            _ => parent.lookup_ref(d - 2, i),
-                        };
+                        // comparator) is computed without building a frame.
+                        let var = |d: u32, i: u32| unbuilt_var(c, &[&a, &b], d, i);
                         if let Some(v) = cheap_in(&inner.body, &var) {
                             return Ok(v);
                         }
                     }
-                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
-                    return self
-                        .eval(&inner.body, &env2)
-                        .context(|| (calling(outer), span));
+                    let (mut s, parent) = new_frame(c, outer.pos as usize + 2);
+                    s.push(a);
+                    s.push(b);
+                    return self.enter(inner, Env::new(s, parent), outer, span);
                 }
             }
         }
@@ -888,8 +895,33 @@ impl Eval {
         self.call(g, b, span)
     }
 
+    /// Run the body of `def`, the last lambda whose argument `frame`
+    /// binds; or, when its chain takes more arguments, return the partial
+    /// application (the next lambda over `frame`). Errors name `ctx`.
+    #[inline]
+    fn enter(
+        &mut self,
+        def: &'static LambdaDef,
+        frame: Rc<Env>,
+        ctx: &'static LambdaDef,
+        span: Option<Span>,
+    ) -> Result<Value> {
+        if def.is_last() {
+            return self
+                .eval(&def.body, &frame)
+                .context(|| (calling(ctx), span));
+        }
+        let Expr::Lambda(next) = &def.body else {
+            unreachable!("a lambda that is not the last of its chain has the next as its body")
+        };
+        Ok(Value::Lambda(Rc::new(Closure {
+            def: next,
+            env: frame,
+        })))
+    }
+
     /// `f a b …`: like nested `Apply`s, but a curried chain of
-    /// formals-less lambdas binds its arguments frame by frame without
+    /// formals-less lambdas binds its arguments in one frame without
     /// allocating the intermediate closures.
     #[inline(never)]
     fn eval_call(
@@ -901,41 +933,40 @@ impl Eval {
         let mut fv = self.eval(f, env)?;
         let mut i = 0;
         while i < args.len() {
-            let Value::Lambda(c) = &fv else {
-                let (a, span) = &args[i];
-                let av = self.thunk(a, env);
-                fv = self.call(fv, av, Some(*span))?;
-                i += 1;
-                continue;
-            };
-            let mut def: &'static LambdaDef = c.def;
-            if def.formals.is_some() {
-                let (a, span) = &args[i];
-                let av = self.thunk(a, env);
-                let c = c.clone();
-                fv = self.call_lambda(&c, av, Some(*span))?;
-                i += 1;
-                continue;
-            }
-            let mut frame = c.env.clone();
-            loop {
-                let (a, _) = &args[i];
-                frame = Env::new(
-                    smallvec::smallvec![self.thunk(a, env)] as Slots,
-                    Some(frame),
-                );
-                i += 1;
-                match &def.body {
-                    Expr::Lambda(inner) if inner.formals.is_none() && i < args.len() => {
-                        def = inner;
-                    }
-                    _ => break,
+            let c = match &fv {
+                Value::Lambda(c) if c.def.formals.is_none() => c,
+                Value::Lambda(c) => {
+                    let (a, span) = &args[i];
+                    let av = self.thunk(a, env);
+                    let c = c.clone();
+                    fv = self.call_lambda(&c, av, Some(*span))?;
+                    i += 1;
+                    continue;
                 }
+                _ => {
+                    let (a, span) = &args[i];
+                    let av = self.thunk(a, env);
+                    fv = self.call(fv, av, Some(*span))?;
+                    i += 1;
+                    continue;
+                }
+            };
+            let first: &'static LambdaDef = c.def;
+            let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
+            let (mut s, parent) = new_frame(c, first.pos as usize + take);
+            let mut def = first;
+            for j in 0..take {
+                if j > 0 {
+                    let Expr::Lambda(next) = &def.body else {
+                        unreachable!("chain lambdas nest")
+                    };
+                    def = next;
+                }
+                s.push(self.thunk(&args[i + j].0, env));
             }
+            i += take;
             let span = args[i - 1].1;
-            fv = self
-                .eval(&def.body, &frame)
-                .context(|| (calling(def), Some(span)))?;
+            fv = self.enter(def, Env::new(s, parent), def, Some(span))?;
         }
         Ok(fv)
     }
@@ -952,9 +983,10 @@ impl Eval {
                     span: vspan,
                 } = &def.body
                 {
-                    let v = match depth {
-                        0 => arg,
-                        d => c.env.lookup_ref(d - 1, *idx).clone(),
+                    let v = if *depth == 0 && *idx == def.pos {
+                        arg
+                    } else {
+                        unbuilt_var(c, &[&arg], *depth, *idx).clone()
                     };
                     return match v {
                         Value::Thunk(t) => match t.done_ref() {
@@ -966,16 +998,18 @@ impl Eval {
                 }
                 if cheap_shape(&def.body) {
                     // `x: x > 3` and the like need no frame
-                    let parent = &c.env;
-                    let var = |d: u32, i: u32| match d {
-                        0 => &arg,
-                        _ => parent.lookup_ref(d - 1, i),
-                    };
+                    let var = |d: u32, i: u32| unbuilt_var(c, &[&arg], d, i);
                     if let Some(v) = cheap_in(&def.body, &var) {
                         return Ok(v);
                     }
                 }
-                Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone()))
+                if def.nslots == 1 {
+                    Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone()))
+                } else {
+                    let (mut s, parent) = new_frame(c, def.pos as usize + 1);
+                    s.push(arg);
+                    Env::new(s, parent)
+                }
             }
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
@@ -1639,24 +1673,6 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
     })
 }
 
-/// Refill the two frames of a previous `call2_in` with new arguments, if
-/// nothing else holds them and the outer one hangs off `parent`;
-/// otherwise hand the arguments back.
-fn refill(e2: &mut Rc<Env>, parent: &Rc<Env>, a: Value, b: Value) -> Option<(Value, Value)> {
-    let Some(x) = Rc::get_mut(e2) else {
-        return Some((a, b));
-    };
-    let Some(y) = x.parent.as_mut().and_then(Rc::get_mut) else {
-        return Some((a, b));
-    };
-    if !y.parent.as_ref().is_some_and(|pp| Rc::ptr_eq(pp, parent)) {
-        return Some((a, b));
-    }
-    y.slots_mut()[0] = a;
-    x.slots_mut()[0] = b;
-    None
-}
-
 /// `f a b` without cloning or building frames, when `f` is a curried
 /// lambda whose body is an integer operator on variables that can be
 /// computed directly (a sort comparator); `None` means "use `call2`".
@@ -1664,36 +1680,76 @@ pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
     let Value::Lambda(c) = f else {
         return None;
     };
-    let (None, Expr::Lambda(inner)) = (&c.def.formals, &c.def.body) else {
-        return None;
+    let inner = match (&c.def.formals, &c.def.body) {
+        (None, Expr::Lambda(inner)) if inner.pos > 0 && inner.is_last() => inner,
+        _ => return None,
     };
-    if inner.formals.is_some() || !cheap_shape(&inner.body) {
+    if !cheap_shape(&inner.body) {
         return None;
     }
-    let parent = &c.env;
-    let var = |d: u32, i: u32| match d {
-        0 => b,
-        1 => a,
-        _ => parent.lookup_ref(d - 2, i),
-    };
-    cheap_in(&inner.body, &var)
+    cheap_in(&inner.body, &|d, i| unbuilt_var(c, &[a, b], d, i))
 }
 
-/// `refill` for the one frame of `call_in`.
-fn refill1(e: &mut Rc<Env>, parent: &Rc<Env>, arg: Value) -> Option<Value> {
-    let Some(x) = Rc::get_mut(e) else {
-        return Some(arg);
-    };
-    if !x.parent.as_ref().is_some_and(|p| Rc::ptr_eq(p, parent)) {
-        return Some(arg);
+/// The slots (and parent) of a new frame for calling the plain closure
+/// `c`, with room for `cap` slots: a partial application's bound
+/// arguments are copied from its frame, since it may be applied again.
+#[inline]
+fn new_frame(c: &Closure, cap: usize) -> (Slots, Option<Rc<Env>>) {
+    let k = c.def.pos as usize;
+    if k == 0 {
+        return (slots_with_capacity(cap), Some(c.env.clone()));
     }
-    x.slots_mut()[0] = arg;
-    None
+    let mut s = slots_with_capacity(cap);
+    s.extend(c.env.slots()[..k].iter().cloned());
+    (s, c.env.parent.clone())
 }
 
-/// Frames kept between calls of `Eval::call_in` / `Eval::call2_in`.
+/// Empty slots with room for `cap` (`SmallVec::with_capacity` takes a
+/// slow growing path when `cap` exceeds the inline capacity).
+#[inline]
+fn slots_with_capacity(cap: usize) -> Slots {
+    if cap <= 1 {
+        Slots::new()
+    } else {
+        Slots::from_vec(Vec::with_capacity(cap))
+    }
+}
+
+/// Variable (`d`, `i`) of the frame a call of the plain closure `c` with
+/// `args` would build, read without building it.
+#[inline]
+fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Value {
+    let k = c.def.pos;
+    if d > 0 {
+        // the frame's parent is the closure's frame, or for a partial
+        // application the parent of the frame it shares a chain with
+        return c.env.lookup_ref(if k == 0 { d - 1 } else { d }, i);
+    }
+    if i < k {
+        &c.env.slots()[i as usize]
+    } else {
+        args[(i - k) as usize]
+    }
+}
+
+/// A frame kept between calls of `Eval::call_in` / `Eval::call2_in`.
 #[derive(Default)]
-pub struct Frames(Option<Rc<Env>>);
+pub struct Frames {
+    frame: Option<Rc<Env>>,
+    /// The closure environment the frame was built for (kept alive, so
+    /// that a pointer comparison identifies it).
+    owner: Option<Rc<Env>>,
+}
+
+impl Frames {
+    /// The previous call's frame, when nothing captured it and it was
+    /// built for a closure over `env` (so its other slots are right).
+    fn take(&mut self, env: &Rc<Env>) -> Option<Rc<Env>> {
+        let mut f = self.frame.take()?;
+        let same = self.owner.as_ref().is_some_and(|o| Rc::ptr_eq(o, env));
+        (same && Rc::get_mut(&mut f).is_some()).then_some(f)
+    }
+}
 
 /// Whether `cheap` may succeed on `e`: an operator on variables and
 /// integer constants.

@@ -447,8 +447,11 @@ impl Env {
         })
     }
     /// The slots of a frame nobody else holds (see `Frames`).
-    pub(crate) fn slots_mut(&mut self) -> &mut Slots {
-        self.slots.get_mut()
+    pub(crate) fn slots_of(e: &mut Rc<Env>) -> &mut Slots {
+        Rc::get_mut(e)
+            .expect("a frame is refilled only when nobody else holds it")
+            .slots
+            .get_mut()
     }
     /// Fill a frame created empty (for `let`, `rec` and formals, whose
     /// thunks point at the frame). Only valid before any slot is read:
