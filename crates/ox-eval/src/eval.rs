@@ -245,7 +245,7 @@ impl Eval {
     /// is trivially a value already (constants, variables): this is what
     /// makes `nix-instantiate --eval` print `<CODE>` for the same things.
     #[inline]
-    pub(crate) fn thunk(&self, e: &'static Expr, env: &Rc<Env>) -> Value {
+    pub(crate) fn thunk(&self, e: &'static Expr, env: &Env) -> Value {
         match e {
             Expr::Const(v) => v.clone(),
             Expr::Var { depth, idx, .. } => env.lookup(*depth, *idx),
@@ -256,7 +256,7 @@ impl Eval {
     /// `thunk` for an environment whose own slots are still being filled:
     /// a variable of that same frame must stay a real thunk.
     #[inline]
-    fn thunk_unfilled(&self, e: &'static Expr, env: &Rc<Env>) -> Value {
+    fn thunk_unfilled(&self, e: &'static Expr, env: &Env) -> Value {
         match e {
             Expr::Var { depth: 0, .. } => Value::Thunk(Thunk::new(e, env.clone())),
             _ => self.thunk(e, env),
@@ -266,7 +266,7 @@ impl Eval {
     // ---------------------------------------------------------------
     // Evaluation
 
-    pub fn eval(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
+    pub fn eval(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
         // Fast paths that need neither stack nor depth accounting.
         match e {
             Expr::Const(v) | Expr::Folded(v, _) if !matches!(v, Value::Thunk(_)) => {
@@ -317,7 +317,7 @@ impl Eval {
     }
 
     #[inline(always)]
-    fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
+    fn eval_inner(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
         match e {
             Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
             // variables never reach here: `eval` resolves them
@@ -458,7 +458,7 @@ impl Eval {
             }
             Expr::With { ns, body, span: _ } => {
                 let nsv = self.thunk(ns, env);
-                let new = Env::new(smallvec::smallvec![nsv] as Slots, Some(env.clone()));
+                let new = Env::one(nsv, Some(env.clone()));
                 self.eval(body, &new)
             }
             Expr::If {
@@ -536,21 +536,19 @@ impl Eval {
     }
 
     /// Create the environment of a `let` (or `rec` set) and its thunks.
-    fn bind_env(&mut self, binds: &'static [Binding], env: &Rc<Env>) -> Rc<Env> {
-        let new = Env::new(Slots::new(), Some(env.clone()));
-        let mut slots = Slots::with_capacity(binds.len());
+    fn bind_env(&mut self, binds: &'static [Binding], env: &Env) -> Env {
+        let new = Env::with_capacity(binds.len(), Some(env.clone()));
         for b in binds {
-            slots.push(if b.inherited {
+            new.push(if b.inherited {
                 self.thunk(&b.value, env)
             } else {
                 self.thunk_unfilled(&b.value, &new)
             });
         }
-        new.fill(slots);
         new
     }
 
-    fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
+    fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
             let slots: Vec<Value> = new.slots().to_vec();
@@ -601,7 +599,7 @@ impl Eval {
         &mut self,
         parts: &'static [StrPart],
         span: Span,
-        env: &Rc<Env>,
+        env: &Env,
         s: &mut String,
     ) -> Result<Context> {
         let mut ctx: Context = None;
@@ -637,7 +635,7 @@ impl Eval {
     /// The name a dynamic attribute expression evaluates to (`None` for
     /// `null`). An interpolated name (`"a${toString i}"`) is built in a
     /// reused buffer and interned, without allocating a string value.
-    fn dyn_name(&mut self, e: &'static Expr, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+    fn dyn_name(&mut self, e: &'static Expr, env: &Env, span: Span) -> Result<Option<Sym>> {
         if let Expr::Str { parts, span: sspan } = e {
             let mut buf = std::mem::take(&mut self.name_buf);
             buf.clear();
@@ -654,7 +652,7 @@ impl Eval {
         Ok(Some(sym(&s.s)))
     }
 
-    fn attr_key(&mut self, k: &'static AttrKey, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+    fn attr_key(&mut self, k: &'static AttrKey, env: &Env, span: Span) -> Result<Option<Sym>> {
         match k {
             AttrKey::Static(s) => Ok(Some(*s)),
             AttrKey::Dynamic(e) => self.dyn_name(e, env, span_or(e.span(), span)),
@@ -667,7 +665,7 @@ impl Eval {
         path: &'static [AttrKey],
         default: Option<&'static Expr>,
         span: Span,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Result<Value> {
         let mut v = self.eval(e, env)?;
         for (i, k) in path.iter().enumerate() {
@@ -805,14 +803,14 @@ impl Eval {
         let k = def.pos as usize;
         let env = match frames.take(&c.env) {
             Some(mut e) => {
-                Env::slots_of(&mut e)[k] = arg;
+                e.slots_mut().expect("checked by take")[k] = arg;
                 e
             }
             None => {
-                let (mut s, parent) = new_frame(c, k + 1);
-                s.push(arg);
+                let e = new_frame(c, k + 1);
+                e.push(arg);
                 frames.owner = Some(c.env.clone());
-                Env::new(s, parent)
+                e
             }
         };
         let r = self.eval(&def.body, &env).context(|| (calling(def), span));
@@ -846,17 +844,17 @@ impl Eval {
         let k = outer.pos as usize;
         let env = match frames.take(&c.env) {
             Some(mut e) => {
-                let s = Env::slots_of(&mut e);
+                let s = e.slots_mut().expect("checked by take");
                 s[k] = a;
                 s[k + 1] = b;
                 e
             }
             None => {
-                let (mut s, parent) = new_frame(c, k + 2);
-                s.push(a);
-                s.push(b);
+                let e = new_frame(c, k + 2);
+                e.push(a);
+                e.push(b);
                 frames.owner = Some(c.env.clone());
-                Env::new(s, parent)
+                e
             }
         };
         let r = self
@@ -884,10 +882,10 @@ impl Eval {
                             return Ok(v);
                         }
                     }
-                    let (mut s, parent) = new_frame(c, outer.pos as usize + 2);
-                    s.push(a);
-                    s.push(b);
-                    return self.enter(inner, Env::new(s, parent), outer, span);
+                    let e = new_frame(c, outer.pos as usize + 2);
+                    e.push(a);
+                    e.push(b);
+                    return self.enter(inner, e, outer, span);
                 }
             }
         }
@@ -902,7 +900,7 @@ impl Eval {
     fn enter(
         &mut self,
         def: &'static LambdaDef,
-        frame: Rc<Env>,
+        frame: Env,
         ctx: &'static LambdaDef,
         span: Option<Span>,
     ) -> Result<Value> {
@@ -928,7 +926,7 @@ impl Eval {
         &mut self,
         f: &'static Expr,
         args: &'static [(Expr, Span)],
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Result<Value> {
         let mut fv = self.eval(f, env)?;
         let mut i = 0;
@@ -953,7 +951,7 @@ impl Eval {
             };
             let first: &'static LambdaDef = c.def;
             let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
-            let (mut s, parent) = new_frame(c, first.pos as usize + take);
+            let frame = new_frame(c, first.pos as usize + take);
             let mut def = first;
             for j in 0..take {
                 if j > 0 {
@@ -962,11 +960,11 @@ impl Eval {
                     };
                     def = next;
                 }
-                s.push(self.thunk(&args[i + j].0, env));
+                frame.push(self.thunk(&args[i + j].0, env));
             }
             i += take;
             let span = args[i - 1].1;
-            fv = self.enter(def, Env::new(s, parent), def, Some(span))?;
+            fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
     }
@@ -1004,11 +1002,11 @@ impl Eval {
                     }
                 }
                 if def.nslots == 1 {
-                    Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone()))
+                    Env::one(arg, Some(c.env.clone()))
                 } else {
-                    let (mut s, parent) = new_frame(c, def.pos as usize + 1);
-                    s.push(arg);
-                    Env::new(s, parent)
+                    let e = new_frame(c, def.pos as usize + 1);
+                    e.push(arg);
+                    e
                 }
             }
             Some(formals) => {
@@ -1024,17 +1022,16 @@ impl Eval {
                         span,
                     ));
                 };
-                let env = Env::new(Slots::new(), Some(c.env.clone()));
-                let mut slots = Slots::with_capacity(def.nslots as usize);
+                let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
                 let mut used = 0;
                 for (name, default) in &formals.entries {
                     match a.get(name) {
                         Some(v) => {
                             used += 1;
-                            slots.push(v.clone())
+                            env.push(v.clone())
                         }
                         None => match default {
-                            Some(d) => slots.push(self.thunk_unfilled(d, &env)),
+                            Some(d) => env.push(self.thunk_unfilled(d, &env)),
                             None => {
                                 let mut e = EvalError::new(
                                     ErrorKind::Type,
@@ -1085,9 +1082,8 @@ impl Eval {
                     }
                 }
                 if def.arg.is_some() {
-                    slots.push(arg);
+                    env.push(arg);
                 }
-                env.fill(slots);
                 env
             }
         };
@@ -1103,7 +1099,7 @@ impl Eval {
         l: &'static Expr,
         r: &'static Expr,
         span: Span,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Result<Value> {
         match op {
             BinOp::And => {
@@ -1694,25 +1690,16 @@ pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
 /// `c`, with room for `cap` slots: a partial application's bound
 /// arguments are copied from its frame, since it may be applied again.
 #[inline]
-fn new_frame(c: &Closure, cap: usize) -> (Slots, Option<Rc<Env>>) {
+fn new_frame(c: &Closure, cap: usize) -> Env {
     let k = c.def.pos as usize;
     if k == 0 {
-        return (slots_with_capacity(cap), Some(c.env.clone()));
+        return Env::with_capacity(cap, Some(c.env.clone()));
     }
-    let mut s = slots_with_capacity(cap);
-    s.extend(c.env.slots()[..k].iter().cloned());
-    (s, c.env.parent.clone())
-}
-
-/// Empty slots with room for `cap` (`SmallVec::with_capacity` takes a
-/// slow growing path when `cap` exceeds the inline capacity).
-#[inline]
-fn slots_with_capacity(cap: usize) -> Slots {
-    if cap <= 1 {
-        Slots::new()
-    } else {
-        Slots::from_vec(Vec::with_capacity(cap))
+    let e = Env::with_capacity(cap, c.env.parent().cloned());
+    for v in &c.env.slots()[..k] {
+        e.push(v.clone());
     }
+    e
 }
 
 /// Variable (`d`, `i`) of the frame a call of the plain closure `c` with
@@ -1735,19 +1722,19 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
 /// A frame kept between calls of `Eval::call_in` / `Eval::call2_in`.
 #[derive(Default)]
 pub struct Frames {
-    frame: Option<Rc<Env>>,
+    frame: Option<Env>,
     /// The closure environment the frame was built for (kept alive, so
     /// that a pointer comparison identifies it).
-    owner: Option<Rc<Env>>,
+    owner: Option<Env>,
 }
 
 impl Frames {
     /// The previous call's frame, when nothing captured it and it was
     /// built for a closure over `env` (so its other slots are right).
-    fn take(&mut self, env: &Rc<Env>) -> Option<Rc<Env>> {
-        let mut f = self.frame.take()?;
-        let same = self.owner.as_ref().is_some_and(|o| Rc::ptr_eq(o, env));
-        (same && Rc::get_mut(&mut f).is_some()).then_some(f)
+    fn take(&mut self, env: &Env) -> Option<Env> {
+        let f = self.frame.take()?;
+        let same = self.owner.as_ref().is_some_and(|o| Env::ptr_eq(o, env));
+        (same && f.is_unique()).then_some(f)
     }
 }
 
