@@ -446,10 +446,9 @@ impl Eval {
                         return Ok(Value::Int(f(*x, *y)));
                     }
                     // the primop reports the type error
-                    return (op.f)(self, vec![x, y], *span);
+                    return (op.f)(self, &[x, y], *span);
                 }
-                let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
-                (op.f)(self, argv, *span)
+                self.prim_call(op, args, *span, env)
             }
             Expr::Call { f, args, .. } => self.eval_call(f, args, env),
             Expr::Let { binds, body } => {
@@ -533,6 +532,22 @@ impl Eval {
                 ])))
             }
         }
+    }
+
+    /// A saturated primop call: the arguments are thunked into a vector on
+    /// the stack (not a heap vector per call). Out of line, so that `eval`'s
+    /// own stack frame stays small.
+    #[inline(never)]
+    fn prim_call(
+        &mut self,
+        op: &PrimOp,
+        args: &'static [Expr],
+        span: Span,
+        env: &Env,
+    ) -> Result<Value> {
+        let argv: smallvec::SmallVec<[Value; 4]> =
+            args.iter().map(|x| self.thunk(x, env)).collect();
+        (op.f)(self, &argv, span)
     }
 
     /// Create the environment of a `let` (or `rec` set) and its thunks.
@@ -732,7 +747,11 @@ impl Eval {
             Value::Lambda(c) => self.call_lambda(&c, arg, span),
             Value::PrimOp(op) => {
                 if op.arity == 1 {
-                    (op.f)(self, vec![arg], span.unwrap_or_else(op_span))
+                    (op.f)(
+                        self,
+                        std::slice::from_ref(&arg),
+                        span.unwrap_or_else(op_span),
+                    )
                 } else {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op,
@@ -741,11 +760,14 @@ impl Eval {
                 }
             }
             Value::PrimOpApp(app) => {
-                let mut args = app.args.clone();
-                args.push(arg);
-                if args.len() == app.op.arity {
-                    (app.op.f)(self, args, span.unwrap_or_else(op_span))
+                if app.args.len() + 1 == app.op.arity {
+                    let mut args: smallvec::SmallVec<[Value; 4]> =
+                        app.args.iter().cloned().collect();
+                    args.push(arg);
+                    (app.op.f)(self, &args, span.unwrap_or_else(op_span))
                 } else {
+                    let mut args = app.args.clone();
+                    args.push(arg);
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: app.op.clone(),
                         args,

@@ -624,7 +624,7 @@ pub struct Closure {
     pub env: Env,
 }
 
-pub type PrimFn = fn(&mut crate::eval::Eval, Vec<Value>, Span) -> crate::error::Result<Value>;
+pub type PrimFn = fn(&mut crate::eval::Eval, &[Value], Span) -> crate::error::Result<Value>;
 
 pub struct PrimOp {
     pub name: &'static str,
