@@ -318,219 +318,246 @@ impl Eval {
 
     #[inline(always)]
     fn eval_inner(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
-        match e {
-            Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
-            // variables never reach here: `eval` resolves them
-            Expr::Var { .. } => unreachable!("Expr::Var is handled in Eval::eval"),
-            Expr::WithVar { name, withs, span } => {
-                for d in withs.iter() {
-                    let ns = env.ancestor(*d).slots()[0].clone();
-                    let ns = self.force(ns)?;
-                    let Value::Attrs(a) = &ns else {
-                        return type_err(
-                            format!("value is {} while a set was expected", ns.type_name()),
-                            *span,
-                        );
-                    };
-                    if let Some(v) = a.get(name) {
-                        let v = v.clone();
-                        return self.force(v);
+        // A loop for tail positions (the branches of `if`): evaluating the
+        // chosen branch needs no new level of `eval`.
+        let mut e = e;
+        loop {
+            return match e {
+                Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
+                Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                    Value::Thunk(t) => match t.done_ref() {
+                        Some(v) => Ok(v.clone()),
+                        None => self.force_var(t, *span),
+                    },
+                    v => Ok(v.clone()),
+                },
+                Expr::WithVar { name, withs, span } => {
+                    for d in withs.iter() {
+                        let ns = env.ancestor(*d).slots()[0].clone();
+                        let ns = self.force(ns)?;
+                        let Value::Attrs(a) = &ns else {
+                            return type_err(
+                                format!("value is {} while a set was expected", ns.type_name()),
+                                *span,
+                            );
+                        };
+                        if let Some(v) = a.get(name) {
+                            let v = v.clone();
+                            return self.force(v);
+                        }
                     }
+                    err(
+                        ErrorKind::Other,
+                        format!("undefined variable '{}'", name),
+                        *span,
+                    )
                 }
-                err(
-                    ErrorKind::Other,
-                    format!("undefined variable '{}'", name),
-                    *span,
-                )
-            }
-            Expr::Str { parts, span } => {
-                let mut s = String::new();
-                let ctx = self.str_parts_into(parts, *span, env, &mut s)?;
-                Ok(Value::str_ctx(s, ctx))
-            }
-            Expr::Path { parts, base, span } => {
-                let mut s = String::new();
-                for p in parts {
-                    match p {
-                        StrPart::Lit(l) => s.push_str(l),
-                        StrPart::Expr(x) => {
-                            let v = self.eval(x, env)?;
-                            let ns =
-                                self.coerce_to_string(v, span_or(x.span(), *span), false, false)?;
-                            if ns.ctx.is_some() {
-                                return err(
+                Expr::Str { parts, span } => {
+                    let mut s = String::new();
+                    let ctx = self.str_parts_into(parts, *span, env, &mut s)?;
+                    Ok(Value::str_ctx(s, ctx))
+                }
+                Expr::Path { parts, base, span } => {
+                    let mut s = String::new();
+                    for p in parts {
+                        match p {
+                            StrPart::Lit(l) => s.push_str(l),
+                            StrPart::Expr(x) => {
+                                let v = self.eval(x, env)?;
+                                let ns = self.coerce_to_string(
+                                    v,
+                                    span_or(x.span(), *span),
+                                    false,
+                                    false,
+                                )?;
+                                if ns.ctx.is_some() {
+                                    return err(
                                     ErrorKind::Other,
                                     "a string that refers to a store path cannot be appended to a path",
                                     *span,
                                 );
+                                }
+                                s.push_str(&ns.s);
                             }
-                            s.push_str(&ns.s);
                         }
                     }
+                    Ok(Value::Path(compile::abs_path(&s, base).into()))
                 }
-                Ok(Value::Path(compile::abs_path(&s, base).into()))
-            }
-            Expr::List(items) => Ok(Value::list(
-                items.iter().map(|x| self.thunk(x, env)).collect(),
-            )),
-            Expr::Attrs(def) => self.eval_attrs(def, env),
-            Expr::Select {
-                e,
-                path,
-                default,
-                span,
-            } => self.eval_select(e, path, default.as_deref(), *span, env),
-            Expr::HasAttr { e, path, span } => {
-                let mut v = self.eval(e, env)?;
-                for (i, k) in path.iter().enumerate() {
-                    let name = self.attr_key(k, env, *span)?;
-                    let Some(name) = name else {
-                        return Ok(Value::Bool(false));
-                    };
-                    let Value::Attrs(a) = &v else {
-                        return Ok(Value::Bool(false));
-                    };
-                    match a.get(name) {
-                        // the last attribute's value is not forced
-                        Some(x) if i + 1 < path.len() => {
-                            let x = x.clone();
-                            v = self.force(x)?;
-                        }
-                        Some(_) => {}
-                        None => return Ok(Value::Bool(false)),
-                    }
-                }
-                Ok(Value::Bool(true))
-            }
-            Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
-                def,
-                env: env.clone(),
-            }))),
-            Expr::Apply { f, arg, span } => {
-                // `g x` with `g` a variable bound to a lambda: call it
-                // through a reference into the frame, without cloning it.
-                if let Expr::Var { depth, idx, .. } = &**f {
-                    if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
-                        let av = match c.def.strict_arg {
-                            true => match cheap(arg, env) {
-                                Some(v) => v,
-                                None => self.thunk(arg, env),
-                            },
-                            false => self.thunk(arg, env),
+                Expr::List(items) => Ok(Value::list(
+                    items.iter().map(|x| self.thunk(x, env)).collect(),
+                )),
+                Expr::Attrs(def) => self.eval_attrs(def, env),
+                Expr::Select {
+                    e,
+                    path,
+                    default,
+                    span,
+                } => self.eval_select(e, path, default.as_deref(), *span, env),
+                Expr::HasAttr { e, path, span } => {
+                    let mut v = self.eval(e, env)?;
+                    for (i, k) in path.iter().enumerate() {
+                        let name = self.attr_key(k, env, *span)?;
+                        let Some(name) = name else {
+                            return Ok(Value::Bool(false));
                         };
-                        return self.call_lambda(c, av, Some(*span));
+                        let Value::Attrs(a) = &v else {
+                            return Ok(Value::Bool(false));
+                        };
+                        match a.get(name) {
+                            // the last attribute's value is not forced
+                            Some(x) if i + 1 < path.len() => {
+                                let x = x.clone();
+                                v = self.force(x)?;
+                            }
+                            Some(_) => {}
+                            None => return Ok(Value::Bool(false)),
+                        }
                     }
+                    Ok(Value::Bool(true))
                 }
-                let fv = self.eval(f, env)?;
-                let av = match &fv {
-                    Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
-                        Some(v) => v,
-                        None => self.thunk(arg, env),
-                    },
-                    _ => self.thunk(arg, env),
-                };
-                self.call(fv, av, Some(*span))
-            }
-            Expr::PrimCall {
-                op,
-                args,
-                span,
-                int_op,
-            } => {
-                if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
-                    // Both arguments are forced first, in order, so they are
-                    // evaluated directly: no thunks, no argument vector.
-                    let x = self.eval(a, env)?;
-                    let y = self.eval(b, env)?;
-                    if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
-                        return Ok(Value::Int(f(*x, *y)));
+                Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
+                    def,
+                    env: env.clone(),
+                }))),
+                Expr::Apply { f, arg, span } => {
+                    // `g x` with `g` a variable bound to a lambda: call it
+                    // through a reference into the frame, without cloning it.
+                    if let Expr::Var { depth, idx, .. } = &**f {
+                        if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                            let av = match c.def.strict_arg {
+                                true => match cheap(arg, env) {
+                                    Some(v) => v,
+                                    None => self.thunk(arg, env),
+                                },
+                                false => self.thunk(arg, env),
+                            };
+                            return self.call_lambda(c, av, Some(*span));
+                        }
                     }
-                    // the primop reports the type error
-                    return (op.f)(self, &[x, y], *span);
+                    let fv = self.eval(f, env)?;
+                    let av = match &fv {
+                        Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
+                            Some(v) => v,
+                            None => self.thunk(arg, env),
+                        },
+                        _ => self.thunk(arg, env),
+                    };
+                    self.call(fv, av, Some(*span))
                 }
-                self.prim_call(op, args, *span, env)
-            }
-            Expr::Call { f, args, .. } => self.eval_call(f, args, env),
-            Expr::Let { binds, body } => {
-                let new = self.bind_env(binds, env);
-                self.eval(body, &new)
-            }
-            Expr::With { ns, body, span: _ } => {
-                let nsv = self.thunk(ns, env);
-                let new = Env::one(nsv, Some(env.clone()));
-                self.eval(body, &new)
-            }
-            Expr::If {
-                cond,
-                then,
-                else_,
-                span,
-            } => {
-                let c = self.eval(cond, env)?;
-                let c = self.expect_bool(&c, span_or(cond.span(), *span))?;
-                if c {
-                    self.eval(then, env)
-                } else {
-                    self.eval(else_, env)
+                Expr::PrimCall {
+                    op,
+                    args,
+                    span,
+                    int_op,
+                } => {
+                    if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
+                        // Both arguments are forced first, in order, so they are
+                        // evaluated directly: no thunks, no argument vector.
+                        let x = self.eval(a, env)?;
+                        let y = self.eval(b, env)?;
+                        if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
+                            return Ok(Value::Int(f(*x, *y)));
+                        }
+                        // the primop reports the type error
+                        return (op.f)(self, &[x, y], *span);
+                    }
+                    self.prim_call(op, args, *span, env)
                 }
-            }
-            Expr::Assert {
-                cond,
-                body,
-                text,
-                span,
-            } => {
-                let c = self.eval(cond, env)?;
-                if self.expect_bool(&c, *span)? {
-                    self.eval(body, env)
-                } else {
-                    err(
-                        ErrorKind::Assert,
-                        format!("assertion '{}' failed", text),
-                        *span,
-                    )
+                Expr::Call { f, args, .. } => self.eval_call(f, args, env),
+                Expr::Let { binds, body } => {
+                    let new = self.bind_env(binds, env);
+                    self.eval(body, &new)
                 }
-            }
-            Expr::BinOp { op, l, r, span } => match cheap(e, env) {
-                Some(v) => Ok(v),
-                None => self.eval_binop(*op, l, r, *span, env),
-            },
-            Expr::Not(x, span) => {
-                let v = self.eval(x, env)?;
-                Ok(Value::Bool(
-                    !self.expect_bool(&v, span_or(x.span(), *span))?,
-                ))
-            }
-            Expr::Neg(x, span) => {
-                let v = self.eval(x, env)?;
-                match v {
-                    Value::Int(i) => match 0i64.checked_sub(i) {
-                        Some(r) => Ok(Value::Int(r)),
-                        None => err(
-                            ErrorKind::Other,
-                            format!("integer overflow in subtracting 0 - {}", i),
+                Expr::With { ns, body, span: _ } => {
+                    let nsv = self.thunk(ns, env);
+                    let new = Env::one(nsv, Some(env.clone()));
+                    self.eval(body, &new)
+                }
+                Expr::If {
+                    cond,
+                    then,
+                    else_,
+                    span,
+                } => {
+                    // A comparison of evaluated integers is computed in place.
+                    let c = match &**cond {
+                        Expr::BinOp {
+                            op,
+                            l,
+                            r,
+                            span: bspan,
+                        } => match cheap(cond, env) {
+                            Some(Value::Bool(b)) => b,
+                            Some(v) => self.bool_of(&v, cond, *span)?,
+                            None => {
+                                let v = self.eval_binop(*op, l, r, *bspan, env)?;
+                                self.bool_of(&v, cond, *span)?
+                            }
+                        },
+                        _ => {
+                            let v = self.eval(cond, env)?;
+                            self.bool_of(&v, cond, *span)?
+                        }
+                    };
+                    e = if c { then } else { else_ };
+                    continue;
+                }
+                Expr::Assert {
+                    cond,
+                    body,
+                    text,
+                    span,
+                } => {
+                    let c = self.eval(cond, env)?;
+                    if self.expect_bool(&c, *span)? {
+                        self.eval(body, env)
+                    } else {
+                        err(
+                            ErrorKind::Assert,
+                            format!("assertion '{}' failed", text),
                             *span,
-                        ),
-                    },
-                    Value::Float(f) => Ok(Value::Float(0.0 - f)),
-                    v => type_err(
-                        format!(
+                        )
+                    }
+                }
+                Expr::BinOp { op, l, r, span } => match cheap(e, env) {
+                    Some(v) => Ok(v),
+                    None => self.eval_binop(*op, l, r, *span, env),
+                },
+                Expr::Not(x, span) => {
+                    let v = self.eval(x, env)?;
+                    Ok(Value::Bool(!self.bool_of(&v, x, *span)?))
+                }
+                Expr::Neg(x, span) => {
+                    let v = self.eval(x, env)?;
+                    match v {
+                        Value::Int(i) => match 0i64.checked_sub(i) {
+                            Some(r) => Ok(Value::Int(r)),
+                            None => err(
+                                ErrorKind::Other,
+                                format!("integer overflow in subtracting 0 - {}", i),
+                                *span,
+                            ),
+                        },
+                        Value::Float(f) => Ok(Value::Float(0.0 - f)),
+                        v => type_err(
+                            format!(
                             "cannot negate {}: value is {} while an integer or float was expected",
                             v.type_name(),
                             v.type_name()
                         ),
-                        *span,
-                    ),
+                            *span,
+                        ),
+                    }
                 }
-            }
-            Expr::CurPos(span) => {
-                let (line, col) = span.line_col().unwrap_or((0, 0));
-                Ok(Value::attrs(Attrs::from_sorted(vec![
-                    ("column", Value::Int(col as i64)),
-                    ("file", Value::str(span.file_name())),
-                    ("line", Value::Int(line as i64)),
-                ])))
-            }
+                Expr::CurPos(span) => {
+                    let (line, col) = span.line_col().unwrap_or((0, 0));
+                    Ok(Value::attrs(Attrs::from_sorted(vec![
+                        ("column", Value::Int(col as i64)),
+                        ("file", Value::str(span.file_name())),
+                        ("line", Value::Int(line as i64)),
+                    ])))
+                }
+            };
         }
     }
 
@@ -1126,27 +1153,27 @@ impl Eval {
         match op {
             BinOp::And => {
                 let a = self.eval(l, env)?;
-                if !self.expect_bool(&a, span_or(l.span(), span))? {
+                if !self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(false));
                 }
                 let b = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+                Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::Or => {
                 let a = self.eval(l, env)?;
-                if self.expect_bool(&a, span_or(l.span(), span))? {
+                if self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(true));
                 }
                 let b = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+                Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::Impl => {
                 let a = self.eval(l, env)?;
-                if !self.expect_bool(&a, span_or(l.span(), span))? {
+                if !self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(true));
                 }
                 let b = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+                Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::PipeRight | BinOp::PipeLeft => err(
                 ErrorKind::Parse,
@@ -1455,6 +1482,16 @@ impl Eval {
 
     // ---------------------------------------------------------------
     // Type expectations and coercions
+
+    /// `expect_bool` for the value of `e`, whose span (or else `dflt`)
+    /// an error names: computed only on that error path.
+    #[inline]
+    fn bool_of(&mut self, v: &Value, e: &Expr, dflt: Span) -> Result<bool> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            _ => self.expect_bool(v, span_or(e.span(), dflt)),
+        }
+    }
 
     pub fn expect_bool(&mut self, v: &Value, span: Span) -> Result<bool> {
         if let Value::Bool(b) = v {
