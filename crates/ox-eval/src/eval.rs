@@ -306,6 +306,24 @@ impl Eval {
         r
     }
 
+    /// `eval` for an operand: a variable or constant (most operands) is
+    /// read here, without entering `eval` (whose entry is costly: it is
+    /// one big function); anything else goes to `eval`.
+    #[inline(always)]
+    fn operand(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                Value::Thunk(t) => match t.done_ref() {
+                    Some(v) => Ok(v.clone()),
+                    None => self.force_var(t, *span),
+                },
+                v => Ok(v.clone()),
+            },
+            Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
+            _ => self.eval(e, env),
+        }
+    }
+
     #[inline(never)]
     fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
         self.force_pending(t).map_err(|mut er| {
@@ -1152,27 +1170,27 @@ impl Eval {
     ) -> Result<Value> {
         match op {
             BinOp::And => {
-                let a = self.eval(l, env)?;
+                let a = self.operand(l, env)?;
                 if !self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(false));
                 }
-                let b = self.eval(r, env)?;
+                let b = self.operand(r, env)?;
                 Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::Or => {
-                let a = self.eval(l, env)?;
+                let a = self.operand(l, env)?;
                 if self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(true));
                 }
-                let b = self.eval(r, env)?;
+                let b = self.operand(r, env)?;
                 Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::Impl => {
-                let a = self.eval(l, env)?;
+                let a = self.operand(l, env)?;
                 if !self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(true));
                 }
-                let b = self.eval(r, env)?;
+                let b = self.operand(r, env)?;
                 Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::PipeRight | BinOp::PipeLeft => err(
@@ -1181,8 +1199,8 @@ impl Eval {
                 span,
             ),
             _ => {
-                let a = self.eval(l, env)?;
-                let b = self.eval(r, env)?;
+                let a = self.operand(l, env)?;
+                let b = self.operand(r, env)?;
                 // integer fast paths
                 if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
                     let (x, y) = (*x, *y);
