@@ -1008,6 +1008,30 @@ impl Eval {
                     i += 1;
                     continue;
                 }
+                // A builtin reached through a variable (`inherit (builtins)
+                // all;`) and given all its arguments: called directly, without
+                // building its partial applications.
+                Value::PrimOp(op) if args.len() - i >= op.arity => {
+                    let n = op.arity;
+                    let op = op.clone();
+                    let argv: smallvec::SmallVec<[Value; 4]> = args[i..i + n]
+                        .iter()
+                        .map(|(a, _)| self.thunk(a, env))
+                        .collect();
+                    i += n;
+                    fv = (op.f)(self, &argv, args[i - 1].1)?;
+                    continue;
+                }
+                Value::PrimOpApp(app) if app.args.len() + (args.len() - i) >= app.op.arity => {
+                    let n = app.op.arity - app.args.len();
+                    let app = app.clone();
+                    let mut argv: smallvec::SmallVec<[Value; 4]> =
+                        app.args.iter().cloned().collect();
+                    argv.extend(args[i..i + n].iter().map(|(a, _)| self.thunk(a, env)));
+                    i += n;
+                    fv = (app.op.f)(self, &argv, args[i - 1].1)?;
+                    continue;
+                }
                 _ => {
                     let (a, span) = &args[i];
                     let av = self.thunk(a, env);
