@@ -590,8 +590,10 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
-        let argv: smallvec::SmallVec<[Value; 4]> =
-            args.iter().map(|x| self.thunk(x, env)).collect();
+        let mut argv = PrimArgs::new();
+        for x in args {
+            argv.push(self.thunk(x, env));
+        }
         (op.f)(self, &argv, span)
     }
 
@@ -806,8 +808,10 @@ impl Eval {
             }
             Value::PrimOpApp(app) => {
                 if app.args.len() + 1 == app.op.arity {
-                    let mut args: smallvec::SmallVec<[Value; 4]> =
-                        app.args.iter().cloned().collect();
+                    let mut args = PrimArgs::new();
+                    for x in app.args.iter() {
+                        args.push(x.clone());
+                    }
                     args.push(arg);
                     (app.op.f)(self, &args, span.unwrap_or_else(op_span))
                 } else {
@@ -1014,10 +1018,10 @@ impl Eval {
                 Value::PrimOp(op) if args.len() - i >= op.arity => {
                     let n = op.arity;
                     let op = op.clone();
-                    let argv: smallvec::SmallVec<[Value; 4]> = args[i..i + n]
-                        .iter()
-                        .map(|(a, _)| self.thunk(a, env))
-                        .collect();
+                    let mut argv = PrimArgs::new();
+                    for (a, _) in &args[i..i + n] {
+                        argv.push(self.thunk(a, env));
+                    }
                     i += n;
                     fv = (op.f)(self, &argv, args[i - 1].1)?;
                     continue;
@@ -1025,9 +1029,13 @@ impl Eval {
                 Value::PrimOpApp(app) if app.args.len() + (args.len() - i) >= app.op.arity => {
                     let n = app.op.arity - app.args.len();
                     let app = app.clone();
-                    let mut argv: smallvec::SmallVec<[Value; 4]> =
-                        app.args.iter().cloned().collect();
-                    argv.extend(args[i..i + n].iter().map(|(a, _)| self.thunk(a, env)));
+                    let mut argv = PrimArgs::new();
+                    for x in app.args.iter() {
+                        argv.push(x.clone());
+                    }
+                    for (a, _) in &args[i..i + n] {
+                        argv.push(self.thunk(a, env));
+                    }
                     i += n;
                     fv = (app.op.f)(self, &argv, args[i - 1].1)?;
                     continue;
@@ -1819,6 +1827,10 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
         args[(i - k) as usize]
     }
 }
+
+/// The arguments of a primop call, on the stack (pushed one by one:
+/// `SmallVec`'s `extend`/`collect` cost ~90 instructions a call).
+type PrimArgs = smallvec::SmallVec<[Value; 4]>;
 
 /// A frame kept between calls of `Eval::call_in` / `Eval::call2_in`.
 #[derive(Default)]
