@@ -143,6 +143,9 @@ pub enum Expr {
         l: Box<Expr>,
         r: Box<Expr>,
         span: Span,
+        /// Arithmetic or a comparison on variables and integer constants:
+        /// the evaluator tries it in place on evaluated integers first.
+        int: bool,
     },
     Not(Box<Expr>, Span),
     Neg(Box<Expr>, Span),
@@ -590,11 +593,29 @@ impl<'g> Compiler<'g> {
                     .find(|t| ast::BinOpKind::from_kind(t.kind()).is_some())
                     .map(|t| self.span(t.text_range()))
                     .unwrap_or(span);
+                let l = self.bx(b.lhs(), &b)?;
+                let r = self.bx(b.rhs(), &b)?;
+                let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
+                let int = matches!(
+                    op,
+                    BinOp::Add
+                        | BinOp::Sub
+                        | BinOp::Mul
+                        | BinOp::Div
+                        | BinOp::Less
+                        | BinOp::LessEq
+                        | BinOp::More
+                        | BinOp::MoreEq
+                        | BinOp::Eq
+                        | BinOp::NotEq
+                ) && simple(&l)
+                    && simple(&r);
                 Expr::BinOp {
                     op,
-                    l: self.bx(b.lhs(), &b)?,
-                    r: self.bx(b.rhs(), &b)?,
+                    l,
+                    r,
                     span: op_span,
+                    int,
                 }
             }
             ast::Expr::CurPos(_) => Expr::CurPos(span),

@@ -504,7 +504,8 @@ impl Eval {
                             l,
                             r,
                             span: bspan,
-                        } => match cheap(cond, env) {
+                            int,
+                        } => match if *int { cheap(cond, env) } else { None } {
                             Some(Value::Bool(b)) => b,
                             Some(v) => self.bool_of(&v, cond, *span)?,
                             None => {
@@ -537,10 +538,20 @@ impl Eval {
                         )
                     }
                 }
-                Expr::BinOp { op, l, r, span } => match cheap(e, env) {
-                    Some(v) => Ok(v),
-                    None => self.eval_binop(*op, l, r, *span, env),
-                },
+                Expr::BinOp {
+                    op,
+                    l,
+                    r,
+                    span,
+                    int,
+                } => {
+                    if *int {
+                        if let Some(v) = cheap(e, env) {
+                            return Ok(v);
+                        }
+                    }
+                    self.eval_binop(*op, l, r, *span, env)
+                }
                 Expr::Not(x, span) => {
                     let v = self.eval(x, env)?;
                     Ok(Value::Bool(!self.bool_of(&v, x, *span)?))
@@ -1745,25 +1756,20 @@ fn cheap(e: &Expr, env: &Env) -> Option<Value> {
 /// `cheap` with variables read through `var` (a frame that was not built).
 #[inline]
 fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
-    let Expr::BinOp { op, l, r, .. } = e else {
+    // the compiler marked the operators this can compute (`int`)
+    let Expr::BinOp {
+        op,
+        l,
+        r,
+        int: true,
+        ..
+    } = e
+    else {
         return None;
-    };
-    let f = match op {
-        BinOp::Add
-        | BinOp::Sub
-        | BinOp::Mul
-        | BinOp::Div
-        | BinOp::Less
-        | BinOp::LessEq
-        | BinOp::More
-        | BinOp::MoreEq
-        | BinOp::Eq
-        | BinOp::NotEq => op,
-        _ => return None,
     };
     let x = ready_int(l, var)?;
     let y = ready_int(r, var)?;
-    Some(match f {
+    Some(match op {
         BinOp::Add => Value::Int(x.checked_add(y)?),
         BinOp::Sub => Value::Int(x.checked_sub(y)?),
         BinOp::Mul => Value::Int(x.checked_mul(y)?),
@@ -1774,7 +1780,8 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
         BinOp::More => Value::Bool(x > y),
         BinOp::Eq => Value::Bool(x == y),
         BinOp::NotEq => Value::Bool(x != y),
-        _ => Value::Bool(x >= y),
+        BinOp::MoreEq => Value::Bool(x >= y),
+        _ => return None,
     })
 }
 
@@ -1855,8 +1862,7 @@ impl Frames {
 /// integer constants.
 #[inline]
 fn cheap_shape(e: &Expr) -> bool {
-    let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
-    matches!(e, Expr::BinOp { l, r, .. } if simple(l) && simple(r))
+    matches!(e, Expr::BinOp { int: true, .. })
 }
 
 /// The closure a variable's value is, if it is one (evaluated).
