@@ -467,20 +467,10 @@ impl Eval {
                     args,
                     span,
                     int_op,
-                } => {
-                    if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
-                        // Both arguments are forced first, in order, so they are
-                        // evaluated directly: no thunks, no argument vector.
-                        let x = self.eval(a, env)?;
-                        let y = self.eval(b, env)?;
-                        if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
-                            return Ok(Value::Int(f(*x, *y)));
-                        }
-                        // the primop reports the type error
-                        return (op.f)(self, &[x, y], *span);
-                    }
-                    self.prim_call(op, args, *span, env)
-                }
+                } => match (int_op, args.as_slice()) {
+                    (Some(f), [a, b]) => self.int_prim(*f, op, a, b, *span, env),
+                    _ => self.prim_call(op, args, *span, env),
+                },
                 Expr::Call { f, args, .. } => self.eval_call(f, args, env),
                 Expr::Let { binds, body } => {
                     let new = self.bind_env(binds, env);
@@ -588,6 +578,28 @@ impl Eval {
                 }
             };
         }
+    }
+
+    /// `bitAnd`/`bitOr`/`bitXor` applied to both arguments. The primop
+    /// forces both first, in order, so they are evaluated directly: no
+    /// thunks, no argument vector. Out of line (see `prim_call`).
+    #[inline(never)]
+    fn int_prim(
+        &mut self,
+        f: fn(i64, i64) -> i64,
+        op: &PrimOp,
+        a: &'static Expr,
+        b: &'static Expr,
+        span: Span,
+        env: &Env,
+    ) -> Result<Value> {
+        let x = self.operand(a, env)?;
+        let y = self.operand(b, env)?;
+        if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
+            return Ok(Value::Int(f(*x, *y)));
+        }
+        // the primop reports the type error
+        (op.f)(self, &[x, y], span)
     }
 
     /// A saturated primop call: the arguments are thunked into a vector on
