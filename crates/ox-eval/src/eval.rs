@@ -176,6 +176,7 @@ impl Eval {
         }
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
+            ThunkState::Apply(Value::Lambda(c), a) => self.call_lambda(c, a.clone(), None),
             ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
             ThunkState::Native(f) => f(self),
             ThunkState::Blackhole => Err(EvalError::new(
@@ -189,7 +190,7 @@ impl Eval {
         };
         match r {
             Ok(v) => {
-                t.replace(ThunkState::Done(v.clone()));
+                t.set_done(v.clone());
                 Ok(v)
             }
             Err(e) => {
