@@ -176,8 +176,12 @@ impl Eval {
         }
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
-            ThunkState::Apply(Value::Lambda(c), a) => self.call_lambda(c, a.clone(), None),
-            ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
+            // a lambda (or a thunk of one: `genList (i: …) n`) is called
+            // through a reference
+            ThunkState::Apply(f, a) => match lambda_ref(f) {
+                Some(c) => self.call_lambda(c, a.clone(), None),
+                None => self.call(f.clone(), a.clone(), None),
+            },
             ThunkState::Native(f) => f(self),
             ThunkState::Blackhole => Err(EvalError::new(
                 ErrorKind::InfiniteRecursion,
