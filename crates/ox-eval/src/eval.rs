@@ -329,6 +329,18 @@ impl Eval {
         }
     }
 
+    /// The argument of a call of a lambda with formals, which forces it
+    /// before anything else: evaluated now instead of through a thunk that
+    /// nothing else could see (no allocation, same errors). Variables and
+    /// constants are passed as they are, as `thunk` does.
+    #[inline]
+    fn formals_arg(&mut self, arg: &'static Expr, env: &Env) -> Result<Value> {
+        match arg {
+            Expr::Var { .. } | Expr::Const(_) => Ok(self.thunk(arg, env)),
+            _ => self.eval(arg, env),
+        }
+    }
+
     #[inline(never)]
     fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
         self.force_pending(t).map_err(|mut er| {
@@ -447,18 +459,24 @@ impl Eval {
                     // through a reference into the frame, without cloning it.
                     if let Expr::Var { depth, idx, .. } = &**f {
                         if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
-                            let av = match c.def.strict_arg {
-                                true => match cheap(arg, env) {
+                            let av = if c.def.formals.is_some() {
+                                self.formals_arg(arg, env)?
+                            } else if c.def.strict_arg {
+                                match cheap(arg, env) {
                                     Some(v) => v,
                                     None => self.thunk(arg, env),
-                                },
-                                false => self.thunk(arg, env),
+                                }
+                            } else {
+                                self.thunk(arg, env)
                             };
                             return self.call_lambda(c, av, Some(*span));
                         }
                     }
                     let fv = self.eval(f, env)?;
                     let av = match &fv {
+                        Value::Lambda(c) if c.def.formals.is_some() => {
+                            self.formals_arg(arg, env)?
+                        }
                         Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
                             Some(v) => v,
                             None => self.thunk(arg, env),
@@ -1034,8 +1052,8 @@ impl Eval {
                 Value::Lambda(c) if c.def.formals.is_none() => c,
                 Value::Lambda(c) => {
                     let (a, span) = &args[i];
-                    let av = self.thunk(a, env);
                     let c = c.clone();
+                    let av = self.formals_arg(a, env)?;
                     fv = self.call_lambda(&c, av, Some(*span))?;
                     i += 1;
                     continue;
