@@ -907,6 +907,16 @@ impl Eval {
         span: Option<Span>,
     ) -> Result<Value> {
         let Value::Lambda(c) = f else {
+            // `all isAttrs xs`: a builtin of one argument is called directly
+            if let Value::PrimOp(op) = f {
+                if op.arity == 1 {
+                    return (op.f)(
+                        self,
+                        std::slice::from_ref(&arg),
+                        span.unwrap_or_else(op_span),
+                    );
+                }
+            }
             return self.call(f.clone(), arg, span);
         };
         let def: &'static LambdaDef = c.def;
