@@ -457,8 +457,17 @@ impl Eval {
                 Expr::Apply { f, arg, span } => {
                     // `g x` with `g` a variable bound to a lambda: call it
                     // through a reference into the frame, without cloning it.
-                    if let Expr::Var { depth, idx, .. } = &**f {
-                        if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                    // A function that is a variable's value (or a constant,
+                    // `builtins.length`) is called through a reference,
+                    // without cloning it: a lambda, or a builtin of one
+                    // argument (`length xs`, `isAttrs v`).
+                    let head = match &**f {
+                        Expr::Var { depth, idx, .. } => Some(done_or(env.lookup_ref(*depth, *idx))),
+                        Expr::Folded(v, _) | Expr::Const(v) => Some(v),
+                        _ => None,
+                    };
+                    match head {
+                        Some(Value::Lambda(c)) => {
                             let av = if c.def.formals.is_some() {
                                 self.formals_arg(arg, env)?
                             } else if c.def.strict_arg {
@@ -471,6 +480,12 @@ impl Eval {
                             };
                             return self.call_lambda(c, av, Some(*span));
                         }
+                        Some(Value::PrimOp(op)) if op.arity == 1 => {
+                            let pf = op.f;
+                            let av = self.thunk(arg, env);
+                            return pf(self, std::slice::from_ref(&av), *span);
+                        }
+                        _ => {}
                     }
                     let fv = self.eval(f, env)?;
                     let av = match &fv {
@@ -1908,6 +1923,15 @@ impl Frames {
 #[inline]
 fn cheap_shape(e: &Expr) -> bool {
     matches!(e, Expr::BinOp { int: true, .. })
+}
+
+/// A value, or the value of an evaluated thunk.
+#[inline]
+fn done_or(v: &Value) -> &Value {
+    match v {
+        Value::Thunk(t) => t.done_ref().unwrap_or(v),
+        _ => v,
+    }
 }
 
 /// The closure a variable's value is, if it is one (evaluated).
