@@ -1179,85 +1179,99 @@ impl Eval {
                     e
                 }
             }
-            Some(formals) => {
-                let argv = self.force(arg.clone())?;
-                let Value::Attrs(a) = &argv else {
-                    return Err(EvalError::new(
-                        ErrorKind::Type,
-                        format!(
-                            "value is {} while a set was expected (as the argument of {})",
-                            argv.type_name(),
-                            lambda_name(def)
-                        ),
-                        span,
-                    ));
-                };
-                let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
-                let mut used = 0;
-                for (name, default) in &formals.entries {
-                    match a.get(name) {
-                        Some(v) => {
-                            used += 1;
-                            env.push(v.clone())
-                        }
-                        None => match default {
-                            Some(d) => env.push(self.thunk_unfilled(d, &env)),
-                            None => {
-                                let mut e = EvalError::new(
-                                    ErrorKind::Type,
-                                    format!(
-                                        "{} called without required argument '{}'",
-                                        lambda_name(def),
-                                        name
-                                    ),
-                                    span.or(Some(def.span)),
-                                );
-                                e.hint = Some(format!(
-                                    "the function is defined at {}",
-                                    def.span.location()
-                                ));
-                                return Err(e);
-                            }
-                        },
-                    }
-                }
-                if !formals.ellipsis && used < a.len() {
-                    for (k, _) in a.entries().iter() {
-                        if !formals.entries.iter().any(|(n, _)| n == k) {
-                            let mut e = EvalError::new(
-                                ErrorKind::Type,
-                                format!(
-                                    "{} called with unexpected argument '{}'",
-                                    lambda_name(def),
-                                    k
-                                ),
-                                span,
-                            );
-                            e.hint = did_you_mean(
-                                k,
-                                formals
-                                    .entries
-                                    .iter()
-                                    .map(|(n, _)| &**n)
-                                    .filter(|n| !a.contains(n)),
-                            )
-                            .or_else(|| {
-                                Some(format!(
-                                    "the function is defined at {}",
-                                    def.span.location()
-                                ))
-                            });
-                            return Err(e);
-                        }
-                    }
-                }
-                if def.arg.is_some() {
-                    env.push(arg);
-                }
-                env
-            }
+            Some(formals) => self.formals_frame(c, formals, arg, span)?,
         };
         self.eval(&def.body, &env).context(|| (calling(def), span))
+    }
+
+    /// The frame of a call of a lambda with formals: the argument set's
+    /// attributes bound to the formals (defaults, missing and unexpected
+    /// arguments checked). Out of line: `call_lambda`'s plain path stays
+    /// small.
+    #[inline(never)]
+    fn formals_frame(
+        &mut self,
+        c: &Rc<Closure>,
+        formals: &'static compile::Formals,
+        arg: Value,
+        span: Option<Span>,
+    ) -> Result<Env> {
+        let def: &'static LambdaDef = c.def;
+        let argv = self.force(arg.clone())?;
+        let Value::Attrs(a) = &argv else {
+            return Err(EvalError::new(
+                ErrorKind::Type,
+                format!(
+                    "value is {} while a set was expected (as the argument of {})",
+                    argv.type_name(),
+                    lambda_name(def)
+                ),
+                span,
+            ));
+        };
+        let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        let mut used = 0;
+        for (name, default) in &formals.entries {
+            match a.get(name) {
+                Some(v) => {
+                    used += 1;
+                    env.push(v.clone())
+                }
+                None => match default {
+                    Some(d) => env.push(self.thunk_unfilled(d, &env)),
+                    None => {
+                        let mut e = EvalError::new(
+                            ErrorKind::Type,
+                            format!(
+                                "{} called without required argument '{}'",
+                                lambda_name(def),
+                                name
+                            ),
+                            span.or(Some(def.span)),
+                        );
+                        e.hint = Some(format!(
+                            "the function is defined at {}",
+                            def.span.location()
+                        ));
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        if !formals.ellipsis && used < a.len() {
+            for (k, _) in a.entries().iter() {
+                if !formals.entries.iter().any(|(n, _)| n == k) {
+                    let mut e = EvalError::new(
+                        ErrorKind::Type,
+                        format!(
+                            "{} called with unexpected argument '{}'",
+                            lambda_name(def),
+                            k
+                        ),
+                        span,
+                    );
+                    e.hint = did_you_mean(
+                        k,
+                        formals
+                            .entries
+                            .iter()
+                            .map(|(n, _)| &**n)
+                            .filter(|n| !a.contains(n)),
+                    )
+                    .or_else(|| {
+                        Some(format!(
+                            "the function is defined at {}",
+                            def.span.location()
+                        ))
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        if def.arg.is_some() {
+            env.push(arg);
+        }
+        Ok(env)
     }
 
     // ---------------------------------------------------------------
