@@ -16,8 +16,9 @@ use crate::error::Span;
 pub type Sym = &'static str;
 
 thread_local! {
-    static INTERNER: RefCell<std::collections::HashSet<&'static str>> =
-        RefCell::new(std::collections::HashSet::new());
+    // Fx, not SipHash: the compiler interns every identifier it meets.
+    static INTERNER: RefCell<rustc_hash::FxHashSet<&'static str>> =
+        RefCell::new(rustc_hash::FxHashSet::default());
 }
 
 /// Intern a name.
