@@ -1112,6 +1112,11 @@ impl<'g> Compiler<'g> {
                 let v = self.pending_val(val, false)?;
                 dynamics.push((n, v, dspan));
             }
+            if dynamics.is_empty() {
+                if let Some(v) = constant_set(&statics) {
+                    return Ok(Expr::Folded(v, span));
+                }
+            }
             Ok(Expr::Attrs(Box::new(AttrsDef {
                 rec,
                 statics,
@@ -1273,6 +1278,32 @@ impl<'g> Compiler<'g> {
             strict_arg: false,
         })
     }
+}
+
+/// A set literal whose attributes are all plain constants (`{ v = 2; }`,
+/// `{ }`): built once, here, and shared by every evaluation. It stays a
+/// `Folded` expression, so a set holding it still gets a thunk (printed
+/// `<CODE>` until forced), as with a fresh set. Only scalars qualify:
+/// their equality is structural, so sharing the set is unobservable.
+fn constant_set(statics: &[Binding]) -> Option<Value> {
+    let mut entries = Vec::with_capacity(statics.len());
+    for b in statics {
+        match &b.value {
+            Expr::Const(
+                v @ (Value::Null
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Str(_)
+                | Value::Path(_)),
+            ) => entries.push((b.name, v.clone())),
+            _ => return None,
+        }
+    }
+    let positions = statics.iter().map(|b| (b.name, b.span)).collect();
+    let mut a = crate::value::Attrs::from_sorted(entries);
+    a.positions = Some(crate::value::Positions::Table(Rc::new(positions)));
+    Some(Value::attrs(a))
 }
 
 /// Slot numbers of a binding scope: the names in order.

@@ -609,7 +609,22 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = self.eval(x, env)?;
+                    let v = match to_string_arg(x) {
+                        // `"a${toString i}"`: the argument is forced as
+                        // the primop would, and an integer is written
+                        // straight into the buffer (no string value).
+                        Some((op, arg, aspan)) => {
+                            let a = self.thunk(arg, env);
+                            match self.force(a)? {
+                                Value::Int(i) => {
+                                    push_int(s, i);
+                                    continue;
+                                }
+                                a => (op.f)(self, vec![a], aspan)?,
+                            }
+                        }
+                        None => self.eval(x, env)?,
+                    };
                     // strings are appended in place, not copied first
                     if let Value::Str(ns) = &v {
                         s.push_str(&ns.s);
@@ -1714,6 +1729,41 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
         },
         _ => None,
     }
+}
+
+/// `builtins.toString arg` (resolved at compile time): the primop, its
+/// argument and the application's span.
+fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
+    match x {
+        Expr::Apply { f, arg, span } => match &**f {
+            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
+                if op.name == "toString" && op.arity == 1 =>
+            {
+                Some((op, arg, *span))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer in decimal, as `toString` writes it.
+fn push_int(s: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut p = buf.len();
+    loop {
+        p -= 1;
+        buf[p] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        s.push('-');
+    }
+    s.extend(buf[p..].iter().map(|&b| b as char));
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {
