@@ -392,11 +392,12 @@ impl Attrs {
                 }
             }
             None => {
-                // Index after a quarter of the set's size in lookups: the
-                // build then costs about as much as the searches so far.
+                // Index after a sixteenth of the set's size in lookups:
+                // the build (~40 instructions an entry) then costs about
+                // as much as the searches so far (~14 steps of ~50).
                 let n = self.lookups.get() + 1;
                 self.lookups.set(n);
-                if n as usize >= 8 + own.len() / 4 {
+                if n as usize >= 8 + own.len() / 16 {
                     let _ = self.index.set(build_index(own));
                 }
             }
