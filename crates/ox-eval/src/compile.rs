@@ -1332,8 +1332,11 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
     }
 }
 
-/// Turn a saturated application of a compile-time-known primop into
-/// `Expr::PrimCall`; anything else is returned unchanged.
+/// Turn an application into its final form: `f a` stays `Apply`; `f a b …`
+/// becomes one `Call` with all its arguments (a `Call` built for the
+/// inner `f a b` is extended, so `h a b c d` enters `h`'s four lambdas
+/// at once), or a `PrimCall` when `f` is a compile-time-known primop
+/// applied to exactly its arity.
 fn prim_call(e: Expr) -> Expr {
     let mut n = 0;
     let mut head = &e;
@@ -1341,36 +1344,38 @@ fn prim_call(e: Expr) -> Expr {
         n += 1;
         head = f;
     }
-    let op = match head {
-        Expr::Folded(Value::PrimOp(op), _) if op.arity == n && n >= 2 => Some(op.clone()),
-        _ if n >= 2 => None,
-        _ => return e,
+    let inner = match head {
+        Expr::Call { args, .. } => args.len(),
+        _ => 0,
     };
+    if n + inner < 2 {
+        return e;
+    }
     let Expr::Apply { span, .. } = &e else {
         return e;
     };
     let span = *span;
-    let Some(op) = op else {
-        let mut args = Vec::with_capacity(n);
-        let mut cur = e;
-        while let Expr::Apply { f, arg, span } = cur {
-            args.push((*arg, span));
-            cur = *f;
-        }
-        args.reverse();
-        return Expr::Call {
-            f: Box::new(cur),
-            args,
-            span,
-        };
-    };
-    let mut args = Vec::with_capacity(n);
+    let mut args = Vec::with_capacity(n + inner);
     let mut cur = e;
-    while let Expr::Apply { f, arg, .. } = cur {
-        args.push(*arg);
+    while let Expr::Apply { f, arg, span } = cur {
+        args.push((*arg, span));
+        cur = *f;
+    }
+    if let Expr::Call { f, args: first, .. } = cur {
+        args.extend(first.into_iter().rev());
         cur = *f;
     }
     args.reverse();
+    let op = match &cur {
+        Expr::Folded(Value::PrimOp(op), _) if op.arity == args.len() => op.clone(),
+        _ => {
+            return Expr::Call {
+                f: Box::new(cur),
+                args,
+                span,
+            }
+        }
+    };
     let int_op: Option<fn(i64, i64) -> i64> = match op.name {
         "bitAnd" => Some(|x, y| x & y),
         "bitOr" => Some(|x, y| x | y),
@@ -1379,7 +1384,7 @@ fn prim_call(e: Expr) -> Expr {
     };
     Expr::PrimCall {
         op,
-        args,
+        args: args.into_iter().map(|(a, _)| a).collect(),
         span,
         int_op,
     }

@@ -553,12 +553,11 @@ impl Eval {
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots: Vec<Value> = new.slots().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
-                .zip(slots)
-                .map(|(b, v)| (b.name, v))
+                .zip(new.slots())
+                .map(|(b, v)| (b.name, v.clone()))
                 .collect();
             (entries, new)
         } else {
