@@ -691,8 +691,29 @@ impl Eval {
                     return type_err("value is null while a string was expected", span);
                 }
             };
-            let a = match &v {
-                Value::Attrs(a) => a.clone(),
+            // The attribute, read through a borrow of the set: an
+            // evaluated value is cloned out directly, a pending thunk is
+            // forced after the borrow ends.
+            let pending = match &v {
+                Value::Attrs(a) => match a.get(name) {
+                    Some(Value::Thunk(t)) => match t.done_ref() {
+                        Some(x) => Ok(x.clone()),
+                        None => Err(t.clone()),
+                    },
+                    Some(x) => Ok(x.clone()),
+                    None => {
+                        if let Some(d) = default {
+                            return self.eval(d, env);
+                        }
+                        let mut er = EvalError::new(
+                            ErrorKind::Other,
+                            format!("attribute '{}' missing", name),
+                            Some(span),
+                        );
+                        er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
+                        return Err(er);
+                    }
+                },
                 other => {
                     if let Some(d) = default {
                         return self.eval(d, env);
@@ -707,34 +728,20 @@ impl Eval {
                     );
                 }
             };
-            match a.get(name) {
-                Some(x) => {
-                    let x = x.clone();
-                    v = self.force(x).context(|| {
-                        (
-                            format!(
-                                "while evaluating the attribute '{}'",
-                                path_string(path, i, name)
-                            ),
-                            // the selection site (the user's code); the definition
-                            // may be deep in a library
-                            Some(span),
-                        )
-                    })?;
-                }
-                None => {
-                    if let Some(d) = default {
-                        return self.eval(d, env);
-                    }
-                    let mut er = EvalError::new(
-                        ErrorKind::Other,
-                        format!("attribute '{}' missing", name),
+            v = match pending {
+                Ok(x) => x,
+                Err(t) => self.force_pending(&t).context(|| {
+                    (
+                        format!(
+                            "while evaluating the attribute '{}'",
+                            path_string(path, i, name)
+                        ),
+                        // the selection site (the user's code); the definition
+                        // may be deep in a library
                         Some(span),
-                    );
-                    er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
-                    return Err(er);
-                }
-            }
+                    )
+                })?,
+            };
         }
         Ok(v)
     }
