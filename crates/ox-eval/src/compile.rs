@@ -1333,48 +1333,38 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
 }
 
 /// Turn an application into its final form: `f a` stays `Apply`; `f a b …`
-/// becomes one `Call` with all its arguments (a `Call` built for the
-/// inner `f a b` is extended, so `h a b c d` enters `h`'s four lambdas
-/// at once), or a `PrimCall` when `f` is a compile-time-known primop
-/// applied to exactly its arity.
+/// becomes one `Call` with all its arguments (the `Call` built for the
+/// inner `f a b` is extended in place, so `h a b c d` enters `h`'s four
+/// lambdas at once), or a `PrimCall` when `f` is a compile-time-known
+/// primop applied to exactly its arity. Applications are compiled inside
+/// out, so the function of an `Apply` is never an `Apply` of an `Apply`.
 fn prim_call(e: Expr) -> Expr {
-    let mut n = 0;
-    let mut head = &e;
-    while let Expr::Apply { f, .. } = head {
-        n += 1;
-        head = f;
-    }
-    let inner = match head {
-        Expr::Call { args, .. } => args.len(),
-        _ => 0,
-    };
-    if n + inner < 2 {
-        return e;
-    }
-    let Expr::Apply { span, .. } = &e else {
+    let Expr::Apply { f, arg, span } = e else {
         return e;
     };
-    let span = *span;
-    let mut args = Vec::with_capacity(n + inner);
-    let mut cur = e;
-    while let Expr::Apply { f, arg, span } = cur {
-        args.push((*arg, span));
-        cur = *f;
-    }
-    if let Expr::Call { f, args: first, .. } = cur {
-        args.extend(first.into_iter().rev());
-        cur = *f;
-    }
-    args.reverse();
-    let op = match &cur {
-        Expr::Folded(Value::PrimOp(op), _) if op.arity == args.len() => op.clone(),
-        _ => {
-            return Expr::Call {
-                f: Box::new(cur),
-                args,
-                span,
-            }
+    match *f {
+        Expr::Call { f: g, mut args, .. } => {
+            args.push((*arg, span));
+            saturated(g, args, span)
         }
+        Expr::Apply {
+            f: g,
+            arg: a0,
+            span: s0,
+        } => saturated(g, vec![(*a0, s0), (*arg, span)], span),
+        f => Expr::Apply {
+            f: Box::new(f),
+            arg,
+            span,
+        },
+    }
+}
+
+/// `f` applied to two or more arguments.
+fn saturated(f: Box<Expr>, args: Vec<(Expr, Span)>, span: Span) -> Expr {
+    let op = match &*f {
+        Expr::Folded(Value::PrimOp(op), _) if op.arity == args.len() => op.clone(),
+        _ => return Expr::Call { f, args, span },
     };
     let int_op: Option<fn(i64, i64) -> i64> = match op.name {
         "bitAnd" => Some(|x, y| x & y),
