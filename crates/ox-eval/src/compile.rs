@@ -599,10 +599,13 @@ impl<'g> Compiler<'g> {
         let Some(t) = i.token(TOKEN_IDENT) else {
             return sym(&i.text());
         };
-        *self
-            .idents
-            .entry(t.g as *const GreenTokenData as usize)
-            .or_insert_with(|| sym(t.text()))
+        let k = t.g as *const GreenTokenData as usize;
+        if let Some(&s) = self.idents.get(&k) {
+            return s;
+        }
+        let s = sym(t.text());
+        self.idents.insert(k, s);
+        s
     }
 
     fn node_span(&self, n: N) -> Span {
