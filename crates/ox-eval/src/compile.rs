@@ -202,12 +202,42 @@ pub struct LambdaDef {
     pub formals: Option<Formals>,
     pub body: Expr,
     pub span: Span,
+    /// The size of the frame a call builds: for a plain lambda, the
+    /// number of lambdas in its curried chain (`a: b: c: body` has one
+    /// frame of three slots); for formals, the formals plus the `@` name.
     pub nslots: u32,
+    /// A plain lambda's slot in its chain's frame. A closure of a lambda
+    /// with `pos > 0` (a partial application) holds the chain's frame with
+    /// slots `0..pos` bound; calling it copies them into a new frame.
+    pub pos: u32,
     /// A plain-argument lambda whose body forces its argument whenever it
     /// returns: a caller may then evaluate a cheap, infallible argument
     /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
     /// since nothing can observe the difference.
     pub strict_arg: bool,
+}
+
+impl LambdaDef {
+    /// The number of plain lambdas in the curried chain starting here.
+    fn chain_len(&self) -> u32 {
+        let mut n = 1;
+        let mut d = self;
+        while let Expr::Lambda(inner) = &d.body {
+            if inner.pos == 0 {
+                break;
+            }
+            n += 1;
+            d = inner;
+        }
+        n
+    }
+
+    /// Whether a call of this plain lambda runs its body (it is the last
+    /// of its chain) rather than returning the next lambda of the chain.
+    #[inline]
+    pub fn is_last(&self) -> bool {
+        self.pos + 1 >= self.nslots
+    }
 }
 
 type FormalEntries = Vec<(Sym, Option<Expr>)>;
@@ -1222,6 +1252,58 @@ impl<'g> Compiler<'g> {
         }
     }
 
+    /// A plain lambda at position `pos` of a curried chain `a: b: c: body`
+    /// whose scope is on top: the whole chain binds its arguments in one
+    /// frame (slot `pos` is this lambda's argument), so applying it to all
+    /// of them builds one frame, not one per argument.
+    fn chain_lambda(&mut self, l: N, span: Span, pos: u32) -> Result<LambdaDef> {
+        let name: Sym = match l
+            .nodes()
+            .find(|c| matches!(c.kind(), NODE_IDENT_PARAM | NODE_PATTERN))
+        {
+            Some(ip) if ip.kind() == NODE_IDENT_PARAM => ip
+                .child(NODE_IDENT)
+                .map(|i| self.ident(i))
+                .unwrap_or_else(|| sym("")),
+            _ => return Err(perr("syntax error", span)),
+        };
+        if let Some(Scope::Static(m)) = self.scopes.last_mut() {
+            // a later argument of the same name shadows an earlier one
+            m.insert(key(name), pos);
+        }
+        let mut body_n = l.nth_expr(0);
+        while let Some(p) = body_n.filter(|p| p.kind() == NODE_PAREN) {
+            body_n = p.nth_expr(0);
+        }
+        let body = match body_n {
+            Some(inner)
+                if inner.kind() == NODE_LAMBDA
+                    && inner
+                        .nodes()
+                        .find(|c| matches!(c.kind(), NODE_IDENT_PARAM | NODE_PATTERN))
+                        .is_some_and(|p| p.kind() == NODE_IDENT_PARAM) =>
+            {
+                let ispan = self.node_span(inner);
+                let d = stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+                    self.chain_lambda(inner, ispan, pos + 1)
+                })?;
+                Expr::Lambda(Box::new(d))
+            }
+            Some(e) => self.expr(e)?,
+            None => return Err(perr("syntax error", self.node_span(l))),
+        };
+        Ok(LambdaDef {
+            name: Default::default(),
+            arg: Some(name),
+            formals: None,
+            strict_arg: forces(&body, 0, pos),
+            body,
+            span,
+            nslots: 1,
+            pos,
+        })
+    }
+
     fn lambda(&mut self, l: N, span: Span) -> Result<LambdaDef> {
         let Some(param) = l
             .nodes()
@@ -1230,25 +1312,21 @@ impl<'g> Compiler<'g> {
             return Err(perr("syntax error", span));
         };
         if param.kind() == NODE_IDENT_PARAM {
-            let name: Sym = param
-                .child(NODE_IDENT)
-                .map(|i| self.ident(i))
-                .unwrap_or_else(|| sym(""));
-            let mut m = FxHashMap::default();
-            m.insert(key(name), 0);
-            self.scopes.push(Scope::Static(m));
-            let body = self.opt(l.nth_expr(0), l);
+            self.scopes.push(Scope::Static(FxHashMap::default()));
+            let r = self.chain_lambda(l, span, 0);
             self.scopes.pop();
-            let body = body?;
-            return Ok(LambdaDef {
-                name: Default::default(),
-                arg: Some(name),
-                formals: None,
-                strict_arg: forces(&body, 0, 0),
-                body,
-                span,
-                nslots: 1,
-            });
+            let mut def = r?;
+            // every lambda of the chain gets the frame size
+            let n = def.chain_len();
+            let mut d = &mut def;
+            loop {
+                d.nslots = n;
+                match &mut d.body {
+                    Expr::Lambda(inner) if inner.pos > 0 => d = inner,
+                    _ => break,
+                }
+            }
+            return Ok(def);
         }
         let pat = param;
         let mut names: Vec<(Sym, Option<N>, Span)> = Vec::new();
@@ -1313,6 +1391,7 @@ impl<'g> Compiler<'g> {
             span,
             nslots,
             strict_arg: false,
+            pos: 0,
         })
     }
 }
@@ -1369,39 +1448,41 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
     }
 }
 
-/// Turn an application into its final form: `f a` stays `Apply`; `f a b …`
-/// becomes one `Call` with all its arguments (the `Call` built for the
-/// inner `f a b` is extended in place, so `h a b c d` enters `h`'s four
-/// lambdas at once), or a `PrimCall` when `f` is a compile-time-known
-/// primop applied to exactly its arity. Applications are compiled inside
-/// out, so the function of an `Apply` is never an `Apply` of an `Apply`.
+/// Applications are compiled bottom-up (`f a b c` is `((f a) b) c`): gather
+/// the spine of two or more arguments into one `Expr::Call` (extending a
+/// `Call` already built for its head, so `h a b c d` is one call of four
+/// arguments, not two calls of two), and turn a saturated application
+/// of a compile-time-known primop into `Expr::PrimCall`. A single
+/// application is returned unchanged.
 fn prim_call(e: Expr) -> Expr {
     let Expr::Apply { f, arg, span } = e else {
         return e;
     };
-    match *f {
-        Expr::Call { f: g, mut args, .. } => {
-            args.push((*arg, span));
-            saturated(g, args, span)
-        }
+    let (head, mut args) = match *f {
+        Expr::Call { f, args, .. } => (f, args),
         Expr::Apply {
             f: g,
-            arg: a0,
-            span: s0,
-        } => saturated(g, vec![(*a0, s0), (*arg, span)], span),
-        f => Expr::Apply {
-            f: Box::new(f),
-            arg,
-            span,
-        },
-    }
-}
-
-/// `f` applied to two or more arguments.
-fn saturated(f: Box<Expr>, args: Vec<(Expr, Span)>, span: Span) -> Expr {
-    let op = match &*f {
+            arg: a,
+            span: s,
+        } => (g, vec![(*a, s)]),
+        f => {
+            return Expr::Apply {
+                f: Box::new(f),
+                arg,
+                span,
+            }
+        }
+    };
+    args.push((*arg, span));
+    let op = match &*head {
         Expr::Folded(Value::PrimOp(op), _) if op.arity == args.len() => op.clone(),
-        _ => return Expr::Call { f, args, span },
+        _ => {
+            return Expr::Call {
+                f: head,
+                args,
+                span,
+            }
+        }
     };
     let int_op: Option<fn(i64, i64) -> i64> = match op.name {
         "bitAnd" => Some(|x, y| x & y),
