@@ -203,22 +203,6 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(out))
 }
 
-/// A name ordered by `cmp_name` (inline byte comparison) for maps.
-#[derive(PartialEq, Eq)]
-struct Name(Sym);
-
-impl Ord for Name {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        cmp_name(self.0, other.0)
-    }
-}
-
-impl PartialOrd for Name {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(
         ev,
@@ -226,35 +210,91 @@ fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         "the second argument of builtins.zipAttrsWith",
         span,
     )?;
-    let mut groups: std::collections::BTreeMap<Name, Vec<Value>> = Default::default();
+    let mut sets: Vec<Rc<Attrs>> = Vec::with_capacity(l.len());
     for x in l.iter() {
-        let s = attrs_arg(
+        sets.push(attrs_arg(
             ev,
             x,
             "an element of the list passed to builtins.zipAttrsWith",
             span,
-        )?;
-        for (k, v) in s.entries().iter() {
-            groups.entry(Name(k)).or_default().push(v.clone());
-        }
+        )?);
     }
+    let groups = group_by_name(&sets);
     let f = a[0].clone();
     Ok(Value::attrs(Attrs::from_sorted(
         groups
             .into_iter()
-            .map(|(Name(k), vs)| {
+            .map(|(k, vs)| {
                 let f = f.clone();
-                let name = Value::str(k);
                 let vs = Value::list(vs);
                 (
                     k,
                     Thunk::native(move |ev| {
-                        ev.call2(f.clone(), name.clone(), vs.clone(), Some(span))
+                        ev.call2(f.clone(), Value::str(k), vs.clone(), Some(span))
                     }),
                 )
             })
             .collect(),
     )))
+}
+
+/// The values of each name in `sets`, in list order, sorted by name.
+/// Each group's vector is allocated once with its exact size: module
+/// merges zip tens of thousands of sets, and growing the vectors by
+/// doubling (and the ordered map it used to take) was a large part of
+/// their cost.
+fn group_by_name(sets: &[Rc<Attrs>]) -> Vec<(Sym, Vec<Value>)> {
+    let Some(first) = sets.first() else {
+        return Vec::new();
+    };
+    // The common shapes first: one set, or sets with the same names
+    // (the definitions of one submodule): one group per name, no lookups.
+    let names = first.entries();
+    let same = sets[1..].iter().all(|s| {
+        let e = s.entries();
+        e.len() == names.len() && e.iter().zip(names).all(|(x, y)| cmp_name(x.0, y.0).is_eq())
+    });
+    if same {
+        return names
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| {
+                let mut vs = Vec::with_capacity(sets.len());
+                vs.extend(sets.iter().map(|s| s.entries()[i].1.clone()));
+                (*k, vs)
+            })
+            .collect();
+    }
+    // General case: number the names in order of first appearance (one
+    // hash lookup per entry), size each group, then fill and sort.
+    let total: usize = sets.iter().map(|s| s.entries().len()).sum();
+    let mut index: rustc_hash::FxHashMap<&str, u32> = Default::default();
+    let mut order: Vec<(Sym, u32)> = Vec::new(); // (name, count)
+    let mut which: Vec<u32> = Vec::with_capacity(total);
+    for s in sets {
+        for (k, _) in s.entries() {
+            let n = order.len() as u32;
+            let g = *index.entry(k).or_insert(n);
+            if g == n {
+                order.push((k, 0));
+            }
+            order[g as usize].1 += 1;
+            which.push(g);
+        }
+    }
+    let mut groups: Vec<(Sym, Vec<Value>)> = order
+        .iter()
+        .map(|(k, n)| (*k, Vec::with_capacity(*n as usize)))
+        .collect();
+    let mut w = which.iter();
+    for s in sets {
+        for (_, v) in s.entries() {
+            let g = *w.next().expect("one group index per entry");
+            groups[g as usize].1.push(v.clone());
+        }
+    }
+    groups.sort_unstable_by(|x, y| cmp_name(x.0, y.0));
+    groups
 }
 
 fn function_args(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
