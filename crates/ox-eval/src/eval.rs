@@ -902,6 +902,11 @@ impl Eval {
         let mut i = 0;
         while i < args.len() {
             let Value::Lambda(c) = &fv else {
+                if let Some(v) = self.saturate_prim(&fv, &args[i..], env)? {
+                    fv = v.0;
+                    i += v.1;
+                    continue;
+                }
                 let (a, span) = &args[i];
                 let av = self.thunk(a, env);
                 fv = self.call(fv, av, Some(*span))?;
@@ -938,6 +943,36 @@ impl Eval {
                 .context(|| (calling(def), Some(span)))?;
         }
         Ok(fv)
+    }
+
+    /// `f a b …` with `f` a primop (or a partial application of one)
+    /// bound to a variable, e.g. after `inherit (builtins) all;`: when the
+    /// arguments at hand complete it, the primop is called once with all of
+    /// them, without building a partial application per argument. Returns
+    /// the result and how many arguments it took; `None` when they do not
+    /// suffice (the caller then applies them one by one).
+    #[inline(never)]
+    fn saturate_prim(
+        &mut self,
+        f: &Value,
+        args: &'static [(Expr, Span)],
+        env: &Rc<Env>,
+    ) -> Result<Option<(Value, usize)>> {
+        let (op, have): (&Rc<PrimOp>, &[Value]) = match f {
+            Value::PrimOp(op) => (op, &[]),
+            Value::PrimOpApp(app) => (&app.op, &app.args),
+            _ => return Ok(None),
+        };
+        let need = op.arity.saturating_sub(have.len());
+        if need == 0 || need > args.len() {
+            return Ok(None);
+        }
+        let mut argv = Vec::with_capacity(op.arity);
+        argv.extend_from_slice(have);
+        argv.extend(args[..need].iter().map(|(a, _)| self.thunk(a, env)));
+        let span = args[need - 1].1;
+        let op = op.clone();
+        Ok(Some(((op.f)(self, argv, span)?, need)))
     }
 
     fn call_lambda(&mut self, c: &Rc<Closure>, arg: Value, span: Option<Span>) -> Result<Value> {
