@@ -13,4 +13,9 @@ in [
   (z [ { x = 1; y = 2; } { x = 3; z = 4; } ])
   (builtins.attrNames (builtins.zipAttrsWith (n: throw "unused") [ { q = 1; } { p = 2; } ]))
   (builtins.zipAttrsWith (n: vs: builtins.length vs) [ { a = throw "lazy"; } { a = 2; } ])
+  # names sharing long prefixes, prefixes of each other, non-ASCII
+  (builtins.attrNames (builtins.zipAttrsWith (n: vs: vs) (map (n: { ${n} = 1; }) [
+    "abcdefghij2" "abcdefghij10" "abcdefgh" "abcdefghi" "abc" "ab" "b" "été" "Z" "_" "abcdefgh"
+    "abcdefgz" "a" "abcdefghij1"
+  ])))
 ]
