@@ -173,7 +173,8 @@ fn elem(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 
 fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
-    let mut out = Vec::new();
+    let mut parts: Vec<Rc<Vec<Value>>> = Vec::with_capacity(l.len());
+    let mut total = 0;
     for x in l.iter() {
         let inner = list_arg(
             ev,
@@ -181,7 +182,18 @@ fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             "an element of the list passed to builtins.concatLists",
             span,
         )?;
-        out.extend(inner.iter().cloned());
+        total += inner.len();
+        if !inner.is_empty() {
+            parts.push(inner);
+        }
+    }
+    // One non-empty list (a merge of one definition): that list itself.
+    if parts.len() == 1 {
+        return Ok(Value::List(parts.pop().expect("one part")));
+    }
+    let mut out = Vec::with_capacity(total);
+    for p in &parts {
+        out.extend(p.iter().cloned());
     }
     Ok(Value::list(out))
 }
