@@ -211,11 +211,18 @@ impl Eval {
 
     /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).
     pub fn force_deep(&mut self, v: Value) -> Result<Value> {
-        let mut seen = BTreeSet::new();
+        // Values already forced deeply (by address): shared values and
+        // cycles are visited once. A hash set: this is one lookup per set
+        // and list of a possibly large value.
+        let mut seen = rustc_hash::FxHashSet::default();
         self.force_deep_inner(v, &mut seen)
     }
 
-    fn force_deep_inner(&mut self, v: Value, seen: &mut BTreeSet<usize>) -> Result<Value> {
+    fn force_deep_inner(
+        &mut self,
+        v: Value,
+        seen: &mut rustc_hash::FxHashSet<usize>,
+    ) -> Result<Value> {
         let v = self.force(v)?;
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
             match &v {
