@@ -201,12 +201,42 @@ pub struct LambdaDef {
     pub formals: Option<Formals>,
     pub body: Expr,
     pub span: Span,
+    /// The size of the frame a call builds: for a plain lambda, the
+    /// number of lambdas in its curried chain (`a: b: c: body` has one
+    /// frame of three slots); for formals, the formals plus the `@` name.
     pub nslots: u32,
+    /// A plain lambda's slot in its chain's frame. A closure of a lambda
+    /// with `pos > 0` (a partial application) holds the chain's frame with
+    /// slots `0..pos` bound; calling it copies them into a new frame.
+    pub pos: u32,
     /// A plain-argument lambda whose body forces its argument whenever it
     /// returns: a caller may then evaluate a cheap, infallible argument
     /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
     /// since nothing can observe the difference.
     pub strict_arg: bool,
+}
+
+impl LambdaDef {
+    /// The number of plain lambdas in the curried chain starting here.
+    fn chain_len(&self) -> u32 {
+        let mut n = 1;
+        let mut d = self;
+        while let Expr::Lambda(inner) = &d.body {
+            if inner.pos == 0 {
+                break;
+            }
+            n += 1;
+            d = inner;
+        }
+        n
+    }
+
+    /// Whether a call of this plain lambda runs its body (it is the last
+    /// of its chain) rather than returning the next lambda of the chain.
+    #[inline]
+    pub fn is_last(&self) -> bool {
+        self.pos + 1 >= self.nslots
+    }
 }
 
 type FormalEntries = Vec<(Sym, Option<Expr>)>;
@@ -913,28 +943,71 @@ impl<'g> Compiler<'g> {
         }
     }
 
+    /// A plain lambda at position `pos` of a curried chain `a: b: c: body`
+    /// whose scope is on top: the whole chain binds its arguments in one
+    /// frame (slot `pos` is this lambda's argument), so applying it to all
+    /// of them builds one frame, not one per argument.
+    fn chain_lambda(&mut self, l: &ast::Lambda, span: Span, pos: u32) -> Result<LambdaDef> {
+        let name: Sym = match l.param() {
+            Some(ast::Param::IdentParam(ip)) => {
+                ip.ident().map(|i| ident_sym(&i)).unwrap_or_else(|| sym(""))
+            }
+            _ => return Err(perr("syntax error", span)),
+        };
+        if let Some(Scope::Static(m)) = self.scopes.last_mut() {
+            // a later argument of the same name shadows an earlier one
+            m.insert(name, pos);
+        }
+        let mut body_ast = l.body();
+        while let Some(ast::Expr::Paren(p)) = &body_ast {
+            body_ast = p.expr();
+        }
+        let body = match body_ast {
+            Some(ast::Expr::Lambda(inner))
+                if matches!(inner.param(), Some(ast::Param::IdentParam(_))) =>
+            {
+                let ispan = self.node_span(&inner);
+                let d = stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+                    self.chain_lambda(&inner, ispan, pos + 1)
+                })?;
+                Expr::Lambda(Box::new(d))
+            }
+            Some(e) => self.expr(e)?,
+            None => return Err(perr("syntax error", self.node_span(l))),
+        };
+        Ok(LambdaDef {
+            name: Default::default(),
+            arg: Some(name),
+            formals: None,
+            strict_arg: forces(&body, 0, pos),
+            body,
+            span,
+            nslots: 1,
+            pos,
+        })
+    }
+
     fn lambda(&mut self, l: &ast::Lambda, span: Span) -> Result<LambdaDef> {
         let Some(param) = l.param() else {
             return Err(perr("syntax error", span));
         };
         match param {
-            ast::Param::IdentParam(ip) => {
-                let name: Sym = ip.ident().map(|i| ident_sym(&i)).unwrap_or_else(|| sym(""));
-                let mut m = HashMap::new();
-                m.insert(name, 0);
-                self.scopes.push(Scope::Static(m));
-                let body = self.opt(l.body(), l);
+            ast::Param::IdentParam(_) => {
+                self.scopes.push(Scope::Static(HashMap::new()));
+                let r = self.chain_lambda(l, span, 0);
                 self.scopes.pop();
-                let body = body?;
-                Ok(LambdaDef {
-                    name: Default::default(),
-                    arg: Some(name),
-                    formals: None,
-                    strict_arg: forces(&body, 0, 0),
-                    body,
-                    span,
-                    nslots: 1,
-                })
+                let mut def = r?;
+                // every lambda of the chain gets the frame size
+                let n = def.chain_len();
+                let mut d = &mut def;
+                loop {
+                    d.nslots = n;
+                    match &mut d.body {
+                        Expr::Lambda(inner) if inner.pos > 0 => d = inner,
+                        _ => break,
+                    }
+                }
+                Ok(def)
             }
             ast::Param::Pattern(pat) => {
                 let mut names: Vec<(Sym, Option<ast::Expr>, Span)> = Vec::new();
@@ -998,6 +1071,7 @@ impl<'g> Compiler<'g> {
                     span,
                     nslots,
                     strict_arg: false,
+                    pos: 0,
                 })
             }
         }
@@ -1030,45 +1104,42 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
     }
 }
 
-/// Turn a saturated application of a compile-time-known primop into
-/// `Expr::PrimCall`; anything else is returned unchanged.
+/// Applications are compiled bottom-up (`f a b c` is `((f a) b) c`): gather
+/// the spine of two or more arguments into one `Expr::Call` (extending a
+/// `Call` already built for its head, so `h a b c d` is one call of four
+/// arguments, not two calls of two), and turn a saturated application
+/// of a compile-time-known primop into `Expr::PrimCall`. A single
+/// application is returned unchanged.
 fn prim_call(e: Expr) -> Expr {
-    let mut n = 0;
-    let mut head = &e;
-    while let Expr::Apply { f, .. } = head {
-        n += 1;
-        head = f;
-    }
-    let op = match head {
-        Expr::Folded(Value::PrimOp(op), _) if op.arity == n && n >= 2 => Some(op.clone()),
-        _ if n >= 2 => None,
-        _ => return e,
-    };
-    let Expr::Apply { span, .. } = &e else {
+    let Expr::Apply { f, arg, span } = e else {
         return e;
     };
-    let span = *span;
-    let Some(op) = op else {
-        let mut args = Vec::with_capacity(n);
-        let mut cur = e;
-        while let Expr::Apply { f, arg, span } = cur {
-            args.push((*arg, span));
-            cur = *f;
+    let (head, mut args) = match *f {
+        Expr::Call { f, args, .. } => (f, args),
+        Expr::Apply {
+            f: g,
+            arg: a,
+            span: s,
+        } => (g, vec![(*a, s)]),
+        f => {
+            return Expr::Apply {
+                f: Box::new(f),
+                arg,
+                span,
+            }
         }
-        args.reverse();
-        return Expr::Call {
-            f: Box::new(cur),
-            args,
-            span,
-        };
     };
-    let mut args = Vec::with_capacity(n);
-    let mut cur = e;
-    while let Expr::Apply { f, arg, .. } = cur {
-        args.push(*arg);
-        cur = *f;
-    }
-    args.reverse();
+    args.push((*arg, span));
+    let op = match &*head {
+        Expr::Folded(Value::PrimOp(op), _) if op.arity == args.len() => op.clone(),
+        _ => {
+            return Expr::Call {
+                f: head,
+                args,
+                span,
+            }
+        }
+    };
     let int_op: Option<fn(i64, i64) -> i64> = match op.name {
         "bitAnd" => Some(|x, y| x & y),
         "bitOr" => Some(|x, y| x | y),
@@ -1077,7 +1148,7 @@ fn prim_call(e: Expr) -> Expr {
     };
     Expr::PrimCall {
         op,
-        args,
+        args: args.into_iter().map(|(a, _)| a).collect(),
         span,
         int_op,
     }

@@ -445,74 +445,207 @@ impl Attrs {
 }
 
 /// A runtime environment frame: the values bound by one `let`, `rec`,
-/// lambda or `with` (which stores its namespace in slot 0).
+/// lambda call (one frame for a whole curried chain) or `with` (which
+/// stores its namespace in slot 0).
 ///
-/// The slots are written once, right after the frame is created (its
+/// A reference-counted handle to one allocation holding a header (count,
+/// length, capacity, parent) and the slots inline: a frame of any size is
+/// one allocation (a `Rc` of a `SmallVec` was two once it had more than
+/// one slot), and reading a slot needs no inline-or-spilled branch.
+///
+/// The slots are pushed once, right after the frame is created (its
 /// thunks need the frame itself), before anything reads them; after that
-/// they never change. That is why reads can hand out plain references
-/// without a `RefCell` borrow flag on every variable access.
-pub struct Env {
-    slots: std::cell::UnsafeCell<Slots>,
-    pub parent: Option<Rc<Env>>,
+/// they never change, except through `slots_mut` on a frame nobody else
+/// holds. That is why reads can hand out plain references.
+pub struct Env(std::ptr::NonNull<EnvBox>);
+
+#[repr(C)]
+struct EnvBox {
+    strong: std::cell::Cell<usize>,
+    len: std::cell::Cell<u32>,
+    cap: u32,
+    parent: Option<Env>,
+    // followed by `cap` slots of `Value`
 }
 
-/// Most frames (lambda calls) bind one name: keep it inline so a call
-/// allocates one 48-byte object (two inline slots made every frame 64).
+const SLOTS_OFFSET: usize = std::mem::size_of::<EnvBox>();
+const _: () = assert!(SLOTS_OFFSET.is_multiple_of(std::mem::align_of::<Value>()));
+
+/// Slots given to `Env::new` (most frames are built from one or two).
 pub type Slots = smallvec::SmallVec<[Value; 1]>;
 
 impl Env {
-    pub fn new(slots: impl Into<Slots>, parent: Option<Rc<Env>>) -> Rc<Env> {
-        Rc::new(Env {
-            slots: std::cell::UnsafeCell::new(slots.into()),
-            parent,
-        })
+    fn layout(cap: usize) -> std::alloc::Layout {
+        let size = SLOTS_OFFSET + cap * std::mem::size_of::<Value>();
+        std::alloc::Layout::from_size_align(size, std::mem::align_of::<EnvBox>())
+            .expect("frame layout")
     }
-    /// The slots of a frame nobody else holds (see `Frames`).
-    pub(crate) fn slots_mut(&mut self) -> &mut Slots {
-        self.slots.get_mut()
+
+    /// An empty frame with room for `cap` slots, to be filled by `push`.
+    #[inline]
+    pub fn with_capacity(cap: usize, parent: Option<Env>) -> Env {
+        let cap32 = u32::try_from(cap).expect("frame size");
+        let layout = Env::layout(cap);
+        // SAFETY: the layout has a non-zero size (the header).
+        let p = unsafe { std::alloc::alloc(layout) } as *mut EnvBox;
+        let Some(p) = std::ptr::NonNull::new(p) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: freshly allocated, sized for the header.
+        unsafe {
+            p.as_ptr().write(EnvBox {
+                strong: std::cell::Cell::new(1),
+                len: std::cell::Cell::new(0),
+                cap: cap32,
+                parent,
+            })
+        };
+        Env(p)
     }
-    /// Fill a frame created empty (for `let`, `rec` and formals, whose
-    /// thunks point at the frame). Only valid before any slot is read:
-    /// `Eval` calls it right after `Env::new`, with no evaluation between.
-    pub(crate) fn fill(&self, slots: Slots) {
-        // SAFETY: no reference into the slots exists yet (see above).
-        unsafe { *self.slots.get() = slots }
+
+    /// A frame holding `slots`.
+    pub fn new(slots: impl Into<Slots>, parent: Option<Env>) -> Env {
+        let slots: Slots = slots.into();
+        let e = Env::with_capacity(slots.len(), parent);
+        for v in slots {
+            e.push(v);
+        }
+        e
     }
+
+    /// A frame of one slot (a call of a one-argument lambda).
+    #[inline]
+    pub fn one(v: Value, parent: Option<Env>) -> Env {
+        let e = Env::with_capacity(1, parent);
+        e.push(v);
+        e
+    }
+
+    #[inline]
+    fn header(&self) -> &EnvBox {
+        // SAFETY: the allocation lives as long as any handle.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn slot_ptr(&self) -> *mut Value {
+        // SAFETY: the slots follow the header in the same allocation.
+        unsafe { (self.0.as_ptr() as *mut u8).add(SLOTS_OFFSET) as *mut Value }
+    }
+
+    /// Append a slot. Only valid while the frame is being filled (right
+    /// after `with_capacity`, before any slot is read): `Eval` creates a
+    /// frame, makes the thunks that point at it, and pushes them.
+    #[inline]
+    pub(crate) fn push(&self, v: Value) {
+        let h = self.header();
+        let n = h.len.get();
+        assert!(n < h.cap, "frame overfilled");
+        // SAFETY: slot `n` is within the capacity and not yet initialised;
+        // no reference to it exists (slots are read only up to `len`).
+        unsafe { self.slot_ptr().add(n as usize).write(v) };
+        h.len.set(n + 1);
+    }
+
     /// The frame's slots.
     #[inline]
     pub fn slots(&self) -> &[Value] {
-        // SAFETY: after `fill` (or `new`), the slots never change.
-        unsafe { &*self.slots.get() }
+        // SAFETY: the first `len` slots are initialised, and only change
+        // through `slots_mut` (which needs the only handle, mutably).
+        unsafe { std::slice::from_raw_parts(self.slot_ptr(), self.header().len.get() as usize) }
     }
+
+    /// The slots of a frame nobody else holds (see `Frames`).
     #[inline]
-    pub fn lookup(self: &Rc<Env>, depth: u32, idx: u32) -> Value {
+    pub(crate) fn slots_mut(&mut self) -> Option<&mut [Value]> {
+        let h = self.header();
+        if h.strong.get() != 1 {
+            return None;
+        }
+        let n = h.len.get() as usize;
+        // SAFETY: this is the only handle, borrowed mutably.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.slot_ptr(), n) })
+    }
+
+    /// Whether this is the only handle to the frame.
+    #[inline]
+    pub(crate) fn is_unique(&self) -> bool {
+        self.header().strong.get() == 1
+    }
+
+    #[inline]
+    pub fn parent(&self) -> Option<&Env> {
+        self.header().parent.as_ref()
+    }
+
+    pub fn ptr_eq(a: &Env, b: &Env) -> bool {
+        a.0 == b.0
+    }
+
+    #[inline]
+    pub fn lookup(&self, depth: u32, idx: u32) -> Value {
         self.lookup_ref(depth, idx).clone()
     }
     /// The value of variable `(depth, idx)`, borrowed from its frame.
     #[inline]
     pub fn lookup_ref(&self, depth: u32, idx: u32) -> &Value {
+        &self.ancestor(depth).slots()[idx as usize]
+    }
+    #[inline]
+    pub fn ancestor(&self, depth: u32) -> &Env {
         let mut e = self;
         for _ in 0..depth {
             // The compiler only emits depths that exist.
-            e = e.parent.as_deref().expect("env depth");
-        }
-        &e.slots()[idx as usize]
-    }
-    pub fn ancestor(self: &Rc<Env>, depth: u32) -> &Rc<Env> {
-        let mut e = self;
-        for _ in 0..depth {
-            e = e.parent.as_ref().expect("env depth");
+            e = e.parent().expect("env depth");
         }
         e
     }
 }
 
-pub struct Closure {
-    pub def: &'static LambdaDef,
-    pub env: Rc<Env>,
+impl Clone for Env {
+    #[inline]
+    fn clone(&self) -> Env {
+        let h = self.header();
+        h.strong.set(h.strong.get() + 1);
+        Env(self.0)
+    }
 }
 
-pub type PrimFn = fn(&mut crate::eval::Eval, Vec<Value>, Span) -> crate::error::Result<Value>;
+impl Drop for Env {
+    #[inline]
+    fn drop(&mut self) {
+        let h = self.header();
+        let n = h.strong.get() - 1;
+        h.strong.set(n);
+        if n == 0 {
+            self.free();
+        }
+    }
+}
+
+impl Env {
+    #[inline(never)]
+    fn free(&mut self) {
+        let (len, cap) = {
+            let h = self.header();
+            (h.len.get() as usize, h.cap as usize)
+        };
+        // SAFETY: the last handle is going away: drop the slots and the
+        // header (its parent) in place, then free the allocation.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.slot_ptr(), len));
+            std::ptr::drop_in_place(self.0.as_ptr());
+            std::alloc::dealloc(self.0.as_ptr() as *mut u8, Env::layout(cap));
+        }
+    }
+}
+
+pub struct Closure {
+    pub def: &'static LambdaDef,
+    pub env: Env,
+}
+
+pub type PrimFn = fn(&mut crate::eval::Eval, &[Value], Span) -> crate::error::Result<Value>;
 
 pub struct PrimOp {
     pub name: &'static str,
@@ -538,7 +671,7 @@ pub struct Thunk(pub(crate) Rc<ThunkCell>);
 pub struct ThunkCell(std::cell::UnsafeCell<ThunkState>);
 
 pub enum ThunkState {
-    Pending(&'static Expr, Rc<Env>),
+    Pending(&'static Expr, Env),
     /// `f arg`, applied lazily (used by builtins such as `map`).
     Apply(Value, Value),
     /// A native computation (used by builtins that produce lazy results).
@@ -556,7 +689,7 @@ impl ThunkCell {
 }
 
 impl Thunk {
-    pub fn new(e: &'static Expr, env: Rc<Env>) -> Thunk {
+    pub fn new(e: &'static Expr, env: Env) -> Thunk {
         Thunk(ThunkCell::new(ThunkState::Pending(e, env)))
     }
     pub fn apply(f: Value, arg: Value) -> Value {

@@ -23,21 +23,21 @@ pub(super) fn register(r: &mut Registry) {
     r.add("unsafeGetAttrPos", 2, unsafe_get_attr_pos);
 }
 
-fn attr_names(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn attr_names(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[0], "the argument of builtins.attrNames", span)?;
     Ok(Value::list(
         s.entries().iter().map(|(k, _)| Value::str(&**k)).collect(),
     ))
 }
 
-fn attr_values(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn attr_values(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[0], "the argument of builtins.attrValues", span)?;
     Ok(Value::list(
         s.entries().iter().map(|(_, v)| v.clone()).collect(),
     ))
 }
 
-fn get_attr_b(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn get_attr_b(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let name = string_arg(ev, &a[0], "the first argument of builtins.getAttr", span)?;
     let s = attrs_arg(ev, &a[1], "the second argument of builtins.getAttr", span)?;
     match s.get(&name.s) {
@@ -54,13 +54,13 @@ fn get_attr_b(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn has_attr(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn has_attr(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let name = string_arg(ev, &a[0], "the first argument of builtins.hasAttr", span)?;
     let s = attrs_arg(ev, &a[1], "the second argument of builtins.hasAttr", span)?;
     Ok(Value::Bool(s.contains(&name.s)))
 }
 
-fn remove_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn remove_attrs(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = attrs_arg(
         ev,
         &a[0],
@@ -94,7 +94,7 @@ fn remove_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::from_sorted(entries)))
 }
 
-fn list_to_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn list_to_attrs(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.listToAttrs", span)?;
     let mut entries: Vec<(Sym, Value)> = Vec::with_capacity(l.len());
     for x in l.iter() {
@@ -142,7 +142,7 @@ fn list_to_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::from_sorted(dedup)))
 }
 
-fn intersect_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn intersect_attrs(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let x = attrs_arg(
         ev,
         &a[0],
@@ -164,7 +164,7 @@ fn intersect_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::from_sorted(entries)))
 }
 
-fn cat_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn cat_attrs(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let name = string_arg(ev, &a[0], "the first argument of builtins.catAttrs", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.catAttrs", span)?;
     let mut out = Vec::new();
@@ -182,7 +182,7 @@ fn cat_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn map_attrs(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[1], "the second argument of builtins.mapAttrs", span)?;
     let f = a[0].clone();
     let entries = s
@@ -203,7 +203,7 @@ fn map_attrs(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(out))
 }
 
-fn zip_attrs_with(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn zip_attrs_with(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(
         ev,
         &a[1],
@@ -321,7 +321,7 @@ fn name_prefix(s: &str) -> u64 {
     u64::from_be_bytes(x)
 }
 
-fn function_args(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn function_args(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = ev.force(a[0].clone())?;
     match &f {
         Value::Lambda(c) => match &c.def.formals {
@@ -344,7 +344,7 @@ fn function_args(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn unsafe_get_attr_pos(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn unsafe_get_attr_pos(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let name = string_arg(
         ev,
         &a[0],

@@ -63,7 +63,7 @@ fn test_forced(ev: &mut Eval, p: fn(&Value) -> bool, x: &Value) -> Result<bool> 
     }
 }
 
-fn map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn map(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.map", span)?;
     let f = a[0].clone();
     Ok(Value::list(
@@ -73,7 +73,7 @@ fn map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ))
 }
 
-fn filter(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn filter(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.filter", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.filter", span)?;
     let mut out = Vec::new();
@@ -100,7 +100,7 @@ fn filter(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn foldl(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.foldl'", span)?;
     let l = list_arg(ev, &a[2], "the third argument of builtins.foldl'", span)?;
     let mut acc = a[1].clone();
@@ -115,12 +115,12 @@ fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(acc)
 }
 
-fn length(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn length(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.length", span)?;
     Ok(Value::Int(l.len() as i64))
 }
 
-fn head(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn head(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.head", span)?;
     match l.first() {
         Some(x) => ev.force(x.clone()),
@@ -132,7 +132,7 @@ fn head(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn tail(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn tail(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.tail", span)?;
     if l.is_empty() {
         return err(
@@ -144,7 +144,7 @@ fn tail(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(l[1..].to_vec()))
 }
 
-fn elem_at(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn elem_at(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the first argument of builtins.elemAt", span)?;
     let i = int_arg(ev, &a[1], "the second argument of builtins.elemAt", span)?;
     if i < 0 || i as usize >= l.len() {
@@ -161,7 +161,7 @@ fn elem_at(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ev.force(l[i as usize].clone())
 }
 
-fn elem(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn elem(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.elem", span)?;
     for x in l.iter() {
         if ev.equal(a[0].clone(), x.clone(), span)? {
@@ -171,7 +171,7 @@ fn elem(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::Bool(false))
 }
 
-fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn concat_lists(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
     let mut parts: Vec<Rc<Vec<Value>>> = Vec::with_capacity(l.len());
     let mut total = 0;
@@ -198,7 +198,7 @@ fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn concat_map(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.concatMap", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.concatMap", span)?;
     let mut out = Vec::new();
@@ -216,7 +216,7 @@ fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn gen_list(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn gen_list(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let n = int_arg(ev, &a[1], "the second argument of builtins.genList", span)?;
     if n < 0 {
         return err(
@@ -233,7 +233,7 @@ fn gen_list(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ))
 }
 
-fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn all(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.all", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.all", span)?;
     if let Some(p) = type_pred(&f) {
@@ -259,7 +259,7 @@ fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::Bool(true))
 }
 
-fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn any(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.any", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.any", span)?;
     if let Some(p) = type_pred(&f) {
@@ -286,7 +286,7 @@ fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 /// Stable merge sort with a fallible comparator.
-fn sort(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn sort(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.sort", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.sort", span)?;
     let mut v: Vec<Value> = l.iter().cloned().collect();
@@ -362,7 +362,7 @@ fn merge_sort(
     Ok(())
 }
 
-fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn partition(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.partition", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.partition", span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
@@ -381,7 +381,7 @@ fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ])))
 }
 
-fn group_by(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn group_by(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.groupBy", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.groupBy", span)?;
     let mut groups: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
