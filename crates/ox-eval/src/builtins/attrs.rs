@@ -26,7 +26,7 @@ pub(super) fn register(r: &mut Registry) {
 fn attr_names(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = attrs_arg(ev, &a[0], "the argument of builtins.attrNames", span)?;
     Ok(Value::list(
-        s.entries().iter().map(|(k, _)| Value::str(&**k)).collect(),
+        s.entries().iter().map(|(k, _)| name_value(k)).collect(),
     ))
 }
 
@@ -190,11 +190,11 @@ fn map_attrs(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
         .iter()
         .map(|(k, v)| {
             let f = f.clone();
-            let name = Value::str(&**k);
+            let k: Sym = k;
             let v = v.clone();
             (
-                *k,
-                Thunk::native(move |ev| ev.call2(f.clone(), name.clone(), v.clone(), Some(span))),
+                k,
+                Thunk::native(move |ev| ev.call2(f.clone(), name_value(k), v.clone(), Some(span))),
             )
         })
         .collect();
@@ -230,12 +230,40 @@ fn zip_attrs_with(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
                 (
                     k,
                     Thunk::native(move |ev| {
-                        ev.call2(f.clone(), Value::str(k), vs.clone(), Some(span))
+                        ev.call2(f.clone(), name_value(k), vs.clone(), Some(span))
                     }),
                 )
             })
             .collect(),
     )))
+}
+
+/// An attribute name as a string value. Merges pass the same few names
+/// (`enable`, `port`, …) to their functions again and again, so recent
+/// names are kept in a small direct-mapped cache (a string value is two
+/// allocations); its size bounds what it holds.
+fn name_value(k: Sym) -> Value {
+    const N: usize = 256;
+    /// (address of the name, its string value)
+    type Slot = Option<(usize, Rc<NixString>)>;
+    thread_local! {
+        static CACHE: std::cell::RefCell<Vec<Slot>> = std::cell::RefCell::new(vec![None; N]);
+    }
+    // Interned names are distinct allocations: the address (with the
+    // length, for names that are not interned) identifies the name.
+    let addr = k.as_ptr() as usize;
+    let slot = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) % N;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((a, s)) = &c[slot] {
+            if *a == addr && s.s.len() == k.len() {
+                return Value::Str(s.clone());
+            }
+        }
+        let s = Rc::new(NixString::plain(k));
+        c[slot] = Some((addr, s.clone()));
+        Value::Str(s)
+    })
 }
 
 /// The values of each name in `sets`, in list order, sorted by name.
@@ -374,6 +402,28 @@ fn unsafe_get_attr_pos(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> 
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// The name cache hands back the name asked for, whatever evicted
+    /// what (names sharing an address prefix, one name a prefix of another).
+    #[test]
+    fn name_values_are_their_names() {
+        let long = sym("abcdefghijklmnop");
+        let names: Vec<Sym> = (0..3000)
+            .map(|i| sym(&format!("n{}", i % 700)))
+            .chain([long, &long[..3], &long[..0], "enable", "port"])
+            .collect();
+        for round in 0..3 {
+            for (i, n) in names.iter().enumerate() {
+                let k = names[(i * 7 + round) % names.len()];
+                for k in [*n, k] {
+                    match name_value(k) {
+                        Value::Str(s) => assert_eq!(s.s, k, "round {round}"),
+                        _ => panic!("not a string"),
+                    }
+                }
+            }
+        }
+    }
 
     /// `group_by_name` agrees with an ordered-map model on random lists of
     /// sets whose names share long prefixes or are prefixes of each other.
