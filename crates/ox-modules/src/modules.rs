@@ -65,7 +65,13 @@ pub struct Sys {
     building: Cell<bool>,
     /// Whether `config` has a freeform part (known once it was built).
     freeform: Cell<bool>,
+    /// `plain_module_defs`, once known.
+    module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
 }
+
+/// The definitions of `_module`, each a plain set (see
+/// `Sys::plain_module_defs`).
+type PlainModuleDefs = SmallVec<[(RawDef, Rc<Attrs>); 4]>;
 
 /// What the module arguments hold instead of the evaluation: the `Sys`
 /// weakly, and the `config`/`options` sets weakly. Once the `Sys` is
@@ -274,6 +280,7 @@ impl Sys {
             }),
             building: Cell::new(false),
             freeform: Cell::new(true),
+            module_defs: OnceCell::new(),
         }))
     }
 
@@ -424,10 +431,83 @@ impl Sys {
         }
     }
 
+    /// The definitions of `_module` when only the internal module
+    /// declares `_module` and every definition of it is a plain set
+    /// without properties (the rule: the internal module's and a
+    /// submodule's `name`): `_module.check`, `freeformType` and `args.<n>`
+    /// are then read from them without building the `_module` node (its
+    /// indexes cost as much as a small submodule's options).
+    /// `None`: the general way.
+    fn plain_module_defs(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Rc<PlainModuleDefs>>> {
+        if let Some(m) = self.module_defs.get() {
+            return Ok(m.clone());
+        }
+        let root = self.root(ev)?;
+        let internal = match root
+            .decl_index(ev)?
+            .by_name
+            .get("_module")
+            .map(|d| d.as_slice())
+        {
+            Some([(_, d, _)]) => is_internal_decl("_module", d),
+            _ => false,
+        };
+        let r = if internal {
+            let dx = root.def_index(ev)?;
+            let mut out = PlainModuleDefs::new();
+            for d in dx.get("_module").map(|v| v.as_slice()).unwrap_or_default() {
+                if !d.wraps.is_empty() {
+                    out.clear();
+                    break;
+                }
+                // what the `_module` node's `def_index` does first, with
+                // its context for errors
+                let plain = (|| {
+                    let v = ev.force(d.value.clone())?;
+                    Ok(match &v {
+                        Value::Attrs(a) if type_tag_force(ev, &v)?.is_none() => Some(a.clone()),
+                        _ => None,
+                    })
+                })()
+                .context(|| {
+                    (
+                        format!(
+                            "while evaluating definitions from `{}' at `{}':",
+                            d.file,
+                            show_option(&loc_with(&self.prefix, "_module"))
+                        ),
+                        d.pos,
+                    )
+                })?;
+                match plain {
+                    Some(a) => out.push((d.clone(), a)),
+                    None => {
+                        out.clear();
+                        break;
+                    }
+                }
+            }
+            (!out.is_empty()).then(|| Rc::new(out))
+        } else {
+            None
+        };
+        let _ = self.module_defs.set(r.clone());
+        Ok(r)
+    }
+
     /// `config._module.<name>`, read from the option tree (building
     /// `config` sets for it cost as much as the rest of a small
     /// submodule evaluation).
     fn module_option(self: &Rc<Self>, ev: &mut Eval, name: &str) -> Result<Option<Value>> {
+        // Only the internal module declares it and nothing defines it:
+        // its default.
+        if let Some(defs) = self.plain_module_defs(ev)? {
+            if defs.iter().all(|(_, a)| !a.contains(name)) {
+                if let Some(v) = internal_default_of(name) {
+                    return Ok(Some(v));
+                }
+            }
+        }
         let root = self.root(ev)?;
         if !root.decl_index(ev)?.by_name.contains_key("_module") {
             return Ok(None);
@@ -469,6 +549,30 @@ impl Sys {
     /// set, its attribute `n` is merged as `lazyAttrsOf raw` merges one
     /// attribute. `None`: take the general way (also for errors).
     fn module_arg_fast(self: &Rc<Self>, ev: &mut Eval, n: Sym) -> Result<Option<Value>> {
+        if let Some(mdefs) = self.plain_module_defs(ev)? {
+            // the definitions of `_module.args` as the `_module` node's
+            // `def_index` would give them
+            let mut defs = Vec::new();
+            for (d, a) in mdefs.iter() {
+                let Some(args) = a.get("args") else { continue };
+                let v = ev.force(args.clone())?;
+                let Value::Attrs(x) = &v else {
+                    return Ok(None);
+                };
+                if type_tag_force(ev, &v)?.is_some() {
+                    return Ok(None);
+                }
+                if let Some(y) = x.get(n) {
+                    defs.push(RawDef {
+                        file: d.file.clone(),
+                        pos: x.position(n).or(a.position("args")).or(d.pos),
+                        value: y.clone(),
+                        wraps: no_wraps(),
+                    });
+                }
+            }
+            return self.merge_module_arg(ev, n, &defs);
+        }
         let root = self.root(ev)?;
         if !root.decl_index(ev)?.by_name.contains_key("_module") {
             return Ok(None);
@@ -503,13 +607,24 @@ impl Sys {
                 });
             }
         }
+        self.merge_module_arg(ev, n, &defs)
+    }
+
+    /// `_module.args.<n>` merged from its definitions as `lazyAttrsOf raw`
+    /// merges one attribute.
+    fn merge_module_arg(
+        self: &Rc<Self>,
+        ev: &mut Eval,
+        n: Sym,
+        defs: &[RawDef],
+    ) -> Result<Option<Value>> {
         if defs.is_empty() {
             return Ok(None);
         }
         let mut loc = self.prefix.clone();
         loc.extend(["_module".to_string(), "args".to_string(), n.to_string()]);
         let raw = RAW_TYPE.with(|t| t.get_or_init(types::raw).clone());
-        match merge_definitions(ev, &loc, &raw, &defs)? {
+        match merge_definitions(ev, &loc, &raw, defs)? {
             Some(v) => Ok(Some(ev.force(v)?)),
             None => Ok(None),
         }
@@ -1418,6 +1533,20 @@ impl Node {
         names.sort();
         let mut out = Vec::new();
         for n in names {
+            if *n == "_module" && self.loc.len() == self.sys.prefix.len() {
+                // Definitions of the internal options only: nothing
+                // unmatched, without building the `_module` node.
+                if let Some(pd) = self.sys.plain_module_defs(ev)? {
+                    let internal =
+                        |k: &str| matches!(k, "args" | "check" | "freeformType" | "specialArgs");
+                    if pd
+                        .iter()
+                        .all(|(_, a)| a.entries().iter().all(|(k, _)| internal(k)))
+                    {
+                        continue;
+                    }
+                }
+            }
             if let Some(decls) = di.by_name.get(*n) {
                 // An option has nothing unmatched below it: do not build
                 // it (a submodule element's `_module.args` and
@@ -1931,18 +2060,24 @@ thread_local! {
     static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
     /// Addresses of the internal `_module.{check,freeformType,args}`
     /// declarations (alive as long as `INTERNAL_OPTIONS`).
-    static INTERNAL_DECLS: OnceCell<[usize; 3]> = const { OnceCell::new() };
+    static INTERNAL_DECLS: OnceCell<[usize; 4]> = const { OnceCell::new() };
 }
 
 /// The default of the internal `_module.<name>` option if `decl` is that
 /// option's declaration.
 fn internal_default(name: &str, decl: &Value) -> Option<Value> {
-    let v = match name {
-        "check" => Value::Bool(true),
-        "freeformType" => Value::Null,
-        _ => return None,
-    };
+    let v = internal_default_of(name)?;
     is_internal_decl(name, decl).then_some(v)
+}
+
+/// The default of the internal `_module.<name>` option (`check`,
+/// `freeformType`).
+fn internal_default_of(name: &str) -> Option<Value> {
+    match name {
+        "check" => Some(Value::Bool(true)),
+        "freeformType" => Some(Value::Null),
+        _ => None,
+    }
 }
 
 /// Whether `decl` is the internal module's declaration of `_module.<name>`.
@@ -1952,22 +2087,30 @@ fn is_internal_decl(name: &str, decl: &Value) -> bool {
         "check" => 0,
         "freeformType" => 1,
         "args" => 2,
+        "_module" => 3,
         _ => return false,
     };
     INTERNAL_DECLS.with(|c| {
         let addrs = c.get_or_init(|| {
             let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
+            let Value::Attrs(o) = &opts else {
+                return [0; 4];
+            };
+            let Some(Value::Attrs(m)) = o.get("_module") else {
+                return [0; 4];
+            };
             let addr = |n: &str| -> usize {
-                let Value::Attrs(o) = &opts else { return 0 };
-                let Some(Value::Attrs(m)) = o.get("_module") else {
-                    return 0;
-                };
                 match m.get(n) {
                     Some(Value::Attrs(x)) => Rc::as_ptr(x) as *const u8 as usize,
                     _ => 0,
                 }
             };
-            [addr("check"), addr("freeformType"), addr("args")]
+            [
+                addr("check"),
+                addr("freeformType"),
+                addr("args"),
+                Rc::as_ptr(m) as *const u8 as usize,
+            ]
         });
         addrs[i] == Rc::as_ptr(d) as *const u8 as usize
     })
