@@ -111,7 +111,7 @@ impl Handle {
             return Ok(s.clone());
         }
         REBUILDS.with(|r| r.set(r.get() + 1));
-        let s = Sys::new(ev, self.lib.clone(), self.orig.clone())?;
+        let s = Sys::new(ev, self.lib.clone(), self.orig.clone(), None)?;
         *self.rebuilt.borrow_mut() = Some(s.clone());
         Ok(s)
     }
@@ -240,18 +240,36 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Re
             ));
         }
     }
-    Ok(Sys::new(ev, lib, a)?.result())
+    Ok(Sys::new(ev, lib, a, None)?.result())
+}
+
+/// A submodule's `config`: what `(evalModules args).config` gives, for
+/// `args` built by the submodule type with `prefix` = `loc`, without the
+/// result set around it (nothing else of it is read) and without reading
+/// the prefix back from its list.
+pub fn eval_sub_config(ev: &mut Eval, lib: Value, args: Value, loc: &[String]) -> Result<Value> {
+    LIB.with(|l| *l.borrow_mut() = lib.clone());
+    let a = force_attrs(ev, &args, "the argument of lib.evalModules")?;
+    Sys::new(ev, lib, a, Some(loc.to_vec()))?.result_config(ev)
 }
 
 impl Sys {
-    fn new(ev: &mut Eval, lib: Value, a: Rc<Attrs>) -> Result<Rc<Sys>> {
+    /// `prefix`: the prefix when the caller has it (otherwise read from
+    /// the arguments).
+    fn new(
+        ev: &mut Eval,
+        lib: Value,
+        a: Rc<Attrs>,
+        prefix: Option<Vec<String>>,
+    ) -> Result<Rc<Sys>> {
         let special = match a.get("specialArgs") {
             Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
             None => Rc::new(Attrs::new()),
         };
-        let prefix = match a.get("prefix") {
-            Some(v) => loc_from_value(ev, v)?,
-            None => Vec::new(),
+        let prefix = match (prefix, a.get("prefix")) {
+            (Some(p), _) => p,
+            (None, Some(v)) => loc_from_value(ev, v)?,
+            (None, None) => Vec::new(),
         };
         let class = match a.get("class") {
             Some(v) => match ev.force(v.clone())? {
@@ -284,31 +302,34 @@ impl Sys {
         }))
     }
 
+    /// The result's `config` (without `_module`).
+    fn result_config(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        // Keep the option tree while checking and building.
+        let root = self.root(ev)?;
+        self.check_unmatched(ev)?;
+        let entries: Vec<(Sym, Value)> = if self.freeform_type(ev)?.is_none() {
+            self.freeform.set(false);
+            // the declared names but `_module`: `config` itself
+            // (with `_module`) is built only if a module reads it
+            // after this set is gone
+            root.config_entries(ev, Some("_module"))?
+        } else {
+            let c = self.config_set(ev)?;
+            let c = force_attrs(ev, &c, "config")?;
+            c.entries()
+                .iter()
+                .filter(|(k, _)| *k != "_module")
+                .cloned()
+                .collect()
+        };
+        let r = Value::attrs(Attrs::from_sorted(entries));
+        self.handle.result.set(&r);
+        Ok(r)
+    }
+
     fn result(self: &Rc<Self>) -> Value {
         let s1 = self.clone();
-        let config = lazy(move |ev| {
-            // Keep the option tree while checking and building.
-            let root = s1.root(ev)?;
-            s1.check_unmatched(ev)?;
-            let entries: Vec<(Sym, Value)> = if s1.freeform_type(ev)?.is_none() {
-                s1.freeform.set(false);
-                // the declared names but `_module`: `config` itself
-                // (with `_module`) is built only if a module reads it
-                // after this set is gone
-                root.config_entries(ev, Some("_module"))?
-            } else {
-                let c = s1.config_set(ev)?;
-                let c = force_attrs(ev, &c, "config")?;
-                c.entries()
-                    .iter()
-                    .filter(|(k, _)| *k != "_module")
-                    .cloned()
-                    .collect()
-            };
-            let r = Value::attrs(Attrs::from_sorted(entries));
-            s1.handle.result.set(&r);
-            Ok(r)
-        });
+        let config = lazy(move |ev| s1.result_config(ev));
         let s2 = self.clone();
         let options = lazy(move |ev| {
             let _root = s2.root(ev)?;

@@ -1025,9 +1025,8 @@ fn core_submodule(
         };
         mods.push(m);
     }
-    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], loc)?;
-    let r = force_attrs(ev, &r, "a submodule evaluation")?;
-    ev.force(r.get("config").cloned().unwrap_or(Value::Null))
+    let args = sub_eval_args(mods, &a[1], &a[2], loc);
+    modules::eval_sub_config(ev, modules::current_lib(), args, loc)
 }
 
 thread_local! {
@@ -1049,22 +1048,27 @@ thread_local! {
     )]);
 }
 
+/// The arguments of a submodule's `evalModules`.
+fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[String]) -> Value {
+    let mut all = Vec::with_capacity(mods.len() + 1);
+    all.push(NAME_DEFAULT_MODULE.with(|m| m.clone()));
+    all.extend(mods);
+    attrs(vec![
+        ("modules", Value::list(all)),
+        ("specialArgs", special.clone()),
+        ("class", class.clone()),
+        ("prefix", loc_to_value(loc)),
+    ])
+}
+
 fn sub_eval(
     ev: &mut Eval,
-    _base: &Value,
     mods: Vec<Value>,
     special: &Value,
     class: &Value,
     loc: &[String],
 ) -> Result<Value> {
-    let mut all = vec![NAME_DEFAULT_MODULE.with(|m| m.clone())];
-    all.extend(mods);
-    let args = attrs(vec![
-        ("modules", Value::list(all)),
-        ("specialArgs", special.clone()),
-        ("class", class.clone()),
-        ("prefix", loc_to_value(loc)),
-    ]);
+    let args = sub_eval_args(mods, special, class, loc);
     let lib = modules::current_lib();
     modules::eval_modules(ev, lib, args, true)
 }
@@ -1084,7 +1088,7 @@ fn submodule_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Va
             ]),
         )]),
     )]));
-    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
+    let r = sub_eval(ev, mods, &a[1], &a[2], &loc)?;
     let r = force_attrs(ev, &r, "a submodule evaluation")?;
     ev.force(r.get("options").cloned().unwrap_or(Value::Null))
 }
