@@ -52,7 +52,7 @@ pub fn current_lib() -> Value {
 pub struct Sys {
     lib: Value,
     special: Rc<Attrs>,
-    prefix: Vec<String>,
+    prefix: Loc,
     class: Option<String>,
     /// The arguments evalModules was called with (for extendModules).
     orig: Rc<Attrs>,
@@ -199,10 +199,10 @@ fn strings(v: &[Rc<str>]) -> Vec<String> {
 }
 
 /// `loc ++ [name]` in one allocation.
-pub fn loc_with(loc: &[String], name: &str) -> Vec<String> {
+pub fn loc_with(loc: &[Sym], name: Sym) -> Loc {
     let mut l = Vec::with_capacity(loc.len() + 1);
-    l.extend(loc.iter().cloned());
-    l.push(name.to_string());
+    l.extend_from_slice(loc);
+    l.push(name);
     l
 }
 
@@ -247,7 +247,7 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Re
 /// `args` built by the submodule type with `prefix` = `loc`, without the
 /// result set around it (nothing else of it is read) and without reading
 /// the prefix back from its list.
-pub fn eval_sub_config(ev: &mut Eval, lib: Value, args: Value, loc: &[String]) -> Result<Value> {
+pub fn eval_sub_config(ev: &mut Eval, lib: Value, args: Value, loc: &[Sym]) -> Result<Value> {
     LIB.with(|l| *l.borrow_mut() = lib.clone());
     let a = force_attrs(ev, &args, "the argument of lib.evalModules")?;
     Sys::new(ev, lib, a, Some(loc.to_vec()))?.result_config(ev)
@@ -256,12 +256,7 @@ pub fn eval_sub_config(ev: &mut Eval, lib: Value, args: Value, loc: &[String]) -
 impl Sys {
     /// `prefix`: the prefix when the caller has it (otherwise read from
     /// the arguments).
-    fn new(
-        ev: &mut Eval,
-        lib: Value,
-        a: Rc<Attrs>,
-        prefix: Option<Vec<String>>,
-    ) -> Result<Rc<Sys>> {
+    fn new(ev: &mut Eval, lib: Value, a: Rc<Attrs>, prefix: Option<Loc>) -> Result<Rc<Sys>> {
         let special = match a.get("specialArgs") {
             Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
             None => Rc::new(Attrs::new()),
@@ -643,7 +638,7 @@ impl Sys {
             return Ok(None);
         }
         let mut loc = self.prefix.clone();
-        loc.extend(["_module".to_string(), "args".to_string(), n.to_string()]);
+        loc.extend([key("_module"), key("args"), n]);
         let raw = RAW_TYPE.with(|t| t.get_or_init(types::raw).clone());
         match merge_definitions(ev, &loc, &raw, defs)? {
             Some(v) => Ok(Some(ev.force(v)?)),
@@ -691,7 +686,7 @@ impl Sys {
             let parent = &path[..path.len() - 1];
             let cands = root.declared_names_at(ev, parent)?;
             let last = path.last().cloned().unwrap_or_default();
-            let sugg = suggestions(&last, &cands);
+            let sugg = suggestions(last, &cands);
             let only_internal = root
                 .declared_names_at(ev, &[])?
                 .iter()
@@ -709,7 +704,7 @@ impl Sys {
                     .map(|n| {
                         let mut l = self.prefix.clone();
                         l.extend(parent.iter().cloned());
-                        l.push(n.clone());
+                        l.push(sym(n));
                         show_option(&l)
                     })
                     .collect();
@@ -1295,7 +1290,7 @@ pub struct Node {
     /// is alive find their evaluation (see `Sys`).
     sys: Rc<Sys>,
     /// Full location (prefix included).
-    loc: Vec<String>,
+    loc: Loc,
     decls: Vec<(Rc<Module>, Value)>,
     defs: Vec<RawDef>,
     decl_index: OnceCell<Rc<DeclIndex>>,
@@ -1431,7 +1426,7 @@ impl Node {
                         let a = force_attrs(ev, v, "options")?;
                         for (k, _) in a.entries() {
                             let mut l = loc.clone();
-                            l.push(k.to_string());
+                            l.push(*k);
                             lines.push_str(&format!(
                                 "\n - option(s) with prefix `{}' in module `{}'",
                                 show_option(&l),
@@ -1547,7 +1542,7 @@ impl Node {
     }
 
     /// Definitions with no matching declaration, as (relative path, def).
-    fn unmatched(self: &Rc<Self>, ev: &mut Eval) -> Result<Vec<(Vec<String>, RawDef)>> {
+    fn unmatched(self: &Rc<Self>, ev: &mut Eval) -> Result<Vec<(Loc, RawDef)>> {
         let di = self.decl_index(ev)?;
         let defs = self.def_index(ev)?;
         let mut names: Vec<&Sym> = defs.keys().collect();
@@ -1595,7 +1590,7 @@ impl Node {
             } else {
                 // relative to the evaluation's root
                 let mut p = self.loc[self.sys.prefix.len()..].to_vec();
-                p.push(n.to_string());
+                p.push(*n);
                 for d in &defs[*n] {
                     out.push((p.clone(), d.clone()));
                 }
@@ -1604,7 +1599,7 @@ impl Node {
         Ok(out)
     }
 
-    fn declared_names_at(self: &Rc<Self>, ev: &mut Eval, path: &[String]) -> Result<Vec<String>> {
+    fn declared_names_at(self: &Rc<Self>, ev: &mut Eval, path: &[Sym]) -> Result<Vec<String>> {
         let mut n = self.clone();
         for p in path {
             match n.child(ev, sym(p))? {
@@ -1676,7 +1671,7 @@ fn push_down(ev: &mut Eval, v: Value, wraps: &Rc<Vec<Wrap>>, out: &mut Pushed) -
 // Options
 
 pub struct Opt {
-    loc: Vec<String>,
+    loc: Loc,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
     /// Shared with the declaring modules.
@@ -1721,7 +1716,7 @@ fn is_opt_key(k: &str) -> bool {
 }
 
 impl Opt {
-    fn new(ev: &mut Eval, loc: Vec<String>, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
+    fn new(ev: &mut Eval, loc: Loc, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
         // mergeOptionDecls
         let mut merged: Vec<(Sym, Value)> = Vec::new();
         let mut ty: Option<Value> = None;
@@ -2381,7 +2376,7 @@ fn discharge(
 }
 
 /// Type-check every definition, then merge them with the type.
-pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) -> Result<Value> {
+pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> Result<Value> {
     let t = force_attrs_with(ev, ty, || {
         format!("the type of option `{}'", show_option(loc))
     })?;
@@ -2429,7 +2424,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
 /// left after properties; the merged value is computed lazily.
 pub fn merge_definitions(
     ev: &mut Eval,
-    loc: &[String],
+    loc: &[Sym],
     ty: &Value,
     raw: &[RawDef],
 ) -> Result<Option<Value>> {
@@ -2445,7 +2440,7 @@ pub fn merge_definitions(
     })))
 }
 
-fn set_attr_by_path(path: &[String], v: Value) -> Value {
+fn set_attr_by_path(path: &[Sym], v: Value) -> Value {
     let mut v = v;
     for p in path.iter().rev() {
         v = attrs_sym(vec![(sym(p), v)]);

@@ -404,7 +404,7 @@ fn check_nonempty_list(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> 
 // ----------------------------------------------------------------------
 // Merges. Every merge primop takes its payload first, then `loc defs`.
 
-fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Vec<String>, Vec<Def>)> {
+fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Loc, Vec<Def>)> {
     let n = a.len();
     Ok((
         loc_from_value(ev, &a[n - 2])?,
@@ -414,17 +414,11 @@ fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Vec<String>, Vec<Def>)> {
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_equal(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    span: Span,
-) -> Result<Value> {
+fn core_equal(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     merge_equal_defs(ev, loc, defs, span)
 }
 
-fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
+fn merge_equal_defs(ev: &mut Eval, loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     if defs.len() == 1 {
         return ev.force(defs[0].value.clone());
     }
@@ -456,17 +450,11 @@ fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> 
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_one(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    _span: Span,
-) -> Result<Value> {
+fn core_one(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     unique_defs(ev, loc, defs, "")
 }
 
-fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Result<Value> {
+fn unique_defs(ev: &mut Eval, loc: &[Sym], defs: &[Def], message: &str) -> Result<Value> {
     if defs.len() == 1 {
         return ev.force(defs[0].value.clone());
     }
@@ -489,7 +477,7 @@ fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Re
 fn core_unique(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -507,7 +495,7 @@ fn core_unique(
 fn core_default(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
@@ -582,7 +570,7 @@ fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
         });
     }
     let mut l = loc.clone();
-    l.push("<function body>".into());
+    l.push("<function body>");
     merge_default(ev, vec![loc_to_value(&l), defs_to_list(&out)], nospan())
 }
 
@@ -591,7 +579,7 @@ fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 fn core_bool_or(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -605,7 +593,7 @@ fn core_bool_or(
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_sep(ev: &mut Eval, a: &[Value], loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
+fn core_sep(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     let sep = force_str(ev, &a[0], "separator")?;
     let mut out = String::new();
     let mut ctx = None;
@@ -632,7 +620,7 @@ fn core_sep(ev: &mut Eval, a: &[Value], loc: &[String], defs: &[Def], span: Span
 fn core_single_line(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
@@ -649,19 +637,14 @@ fn core_single_line(
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_list(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    _span: Span,
-) -> Result<Value> {
+fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     let elem = a[0].clone();
     let mut out = Vec::new();
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let el = modules::loc_with(loc, &format!("[definition {}-entry {}]", n + 1, m + 1));
+            let el =
+                modules::loc_with(loc, sym(&format!("[definition {}-entry {}]", n + 1, m + 1)));
             let raw = RawDef {
                 file: d.file.clone(),
                 pos: d.pos,
@@ -681,7 +664,7 @@ fn core_list(
 fn core_attrs_of(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -733,7 +716,7 @@ fn core_attrs_of(
 fn core_null_or(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -781,7 +764,7 @@ thread_local! {
 pub fn merge_v2(
     ev: &mut Eval,
     ty: &Value,
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
 ) -> Result<std::result::Result<Value, String>> {
     HEAD_ERROR.with(|h| h.borrow_mut().take());
@@ -822,13 +805,7 @@ fn fits(ev: &mut Eval, t: &Value, defs: &[Def]) -> Result<bool> {
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_either(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    span: Span,
-) -> Result<Value> {
+fn core_either(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     let v2 = V2_NOW.with(|c| c.replace(false));
     for t in [&a[0], &a[1]] {
         if fits(ev, t, defs)? {
@@ -864,7 +841,7 @@ fn core_either(
 fn core_coerced(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -902,7 +879,7 @@ fn function_to_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> 
         out.push(Def { value: v, ..d });
     }
     let mut l = loc;
-    l.push("<function body>".into());
+    l.push("<function body>");
     let raws: Vec<RawDef> = out.iter().map(RawDef::plain).collect();
     match modules::merge_definitions(ev, &l, &a[0], &raws)? {
         Some(v) => ev.force(v),
@@ -915,7 +892,7 @@ fn function_to_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> 
 fn core_attrs_shallow(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -932,7 +909,7 @@ fn core_attrs_shallow(
 fn core_anything(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
@@ -989,7 +966,7 @@ fn anything_fn_call(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
         out.push(Def { value: v, ..d });
     }
     let mut l = loc;
-    l.push("<function body>".into());
+    l.push("<function body>");
     merge_anything(ev, vec![loc_to_value(&l), defs_to_list(&out)], span)
 }
 
@@ -1001,7 +978,7 @@ fn anything_fn_call(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 fn core_submodule(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -1049,7 +1026,7 @@ thread_local! {
 }
 
 /// The arguments of a submodule's `evalModules`.
-fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[String]) -> Value {
+fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) -> Value {
     let mut all = Vec::with_capacity(mods.len() + 1);
     all.push(NAME_DEFAULT_MODULE.with(|m| m.clone()));
     all.extend(mods);
@@ -1066,7 +1043,7 @@ fn sub_eval(
     mods: Vec<Value>,
     special: &Value,
     class: &Value,
-    loc: &[String],
+    loc: &[Sym],
 ) -> Result<Value> {
     let args = sub_eval_args(mods, special, class, loc);
     let lib = modules::current_lib();
@@ -1171,7 +1148,7 @@ fn prim_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
 fn core_deferred(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -2148,7 +2125,7 @@ fn p_submodule(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 /// The native merge of a type, on definitions already in Rust form.
-type CoreMerge = fn(&mut Eval, &[Value], &[String], &[Def], Span) -> Result<Value>;
+type CoreMerge = fn(&mut Eval, &[Value], &[Sym], &[Def], Span) -> Result<Value>;
 
 macro_rules! merge_prims {
     ($($prim:ident => $core:ident, $name:literal;)*) => {
@@ -2196,7 +2173,7 @@ merge_prims! {
 
 /// `ty.merge loc defs`; ox's own merges run without converting the
 /// definitions to Nix values and back.
-pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) -> Result<Value> {
+pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[Sym], defs: &[Def]) -> Result<Value> {
     let v2 = V2_CALL.with(|c| c.replace(false));
     if defs.is_empty() {
         return throw(format!(
