@@ -1675,10 +1675,10 @@ pub struct Opt {
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
     /// Shared with the declaring modules.
-    decl_files: Vec<Rc<str>>,
+    decl_files: SmallVec<[Rc<str>; 1]>,
     /// The first of `decl_files` (the file of the `default` definition).
     first_file: Rc<str>,
-    decl_pos: Vec<Option<Span>>,
+    decl_pos: SmallVec<[Option<Span>; 1]>,
     /// The first declaration as written (for attribute positions).
     first_decl: Option<Rc<Attrs>>,
     ty: Value,
@@ -1720,9 +1720,12 @@ impl Opt {
         // mergeOptionDecls
         let mut merged: Vec<(Sym, Value)> = Vec::new();
         let mut ty: Option<Value> = None;
-        let mut files = Vec::new();
-        let mut poss = Vec::new();
+        let mut files: SmallVec<[Rc<str>; 1]> = SmallVec::new();
+        let mut poss: SmallVec<[Option<Span>; 1]> = SmallVec::new();
         let mut decl_attrs: Option<Rc<Attrs>> = None;
+        // One declaration with a type (the rule) is the merged declaration
+        // as it is: no copy.
+        let mut as_is: Option<Rc<Attrs>> = None;
         for (m, v, pos) in decls {
             let a = force_attrs(ev, v, "an option declaration")?;
             for (k, _) in a.entries() {
@@ -1741,7 +1744,17 @@ impl Opt {
                 }
             }
             let mut pos_here = *pos;
-            for (k, x) in a.entries() {
+            if decls.len() == 1 && a.contains("type") {
+                // (`readOnly`/`internal` must be Booleans, as below)
+                for k in ["readOnly", "internal"] {
+                    if let Some(x) = a.get(k) {
+                        force_bool(ev, x, k)?;
+                    }
+                }
+                ty = a.get("type").cloned();
+                as_is = Some(a.clone());
+            }
+            for (k, x) in a.entries().iter().filter(|_| as_is.is_none()) {
                 match *k {
                     "_type" => {}
                     "type" => {
@@ -1803,10 +1816,16 @@ impl Opt {
             decl_attrs.get_or_insert(a);
         }
         let ty = ty.unwrap_or_else(types::unspecified);
-        merged.push((key("type"), ty.clone()));
-        let mut decl = Attrs::from_unsorted(merged);
-        // keep the first declaration's positions (for `default`)
-        decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
+        let decl = match as_is {
+            Some(a) => a,
+            None => {
+                merged.push((key("type"), ty.clone()));
+                let mut decl = Attrs::from_unsorted(merged);
+                // keep the first declaration's positions (for `default`)
+                decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
+                Rc::new(decl)
+            }
+        };
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
             // Weak, so that a computed option does not keep itself alive;
@@ -1817,7 +1836,7 @@ impl Opt {
             });
             Opt {
                 loc,
-                decl: Rc::new(decl),
+                decl,
                 first_file: files.first().cloned().unwrap_or_else(|| "".into()),
                 decl_files: files,
                 decl_pos: poss,
@@ -2381,10 +2400,12 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> 
         format!("the type of option `{}'", show_option(loc))
     })?;
     let check = t.get("check").cloned().unwrap_or(Value::Null);
+    // (the `merge` function is looked up once, here)
+    let merge = ev.force(t.get("merge").cloned().unwrap_or(Value::Null))?;
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports
     // nixpkgs' "TypeError: … is neither a value of type …").
-    let is_either = types::either_parts(ev, ty)?.is_some();
+    let is_either = types::either_parts_of_merge(&merge).is_some();
     for d in defs.iter().filter(|_| !is_either) {
         let ok = ev.call(check.clone(), d.value.clone(), None)?;
         if !force_bool(ev, &ok, "the result of a type's check")? {
@@ -2405,7 +2426,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> 
             bad[0].pos,
         ));
     }
-    match types::merge_v2(ev, ty, loc, defs)? {
+    match types::merge_v2_with(ev, &merge, ty, loc, defs)? {
         Ok(v) => Ok(v),
         Err(head) => Err(EvalError::new(
             ErrorKind::Throw,

@@ -767,9 +767,22 @@ pub fn merge_v2(
     loc: &[Sym],
     defs: &[Def],
 ) -> Result<std::result::Result<Value, String>> {
+    let m = get_type_attr(ev, ty, "merge")?;
+    let m = ev.force(m)?;
+    merge_v2_with(ev, &m, ty, loc, defs)
+}
+
+/// `merge_v2` with the type's `merge` function, forced, already at hand.
+pub fn merge_v2_with(
+    ev: &mut Eval,
+    merge: &Value,
+    ty: &Value,
+    loc: &[Sym],
+    defs: &[Def],
+) -> Result<std::result::Result<Value, String>> {
     HEAD_ERROR.with(|h| h.borrow_mut().take());
     V2_CALL.with(|c| c.set(true));
-    let r = merge_with_type(ev, ty, loc, defs);
+    let r = merge_with_fn(ev, merge, ty, loc, defs);
     V2_CALL.with(|c| c.set(false));
     let head = HEAD_ERROR.with(|h| h.borrow_mut().take());
     match (r, head) {
@@ -781,12 +794,17 @@ pub fn merge_v2(
 /// The two types of an `either` (`None` for any other type).
 pub fn either_parts(ev: &mut Eval, t: &Value) -> Result<Option<(Value, Value)>> {
     let m = get_type_attr(ev, t, "merge")?;
-    Ok(match ev.force(m)? {
+    Ok(either_parts_of_merge(&ev.force(m)?))
+}
+
+/// `either_parts` from the type's `merge` function (forced).
+pub fn either_parts_of_merge(m: &Value) -> Option<(Value, Value)> {
+    match m {
         Value::PrimOpApp(app) if app.op.name == "mergeEither" && app.args.len() == 2 => {
             Some((app.args[0].clone(), app.args[1].clone()))
         }
         _ => None,
-    })
+    }
 }
 
 /// nixpkgs' `headError == null` for `t`: every definition passes its
@@ -2174,8 +2192,8 @@ merge_prims! {
 /// `ty.merge loc defs`; ox's own merges run without converting the
 /// definitions to Nix values and back.
 pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[Sym], defs: &[Def]) -> Result<Value> {
-    let v2 = V2_CALL.with(|c| c.replace(false));
     if defs.is_empty() {
+        V2_CALL.with(|c| c.set(false));
         return throw(format!(
             "The option `{}' was accessed but has no value defined. Try setting the option.",
             show_option(loc)
@@ -2183,7 +2201,25 @@ pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[Sym], defs: &[Def]) -> 
     }
     let m = get_type_attr(ev, ty, "merge")?;
     let m = ev.force(m)?;
-    match &m {
+    merge_with_fn(ev, &m, ty, loc, defs)
+}
+
+/// `merge_with_type` with the type's `merge` function, forced.
+fn merge_with_fn(
+    ev: &mut Eval,
+    m: &Value,
+    _ty: &Value,
+    loc: &[Sym],
+    defs: &[Def],
+) -> Result<Value> {
+    let v2 = V2_CALL.with(|c| c.replace(false));
+    if defs.is_empty() {
+        return throw(format!(
+            "The option `{}' was accessed but has no value defined. Try setting the option.",
+            show_option(loc)
+        ));
+    }
+    match m {
         Value::PrimOp(op) if op.arity == 2 => {
             if let Some(core) = core_by_name(op.name) {
                 return core(ev, &[], loc, defs, nospan());
@@ -2198,6 +2234,6 @@ pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[Sym], defs: &[Def]) -> 
         }
         _ => {}
     }
-    let r = ev.call2(m, loc_to_value(loc), defs_to_list(defs), None)?;
+    let r = ev.call2(m.clone(), loc_to_value(loc), defs_to_list(defs), None)?;
     ev.force(r)
 }
