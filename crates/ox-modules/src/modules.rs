@@ -22,6 +22,7 @@ use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
 use ox_eval::value::{sym, Attrs, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
+use crate::share;
 use crate::types;
 use crate::util::*;
 
@@ -758,6 +759,16 @@ impl Sys {
         Ok(v)
     }
 
+    /// The `lib` module functions are called with.
+    fn lib_arg(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        let base = self.base_args(ev)?;
+        let a = force_attrs(ev, &base, "module arguments")?;
+        match a.get("lib") {
+            Some(l) => Ok(Some(ev.force(l.clone())?)),
+            None => Ok(None),
+        }
+    }
+
     /// Call a function module with its arguments; formals that are not
     /// given come from `config._module.args`, lazily.
     fn apply_module_args(self: &Rc<Self>, ev: &mut Eval, key: &str, f: Value) -> Result<Value> {
@@ -833,23 +844,27 @@ impl Sys {
                 let file = force_str(ev, &m, "a module path")?;
                 let v = ev.import_path(Path::new(&file), None)?;
                 let v = ev.force(v)?;
-                let v = if v.is_function() {
-                    self.apply_module_args(ev, &file, v)?
+                let (v, func) = if v.is_function() {
+                    (self.apply_module_args(ev, &file, v.clone())?, Some(v))
                 } else {
-                    v
+                    (v, None)
                 };
-                self.unify(ev, &file, file.clone(), v)
+                self.unify(ev, &file, file.clone(), v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
                 let r = self.apply_module_args(ev, &fallback_key, m.clone())?;
-                self.unify(ev, parent_file, fallback_key, r)
+                self.unify(ev, parent_file, fallback_key, r, Some(&m))
             }
             Value::Attrs(_) => match type_tag_force(ev, &m)?.as_deref() {
-                None | Some("module") => self.unify(ev, parent_file, fallback_key, m.clone()),
-                Some("if") | Some("override") => {
-                    self.unify(ev, parent_file, fallback_key, attrs(vec![("config", m.clone())]))
-                }
+                None | Some("module") => self.unify(ev, parent_file, fallback_key, m.clone(), None),
+                Some("if") | Some("override") => self.unify(
+                    ev,
+                    parent_file,
+                    fallback_key,
+                    attrs(vec![("config", m.clone())]),
+                    None,
+                ),
                 Some(t) => throw(format!(
                     "Expected a module, but found a value of type \"{}\". A module is typically loaded by adding it to the `imports = [ ... ];` attribute of an existing module, or in the `modules = [ ... ];` argument of various functions. Please make sure that each of the list items is a module, and not a different kind of value.\n(in `{}')",
                     t, parent_file
@@ -873,6 +888,8 @@ impl Sys {
         file: &str,
         key: String,
         m: Value,
+        // the function `m` came from
+        func: Option<&Value>,
     ) -> Result<Rc<Module>> {
         let a = force_attrs(ev, &m, "a module")?;
         // One pass over the names (lookups one by one showed in profiles:
@@ -961,10 +978,17 @@ impl Sys {
             if let Some(mt) = f_meta {
                 configs.push(attrs(vec![("meta", mt.clone())]));
             }
-            (
-                list_of(ev, f_imports, "imports")?,
-                f_options.cloned().unwrap_or_else(empty_attrs),
-            )
+            let options = match (f_options, func) {
+                // what of them is the same for every call, from the first
+                // call (see `share`)
+                (Some(o), Some(f)) => match self.lib_arg(ev)? {
+                    Some(lib) => share::options(ev, f, &lib, o)?,
+                    None => o.clone(),
+                },
+                (Some(o), None) => o.clone(),
+                (None, _) => empty_attrs(),
+            };
+            (list_of(ev, f_imports, "imports")?, options)
         } else {
             let mut imports = list_of(ev, f_require, "require")?;
             imports.extend(list_of(ev, f_imports, "imports")?);
