@@ -1698,6 +1698,11 @@ pub struct Opt {
     loc: Loc,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
+    /// Its `default`, `apply` and `readOnly` (read once: lookups showed
+    /// in profiles).
+    default: Option<Value>,
+    apply: Option<Value>,
+    read_only: Option<Value>,
     /// Shared with the declaring modules.
     decl_files: SmallVec<[Rc<str>; 1]>,
     /// The first of `decl_files` (the file of the `default` definition).
@@ -1850,6 +1855,15 @@ impl Opt {
                 Rc::new(decl)
             }
         };
+        let (mut default, mut apply, mut read_only) = (None, None, None);
+        for (k, v) in decl.entries() {
+            match *k {
+                "default" => default = Some(v.clone()),
+                "apply" => apply = Some(v.clone()),
+                "readOnly" => read_only = Some(v.clone()),
+                _ => {}
+            }
+        }
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
             // Weak, so that a computed option does not keep itself alive;
@@ -1861,6 +1875,9 @@ impl Opt {
             Opt {
                 loc,
                 decl,
+                default,
+                apply,
+                read_only,
                 first_file: files.first().cloned().unwrap_or_else(|| "".into()),
                 decl_files: files,
                 decl_pos: poss,
@@ -1876,7 +1893,7 @@ impl Opt {
     }
 
     fn read_only(&self, ev: &mut Eval) -> Result<bool> {
-        match self.decl.get("readOnly") {
+        match &self.read_only {
             Some(v) => force_bool(ev, v, "readOnly"),
             None => Ok(false),
         }
@@ -1884,24 +1901,39 @@ impl Opt {
 
     fn all_raw(&self) -> Vec<RawDef> {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
-        if let Some(d) = self.decl.get("default") {
-            v.push(RawDef {
-                file: self.first_file.clone(),
-                pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
-                value: d.clone(),
-                wraps: DEFAULT_WRAPS.with(|w| w.clone()),
-            });
+        if self.default.is_some() {
+            v.push(self.default_def());
         }
         v.extend(self.raw.iter().cloned());
         v
+    }
+
+    /// The `default` as an `mkOptionDefault` definition (there is one).
+    fn default_def(&self) -> RawDef {
+        RawDef {
+            file: self.first_file.clone(),
+            pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
+            value: self.default.clone().unwrap_or(Value::Null),
+            wraps: DEFAULT_WRAPS.with(|w| w.clone()),
+        }
     }
 
     fn merged(&self, ev: &mut Eval) -> Result<Rc<Merged>> {
         if let Some(m) = self.merged.get() {
             return Ok(m.clone());
         }
-        let all = self.all_raw();
-        let m = Rc::new(discharge_all(ev, &all)?);
+        let has_default = self.default.is_some();
+        let m = if self.raw.len() + usize::from(has_default) == 1 {
+            // one definition (often the default alone): no list of them
+            let d = match self.raw.first() {
+                Some(d) => d.clone(),
+                None => self.default_def(),
+            };
+            discharge_all(ev, std::slice::from_ref(&d))?
+        } else {
+            discharge_all(ev, &self.all_raw())?
+        };
+        let m = Rc::new(m);
         let _ = self.merged.set(m.clone());
         Ok(m)
     }
@@ -1965,7 +1997,7 @@ impl Opt {
     }
 
     fn compute_value_inner(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
-        let n_all = self.raw.len() + usize::from(self.decl.get("default").is_some());
+        let n_all = self.raw.len() + usize::from(self.default.is_some());
         if n_all > 1 && self.read_only(ev)? {
             let all = self.all_raw();
             let defs: Vec<Def> = all
@@ -1999,7 +2031,7 @@ impl Opt {
             ));
         }
         let v = check_and_merge(ev, &self.loc, &self.ty, &m.defs)?;
-        match self.decl.get("apply") {
+        match &self.apply {
             Some(f) => {
                 let r = ev.call(f.clone(), v, None)?;
                 ev.force(r)
@@ -2204,6 +2236,30 @@ enum Slot {
 /// higher priority exists, as in nixpkgs, where `filterOverrides` reads
 /// only `priority`: `default = throw "…"` next to a definition never throws.
 pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
+    // The rule: one definition with no `mkIf` around it, which gives one
+    // value (what the general way below gives, without its bookkeeping).
+    if let [d] = raw {
+        if d.wraps.iter().all(|w| matches!(w, Wrap::Override(_))) {
+            let mut prio = 100;
+            for w in d.wraps.iter() {
+                if let Wrap::Override(p) = w {
+                    prio = int_of(ev, p)?;
+                }
+            }
+            let mut local: Slots = SmallVec::new();
+            discharge(ev, d, d.value.clone(), prio, None, &mut local)?;
+            if let [Slot::Item(..)] = local.as_slice() {
+                if let Some(Slot::Item(d, p, o)) = local.pop() {
+                    return Ok(Merged {
+                        defs: smallvec![d],
+                        order: smallvec![o],
+                        highest: p,
+                    });
+                }
+            }
+            // (anything else: the general way; what was forced is memoised)
+        }
+    }
     // Slots keyed by their position in definition order (a pending slot's
     // results get its key plus their own index), so expanding them late
     // keeps the order of definitions.
