@@ -1741,7 +1741,33 @@ pub(crate) const MK_OPTION_ARGS: &[&str] = &[
 ];
 
 fn is_opt_key(k: &str) -> bool {
-    k == "_type" || MK_OPTION_ARGS.contains(&k)
+    // (`MK_OPTION_ARGS` and `_type`, as one match: checked by a test)
+    matches!(
+        k,
+        "_type"
+            | "default"
+            | "defaultText"
+            | "example"
+            | "description"
+            | "relatedPackages"
+            | "type"
+            | "apply"
+            | "internal"
+            | "visible"
+            | "readOnly"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn opt_keys_are_mk_option_args() {
+        for k in super::MK_OPTION_ARGS.iter().chain(&["_type"]) {
+            assert!(super::is_opt_key(k), "{}", k);
+        }
+        assert!(!super::is_opt_key("defaults"));
+        assert!(!super::is_opt_key("types"));
+    }
 }
 
 impl Opt {
@@ -1757,7 +1783,16 @@ impl Opt {
         let mut as_is: Option<Rc<Attrs>> = None;
         for (m, v, pos) in decls {
             let a = force_attrs(ev, v, "an option declaration")?;
-            for (k, _) in a.entries() {
+            // One pass: unknown attributes, and what one declaration
+            // taken as it is needs.
+            let (mut a_ty, mut a_ro, mut a_int) = (None, None, None);
+            for (k, x) in a.entries() {
+                match *k {
+                    "type" => a_ty = Some(x),
+                    "readOnly" => a_ro = Some(x),
+                    "internal" => a_int = Some(x),
+                    _ => {}
+                }
                 if !is_opt_key(k) {
                     return Err(EvalError::new(
                         ErrorKind::Throw,
@@ -1773,14 +1808,14 @@ impl Opt {
                 }
             }
             let mut pos_here = *pos;
-            if decls.len() == 1 && a.contains("type") {
+            if let (1, Some(t)) = (decls.len(), a_ty) {
                 // (`readOnly`/`internal` must be Booleans, as below)
-                for k in ["readOnly", "internal"] {
-                    if let Some(x) = a.get(k) {
+                for (k, x) in [("readOnly", a_ro), ("internal", a_int)] {
+                    if let Some(x) = x {
                         force_bool(ev, x, k)?;
                     }
                 }
-                ty = a.get("type").cloned();
+                ty = Some(t.clone());
                 as_is = Some(a.clone());
             }
             for (k, x) in a.entries().iter().filter(|_| as_is.is_none()) {
