@@ -2509,14 +2509,40 @@ fn discharge(
     Ok(())
 }
 
+thread_local! {
+    /// `check` and `merge` (forced) of types by address (types are shared
+    /// between options and, with `share`, between evaluations; two
+    /// attribute lookups per option value showed in profiles). The type
+    /// is kept, so that its address stays its own.
+    static TYPE_FNS: RefCell<HashMap<usize, (Rc<Attrs>, Value, Value)>> =
+        RefCell::new(HashMap::default());
+}
+
+/// A type's `check` and its `merge`, forced.
+fn type_fns(ev: &mut Eval, t: &Rc<Attrs>) -> Result<(Value, Value)> {
+    let k = Rc::as_ptr(t) as *const u8 as usize;
+    if let Some((_, c, m)) = TYPE_FNS.with(|c| c.borrow().get(&k).cloned()) {
+        return Ok((c, m));
+    }
+    let check = t.get("check").cloned().unwrap_or(Value::Null);
+    let merge = ev.force(t.get("merge").cloned().unwrap_or(Value::Null))?;
+    TYPE_FNS.with(|c| {
+        let mut c = c.borrow_mut();
+        // (bounded: types built per evaluation would pile up)
+        if c.len() >= 1024 {
+            c.clear();
+        }
+        c.insert(k, (t.clone(), check.clone(), merge.clone()));
+    });
+    Ok((check, merge))
+}
+
 /// Type-check every definition, then merge them with the type.
 pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> Result<Value> {
     let t = force_attrs_with(ev, ty, || {
         format!("the type of option `{}'", show_option(loc))
     })?;
-    let check = t.get("check").cloned().unwrap_or(Value::Null);
-    // (the `merge` function is looked up once, here)
-    let merge = ev.force(t.get("merge").cloned().unwrap_or(Value::Null))?;
+    let (check, merge) = type_fns(ev, &t)?;
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports
     // nixpkgs' "TypeError: … is neither a value of type …").
