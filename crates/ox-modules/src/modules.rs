@@ -2514,9 +2514,11 @@ thread_local! {
     /// between options and, with `share`, between evaluations; two
     /// attribute lookups per option value showed in profiles). The type
     /// is kept, so that its address stays its own.
-    static TYPE_FNS: RefCell<HashMap<usize, (Rc<Attrs>, Value, Value)>> =
-        RefCell::new(HashMap::default());
+    static TYPE_FNS: RefCell<HashMap<usize, TypeFns>> = RefCell::new(HashMap::default());
 }
+
+/// A type (kept alive), its `check` and its forced `merge`.
+type TypeFns = (Rc<Attrs>, Value, Value);
 
 /// A type's `check` and its `merge`, forced.
 fn type_fns(ev: &mut Eval, t: &Rc<Attrs>) -> Result<(Value, Value)> {
