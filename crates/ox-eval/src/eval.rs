@@ -216,11 +216,18 @@ impl Eval {
 
     /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).
     pub fn force_deep(&mut self, v: Value) -> Result<Value> {
-        let mut seen = BTreeSet::new();
+        // Values already forced deeply (by address): shared values and
+        // cycles are visited once. A hash set: this is one lookup per set
+        // and list of a possibly large value.
+        let mut seen = rustc_hash::FxHashSet::default();
         self.force_deep_inner(v, &mut seen)
     }
 
-    fn force_deep_inner(&mut self, v: Value, seen: &mut BTreeSet<usize>) -> Result<Value> {
+    fn force_deep_inner(
+        &mut self,
+        v: Value,
+        seen: &mut rustc_hash::FxHashSet<usize>,
+    ) -> Result<Value> {
         let v = self.force(v)?;
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
             match &v {
@@ -468,6 +475,11 @@ impl Eval {
                     };
                     match head {
                         Some(Value::Lambda(c)) => {
+                            if let Expr::Attrs(lit) = &**arg {
+                                if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
+                                    return r;
+                                }
+                            }
                             let av = if c.def.formals.is_some() {
                                 self.formals_arg(arg, env)?
                             } else if c.def.strict_arg {
@@ -488,6 +500,11 @@ impl Eval {
                         _ => {}
                     }
                     let fv = self.eval(f, env)?;
+                    if let (Value::Lambda(c), Expr::Attrs(lit)) = (&fv, &**arg) {
+                        if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
+                            return r;
+                        }
+                    }
                     let av = match &fv {
                         Value::Lambda(c) if c.def.formals.is_some() => {
                             self.formals_arg(arg, env)?
@@ -674,12 +691,11 @@ impl Eval {
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots: Vec<Value> = new.slots().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
-                .zip(slots)
-                .map(|(b, v)| (b.name, v))
+                .zip(new.slots())
+                .map(|(b, v)| (b.name, v.clone()))
                 .collect();
             (entries, new)
         } else {
@@ -730,7 +746,22 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = self.eval(x, env)?;
+                    let v = match to_string_arg(x) {
+                        // `"a${toString i}"`: the argument is forced as
+                        // the primop would, and an integer is written
+                        // straight into the buffer (no string value).
+                        Some((op, arg, aspan)) => {
+                            let a = self.thunk(arg, env);
+                            match self.force(a)? {
+                                Value::Int(i) => {
+                                    push_int(s, i);
+                                    continue;
+                                }
+                                a => (op.f)(self, &[a], aspan)?,
+                            }
+                        }
+                        None => self.eval(x, env)?,
+                    };
                     // strings are appended in place, not copied first
                     if let Value::Str(ns) = &v {
                         s.push_str(&ns.s);
@@ -798,8 +829,29 @@ impl Eval {
                     return type_err("value is null while a string was expected", span);
                 }
             };
-            let a = match &v {
-                Value::Attrs(a) => a.clone(),
+            // The attribute, read through a borrow of the set: an
+            // evaluated value is cloned out directly, a pending thunk is
+            // forced after the borrow ends.
+            let pending = match &v {
+                Value::Attrs(a) => match a.get(name) {
+                    Some(Value::Thunk(t)) => match t.done_ref() {
+                        Some(x) => Ok(x.clone()),
+                        None => Err(t.clone()),
+                    },
+                    Some(x) => Ok(x.clone()),
+                    None => {
+                        if let Some(d) = default {
+                            return self.eval(d, env);
+                        }
+                        let mut er = EvalError::new(
+                            ErrorKind::Other,
+                            format!("attribute '{}' missing", name),
+                            Some(span),
+                        );
+                        er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
+                        return Err(er);
+                    }
+                },
                 other => {
                     if let Some(d) = default {
                         return self.eval(d, env);
@@ -814,34 +866,20 @@ impl Eval {
                     );
                 }
             };
-            match a.get(name) {
-                Some(x) => {
-                    let x = x.clone();
-                    v = self.force(x).context(|| {
-                        (
-                            format!(
-                                "while evaluating the attribute '{}'",
-                                path_string(path, i, name)
-                            ),
-                            // the selection site (the user's code); the definition
-                            // may be deep in a library
-                            Some(span),
-                        )
-                    })?;
-                }
-                None => {
-                    if let Some(d) = default {
-                        return self.eval(d, env);
-                    }
-                    let mut er = EvalError::new(
-                        ErrorKind::Other,
-                        format!("attribute '{}' missing", name),
+            v = match pending {
+                Ok(x) => x,
+                Err(t) => self.force_pending(&t).context(|| {
+                    (
+                        format!(
+                            "while evaluating the attribute '{}'",
+                            path_string(path, i, name)
+                        ),
+                        // the selection site (the user's code); the definition
+                        // may be deep in a library
                         Some(span),
-                    );
-                    er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
-                    return Err(er);
-                }
-            }
+                    )
+                })?,
+            };
         }
         Ok(v)
     }
@@ -1210,34 +1248,7 @@ impl Eval {
             ));
         };
         let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
-        let mut used = 0;
-        for (name, default) in &formals.entries {
-            match a.get(name) {
-                Some(v) => {
-                    used += 1;
-                    env.push(v.clone())
-                }
-                None => match default {
-                    Some(d) => env.push(self.thunk_unfilled(d, &env)),
-                    None => {
-                        let mut e = EvalError::new(
-                            ErrorKind::Type,
-                            format!(
-                                "{} called without required argument '{}'",
-                                lambda_name(def),
-                                name
-                            ),
-                            span.or(Some(def.span)),
-                        );
-                        e.hint = Some(format!(
-                            "the function is defined at {}",
-                            def.span.location()
-                        ));
-                        return Err(e);
-                    }
-                },
-            }
-        }
+        let used = self.formals_into(def, formals, ArgSet::Set(a), &env, span)?;
         if !formals.ellipsis && used < a.len() {
             for (k, _) in a.entries().iter() {
                 if !formals.entries.iter().any(|(n, _)| n == k) {
@@ -1798,6 +1809,98 @@ impl Eval {
             None => eprintln!("{}", msg),
         }
     }
+
+    // ---------------------------------------------------------------
+    // Formals
+
+    /// Push the slots of `formals` (in slot order) onto the new frame
+    /// `env`, taken from the argument set or their defaults (evaluated in
+    /// `env`); fails on a missing required argument. Returns how many came
+    /// from the set.
+    fn formals_into(
+        &mut self,
+        def: &'static LambdaDef,
+        formals: &'static compile::Formals,
+        arg: ArgSet,
+        env: &Env,
+        span: Option<Span>,
+    ) -> Result<usize> {
+        let mut used = 0;
+        for (name, default) in &formals.entries {
+            let given = match &arg {
+                ArgSet::Set(a) => a.get(name).cloned(),
+                ArgSet::Literal(lit, outer) => lit
+                    .statics
+                    .binary_search_by(|b| (*b.name).cmp(name))
+                    .ok()
+                    .map(|i| self.thunk(&lit.statics[i].value, outer)),
+            };
+            match given {
+                Some(v) => {
+                    used += 1;
+                    env.push(v)
+                }
+                None => match default {
+                    Some(d) => env.push(self.thunk_unfilled(d, env)),
+                    None => {
+                        let mut e = EvalError::new(
+                            ErrorKind::Type,
+                            format!(
+                                "{} called without required argument '{}'",
+                                lambda_name(def),
+                                name
+                            ),
+                            span.or(Some(def.span)),
+                        );
+                        e.hint = Some(format!(
+                            "the function is defined at {}",
+                            def.span.location()
+                        ));
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        Ok(used)
+    }
+
+    /// `f { a = …; b = …; }` with `f` a lambda with formals and no `@`
+    /// binding: the set can never be seen, so the frame is filled straight
+    /// from the literal's bindings (the thunks the set would hold) without
+    /// building it (module functions called as `m { config = self; }`).
+    /// `None` when this does not apply or the call is an error about
+    /// unexpected attributes: the general path then reports it.
+    fn call_formals_literal(
+        &mut self,
+        c: &Rc<Closure>,
+        lit: &'static AttrsDef,
+        env: &Env,
+        span: Span,
+    ) -> Option<Result<Value>> {
+        let def: &'static LambdaDef = c.def;
+        let formals = def.formals.as_ref()?;
+        if def.arg.is_some() || lit.rec || !lit.dynamics.is_empty() {
+            return None;
+        }
+        if !formals.ellipsis
+            && !lit
+                .statics
+                .iter()
+                .all(|b| formals.entries.iter().any(|(n, _)| *n == b.name))
+        {
+            return None;
+        }
+        // the frame call_lambda builds for formals
+        let new = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        let lit = ArgSet::Literal(lit, env);
+        if let Err(e) = self.formals_into(def, formals, lit, &new, Some(span)) {
+            return Some(Err(e));
+        }
+        Some(
+            self.eval(&def.body, &new)
+                .context(|| (calling(def), Some(span))),
+        )
+    }
 }
 
 /// Identity of element values: Nix compares nested elements by pointer
@@ -1874,6 +1977,14 @@ pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
         return None;
     }
     cheap_in(&inner.body, &|d, i| unbuilt_var(c, &[a, b], d, i))
+}
+
+/// Where the formals of a call take their values from: an evaluated set,
+/// or the bindings of a set literal that is never built (with the frame
+/// its thunks are evaluated in).
+enum ArgSet<'a> {
+    Set(&'a Attrs),
+    Literal(&'static AttrsDef, &'a Env),
 }
 
 /// The slots (and parent) of a new frame for calling the plain closure
@@ -1959,6 +2070,41 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
         },
         _ => None,
     }
+}
+
+/// `builtins.toString arg` (resolved at compile time): the primop, its
+/// argument and the application's span.
+fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
+    match x {
+        Expr::Apply { f, arg, span } => match &**f {
+            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
+                if op.name == "toString" && op.arity == 1 =>
+            {
+                Some((op, arg, *span))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer in decimal, as `toString` writes it.
+fn push_int(s: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut p = buf.len();
+    loop {
+        p -= 1;
+        buf[p] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        s.push('-');
+    }
+    s.extend(buf[p..].iter().map(|&b| b as char));
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {
