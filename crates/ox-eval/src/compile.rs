@@ -218,6 +218,12 @@ pub struct LambdaDef {
     /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
     /// since nothing can observe the difference.
     pub strict_arg: bool,
+    /// A plain lambda whose body, before doing anything else, forces its
+    /// argument (so `strict_arg` holds too) (`x: bitAnd x 255`, `p: if p.deps == [] …`), at this
+    /// variable: a caller may evaluate the argument itself instead of
+    /// allocating a thunk the body would force at once (see
+    /// `Eval::eager_arg` for why errors stay the same).
+    pub first_forced: Option<Span>,
 }
 
 impl LambdaDef {
@@ -1318,6 +1324,7 @@ impl<'g> Compiler<'g> {
             arg: Some(name),
             formals: None,
             strict_arg: forces(&body, 0, pos),
+            first_forced: first_forced(&body, 0, pos),
             body,
             span,
             nslots: 1,
@@ -1412,6 +1419,7 @@ impl<'g> Compiler<'g> {
             span,
             nslots,
             strict_arg: false,
+            first_forced: None,
             pos: 0,
         })
     }
@@ -1465,7 +1473,43 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
         Expr::Apply { f, .. } | Expr::Call { f, .. } => forces(f, depth, idx),
         Expr::Select { e, .. } | Expr::HasAttr { e, .. } => forces(e, depth, idx),
         Expr::Let { body, .. } | Expr::With { body, .. } => forces(body, depth + 1, idx),
+        // `bitAnd x 255` in place forces both arguments
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => args.iter().any(|a| forces(a, depth, idx)),
         _ => false,
+    }
+}
+
+/// The variable occurrence at which evaluating `e` forces the variable
+/// (`depth`, `idx`) as the first thing it does (before evaluating anything
+/// else or building any value), following the evaluator's order: an
+/// operator's left operand, a condition, a selection's base, an
+/// application's function, a `let`'s body. `None` when unsure.
+fn first_forced(e: &Expr, depth: u32, idx: u32) -> Option<Span> {
+    match e {
+        Expr::Var {
+            depth: d,
+            idx: i,
+            span,
+        } => (*d == depth && *i == idx).then_some(*span),
+        Expr::BinOp { op, l, .. } => match op {
+            BinOp::PipeRight | BinOp::PipeLeft => None,
+            _ => first_forced(l, depth, idx),
+        },
+        Expr::If { cond, .. } | Expr::Assert { cond, .. } => first_forced(cond, depth, idx),
+        Expr::Not(x, _) | Expr::Neg(x, _) => first_forced(x, depth, idx),
+        Expr::Apply { f, .. } | Expr::Call { f, .. } => first_forced(f, depth, idx),
+        Expr::Select { e, .. } | Expr::HasAttr { e, .. } => first_forced(e, depth, idx),
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => first_forced(&args[0], depth, idx),
+        Expr::Let { body, .. } => first_forced(body, depth + 1, idx),
+        _ => None,
     }
 }
 

@@ -348,6 +348,37 @@ impl Eval {
         }
     }
 
+    /// The argument of a call of a plain lambda whose body forces it
+    /// before anything else (`LambdaDef::first_forced`, at `vspan`),
+    /// evaluated now instead of through a thunk. Nothing can tell: the
+    /// thunk would be forced at once, by nothing but this call; an error
+    /// gets what the body would have given it (the position of the forced
+    /// variable for an infinite recursion without one, then the call's
+    /// "while calling" line). Variables and constants are passed as they
+    /// are.
+    #[inline(never)]
+    fn eager_arg(
+        &mut self,
+        def: &'static LambdaDef,
+        arg: &'static Expr,
+        env: &Env,
+        vspan: Span,
+        span: Span,
+    ) -> Result<Value> {
+        match arg {
+            Expr::Var { .. } | Expr::Const(_) => Ok(self.thunk(arg, env)),
+            _ => self
+                .eval(arg, env)
+                .map_err(|mut er| {
+                    if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                        er.span = Some(vspan);
+                    }
+                    er
+                })
+                .context(|| (calling(def), Some(span))),
+        }
+    }
+
     #[inline(never)]
     fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
         self.force_pending(t).map_err(|mut er| {
@@ -485,7 +516,12 @@ impl Eval {
                             } else if c.def.strict_arg {
                                 match cheap(arg, env) {
                                     Some(v) => v,
-                                    None => self.thunk(arg, env),
+                                    None => match c.def.first_forced {
+                                        Some(vspan) => {
+                                            self.eager_arg(c.def, arg, env, vspan, *span)?
+                                        }
+                                        None => self.thunk(arg, env),
+                                    },
                                 }
                             } else {
                                 self.thunk(arg, env)
