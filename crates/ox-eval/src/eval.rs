@@ -1978,7 +1978,7 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
         ..
     } = e
     else {
-        return None;
+        return cheap_prim(e, var);
     };
     let x = ready_int(l, var)?;
     let y = ready_int(r, var)?;
@@ -1998,9 +1998,28 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
     })
 }
 
+/// `cheap_in` for `bitAnd x 255` (which cannot fail on integers); out of
+/// line, to keep the operator path (sort comparators) short.
+#[inline(never)]
+fn cheap_prim<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
+    let Expr::PrimCall {
+        args,
+        int_op: Some(f),
+        ..
+    } = e
+    else {
+        return None;
+    };
+    let [a, b] = args.as_slice() else {
+        return None;
+    };
+    Some(Value::Int(f(ready_int(a, var)?, ready_int(b, var)?)))
+}
+
 /// `f a b` without cloning or building frames, when `f` is a curried
 /// lambda whose body is an integer operator on variables that can be
 /// computed directly (a sort comparator); `None` means "use `call2`".
+#[inline]
 pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
     let Value::Lambda(c) = f else {
         return None;
@@ -2083,7 +2102,16 @@ impl Frames {
 /// integer constants.
 #[inline]
 fn cheap_shape(e: &Expr) -> bool {
-    matches!(e, Expr::BinOp { int: true, .. })
+    let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
+    match e {
+        Expr::BinOp { int, .. } => *int,
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => args.iter().all(simple),
+        _ => false,
+    }
 }
 
 /// A value, or the value of an evaluated thunk.
