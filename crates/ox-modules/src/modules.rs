@@ -1327,8 +1327,11 @@ pub struct Node {
 /// A declaration: its module, the `options` subtree, its position.
 type Decl = (Rc<Module>, Value, Option<Span>);
 
+/// Definitions (mostly one: inline).
+type Defs = SmallVec<[RawDef; 1]>;
+
 /// Definitions at a node by name.
-type DefIndex = HashMap<Sym, SmallVec<[RawDef; 1]>>;
+type DefIndex = HashMap<Sym, Defs>;
 
 struct DeclIndex {
     names: Vec<Sym>,
@@ -1502,7 +1505,12 @@ impl Node {
                 options: WeakMemo::default(),
             }))
         };
-        self.kids.borrow_mut().insert(name, c.clone());
+        let mut kids = self.kids.borrow_mut();
+        if kids.capacity() == 0 {
+            // (no rehashing as they are added)
+            kids.reserve(di.names.len());
+        }
+        kids.insert(name, c.clone());
         Ok(c)
     }
 
