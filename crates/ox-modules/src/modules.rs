@@ -68,6 +68,8 @@ pub struct Sys {
     freeform: Cell<bool>,
     /// `plain_module_defs`, once known.
     module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
+    /// `lib_arg`, once known.
+    lib_arg: OnceCell<Option<Value>>,
 }
 
 /// The definitions of `_module`, each a plain set (see
@@ -157,7 +159,7 @@ impl Handle {
 
 pub struct Module {
     pub file: Rc<str>,
-    pub key: String,
+    pub key: Rc<str>,
     pub class: Option<String>,
     pub disabled: Vec<Value>,
     pub imports: Vec<Value>,
@@ -197,6 +199,26 @@ fn empty_attrs() -> Value {
 
 fn strings(v: &[Rc<str>]) -> Vec<String> {
     v.iter().map(|f| f.to_string()).collect()
+}
+
+/// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
+/// `format!`, which showed in profiles: every submodule element has five).
+fn anon_key(parent: &str, n: usize) -> String {
+    let mut k = String::with_capacity(parent.len() + 12);
+    k.push_str(parent);
+    k.push_str(":anon-");
+    let mut digits = [0u8; 20];
+    let (mut i, mut n) = (digits.len(), n);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    k.extend(digits[i..].iter().map(|d| *d as char));
+    k
 }
 
 /// `loc ++ [name]` in one allocation.
@@ -295,6 +317,7 @@ impl Sys {
             building: Cell::new(false),
             freeform: Cell::new(true),
             module_defs: OnceCell::new(),
+            lib_arg: OnceCell::new(),
         }))
     }
 
@@ -761,12 +784,17 @@ impl Sys {
 
     /// The `lib` module functions are called with.
     fn lib_arg(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        if let Some(l) = self.lib_arg.get() {
+            return Ok(l.clone());
+        }
         let base = self.base_args(ev)?;
         let a = force_attrs(ev, &base, "module arguments")?;
-        match a.get("lib") {
-            Some(l) => Ok(Some(ev.force(l.clone())?)),
-            None => Ok(None),
-        }
+        let l = match a.get("lib") {
+            Some(l) => Some(ev.force(l.clone())?),
+            None => None,
+        };
+        let _ = self.lib_arg.set(l.clone());
+        Ok(l)
     }
 
     /// Call a function module with its arguments; formals that are not
@@ -1034,7 +1062,7 @@ impl Sys {
         }
         Ok(Rc::new(Module {
             file,
-            key,
+            key: key.into(),
             class,
             disabled,
             imports,
@@ -1055,13 +1083,14 @@ impl Sys {
         };
         // Modules by index, their imports as indices (keys are looked up
         // once per module, not copied around).
-        let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::default();
+        let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::with_capacity(top.len() + 1);
+        let mut index: HashMap<Rc<str>, usize> =
+            HashMap::with_capacity_and_hasher(top.len() + 1, Default::default());
         // (parent file, fallback key, value) -> (index, newly loaded)
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
-                        index: &mut HashMap<String, usize>,
+                        index: &mut HashMap<Rc<str>, usize>,
                         pf: &str,
                         fk: String,
                         v: Value|
@@ -1073,7 +1102,7 @@ impl Sys {
                 }
             }
             let m = this.load(ev, pf, fk, v)?;
-            if let Some(&i) = index.get(&m.key) {
+            if let Some(&i) = index.get(&*m.key) {
                 return Ok((i, false));
             }
             index.insert(m.key.clone(), loaded.len());
@@ -1083,7 +1112,7 @@ impl Sys {
         let mut top_keys = Vec::new();
         let mut stack: Vec<usize> = Vec::new();
         let internal = self.internal_module();
-        let mut all_top = top.clone();
+        let mut all_top = top;
         all_top.push(internal);
         for (i, m) in all_top.into_iter().enumerate() {
             let (k, new) = load_one(
@@ -1092,7 +1121,7 @@ impl Sys {
                 &mut loaded,
                 &mut index,
                 UNKNOWN_FILE,
-                format!(":anon-{}", i + 1),
+                anon_key("", i + 1),
                 m,
             )?;
             top_keys.push(k);
@@ -1110,7 +1139,7 @@ impl Sys {
                     &mut loaded,
                     &mut index,
                     &m.file,
-                    format!("{}:anon-{}", m.key, n + 1),
+                    anon_key(&m.key, n + 1),
                     imp.clone(),
                 )
                 .context(|| {
@@ -1162,7 +1191,7 @@ impl Sys {
         let mut seen = vec![false; loaded.len()];
         let mut queue: VecDeque<usize> = top_keys.into_iter().collect();
         while let Some(k) = queue.pop_front() {
-            if seen[k] || (!disabled.is_empty() && disabled.contains(&loaded[k].0.key)) {
+            if seen[k] || (!disabled.is_empty() && disabled.contains(&*loaded[k].0.key)) {
                 continue;
             }
             seen[k] = true;
