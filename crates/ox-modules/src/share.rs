@@ -325,6 +325,24 @@ fn combine(ev: &mut Eval, plan: &Plan, cached: &Value, fresh: &Value) -> Result<
         Plan::Set(parts) => {
             let c = force_attrs(ev, cached, "options")?;
             let f = force_attrs(ev, fresh, "options")?;
+            let (ce, fe) = (c.entries(), f.entries());
+            // Both are the literal's attributes in its order, as `parts`
+            // (the rule): pair them up without looking names up.
+            if ce.len() == parts.len()
+                && fe.len() == parts.len()
+                && parts
+                    .iter()
+                    .zip(ce.iter().zip(fe))
+                    .all(|((p, _), ((c, _), (f, _)))| std::ptr::eq(*p, *c) && std::ptr::eq(*p, *f))
+            {
+                let mut e: Vec<(Sym, Value)> = Vec::with_capacity(fe.len());
+                for ((k, p), ((_, cv), (_, fv))) in parts.iter().zip(ce.iter().zip(fe)) {
+                    e.push((*k, combine(ev, p, cv, fv)?));
+                }
+                let mut a = Attrs::from_sorted(e);
+                a.positions = f.positions.clone();
+                return Ok(Value::attrs(a));
+            }
             let mut e: Vec<(Sym, Value)> = Vec::with_capacity(f.entries().len());
             for (k, v) in f.entries() {
                 let p = parts.iter().find(|(n, _)| n == k).map(|(_, p)| p);
