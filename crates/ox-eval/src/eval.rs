@@ -211,11 +211,18 @@ impl Eval {
 
     /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).
     pub fn force_deep(&mut self, v: Value) -> Result<Value> {
-        let mut seen = BTreeSet::new();
+        // Values already forced deeply (by address): shared values and
+        // cycles are visited once. A hash set: this is one lookup per set
+        // and list of a possibly large value.
+        let mut seen = rustc_hash::FxHashSet::default();
         self.force_deep_inner(v, &mut seen)
     }
 
-    fn force_deep_inner(&mut self, v: Value, seen: &mut BTreeSet<usize>) -> Result<Value> {
+    fn force_deep_inner(
+        &mut self,
+        v: Value,
+        seen: &mut rustc_hash::FxHashSet<usize>,
+    ) -> Result<Value> {
         let v = self.force(v)?;
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
             match &v {
@@ -245,7 +252,7 @@ impl Eval {
     /// is trivially a value already (constants, variables): this is what
     /// makes `nix-instantiate --eval` print `<CODE>` for the same things.
     #[inline]
-    pub(crate) fn thunk(&self, e: &'static Expr, env: &Rc<Env>) -> Value {
+    pub(crate) fn thunk(&self, e: &'static Expr, env: &Env) -> Value {
         match e {
             Expr::Const(v) => v.clone(),
             Expr::Var { depth, idx, .. } => env.lookup(*depth, *idx),
@@ -256,7 +263,7 @@ impl Eval {
     /// `thunk` for an environment whose own slots are still being filled:
     /// a variable of that same frame must stay a real thunk.
     #[inline]
-    fn thunk_unfilled(&self, e: &'static Expr, env: &Rc<Env>) -> Value {
+    fn thunk_unfilled(&self, e: &'static Expr, env: &Env) -> Value {
         match e {
             Expr::Var { depth: 0, .. } => Value::Thunk(Thunk::new(e, env.clone())),
             _ => self.thunk(e, env),
@@ -266,7 +273,7 @@ impl Eval {
     // ---------------------------------------------------------------
     // Evaluation
 
-    pub fn eval(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
+    pub fn eval(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
         // Fast paths that need neither stack nor depth accounting.
         match e {
             Expr::Const(v) | Expr::Folded(v, _) if !matches!(v, Value::Thunk(_)) => {
@@ -306,6 +313,24 @@ impl Eval {
         r
     }
 
+    /// `eval` for an operand: a variable or constant (most operands) is
+    /// read here, without entering `eval` (whose entry is costly: it is
+    /// one big function); anything else goes to `eval`.
+    #[inline(always)]
+    fn operand(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                Value::Thunk(t) => match t.done_ref() {
+                    Some(v) => Ok(v.clone()),
+                    None => self.force_var(t, *span),
+                },
+                v => Ok(v.clone()),
+            },
+            Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
+            _ => self.eval(e, env),
+        }
+    }
+
     #[inline(never)]
     fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
         self.force_pending(t).map_err(|mut er| {
@@ -317,248 +342,297 @@ impl Eval {
     }
 
     #[inline(always)]
-    fn eval_inner(&mut self, e: &'static Expr, env: &Rc<Env>) -> Result<Value> {
-        match e {
-            Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
-            // variables never reach here: `eval` resolves them
-            Expr::Var { .. } => unreachable!("Expr::Var is handled in Eval::eval"),
-            Expr::WithVar { name, withs, span } => {
-                for d in withs.iter() {
-                    let ns = env.ancestor(*d).slots()[0].clone();
-                    let ns = self.force(ns)?;
-                    let Value::Attrs(a) = &ns else {
-                        return type_err(
-                            format!("value is {} while a set was expected", ns.type_name()),
-                            *span,
-                        );
-                    };
-                    if let Some(v) = a.get(name) {
-                        let v = v.clone();
-                        return self.force(v);
+    fn eval_inner(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        // A loop for tail positions (the branches of `if`): evaluating the
+        // chosen branch needs no new level of `eval`.
+        let mut e = e;
+        loop {
+            return match e {
+                Expr::Const(v) | Expr::Folded(v, _) => self.force(v.clone()),
+                Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                    Value::Thunk(t) => match t.done_ref() {
+                        Some(v) => Ok(v.clone()),
+                        None => self.force_var(t, *span),
+                    },
+                    v => Ok(v.clone()),
+                },
+                Expr::WithVar { name, withs, span } => {
+                    for d in withs.iter() {
+                        let ns = env.ancestor(*d).slots()[0].clone();
+                        let ns = self.force(ns)?;
+                        let Value::Attrs(a) = &ns else {
+                            return type_err(
+                                format!("value is {} while a set was expected", ns.type_name()),
+                                *span,
+                            );
+                        };
+                        if let Some(v) = a.get(name) {
+                            let v = v.clone();
+                            return self.force(v);
+                        }
                     }
+                    err(
+                        ErrorKind::Other,
+                        format!("undefined variable '{}'", name),
+                        *span,
+                    )
                 }
-                err(
-                    ErrorKind::Other,
-                    format!("undefined variable '{}'", name),
-                    *span,
-                )
-            }
-            Expr::Str { parts, span } => {
-                let mut s = String::new();
-                let ctx = self.str_parts_into(parts, *span, env, &mut s)?;
-                Ok(Value::str_ctx(s, ctx))
-            }
-            Expr::Path { parts, base, span } => {
-                let mut s = String::new();
-                for p in parts {
-                    match p {
-                        StrPart::Lit(l) => s.push_str(l),
-                        StrPart::Expr(x) => {
-                            let v = self.eval(x, env)?;
-                            let ns =
-                                self.coerce_to_string(v, span_or(x.span(), *span), false, false)?;
-                            if ns.ctx.is_some() {
-                                return err(
+                Expr::Str { parts, span } => {
+                    let mut s = String::new();
+                    let ctx = self.str_parts_into(parts, *span, env, &mut s)?;
+                    Ok(Value::str_ctx(s, ctx))
+                }
+                Expr::Path { parts, base, span } => {
+                    let mut s = String::new();
+                    for p in parts {
+                        match p {
+                            StrPart::Lit(l) => s.push_str(l),
+                            StrPart::Expr(x) => {
+                                let v = self.eval(x, env)?;
+                                let ns = self.coerce_to_string(
+                                    v,
+                                    span_or(x.span(), *span),
+                                    false,
+                                    false,
+                                )?;
+                                if ns.ctx.is_some() {
+                                    return err(
                                     ErrorKind::Other,
                                     "a string that refers to a store path cannot be appended to a path",
                                     *span,
                                 );
+                                }
+                                s.push_str(&ns.s);
                             }
-                            s.push_str(&ns.s);
                         }
                     }
+                    Ok(Value::Path(compile::abs_path(&s, base).into()))
                 }
-                Ok(Value::Path(compile::abs_path(&s, base).into()))
-            }
-            Expr::List(items) => Ok(Value::list(
-                items.iter().map(|x| self.thunk(x, env)).collect(),
-            )),
-            Expr::Attrs(def) => self.eval_attrs(def, env),
-            Expr::Select {
-                e,
-                path,
-                default,
-                span,
-            } => self.eval_select(e, path, default.as_deref(), *span, env),
-            Expr::HasAttr { e, path, span } => {
-                let mut v = self.eval(e, env)?;
-                for (i, k) in path.iter().enumerate() {
-                    let name = self.attr_key(k, env, *span)?;
-                    let Some(name) = name else {
-                        return Ok(Value::Bool(false));
-                    };
-                    let Value::Attrs(a) = &v else {
-                        return Ok(Value::Bool(false));
-                    };
-                    match a.get(name) {
-                        // the last attribute's value is not forced
-                        Some(x) if i + 1 < path.len() => {
-                            let x = x.clone();
-                            v = self.force(x)?;
-                        }
-                        Some(_) => {}
-                        None => return Ok(Value::Bool(false)),
-                    }
-                }
-                Ok(Value::Bool(true))
-            }
-            Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
-                def,
-                env: env.clone(),
-            }))),
-            Expr::Apply { f, arg, span } => {
-                // `g x` with `g` a variable bound to a lambda: call it
-                // through a reference into the frame, without cloning it.
-                if let Expr::Var { depth, idx, .. } = &**f {
-                    if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
-                        let av = match c.def.strict_arg {
-                            true => match cheap(arg, env) {
-                                Some(v) => v,
-                                None => self.thunk(arg, env),
-                            },
-                            false => self.thunk(arg, env),
+                Expr::List(items) => Ok(Value::list(
+                    items.iter().map(|x| self.thunk(x, env)).collect(),
+                )),
+                Expr::Attrs(def) => self.eval_attrs(def, env),
+                Expr::Select {
+                    e,
+                    path,
+                    default,
+                    span,
+                } => self.eval_select(e, path, default.as_deref(), *span, env),
+                Expr::HasAttr { e, path, span } => {
+                    let mut v = self.eval(e, env)?;
+                    for (i, k) in path.iter().enumerate() {
+                        let name = self.attr_key(k, env, *span)?;
+                        let Some(name) = name else {
+                            return Ok(Value::Bool(false));
                         };
-                        return self.call_lambda(c, av, Some(*span));
+                        let Value::Attrs(a) = &v else {
+                            return Ok(Value::Bool(false));
+                        };
+                        match a.get(name) {
+                            // the last attribute's value is not forced
+                            Some(x) if i + 1 < path.len() => {
+                                let x = x.clone();
+                                v = self.force(x)?;
+                            }
+                            Some(_) => {}
+                            None => return Ok(Value::Bool(false)),
+                        }
                     }
+                    Ok(Value::Bool(true))
                 }
-                let fv = self.eval(f, env)?;
-                let av = match &fv {
-                    Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
-                        Some(v) => v,
-                        None => self.thunk(arg, env),
-                    },
-                    _ => self.thunk(arg, env),
-                };
-                self.call(fv, av, Some(*span))
-            }
-            Expr::PrimCall {
-                op,
-                args,
-                span,
-                int_op,
-            } => {
-                if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
-                    // Both arguments are forced first, in order, so they are
-                    // evaluated directly: no thunks, no argument vector.
-                    let x = self.eval(a, env)?;
-                    let y = self.eval(b, env)?;
-                    if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
-                        return Ok(Value::Int(f(*x, *y)));
+                Expr::Lambda(def) => Ok(Value::Lambda(Rc::new(Closure {
+                    def,
+                    env: env.clone(),
+                }))),
+                Expr::Apply { f, arg, span } => {
+                    // `g x` with `g` a variable bound to a lambda: call it
+                    // through a reference into the frame, without cloning it.
+                    if let Expr::Var { depth, idx, .. } = &**f {
+                        if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                            if let Expr::Attrs(lit) = &**arg {
+                                if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
+                                    return r;
+                                }
+                            }
+                            let av = match c.def.strict_arg {
+                                true => match cheap(arg, env) {
+                                    Some(v) => v,
+                                    None => self.thunk(arg, env),
+                                },
+                                false => self.thunk(arg, env),
+                            };
+                            return self.call_lambda(c, av, Some(*span));
+                        }
                     }
-                    // the primop reports the type error
-                    return (op.f)(self, vec![x, y], *span);
+                    let fv = self.eval(f, env)?;
+                    if let (Value::Lambda(c), Expr::Attrs(lit)) = (&fv, &**arg) {
+                        if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
+                            return r;
+                        }
+                    }
+                    let av = match &fv {
+                        Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
+                            Some(v) => v,
+                            None => self.thunk(arg, env),
+                        },
+                        _ => self.thunk(arg, env),
+                    };
+                    self.call(fv, av, Some(*span))
                 }
-                let argv: Vec<Value> = args.iter().map(|x| self.thunk(x, env)).collect();
-                (op.f)(self, argv, *span)
-            }
-            Expr::Call { f, args, .. } => self.eval_call(f, args, env),
-            Expr::Let { binds, body } => {
-                let new = self.bind_env(binds, env);
-                self.eval(body, &new)
-            }
-            Expr::With { ns, body, span: _ } => {
-                let nsv = self.thunk(ns, env);
-                let new = Env::new(smallvec::smallvec![nsv] as Slots, Some(env.clone()));
-                self.eval(body, &new)
-            }
-            Expr::If {
-                cond,
-                then,
-                else_,
-                span,
-            } => {
-                let c = self.eval(cond, env)?;
-                let c = self.expect_bool(&c, span_or(cond.span(), *span))?;
-                if c {
-                    self.eval(then, env)
-                } else {
-                    self.eval(else_, env)
+                Expr::PrimCall {
+                    op,
+                    args,
+                    span,
+                    int_op,
+                } => {
+                    if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
+                        // Both arguments are forced first, in order, so they are
+                        // evaluated directly: no thunks, no argument vector.
+                        let x = self.eval(a, env)?;
+                        let y = self.eval(b, env)?;
+                        if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
+                            return Ok(Value::Int(f(*x, *y)));
+                        }
+                        // the primop reports the type error
+                        return (op.f)(self, &[x, y], *span);
+                    }
+                    self.prim_call(op, args, *span, env)
                 }
-            }
-            Expr::Assert {
-                cond,
-                body,
-                text,
-                span,
-            } => {
-                let c = self.eval(cond, env)?;
-                if self.expect_bool(&c, *span)? {
-                    self.eval(body, env)
-                } else {
-                    err(
-                        ErrorKind::Assert,
-                        format!("assertion '{}' failed", text),
-                        *span,
-                    )
+                Expr::Call { f, args, .. } => self.eval_call(f, args, env),
+                Expr::Let { binds, body } => {
+                    let new = self.bind_env(binds, env);
+                    self.eval(body, &new)
                 }
-            }
-            Expr::BinOp { op, l, r, span } => match cheap(e, env) {
-                Some(v) => Ok(v),
-                None => self.eval_binop(*op, l, r, *span, env),
-            },
-            Expr::Not(x, span) => {
-                let v = self.eval(x, env)?;
-                Ok(Value::Bool(
-                    !self.expect_bool(&v, span_or(x.span(), *span))?,
-                ))
-            }
-            Expr::Neg(x, span) => {
-                let v = self.eval(x, env)?;
-                match v {
-                    Value::Int(i) => match 0i64.checked_sub(i) {
-                        Some(r) => Ok(Value::Int(r)),
-                        None => err(
-                            ErrorKind::Other,
-                            format!("integer overflow in subtracting 0 - {}", i),
+                Expr::With { ns, body, span: _ } => {
+                    let nsv = self.thunk(ns, env);
+                    let new = Env::one(nsv, Some(env.clone()));
+                    self.eval(body, &new)
+                }
+                Expr::If {
+                    cond,
+                    then,
+                    else_,
+                    span,
+                } => {
+                    // A comparison of evaluated integers is computed in place.
+                    let c = match &**cond {
+                        Expr::BinOp {
+                            op,
+                            l,
+                            r,
+                            span: bspan,
+                        } => match cheap(cond, env) {
+                            Some(Value::Bool(b)) => b,
+                            Some(v) => self.bool_of(&v, cond, *span)?,
+                            None => {
+                                let v = self.eval_binop(*op, l, r, *bspan, env)?;
+                                self.bool_of(&v, cond, *span)?
+                            }
+                        },
+                        _ => {
+                            let v = self.eval(cond, env)?;
+                            self.bool_of(&v, cond, *span)?
+                        }
+                    };
+                    e = if c { then } else { else_ };
+                    continue;
+                }
+                Expr::Assert {
+                    cond,
+                    body,
+                    text,
+                    span,
+                } => {
+                    let c = self.eval(cond, env)?;
+                    if self.expect_bool(&c, *span)? {
+                        self.eval(body, env)
+                    } else {
+                        err(
+                            ErrorKind::Assert,
+                            format!("assertion '{}' failed", text),
                             *span,
-                        ),
-                    },
-                    Value::Float(f) => Ok(Value::Float(0.0 - f)),
-                    v => type_err(
-                        format!(
+                        )
+                    }
+                }
+                Expr::BinOp { op, l, r, span } => match cheap(e, env) {
+                    Some(v) => Ok(v),
+                    None => self.eval_binop(*op, l, r, *span, env),
+                },
+                Expr::Not(x, span) => {
+                    let v = self.eval(x, env)?;
+                    Ok(Value::Bool(!self.bool_of(&v, x, *span)?))
+                }
+                Expr::Neg(x, span) => {
+                    let v = self.eval(x, env)?;
+                    match v {
+                        Value::Int(i) => match 0i64.checked_sub(i) {
+                            Some(r) => Ok(Value::Int(r)),
+                            None => err(
+                                ErrorKind::Other,
+                                format!("integer overflow in subtracting 0 - {}", i),
+                                *span,
+                            ),
+                        },
+                        Value::Float(f) => Ok(Value::Float(0.0 - f)),
+                        v => type_err(
+                            format!(
                             "cannot negate {}: value is {} while an integer or float was expected",
                             v.type_name(),
                             v.type_name()
                         ),
-                        *span,
-                    ),
+                            *span,
+                        ),
+                    }
                 }
-            }
-            Expr::CurPos(span) => {
-                let (line, col) = span.line_col().unwrap_or((0, 0));
-                Ok(Value::attrs(Attrs::from_sorted(vec![
-                    ("column", Value::Int(col as i64)),
-                    ("file", Value::str(span.file_name())),
-                    ("line", Value::Int(line as i64)),
-                ])))
-            }
+                Expr::CurPos(span) => {
+                    let (line, col) = span.line_col().unwrap_or((0, 0));
+                    Ok(Value::attrs(Attrs::from_sorted(vec![
+                        ("column", Value::Int(col as i64)),
+                        ("file", Value::str(span.file_name())),
+                        ("line", Value::Int(line as i64)),
+                    ])))
+                }
+            };
         }
     }
 
+    /// A saturated primop call: the arguments are thunked into a vector on
+    /// the stack (not a heap vector per call). Out of line, so that `eval`'s
+    /// own stack frame stays small.
+    #[inline(never)]
+    fn prim_call(
+        &mut self,
+        op: &PrimOp,
+        args: &'static [Expr],
+        span: Span,
+        env: &Env,
+    ) -> Result<Value> {
+        let argv: smallvec::SmallVec<[Value; 4]> =
+            args.iter().map(|x| self.thunk(x, env)).collect();
+        (op.f)(self, &argv, span)
+    }
+
     /// Create the environment of a `let` (or `rec` set) and its thunks.
-    fn bind_env(&mut self, binds: &'static [Binding], env: &Rc<Env>) -> Rc<Env> {
-        let new = Env::new(Slots::new(), Some(env.clone()));
-        let mut slots = Slots::with_capacity(binds.len());
+    fn bind_env(&mut self, binds: &'static [Binding], env: &Env) -> Env {
+        let new = Env::with_capacity(binds.len(), Some(env.clone()));
         for b in binds {
-            slots.push(if b.inherited {
+            new.push(if b.inherited {
                 self.thunk(&b.value, env)
             } else {
                 self.thunk_unfilled(&b.value, &new)
             });
         }
-        new.fill(slots);
         new
     }
 
-    fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Rc<Env>) -> Result<Value> {
+    fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots: Vec<Value> = new.slots().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
-                .zip(slots)
-                .map(|(b, v)| (b.name, v))
+                .zip(new.slots())
+                .map(|(b, v)| (b.name, v.clone()))
                 .collect();
             (entries, new)
         } else {
@@ -601,7 +675,7 @@ impl Eval {
         &mut self,
         parts: &'static [StrPart],
         span: Span,
-        env: &Rc<Env>,
+        env: &Env,
         s: &mut String,
     ) -> Result<Context> {
         let mut ctx: Context = None;
@@ -609,7 +683,22 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = self.eval(x, env)?;
+                    let v = match to_string_arg(x) {
+                        // `"a${toString i}"`: the argument is forced as
+                        // the primop would, and an integer is written
+                        // straight into the buffer (no string value).
+                        Some((op, arg, aspan)) => {
+                            let a = self.thunk(arg, env);
+                            match self.force(a)? {
+                                Value::Int(i) => {
+                                    push_int(s, i);
+                                    continue;
+                                }
+                                a => (op.f)(self, &[a], aspan)?,
+                            }
+                        }
+                        None => self.eval(x, env)?,
+                    };
                     // strings are appended in place, not copied first
                     if let Value::Str(ns) = &v {
                         s.push_str(&ns.s);
@@ -637,7 +726,7 @@ impl Eval {
     /// The name a dynamic attribute expression evaluates to (`None` for
     /// `null`). An interpolated name (`"a${toString i}"`) is built in a
     /// reused buffer and interned, without allocating a string value.
-    fn dyn_name(&mut self, e: &'static Expr, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+    fn dyn_name(&mut self, e: &'static Expr, env: &Env, span: Span) -> Result<Option<Sym>> {
         if let Expr::Str { parts, span: sspan } = e {
             let mut buf = std::mem::take(&mut self.name_buf);
             buf.clear();
@@ -654,7 +743,7 @@ impl Eval {
         Ok(Some(sym(&s.s)))
     }
 
-    fn attr_key(&mut self, k: &'static AttrKey, env: &Rc<Env>, span: Span) -> Result<Option<Sym>> {
+    fn attr_key(&mut self, k: &'static AttrKey, env: &Env, span: Span) -> Result<Option<Sym>> {
         match k {
             AttrKey::Static(s) => Ok(Some(*s)),
             AttrKey::Dynamic(e) => self.dyn_name(e, env, span_or(e.span(), span)),
@@ -667,7 +756,7 @@ impl Eval {
         path: &'static [AttrKey],
         default: Option<&'static Expr>,
         span: Span,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Result<Value> {
         let mut v = self.eval(e, env)?;
         for (i, k) in path.iter().enumerate() {
@@ -677,8 +766,29 @@ impl Eval {
                     return type_err("value is null while a string was expected", span);
                 }
             };
-            let a = match &v {
-                Value::Attrs(a) => a.clone(),
+            // The attribute, read through a borrow of the set: an
+            // evaluated value is cloned out directly, a pending thunk is
+            // forced after the borrow ends.
+            let pending = match &v {
+                Value::Attrs(a) => match a.get(name) {
+                    Some(Value::Thunk(t)) => match t.done_ref() {
+                        Some(x) => Ok(x.clone()),
+                        None => Err(t.clone()),
+                    },
+                    Some(x) => Ok(x.clone()),
+                    None => {
+                        if let Some(d) = default {
+                            return self.eval(d, env);
+                        }
+                        let mut er = EvalError::new(
+                            ErrorKind::Other,
+                            format!("attribute '{}' missing", name),
+                            Some(span),
+                        );
+                        er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
+                        return Err(er);
+                    }
+                },
                 other => {
                     if let Some(d) = default {
                         return self.eval(d, env);
@@ -693,34 +803,20 @@ impl Eval {
                     );
                 }
             };
-            match a.get(name) {
-                Some(x) => {
-                    let x = x.clone();
-                    v = self.force(x).context(|| {
-                        (
-                            format!(
-                                "while evaluating the attribute '{}'",
-                                path_string(path, i, name)
-                            ),
-                            // the selection site (the user's code); the definition
-                            // may be deep in a library
-                            Some(span),
-                        )
-                    })?;
-                }
-                None => {
-                    if let Some(d) = default {
-                        return self.eval(d, env);
-                    }
-                    let mut er = EvalError::new(
-                        ErrorKind::Other,
-                        format!("attribute '{}' missing", name),
+            v = match pending {
+                Ok(x) => x,
+                Err(t) => self.force_pending(&t).context(|| {
+                    (
+                        format!(
+                            "while evaluating the attribute '{}'",
+                            path_string(path, i, name)
+                        ),
+                        // the selection site (the user's code); the definition
+                        // may be deep in a library
                         Some(span),
-                    );
-                    er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
-                    return Err(er);
-                }
-            }
+                    )
+                })?,
+            };
         }
         Ok(v)
     }
@@ -734,7 +830,11 @@ impl Eval {
             Value::Lambda(c) => self.call_lambda(&c, arg, span),
             Value::PrimOp(op) => {
                 if op.arity == 1 {
-                    (op.f)(self, vec![arg], span.unwrap_or_else(op_span))
+                    (op.f)(
+                        self,
+                        std::slice::from_ref(&arg),
+                        span.unwrap_or_else(op_span),
+                    )
                 } else {
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op,
@@ -743,11 +843,14 @@ impl Eval {
                 }
             }
             Value::PrimOpApp(app) => {
-                let mut args = app.args.clone();
-                args.push(arg);
-                if args.len() == app.op.arity {
-                    (app.op.f)(self, args, span.unwrap_or_else(op_span))
+                if app.args.len() + 1 == app.op.arity {
+                    let mut args: smallvec::SmallVec<[Value; 4]> =
+                        app.args.iter().cloned().collect();
+                    args.push(arg);
+                    (app.op.f)(self, &args, span.unwrap_or_else(op_span))
                 } else {
+                    let mut args = app.args.clone();
+                    args.push(arg);
                     Ok(Value::PrimOpApp(Rc::new(PrimOpApp {
                         op: app.op.clone(),
                         args,
@@ -795,25 +898,35 @@ impl Eval {
             return self.call(f.clone(), arg, span);
         };
         let def: &'static LambdaDef = c.def;
-        if def.formals.is_some() || matches!(def.body, Expr::Var { .. }) || cheap_shape(&def.body) {
+        if def.formals.is_some()
+            || !def.is_last()
+            || matches!(def.body, Expr::Var { .. })
+            || cheap_shape(&def.body)
+        {
             return self.call_lambda(c, arg, span);
         }
-        let env = match frames.0.take() {
-            Some(mut e) => match refill1(&mut e, &c.env, arg) {
-                None => e,
-                Some(arg) => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
-            },
-            None => Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone())),
+        let k = def.pos as usize;
+        let env = match frames.take(&c.env) {
+            Some(mut e) => {
+                e.slots_mut().expect("checked by take")[k] = arg;
+                e
+            }
+            None => {
+                let e = new_frame(c, k + 1);
+                e.push(arg);
+                frames.owner = Some(c.env.clone());
+                e
+            }
         };
         let r = self.eval(&def.body, &env).context(|| (calling(def), span));
-        frames.0 = Some(env);
+        frames.frame = Some(env);
         r
     }
 
     /// `f a b` for loops that call the same function again and again
-    /// (`foldl'`, `sort`): the two frames of a curried `a: b: body` are
-    /// kept in `frames` and refilled by the next call when nothing
-    /// captured them (an allocation and a free less per frame).
+    /// (`foldl'`, `sort`): the frame of a curried `a: b: body` is kept in
+    /// `frames` and refilled by the next call when nothing captured it
+    /// (an allocation and a free less per call).
     pub fn call2_in(
         &mut self,
         frames: &mut Frames,
@@ -826,61 +939,58 @@ impl Eval {
             return self.call2(f.clone(), a, b, span);
         };
         let outer: &'static LambdaDef = c.def;
-        let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) else {
-            return self.call2(f.clone(), a, b, span);
+        let inner = match (&outer.formals, &outer.body) {
+            (None, Expr::Lambda(inner)) if inner.pos > 0 && inner.is_last() => inner,
+            _ => return self.call2(f.clone(), a, b, span),
         };
-        if inner.formals.is_some() || cheap_shape(&inner.body) {
+        if cheap_shape(&inner.body) {
             return self.call2(f.clone(), a, b, span);
         }
-        let inner: &'static LambdaDef = inner;
-        let env2 = match frames.0.take() {
-            Some(mut e2) => match refill(&mut e2, &c.env, a, b) {
-                None => e2,
-                Some((a, b)) => {
-                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    Env::new(smallvec::smallvec![b] as Slots, Some(env1))
-                }
-            },
+        let k = outer.pos as usize;
+        let env = match frames.take(&c.env) {
+            Some(mut e) => {
+                let s = e.slots_mut().expect("checked by take");
+                s[k] = a;
+                s[k + 1] = b;
+                e
+            }
             None => {
-                let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                Env::new(smallvec::smallvec![b] as Slots, Some(env1))
+                let e = new_frame(c, k + 2);
+                e.push(a);
+                e.push(b);
+                frames.owner = Some(c.env.clone());
+                e
             }
         };
         let r = self
-            .eval(&inner.body, &env2)
+            .eval(&inner.body, &env)
             .context(|| (calling(outer), span));
-        frames.0 = Some(env2);
+        frames.frame = Some(env);
         r
     }
 
     /// `f a b`. For the common curried `a: b: body` it binds both
-    /// arguments directly, without allocating the intermediate closure
+    /// arguments in one frame, without the intermediate closure
     /// (`foldl'`, `sort`, `mapAttrs` callbacks).
     pub fn call2(&mut self, f: Value, a: Value, b: Value, span: Option<Span>) -> Result<Value> {
         let f = self.force(f)?;
         if let Value::Lambda(c) = &f {
             let outer: &'static LambdaDef = c.def;
             if let (None, Expr::Lambda(inner)) = (&outer.formals, &outer.body) {
-                if inner.formals.is_none() {
+                if inner.pos > 0 {
                     let inner: &'static LambdaDef = inner;
-                    if cheap_shape(&inner.body) {
+                    if inner.is_last() && cheap_shape(&inner.body) {
                         // A comparison or arithmetic on the arguments (a sort
-                        // comparator) is computed without building frames.
-                        let parent = &c.env;
-                        let var = |d: u32, i: u32| match d {
-                            0 => &b,
-                            1 => &a,
-                            _ => parent.lookup_ref(d - 2, i),
-                        };
+                        // comparator) is computed without building a frame.
+                        let var = |d: u32, i: u32| unbuilt_var(c, &[&a, &b], d, i);
                         if let Some(v) = cheap_in(&inner.body, &var) {
                             return Ok(v);
                         }
                     }
-                    let env1 = Env::new(smallvec::smallvec![a] as Slots, Some(c.env.clone()));
-                    let env2 = Env::new(smallvec::smallvec![b] as Slots, Some(env1));
-                    return self
-                        .eval(&inner.body, &env2)
-                        .context(|| (calling(outer), span));
+                    let e = new_frame(c, outer.pos as usize + 2);
+                    e.push(a);
+                    e.push(b);
+                    return self.enter(inner, e, outer, span);
                 }
             }
         }
@@ -888,54 +998,102 @@ impl Eval {
         self.call(g, b, span)
     }
 
+    /// Run the body of `def`, the last lambda whose argument `frame`
+    /// binds; or, when its chain takes more arguments, return the partial
+    /// application (the next lambda over `frame`). Errors name `ctx`.
+    #[inline]
+    fn enter(
+        &mut self,
+        def: &'static LambdaDef,
+        frame: Env,
+        ctx: &'static LambdaDef,
+        span: Option<Span>,
+    ) -> Result<Value> {
+        if def.is_last() {
+            return self
+                .eval(&def.body, &frame)
+                .context(|| (calling(ctx), span));
+        }
+        let Expr::Lambda(next) = &def.body else {
+            unreachable!("a lambda that is not the last of its chain has the next as its body")
+        };
+        Ok(Value::Lambda(Rc::new(Closure {
+            def: next,
+            env: frame,
+        })))
+    }
+
     /// `f a b …`: like nested `Apply`s, but a curried chain of
-    /// formals-less lambdas binds its arguments frame by frame without
+    /// formals-less lambdas binds its arguments in one frame without
     /// allocating the intermediate closures.
     #[inline(never)]
     fn eval_call(
         &mut self,
         f: &'static Expr,
         args: &'static [(Expr, Span)],
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Result<Value> {
         let mut fv = self.eval(f, env)?;
         let mut i = 0;
         while i < args.len() {
-            let Value::Lambda(c) = &fv else {
-                let (a, span) = &args[i];
-                let av = self.thunk(a, env);
-                fv = self.call(fv, av, Some(*span))?;
-                i += 1;
-                continue;
-            };
-            let mut def: &'static LambdaDef = c.def;
-            if def.formals.is_some() {
-                let (a, span) = &args[i];
-                let av = self.thunk(a, env);
-                let c = c.clone();
-                fv = self.call_lambda(&c, av, Some(*span))?;
-                i += 1;
-                continue;
-            }
-            let mut frame = c.env.clone();
-            loop {
-                let (a, _) = &args[i];
-                frame = Env::new(
-                    smallvec::smallvec![self.thunk(a, env)] as Slots,
-                    Some(frame),
-                );
-                i += 1;
-                match &def.body {
-                    Expr::Lambda(inner) if inner.formals.is_none() && i < args.len() => {
-                        def = inner;
-                    }
-                    _ => break,
+            let c = match &fv {
+                Value::Lambda(c) if c.def.formals.is_none() => c,
+                Value::Lambda(c) => {
+                    let (a, span) = &args[i];
+                    let av = self.thunk(a, env);
+                    let c = c.clone();
+                    fv = self.call_lambda(&c, av, Some(*span))?;
+                    i += 1;
+                    continue;
                 }
+                // A builtin reached through a variable (`inherit (builtins)
+                // all;`) and given all its arguments: called directly, without
+                // building its partial applications.
+                Value::PrimOp(op) if args.len() - i >= op.arity => {
+                    let n = op.arity;
+                    let op = op.clone();
+                    let argv: smallvec::SmallVec<[Value; 4]> = args[i..i + n]
+                        .iter()
+                        .map(|(a, _)| self.thunk(a, env))
+                        .collect();
+                    i += n;
+                    fv = (op.f)(self, &argv, args[i - 1].1)?;
+                    continue;
+                }
+                Value::PrimOpApp(app) if app.args.len() + (args.len() - i) >= app.op.arity => {
+                    let n = app.op.arity - app.args.len();
+                    let app = app.clone();
+                    let mut argv: smallvec::SmallVec<[Value; 4]> =
+                        app.args.iter().cloned().collect();
+                    argv.extend(args[i..i + n].iter().map(|(a, _)| self.thunk(a, env)));
+                    i += n;
+                    fv = (app.op.f)(self, &argv, args[i - 1].1)?;
+                    continue;
+                }
+                _ => {
+                    let (a, span) = &args[i];
+                    let av = self.thunk(a, env);
+                    fv = self.call(fv, av, Some(*span))?;
+                    i += 1;
+                    continue;
+                }
+            };
+            let first: &'static LambdaDef = c.def;
+            let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
+            let frame = new_frame(c, first.pos as usize + take);
+            let mut def = first;
+            for j in 0..take {
+                if j > 0 {
+                    let Expr::Lambda(next) = &def.body else {
+                        unreachable!("chain lambdas nest")
+                    };
+                    def = next;
+                }
+                frame.push(self.thunk(&args[i + j].0, env));
             }
+            i += take;
             let span = args[i - 1].1;
-            fv = self
-                .eval(&def.body, &frame)
-                .context(|| (calling(def), Some(span)))?;
+            fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
     }
@@ -952,9 +1110,10 @@ impl Eval {
                     span: vspan,
                 } = &def.body
                 {
-                    let v = match depth {
-                        0 => arg,
-                        d => c.env.lookup_ref(d - 1, *idx).clone(),
+                    let v = if *depth == 0 && *idx == def.pos {
+                        arg
+                    } else {
+                        unbuilt_var(c, &[&arg], *depth, *idx).clone()
                     };
                     return match v {
                         Value::Thunk(t) => match t.done_ref() {
@@ -966,16 +1125,18 @@ impl Eval {
                 }
                 if cheap_shape(&def.body) {
                     // `x: x > 3` and the like need no frame
-                    let parent = &c.env;
-                    let var = |d: u32, i: u32| match d {
-                        0 => &arg,
-                        _ => parent.lookup_ref(d - 1, i),
-                    };
+                    let var = |d: u32, i: u32| unbuilt_var(c, &[&arg], d, i);
                     if let Some(v) = cheap_in(&def.body, &var) {
                         return Ok(v);
                     }
                 }
-                Env::new(smallvec::smallvec![arg] as Slots, Some(c.env.clone()))
+                if def.nslots == 1 {
+                    Env::one(arg, Some(c.env.clone()))
+                } else {
+                    let e = new_frame(c, def.pos as usize + 1);
+                    e.push(arg);
+                    e
+                }
             }
             Some(formals) => {
                 let argv = self.force(arg.clone())?;
@@ -990,36 +1151,8 @@ impl Eval {
                         span,
                     ));
                 };
-                let env = Env::new(Slots::new(), Some(c.env.clone()));
-                let mut slots = Slots::with_capacity(def.nslots as usize);
-                let mut used = 0;
-                for (name, default) in &formals.entries {
-                    match a.get(name) {
-                        Some(v) => {
-                            used += 1;
-                            slots.push(v.clone())
-                        }
-                        None => match default {
-                            Some(d) => slots.push(self.thunk_unfilled(d, &env)),
-                            None => {
-                                let mut e = EvalError::new(
-                                    ErrorKind::Type,
-                                    format!(
-                                        "{} called without required argument '{}'",
-                                        lambda_name(def),
-                                        name
-                                    ),
-                                    span.or(Some(def.span)),
-                                );
-                                e.hint = Some(format!(
-                                    "the function is defined at {}",
-                                    def.span.location()
-                                ));
-                                return Err(e);
-                            }
-                        },
-                    }
-                }
+                let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+                let used = self.formals_into(def, formals, ArgSet::Set(a), &env, span)?;
                 if !formals.ellipsis && used < a.len() {
                     for (k, _) in a.entries().iter() {
                         if !formals.entries.iter().any(|(n, _)| n == k) {
@@ -1051,9 +1184,8 @@ impl Eval {
                     }
                 }
                 if def.arg.is_some() {
-                    slots.push(arg);
+                    env.push(arg);
                 }
-                env.fill(slots);
                 env
             }
         };
@@ -1069,32 +1201,32 @@ impl Eval {
         l: &'static Expr,
         r: &'static Expr,
         span: Span,
-        env: &Rc<Env>,
+        env: &Env,
     ) -> Result<Value> {
         match op {
             BinOp::And => {
-                let a = self.eval(l, env)?;
-                if !self.expect_bool(&a, span_or(l.span(), span))? {
+                let a = self.operand(l, env)?;
+                if !self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(false));
                 }
-                let b = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+                let b = self.operand(r, env)?;
+                Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::Or => {
-                let a = self.eval(l, env)?;
-                if self.expect_bool(&a, span_or(l.span(), span))? {
+                let a = self.operand(l, env)?;
+                if self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(true));
                 }
-                let b = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+                let b = self.operand(r, env)?;
+                Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::Impl => {
-                let a = self.eval(l, env)?;
-                if !self.expect_bool(&a, span_or(l.span(), span))? {
+                let a = self.operand(l, env)?;
+                if !self.bool_of(&a, l, span)? {
                     return Ok(Value::Bool(true));
                 }
-                let b = self.eval(r, env)?;
-                Ok(Value::Bool(self.expect_bool(&b, span_or(r.span(), span))?))
+                let b = self.operand(r, env)?;
+                Ok(Value::Bool(self.bool_of(&b, r, span)?))
             }
             BinOp::PipeRight | BinOp::PipeLeft => err(
                 ErrorKind::Parse,
@@ -1102,8 +1234,8 @@ impl Eval {
                 span,
             ),
             _ => {
-                let a = self.eval(l, env)?;
-                let b = self.eval(r, env)?;
+                let a = self.operand(l, env)?;
+                let b = self.operand(r, env)?;
                 // integer fast paths
                 if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
                     let (x, y) = (*x, *y);
@@ -1404,6 +1536,16 @@ impl Eval {
     // ---------------------------------------------------------------
     // Type expectations and coercions
 
+    /// `expect_bool` for the value of `e`, whose span (or else `dflt`)
+    /// an error names: computed only on that error path.
+    #[inline]
+    fn bool_of(&mut self, v: &Value, e: &Expr, dflt: Span) -> Result<bool> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            _ => self.expect_bool(v, span_or(e.span(), dflt)),
+        }
+    }
+
     pub fn expect_bool(&mut self, v: &Value, span: Span) -> Result<bool> {
         if let Value::Bool(b) = v {
             return Ok(*b);
@@ -1574,6 +1716,98 @@ impl Eval {
             None => eprintln!("{}", msg),
         }
     }
+
+    // ---------------------------------------------------------------
+    // Formals
+
+    /// Push the slots of `formals` (in slot order) onto the new frame
+    /// `env`, taken from the argument set or their defaults (evaluated in
+    /// `env`); fails on a missing required argument. Returns how many came
+    /// from the set.
+    fn formals_into(
+        &mut self,
+        def: &'static LambdaDef,
+        formals: &'static compile::Formals,
+        arg: ArgSet,
+        env: &Env,
+        span: Option<Span>,
+    ) -> Result<usize> {
+        let mut used = 0;
+        for (name, default) in &formals.entries {
+            let given = match &arg {
+                ArgSet::Set(a) => a.get(name).cloned(),
+                ArgSet::Literal(lit, outer) => lit
+                    .statics
+                    .binary_search_by(|b| (*b.name).cmp(name))
+                    .ok()
+                    .map(|i| self.thunk(&lit.statics[i].value, outer)),
+            };
+            match given {
+                Some(v) => {
+                    used += 1;
+                    env.push(v)
+                }
+                None => match default {
+                    Some(d) => env.push(self.thunk_unfilled(d, env)),
+                    None => {
+                        let mut e = EvalError::new(
+                            ErrorKind::Type,
+                            format!(
+                                "{} called without required argument '{}'",
+                                lambda_name(def),
+                                name
+                            ),
+                            span.or(Some(def.span)),
+                        );
+                        e.hint = Some(format!(
+                            "the function is defined at {}",
+                            def.span.location()
+                        ));
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        Ok(used)
+    }
+
+    /// `f { a = …; b = …; }` with `f` a lambda with formals and no `@`
+    /// binding: the set can never be seen, so the frame is filled straight
+    /// from the literal's bindings (the thunks the set would hold) without
+    /// building it (module functions called as `m { config = self; }`).
+    /// `None` when this does not apply or the call is an error about
+    /// unexpected attributes: the general path then reports it.
+    fn call_formals_literal(
+        &mut self,
+        c: &Rc<Closure>,
+        lit: &'static AttrsDef,
+        env: &Env,
+        span: Span,
+    ) -> Option<Result<Value>> {
+        let def: &'static LambdaDef = c.def;
+        let formals = def.formals.as_ref()?;
+        if def.arg.is_some() || lit.rec || !lit.dynamics.is_empty() {
+            return None;
+        }
+        if !formals.ellipsis
+            && !lit
+                .statics
+                .iter()
+                .all(|b| formals.entries.iter().any(|(n, _)| *n == b.name))
+        {
+            return None;
+        }
+        // the frame call_lambda builds for formals
+        let new = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        let lit = ArgSet::Literal(lit, env);
+        if let Err(e) = self.formals_into(def, formals, lit, &new, Some(span)) {
+            return Some(Err(e));
+        }
+        Some(
+            self.eval(&def.body, &new)
+                .context(|| (calling(def), Some(span))),
+        )
+    }
 }
 
 /// Identity of element values: Nix compares nested elements by pointer
@@ -1639,24 +1873,6 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
     })
 }
 
-/// Refill the two frames of a previous `call2_in` with new arguments, if
-/// nothing else holds them and the outer one hangs off `parent`;
-/// otherwise hand the arguments back.
-fn refill(e2: &mut Rc<Env>, parent: &Rc<Env>, a: Value, b: Value) -> Option<(Value, Value)> {
-    let Some(x) = Rc::get_mut(e2) else {
-        return Some((a, b));
-    };
-    let Some(y) = x.parent.as_mut().and_then(Rc::get_mut) else {
-        return Some((a, b));
-    };
-    if !y.parent.as_ref().is_some_and(|pp| Rc::ptr_eq(pp, parent)) {
-        return Some((a, b));
-    }
-    y.slots_mut()[0] = a;
-    x.slots_mut()[0] = b;
-    None
-}
-
 /// `f a b` without cloning or building frames, when `f` is a curried
 /// lambda whose body is an integer operator on variables that can be
 /// computed directly (a sort comparator); `None` means "use `call2`".
@@ -1664,36 +1880,75 @@ pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
     let Value::Lambda(c) = f else {
         return None;
     };
-    let (None, Expr::Lambda(inner)) = (&c.def.formals, &c.def.body) else {
-        return None;
+    let inner = match (&c.def.formals, &c.def.body) {
+        (None, Expr::Lambda(inner)) if inner.pos > 0 && inner.is_last() => inner,
+        _ => return None,
     };
-    if inner.formals.is_some() || !cheap_shape(&inner.body) {
+    if !cheap_shape(&inner.body) {
         return None;
     }
-    let parent = &c.env;
-    let var = |d: u32, i: u32| match d {
-        0 => b,
-        1 => a,
-        _ => parent.lookup_ref(d - 2, i),
-    };
-    cheap_in(&inner.body, &var)
+    cheap_in(&inner.body, &|d, i| unbuilt_var(c, &[a, b], d, i))
 }
 
-/// `refill` for the one frame of `call_in`.
-fn refill1(e: &mut Rc<Env>, parent: &Rc<Env>, arg: Value) -> Option<Value> {
-    let Some(x) = Rc::get_mut(e) else {
-        return Some(arg);
-    };
-    if !x.parent.as_ref().is_some_and(|p| Rc::ptr_eq(p, parent)) {
-        return Some(arg);
+/// Where the formals of a call take their values from: an evaluated set,
+/// or the bindings of a set literal that is never built (with the frame
+/// its thunks are evaluated in).
+enum ArgSet<'a> {
+    Set(&'a Attrs),
+    Literal(&'static AttrsDef, &'a Env),
+}
+
+/// The slots (and parent) of a new frame for calling the plain closure
+/// `c`, with room for `cap` slots: a partial application's bound
+/// arguments are copied from its frame, since it may be applied again.
+#[inline]
+fn new_frame(c: &Closure, cap: usize) -> Env {
+    let k = c.def.pos as usize;
+    if k == 0 {
+        return Env::with_capacity(cap, Some(c.env.clone()));
     }
-    x.slots_mut()[0] = arg;
-    None
+    let e = Env::with_capacity(cap, c.env.parent().cloned());
+    for v in &c.env.slots()[..k] {
+        e.push(v.clone());
+    }
+    e
 }
 
-/// Frames kept between calls of `Eval::call_in` / `Eval::call2_in`.
+/// Variable (`d`, `i`) of the frame a call of the plain closure `c` with
+/// `args` would build, read without building it.
+#[inline]
+fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Value {
+    let k = c.def.pos;
+    if d > 0 {
+        // the frame's parent is the closure's frame, or for a partial
+        // application the parent of the frame it shares a chain with
+        return c.env.lookup_ref(if k == 0 { d - 1 } else { d }, i);
+    }
+    if i < k {
+        &c.env.slots()[i as usize]
+    } else {
+        args[(i - k) as usize]
+    }
+}
+
+/// A frame kept between calls of `Eval::call_in` / `Eval::call2_in`.
 #[derive(Default)]
-pub struct Frames(Option<Rc<Env>>);
+pub struct Frames {
+    frame: Option<Env>,
+    /// The closure environment the frame was built for (kept alive, so
+    /// that a pointer comparison identifies it).
+    owner: Option<Env>,
+}
+
+impl Frames {
+    /// The previous call's frame, when nothing captured it and it was
+    /// built for a closure over `env` (so its other slots are right).
+    fn take(&mut self, env: &Env) -> Option<Env> {
+        let f = self.frame.take()?;
+        let same = self.owner.as_ref().is_some_and(|o| Env::ptr_eq(o, env));
+        (same && f.is_unique()).then_some(f)
+    }
+}
 
 /// Whether `cheap` may succeed on `e`: an operator on variables and
 /// integer constants.
@@ -1714,6 +1969,41 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
         },
         _ => None,
     }
+}
+
+/// `builtins.toString arg` (resolved at compile time): the primop, its
+/// argument and the application's span.
+fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
+    match x {
+        Expr::Apply { f, arg, span } => match &**f {
+            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
+                if op.name == "toString" && op.arity == 1 =>
+            {
+                Some((op, arg, *span))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer in decimal, as `toString` writes it.
+fn push_int(s: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut p = buf.len();
+    loop {
+        p -= 1;
+        buf[p] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        s.push('-');
+    }
+    s.extend(buf[p..].iter().map(|&b| b as char));
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {

@@ -124,7 +124,7 @@ fn ctx_of(path: &str) -> Context {
     Some(Rc::new(s))
 }
 
-pub fn to_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn to_file(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let name = string_arg(ev, &a[0], "the first argument of builtins.toFile", span)?;
     let contents = ev.coerce_to_string(a[1].clone(), span, false, true)?;
     let store = store_dir(ev, span)?;
@@ -163,7 +163,7 @@ pub fn to_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::str_ctx(path.clone(), ctx_of(&path)))
 }
 
-pub fn path_builtin(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn path_builtin(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of builtins.path", span)?;
     let Some(p) = args.get("path") else {
         return err(
@@ -232,7 +232,7 @@ pub fn path_builtin(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::str_ctx(out.clone(), ctx_of(&out)))
 }
 
-pub fn filter_source(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn filter_source(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(
         ev,
         &a[0],
@@ -252,13 +252,13 @@ fn algo_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<HashAlgo
     }
 }
 
-pub fn hash_string(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn hash_string(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let algo = algo_arg(ev, &a[0], "the first argument of builtins.hashString", span)?;
     let s = ev.coerce_to_string(a[1].clone(), span, false, false)?;
     Ok(Value::str(Hash::digest(algo, s.s.as_bytes()).to_base16()))
 }
 
-pub fn hash_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn hash_file(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let algo = algo_arg(ev, &a[0], "the first argument of builtins.hashFile", span)?;
     let (p, _) = ev.coerce_to_path(a[1].clone(), span)?;
     match Hash::of_file(algo, std::path::Path::new(&p)) {
@@ -270,7 +270,7 @@ pub fn hash_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-pub fn convert_hash(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn convert_hash(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of builtins.convertHash", span)?;
     let get = |n: &str| args.get(n).cloned();
     let Some(h) = get("hash") else {
@@ -341,7 +341,7 @@ fn closure_of(ev: &Eval, drv: &str, acc: &mut BTreeSet<String>) {
     }
 }
 
-pub fn derivation_strict(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+pub fn derivation_strict(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of derivationStrict", span)?;
     let Some(name_v) = args.get("name") else {
         return err(ErrorKind::Other, "required attribute 'name' missing", span);

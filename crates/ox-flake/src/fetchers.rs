@@ -115,7 +115,7 @@ fn source_info(locked: &FlakeRef, src: &str) -> Value {
     Value::attrs(Attrs::from_unsorted(e))
 }
 
-fn fetch_tree(ev: &mut Eval, a: Vec<Value>, span: Span) -> ox_eval::Result<Value> {
+fn fetch_tree(ev: &mut Eval, a: &[Value], span: Span) -> ox_eval::Result<Value> {
     let r = match ev.force(a[0].clone())? {
         Value::Str(s) => FlakeRef::parse(&s.s).or_else(|e| fail(e.to_string(), span))?,
         _ => {
@@ -130,7 +130,7 @@ fn fetch_tree(ev: &mut Eval, a: Vec<Value>, span: Span) -> ox_eval::Result<Value
     Ok(source_info(&locked, &src))
 }
 
-fn fetch_git(ev: &mut Eval, a: Vec<Value>, span: Span) -> ox_eval::Result<Value> {
+fn fetch_git(ev: &mut Eval, a: &[Value], span: Span) -> ox_eval::Result<Value> {
     let mut attrs = match ev.force(a[0].clone())? {
         Value::Str(s) => {
             let mut m = RefAttrs::new();
@@ -155,7 +155,7 @@ fn fetch_git(ev: &mut Eval, a: Vec<Value>, span: Span) -> ox_eval::Result<Value>
     Ok(source_info(&locked, &src))
 }
 
-fn fetch_tarball(ev: &mut Eval, a: Vec<Value>, span: Span) -> ox_eval::Result<Value> {
+fn fetch_tarball(ev: &mut Eval, a: &[Value], span: Span) -> ox_eval::Result<Value> {
     let attrs = match ev.force(a[0].clone())? {
         Value::Str(s) => {
             let mut m = RefAttrs::new();

@@ -38,11 +38,11 @@ pub fn settings_with_ox(mut settings: ox_eval::Settings) -> ox_eval::Settings {
     settings
 }
 
-fn p_eval_modules(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_eval_modules(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     modules::eval_modules(ev, a[0].clone(), a[1].clone(), false)
 }
 
-fn p_to_pretty(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_to_pretty(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let o = force_attrs(ev, &a[0], "the options of lib.generators.toPretty")?;
     let ml = match o.get("multiline") {
         Some(m) => force_bool(ev, m, "multiline")?,
@@ -51,17 +51,17 @@ fn p_to_pretty(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     Ok(s(to_pretty(ev, &a[1], ml)?))
 }
 
-fn p_show_defs(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_show_defs(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let defs = defs_from_list(ev, &a[0])?;
     Ok(s(show_defs(ev, &defs)))
 }
 
-fn p_show_option(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_show_option(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let loc = loc_from_value(ev, &a[0])?;
     Ok(s(show_option(&loc)))
 }
 
-fn p_merge_definitions(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_merge_definitions(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     // loc type defs -> { mergedValue; isDefined; defsFinal; optionalValue }
     let loc = loc_from_value(ev, &a[0])?;
     let defs = defs_from_list(ev, &a[2])?;
@@ -103,7 +103,7 @@ thread_local! {
 /// only mkOption's attributes, as nixpkgs' function with formals (a
 /// configuration calls it thousands of times: natively it costs a few
 /// percent of what a Nix call with ten defaulted formals does).
-fn p_mk_option(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn p_mk_option(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     const FORMALS: &[&str] = modules::MK_OPTION_ARGS;
     let x = match ev.force(a[0].clone())? {
         Value::Attrs(x) => x,

@@ -1286,7 +1286,7 @@ impl Sys {
     }
 }
 
-fn prim_extend(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn prim_extend(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     let lib = a[0].clone();
     let orig = force_attrs(ev, &a[1], "evalModules arguments")?;
     let ext = force_attrs(ev, &a[2], "the argument of extendModules")?;
@@ -2279,7 +2279,7 @@ fn is_internal_decl(name: &str, decl: &Value) -> bool {
     })
 }
 
-fn prim_opt_to_string(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn prim_opt_to_string(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     let o = force_attrs(ev, &a[0], "an option")?;
     let loc = loc_from_value(ev, o.get("loc").unwrap_or(&Value::Null))?;
     Ok(s(show_option(&loc)))

@@ -292,7 +292,7 @@ pub fn options(ev: &mut Eval, f: &Value, lib: &Value, fresh: &Value) -> Result<V
     if *plan == Plan::Fresh {
         return Ok(fresh.clone());
     }
-    let k = (def, Rc::as_ptr(&c.env) as usize, Rc::as_ptr(l) as usize);
+    let k = (def, c.env.addr(), Rc::as_ptr(l) as usize);
     let cached = SHARED.with(|s| s.borrow().get(&k).cloned());
     match cached {
         Some(e) => combine(ev, &plan, &e.options, fresh),

@@ -18,10 +18,10 @@ use ox_eval::{Eval, Result, Value};
 use crate::modules::{self, RawDef};
 use crate::util::*;
 
-fn no_sub_options(_ev: &mut Eval, _a: Vec<Value>, _s: Span) -> Result<Value> {
+fn no_sub_options(_ev: &mut Eval, _a: &[Value], _s: Span) -> Result<Value> {
     Ok(attrs(vec![]))
 }
-fn no_sub_modules(_ev: &mut Eval, _a: Vec<Value>, _s: Span) -> Result<Value> {
+fn no_sub_modules(_ev: &mut Eval, _a: &[Value], _s: Span) -> Result<Value> {
     Ok(Value::Null)
 }
 
@@ -218,7 +218,7 @@ fn phrase(ev: &mut Eval, t: &Value, ok: &[&str]) -> Result<String> {
 
 macro_rules! simple_check {
     ($name:ident, |$ev:ident, $x:ident| $body:expr) => {
-        fn $name($ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+        fn $name($ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
             let $x = $ev.force(a[a.len() - 1].clone())?;
             Ok(Value::Bool($body))
         }
@@ -256,7 +256,7 @@ simple_check!(check_module, |ev, x| matches!(
 simple_check!(check_option_type, |ev, x| type_tag(&x).as_deref()
     == Some("option-type"));
 
-fn check_path(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_path(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[0].clone())?;
     Ok(Value::Bool(match &x {
         Value::Path(_) => true,
@@ -266,7 +266,7 @@ fn check_path(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     }))
 }
 
-fn check_package(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_package(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[0].clone())?;
     Ok(Value::Bool(match &x {
         Value::Attrs(a) => match a.get("type") {
@@ -279,7 +279,7 @@ fn check_package(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     }))
 }
 
-fn check_int_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_int_range(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[2].clone())?;
     let lo = ev.force(a[0].clone())?;
     let hi = ev.force(a[1].clone())?;
@@ -299,7 +299,7 @@ fn check_int_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     }))
 }
 
-fn check_float_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_float_range(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[2].clone())?;
     let f = match x {
         Value::Int(i) => i as f64,
@@ -317,7 +317,7 @@ fn check_float_range(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     Ok(Value::Bool(ok))
 }
 
-fn check_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_str_matching(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[1].clone())?;
     let re = force_str(ev, &a[0], "strMatching pattern")?;
     Ok(Value::Bool(match &x {
@@ -332,7 +332,7 @@ fn check_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     }))
 }
 
-fn check_enum(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn check_enum(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let vals = force_list(ev, &a[0], "enum values")?;
     let x = ev.force(a[1].clone())?;
     for v in vals.iter() {
@@ -352,7 +352,7 @@ fn call_check(ev: &mut Eval, t: &Value, x: Value) -> Result<bool> {
     force_bool(ev, &r, "the result of a type's check")
 }
 
-fn check_null_or(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_null_or(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[1].clone())?;
     if matches!(x, Value::Null) {
         return Ok(Value::Bool(true));
@@ -360,14 +360,14 @@ fn check_null_or(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     Ok(Value::Bool(call_check(ev, &a[0], x)?))
 }
 
-fn check_either(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_either(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = a[2].clone();
     Ok(Value::Bool(
         call_check(ev, &a[0], x.clone())? || call_check(ev, &a[1], x)?,
     ))
 }
 
-fn check_coerced(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_coerced(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     // from, f, to, x
     let x = a[3].clone();
     if call_check(ev, &a[2], x.clone())? {
@@ -380,11 +380,11 @@ fn check_coerced(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     Ok(Value::Bool(false))
 }
 
-fn check_elem(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_elem(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     Ok(Value::Bool(call_check(ev, &a[0], a[1].clone())?))
 }
 
-fn check_add(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_add(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     if !call_check(ev, &a[0], a[2].clone())? {
         return Ok(Value::Bool(false));
     }
@@ -396,7 +396,7 @@ fn check_add(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     )?))
 }
 
-fn check_nonempty_list(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn check_nonempty_list(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = ev.force(a[0].clone())?;
     Ok(Value::Bool(matches!(&x, Value::List(l) if !l.is_empty())))
 }
@@ -559,7 +559,7 @@ fn core_default(
     ))
 }
 
-fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn merged_fn_call(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     // loc, defs, x: the results of every function, merged by unspecified
     let (loc, defs) = loc_defs(ev, &a[..2])?;
     let mut out = Vec::new();
@@ -571,7 +571,7 @@ fn merged_fn_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
     }
     let mut l = loc.clone();
     l.push("<function body>");
-    merge_default(ev, vec![loc_to_value(&l), defs_to_list(&out)], nospan())
+    merge_default(ev, &[loc_to_value(&l), defs_to_list(&out)], nospan())
 }
 
 // (uniform signature: not every merge uses every argument)
@@ -884,11 +884,11 @@ fn core_coerced(
     merge_with_type(ev, &a[2], loc, &out)
 }
 
-fn merge_function_to(_ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
-    Ok(papp("functionTo", 4, function_to_call, a))
+fn merge_function_to(_ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
+    Ok(papp("functionTo", 4, function_to_call, a.to_vec()))
 }
 
-fn function_to_call(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn function_to_call(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     // elem, loc, defs, arg
     let (loc, defs) = loc_defs(ev, &a[..3])?;
     let mut out = Vec::new();
@@ -976,7 +976,7 @@ fn core_anything(
     }
 }
 
-fn anything_fn_call(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn anything_fn_call(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let (loc, defs) = loc_defs(ev, &a[..2])?;
     let mut out = Vec::new();
     for d in defs {
@@ -985,7 +985,7 @@ fn anything_fn_call(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
     let mut l = loc;
     l.push("<function body>");
-    merge_anything(ev, vec![loc_to_value(&l), defs_to_list(&out)], span)
+    merge_anything(ev, &[loc_to_value(&l), defs_to_list(&out)], span)
 }
 
 // ----------------------------------------------------------------------
@@ -1068,7 +1068,7 @@ fn sub_eval(
     modules::eval_modules(ev, lib, args, true)
 }
 
-fn submodule_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn submodule_sub_options(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     // modules, specialArgs, class, prefix
     let loc = loc_from_value(ev, &a[3])?;
     let mut mods = force_list(ev, &a[0], "submodule modules")?.to_vec();
@@ -1133,7 +1133,7 @@ pub fn submodule_with(
     t.build()
 }
 
-fn prim_submodule_with(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn prim_submodule_with(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     let x = force_attrs(ev, &a[0], "the argument of types.submoduleWith")?;
     let modules = x.get("modules").cloned().unwrap_or(Value::list(vec![]));
     let special = x.get("specialArgs").cloned().unwrap_or(attrs(vec![]));
@@ -1152,7 +1152,7 @@ fn prim_submodule_with(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Valu
     Ok(submodule_with(modules, special, class, shorthand, desc))
 }
 
-fn prim_submodule(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn prim_submodule(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     let m = ev.force(a[0].clone())?;
     let mods = match m {
         Value::List(l) => Value::List(l),
@@ -1185,8 +1185,8 @@ fn core_deferred(
     Ok(attrs(vec![("imports", Value::list(imports))]))
 }
 
-fn merge_option_type(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
-    let (loc, defs) = loc_defs(ev, &a)?;
+fn merge_option_type(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
+    let (loc, defs) = loc_defs(ev, a)?;
     let Some(first) = defs.first() else {
         return throw(format!(
             "The option `{}' has no definitions",
@@ -1369,7 +1369,7 @@ fn wrap(
     t.build()
 }
 
-fn wrapped_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn wrapped_sub_options(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     let mut p = force_list(ev, &a[2], "prefix")?.to_vec();
     let part = force_str(ev, &a[1], "placeholder")?;
     if !part.is_empty() {
@@ -1380,7 +1380,7 @@ fn wrapped_sub_options(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Valu
     ev.force(r)
 }
 
-fn wrapped_sub_modules(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn wrapped_sub_modules(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     let v = get_type_attr(ev, &a[0], "getSubModules")?;
     ev.force(v)
 }
@@ -1623,10 +1623,10 @@ fn cached_type(
     Ok(t)
 }
 
-fn p_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_list_of(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     cached_type(ev, 1, &a[0], None, |ev, x, _| list_of(ev, x))
 }
-fn p_nonempty_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_nonempty_list_of(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let l = list_of(ev, a[0].clone())?;
     let la = force_attrs(ev, &l, "type")?;
     let d = format!("non-empty {}", description(ev, &l)?);
@@ -1646,13 +1646,13 @@ fn p_nonempty_list_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         ]),
     )))
 }
-fn p_attrs_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_attrs_of(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     cached_type(ev, 2, &a[0], None, |ev, x, _| attrs_of(ev, x, false))
 }
-fn p_lazy_attrs_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_lazy_attrs_of(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     cached_type(ev, 3, &a[0], None, |ev, x, _| attrs_of(ev, x, true))
 }
-fn p_attrs_with(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_attrs_with(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = force_attrs(ev, &a[0], "the argument of types.attrsWith")?;
     let elem = x.get("elemType").cloned().unwrap_or_else(unspecified);
     let lazy = match x.get("lazy") {
@@ -1661,13 +1661,13 @@ fn p_attrs_with(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     };
     attrs_of(ev, elem, lazy)
 }
-fn p_null_or(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_null_or(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     cached_type(ev, 4, &a[0], None, null_or_ev_2)
 }
 fn null_or_ev_2(ev: &mut Eval, x: Value, _: Option<Value>) -> Result<Value> {
     null_or_ev(ev, x)
 }
-fn p_either(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_either(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     cached_type(ev, 5, &a[0], Some(&a[1]), |ev, x, y| {
         either(ev, x, y.unwrap_or(Value::Null))
     })
@@ -1689,7 +1689,7 @@ fn either(ev: &mut Eval, x: Value, y: Value) -> Result<Value> {
     t.nested.push(("right", y));
     Ok(t.build())
 }
-fn p_one_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_one_of(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let l = force_list(ev, &a[0], "the argument of types.oneOf")?;
     if l.is_empty() {
         return throw("types.oneOf needs to get at least one type in its argument");
@@ -1702,7 +1702,7 @@ fn p_one_of(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     }
     Ok(t)
 }
-fn p_coerced_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_coerced_to(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let d = format!(
         "{} or {} convertible to it",
         phrase(ev, &a[2], &["noun"])?,
@@ -1711,14 +1711,14 @@ fn p_coerced_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     let mut t = T::new(
         "coercedTo",
         d,
-        papp("check", 4, check_coerced, a.clone()),
-        papp("mergeCoerced", 5, merge_coerced, a.clone()),
+        papp("check", 4, check_coerced, a.to_vec()),
+        papp("mergeCoerced", 5, merge_coerced, a.to_vec()),
     );
     t.nested.push(("coercedType", a[0].clone()));
     t.nested.push(("finalType", a[2].clone()));
     Ok(t.build())
 }
-fn p_uniq(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_uniq(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let d = description(ev, &a[0])?;
     let mut t = T::new(
         "uniq",
@@ -1729,7 +1729,7 @@ fn p_uniq(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     t.nested.push(("elemType", a[0].clone()));
     Ok(t.build())
 }
-fn p_unique(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_unique(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = force_attrs(ev, &a[0], "the first argument of types.unique")?;
     let msg = x.get("message").cloned().unwrap_or(s(""));
     let d = description(ev, &a[1])?;
@@ -1743,7 +1743,7 @@ fn p_unique(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     t.nested.push(("elemType", a[1].clone()));
     Ok(t.build())
 }
-fn p_function_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_function_to(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let d = format!(
         "function that evaluates to a(n) {}",
         phrase(ev, &a[0], &["noun", "composite"])?
@@ -1758,10 +1758,10 @@ fn p_function_to(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     t.nested.push(("elemType", a[0].clone()));
     Ok(t.build())
 }
-fn p_enum(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_enum(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     enum_(ev, a[0].clone())
 }
-fn p_str_matching(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_str_matching(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let re = force_str(ev, &a[0], "the pattern of types.strMatching")?;
     let mut q = String::new();
     ox_eval::print::escape_string(&re, &mut q);
@@ -1792,11 +1792,11 @@ fn separated(sep: &str) -> Value {
     t.empty = Some(s(""));
     t.build()
 }
-fn p_separated(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_separated(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let sep = force_str(ev, &a[0], "the separator of types.separatedString")?;
     Ok(separated(&sep))
 }
-fn p_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_between(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let lo = ev.force(a[0].clone())?;
     let hi = ev.force(a[1].clone())?;
     let d = format!(
@@ -1806,7 +1806,7 @@ fn p_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     );
     Ok(ints_between(lo, hi, "intBetween", d))
 }
-fn p_num_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_num_between(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let lo = ev.force(a[0].clone())?;
     let hi = ev.force(a[1].clone())?;
     let d = format!(
@@ -1822,7 +1822,7 @@ fn p_num_between(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     )
     .build())
 }
-fn p_add_check(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_add_check(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let t = force_attrs(ev, &a[0], "the type of types.addCheck")?;
     let check = papp("check", 3, check_add, vec![a[0].clone(), a[1].clone()]);
     Ok(Value::attrs(Attrs::update(
@@ -1830,7 +1830,7 @@ fn p_add_check(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
         &Attrs::from_sorted(vec![(key("check"), check)]),
     )))
 }
-fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_mk_option_type(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let x = force_attrs(ev, &a[0], "the argument of lib.mkOptionType")?;
     let name = match x.get("name") {
         Some(n) => force_str(ev, n, "the name of an option type")?,
@@ -1859,7 +1859,7 @@ fn p_mk_option_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
     }
     Ok(Value::Attrs(v))
 }
-fn p_is_type(ev: &mut Eval, a: Vec<Value>, _s: Span) -> Result<Value> {
+fn p_is_type(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
     let t = force_str(ev, &a[0], "the first argument of lib.isType")?;
     let x = ev.force(a[1].clone())?;
     Ok(Value::Bool(
@@ -2138,7 +2138,7 @@ pub fn types_set() -> Value {
     set
 }
 
-fn p_submodule(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn p_submodule(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     prim_submodule(ev, a, span)
 }
 
@@ -2148,7 +2148,7 @@ type CoreMerge = fn(&mut Eval, &[Value], &[Sym], &[Def], Span) -> Result<Value>;
 macro_rules! merge_prims {
     ($($prim:ident => $core:ident, $name:literal;)*) => {
         $(
-            pub fn $prim(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+            pub fn $prim(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
                 let n = a.len();
                 let loc = loc_from_value(ev, &a[n - 2])?;
                 let defs = defs_from_list(ev, &a[n - 1])?;

@@ -27,7 +27,43 @@ pub(super) fn register(r: &mut Registry) {
     });
 }
 
-fn map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+/// The test of a type-predicate primop (`isAttrs`, `isList`, …), so that
+/// `all isAttrs xs` and `filter isString xs` test each element in place
+/// instead of calling the primop (an argument vector per element).
+fn type_pred(f: &Value) -> Option<fn(&Value) -> bool> {
+    let Value::PrimOp(op) = f else {
+        return None;
+    };
+    if op.arity != 1 {
+        return None;
+    }
+    Some(match op.name {
+        "isAttrs" => |v| matches!(v, Value::Attrs(_)),
+        "isList" => |v| matches!(v, Value::List(_)),
+        "isString" => |v| matches!(v, Value::Str(_)),
+        "isInt" => |v| matches!(v, Value::Int(_)),
+        "isFloat" => |v| matches!(v, Value::Float(_)),
+        "isBool" => |v| matches!(v, Value::Bool(_)),
+        "isNull" => |v| matches!(v, Value::Null),
+        "isPath" => |v| matches!(v, Value::Path(_)),
+        "isFunction" => |v| v.is_function(),
+        _ => return None,
+    })
+}
+
+/// `p x` on the forced element (as the primop would force it).
+#[inline]
+fn test_forced(ev: &mut Eval, p: fn(&Value) -> bool, x: &Value) -> Result<bool> {
+    match x {
+        Value::Thunk(t) => match t.done_ref() {
+            Some(v) => Ok(p(v)),
+            None => Ok(p(&ev.force_thunk(t)?)),
+        },
+        v => Ok(p(v)),
+    }
+}
+
+fn map(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.map", span)?;
     let f = a[0].clone();
     Ok(Value::list(
@@ -37,15 +73,22 @@ fn map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ))
 }
 
-fn filter(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn filter(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.filter", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.filter", span)?;
     let mut out = Vec::new();
     let mut same = true;
     let mut frames = crate::eval::Frames::default();
+    let pred = type_pred(&f);
     for x in l.iter() {
-        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
-        if bool_of(ev, &r, "the return value of the filter function", span)? {
+        let keep = match pred {
+            Some(p) => test_forced(ev, p, x)?,
+            None => {
+                let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
+                bool_of(ev, &r, "the return value of the filter function", span)?
+            }
+        };
+        if keep {
             out.push(x.clone());
         } else {
             same = false;
@@ -57,7 +100,7 @@ fn filter(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn foldl(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.foldl'", span)?;
     let l = list_arg(ev, &a[2], "the third argument of builtins.foldl'", span)?;
     let mut acc = a[1].clone();
@@ -72,12 +115,12 @@ fn foldl(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(acc)
 }
 
-fn length(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn length(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.length", span)?;
     Ok(Value::Int(l.len() as i64))
 }
 
-fn head(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn head(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.head", span)?;
     match l.first() {
         Some(x) => ev.force(x.clone()),
@@ -89,7 +132,7 @@ fn head(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn tail(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn tail(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.tail", span)?;
     if l.is_empty() {
         return err(
@@ -101,7 +144,7 @@ fn tail(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(l[1..].to_vec()))
 }
 
-fn elem_at(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn elem_at(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the first argument of builtins.elemAt", span)?;
     let i = int_arg(ev, &a[1], "the second argument of builtins.elemAt", span)?;
     if i < 0 || i as usize >= l.len() {
@@ -118,7 +161,7 @@ fn elem_at(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ev.force(l[i as usize].clone())
 }
 
-fn elem(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn elem(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.elem", span)?;
     for x in l.iter() {
         if ev.equal(a[0].clone(), x.clone(), span)? {
@@ -128,9 +171,10 @@ fn elem(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::Bool(false))
 }
 
-fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn concat_lists(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
-    let mut out = Vec::new();
+    let mut parts: Vec<Rc<Vec<Value>>> = Vec::with_capacity(l.len());
+    let mut total = 0;
     for x in l.iter() {
         let inner = list_arg(
             ev,
@@ -138,12 +182,23 @@ fn concat_lists(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
             "an element of the list passed to builtins.concatLists",
             span,
         )?;
-        out.extend(inner.iter().cloned());
+        total += inner.len();
+        if !inner.is_empty() {
+            parts.push(inner);
+        }
+    }
+    // One non-empty list (a merge of one definition): that list itself.
+    if parts.len() == 1 {
+        return Ok(Value::List(parts.pop().expect("one part")));
+    }
+    let mut out = Vec::with_capacity(total);
+    for p in &parts {
+        out.extend(p.iter().cloned());
     }
     Ok(Value::list(out))
 }
 
-fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn concat_map(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.concatMap", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.concatMap", span)?;
     let mut out = Vec::new();
@@ -161,7 +216,7 @@ fn concat_map(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(out))
 }
 
-fn gen_list(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn gen_list(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let n = int_arg(ev, &a[1], "the second argument of builtins.genList", span)?;
     if n < 0 {
         return err(
@@ -178,9 +233,17 @@ fn gen_list(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ))
 }
 
-fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn all(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.all", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.all", span)?;
+    if let Some(p) = type_pred(&f) {
+        for x in l.iter() {
+            if !test_forced(ev, p, x)? {
+                return Ok(Value::Bool(false));
+            }
+        }
+        return Ok(Value::Bool(true));
+    }
     let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
         let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
@@ -196,9 +259,17 @@ fn all(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::Bool(true))
 }
 
-fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn any(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.any", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.any", span)?;
+    if let Some(p) = type_pred(&f) {
+        for x in l.iter() {
+            if test_forced(ev, p, x)? {
+                return Ok(Value::Bool(true));
+            }
+        }
+        return Ok(Value::Bool(false));
+    }
     let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
         let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
@@ -215,7 +286,7 @@ fn any(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
 }
 
 /// Stable merge sort with a fallible comparator.
-fn sort(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn sort(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.sort", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.sort", span)?;
     let mut v: Vec<Value> = l.iter().cloned().collect();
@@ -291,7 +362,7 @@ fn merge_sort(
     Ok(())
 }
 
-fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn partition(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.partition", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.partition", span)?;
     let (mut right, mut wrong) = (Vec::new(), Vec::new());
@@ -310,7 +381,7 @@ fn partition(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ])))
 }
 
-fn group_by(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn group_by(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.groupBy", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.groupBy", span)?;
     let mut groups: std::collections::BTreeMap<String, Vec<Value>> = Default::default();

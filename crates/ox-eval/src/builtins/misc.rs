@@ -250,7 +250,7 @@ fn number(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Value> {
     }
 }
 
-fn arith(ev: &mut Eval, op: BinOp, a: Vec<Value>, span: Span, name: &str) -> Result<Value> {
+fn arith(ev: &mut Eval, op: BinOp, a: &[Value], span: Span, name: &str) -> Result<Value> {
     let x = ev.force(a[0].clone())?;
     let y = ev.force(a[1].clone())?;
     // the messages are only built on the error path
@@ -275,7 +275,7 @@ fn arith(ev: &mut Eval, op: BinOp, a: Vec<Value>, span: Span, name: &str) -> Res
 
 fn bits(
     ev: &mut Eval,
-    a: Vec<Value>,
+    a: &[Value],
     span: Span,
     name: &str,
     f: fn(i64, i64) -> i64,
@@ -305,7 +305,7 @@ fn bits(
     }
 }
 
-fn import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn import(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let v = ev.force(a[0].clone())?;
     // importing a derivation's output or a store path string
     let (p, _) = ev.coerce_to_path(v, span)?;
@@ -313,7 +313,7 @@ fn import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     context_of(ev.force(r), || format!("while importing '{}'", p), span)
 }
 
-fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn scoped_import(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let scope = attrs_arg(
         ev,
         &a[0],
@@ -350,7 +350,7 @@ fn scoped_import(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ev.eval(e, &env)
 }
 
-fn try_eval(ev: &mut Eval, a: Vec<Value>, _span: Span) -> Result<Value> {
+fn try_eval(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
     match ev.force(a[0].clone()) {
         Ok(v) => Ok(Value::attrs(Attrs::from_sorted(vec![
             ("success", Value::Bool(true)),
@@ -436,7 +436,7 @@ pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
     }
 }
 
-fn from_json(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn from_json(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     match serde_json::from_str::<serde_json::Value>(&s.s) {
         Ok(j) => Ok(json_to_value(&j)),
@@ -462,7 +462,7 @@ fn toml_to_value(t: &toml::Value) -> Value {
     }
 }
 
-fn from_toml(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn from_toml(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     match s.s.parse::<toml::Table>() {
         Ok(t) => Ok(toml_to_value(&toml::Value::Table(t))),
@@ -474,7 +474,7 @@ fn from_toml(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn read_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn read_file(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let (p, ctx) = ev.coerce_to_path(a[0].clone(), span)?;
     match std::fs::read(&p) {
         Ok(b) => Ok(Value::str_ctx(
@@ -515,7 +515,7 @@ fn file_type_name(ft: std::fs::FileType) -> &'static str {
     }
 }
 
-fn read_dir(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn read_dir(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let (p, _) = ev.coerce_to_path(a[0].clone(), span)?;
     let rd = std::fs::read_dir(&p).map_err(|e| {
         EvalError::new(
@@ -540,7 +540,7 @@ fn read_dir(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::from_unsorted(entries)))
 }
 
-fn read_file_type(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn read_file_type(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let (p, _) = ev.coerce_to_path(a[0].clone(), span)?;
     match std::fs::symlink_metadata(&p) {
         Ok(m) => Ok(Value::str(file_type_name(m.file_type()))),
@@ -552,7 +552,7 @@ fn read_file_type(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn generic_closure(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn generic_closure(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let args = attrs_arg(ev, &a[0], "the argument of builtins.genericClosure", span)?;
     let start = get_attr(
         &args,
@@ -609,7 +609,7 @@ fn generic_closure(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::list(done))
 }
 
-fn find_file(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn find_file(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let sp = list_arg(ev, &a[0], "the first argument of builtins.findFile", span)?;
     let name = string_arg(ev, &a[1], "the second argument of builtins.findFile", span)?;
     for e in sp.iter() {

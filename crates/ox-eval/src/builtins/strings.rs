@@ -53,7 +53,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("appendContext", 2, append_context);
 }
 
-fn substring(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn substring(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let start = int_arg(
         ev,
         &a[0],
@@ -85,7 +85,7 @@ fn substring(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::str_ctx(sub, s.ctx))
 }
 
-fn concat_strings_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn concat_strings_sep(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let sep = string_arg(
         ev,
         &a[0],
@@ -111,7 +111,7 @@ fn concat_strings_sep(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value>
     Ok(Value::str_ctx(out, ctx))
 }
 
-fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn replace_strings(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let from = list_arg(
         ev,
         &a[0],
@@ -214,7 +214,7 @@ fn replace_strings(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::str_ctx(out, ctx))
 }
 
-fn base_name_of(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn base_name_of(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     let t = s.s.strip_suffix('/').unwrap_or(&s.s);
     let base = match t.rfind('/') {
@@ -224,7 +224,7 @@ fn base_name_of(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::str_ctx(base.to_string(), s.ctx.clone()))
 }
 
-fn dir_of(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn dir_of(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let v = ev.force(a[0].clone())?;
     let is_path = matches!(v, Value::Path(_));
     let s = ev.coerce_to_string(v, span, false, false)?;
@@ -327,7 +327,7 @@ fn compile_regex(ev: &mut Eval, re: &str, anchored: bool, span: Span) -> Result<
     }
 }
 
-fn match_(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn match_(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let re = string_arg(ev, &a[0], "the first argument of builtins.match", span)?;
     let s = ev.coerce_to_string(a[1].clone(), span, false, true)?;
     let r = compile_regex(ev, &re.s, true, span)?;
@@ -344,7 +344,7 @@ fn match_(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     }
 }
 
-fn split(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn split(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let re = string_arg(ev, &a[0], "the first argument of builtins.split", span)?;
     let s = ev.coerce_to_string(a[1].clone(), span, false, true)?;
     let r = compile_regex(ev, &re.s, false, span)?;
@@ -449,7 +449,7 @@ pub(crate) fn compare_versions_str(a: &str, b: &str) -> i64 {
     0
 }
 
-fn split_version(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn split_version(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     Ok(Value::list(
         split_version_str(&s.s)
@@ -459,13 +459,13 @@ fn split_version(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ))
 }
 
-fn compare_versions(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn compare_versions(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let x = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     let y = ev.coerce_to_string(a[1].clone(), span, false, false)?;
     Ok(Value::Int(compare_versions_str(&x.s, &y.s)))
 }
 
-fn parse_drv_name(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn parse_drv_name(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = ev.coerce_to_string(a[0].clone(), span, false, false)?;
     let b = s.s.as_bytes();
     let mut split_at = None;
@@ -485,7 +485,7 @@ fn parse_drv_name(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     ])))
 }
 
-fn get_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn get_context(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = string_arg(ev, &a[0], "the argument of builtins.getContext", span)?;
     // path -> (path?, allOutputs?, outputs)
     let mut m: std::collections::BTreeMap<String, (bool, bool, Vec<String>)> = Default::default();
@@ -527,7 +527,7 @@ fn get_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
     Ok(Value::attrs(Attrs::from_sorted(entries)))
 }
 
-fn append_context(ev: &mut Eval, a: Vec<Value>, span: Span) -> Result<Value> {
+fn append_context(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let s = string_arg(
         ev,
         &a[0],
