@@ -139,14 +139,22 @@ impl Analysis {
     }
 
     fn lambda_shared(&mut self, l: &'static LambdaDef, local: u32, upto: usize) -> bool {
+        // A plain lambda after the first of a curried chain (`a: b: …`,
+        // `pos > 0`) binds its argument in the chain's frame: no frame
+        // of its own.
+        let inner = if l.formals.is_none() && l.pos > 0 {
+            local
+        } else {
+            local + 1
+        };
         let defaults = match &l.formals {
             Some(f) => f
                 .entries
                 .iter()
-                .all(|(_, d)| d.as_ref().is_none_or(|d| self.shared(d, local + 1, upto))),
+                .all(|(_, d)| d.as_ref().is_none_or(|d| self.shared(d, inner, upto))),
             None => true,
         };
-        defaults && self.shared(&l.body, local + 1, upto)
+        defaults && self.shared(&l.body, inner, upto)
     }
 
     /// Variable `idx` of the frame `k` frames out from the first `upto`.
