@@ -1111,10 +1111,7 @@ impl Sys {
         };
         let mut top_keys = Vec::new();
         let mut stack: Vec<usize> = Vec::new();
-        let internal = self.internal_module();
-        let mut all_top = top;
-        all_top.push(internal);
-        for (i, m) in all_top.into_iter().enumerate() {
+        for (i, m) in top.into_iter().enumerate() {
             let (k, new) = load_one(
                 self,
                 ev,
@@ -1129,6 +1126,18 @@ impl Sys {
                 stack.push(k);
             }
         }
+        // The internal module, last of the top-level ones (built as a
+        // `Module` directly: it is the same shape every time).
+        let internal = self.internal_module();
+        let k = match index.get(&*internal.key) {
+            Some(&i) => i,
+            None => {
+                index.insert(internal.key.clone(), loaded.len());
+                loaded.push((internal, Vec::new()));
+                loaded.len() - 1
+            }
+        };
+        top_keys.push(k);
         while let Some(k) = stack.pop() {
             let m = loaded[k].0.clone();
             let mut kids = Vec::new();
@@ -1213,7 +1222,7 @@ impl Sys {
     }
 
     /// nixpkgs' internal module: the `_module.*` options.
-    fn internal_module(self: &Rc<Self>) -> Value {
+    fn internal_module(self: &Rc<Self>) -> Rc<Module> {
         // The declarations are the same for every evaluation: build them
         // once (submodule-heavy configurations evaluate thousands).
         let options = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
@@ -1243,12 +1252,16 @@ impl Sys {
                 ),
             ]),
         )]);
-        attrs(vec![
-            ("_file", s("lib/modules.nix")),
-            ("key", s("lib/modules.nix")),
-            ("options", options),
-            ("config", config),
-        ])
+        let file = INTERNAL_FILE.with(|f| f.clone());
+        Rc::new(Module {
+            key: file.clone(),
+            file,
+            class: None,
+            disabled: Vec::new(),
+            imports: Vec::new(),
+            options,
+            configs: vec![config],
+        })
     }
 
     fn root(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<Node>> {
@@ -2219,6 +2232,8 @@ impl Opt {
 }
 
 thread_local! {
+    /// The internal module's file and key.
+    static INTERNAL_FILE: Rc<str> = Rc::from("lib/modules.nix");
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
     static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
     /// Addresses of the internal `_module.{check,freeformType,args}`
