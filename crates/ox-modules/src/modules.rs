@@ -772,6 +772,8 @@ impl Sys {
                 // the list evalModules was given, when it was one
                 match self.orig.get("prefix") {
                     Some(p @ Value::List(_)) => p.clone(),
+                    // (the prefix of a submodule element: rarely read)
+                    Some(p @ Value::Thunk(_)) => p.clone(),
                     _ => loc_to_value(&self.prefix),
                 },
             ),
