@@ -11,6 +11,11 @@
 //! Compiled code is leaked (`&'static`): parsed files stay alive for the
 //! whole evaluation anyway (imports are cached), and it lets thunks point
 //! at code without reference counting.
+//!
+//! The lowering reads rnix's green tree directly (`N`), not its typed
+//! `ast` API: the red tree behind that API allocated a cursor per node
+//! visited and cost more than parsing. The accessors on `N` mirror the
+//! `ast` ones they replace, so both read the same children.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
