@@ -609,45 +609,50 @@ impl Eval {
     }
 
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
-        let (entries, scope) = if def.rec {
-            let new = self.bind_env(&def.statics, env);
-            let entries: Vec<(Sym, Value)> = def
-                .statics
-                .iter()
-                .zip(new.slots())
-                .map(|(b, v)| (b.name, v.clone()))
-                .collect();
-            (entries, new)
+        let cap = def.statics.len() + def.dynamics.len();
+        let mut entries: Vec<(Sym, Value)> = Vec::with_capacity(cap);
+        let rec_env;
+        let scope: &Env = if def.rec {
+            rec_env = self.bind_env(&def.statics, env);
+            entries.extend(
+                def.statics
+                    .iter()
+                    .zip(rec_env.slots())
+                    .map(|(b, v)| (b.name, v.clone())),
+            );
+            &rec_env
         } else {
-            let entries: Vec<(Sym, Value)> = def
-                .statics
-                .iter()
-                .map(|b| (b.name, self.thunk(&b.value, env)))
-                .collect();
-            (entries, env.clone())
+            entries.extend(
+                def.statics
+                    .iter()
+                    .map(|b| (b.name, self.thunk(&b.value, env))),
+            );
+            env
         };
-        let mut attrs = Attrs::from_sorted(entries);
-        if !def.dynamics.is_empty() {
-            let mut extra = Vec::new();
-            for (n, v, span) in &def.dynamics {
-                let Some(name) = self.dyn_name(n, &scope, *span)? else {
-                    continue;
-                };
-                if attrs.contains(name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
-                    return err(
-                        ErrorKind::Other,
-                        format!("dynamic attribute '{}' already defined", name),
-                        *span,
-                    );
-                }
-                extra.push((name, self.thunk(v, &scope)));
+        // Dynamic attributes are appended to the same vector, which is
+        // sorted once at the end (no intermediate set, no second copy).
+        let nstatic = entries.len();
+        for (n, v, span) in &def.dynamics {
+            let Some(name) = self.dyn_name(n, scope, *span)? else {
+                continue;
+            };
+            let (statics, extra) = entries.split_at(nstatic);
+            if statics.binary_search_by(|(k, _)| cmp_name(k, name)).is_ok()
+                || extra.iter().any(|(k, _)| *k == name)
+            {
+                return err(
+                    ErrorKind::Other,
+                    format!("dynamic attribute '{}' already defined", name),
+                    *span,
+                );
             }
-            if !extra.is_empty() {
-                let mut all = attrs.entries().to_vec();
-                all.extend(extra);
-                attrs = Attrs::from_unsorted(all);
-            }
+            entries.push((name, self.thunk(v, scope)));
         }
+        if entries.len() > nstatic {
+            // names are unique (checked above), so any sort will do
+            entries.sort_by(|a, b| cmp_name(a.0, b.0));
+        }
+        let mut attrs = Attrs::from_sorted(entries);
         attrs.positions = Some(Positions::Def(def));
         Ok(Value::attrs(attrs))
     }
