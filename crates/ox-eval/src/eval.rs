@@ -671,18 +671,27 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = match to_string_arg(x) {
+                    let v = match to_string_arg(x, env) {
                         // `"a${toString i}"`: the argument is forced as
                         // the primop would, and an integer is written
                         // straight into the buffer (no string value).
                         Some((op, arg, aspan)) => {
-                            let a = self.thunk(arg, env);
-                            match self.force(a)? {
+                            // A variable or constant is forced as the primop
+                            // would; anything else would be a fresh thunk that
+                            // nothing else can reach, so it is evaluated directly.
+                            let a = match arg {
+                                Expr::Var { .. } | Expr::Const(_) => {
+                                    let a = self.thunk(arg, env);
+                                    self.force(a)?
+                                }
+                                _ => self.eval(arg, env)?,
+                            };
+                            match a {
                                 Value::Int(i) => {
                                     push_int(s, i);
                                     continue;
                                 }
-                                a => (op.f)(self, &[a], aspan)?,
+                                a => op(self, &[a], aspan)?,
                             }
                         }
                         None => self.eval(x, env)?,
@@ -1886,20 +1895,27 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
     }
 }
 
-/// `builtins.toString arg` (resolved at compile time): the primop, its
-/// argument and the application's span.
-fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
-    match x {
-        Expr::Apply { f, arg, span } => match &**f {
-            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
-                if op.name == "toString" && op.arity == 1 =>
-            {
-                Some((op, arg, *span))
-            }
-            _ => None,
-        },
+/// `toString arg`: the primop's function, its argument and the
+/// application's span, when the function is `builtins.toString` resolved
+/// at compile time or a variable already bound to it (`inherit (builtins)
+/// toString;`).
+fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
+    let Expr::Apply { f, arg, span } = x else {
+        return None;
+    };
+    let is_to_string = |v: &Value| match v {
+        Value::PrimOp(op) if op.name == "toString" && op.arity == 1 => Some(op.f),
         _ => None,
-    }
+    };
+    let f = match &**f {
+        Expr::Const(v) | Expr::Folded(v, _) => is_to_string(v)?,
+        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+            Value::Thunk(t) => is_to_string(t.done_ref()?)?,
+            v => is_to_string(v)?,
+        },
+        _ => return None,
+    };
+    Some((f, arg, *span))
 }
 
 /// An integer in decimal, as `toString` writes it.
