@@ -211,11 +211,18 @@ impl Eval {
 
     /// Force deeply (for `--strict`, `deepSeq`, `toJSON`…).
     pub fn force_deep(&mut self, v: Value) -> Result<Value> {
-        let mut seen = BTreeSet::new();
+        // Values already forced deeply (by address): shared values and
+        // cycles are visited once. A hash set: this is one lookup per set
+        // and list of a possibly large value.
+        let mut seen = rustc_hash::FxHashSet::default();
         self.force_deep_inner(v, &mut seen)
     }
 
-    fn force_deep_inner(&mut self, v: Value, seen: &mut BTreeSet<usize>) -> Result<Value> {
+    fn force_deep_inner(
+        &mut self,
+        v: Value,
+        seen: &mut rustc_hash::FxHashSet<usize>,
+    ) -> Result<Value> {
         let v = self.force(v)?;
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
             match &v {
@@ -442,6 +449,11 @@ impl Eval {
                     // through a reference into the frame, without cloning it.
                     if let Expr::Var { depth, idx, .. } = &**f {
                         if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                            if let Expr::Attrs(lit) = &**arg {
+                                if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
+                                    return r;
+                                }
+                            }
                             let av = match c.def.strict_arg {
                                 true => match cheap(arg, env) {
                                     Some(v) => v,
@@ -453,6 +465,11 @@ impl Eval {
                         }
                     }
                     let fv = self.eval(f, env)?;
+                    if let (Value::Lambda(c), Expr::Attrs(lit)) = (&fv, &**arg) {
+                        if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
+                            return r;
+                        }
+                    }
                     let av = match &fv {
                         Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
                             Some(v) => v,
@@ -1149,34 +1166,7 @@ impl Eval {
                     ));
                 };
                 let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
-                let mut used = 0;
-                for (name, default) in &formals.entries {
-                    match a.get(name) {
-                        Some(v) => {
-                            used += 1;
-                            env.push(v.clone())
-                        }
-                        None => match default {
-                            Some(d) => env.push(self.thunk_unfilled(d, &env)),
-                            None => {
-                                let mut e = EvalError::new(
-                                    ErrorKind::Type,
-                                    format!(
-                                        "{} called without required argument '{}'",
-                                        lambda_name(def),
-                                        name
-                                    ),
-                                    span.or(Some(def.span)),
-                                );
-                                e.hint = Some(format!(
-                                    "the function is defined at {}",
-                                    def.span.location()
-                                ));
-                                return Err(e);
-                            }
-                        },
-                    }
-                }
+                let used = self.formals_into(def, formals, ArgSet::Set(a), &env, span)?;
                 if !formals.ellipsis && used < a.len() {
                     for (k, _) in a.entries().iter() {
                         if !formals.entries.iter().any(|(n, _)| n == k) {
@@ -1740,6 +1730,98 @@ impl Eval {
             None => eprintln!("{}", msg),
         }
     }
+
+    // ---------------------------------------------------------------
+    // Formals
+
+    /// Push the slots of `formals` (in slot order) onto the new frame
+    /// `env`, taken from the argument set or their defaults (evaluated in
+    /// `env`); fails on a missing required argument. Returns how many came
+    /// from the set.
+    fn formals_into(
+        &mut self,
+        def: &'static LambdaDef,
+        formals: &'static compile::Formals,
+        arg: ArgSet,
+        env: &Env,
+        span: Option<Span>,
+    ) -> Result<usize> {
+        let mut used = 0;
+        for (name, default) in &formals.entries {
+            let given = match &arg {
+                ArgSet::Set(a) => a.get(name).cloned(),
+                ArgSet::Literal(lit, outer) => lit
+                    .statics
+                    .binary_search_by(|b| (*b.name).cmp(name))
+                    .ok()
+                    .map(|i| self.thunk(&lit.statics[i].value, outer)),
+            };
+            match given {
+                Some(v) => {
+                    used += 1;
+                    env.push(v)
+                }
+                None => match default {
+                    Some(d) => env.push(self.thunk_unfilled(d, env)),
+                    None => {
+                        let mut e = EvalError::new(
+                            ErrorKind::Type,
+                            format!(
+                                "{} called without required argument '{}'",
+                                lambda_name(def),
+                                name
+                            ),
+                            span.or(Some(def.span)),
+                        );
+                        e.hint = Some(format!(
+                            "the function is defined at {}",
+                            def.span.location()
+                        ));
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        Ok(used)
+    }
+
+    /// `f { a = …; b = …; }` with `f` a lambda with formals and no `@`
+    /// binding: the set can never be seen, so the frame is filled straight
+    /// from the literal's bindings (the thunks the set would hold) without
+    /// building it (module functions called as `m { config = self; }`).
+    /// `None` when this does not apply or the call is an error about
+    /// unexpected attributes: the general path then reports it.
+    fn call_formals_literal(
+        &mut self,
+        c: &Rc<Closure>,
+        lit: &'static AttrsDef,
+        env: &Env,
+        span: Span,
+    ) -> Option<Result<Value>> {
+        let def: &'static LambdaDef = c.def;
+        let formals = def.formals.as_ref()?;
+        if def.arg.is_some() || lit.rec || !lit.dynamics.is_empty() {
+            return None;
+        }
+        if !formals.ellipsis
+            && !lit
+                .statics
+                .iter()
+                .all(|b| formals.entries.iter().any(|(n, _)| *n == b.name))
+        {
+            return None;
+        }
+        // the frame call_lambda builds for formals
+        let new = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        let lit = ArgSet::Literal(lit, env);
+        if let Err(e) = self.formals_into(def, formals, lit, &new, Some(span)) {
+            return Some(Err(e));
+        }
+        Some(
+            self.eval(&def.body, &new)
+                .context(|| (calling(def), Some(span))),
+        )
+    }
 }
 
 /// Identity of element values: Nix compares nested elements by pointer
@@ -1820,6 +1902,14 @@ pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
         return None;
     }
     cheap_in(&inner.body, &|d, i| unbuilt_var(c, &[a, b], d, i))
+}
+
+/// Where the formals of a call take their values from: an evaluated set,
+/// or the bindings of a set literal that is never built (with the frame
+/// its thunks are evaluated in).
+enum ArgSet<'a> {
+    Set(&'a Attrs),
+    Literal(&'static AttrsDef, &'a Env),
 }
 
 /// The slots (and parent) of a new frame for calling the plain closure

@@ -178,17 +178,26 @@ impl Value {
 #[derive(Clone, Default)]
 pub struct Attrs {
     own: Vec<(Sym, Value)>,
-    base: Option<Rc<Attrs>>,
-    layers: u32,
+    /// For `big // small`: what lies below `own`. Boxed, because most sets
+    /// are not layers, and every set is 32 bytes smaller for it (a module
+    /// evaluation holds tens of thousands of small sets).
+    layer: Option<Box<Layer>>,
     /// Selections from `own` so far, to decide when an index pays.
     lookups: std::cell::Cell<u32>,
-    flat: std::cell::OnceCell<Vec<(Sym, Value)>>,
     /// `own`'s positions by name address, built once a big set has been
     /// searched often (a 10,000-attribute `rec` set selected by every
     /// element of a fold): a hash probe instead of ~14 comparisons.
     index: std::cell::OnceCell<Box<NameIndex>>,
     /// Where each attribute was defined, for `unsafeGetAttrPos` and errors.
     pub positions: Option<Positions>,
+}
+
+#[derive(Clone)]
+struct Layer {
+    base: Rc<Attrs>,
+    /// How many layers are below this one (a bottom set has 0).
+    layers: u32,
+    flat: std::cell::OnceCell<Vec<(Sym, Value)>>,
 }
 
 /// A safety net: the size rule in `update` keeps chains far shorter.
@@ -327,10 +336,20 @@ impl Attrs {
     }
     /// All attributes, sorted by name.
     pub fn entries(&self) -> &[(Sym, Value)] {
-        match &self.base {
+        match &self.layer {
             None => &self.own,
-            Some(_) => self.flat.get_or_init(|| self.flatten()),
+            Some(l) => l.flat.get_or_init(|| self.flatten()),
         }
+    }
+    fn base(&self) -> Option<&Rc<Attrs>> {
+        self.layer.as_ref().map(|l| &l.base)
+    }
+    /// The flattened entries of a layer, once computed.
+    fn flat(&self) -> Option<&Vec<(Sym, Value)>> {
+        self.layer.as_ref().and_then(|l| l.flat.get())
+    }
+    fn layers(&self) -> u32 {
+        self.layer.as_ref().map_or(0, |l| l.layers)
     }
 
     /// Combine the layers' (small) additions first, then merge them into
@@ -339,10 +358,10 @@ impl Attrs {
         let mut overlays: Vec<&[(Sym, Value)]> = Vec::new();
         let mut a = self;
         let bottom: &[(Sym, Value)] = loop {
-            if let Some(f) = a.flat.get() {
+            if let Some(f) = a.flat() {
                 break f;
             }
-            match &a.base {
+            match a.base() {
                 None => break &a.own,
                 Some(b) => {
                     overlays.push(&a.own);
@@ -360,13 +379,13 @@ impl Attrs {
         self.entries().len()
     }
     pub fn is_empty(&self) -> bool {
-        self.base.is_none() && self.own.is_empty()
+        self.layer.is_none() && self.own.is_empty()
     }
     pub fn get(&self, name: &str) -> Option<&Value> {
-        if let Some(f) = self.flat.get() {
+        if let Some(f) = self.flat() {
             return search(f, name);
         }
-        if self.base.is_none() && self.own.len() >= INDEX_MIN {
+        if self.layer.is_none() && self.own.len() >= INDEX_MIN {
             return self.get_indexed(name);
         }
         let mut a = self;
@@ -374,10 +393,10 @@ impl Attrs {
             if let Some(v) = search(&a.own, name) {
                 return Some(v);
             }
-            match &a.base {
+            match a.base() {
                 Some(b) => {
                     a = b;
-                    if let Some(f) = a.flat.get() {
+                    if let Some(f) = a.flat() {
                         return search(f, name);
                     }
                 }
@@ -420,7 +439,7 @@ impl Attrs {
     pub fn position(&self, name: &str) -> Option<Span> {
         // A layer (`big // small`) has the positions of its own
         // attributes; the others come from the set below it.
-        if let Some(b) = &self.base {
+        if let Some(b) = self.base() {
             if search(&self.own, name).is_none() {
                 return b.position(name);
             }
@@ -450,7 +469,7 @@ impl Attrs {
         let mut top: Vec<(Sym, Value)> = other.entries().to_vec();
         let mut below: &Rc<Attrs> = this;
         loop {
-            let bottom = below.base.is_none() || below.flat.get().is_some();
+            let bottom = below.layer.is_none() || below.flat().is_some();
             if bottom {
                 let entries = below.entries();
                 if entries.len() <= 2 * top.len() {
@@ -466,9 +485,9 @@ impl Attrs {
                 break;
             }
             top = merge(&below.own, &top);
-            below = below.base.as_ref().expect("checked above");
+            below = below.base().expect("checked above");
         }
-        if below.layers >= MAX_LAYERS {
+        if below.layers() >= MAX_LAYERS {
             return Attrs {
                 own: merge(below.entries(), &top),
                 positions,
@@ -477,8 +496,11 @@ impl Attrs {
         }
         Attrs {
             own: top,
-            base: Some(below.clone()),
-            layers: below.layers + 1,
+            layer: Some(Box::new(Layer {
+                base: below.clone(),
+                layers: below.layers() + 1,
+                flat: Default::default(),
+            })),
             positions,
             ..Attrs::default()
         }
@@ -621,6 +643,12 @@ impl Env {
 
     pub fn ptr_eq(a: &Env, b: &Env) -> bool {
         a.0 == b.0
+    }
+
+    /// The frame's address, for caches keyed by identity (which must keep
+    /// the frame alive while the key is in use).
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
     }
 
     #[inline]
@@ -892,7 +920,7 @@ mod tests {
             let got: Vec<(Sym, i64)> = base.entries().iter().map(|(k, v)| (*k, int(v))).collect();
             let want: Vec<(Sym, i64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
             assert_eq!(got, want, "step {step}");
-            assert!(new.layers <= 16, "step {step}: {} layers", new.layers);
+            assert!(new.layers() <= 16, "step {step}: {} layers", new.layers());
             sets.push((new, model2));
         }
         for (s, m) in &sets {

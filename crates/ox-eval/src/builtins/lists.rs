@@ -27,6 +27,42 @@ pub(super) fn register(r: &mut Registry) {
     });
 }
 
+/// The test of a type-predicate primop (`isAttrs`, `isList`, …), so that
+/// `all isAttrs xs` and `filter isString xs` test each element in place
+/// instead of calling the primop (an argument vector per element).
+fn type_pred(f: &Value) -> Option<fn(&Value) -> bool> {
+    let Value::PrimOp(op) = f else {
+        return None;
+    };
+    if op.arity != 1 {
+        return None;
+    }
+    Some(match op.name {
+        "isAttrs" => |v| matches!(v, Value::Attrs(_)),
+        "isList" => |v| matches!(v, Value::List(_)),
+        "isString" => |v| matches!(v, Value::Str(_)),
+        "isInt" => |v| matches!(v, Value::Int(_)),
+        "isFloat" => |v| matches!(v, Value::Float(_)),
+        "isBool" => |v| matches!(v, Value::Bool(_)),
+        "isNull" => |v| matches!(v, Value::Null),
+        "isPath" => |v| matches!(v, Value::Path(_)),
+        "isFunction" => |v| v.is_function(),
+        _ => return None,
+    })
+}
+
+/// `p x` on the forced element (as the primop would force it).
+#[inline]
+fn test_forced(ev: &mut Eval, p: fn(&Value) -> bool, x: &Value) -> Result<bool> {
+    match x {
+        Value::Thunk(t) => match t.done_ref() {
+            Some(v) => Ok(p(v)),
+            None => Ok(p(&ev.force_thunk(t)?)),
+        },
+        v => Ok(p(v)),
+    }
+}
+
 fn map(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.map", span)?;
     let f = a[0].clone();
@@ -43,9 +79,16 @@ fn filter(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let mut out = Vec::new();
     let mut same = true;
     let mut frames = crate::eval::Frames::default();
+    let pred = type_pred(&f);
     for x in l.iter() {
-        let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
-        if bool_of(ev, &r, "the return value of the filter function", span)? {
+        let keep = match pred {
+            Some(p) => test_forced(ev, p, x)?,
+            None => {
+                let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
+                bool_of(ev, &r, "the return value of the filter function", span)?
+            }
+        };
+        if keep {
             out.push(x.clone());
         } else {
             same = false;
@@ -130,7 +173,8 @@ fn elem(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 
 fn concat_lists(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
-    let mut out = Vec::new();
+    let mut parts: Vec<Rc<Vec<Value>>> = Vec::with_capacity(l.len());
+    let mut total = 0;
     for x in l.iter() {
         let inner = list_arg(
             ev,
@@ -138,7 +182,18 @@ fn concat_lists(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
             "an element of the list passed to builtins.concatLists",
             span,
         )?;
-        out.extend(inner.iter().cloned());
+        total += inner.len();
+        if !inner.is_empty() {
+            parts.push(inner);
+        }
+    }
+    // One non-empty list (a merge of one definition): that list itself.
+    if parts.len() == 1 {
+        return Ok(Value::List(parts.pop().expect("one part")));
+    }
+    let mut out = Vec::with_capacity(total);
+    for p in &parts {
+        out.extend(p.iter().cloned());
     }
     Ok(Value::list(out))
 }
@@ -181,6 +236,14 @@ fn gen_list(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 fn all(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.all", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.all", span)?;
+    if let Some(p) = type_pred(&f) {
+        for x in l.iter() {
+            if !test_forced(ev, p, x)? {
+                return Ok(Value::Bool(false));
+            }
+        }
+        return Ok(Value::Bool(true));
+    }
     let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
         let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
@@ -199,6 +262,14 @@ fn all(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 fn any(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let f = fn_arg(ev, &a[0], "the first argument of builtins.any", span)?;
     let l = list_arg(ev, &a[1], "the second argument of builtins.any", span)?;
+    if let Some(p) = type_pred(&f) {
+        for x in l.iter() {
+            if test_forced(ev, p, x)? {
+                return Ok(Value::Bool(true));
+            }
+        }
+        return Ok(Value::Bool(false));
+    }
     let mut frames = crate::eval::Frames::default();
     for x in l.iter() {
         let r = ev.call_in(&mut frames, &f, x.clone(), Some(span))?;
