@@ -626,45 +626,50 @@ impl Eval {
     }
 
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
-        let (entries, scope) = if def.rec {
-            let new = self.bind_env(&def.statics, env);
-            let entries: Vec<(Sym, Value)> = def
-                .statics
-                .iter()
-                .zip(new.slots())
-                .map(|(b, v)| (b.name, v.clone()))
-                .collect();
-            (entries, new)
+        let cap = def.statics.len() + def.dynamics.len();
+        let mut entries: Vec<(Sym, Value)> = Vec::with_capacity(cap);
+        let rec_env;
+        let scope: &Env = if def.rec {
+            rec_env = self.bind_env(&def.statics, env);
+            entries.extend(
+                def.statics
+                    .iter()
+                    .zip(rec_env.slots())
+                    .map(|(b, v)| (b.name, v.clone())),
+            );
+            &rec_env
         } else {
-            let entries: Vec<(Sym, Value)> = def
-                .statics
-                .iter()
-                .map(|b| (b.name, self.thunk(&b.value, env)))
-                .collect();
-            (entries, env.clone())
+            entries.extend(
+                def.statics
+                    .iter()
+                    .map(|b| (b.name, self.thunk(&b.value, env))),
+            );
+            env
         };
-        let mut attrs = Attrs::from_sorted(entries);
-        if !def.dynamics.is_empty() {
-            let mut extra = Vec::new();
-            for (n, v, span) in &def.dynamics {
-                let Some(name) = self.dyn_name(n, &scope, *span)? else {
-                    continue;
-                };
-                if attrs.contains(name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
-                    return err(
-                        ErrorKind::Other,
-                        format!("dynamic attribute '{}' already defined", name),
-                        *span,
-                    );
-                }
-                extra.push((name, self.thunk(v, &scope)));
+        // Dynamic attributes are appended to the same vector, which is
+        // sorted once at the end (no intermediate set, no second copy).
+        let nstatic = entries.len();
+        for (n, v, span) in &def.dynamics {
+            let Some(name) = self.dyn_name(n, scope, *span)? else {
+                continue;
+            };
+            let (statics, extra) = entries.split_at(nstatic);
+            if statics.binary_search_by(|(k, _)| cmp_name(k, name)).is_ok()
+                || extra.iter().any(|(k, _)| *k == name)
+            {
+                return err(
+                    ErrorKind::Other,
+                    format!("dynamic attribute '{}' already defined", name),
+                    *span,
+                );
             }
-            if !extra.is_empty() {
-                let mut all = attrs.entries().to_vec();
-                all.extend(extra);
-                attrs = Attrs::from_unsorted(all);
-            }
+            entries.push((name, self.thunk(v, scope)));
         }
+        if entries.len() > nstatic {
+            // names are unique (checked above), so any sort will do
+            entries.sort_by(|a, b| cmp_name(a.0, b.0));
+        }
+        let mut attrs = Attrs::from_sorted(entries);
         attrs.positions = Some(Positions::Def(def));
         Ok(Value::attrs(attrs))
     }
@@ -683,18 +688,27 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = match to_string_arg(x) {
+                    let v = match to_string_arg(x, env) {
                         // `"a${toString i}"`: the argument is forced as
                         // the primop would, and an integer is written
                         // straight into the buffer (no string value).
                         Some((op, arg, aspan)) => {
-                            let a = self.thunk(arg, env);
-                            match self.force(a)? {
+                            // A variable or constant is forced as the primop
+                            // would; anything else would be a fresh thunk that
+                            // nothing else can reach, so it is evaluated directly.
+                            let a = match arg {
+                                Expr::Var { .. } | Expr::Const(_) => {
+                                    let a = self.thunk(arg, env);
+                                    self.force(a)?
+                                }
+                                _ => self.eval(arg, env)?,
+                            };
+                            match a {
                                 Value::Int(i) => {
                                     push_int(s, i);
                                     continue;
                                 }
-                                a => (op.f)(self, &[a], aspan)?,
+                                a => op(self, &[a], aspan)?,
                             }
                         }
                         None => self.eval(x, env)?,
@@ -1971,20 +1985,27 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
     }
 }
 
-/// `builtins.toString arg` (resolved at compile time): the primop, its
-/// argument and the application's span.
-fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
-    match x {
-        Expr::Apply { f, arg, span } => match &**f {
-            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
-                if op.name == "toString" && op.arity == 1 =>
-            {
-                Some((op, arg, *span))
-            }
-            _ => None,
-        },
+/// `toString arg`: the primop's function, its argument and the
+/// application's span, when the function is `builtins.toString` resolved
+/// at compile time or a variable already bound to it (`inherit (builtins)
+/// toString;`).
+fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
+    let Expr::Apply { f, arg, span } = x else {
+        return None;
+    };
+    let is_to_string = |v: &Value| match v {
+        Value::PrimOp(op) if op.name == "toString" && op.arity == 1 => Some(op.f),
         _ => None,
-    }
+    };
+    let f = match &**f {
+        Expr::Const(v) | Expr::Folded(v, _) => is_to_string(v)?,
+        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+            Value::Thunk(t) => is_to_string(t.done_ref()?)?,
+            v => is_to_string(v)?,
+        },
+        _ => return None,
+    };
+    Some((f, arg, *span))
 }
 
 /// An integer in decimal, as `toString` writes it.

@@ -245,6 +245,16 @@ fn build_index(v: &[(Sym, Value)]) -> Box<NameIndex> {
     Box::new(ix)
 }
 
+/// A name's first eight bytes, zero-padded, as a big-endian integer:
+/// sorting by `(name_prefix(k), k)` gives the names' byte order, with
+/// most comparisons decided by one integer comparison.
+pub(crate) fn name_prefix(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
 fn search<'a>(v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
     v.binary_search_by(|(k, _)| cmp_name(k, name))
         .ok()
