@@ -12,14 +12,15 @@
 //! whole evaluation anyway (imports are cached), and it lets thunks point
 //! at code without reference counting.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use rnix::ast::AstNode;
-use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
-use rnix::SyntaxKind;
+use rnix::ast::{self, InterpolPart};
+use rnix::SyntaxKind::{self, *};
 use rowan::ast::AstNode as _;
+use rowan::{GreenNodeData, GreenTokenData};
+use rustc_hash::FxHashMap;
 
 use crate::error::{ErrorKind, EvalError, FileId, Result, Span};
 use crate::value::{sym, Sym, Value};
@@ -248,7 +249,8 @@ pub struct Formals {
 }
 
 enum Scope {
-    Static(HashMap<Sym, u32>),
+    /// Slots by interned name (the name's address).
+    Static(FxHashMap<usize, u32>),
     With,
 }
 
@@ -261,6 +263,8 @@ pub struct Compiler<'g> {
     /// Directory relative paths are resolved against.
     dir: Rc<str>,
     globals: &'g Globals,
+    /// Interned identifiers by green token address (`ident`).
+    idents: FxHashMap<usize, Sym>,
 }
 
 fn perr(msg: impl Into<String>, span: Span) -> Box<EvalError> {
@@ -315,17 +319,281 @@ pub fn dir_of(path: &Path) -> String {
     out.to_string_lossy().into_owned()
 }
 
-enum PendingVal {
-    Ast(ast::Expr),
-    Nested(Box<Pending>, Span),
-    Inherit(Sym, Span),
-    InheritFrom(ast::Expr, Sym, Span),
+/// A node of rnix's green tree with its absolute text offset.
+///
+/// The compiler walks the green tree directly: rowan's red tree (what
+/// rnix's typed `ast` API is made of) allocates a cursor for every node
+/// visited and recomputes offsets, which cost more than the lowering
+/// itself. The accessors below mirror rnix's `ast` accessors (the n-th
+/// child node that is an expression, the first token of a kind, …).
+#[derive(Clone, Copy)]
+struct N<'a> {
+    g: &'a GreenNodeData,
+    off: u32,
 }
 
-struct Pending {
+#[derive(Clone, Copy)]
+struct Tok<'a> {
+    g: &'a GreenTokenData,
+    off: u32,
+}
+
+fn kind_of(raw: rowan::SyntaxKind) -> SyntaxKind {
+    <rnix::NixLanguage as rowan::Language>::kind_from_raw(raw)
+}
+
+/// Node kinds rnix's `ast::Expr` casts from.
+fn is_expr(k: SyntaxKind) -> bool {
+    matches!(
+        k,
+        NODE_APPLY
+            | NODE_ASSERT
+            | NODE_ERROR
+            | NODE_IF_ELSE
+            | NODE_SELECT
+            | NODE_STRING
+            | NODE_PATH_ABS
+            | NODE_PATH_REL
+            | NODE_PATH_HOME
+            | NODE_PATH_SEARCH
+            | NODE_LITERAL
+            | NODE_LAMBDA
+            | NODE_LEGACY_LET
+            | NODE_LET_IN
+            | NODE_LIST
+            | NODE_BIN_OP
+            | NODE_PAREN
+            | NODE_ROOT
+            | NODE_ATTR_SET
+            | NODE_UNARY_OP
+            | NODE_IDENT
+            | NODE_WITH
+            | NODE_HAS_ATTR
+            | NODE_CUR_POS
+    )
+}
+
+/// Node kinds rnix's `ast::Attr` casts from.
+fn is_attr(k: SyntaxKind) -> bool {
+    matches!(k, NODE_IDENT | NODE_DYNAMIC | NODE_STRING)
+}
+
+impl<'a> N<'a> {
+    fn kind(self) -> SyntaxKind {
+        kind_of(self.g.kind())
+    }
+
+    fn range(self) -> (u32, u32) {
+        (self.off, self.off + u32::from(self.g.text_len()))
+    }
+
+    fn children(self) -> impl Iterator<Item = rowan::NodeOrToken<N<'a>, Tok<'a>>> {
+        let mut off = self.off;
+        self.g.children().map(move |c| {
+            let start = off;
+            match c {
+                rowan::NodeOrToken::Node(g) => {
+                    off += u32::from(g.text_len());
+                    rowan::NodeOrToken::Node(N { g, off: start })
+                }
+                rowan::NodeOrToken::Token(g) => {
+                    off += u32::from(g.text_len());
+                    rowan::NodeOrToken::Token(Tok { g, off: start })
+                }
+            }
+        })
+    }
+
+    fn nodes(self) -> impl Iterator<Item = N<'a>> {
+        self.children().filter_map(|c| c.into_node())
+    }
+
+    fn tokens(self) -> impl Iterator<Item = Tok<'a>> {
+        self.children().filter_map(|c| c.into_token())
+    }
+
+    /// The `i`-th child node that is an expression.
+    fn nth_expr(self, i: usize) -> Option<N<'a>> {
+        self.nodes().filter(|n| is_expr(n.kind())).nth(i)
+    }
+
+    /// The first two child expressions.
+    fn exprs2(self) -> (Option<N<'a>>, Option<N<'a>>) {
+        let mut it = self.nodes().filter(|n| is_expr(n.kind()));
+        let a = it.next();
+        (a, it.next())
+    }
+
+    fn child(self, k: SyntaxKind) -> Option<N<'a>> {
+        self.nodes().find(|n| n.kind() == k)
+    }
+
+    fn token(self, k: SyntaxKind) -> Option<Tok<'a>> {
+        self.tokens().find(|t| t.kind() == k)
+    }
+
+    fn push_text(self, out: &mut String) {
+        for c in self.children() {
+            match c {
+                rowan::NodeOrToken::Node(n) => n.push_text(out),
+                rowan::NodeOrToken::Token(t) => out.push_str(t.g.text()),
+            }
+        }
+    }
+
+    fn text(self) -> String {
+        let mut s = String::with_capacity(u32::from(self.g.text_len()) as usize);
+        self.push_text(&mut s);
+        s
+    }
+
+    /// rnix's typed view of this subtree (a red tree rooted here), for the
+    /// few constructs whose rules are rnix's own (string normalisation).
+    /// Its offsets are relative to `self.off`.
+    fn red(self) -> rnix::SyntaxNode {
+        rnix::SyntaxNode::new_root(self.g.to_owned())
+    }
+}
+
+impl<'a> Tok<'a> {
+    fn kind(self) -> SyntaxKind {
+        kind_of(self.g.kind())
+    }
+
+    fn text(self) -> &'a str {
+        self.g.text()
+    }
+
+    fn range(self) -> (u32, u32) {
+        (self.off, self.off + u32::from(self.g.text_len()))
+    }
+}
+
+/// The text of a string without interpolations or escapes (`"foo"`),
+/// which is its value: the common case, read without rnix's normaliser.
+fn plain_str<'a>(n: N<'a>) -> Option<&'a str> {
+    let mut toks = n.children();
+    match toks.next()? {
+        rowan::NodeOrToken::Token(t) if t.kind() == TOKEN_STRING_START && t.text() == "\"" => {}
+        _ => return None,
+    }
+    let mut text = "";
+    for c in toks {
+        match c {
+            rowan::NodeOrToken::Token(t) if t.kind() == TOKEN_STRING_CONTENT && text.is_empty() => {
+                if t.text().contains('\\') {
+                    return None;
+                }
+                text = t.text();
+            }
+            rowan::NodeOrToken::Token(t) if t.kind() == TOKEN_STRING_END => return Some(text),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Whether a string node has no `${…}` parts.
+fn str_is_literal(n: N) -> bool {
+    !n.nodes().any(|c| c.kind() == NODE_INTERPOL)
+}
+
+enum PendingVal<'a> {
+    Ast(N<'a>),
+    Nested(Box<Pending<'a>>, Span),
+    Inherit(Sym, Span),
+    InheritFrom(N<'a>, Sym, Span),
+}
+
+/// The static attributes of a set being collected, in definition order,
+/// with an index by interned name once there are more than a few (a
+/// `BTreeMap` keyed by strings cost a `memcmp` per comparison). Sorted by
+/// name once, when compiled.
+struct Statics<'a> {
+    entries: Vec<(Sym, PendingVal<'a>, Span)>,
+    index: FxHashMap<usize, usize>,
+}
+
+/// Above this many entries, names are found through the index.
+const STATICS_SCAN: usize = 8;
+
+fn key(s: Sym) -> usize {
+    s.as_ptr() as usize
+}
+
+impl<'a> Statics<'a> {
+    fn new() -> Self {
+        Statics {
+            entries: Vec::new(),
+            index: FxHashMap::default(),
+        }
+    }
+
+    fn find(&self, name: Sym) -> Option<usize> {
+        if self.entries.len() <= STATICS_SCAN {
+            self.entries
+                .iter()
+                .position(|(k, _, _)| key(k) == key(name))
+        } else {
+            self.index.get(&key(name)).copied()
+        }
+    }
+
+    fn get_mut(&mut self, name: Sym) -> Option<(&mut PendingVal<'a>, Span)> {
+        let i = self.find(name)?;
+        let (_, v, s) = &mut self.entries[i];
+        Some((v, *s))
+    }
+
+    /// Add a name that is not there yet.
+    fn insert(&mut self, name: Sym, v: PendingVal<'a>, span: Span) {
+        let i = self.entries.len();
+        self.entries.push((name, v, span));
+        if i == STATICS_SCAN {
+            for (j, (k, _, _)) in self.entries.iter().enumerate() {
+                self.index.insert(key(k), j);
+            }
+        } else if i > STATICS_SCAN {
+            self.index.insert(key(name), i);
+        }
+    }
+
+    fn into_sorted(self) -> Vec<(Sym, PendingVal<'a>, Span)> {
+        let mut v = self.entries;
+        if v.len() > STATICS_SCAN * 4 {
+            // Big sets: compare names by their first eight bytes as one
+            // integer (the byte order of zero-padded prefixes agrees with
+            // the names' order whenever they differ), whole only on ties.
+            v.sort_by_cached_key(|e| (name_prefix(e.0), e.0));
+        } else {
+            v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        }
+        v
+    }
+}
+
+/// A name's first eight bytes, zero-padded, as a big-endian integer.
+fn name_prefix(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+struct Pending<'a> {
     rec: bool,
-    statics: BTreeMap<Sym, (PendingVal, Span)>,
-    dynamics: Vec<(ast::Expr, PendingVal, Span)>,
+    statics: Statics<'a>,
+    dynamics: Vec<(N<'a>, PendingVal<'a>, Span)>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(rec: bool) -> Self {
+        Pending {
+            rec,
+            statics: Statics::new(),
+            dynamics: Vec::new(),
+        }
+    }
 }
 
 impl<'g> Compiler<'g> {
@@ -335,6 +603,7 @@ impl<'g> Compiler<'g> {
             file,
             dir: dir.into(),
             globals,
+            idents: FxHashMap::default(),
         }
     }
 
@@ -345,34 +614,50 @@ impl<'g> Compiler<'g> {
         self
     }
 
-    fn span(&self, r: rnix::TextRange) -> Span {
+    fn span(&self, (start, end): (u32, u32)) -> Span {
         Span {
             file: self.file,
-            start: r.start().into(),
-            end: r.end().into(),
+            start,
+            end,
         }
     }
 
-    fn node_span(&self, n: &impl AstNode) -> Span {
-        self.span(n.syntax().text_range())
+    /// An identifier's name, interned. rowan shares equal tokens, so the
+    /// name is looked up by the token's address: hashing the text into
+    /// the interner for every occurrence cost a seventh of compiling.
+    fn ident(&mut self, i: N) -> Sym {
+        let Some(t) = i.token(TOKEN_IDENT) else {
+            return sym(&i.text());
+        };
+        let k = t.g as *const GreenTokenData as usize;
+        if let Some(&s) = self.idents.get(&k) {
+            return s;
+        }
+        let s = sym(t.text());
+        self.idents.insert(k, s);
+        s
     }
 
-    pub fn compile_root(&mut self, root: &ast::Root) -> Result<Expr> {
-        match root.expr() {
+    fn node_span(&self, n: N) -> Span {
+        self.span(n.range())
+    }
+
+    fn compile_root(&mut self, root: N) -> Result<Expr> {
+        match root.nth_expr(0) {
             Some(e) => self.expr(e),
             None => Err(perr(
                 "syntax error, unexpected end of file",
-                self.span(root.syntax().text_range()),
+                self.node_span(root),
             )),
         }
     }
 
-    fn resolve(&self, name: &str, span: Span) -> Result<Expr> {
+    fn resolve(&self, name: Sym, span: Span) -> Result<Expr> {
         let mut withs = Vec::new();
         for (depth, scope) in self.scopes.iter().rev().enumerate() {
             match scope {
                 Scope::Static(m) => {
-                    if let Some(&idx) = m.get(name) {
+                    if let Some(&idx) = m.get(&key(name)) {
                         return Ok(Expr::Var {
                             depth: depth as u32,
                             idx,
@@ -390,82 +675,84 @@ impl<'g> Compiler<'g> {
             return Err(perr(format!("undefined variable '{}'", name), span));
         }
         Ok(Expr::WithVar {
-            name: sym(name),
+            name,
             withs: withs.into_boxed_slice(),
             span,
         })
     }
 
-    fn bx(&mut self, e: Option<ast::Expr>, parent: &impl AstNode) -> Result<Box<Expr>> {
+    fn bx(&mut self, e: Option<N>, parent: N) -> Result<Box<Expr>> {
         Ok(Box::new(self.opt(e, parent)?))
     }
 
-    fn opt(&mut self, e: Option<ast::Expr>, parent: &impl AstNode) -> Result<Expr> {
+    fn opt(&mut self, e: Option<N>, parent: N) -> Result<Expr> {
         match e {
             Some(e) => self.expr(e),
             None => Err(perr("syntax error", self.node_span(parent))),
         }
     }
 
-    pub fn expr(&mut self, e: ast::Expr) -> Result<Expr> {
+    fn expr(&mut self, e: N) -> Result<Expr> {
         // Deeply nested source (e.g. long `++` chains) must not blow the
         // native stack while lowering.
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.expr_inner(e))
     }
 
-    fn expr_inner(&mut self, e: ast::Expr) -> Result<Expr> {
-        let span = self.node_span(&e);
-        Ok(match e {
-            ast::Expr::Paren(p) => return self.opt(p.expr(), &p),
-            ast::Expr::Root(r) => return self.opt(r.expr(), &r),
-            ast::Expr::Error(_) => return Err(perr("syntax error", span)),
-            ast::Expr::Literal(l) => match l.kind() {
-                ast::LiteralKind::Integer(i) => match i.value() {
-                    Ok(v) => Expr::Const(Value::Int(v)),
-                    Err(_) => {
-                        return Err(perr(
-                            format!("invalid integer '{}'", i.syntax().text()),
-                            span,
-                        ))
-                    }
-                },
-                ast::LiteralKind::Float(f) => match f.value() {
-                    Ok(v) if v.is_finite() => Expr::Const(Value::Float(v)),
-                    _ => return Err(perr(format!("invalid float '{}'", f.syntax().text()), span)),
-                },
-                ast::LiteralKind::Uri(u) => Expr::Const(Value::str(u.syntax().text())),
-            },
-            ast::Expr::Ident(id) => {
-                let name = ident_sym(&id);
+    fn expr_inner(&mut self, n: N) -> Result<Expr> {
+        let span = self.node_span(n);
+        Ok(match n.kind() {
+            NODE_PAREN | NODE_ROOT => return self.opt(n.nth_expr(0), n),
+            NODE_LITERAL => {
+                let Some(t) = n
+                    .tokens()
+                    .find(|t| matches!(t.kind(), TOKEN_INTEGER | TOKEN_FLOAT | TOKEN_URI))
+                else {
+                    return Err(perr("syntax error", span));
+                };
+                match t.kind() {
+                    TOKEN_INTEGER => match t.text().parse::<i64>() {
+                        Ok(v) => Expr::Const(Value::Int(v)),
+                        Err(_) => {
+                            return Err(perr(format!("invalid integer '{}'", t.text()), span))
+                        }
+                    },
+                    TOKEN_FLOAT => match t.text().parse::<f64>() {
+                        Ok(v) if v.is_finite() => Expr::Const(Value::Float(v)),
+                        _ => return Err(perr(format!("invalid float '{}'", t.text()), span)),
+                    },
+                    _ => Expr::Const(Value::str(t.text())),
+                }
+            }
+            NODE_IDENT => {
+                let name = self.ident(n);
                 self.resolve(name, span)?
             }
-            ast::Expr::Str(s) => {
-                let parts = self.str_parts(&s)?;
+            NODE_STRING => {
+                let parts = self.str_parts(n)?;
                 match parts.as_slice() {
                     [] => Expr::Const(Value::str("")),
                     [StrPart::Lit(l)] => Expr::Const(Value::str(&**l)),
                     _ => Expr::Str { parts, span },
                 }
             }
-            ast::Expr::PathAbs(_)
-            | ast::Expr::PathRel(_)
-            | ast::Expr::PathHome(_)
-            | ast::Expr::PathSearch(_) => self.path(e, span)?,
-            ast::Expr::List(l) => {
+            NODE_PATH_ABS | NODE_PATH_REL | NODE_PATH_HOME | NODE_PATH_SEARCH => {
+                self.path(n, span)?
+            }
+            NODE_LIST => {
                 let mut items = Vec::new();
-                for it in l.items() {
+                for it in n.nodes().filter(|c| is_expr(c.kind())) {
                     items.push(self.expr(it)?);
                 }
                 Expr::List(items)
             }
-            ast::Expr::AttrSet(a) => {
-                let rec = a.rec_token().is_some();
-                let p = self.collect(&a, rec)?;
+            NODE_ATTR_SET => {
+                let rec = n.token(TOKEN_REC).is_some();
+                let p = self.collect(n, rec)?;
                 self.attrs(p, span)?
             }
-            ast::Expr::LegacyLet(l) => {
+            NODE_LEGACY_LET => {
                 // `let { …; body = e; }` is `(rec { … }).body`
-                let p = self.collect(&l, true)?;
+                let p = self.collect(n, true)?;
                 let a = self.attrs(p, span)?;
                 Expr::Select {
                     e: Box::new(a),
@@ -474,21 +761,24 @@ impl<'g> Compiler<'g> {
                     span,
                 }
             }
-            ast::Expr::LetIn(l) => {
-                let p = self.collect(&l, true)?;
+            NODE_LET_IN => {
+                let p = self.collect(n, true)?;
                 if let Some((_, _, s)) = p.dynamics.first() {
                     return Err(perr("dynamic attributes not allowed in let", *s));
                 }
-                self.scopes.push(Scope::Static(slot_map(p.statics.keys())));
-                let binds = self.bindings(p.statics, true);
-                let body = binds.and_then(|b| Ok((b, self.bx(l.body(), &l)?)));
+                let statics = p.statics.into_sorted();
+                self.scopes
+                    .push(Scope::Static(slot_map(statics.iter().map(|(k, _, _)| k))));
+                let binds = self.bindings(statics, true);
+                let body = binds.and_then(|b| Ok((b, self.bx(n.nth_expr(0), n)?)));
                 self.scopes.pop();
                 let (binds, body) = body?;
                 Expr::Let { binds, body }
             }
-            ast::Expr::Select(s) => {
-                let e = self.bx(s.expr(), &s)?;
-                let path = self.attrpath(s.attrpath(), &s)?;
+            NODE_SELECT => {
+                let (e, default) = n.exprs2();
+                let e = self.bx(e, n)?;
+                let path = self.attrpath(n.child(NODE_ATTRPATH), n)?;
                 // `builtins.foo` is a constant: resolve it now.
                 if let (Expr::Const(Value::Attrs(a)), [AttrKey::Static(k)]) = (&*e, path.as_slice())
                 {
@@ -498,7 +788,7 @@ impl<'g> Compiler<'g> {
                         }
                     }
                 }
-                let default = match s.default_expr() {
+                let default = match default {
                     Some(d) => Some(Box::new(self.expr(d)?)),
                     None => None,
                 };
@@ -509,21 +799,23 @@ impl<'g> Compiler<'g> {
                     span,
                 }
             }
-            ast::Expr::HasAttr(h) => {
-                let e = self.bx(h.expr(), &h)?;
-                let path = self.attrpath(h.attrpath(), &h)?;
+            NODE_HAS_ATTR => {
+                let e = self.bx(n.nth_expr(0), n)?;
+                let path = self.attrpath(n.child(NODE_ATTRPATH), n)?;
                 Expr::HasAttr { e, path, span }
             }
-            ast::Expr::Lambda(l) => Expr::Lambda(Box::new(self.lambda(&l, span)?)),
-            ast::Expr::Apply(a) => {
-                let f = self.bx(a.lambda(), &a)?;
-                let arg = self.bx(a.argument(), &a)?;
+            NODE_LAMBDA => Expr::Lambda(Box::new(self.lambda(n, span)?)),
+            NODE_APPLY => {
+                let (f, arg) = n.exprs2();
+                let f = self.bx(f, n)?;
+                let arg = self.bx(arg, n)?;
                 prim_call(Expr::Apply { f, arg, span })
             }
-            ast::Expr::With(w) => {
-                let ns = self.bx(w.namespace(), &w)?;
+            NODE_WITH => {
+                let (ns, body) = n.exprs2();
+                let ns = self.bx(ns, n)?;
                 self.scopes.push(Scope::With);
-                let body = self.bx(w.body(), &w);
+                let body = self.bx(body, n);
                 self.scopes.pop();
                 Expr::With {
                     ns,
@@ -531,37 +823,44 @@ impl<'g> Compiler<'g> {
                     span,
                 }
             }
-            ast::Expr::IfElse(i) => Expr::If {
-                cond: self.bx(i.condition(), &i)?,
-                then: self.bx(i.body(), &i)?,
-                else_: self.bx(i.else_body(), &i)?,
-                span,
-            },
-            ast::Expr::Assert(a) => {
-                let text = a
-                    .condition()
-                    .map(|c| c.syntax().text().to_string())
-                    .unwrap_or_default();
-                let cspan = a.condition().map(|c| self.node_span(&c)).unwrap_or(span);
+            NODE_IF_ELSE => {
+                let mut it = n.nodes().filter(|c| is_expr(c.kind()));
+                let (c, t, e) = (it.next(), it.next(), it.next());
+                Expr::If {
+                    cond: self.bx(c, n)?,
+                    then: self.bx(t, n)?,
+                    else_: self.bx(e, n)?,
+                    span,
+                }
+            }
+            NODE_ASSERT => {
+                let (cond, body) = n.exprs2();
+                let text = cond.map(|c| c.text()).unwrap_or_default();
+                let cspan = cond.map(|c| self.node_span(c)).unwrap_or(span);
                 Expr::Assert {
-                    cond: self.bx(a.condition(), &a)?,
-                    body: self.bx(a.body(), &a)?,
+                    cond: self.bx(cond, n)?,
+                    body: self.bx(body, n)?,
                     text,
                     span: cspan,
                 }
             }
-            ast::Expr::UnaryOp(u) => {
-                let inner = self.bx(u.expr(), &u)?;
-                match u.operator() {
+            NODE_UNARY_OP => {
+                let inner = self.bx(n.nth_expr(0), n)?;
+                match n
+                    .tokens()
+                    .find_map(|t| ast::UnaryOpKind::from_kind(t.kind()))
+                {
                     Some(ast::UnaryOpKind::Invert) => Expr::Not(inner, span),
                     Some(ast::UnaryOpKind::Negate) => Expr::Neg(inner, span),
                     None => return Err(perr("syntax error", span)),
                 }
             }
-            ast::Expr::BinOp(b) => {
-                let op = match b.operator() {
-                    Some(op) => op,
-                    None => return Err(perr("syntax error", span)),
+            NODE_BIN_OP => {
+                let Some((op, tok)) = n
+                    .tokens()
+                    .find_map(|t| ast::BinOpKind::from_kind(t.kind()).map(|k| (k, t)))
+                else {
+                    return Err(perr("syntax error", span));
                 };
                 use ast::BinOpKind as K;
                 let op = match op {
@@ -584,24 +883,34 @@ impl<'g> Compiler<'g> {
                     K::PipeLeft => BinOp::PipeLeft,
                 };
                 // Errors of an operator point at the operator itself.
-                let op_span = b
-                    .syntax()
-                    .children_with_tokens()
-                    .find(|t| ast::BinOpKind::from_kind(t.kind()).is_some())
-                    .map(|t| self.span(t.text_range()))
-                    .unwrap_or(span);
+                let op_span = self.span(tok.range());
+                let (l, r) = n.exprs2();
                 Expr::BinOp {
                     op,
-                    l: self.bx(b.lhs(), &b)?,
-                    r: self.bx(b.rhs(), &b)?,
+                    l: self.bx(l, n)?,
+                    r: self.bx(r, n)?,
                     span: op_span,
                 }
             }
-            ast::Expr::CurPos(_) => Expr::CurPos(span),
+            NODE_CUR_POS => Expr::CurPos(span),
+            // NODE_ERROR, and anything that is not an expression.
+            _ => return Err(perr("syntax error", span)),
         })
     }
 
-    fn str_parts(&mut self, s: &ast::Str) -> Result<Vec<StrPart>> {
+    fn str_parts(&mut self, n: N) -> Result<Vec<StrPart>> {
+        if let Some(t) = plain_str(n) {
+            return Ok(if t.is_empty() {
+                Vec::new()
+            } else {
+                vec![StrPart::Lit(t.into())]
+            });
+        }
+        // Indented strings and escapes: rnix's normaliser, on a red tree
+        // of this string alone.
+        let Some(s) = ast::Str::cast(n.red()) else {
+            return Err(perr("syntax error", self.node_span(n)));
+        };
         let mut parts = Vec::new();
         for p in s.normalized_parts() {
             match p {
@@ -611,7 +920,7 @@ impl<'g> Compiler<'g> {
                     }
                 }
                 InterpolPart::Interpolation(i) => {
-                    let e = self.opt(i.expr(), &i)?;
+                    let e = self.red_expr(n.off, i.expr(), i.syntax())?;
                     parts.push(StrPart::Expr(e));
                 }
             }
@@ -619,46 +928,60 @@ impl<'g> Compiler<'g> {
         Ok(parts)
     }
 
-    fn path(&mut self, e: ast::Expr, span: Span) -> Result<Expr> {
-        let (parts, kind) = match &e {
-            ast::Expr::PathAbs(p) => (p.parts(), 'a'),
-            ast::Expr::PathRel(p) => (p.parts(), 'r'),
-            ast::Expr::PathHome(p) => (p.parts(), 'h'),
-            ast::Expr::PathSearch(p) => {
-                let text = p.syntax().text().to_string();
-                let inner = text
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string();
-                // `<x>` is `__findFile __nixPath "x"`, resolved like any
-                // variable so that a user's binding can override it.
-                let find = self.resolve("__findFile", span)?;
-                let np = self.resolve("__nixPath", span)?;
-                return Ok(Expr::Apply {
-                    f: Box::new(Expr::Apply {
-                        f: Box::new(find),
-                        arg: Box::new(np),
-                        span,
-                    }),
-                    arg: Box::new(Expr::Const(Value::str(inner))),
-                    span,
-                });
+    /// Compile an expression found through a red tree rooted at `base`
+    /// (`N::red`), or report a syntax error at its parent.
+    fn red_expr(
+        &mut self,
+        base: u32,
+        e: Option<ast::Expr>,
+        parent: &rnix::SyntaxNode,
+    ) -> Result<Expr> {
+        let at = |r: rnix::TextRange| (base + u32::from(r.start()), base + u32::from(r.end()));
+        match e {
+            Some(e) => {
+                let s = e.syntax();
+                let (off, _) = at(s.text_range());
+                self.expr(N { g: s.green(), off })
             }
-            _ => unreachable!("path() called on a non-path"),
-        };
+            None => Err(perr("syntax error", self.span(at(parent.text_range())))),
+        }
+    }
+
+    fn path(&mut self, n: N, span: Span) -> Result<Expr> {
+        let kind = n.kind();
+        if kind == NODE_PATH_SEARCH {
+            let text = n.text();
+            let inner = text
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
+            // `<x>` is `__findFile __nixPath "x"`, resolved like any
+            // variable so that a user's binding can override it.
+            let find = self.resolve(sym("__findFile"), span)?;
+            let np = self.resolve(sym("__nixPath"), span)?;
+            return Ok(Expr::Apply {
+                f: Box::new(Expr::Apply {
+                    f: Box::new(find),
+                    arg: Box::new(np),
+                    span,
+                }),
+                arg: Box::new(Expr::Const(Value::str(inner))),
+                span,
+            });
+        }
         let mut out: Vec<StrPart> = Vec::new();
-        for (i, p) in parts.into_iter().enumerate() {
+        for (i, p) in n.children().enumerate() {
             match p {
-                InterpolPart::Literal(l) => {
-                    let mut t = l.text().to_string();
-                    if i == 0 && kind == 'h' {
+                rowan::NodeOrToken::Token(t) => {
+                    let mut t = t.text().to_string();
+                    if i == 0 && kind == NODE_PATH_HOME {
                         let home = std::env::var("HOME").unwrap_or_default();
                         t = format!("{}{}", home, &t[1..]);
                     }
                     out.push(StrPart::Lit(t.into()))
                 }
-                InterpolPart::Interpolation(ip) => {
-                    let e = self.opt(ip.expr(), &ip)?;
+                rowan::NodeOrToken::Node(ip) => {
+                    let e = self.opt(ip.nth_expr(0), ip)?;
                     out.push(StrPart::Expr(e))
                 }
             }
@@ -676,17 +999,13 @@ impl<'g> Compiler<'g> {
         })
     }
 
-    fn attrpath(
-        &mut self,
-        p: Option<ast::Attrpath>,
-        parent: &impl AstNode,
-    ) -> Result<Vec<AttrKey>> {
+    fn attrpath(&mut self, p: Option<N>, parent: N) -> Result<Vec<AttrKey>> {
         let Some(p) = p else {
             return Err(perr("syntax error", self.node_span(parent)));
         };
         let mut out = Vec::new();
-        for a in p.attrs() {
-            out.push(match self.attr_name(&a)? {
+        for a in p.nodes().filter(|a| is_attr(a.kind())) {
+            out.push(match self.attr_name(a)? {
                 Ok(s) => AttrKey::Static(s),
                 Err(e) => AttrKey::Dynamic(self.expr(e)?),
             });
@@ -694,61 +1013,53 @@ impl<'g> Compiler<'g> {
         Ok(out)
     }
 
-    /// A static name, or the expression computing a dynamic one.
-    fn attr_name(&mut self, a: &ast::Attr) -> Result<std::result::Result<Sym, ast::Expr>> {
-        Ok(match a {
-            ast::Attr::Ident(i) => Ok(ident_sym(i)),
-            ast::Attr::Str(s) => {
-                let parts = s.normalized_parts();
-                if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
-                    let mut name = String::new();
-                    for p in parts {
-                        if let InterpolPart::Literal(l) = p {
-                            name.push_str(&l)
-                        }
-                    }
-                    Ok(sym(&name))
-                } else {
-                    Err(ast::Expr::Str(s.clone()))
-                }
+    /// The name of a string without interpolations.
+    fn literal_str_name(&self, s: N) -> Result<Sym> {
+        if let Some(t) = plain_str(s) {
+            return Ok(sym(t));
+        }
+        let Some(st) = ast::Str::cast(s.red()) else {
+            return Err(perr("syntax error", self.node_span(s)));
+        };
+        let mut name = String::new();
+        for p in st.normalized_parts() {
+            if let InterpolPart::Literal(l) = p {
+                name.push_str(&l)
             }
-            ast::Attr::Dynamic(d) => match d.expr() {
+        }
+        Ok(sym(&name))
+    }
+
+    /// A static name, or the expression computing a dynamic one.
+    fn attr_name<'a>(&mut self, a: N<'a>) -> Result<std::result::Result<Sym, N<'a>>> {
+        Ok(match a.kind() {
+            NODE_IDENT => Ok(self.ident(a)),
+            NODE_STRING if str_is_literal(a) => Ok(self.literal_str_name(a)?),
+            NODE_STRING => Err(a),
+            _ => match a.nth_expr(0) {
                 // `${"name"}` with a plain string is a static name (as in
                 // Nix's parser)
-                Some(ast::Expr::Str(s))
-                    if s.normalized_parts()
-                        .iter()
-                        .all(|p| matches!(p, InterpolPart::Literal(_))) =>
-                {
-                    let mut name = String::new();
-                    for p in s.normalized_parts() {
-                        if let InterpolPart::Literal(l) = p {
-                            name.push_str(&l)
-                        }
-                    }
-                    Ok(sym(&name))
+                Some(s) if s.kind() == NODE_STRING && str_is_literal(s) => {
+                    Ok(self.literal_str_name(s)?)
                 }
                 Some(e) => Err(e),
-                None => return Err(perr("syntax error", self.node_span(d))),
+                None => return Err(perr("syntax error", self.node_span(a))),
             },
         })
     }
 
     /// Gather the entries of a set or `let`, merging nested attribute
     /// paths (`a.b = 1; a.c = 2;`) into one tree, as Nix's parser does.
-    fn collect(&mut self, node: &impl HasEntry, rec: bool) -> Result<Pending> {
-        let mut p = Pending {
-            rec,
-            statics: BTreeMap::new(),
-            dynamics: Vec::new(),
-        };
-        for entry in node.entries() {
-            match entry {
-                ast::Entry::Inherit(inh) => {
-                    let from = inh.from().and_then(|f| f.expr());
-                    for a in inh.attrs() {
-                        let aspan = self.node_span(&a);
-                        let name = match self.attr_name(&a)? {
+    fn collect<'a>(&mut self, node: N<'a>, rec: bool) -> Result<Pending<'a>> {
+        let mut p = Pending::new(rec);
+        let mut attrs: Vec<N<'a>> = Vec::new();
+        for entry in node.nodes() {
+            match entry.kind() {
+                NODE_INHERIT => {
+                    let from = entry.child(NODE_INHERIT_FROM).and_then(|f| f.nth_expr(0));
+                    for a in entry.nodes().filter(|a| is_attr(a.kind())) {
+                        let aspan = self.node_span(a);
+                        let name = match self.attr_name(a)? {
                             Ok(n) => n,
                             Err(_) => {
                                 return Err(perr(
@@ -757,40 +1068,42 @@ impl<'g> Compiler<'g> {
                                 ))
                             }
                         };
-                        let v = match &from {
-                            Some(f) => PendingVal::InheritFrom(f.clone(), name, aspan),
+                        let v = match from {
+                            Some(f) => PendingVal::InheritFrom(f, name, aspan),
                             None => PendingVal::Inherit(name, aspan),
                         };
-                        if let Some((_, prev)) = p.statics.get(&name) {
-                            return Err(dup_attr(name, aspan, *prev));
+                        if let Some((_, prev)) = p.statics.get_mut(name) {
+                            return Err(dup_attr(name, aspan, prev));
                         }
-                        p.statics.insert(name, (v, aspan));
+                        p.statics.insert(name, v, aspan);
                     }
                 }
-                ast::Entry::AttrpathValue(apv) => {
-                    let aspan = self.node_span(&apv);
-                    let Some(path) = apv.attrpath() else {
+                NODE_ATTRPATH_VALUE => {
+                    let aspan = self.node_span(entry);
+                    let Some(path) = entry.child(NODE_ATTRPATH) else {
                         return Err(perr("syntax error", aspan));
                     };
-                    let Some(value) = apv.value() else {
+                    let Some(value) = entry.nth_expr(0) else {
                         return Err(perr("syntax error", aspan));
                     };
-                    let attrs: Vec<ast::Attr> = path.attrs().collect();
+                    attrs.clear();
+                    attrs.extend(path.nodes().filter(|a| is_attr(a.kind())));
                     self.insert_path(&mut p, &attrs, value, aspan)?;
                 }
+                _ => {}
             }
         }
         Ok(p)
     }
 
-    fn insert_path(
+    fn insert_path<'a>(
         &mut self,
-        p: &mut Pending,
-        path: &[ast::Attr],
-        value: ast::Expr,
+        p: &mut Pending<'a>,
+        path: &[N<'a>],
+        value: N<'a>,
         span: Span,
     ) -> Result<()> {
-        let Some((first, rest)) = path.split_first() else {
+        let Some((&first, rest)) = path.split_first() else {
             return Err(perr("syntax error", span));
         };
         let fspan = self.node_span(first);
@@ -799,11 +1112,7 @@ impl<'g> Compiler<'g> {
                 if rest.is_empty() {
                     p.dynamics.push((dyn_expr, PendingVal::Ast(value), fspan));
                 } else {
-                    let mut inner = Pending {
-                        rec: false,
-                        statics: BTreeMap::new(),
-                        dynamics: Vec::new(),
-                    };
+                    let mut inner = Pending::new(false);
                     self.insert_path(&mut inner, rest, value, span)?;
                     p.dynamics
                         .push((dyn_expr, PendingVal::Nested(Box::new(inner), fspan), fspan));
@@ -811,50 +1120,43 @@ impl<'g> Compiler<'g> {
             }
             Ok(name) => {
                 if rest.is_empty() {
-                    if let Some((existing, prev)) = p.statics.get_mut(&name) {
+                    if let Some((existing, prev)) = p.statics.get_mut(name) {
                         // `a.b = 1; a = { c = 2; };` merges when the new
                         // value is a literal set and `a` was built from paths.
-                        if let (PendingVal::Nested(inner, _), ast::Expr::AttrSet(set)) =
-                            (&mut *existing, &value)
-                        {
-                            if set.rec_token().is_none() {
-                                let extra = self.collect(set, false)?;
+                        if let PendingVal::Nested(inner, _) = existing {
+                            if value.kind() == NODE_ATTR_SET && value.token(TOKEN_REC).is_none() {
+                                let extra = self.collect(value, false)?;
                                 merge_pending(inner, extra, name)?;
                                 return Ok(());
                             }
                         }
-                        return Err(dup_attr(name, fspan, *prev));
+                        return Err(dup_attr(name, fspan, prev));
                     }
-                    p.statics.insert(name, (PendingVal::Ast(value), fspan));
+                    p.statics.insert(name, PendingVal::Ast(value), fspan);
                 } else {
-                    let entry = p.statics.get_mut(&name);
-                    match entry {
+                    match p.statics.get_mut(name) {
                         None => {
-                            let mut inner = Pending {
-                                rec: false,
-                                statics: BTreeMap::new(),
-                                dynamics: Vec::new(),
-                            };
+                            let mut inner = Pending::new(false);
                             self.insert_path(&mut inner, rest, value, span)?;
-                            p.statics
-                                .insert(name, (PendingVal::Nested(Box::new(inner), fspan), fspan));
+                            p.statics.insert(
+                                name,
+                                PendingVal::Nested(Box::new(inner), fspan),
+                                fspan,
+                            );
                         }
-                        Some((existing, prev)) => {
-                            let prev = *prev;
-                            match existing {
-                                PendingVal::Nested(inner, _) => {
-                                    self.insert_path(inner, rest, value, span)?;
-                                }
-                                PendingVal::Ast(ast::Expr::AttrSet(set)) => {
-                                    let set = set.clone();
-                                    let mut inner =
-                                        self.collect(&set, set.rec_token().is_some())?;
-                                    self.insert_path(&mut inner, rest, value, span)?;
-                                    *existing = PendingVal::Nested(Box::new(inner), prev);
-                                }
-                                _ => return Err(dup_attr(name, fspan, prev)),
+                        Some((existing, prev)) => match existing {
+                            PendingVal::Nested(inner, _) => {
+                                self.insert_path(inner, rest, value, span)?;
                             }
-                        }
+                            PendingVal::Ast(set) if set.kind() == NODE_ATTR_SET => {
+                                let set = *set;
+                                let mut inner =
+                                    self.collect(set, set.token(TOKEN_REC).is_some())?;
+                                self.insert_path(&mut inner, rest, value, span)?;
+                                *existing = PendingVal::Nested(Box::new(inner), prev);
+                            }
+                            _ => return Err(dup_attr(name, fspan, prev)),
+                        },
                     }
                 }
             }
@@ -864,16 +1166,23 @@ impl<'g> Compiler<'g> {
 
     fn attrs(&mut self, p: Pending, span: Span) -> Result<Expr> {
         let rec = p.rec;
+        let statics = p.statics.into_sorted();
         if rec {
-            self.scopes.push(Scope::Static(slot_map(p.statics.keys())));
+            self.scopes
+                .push(Scope::Static(slot_map(statics.iter().map(|(k, _, _)| k))));
         }
         let r = (|| -> Result<Expr> {
-            let statics = self.bindings(p.statics, rec)?;
+            let statics = self.bindings(statics, rec)?;
             let mut dynamics = Vec::new();
             for (name, val, dspan) in p.dynamics {
                 let n = self.expr(name)?;
                 let v = self.pending_val(val, false)?;
                 dynamics.push((n, v, dspan));
+            }
+            if dynamics.is_empty() {
+                if let Some(v) = constant_set(&statics) {
+                    return Ok(Expr::Folded(v, span));
+                }
             }
             Ok(Expr::Attrs(Box::new(AttrsDef {
                 rec,
@@ -893,11 +1202,11 @@ impl<'g> Compiler<'g> {
     /// itself (rec/let): the evaluator evaluates them in the parent env.
     fn bindings(
         &mut self,
-        statics: BTreeMap<Sym, (PendingVal, Span)>,
+        statics: Vec<(Sym, PendingVal, Span)>,
         in_binding_scope: bool,
     ) -> Result<Vec<Binding>> {
         let mut out = Vec::with_capacity(statics.len());
-        for (name, (val, span)) in statics {
+        for (name, val, span) in statics {
             let inherited = in_binding_scope && matches!(val, PendingVal::Inherit(..));
             let value = self.pending_val(val, in_binding_scope)?;
             if let Expr::Lambda(l) = &value {
@@ -947,28 +1256,36 @@ impl<'g> Compiler<'g> {
     /// whose scope is on top: the whole chain binds its arguments in one
     /// frame (slot `pos` is this lambda's argument), so applying it to all
     /// of them builds one frame, not one per argument.
-    fn chain_lambda(&mut self, l: &ast::Lambda, span: Span, pos: u32) -> Result<LambdaDef> {
-        let name: Sym = match l.param() {
-            Some(ast::Param::IdentParam(ip)) => {
-                ip.ident().map(|i| ident_sym(&i)).unwrap_or_else(|| sym(""))
-            }
+    fn chain_lambda(&mut self, l: N, span: Span, pos: u32) -> Result<LambdaDef> {
+        let name: Sym = match l
+            .nodes()
+            .find(|c| matches!(c.kind(), NODE_IDENT_PARAM | NODE_PATTERN))
+        {
+            Some(ip) if ip.kind() == NODE_IDENT_PARAM => ip
+                .child(NODE_IDENT)
+                .map(|i| self.ident(i))
+                .unwrap_or_else(|| sym("")),
             _ => return Err(perr("syntax error", span)),
         };
         if let Some(Scope::Static(m)) = self.scopes.last_mut() {
             // a later argument of the same name shadows an earlier one
-            m.insert(name, pos);
+            m.insert(key(name), pos);
         }
-        let mut body_ast = l.body();
-        while let Some(ast::Expr::Paren(p)) = &body_ast {
-            body_ast = p.expr();
+        let mut body_n = l.nth_expr(0);
+        while let Some(p) = body_n.filter(|p| p.kind() == NODE_PAREN) {
+            body_n = p.nth_expr(0);
         }
-        let body = match body_ast {
-            Some(ast::Expr::Lambda(inner))
-                if matches!(inner.param(), Some(ast::Param::IdentParam(_))) =>
+        let body = match body_n {
+            Some(inner)
+                if inner.kind() == NODE_LAMBDA
+                    && inner
+                        .nodes()
+                        .find(|c| matches!(c.kind(), NODE_IDENT_PARAM | NODE_PATTERN))
+                        .is_some_and(|p| p.kind() == NODE_IDENT_PARAM) =>
             {
-                let ispan = self.node_span(&inner);
+                let ispan = self.node_span(inner);
                 let d = stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-                    self.chain_lambda(&inner, ispan, pos + 1)
+                    self.chain_lambda(inner, ispan, pos + 1)
                 })?;
                 Expr::Lambda(Box::new(d))
             }
@@ -987,95 +1304,122 @@ impl<'g> Compiler<'g> {
         })
     }
 
-    fn lambda(&mut self, l: &ast::Lambda, span: Span) -> Result<LambdaDef> {
-        let Some(param) = l.param() else {
+    fn lambda(&mut self, l: N, span: Span) -> Result<LambdaDef> {
+        let Some(param) = l
+            .nodes()
+            .find(|c| matches!(c.kind(), NODE_IDENT_PARAM | NODE_PATTERN))
+        else {
             return Err(perr("syntax error", span));
         };
-        match param {
-            ast::Param::IdentParam(_) => {
-                self.scopes.push(Scope::Static(HashMap::new()));
-                let r = self.chain_lambda(l, span, 0);
-                self.scopes.pop();
-                let mut def = r?;
-                // every lambda of the chain gets the frame size
-                let n = def.chain_len();
-                let mut d = &mut def;
-                loop {
-                    d.nslots = n;
-                    match &mut d.body {
-                        Expr::Lambda(inner) if inner.pos > 0 => d = inner,
-                        _ => break,
-                    }
+        if param.kind() == NODE_IDENT_PARAM {
+            self.scopes.push(Scope::Static(FxHashMap::default()));
+            let r = self.chain_lambda(l, span, 0);
+            self.scopes.pop();
+            let mut def = r?;
+            // every lambda of the chain gets the frame size
+            let n = def.chain_len();
+            let mut d = &mut def;
+            loop {
+                d.nslots = n;
+                match &mut d.body {
+                    Expr::Lambda(inner) if inner.pos > 0 => d = inner,
+                    _ => break,
                 }
-                Ok(def)
             }
-            ast::Param::Pattern(pat) => {
-                let mut names: Vec<(Sym, Option<ast::Expr>, Span)> = Vec::new();
-                for ent in pat.pat_entries() {
-                    let n: Sym = ent
-                        .ident()
-                        .map(|i| ident_sym(&i))
-                        .unwrap_or_else(|| sym(""));
-                    let espan = self.node_span(&ent);
-                    if names.iter().any(|(m, _, _)| *m == n) {
-                        return Err(perr(
-                            format!("duplicate formal function argument '{}'", n),
-                            espan,
-                        ));
-                    }
-                    names.push((n, ent.default(), espan));
-                }
-                let at: Option<Sym> = pat
-                    .pat_bind()
-                    .and_then(|b| b.ident())
-                    .map(|i| ident_sym(&i));
-                if let Some(a) = &at {
-                    if names.iter().any(|(m, _, _)| m == a) {
-                        return Err(perr(
-                            format!("duplicate formal function argument '{}'", a),
-                            span,
-                        ));
-                    }
-                }
-                let mut m = HashMap::new();
-                for (i, (n, _, _)) in names.iter().enumerate() {
-                    m.insert(*n, i as u32);
-                }
-                if let Some(a) = &at {
-                    m.insert(*a, names.len() as u32);
-                }
-                let nslots = names.len() as u32 + at.is_some() as u32;
-                self.scopes.push(Scope::Static(m));
-                let r = (|| -> Result<(FormalEntries, Expr)> {
-                    let mut entries = Vec::new();
-                    for (n, d, _) in names {
-                        let d = match d {
-                            Some(d) => Some(self.expr(d)?),
-                            None => None,
-                        };
-                        entries.push((n, d));
-                    }
-                    let body = self.opt(l.body(), l)?;
-                    Ok((entries, body))
-                })();
-                self.scopes.pop();
-                let (entries, body) = r?;
-                Ok(LambdaDef {
-                    name: Default::default(),
-                    arg: at,
-                    formals: Some(Formals {
-                        entries,
-                        ellipsis: pat.ellipsis_token().is_some(),
-                    }),
-                    body,
+            return Ok(def);
+        }
+        let pat = param;
+        let mut names: Vec<(Sym, Option<N>, Span)> = Vec::new();
+        for ent in pat.nodes().filter(|c| c.kind() == NODE_PAT_ENTRY) {
+            let default = ent.nth_expr(1);
+            let n: Sym = ent
+                .child(NODE_IDENT)
+                .map(|i| self.ident(i))
+                .unwrap_or_else(|| sym(""));
+            let espan = self.node_span(ent);
+            if names.iter().any(|(m, _, _)| *m == n) {
+                return Err(perr(
+                    format!("duplicate formal function argument '{}'", n),
+                    espan,
+                ));
+            }
+            names.push((n, default, espan));
+        }
+        let at: Option<Sym> = pat
+            .child(NODE_PAT_BIND)
+            .and_then(|b| b.child(NODE_IDENT))
+            .map(|i| self.ident(i));
+        if let Some(a) = &at {
+            if names.iter().any(|(m, _, _)| m == a) {
+                return Err(perr(
+                    format!("duplicate formal function argument '{}'", a),
                     span,
-                    nslots,
-                    strict_arg: false,
-                    pos: 0,
-                })
+                ));
             }
         }
+        let mut m = FxHashMap::default();
+        for (i, (n, _, _)) in names.iter().enumerate() {
+            m.insert(key(n), i as u32);
+        }
+        if let Some(a) = at {
+            m.insert(key(a), names.len() as u32);
+        }
+        let nslots = names.len() as u32 + at.is_some() as u32;
+        self.scopes.push(Scope::Static(m));
+        let r = (|| -> Result<(FormalEntries, Expr)> {
+            let mut entries = Vec::new();
+            for (n, d, _) in names {
+                let d = match d {
+                    Some(d) => Some(self.expr(d)?),
+                    None => None,
+                };
+                entries.push((n, d));
+            }
+            let body = self.opt(l.nth_expr(0), l)?;
+            Ok((entries, body))
+        })();
+        self.scopes.pop();
+        let (entries, body) = r?;
+        Ok(LambdaDef {
+            name: Default::default(),
+            arg: at,
+            formals: Some(Formals {
+                entries,
+                ellipsis: pat.token(TOKEN_ELLIPSIS).is_some(),
+            }),
+            body,
+            span,
+            nslots,
+            strict_arg: false,
+            pos: 0,
+        })
     }
+}
+
+/// A set literal whose attributes are all plain constants (`{ v = 2; }`,
+/// `{ }`): built once, here, and shared by every evaluation. It stays a
+/// `Folded` expression, so a set holding it still gets a thunk (printed
+/// `<CODE>` until forced), as with a fresh set. Only scalars qualify:
+/// their equality is structural, so sharing the set is unobservable.
+fn constant_set(statics: &[Binding]) -> Option<Value> {
+    let mut entries = Vec::with_capacity(statics.len());
+    for b in statics {
+        match &b.value {
+            Expr::Const(
+                v @ (Value::Null
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Str(_)
+                | Value::Path(_)),
+            ) => entries.push((b.name, v.clone())),
+            _ => return None,
+        }
+    }
+    let positions = statics.iter().map(|b| (b.name, b.span)).collect();
+    let mut a = crate::value::Attrs::from_sorted(entries);
+    a.positions = Some(crate::value::Positions::Table(Rc::new(positions)));
+    Some(Value::attrs(a))
 }
 
 /// Slot numbers of a binding scope: the names in order.
@@ -1154,16 +1498,16 @@ fn prim_call(e: Expr) -> Expr {
     }
 }
 
-fn slot_map<'a>(names: impl Iterator<Item = &'a Sym>) -> HashMap<Sym, u32> {
-    names.enumerate().map(|(i, k)| (*k, i as u32)).collect()
+fn slot_map<'a>(names: impl Iterator<Item = &'a Sym>) -> FxHashMap<usize, u32> {
+    names.enumerate().map(|(i, k)| (key(k), i as u32)).collect()
 }
 
-fn merge_pending(into: &mut Pending, extra: Pending, outer: &str) -> Result<()> {
-    for (k, (v, s)) in extra.statics {
-        if let Some((_, prev)) = into.statics.get(&k) {
-            return Err(dup_attr(&format!("{}.{}", outer, k), s, *prev));
+fn merge_pending<'a>(into: &mut Pending<'a>, extra: Pending<'a>, outer: &str) -> Result<()> {
+    for (k, v, s) in extra.statics.into_sorted() {
+        if let Some((_, prev)) = into.statics.get_mut(k) {
+            return Err(dup_attr(&format!("{}.{}", outer, k), s, prev));
         }
-        into.statics.insert(k, (v, s));
+        into.statics.insert(k, v, s);
     }
     into.dynamics.extend(extra.dynamics);
     Ok(())
@@ -1182,15 +1526,6 @@ fn dup_attr(name: &str, span: Span, prev: Span) -> Box<EvalError> {
     e
 }
 
-/// An identifier's name, interned. Read from its token: formatting the
-/// node's `SyntaxText` went through `fmt` and cost a tenth of compiling.
-fn ident_sym(i: &ast::Ident) -> Sym {
-    match i.ident_token() {
-        Some(t) => sym(t.text()),
-        None => sym(&i.syntax().text().to_string()),
-    }
-}
-
 /// Parse `text` as Nix and compile it. `name` is used in error locations.
 pub fn parse_and_compile(
     text: Rc<str>,
@@ -1204,12 +1539,15 @@ pub fn parse_and_compile(
     if let Some(e) = parse.errors().first() {
         return Err(parse_error(e, file, text.len()));
     }
-    let root = parse.tree();
+    let root = parse.syntax();
     let mut c = Compiler::new(file, dir, globals);
     if let Some(names) = root_scope {
         c = c.with_root_scope(names);
     }
-    let e = c.compile_root(&root)?;
+    let e = c.compile_root(N {
+        g: root.green(),
+        off: 0,
+    })?;
     Ok(Box::leak(Box::new(e)))
 }
 
@@ -1268,4 +1606,37 @@ fn parse_error(e: &rnix::ParseError, file: FileId, len: usize) -> Box<EvalError>
         _ => ("syntax error".to_string(), eof),
     };
     EvalError::new(ErrorKind::Parse, msg, Some(span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sorting by (prefix, name) gives the names' byte order, including
+    /// names with NUL bytes, shared eight-byte prefixes and non-ASCII.
+    #[test]
+    fn prefix_order_is_name_order() {
+        let mut names: Vec<String> = vec![
+            "".into(),
+            "a".into(),
+            "a\0".into(),
+            "a\0\0".into(),
+            "a\u{1}".into(),
+            "abcdefgh".into(),
+            "abcdefgh\0".into(),
+            "abcdefghi".into(),
+            "abcdefgg".into(),
+            "\u{e9}t\u{e9}".into(),
+            "Z".into(),
+        ];
+        for i in 0..300 {
+            names.push(format!("a{}", i * 7 % 1000));
+            names.push(format!("service-number-{}", i));
+        }
+        let mut by_prefix: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        by_prefix.sort_by_cached_key(|s| (name_prefix(s), *s));
+        let mut plain = by_prefix.clone();
+        plain.sort();
+        assert_eq!(by_prefix, plain);
+    }
 }

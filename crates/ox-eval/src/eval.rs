@@ -628,12 +628,11 @@ impl Eval {
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
         let (entries, scope) = if def.rec {
             let new = self.bind_env(&def.statics, env);
-            let slots: Vec<Value> = new.slots().to_vec();
             let entries: Vec<(Sym, Value)> = def
                 .statics
                 .iter()
-                .zip(slots)
-                .map(|(b, v)| (b.name, v))
+                .zip(new.slots())
+                .map(|(b, v)| (b.name, v.clone()))
                 .collect();
             (entries, new)
         } else {
@@ -684,7 +683,22 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = self.eval(x, env)?;
+                    let v = match to_string_arg(x) {
+                        // `"a${toString i}"`: the argument is forced as
+                        // the primop would, and an integer is written
+                        // straight into the buffer (no string value).
+                        Some((op, arg, aspan)) => {
+                            let a = self.thunk(arg, env);
+                            match self.force(a)? {
+                                Value::Int(i) => {
+                                    push_int(s, i);
+                                    continue;
+                                }
+                                a => (op.f)(self, &[a], aspan)?,
+                            }
+                        }
+                        None => self.eval(x, env)?,
+                    };
                     // strings are appended in place, not copied first
                     if let Value::Str(ns) = &v {
                         s.push_str(&ns.s);
@@ -752,8 +766,29 @@ impl Eval {
                     return type_err("value is null while a string was expected", span);
                 }
             };
-            let a = match &v {
-                Value::Attrs(a) => a.clone(),
+            // The attribute, read through a borrow of the set: an
+            // evaluated value is cloned out directly, a pending thunk is
+            // forced after the borrow ends.
+            let pending = match &v {
+                Value::Attrs(a) => match a.get(name) {
+                    Some(Value::Thunk(t)) => match t.done_ref() {
+                        Some(x) => Ok(x.clone()),
+                        None => Err(t.clone()),
+                    },
+                    Some(x) => Ok(x.clone()),
+                    None => {
+                        if let Some(d) = default {
+                            return self.eval(d, env);
+                        }
+                        let mut er = EvalError::new(
+                            ErrorKind::Other,
+                            format!("attribute '{}' missing", name),
+                            Some(span),
+                        );
+                        er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
+                        return Err(er);
+                    }
+                },
                 other => {
                     if let Some(d) = default {
                         return self.eval(d, env);
@@ -768,34 +803,20 @@ impl Eval {
                     );
                 }
             };
-            match a.get(name) {
-                Some(x) => {
-                    let x = x.clone();
-                    v = self.force(x).context(|| {
-                        (
-                            format!(
-                                "while evaluating the attribute '{}'",
-                                path_string(path, i, name)
-                            ),
-                            // the selection site (the user's code); the definition
-                            // may be deep in a library
-                            Some(span),
-                        )
-                    })?;
-                }
-                None => {
-                    if let Some(d) = default {
-                        return self.eval(d, env);
-                    }
-                    let mut er = EvalError::new(
-                        ErrorKind::Other,
-                        format!("attribute '{}' missing", name),
+            v = match pending {
+                Ok(x) => x,
+                Err(t) => self.force_pending(&t).context(|| {
+                    (
+                        format!(
+                            "while evaluating the attribute '{}'",
+                            path_string(path, i, name)
+                        ),
+                        // the selection site (the user's code); the definition
+                        // may be deep in a library
                         Some(span),
-                    );
-                    er.hint = did_you_mean(name, a.entries().iter().map(|(k, _)| &**k));
-                    return Err(er);
-                }
-            }
+                    )
+                })?,
+            };
         }
         Ok(v)
     }
@@ -1948,6 +1969,41 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
         },
         _ => None,
     }
+}
+
+/// `builtins.toString arg` (resolved at compile time): the primop, its
+/// argument and the application's span.
+fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
+    match x {
+        Expr::Apply { f, arg, span } => match &**f {
+            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
+                if op.name == "toString" && op.arity == 1 =>
+            {
+                Some((op, arg, *span))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An integer in decimal, as `toString` writes it.
+fn push_int(s: &mut String, i: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut p = buf.len();
+    loop {
+        p -= 1;
+        buf[p] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        s.push('-');
+    }
+    s.extend(buf[p..].iter().map(|&b| b as char));
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {
