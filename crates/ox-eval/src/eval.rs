@@ -683,20 +683,19 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = match to_string_arg(x) {
+                    let v = match to_string_arg(x, env) {
                         // `"a${toString i}"`: the argument is forced as
-                        // the primop would, and an integer is written
-                        // straight into the buffer (no string value).
-                        Some((op, arg, aspan)) => {
-                            let a = self.thunk(arg, env);
-                            match self.force(a)? {
-                                Value::Int(i) => {
-                                    push_int(s, i);
-                                    continue;
-                                }
-                                a => (op.f)(self, &[a], aspan)?,
+                        // the primop would (evaluated directly: a thunk
+                        // of it could not be seen by anyone else), and an
+                        // integer is written straight into the buffer (no
+                        // string value).
+                        Some((f, arg, aspan)) => match self.eval(arg, env)? {
+                            Value::Int(i) => {
+                                push_int(s, i);
+                                continue;
                             }
-                        }
+                            a => f(self, &[a], aspan)?,
+                        },
                         None => self.eval(x, env)?,
                     };
                     // strings are appended in place, not copied first
@@ -1973,18 +1972,24 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
 
 /// `builtins.toString arg` (resolved at compile time): the primop, its
 /// argument and the application's span.
-fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
-    match x {
-        Expr::Apply { f, arg, span } => match &**f {
-            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
-                if op.name == "toString" && op.arity == 1 =>
-            {
-                Some((op, arg, *span))
-            }
-            _ => None,
+fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
+    let Expr::Apply { f, arg, span } = x else {
+        return None;
+    };
+    let op = match &**f {
+        Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _) => op,
+        // `inherit (builtins) toString;`: a variable holding the primop
+        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+            Value::PrimOp(op) => op,
+            Value::Thunk(t) => match t.done_ref() {
+                Some(Value::PrimOp(op)) => op,
+                _ => return None,
+            },
+            _ => return None,
         },
-        _ => None,
-    }
+        _ => return None,
+    };
+    (op.name == "toString" && op.arity == 1).then_some((op.f, &**arg, *span))
 }
 
 /// An integer in decimal, as `toString` writes it.
