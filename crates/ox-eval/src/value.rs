@@ -663,6 +663,12 @@ impl Env {
         a.0 == b.0
     }
 
+    /// The frame's address, for caches keyed by identity (which must keep
+    /// the frame alive while the key is in use).
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
     #[inline]
     pub fn lookup(&self, depth: u32, idx: u32) -> Value {
         self.lookup_ref(depth, idx).clone()

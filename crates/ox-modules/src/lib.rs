@@ -15,6 +15,7 @@
 pub mod docs;
 pub mod modules;
 pub mod nixdir;
+pub mod share;
 pub mod types;
 pub mod util;
 

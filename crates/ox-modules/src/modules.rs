@@ -22,6 +22,7 @@ use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
 use ox_eval::value::{sym, Attrs, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
+use crate::share;
 use crate::types;
 use crate::util::*;
 
@@ -52,7 +53,7 @@ pub fn current_lib() -> Value {
 pub struct Sys {
     lib: Value,
     special: Rc<Attrs>,
-    prefix: Vec<String>,
+    prefix: Loc,
     class: Option<String>,
     /// The arguments evalModules was called with (for extendModules).
     orig: Rc<Attrs>,
@@ -65,7 +66,13 @@ pub struct Sys {
     building: Cell<bool>,
     /// Whether `config` has a freeform part (known once it was built).
     freeform: Cell<bool>,
+    /// `plain_module_defs`, once known.
+    module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
 }
+
+/// The definitions of `_module`, each a plain set (see
+/// `Sys::plain_module_defs`).
+type PlainModuleDefs = SmallVec<[(RawDef, Rc<Attrs>); 4]>;
 
 /// What the module arguments hold instead of the evaluation: the `Sys`
 /// weakly, and the `config`/`options` sets weakly. Once the `Sys` is
@@ -105,7 +112,7 @@ impl Handle {
             return Ok(s.clone());
         }
         REBUILDS.with(|r| r.set(r.get() + 1));
-        let s = Sys::new(ev, self.lib.clone(), self.orig.clone())?;
+        let s = Sys::new(ev, self.lib.clone(), self.orig.clone(), None)?;
         *self.rebuilt.borrow_mut() = Some(s.clone());
         Ok(s)
     }
@@ -193,10 +200,10 @@ fn strings(v: &[Rc<str>]) -> Vec<String> {
 }
 
 /// `loc ++ [name]` in one allocation.
-pub fn loc_with(loc: &[String], name: &str) -> Vec<String> {
+pub fn loc_with(loc: &[Sym], name: Sym) -> Loc {
     let mut l = Vec::with_capacity(loc.len() + 1);
-    l.extend(loc.iter().cloned());
-    l.push(name.to_string());
+    l.extend_from_slice(loc);
+    l.push(name);
     l
 }
 
@@ -234,18 +241,31 @@ pub fn eval_modules(ev: &mut Eval, lib: Value, args: Value, _in_sub: bool) -> Re
             ));
         }
     }
-    Ok(Sys::new(ev, lib, a)?.result())
+    Ok(Sys::new(ev, lib, a, None)?.result())
+}
+
+/// A submodule's `config`: what `(evalModules args).config` gives, for
+/// `args` built by the submodule type with `prefix` = `loc`, without the
+/// result set around it (nothing else of it is read) and without reading
+/// the prefix back from its list.
+pub fn eval_sub_config(ev: &mut Eval, lib: Value, args: Value, loc: &[Sym]) -> Result<Value> {
+    LIB.with(|l| *l.borrow_mut() = lib.clone());
+    let a = force_attrs(ev, &args, "the argument of lib.evalModules")?;
+    Sys::new(ev, lib, a, Some(loc.to_vec()))?.result_config(ev)
 }
 
 impl Sys {
-    fn new(ev: &mut Eval, lib: Value, a: Rc<Attrs>) -> Result<Rc<Sys>> {
+    /// `prefix`: the prefix when the caller has it (otherwise read from
+    /// the arguments).
+    fn new(ev: &mut Eval, lib: Value, a: Rc<Attrs>, prefix: Option<Loc>) -> Result<Rc<Sys>> {
         let special = match a.get("specialArgs") {
             Some(v) => force_attrs(ev, v, "the specialArgs of lib.evalModules")?,
             None => Rc::new(Attrs::new()),
         };
-        let prefix = match a.get("prefix") {
-            Some(v) => loc_from_value(ev, v)?,
-            None => Vec::new(),
+        let prefix = match (prefix, a.get("prefix")) {
+            (Some(p), _) => p,
+            (None, Some(v)) => loc_from_value(ev, v)?,
+            (None, None) => Vec::new(),
         };
         let class = match a.get("class") {
             Some(v) => match ev.force(v.clone())? {
@@ -274,34 +294,38 @@ impl Sys {
             }),
             building: Cell::new(false),
             freeform: Cell::new(true),
+            module_defs: OnceCell::new(),
         }))
+    }
+
+    /// The result's `config` (without `_module`).
+    fn result_config(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
+        // Keep the option tree while checking and building.
+        let root = self.root(ev)?;
+        self.check_unmatched(ev)?;
+        let entries: Vec<(Sym, Value)> = if self.freeform_type(ev)?.is_none() {
+            self.freeform.set(false);
+            // the declared names but `_module`: `config` itself
+            // (with `_module`) is built only if a module reads it
+            // after this set is gone
+            root.config_entries(ev, Some("_module"))?
+        } else {
+            let c = self.config_set(ev)?;
+            let c = force_attrs(ev, &c, "config")?;
+            c.entries()
+                .iter()
+                .filter(|(k, _)| *k != "_module")
+                .cloned()
+                .collect()
+        };
+        let r = Value::attrs(Attrs::from_sorted(entries));
+        self.handle.result.set(&r);
+        Ok(r)
     }
 
     fn result(self: &Rc<Self>) -> Value {
         let s1 = self.clone();
-        let config = lazy(move |ev| {
-            // Keep the option tree while checking and building.
-            let root = s1.root(ev)?;
-            s1.check_unmatched(ev)?;
-            let entries: Vec<(Sym, Value)> = if s1.freeform_type(ev)?.is_none() {
-                s1.freeform.set(false);
-                // the declared names but `_module`: `config` itself
-                // (with `_module`) is built only if a module reads it
-                // after this set is gone
-                root.config_entries(ev, Some("_module"))?
-            } else {
-                let c = s1.config_set(ev)?;
-                let c = force_attrs(ev, &c, "config")?;
-                c.entries()
-                    .iter()
-                    .filter(|(k, _)| *k != "_module")
-                    .cloned()
-                    .collect()
-            };
-            let r = Value::attrs(Attrs::from_sorted(entries));
-            s1.handle.result.set(&r);
-            Ok(r)
-        });
+        let config = lazy(move |ev| s1.result_config(ev));
         let s2 = self.clone();
         let options = lazy(move |ev| {
             let _root = s2.root(ev)?;
@@ -424,10 +448,83 @@ impl Sys {
         }
     }
 
+    /// The definitions of `_module` when only the internal module
+    /// declares `_module` and every definition of it is a plain set
+    /// without properties (the rule: the internal module's and a
+    /// submodule's `name`): `_module.check`, `freeformType` and `args.<n>`
+    /// are then read from them without building the `_module` node (its
+    /// indexes cost as much as a small submodule's options).
+    /// `None`: the general way.
+    fn plain_module_defs(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Rc<PlainModuleDefs>>> {
+        if let Some(m) = self.module_defs.get() {
+            return Ok(m.clone());
+        }
+        let root = self.root(ev)?;
+        let internal = match root
+            .decl_index(ev)?
+            .by_name
+            .get("_module")
+            .map(|d| d.as_slice())
+        {
+            Some([(_, d, _)]) => is_internal_decl("_module", d),
+            _ => false,
+        };
+        let r = if internal {
+            let dx = root.def_index(ev)?;
+            let mut out = PlainModuleDefs::new();
+            for d in dx.get("_module").map(|v| v.as_slice()).unwrap_or_default() {
+                if !d.wraps.is_empty() {
+                    out.clear();
+                    break;
+                }
+                // what the `_module` node's `def_index` does first, with
+                // its context for errors
+                let plain = (|| {
+                    let v = ev.force(d.value.clone())?;
+                    Ok(match &v {
+                        Value::Attrs(a) if type_tag_force(ev, &v)?.is_none() => Some(a.clone()),
+                        _ => None,
+                    })
+                })()
+                .context(|| {
+                    (
+                        format!(
+                            "while evaluating definitions from `{}' at `{}':",
+                            d.file,
+                            show_option(&loc_with(&self.prefix, "_module"))
+                        ),
+                        d.pos,
+                    )
+                })?;
+                match plain {
+                    Some(a) => out.push((d.clone(), a)),
+                    None => {
+                        out.clear();
+                        break;
+                    }
+                }
+            }
+            (!out.is_empty()).then(|| Rc::new(out))
+        } else {
+            None
+        };
+        let _ = self.module_defs.set(r.clone());
+        Ok(r)
+    }
+
     /// `config._module.<name>`, read from the option tree (building
     /// `config` sets for it cost as much as the rest of a small
     /// submodule evaluation).
     fn module_option(self: &Rc<Self>, ev: &mut Eval, name: &str) -> Result<Option<Value>> {
+        // Only the internal module declares it and nothing defines it:
+        // its default.
+        if let Some(defs) = self.plain_module_defs(ev)? {
+            if defs.iter().all(|(_, a)| !a.contains(name)) {
+                if let Some(v) = internal_default_of(name) {
+                    return Ok(Some(v));
+                }
+            }
+        }
         let root = self.root(ev)?;
         if !root.decl_index(ev)?.by_name.contains_key("_module") {
             return Ok(None);
@@ -469,6 +566,30 @@ impl Sys {
     /// set, its attribute `n` is merged as `lazyAttrsOf raw` merges one
     /// attribute. `None`: take the general way (also for errors).
     fn module_arg_fast(self: &Rc<Self>, ev: &mut Eval, n: Sym) -> Result<Option<Value>> {
+        if let Some(mdefs) = self.plain_module_defs(ev)? {
+            // the definitions of `_module.args` as the `_module` node's
+            // `def_index` would give them
+            let mut defs = Vec::new();
+            for (d, a) in mdefs.iter() {
+                let Some(args) = a.get("args") else { continue };
+                let v = ev.force(args.clone())?;
+                let Value::Attrs(x) = &v else {
+                    return Ok(None);
+                };
+                if type_tag_force(ev, &v)?.is_some() {
+                    return Ok(None);
+                }
+                if let Some(y) = x.get(n) {
+                    defs.push(RawDef {
+                        file: d.file.clone(),
+                        pos: x.position(n).or(a.position("args")).or(d.pos),
+                        value: y.clone(),
+                        wraps: no_wraps(),
+                    });
+                }
+            }
+            return self.merge_module_arg(ev, n, &defs);
+        }
         let root = self.root(ev)?;
         if !root.decl_index(ev)?.by_name.contains_key("_module") {
             return Ok(None);
@@ -503,13 +624,24 @@ impl Sys {
                 });
             }
         }
+        self.merge_module_arg(ev, n, &defs)
+    }
+
+    /// `_module.args.<n>` merged from its definitions as `lazyAttrsOf raw`
+    /// merges one attribute.
+    fn merge_module_arg(
+        self: &Rc<Self>,
+        ev: &mut Eval,
+        n: Sym,
+        defs: &[RawDef],
+    ) -> Result<Option<Value>> {
         if defs.is_empty() {
             return Ok(None);
         }
         let mut loc = self.prefix.clone();
-        loc.extend(["_module".to_string(), "args".to_string(), n.to_string()]);
+        loc.extend([key("_module"), key("args"), n]);
         let raw = RAW_TYPE.with(|t| t.get_or_init(types::raw).clone());
-        match merge_definitions(ev, &loc, &raw, &defs)? {
+        match merge_definitions(ev, &loc, &raw, defs)? {
             Some(v) => Ok(Some(ev.force(v)?)),
             None => Ok(None),
         }
@@ -555,7 +687,7 @@ impl Sys {
             let parent = &path[..path.len() - 1];
             let cands = root.declared_names_at(ev, parent)?;
             let last = path.last().cloned().unwrap_or_default();
-            let sugg = suggestions(&last, &cands);
+            let sugg = suggestions(last, &cands);
             let only_internal = root
                 .declared_names_at(ev, &[])?
                 .iter()
@@ -573,7 +705,7 @@ impl Sys {
                     .map(|n| {
                         let mut l = self.prefix.clone();
                         l.extend(parent.iter().cloned());
-                        l.push(n.clone());
+                        l.push(sym(n));
                         show_option(&l)
                     })
                     .collect();
@@ -625,6 +757,16 @@ impl Sys {
         let v = attrs_sym(e);
         let _ = self.base_args.set(v.clone());
         Ok(v)
+    }
+
+    /// The `lib` module functions are called with.
+    fn lib_arg(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        let base = self.base_args(ev)?;
+        let a = force_attrs(ev, &base, "module arguments")?;
+        match a.get("lib") {
+            Some(l) => Ok(Some(ev.force(l.clone())?)),
+            None => Ok(None),
+        }
     }
 
     /// Call a function module with its arguments; formals that are not
@@ -702,23 +844,27 @@ impl Sys {
                 let file = force_str(ev, &m, "a module path")?;
                 let v = ev.import_path(Path::new(&file), None)?;
                 let v = ev.force(v)?;
-                let v = if v.is_function() {
-                    self.apply_module_args(ev, &file, v)?
+                let (v, func) = if v.is_function() {
+                    (self.apply_module_args(ev, &file, v.clone())?, Some(v))
                 } else {
-                    v
+                    (v, None)
                 };
-                self.unify(ev, &file, file.clone(), v)
+                self.unify(ev, &file, file.clone(), v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
                 let r = self.apply_module_args(ev, &fallback_key, m.clone())?;
-                self.unify(ev, parent_file, fallback_key, r)
+                self.unify(ev, parent_file, fallback_key, r, Some(&m))
             }
             Value::Attrs(_) => match type_tag_force(ev, &m)?.as_deref() {
-                None | Some("module") => self.unify(ev, parent_file, fallback_key, m.clone()),
-                Some("if") | Some("override") => {
-                    self.unify(ev, parent_file, fallback_key, attrs(vec![("config", m.clone())]))
-                }
+                None | Some("module") => self.unify(ev, parent_file, fallback_key, m.clone(), None),
+                Some("if") | Some("override") => self.unify(
+                    ev,
+                    parent_file,
+                    fallback_key,
+                    attrs(vec![("config", m.clone())]),
+                    None,
+                ),
                 Some(t) => throw(format!(
                     "Expected a module, but found a value of type \"{}\". A module is typically loaded by adding it to the `imports = [ ... ];` attribute of an existing module, or in the `modules = [ ... ];` argument of various functions. Please make sure that each of the list items is a module, and not a different kind of value.\n(in `{}')",
                     t, parent_file
@@ -742,6 +888,8 @@ impl Sys {
         file: &str,
         key: String,
         m: Value,
+        // the function `m` came from
+        func: Option<&Value>,
     ) -> Result<Rc<Module>> {
         let a = force_attrs(ev, &m, "a module")?;
         // One pass over the names (lookups one by one showed in profiles:
@@ -830,10 +978,17 @@ impl Sys {
             if let Some(mt) = f_meta {
                 configs.push(attrs(vec![("meta", mt.clone())]));
             }
-            (
-                list_of(ev, f_imports, "imports")?,
-                f_options.cloned().unwrap_or_else(empty_attrs),
-            )
+            let options = match (f_options, func) {
+                // what of them is the same for every call, from the first
+                // call (see `share`)
+                (Some(o), Some(f)) => match self.lib_arg(ev)? {
+                    Some(lib) => share::options(ev, f, &lib, o)?,
+                    None => o.clone(),
+                },
+                (Some(o), None) => o.clone(),
+                (None, _) => empty_attrs(),
+            };
+            (list_of(ev, f_imports, "imports")?, options)
         } else {
             let mut imports = list_of(ev, f_require, "require")?;
             imports.extend(list_of(ev, f_imports, "imports")?);
@@ -1159,7 +1314,7 @@ pub struct Node {
     /// is alive find their evaluation (see `Sys`).
     sys: Rc<Sys>,
     /// Full location (prefix included).
-    loc: Vec<String>,
+    loc: Loc,
     decls: Vec<(Rc<Module>, Value)>,
     defs: Vec<RawDef>,
     decl_index: OnceCell<Rc<DeclIndex>>,
@@ -1295,7 +1450,7 @@ impl Node {
                         let a = force_attrs(ev, v, "options")?;
                         for (k, _) in a.entries() {
                             let mut l = loc.clone();
-                            l.push(k.to_string());
+                            l.push(*k);
                             lines.push_str(&format!(
                                 "\n - option(s) with prefix `{}' in module `{}'",
                                 show_option(&l),
@@ -1411,21 +1566,55 @@ impl Node {
     }
 
     /// Definitions with no matching declaration, as (relative path, def).
-    fn unmatched(self: &Rc<Self>, ev: &mut Eval) -> Result<Vec<(Vec<String>, RawDef)>> {
+    fn unmatched(self: &Rc<Self>, ev: &mut Eval) -> Result<Vec<(Loc, RawDef)>> {
         let di = self.decl_index(ev)?;
         let defs = self.def_index(ev)?;
         let mut names: Vec<&Sym> = defs.keys().collect();
         names.sort();
         let mut out = Vec::new();
         for n in names {
-            if di.by_name.contains_key(*n) {
-                if let Child::Node(c) = self.child(ev, n)? {
+            if *n == "_module" && self.loc.len() == self.sys.prefix.len() {
+                // Definitions of the internal options only: nothing
+                // unmatched, without building the `_module` node.
+                if let Some(pd) = self.sys.plain_module_defs(ev)? {
+                    let internal =
+                        |k: &str| matches!(k, "args" | "check" | "freeformType" | "specialArgs");
+                    if pd
+                        .iter()
+                        .all(|(_, a)| a.entries().iter().all(|(k, _)| internal(k)))
+                    {
+                        continue;
+                    }
+                }
+            }
+            if let Some(decls) = di.by_name.get(*n) {
+                // An option has nothing unmatched below it: do not build
+                // it (a submodule element's `_module.args` and
+                // `_module.specialArgs` are never read).
+                let built = self.kids.borrow().get(*n).cloned();
+                let c = match built {
+                    Some(c) => c,
+                    None => {
+                        let mut opt = false;
+                        for (_, v, _) in decls {
+                            if is_option(ev, v)? {
+                                opt = true;
+                                break;
+                            }
+                        }
+                        if opt {
+                            continue;
+                        }
+                        self.child(ev, n)?
+                    }
+                };
+                if let Child::Node(c) = c {
                     out.extend(c.unmatched(ev)?);
                 }
             } else {
                 // relative to the evaluation's root
                 let mut p = self.loc[self.sys.prefix.len()..].to_vec();
-                p.push(n.to_string());
+                p.push(*n);
                 for d in &defs[*n] {
                     out.push((p.clone(), d.clone()));
                 }
@@ -1434,7 +1623,7 @@ impl Node {
         Ok(out)
     }
 
-    fn declared_names_at(self: &Rc<Self>, ev: &mut Eval, path: &[String]) -> Result<Vec<String>> {
+    fn declared_names_at(self: &Rc<Self>, ev: &mut Eval, path: &[Sym]) -> Result<Vec<String>> {
         let mut n = self.clone();
         for p in path {
             match n.child(ev, sym(p))? {
@@ -1506,14 +1695,19 @@ fn push_down(ev: &mut Eval, v: Value, wraps: &Rc<Vec<Wrap>>, out: &mut Pushed) -
 // Options
 
 pub struct Opt {
-    loc: Vec<String>,
+    loc: Loc,
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
+    /// Its `default`, `apply` and `readOnly` (read once: lookups showed
+    /// in profiles).
+    default: Option<Value>,
+    apply: Option<Value>,
+    read_only: Option<Value>,
     /// Shared with the declaring modules.
-    decl_files: Vec<Rc<str>>,
+    decl_files: SmallVec<[Rc<str>; 1]>,
     /// The first of `decl_files` (the file of the `default` definition).
     first_file: Rc<str>,
-    decl_pos: Vec<Option<Span>>,
+    decl_pos: SmallVec<[Option<Span>; 1]>,
     /// The first declaration as written (for attribute positions).
     first_decl: Option<Rc<Attrs>>,
     ty: Value,
@@ -1547,20 +1741,58 @@ pub(crate) const MK_OPTION_ARGS: &[&str] = &[
 ];
 
 fn is_opt_key(k: &str) -> bool {
-    k == "_type" || MK_OPTION_ARGS.contains(&k)
+    // (`MK_OPTION_ARGS` and `_type`, as one match: checked by a test)
+    matches!(
+        k,
+        "_type"
+            | "default"
+            | "defaultText"
+            | "example"
+            | "description"
+            | "relatedPackages"
+            | "type"
+            | "apply"
+            | "internal"
+            | "visible"
+            | "readOnly"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn opt_keys_are_mk_option_args() {
+        for k in super::MK_OPTION_ARGS.iter().chain(&["_type"]) {
+            assert!(super::is_opt_key(k), "{}", k);
+        }
+        assert!(!super::is_opt_key("defaults"));
+        assert!(!super::is_opt_key("types"));
+    }
 }
 
 impl Opt {
-    fn new(ev: &mut Eval, loc: Vec<String>, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
+    fn new(ev: &mut Eval, loc: Loc, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
         // mergeOptionDecls
         let mut merged: Vec<(Sym, Value)> = Vec::new();
         let mut ty: Option<Value> = None;
-        let mut files = Vec::new();
-        let mut poss = Vec::new();
+        let mut files: SmallVec<[Rc<str>; 1]> = SmallVec::new();
+        let mut poss: SmallVec<[Option<Span>; 1]> = SmallVec::new();
         let mut decl_attrs: Option<Rc<Attrs>> = None;
+        // One declaration with a type (the rule) is the merged declaration
+        // as it is: no copy.
+        let mut as_is: Option<Rc<Attrs>> = None;
         for (m, v, pos) in decls {
             let a = force_attrs(ev, v, "an option declaration")?;
-            for (k, _) in a.entries() {
+            // One pass: unknown attributes, and what one declaration
+            // taken as it is needs.
+            let (mut a_ty, mut a_ro, mut a_int) = (None, None, None);
+            for (k, x) in a.entries() {
+                match *k {
+                    "type" => a_ty = Some(x),
+                    "readOnly" => a_ro = Some(x),
+                    "internal" => a_int = Some(x),
+                    _ => {}
+                }
                 if !is_opt_key(k) {
                     return Err(EvalError::new(
                         ErrorKind::Throw,
@@ -1576,7 +1808,17 @@ impl Opt {
                 }
             }
             let mut pos_here = *pos;
-            for (k, x) in a.entries() {
+            if let (1, Some(t)) = (decls.len(), a_ty) {
+                // (`readOnly`/`internal` must be Booleans, as below)
+                for (k, x) in [("readOnly", a_ro), ("internal", a_int)] {
+                    if let Some(x) = x {
+                        force_bool(ev, x, k)?;
+                    }
+                }
+                ty = Some(t.clone());
+                as_is = Some(a.clone());
+            }
+            for (k, x) in a.entries().iter().filter(|_| as_is.is_none()) {
                 match *k {
                     "_type" => {}
                     "type" => {
@@ -1638,10 +1880,25 @@ impl Opt {
             decl_attrs.get_or_insert(a);
         }
         let ty = ty.unwrap_or_else(types::unspecified);
-        merged.push((key("type"), ty.clone()));
-        let mut decl = Attrs::from_unsorted(merged);
-        // keep the first declaration's positions (for `default`)
-        decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
+        let decl = match as_is {
+            Some(a) => a,
+            None => {
+                merged.push((key("type"), ty.clone()));
+                let mut decl = Attrs::from_unsorted(merged);
+                // keep the first declaration's positions (for `default`)
+                decl.positions = decl_attrs.as_ref().and_then(|a| a.positions.clone());
+                Rc::new(decl)
+            }
+        };
+        let (mut default, mut apply, mut read_only) = (None, None, None);
+        for (k, v) in decl.entries() {
+            match *k {
+                "default" => default = Some(v.clone()),
+                "apply" => apply = Some(v.clone()),
+                "readOnly" => read_only = Some(v.clone()),
+                _ => {}
+            }
+        }
         let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
             // Weak, so that a computed option does not keep itself alive;
@@ -1652,7 +1909,10 @@ impl Opt {
             });
             Opt {
                 loc,
-                decl: Rc::new(decl),
+                decl,
+                default,
+                apply,
+                read_only,
                 first_file: files.first().cloned().unwrap_or_else(|| "".into()),
                 decl_files: files,
                 decl_pos: poss,
@@ -1668,7 +1928,7 @@ impl Opt {
     }
 
     fn read_only(&self, ev: &mut Eval) -> Result<bool> {
-        match self.decl.get("readOnly") {
+        match &self.read_only {
             Some(v) => force_bool(ev, v, "readOnly"),
             None => Ok(false),
         }
@@ -1676,24 +1936,39 @@ impl Opt {
 
     fn all_raw(&self) -> Vec<RawDef> {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
-        if let Some(d) = self.decl.get("default") {
-            v.push(RawDef {
-                file: self.first_file.clone(),
-                pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
-                value: d.clone(),
-                wraps: DEFAULT_WRAPS.with(|w| w.clone()),
-            });
+        if self.default.is_some() {
+            v.push(self.default_def());
         }
         v.extend(self.raw.iter().cloned());
         v
+    }
+
+    /// The `default` as an `mkOptionDefault` definition (there is one).
+    fn default_def(&self) -> RawDef {
+        RawDef {
+            file: self.first_file.clone(),
+            pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
+            value: self.default.clone().unwrap_or(Value::Null),
+            wraps: DEFAULT_WRAPS.with(|w| w.clone()),
+        }
     }
 
     fn merged(&self, ev: &mut Eval) -> Result<Rc<Merged>> {
         if let Some(m) = self.merged.get() {
             return Ok(m.clone());
         }
-        let all = self.all_raw();
-        let m = Rc::new(discharge_all(ev, &all)?);
+        let has_default = self.default.is_some();
+        let m = if self.raw.len() + usize::from(has_default) == 1 {
+            // one definition (often the default alone): no list of them
+            let d = match self.raw.first() {
+                Some(d) => d.clone(),
+                None => self.default_def(),
+            };
+            discharge_all(ev, std::slice::from_ref(&d))?
+        } else {
+            discharge_all(ev, &self.all_raw())?
+        };
+        let m = Rc::new(m);
         let _ = self.merged.set(m.clone());
         Ok(m)
     }
@@ -1757,7 +2032,7 @@ impl Opt {
     }
 
     fn compute_value_inner(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
-        let n_all = self.raw.len() + usize::from(self.decl.get("default").is_some());
+        let n_all = self.raw.len() + usize::from(self.default.is_some());
         if n_all > 1 && self.read_only(ev)? {
             let all = self.all_raw();
             let defs: Vec<Def> = all
@@ -1791,7 +2066,7 @@ impl Opt {
             ));
         }
         let v = check_and_merge(ev, &self.loc, &self.ty, &m.defs)?;
-        match self.decl.get("apply") {
+        match &self.apply {
             Some(f) => {
                 let r = ev.call(f.clone(), v, None)?;
                 ev.force(r)
@@ -1911,18 +2186,24 @@ thread_local! {
     static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
     /// Addresses of the internal `_module.{check,freeformType,args}`
     /// declarations (alive as long as `INTERNAL_OPTIONS`).
-    static INTERNAL_DECLS: OnceCell<[usize; 3]> = const { OnceCell::new() };
+    static INTERNAL_DECLS: OnceCell<[usize; 4]> = const { OnceCell::new() };
 }
 
 /// The default of the internal `_module.<name>` option if `decl` is that
 /// option's declaration.
 fn internal_default(name: &str, decl: &Value) -> Option<Value> {
-    let v = match name {
-        "check" => Value::Bool(true),
-        "freeformType" => Value::Null,
-        _ => return None,
-    };
+    let v = internal_default_of(name)?;
     is_internal_decl(name, decl).then_some(v)
+}
+
+/// The default of the internal `_module.<name>` option (`check`,
+/// `freeformType`).
+fn internal_default_of(name: &str) -> Option<Value> {
+    match name {
+        "check" => Some(Value::Bool(true)),
+        "freeformType" => Some(Value::Null),
+        _ => None,
+    }
 }
 
 /// Whether `decl` is the internal module's declaration of `_module.<name>`.
@@ -1932,22 +2213,30 @@ fn is_internal_decl(name: &str, decl: &Value) -> bool {
         "check" => 0,
         "freeformType" => 1,
         "args" => 2,
+        "_module" => 3,
         _ => return false,
     };
     INTERNAL_DECLS.with(|c| {
         let addrs = c.get_or_init(|| {
             let opts = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
+            let Value::Attrs(o) = &opts else {
+                return [0; 4];
+            };
+            let Some(Value::Attrs(m)) = o.get("_module") else {
+                return [0; 4];
+            };
             let addr = |n: &str| -> usize {
-                let Value::Attrs(o) = &opts else { return 0 };
-                let Some(Value::Attrs(m)) = o.get("_module") else {
-                    return 0;
-                };
                 match m.get(n) {
                     Some(Value::Attrs(x)) => Rc::as_ptr(x) as *const u8 as usize,
                     _ => 0,
                 }
             };
-            [addr("check"), addr("freeformType"), addr("args")]
+            [
+                addr("check"),
+                addr("freeformType"),
+                addr("args"),
+                Rc::as_ptr(m) as *const u8 as usize,
+            ]
         });
         addrs[i] == Rc::as_ptr(d) as *const u8 as usize
     })
@@ -1982,6 +2271,30 @@ enum Slot {
 /// higher priority exists, as in nixpkgs, where `filterOverrides` reads
 /// only `priority`: `default = throw "…"` next to a definition never throws.
 pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
+    // The rule: one definition with no `mkIf` around it, which gives one
+    // value (what the general way below gives, without its bookkeeping).
+    if let [d] = raw {
+        if d.wraps.iter().all(|w| matches!(w, Wrap::Override(_))) {
+            let mut prio = 100;
+            for w in d.wraps.iter() {
+                if let Wrap::Override(p) = w {
+                    prio = int_of(ev, p)?;
+                }
+            }
+            let mut local: Slots = SmallVec::new();
+            discharge(ev, d, d.value.clone(), prio, None, &mut local)?;
+            if let [Slot::Item(..)] = local.as_slice() {
+                if let Some(Slot::Item(d, p, o)) = local.pop() {
+                    return Ok(Merged {
+                        defs: smallvec![d],
+                        order: smallvec![o],
+                        highest: p,
+                    });
+                }
+            }
+            // (anything else: the general way; what was forced is memoised)
+        }
+    }
     // Slots keyed by their position in definition order (a pending slot's
     // results get its key plus their own index), so expanding them late
     // keeps the order of definitions.
@@ -2196,16 +2509,46 @@ fn discharge(
     Ok(())
 }
 
+thread_local! {
+    /// `check` and `merge` (forced) of types by address (types are shared
+    /// between options and, with `share`, between evaluations; two
+    /// attribute lookups per option value showed in profiles). The type
+    /// is kept, so that its address stays its own.
+    static TYPE_FNS: RefCell<HashMap<usize, TypeFns>> = RefCell::new(HashMap::default());
+}
+
+/// A type (kept alive), its `check` and its forced `merge`.
+type TypeFns = (Rc<Attrs>, Value, Value);
+
+/// A type's `check` and its `merge`, forced.
+fn type_fns(ev: &mut Eval, t: &Rc<Attrs>) -> Result<(Value, Value)> {
+    let k = Rc::as_ptr(t) as *const u8 as usize;
+    if let Some((_, c, m)) = TYPE_FNS.with(|c| c.borrow().get(&k).cloned()) {
+        return Ok((c, m));
+    }
+    let check = t.get("check").cloned().unwrap_or(Value::Null);
+    let merge = ev.force(t.get("merge").cloned().unwrap_or(Value::Null))?;
+    TYPE_FNS.with(|c| {
+        let mut c = c.borrow_mut();
+        // (bounded: types built per evaluation would pile up)
+        if c.len() >= 1024 {
+            c.clear();
+        }
+        c.insert(k, (t.clone(), check.clone(), merge.clone()));
+    });
+    Ok((check, merge))
+}
+
 /// Type-check every definition, then merge them with the type.
-pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) -> Result<Value> {
+pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> Result<Value> {
     let t = force_attrs_with(ev, ty, || {
         format!("the type of option `{}'", show_option(loc))
     })?;
-    let check = t.get("check").cloned().unwrap_or(Value::Null);
+    let (check, merge) = type_fns(ev, &t)?;
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports
     // nixpkgs' "TypeError: … is neither a value of type …").
-    let is_either = types::either_parts(ev, ty)?.is_some();
+    let is_either = types::either_parts_of_merge(&merge).is_some();
     for d in defs.iter().filter(|_| !is_either) {
         let ok = ev.call(check.clone(), d.value.clone(), None)?;
         if !force_bool(ev, &ok, "the result of a type's check")? {
@@ -2226,7 +2569,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
             bad[0].pos,
         ));
     }
-    match types::merge_v2(ev, ty, loc, defs)? {
+    match types::merge_v2_with(ev, &merge, ty, loc, defs)? {
         Ok(v) => Ok(v),
         Err(head) => Err(EvalError::new(
             ErrorKind::Throw,
@@ -2245,7 +2588,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[String], ty: &Value, defs: &[Def]) 
 /// left after properties; the merged value is computed lazily.
 pub fn merge_definitions(
     ev: &mut Eval,
-    loc: &[String],
+    loc: &[Sym],
     ty: &Value,
     raw: &[RawDef],
 ) -> Result<Option<Value>> {
@@ -2261,7 +2604,7 @@ pub fn merge_definitions(
     })))
 }
 
-fn set_attr_by_path(path: &[String], v: Value) -> Value {
+fn set_attr_by_path(path: &[Sym], v: Value) -> Value {
     let mut v = v;
     for p in path.iter().rev() {
         v = attrs_sym(vec![(sym(p), v)]);

@@ -404,7 +404,7 @@ fn check_nonempty_list(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
 // ----------------------------------------------------------------------
 // Merges. Every merge primop takes its payload first, then `loc defs`.
 
-fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Vec<String>, Vec<Def>)> {
+fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Loc, Vec<Def>)> {
     let n = a.len();
     Ok((
         loc_from_value(ev, &a[n - 2])?,
@@ -414,17 +414,11 @@ fn loc_defs(ev: &mut Eval, a: &[Value]) -> Result<(Vec<String>, Vec<Def>)> {
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_equal(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    span: Span,
-) -> Result<Value> {
+fn core_equal(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     merge_equal_defs(ev, loc, defs, span)
 }
 
-fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
+fn merge_equal_defs(ev: &mut Eval, loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     if defs.len() == 1 {
         return ev.force(defs[0].value.clone());
     }
@@ -456,17 +450,11 @@ fn merge_equal_defs(ev: &mut Eval, loc: &[String], defs: &[Def], span: Span) -> 
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_one(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    _span: Span,
-) -> Result<Value> {
+fn core_one(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     unique_defs(ev, loc, defs, "")
 }
 
-fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Result<Value> {
+fn unique_defs(ev: &mut Eval, loc: &[Sym], defs: &[Def], message: &str) -> Result<Value> {
     if defs.len() == 1 {
         return ev.force(defs[0].value.clone());
     }
@@ -489,7 +477,7 @@ fn unique_defs(ev: &mut Eval, loc: &[String], defs: &[Def], message: &str) -> Re
 fn core_unique(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -507,7 +495,7 @@ fn core_unique(
 fn core_default(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
@@ -582,7 +570,7 @@ fn merged_fn_call(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
         });
     }
     let mut l = loc.clone();
-    l.push("<function body>".into());
+    l.push("<function body>");
     merge_default(ev, &[loc_to_value(&l), defs_to_list(&out)], nospan())
 }
 
@@ -591,7 +579,7 @@ fn merged_fn_call(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
 fn core_bool_or(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -605,7 +593,7 @@ fn core_bool_or(
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_sep(ev: &mut Eval, a: &[Value], loc: &[String], defs: &[Def], span: Span) -> Result<Value> {
+fn core_sep(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     let sep = force_str(ev, &a[0], "separator")?;
     let mut out = String::new();
     let mut ctx = None;
@@ -632,7 +620,7 @@ fn core_sep(ev: &mut Eval, a: &[Value], loc: &[String], defs: &[Def], span: Span
 fn core_single_line(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
@@ -649,19 +637,14 @@ fn core_single_line(
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_list(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    _span: Span,
-) -> Result<Value> {
+fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     let elem = a[0].clone();
     let mut out = Vec::new();
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let el = modules::loc_with(loc, &format!("[definition {}-entry {}]", n + 1, m + 1));
+            let el =
+                modules::loc_with(loc, sym(&format!("[definition {}-entry {}]", n + 1, m + 1)));
             let raw = RawDef {
                 file: d.file.clone(),
                 pos: d.pos,
@@ -681,7 +664,7 @@ fn core_list(
 fn core_attrs_of(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -733,7 +716,7 @@ fn core_attrs_of(
 fn core_null_or(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -781,12 +764,25 @@ thread_local! {
 pub fn merge_v2(
     ev: &mut Eval,
     ty: &Value,
-    loc: &[String],
+    loc: &[Sym],
+    defs: &[Def],
+) -> Result<std::result::Result<Value, String>> {
+    let m = get_type_attr(ev, ty, "merge")?;
+    let m = ev.force(m)?;
+    merge_v2_with(ev, &m, ty, loc, defs)
+}
+
+/// `merge_v2` with the type's `merge` function, forced, already at hand.
+pub fn merge_v2_with(
+    ev: &mut Eval,
+    merge: &Value,
+    ty: &Value,
+    loc: &[Sym],
     defs: &[Def],
 ) -> Result<std::result::Result<Value, String>> {
     HEAD_ERROR.with(|h| h.borrow_mut().take());
     V2_CALL.with(|c| c.set(true));
-    let r = merge_with_type(ev, ty, loc, defs);
+    let r = merge_with_fn(ev, merge, ty, loc, defs);
     V2_CALL.with(|c| c.set(false));
     let head = HEAD_ERROR.with(|h| h.borrow_mut().take());
     match (r, head) {
@@ -798,12 +794,17 @@ pub fn merge_v2(
 /// The two types of an `either` (`None` for any other type).
 pub fn either_parts(ev: &mut Eval, t: &Value) -> Result<Option<(Value, Value)>> {
     let m = get_type_attr(ev, t, "merge")?;
-    Ok(match ev.force(m)? {
+    Ok(either_parts_of_merge(&ev.force(m)?))
+}
+
+/// `either_parts` from the type's `merge` function (forced).
+pub fn either_parts_of_merge(m: &Value) -> Option<(Value, Value)> {
+    match m {
         Value::PrimOpApp(app) if app.op.name == "mergeEither" && app.args.len() == 2 => {
             Some((app.args[0].clone(), app.args[1].clone()))
         }
         _ => None,
-    })
+    }
 }
 
 /// nixpkgs' `headError == null` for `t`: every definition passes its
@@ -822,13 +823,7 @@ fn fits(ev: &mut Eval, t: &Value, defs: &[Def]) -> Result<bool> {
 
 // (uniform signature: not every merge uses every argument)
 #[allow(unused_variables)]
-fn core_either(
-    ev: &mut Eval,
-    a: &[Value],
-    loc: &[String],
-    defs: &[Def],
-    span: Span,
-) -> Result<Value> {
+fn core_either(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], span: Span) -> Result<Value> {
     let v2 = V2_NOW.with(|c| c.replace(false));
     for t in [&a[0], &a[1]] {
         if fits(ev, t, defs)? {
@@ -864,7 +859,7 @@ fn core_either(
 fn core_coerced(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -902,7 +897,7 @@ fn function_to_call(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
         out.push(Def { value: v, ..d });
     }
     let mut l = loc;
-    l.push("<function body>".into());
+    l.push("<function body>");
     let raws: Vec<RawDef> = out.iter().map(RawDef::plain).collect();
     match modules::merge_definitions(ev, &l, &a[0], &raws)? {
         Some(v) => ev.force(v),
@@ -915,7 +910,7 @@ fn function_to_call(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
 fn core_attrs_shallow(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -932,7 +927,7 @@ fn core_attrs_shallow(
 fn core_anything(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     span: Span,
 ) -> Result<Value> {
@@ -989,7 +984,7 @@ fn anything_fn_call(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
         out.push(Def { value: v, ..d });
     }
     let mut l = loc;
-    l.push("<function body>".into());
+    l.push("<function body>");
     merge_anything(ev, &[loc_to_value(&l), defs_to_list(&out)], span)
 }
 
@@ -1001,7 +996,7 @@ fn anything_fn_call(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 fn core_submodule(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -1025,9 +1020,8 @@ fn core_submodule(
         };
         mods.push(m);
     }
-    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], loc)?;
-    let r = force_attrs(ev, &r, "a submodule evaluation")?;
-    ev.force(r.get("config").cloned().unwrap_or(Value::Null))
+    let args = sub_eval_args(mods, &a[1], &a[2], loc);
+    modules::eval_sub_config(ev, modules::current_lib(), args, loc)
 }
 
 thread_local! {
@@ -1049,22 +1043,27 @@ thread_local! {
     )]);
 }
 
-fn sub_eval(
-    ev: &mut Eval,
-    _base: &Value,
-    mods: Vec<Value>,
-    special: &Value,
-    class: &Value,
-    loc: &[String],
-) -> Result<Value> {
-    let mut all = vec![NAME_DEFAULT_MODULE.with(|m| m.clone())];
+/// The arguments of a submodule's `evalModules`.
+fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) -> Value {
+    let mut all = Vec::with_capacity(mods.len() + 1);
+    all.push(NAME_DEFAULT_MODULE.with(|m| m.clone()));
     all.extend(mods);
-    let args = attrs(vec![
+    attrs(vec![
         ("modules", Value::list(all)),
         ("specialArgs", special.clone()),
         ("class", class.clone()),
         ("prefix", loc_to_value(loc)),
-    ]);
+    ])
+}
+
+fn sub_eval(
+    ev: &mut Eval,
+    mods: Vec<Value>,
+    special: &Value,
+    class: &Value,
+    loc: &[Sym],
+) -> Result<Value> {
+    let args = sub_eval_args(mods, special, class, loc);
     let lib = modules::current_lib();
     modules::eval_modules(ev, lib, args, true)
 }
@@ -1084,7 +1083,7 @@ fn submodule_sub_options(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Valu
             ]),
         )]),
     )]));
-    let r = sub_eval(ev, &a[0], mods, &a[1], &a[2], &loc)?;
+    let r = sub_eval(ev, mods, &a[1], &a[2], &loc)?;
     let r = force_attrs(ev, &r, "a submodule evaluation")?;
     ev.force(r.get("options").cloned().unwrap_or(Value::Null))
 }
@@ -1167,7 +1166,7 @@ fn prim_submodule(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
 fn core_deferred(
     ev: &mut Eval,
     a: &[Value],
-    loc: &[String],
+    loc: &[Sym],
     defs: &[Def],
     _span: Span,
 ) -> Result<Value> {
@@ -2144,7 +2143,7 @@ fn p_submodule(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 }
 
 /// The native merge of a type, on definitions already in Rust form.
-type CoreMerge = fn(&mut Eval, &[Value], &[String], &[Def], Span) -> Result<Value>;
+type CoreMerge = fn(&mut Eval, &[Value], &[Sym], &[Def], Span) -> Result<Value>;
 
 macro_rules! merge_prims {
     ($($prim:ident => $core:ident, $name:literal;)*) => {
@@ -2192,9 +2191,9 @@ merge_prims! {
 
 /// `ty.merge loc defs`; ox's own merges run without converting the
 /// definitions to Nix values and back.
-pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) -> Result<Value> {
-    let v2 = V2_CALL.with(|c| c.replace(false));
+pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[Sym], defs: &[Def]) -> Result<Value> {
     if defs.is_empty() {
+        V2_CALL.with(|c| c.set(false));
         return throw(format!(
             "The option `{}' was accessed but has no value defined. Try setting the option.",
             show_option(loc)
@@ -2202,7 +2201,25 @@ pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) 
     }
     let m = get_type_attr(ev, ty, "merge")?;
     let m = ev.force(m)?;
-    match &m {
+    merge_with_fn(ev, &m, ty, loc, defs)
+}
+
+/// `merge_with_type` with the type's `merge` function, forced.
+fn merge_with_fn(
+    ev: &mut Eval,
+    m: &Value,
+    _ty: &Value,
+    loc: &[Sym],
+    defs: &[Def],
+) -> Result<Value> {
+    let v2 = V2_CALL.with(|c| c.replace(false));
+    if defs.is_empty() {
+        return throw(format!(
+            "The option `{}' was accessed but has no value defined. Try setting the option.",
+            show_option(loc)
+        ));
+    }
+    match m {
         Value::PrimOp(op) if op.arity == 2 => {
             if let Some(core) = core_by_name(op.name) {
                 return core(ev, &[], loc, defs, nospan());
@@ -2217,6 +2234,6 @@ pub fn merge_with_type(ev: &mut Eval, ty: &Value, loc: &[String], defs: &[Def]) 
         }
         _ => {}
     }
-    let r = ev.call2(m, loc_to_value(loc), defs_to_list(defs), None)?;
+    let r = ev.call2(m.clone(), loc_to_value(loc), defs_to_list(defs), None)?;
     ev.force(r)
 }

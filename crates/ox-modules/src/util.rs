@@ -216,9 +216,10 @@ pub fn is_identifier(s: &str) -> bool {
 }
 
 /// nixpkgs' `showOption`: `a.b."c d".<name>`.
-pub fn show_option(loc: &[String]) -> String {
+pub fn show_option<S: AsRef<str>>(loc: &[S]) -> String {
     loc.iter()
         .map(|p| {
+            let p = p.as_ref();
             // nixpkgs: `*`, `<…>` and `[a-zA-Z0-9_][a-zA-Z0-9_'-]*` unquoted
             let plain = !p.is_empty()
                 && p.chars()
@@ -227,7 +228,7 @@ pub fn show_option(loc: &[String]) -> String {
                 && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'));
             if plain || p == "*" || (p.len() > 2 && p.starts_with('<') && p.ends_with('>')) {
-                p.clone()
+                p.to_string()
             } else {
                 let mut o = String::new();
                 ox_eval::print::escape_string(p, &mut o);
@@ -310,15 +311,19 @@ pub fn defs_to_list(defs: &[Def]) -> Value {
     Value::list(defs.iter().map(|d| d.to_value()).collect())
 }
 
-pub fn loc_from_value(ev: &mut Eval, v: &Value) -> Result<Vec<String>> {
+/// An option's location: its attribute names (interned, so that a
+/// child's location is one allocation).
+pub type Loc = Vec<Sym>;
+
+pub fn loc_from_value(ev: &mut Eval, v: &Value) -> Result<Loc> {
     let l = force_list(ev, v, "an option location")?;
     l.iter()
-        .map(|x| force_str(ev, x, "an option location"))
+        .map(|x| Ok(sym(&force_str(ev, x, "an option location")?)))
         .collect()
 }
 
-pub fn loc_to_value(loc: &[String]) -> Value {
-    Value::list(loc.iter().map(s).collect())
+pub fn loc_to_value<S: AsRef<str>>(loc: &[S]) -> Value {
+    Value::list(loc.iter().map(|x| s(x.as_ref())).collect())
 }
 
 /// nixpkgs' `showDefs`, with `file:line:col` where ox knows it.
