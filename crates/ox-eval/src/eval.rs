@@ -1970,8 +1970,9 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
     }
 }
 
-/// `builtins.toString arg` (resolved at compile time): the primop, its
-/// argument and the application's span.
+/// `toString arg` with `toString` the primop, resolved at compile time or
+/// held by a variable: the primop's function, the argument and the
+/// application's span.
 fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
     let Expr::Apply { f, arg, span } = x else {
         return None;
