@@ -690,27 +690,17 @@ impl Eval {
                 StrPart::Expr(x) => {
                     let v = match to_string_arg(x, env) {
                         // `"a${toString i}"`: the argument is forced as
-                        // the primop would, and an integer is written
-                        // straight into the buffer (no string value).
-                        Some((op, arg, aspan)) => {
-                            // A variable or constant is forced as the primop
-                            // would; anything else would be a fresh thunk that
-                            // nothing else can reach, so it is evaluated directly.
-                            let a = match arg {
-                                Expr::Var { .. } | Expr::Const(_) => {
-                                    let a = self.thunk(arg, env);
-                                    self.force(a)?
-                                }
-                                _ => self.eval(arg, env)?,
-                            };
-                            match a {
-                                Value::Int(i) => {
-                                    push_int(s, i);
-                                    continue;
-                                }
-                                a => op(self, &[a], aspan)?,
+                        // the primop would (evaluated directly: a thunk
+                        // of it could not be seen by anyone else), and an
+                        // integer is written straight into the buffer (no
+                        // string value).
+                        Some((f, arg, aspan)) => match self.eval(arg, env)? {
+                            Value::Int(i) => {
+                                push_int(s, i);
+                                continue;
                             }
-                        }
+                            a => f(self, &[a], aspan)?,
+                        },
                         None => self.eval(x, env)?,
                     };
                     // strings are appended in place, not copied first
@@ -1985,27 +1975,27 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
     }
 }
 
-/// `toString arg`: the primop's function, its argument and the
-/// application's span, when the function is `builtins.toString` resolved
-/// at compile time or a variable already bound to it (`inherit (builtins)
-/// toString;`).
+/// `toString arg` with `toString` the primop, resolved at compile time or
+/// held by a variable: the primop's function, the argument and the
+/// application's span.
 fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
     let Expr::Apply { f, arg, span } = x else {
         return None;
     };
-    let is_to_string = |v: &Value| match v {
-        Value::PrimOp(op) if op.name == "toString" && op.arity == 1 => Some(op.f),
-        _ => None,
-    };
-    let f = match &**f {
-        Expr::Const(v) | Expr::Folded(v, _) => is_to_string(v)?,
+    let op = match &**f {
+        Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _) => op,
+        // `inherit (builtins) toString;`: a variable holding the primop
         Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
-            Value::Thunk(t) => is_to_string(t.done_ref()?)?,
-            v => is_to_string(v)?,
+            Value::PrimOp(op) => op,
+            Value::Thunk(t) => match t.done_ref() {
+                Some(Value::PrimOp(op)) => op,
+                _ => return None,
+            },
+            _ => return None,
         },
         _ => return None,
     };
-    Some((f, arg, *span))
+    (op.name == "toString" && op.arity == 1).then_some((op.f, &**arg, *span))
 }
 
 /// An integer in decimal, as `toString` writes it.
