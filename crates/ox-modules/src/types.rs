@@ -1052,7 +1052,11 @@ fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) 
         ("modules", Value::list(all)),
         ("specialArgs", special.clone()),
         ("class", class.clone()),
-        ("prefix", loc_to_value(loc)),
+        // (a list of strings per element, rarely read: built if read)
+        ("prefix", {
+            let loc = loc.to_vec();
+            lazy(move |_| Ok(loc_to_value(&loc)))
+        }),
     ])
 }
 
