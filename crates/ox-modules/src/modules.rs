@@ -1639,27 +1639,11 @@ impl Node {
                     }
                 }
             }
-            if let Some(decls) = di.by_name.get(*n) {
-                // An option has nothing unmatched below it: do not build
-                // it (a submodule element's `_module.args` and
-                // `_module.specialArgs` are never read).
-                let built = self.kids.borrow().get(*n).cloned();
-                let c = match built {
-                    Some(c) => c,
-                    None => {
-                        let mut opt = false;
-                        for (_, v, _) in decls {
-                            if is_option(ev, v)? {
-                                opt = true;
-                                break;
-                            }
-                        }
-                        if opt {
-                            continue;
-                        }
-                        self.child(ev, n)?
-                    }
-                };
+            if di.by_name.contains_key(*n) {
+                // (the node or option is built here once, for the check
+                // and for `config`; `_module` of a plain evaluation is
+                // not, above)
+                let c = self.child(ev, n)?;
                 if let Child::Node(c) = c {
                     out.extend(c.unmatched(ev)?);
                 }
