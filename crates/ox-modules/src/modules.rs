@@ -203,7 +203,7 @@ fn strings(v: &[Rc<str>]) -> Vec<String> {
 
 /// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
 /// `format!`, which showed in profiles: every submodule element has five).
-fn anon_key(parent: &str, n: usize) -> String {
+fn anon_key(parent: &str, n: usize) -> Rc<str> {
     let mut k = String::with_capacity(parent.len() + 12);
     k.push_str(parent);
     k.push_str(":anon-");
@@ -218,7 +218,7 @@ fn anon_key(parent: &str, n: usize) -> String {
         }
     }
     k.extend(digits[i..].iter().map(|d| *d as char));
-    k
+    k.into()
 }
 
 /// `loc ++ [name]` in one allocation.
@@ -865,7 +865,7 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         parent_file: &str,
-        fallback_key: String,
+        fallback_key: Rc<str>,
         m: Value,
     ) -> Result<Rc<Module>> {
         let m = ev.force(m)?;
@@ -879,7 +879,7 @@ impl Sys {
                 } else {
                     (v, None)
                 };
-                self.unify(ev, &file, file.clone(), v, func.as_ref())
+                self.unify(ev, &file, file.as_str().into(), v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
@@ -916,7 +916,7 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         file: &str,
-        key: String,
+        key: Rc<str>,
         m: Value,
         // the function `m` came from
         func: Option<&Value>,
@@ -944,10 +944,12 @@ impl Sys {
         }
         let file: Rc<str> = match f_file {
             Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
+            // (a path module's key is its file: one string for both)
+            None if *key == *file => key.clone(),
             None => file.into(),
         };
         let key = match f_key {
-            Some(k) => force_str(ev, k, "`key' of a module")?,
+            Some(k) => force_str(ev, k, "`key' of a module")?.into(),
             None => key,
         };
         let class = match f_class {
@@ -1064,7 +1066,7 @@ impl Sys {
         }
         Ok(Rc::new(Module {
             file,
-            key: key.into(),
+            key,
             class,
             disabled,
             imports,
@@ -1094,7 +1096,7 @@ impl Sys {
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
                         index: &mut HashMap<Rc<str>, usize>,
                         pf: &str,
-                        fk: String,
+                        fk: Rc<str>,
                         v: Value|
          -> Result<(usize, bool)> {
             let v = ev.force(v)?;
