@@ -11,6 +11,11 @@
 //! Compiled code is leaked (`&'static`): parsed files stay alive for the
 //! whole evaluation anyway (imports are cached), and it lets thunks point
 //! at code without reference counting.
+//!
+//! The lowering reads rnix's green tree directly (`N`), not its typed
+//! `ast` API: the red tree behind that API allocated a cursor per node
+//! visited and cost more than parsing. The accessors on `N` mirror the
+//! `ast` ones they replace, so both read the same children.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -23,7 +28,7 @@ use rowan::{GreenNodeData, GreenTokenData};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ErrorKind, EvalError, FileId, Result, Span};
-use crate::value::{sym, Sym, Value};
+use crate::value::{name_prefix, sym, Sym, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinOp {
@@ -570,14 +575,6 @@ impl<'a> Statics<'a> {
         }
         v
     }
-}
-
-/// A name's first eight bytes, zero-padded, as a big-endian integer.
-fn name_prefix(s: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = s.len().min(8);
-    b[..n].copy_from_slice(&s.as_bytes()[..n]);
-    u64::from_be_bytes(b)
 }
 
 struct Pending<'a> {

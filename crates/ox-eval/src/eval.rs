@@ -626,45 +626,50 @@ impl Eval {
     }
 
     fn eval_attrs(&mut self, def: &'static AttrsDef, env: &Env) -> Result<Value> {
-        let (entries, scope) = if def.rec {
-            let new = self.bind_env(&def.statics, env);
-            let entries: Vec<(Sym, Value)> = def
-                .statics
-                .iter()
-                .zip(new.slots())
-                .map(|(b, v)| (b.name, v.clone()))
-                .collect();
-            (entries, new)
+        let cap = def.statics.len() + def.dynamics.len();
+        let mut entries: Vec<(Sym, Value)> = Vec::with_capacity(cap);
+        let rec_env;
+        let scope: &Env = if def.rec {
+            rec_env = self.bind_env(&def.statics, env);
+            entries.extend(
+                def.statics
+                    .iter()
+                    .zip(rec_env.slots())
+                    .map(|(b, v)| (b.name, v.clone())),
+            );
+            &rec_env
         } else {
-            let entries: Vec<(Sym, Value)> = def
-                .statics
-                .iter()
-                .map(|b| (b.name, self.thunk(&b.value, env)))
-                .collect();
-            (entries, env.clone())
+            entries.extend(
+                def.statics
+                    .iter()
+                    .map(|b| (b.name, self.thunk(&b.value, env))),
+            );
+            env
         };
-        let mut attrs = Attrs::from_sorted(entries);
-        if !def.dynamics.is_empty() {
-            let mut extra = Vec::new();
-            for (n, v, span) in &def.dynamics {
-                let Some(name) = self.dyn_name(n, &scope, *span)? else {
-                    continue;
-                };
-                if attrs.contains(name) || extra.iter().any(|(k, _): &(Sym, Value)| *k == name) {
-                    return err(
-                        ErrorKind::Other,
-                        format!("dynamic attribute '{}' already defined", name),
-                        *span,
-                    );
-                }
-                extra.push((name, self.thunk(v, &scope)));
+        // Dynamic attributes are appended to the same vector, which is
+        // sorted once at the end (no intermediate set, no second copy).
+        let nstatic = entries.len();
+        for (n, v, span) in &def.dynamics {
+            let Some(name) = self.dyn_name(n, scope, *span)? else {
+                continue;
+            };
+            let (statics, extra) = entries.split_at(nstatic);
+            if statics.binary_search_by(|(k, _)| cmp_name(k, name)).is_ok()
+                || extra.iter().any(|(k, _)| *k == name)
+            {
+                return err(
+                    ErrorKind::Other,
+                    format!("dynamic attribute '{}' already defined", name),
+                    *span,
+                );
             }
-            if !extra.is_empty() {
-                let mut all = attrs.entries().to_vec();
-                all.extend(extra);
-                attrs = Attrs::from_unsorted(all);
-            }
+            entries.push((name, self.thunk(v, scope)));
         }
+        if entries.len() > nstatic {
+            // names are unique (checked above), so any sort will do
+            entries.sort_by(|a, b| cmp_name(a.0, b.0));
+        }
+        let mut attrs = Attrs::from_sorted(entries);
         attrs.positions = Some(Positions::Def(def));
         Ok(Value::attrs(attrs))
     }
@@ -683,20 +688,19 @@ impl Eval {
             match p {
                 StrPart::Lit(l) => s.push_str(l),
                 StrPart::Expr(x) => {
-                    let v = match to_string_arg(x) {
+                    let v = match to_string_arg(x, env) {
                         // `"a${toString i}"`: the argument is forced as
-                        // the primop would, and an integer is written
-                        // straight into the buffer (no string value).
-                        Some((op, arg, aspan)) => {
-                            let a = self.thunk(arg, env);
-                            match self.force(a)? {
-                                Value::Int(i) => {
-                                    push_int(s, i);
-                                    continue;
-                                }
-                                a => (op.f)(self, &[a], aspan)?,
+                        // the primop would (evaluated directly: a thunk
+                        // of it could not be seen by anyone else), and an
+                        // integer is written straight into the buffer (no
+                        // string value).
+                        Some((f, arg, aspan)) => match self.eval(arg, env)? {
+                            Value::Int(i) => {
+                                push_int(s, i);
+                                continue;
                             }
-                        }
+                            a => f(self, &[a], aspan)?,
+                        },
                         None => self.eval(x, env)?,
                     };
                     // strings are appended in place, not copied first
@@ -1971,20 +1975,27 @@ fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
     }
 }
 
-/// `builtins.toString arg` (resolved at compile time): the primop, its
-/// argument and the application's span.
-fn to_string_arg(x: &'static Expr) -> Option<(&'static PrimOp, &'static Expr, Span)> {
-    match x {
-        Expr::Apply { f, arg, span } => match &**f {
-            Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _)
-                if op.name == "toString" && op.arity == 1 =>
-            {
-                Some((op, arg, *span))
-            }
-            _ => None,
+/// `toString arg` with `toString` the primop, resolved at compile time or
+/// held by a variable: the primop's function, the argument and the
+/// application's span.
+fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
+    let Expr::Apply { f, arg, span } = x else {
+        return None;
+    };
+    let op = match &**f {
+        Expr::Const(Value::PrimOp(op)) | Expr::Folded(Value::PrimOp(op), _) => op,
+        // `inherit (builtins) toString;`: a variable holding the primop
+        Expr::Var { depth, idx, .. } => match env.lookup_ref(*depth, *idx) {
+            Value::PrimOp(op) => op,
+            Value::Thunk(t) => match t.done_ref() {
+                Some(Value::PrimOp(op)) => op,
+                _ => return None,
+            },
+            _ => return None,
         },
-        _ => None,
-    }
+        _ => return None,
+    };
+    (op.name == "toString" && op.arity == 1).then_some((op.f, &**arg, *span))
 }
 
 /// An integer in decimal, as `toString` writes it.
