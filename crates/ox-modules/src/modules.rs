@@ -19,7 +19,7 @@ use std::path::Path;
 use std::rc::{Rc, Weak};
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Positions, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
 use crate::share;
@@ -219,6 +219,21 @@ fn anon_key(parent: &str, n: usize) -> Rc<str> {
     }
     k.extend(digits[i..].iter().map(|d| *d as char));
     k.into()
+}
+
+/// `a.position(k)` for `k`, the `i`-th of `a.entries()`: a set written
+/// as a literal has its attributes in the literal's order, so that is the
+/// `i`-th binding's position, without searching for it (once per
+/// declared and per defined name).
+fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
+    if let Some(Positions::Def(d)) = &a.positions {
+        if let Some(b) = d.statics.get(i) {
+            if std::ptr::eq(b.name, *k) && d.statics.len() == a.entries().len() {
+                return Some(b.span);
+            }
+        }
+    }
+    a.position(k)
 }
 
 /// `loc ++ [name]` in one allocation.
@@ -1411,12 +1426,12 @@ impl Node {
                     show_option(&self.loc)
                 )
             })?;
-            for (k, x) in a.entries() {
+            for (i, (k, x)) in a.entries().iter().enumerate() {
                 let e = by_name.entry(*k).or_default();
                 if e.is_empty() {
                     names.push(*k);
                 }
-                e.push((m.clone(), x.clone(), a.position(k)));
+                e.push((m.clone(), x.clone(), entry_position(&a, i, k)));
             }
         }
         names.sort();
@@ -1443,10 +1458,10 @@ impl Node {
                 )
             })?;
             for (a, wraps) in pushed {
-                for (k, v) in a.entries() {
+                for (i, (k, v)) in a.entries().iter().enumerate() {
                     idx.entry(*k).or_default().push(RawDef {
                         file: d.file.clone(),
-                        pos: a.position(k).or(d.pos),
+                        pos: entry_position(&a, i, k).or(d.pos),
                         value: v.clone(),
                         wraps: wraps.clone(),
                     });
