@@ -950,6 +950,46 @@ mod tests {
         }
     }
 
+    /// A `//` chain (like `lib`) answers the same while it is searched
+    /// layer by layer, after it is flattened, and after the flat entries
+    /// are indexed; the right side wins for names in both.
+    #[test]
+    fn layered_lookup_agrees_before_and_after_index() {
+        let mk = |lo: i64, hi: i64, tag: i64| {
+            let mut e: Vec<(Sym, Value)> = (lo..hi)
+                .map(|i| (sym(&format!("k{}", i)), Value::Int(i * 10 + tag)))
+                .collect();
+            e.sort_by(|a, b| cmp_name(a.0, b.0));
+            Rc::new(Attrs::from_sorted(e))
+        };
+        // bottom 0..100, then 90..95 and 200..203 on top: three layers
+        let l1 = Rc::new(Attrs::update(&mk(0, 100, 0), &mk(90, 95, 1)));
+        let l2 = Attrs::update(&l1, &mk(200, 203, 2));
+        assert!(l2.layer().is_some(), "a layered set");
+        let expect = |i: i64| -> Option<i64> {
+            match i {
+                200..=202 => Some(i * 10 + 2),
+                90..=94 => Some(i * 10 + 1),
+                0..=99 => Some(i * 10),
+                _ => None,
+            }
+        };
+        for round in 0..4 {
+            for i in 0..260 {
+                let owned = format!("k{}", i);
+                let interned = sym(&owned);
+                for k in [owned.as_str(), interned] {
+                    assert_eq!(l2.get(k).map(int), expect(i), "{} (round {})", k, round);
+                }
+            }
+        }
+        let l = l2.layer().expect("layer");
+        assert!(
+            l.flat.get().is_some() && l.index.get().is_some(),
+            "flattened and indexed"
+        );
+    }
+
     /// `//` chains (layered, shared, flattened at random points) agree with
     /// a plain map model, and updating never changes the operands.
     #[test]
