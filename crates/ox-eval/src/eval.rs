@@ -332,6 +332,11 @@ impl Eval {
                 v => Ok(v.clone()),
             },
             Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
+            // `b * 3` in `a + b * 3`: computed here when it can be
+            Expr::BinOp { int: true, .. } => match cheap(e, env) {
+                Some(v) => Ok(v),
+                None => self.eval(e, env),
+            },
             _ => self.eval(e, env),
         }
     }
