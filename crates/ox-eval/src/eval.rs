@@ -522,10 +522,10 @@ impl Eval {
                                 match cheap(arg, env) {
                                     Some(v) => v,
                                     None => match c.def.first_forced {
-                                        Some(vspan) => {
+                                        Some((k, vspan)) if k == c.def.pos => {
                                             self.eager_arg(c.def, arg, env, vspan, *span)?
                                         }
-                                        None => self.thunk(arg, env),
+                                        _ => self.thunk(arg, env),
                                     },
                                 }
                             } else {
@@ -1204,19 +1204,31 @@ impl Eval {
             };
             let first: &'static LambdaDef = c.def;
             let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
-            let frame = new_frame(c, first.pos as usize + take);
+            // the last lambda bound by this call
             let mut def = first;
-            for j in 0..take {
-                if j > 0 {
-                    let Expr::Lambda(next) = &def.body else {
-                        unreachable!("chain lambdas nest")
-                    };
-                    def = next;
-                }
-                frame.push(self.thunk(&args[i + j].0, env));
+            for _ in 1..take {
+                let Expr::Lambda(next) = &def.body else {
+                    unreachable!("chain lambdas nest")
+                };
+                def = next;
+            }
+            let span = args[i + take - 1].1;
+            // the slot the body forces first, when this call runs the body
+            let eager = match def.first_forced {
+                Some((k, vspan)) if def.is_last() && k >= first.pos => Some((k, vspan)),
+                _ => None,
+            };
+            let frame = new_frame(c, first.pos as usize + take);
+            for (j, (a, _)) in args[i..i + take].iter().enumerate() {
+                let v = match eager {
+                    Some((k, vspan)) if k as usize == first.pos as usize + j => {
+                        self.eager_arg(def, a, env, vspan, span)?
+                    }
+                    _ => self.thunk(a, env),
+                };
+                frame.push(v);
             }
             i += take;
-            let span = args[i - 1].1;
             fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
