@@ -1353,6 +1353,62 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
+        if matches!(
+            op,
+            BinOp::And | BinOp::Or | BinOp::Impl | BinOp::PipeRight | BinOp::PipeLeft
+        ) {
+            return self.eval_logic(op, l, r, span, env);
+        }
+        let a = self.operand(l, env)?;
+        let b = self.operand(r, env)?;
+        // integer fast paths
+        if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
+            let (x, y) = (*x, *y);
+            match op {
+                BinOp::Add => {
+                    if let Some(r) = x.checked_add(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                BinOp::Sub => {
+                    if let Some(r) = x.checked_sub(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                BinOp::Mul => {
+                    if let Some(r) = x.checked_mul(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                // (`None` for a zero divisor: `arith` reports it)
+                BinOp::Div => {
+                    if let Some(r) = x.checked_div(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                BinOp::Less => return Ok(Value::Bool(x < y)),
+                BinOp::LessEq => return Ok(Value::Bool(x <= y)),
+                BinOp::More => return Ok(Value::Bool(x > y)),
+                BinOp::MoreEq => return Ok(Value::Bool(x >= y)),
+                BinOp::Eq => return Ok(Value::Bool(x == y)),
+                BinOp::NotEq => return Ok(Value::Bool(x != y)),
+                _ => {}
+            }
+        }
+        self.binop_values(op, a, b, span)
+    }
+
+    /// `&&`, `||`, `->` and the pipe operators (short-circuiting, or an
+    /// error): out of `eval_binop`, whose other operators are hot.
+    #[inline(never)]
+    fn eval_logic(
+        &mut self,
+        op: BinOp,
+        l: &'static Expr,
+        r: &'static Expr,
+        span: Span,
+        env: &Env,
+    ) -> Result<Value> {
         match op {
             BinOp::And => {
                 let a = self.operand(l, env)?;
@@ -1383,45 +1439,7 @@ impl Eval {
                 "the pipe operators are not supported (experimental feature 'pipe-operators')",
                 span,
             ),
-            _ => {
-                let a = self.operand(l, env)?;
-                let b = self.operand(r, env)?;
-                // integer fast paths
-                if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
-                    let (x, y) = (*x, *y);
-                    match op {
-                        BinOp::Add => {
-                            if let Some(r) = x.checked_add(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        BinOp::Sub => {
-                            if let Some(r) = x.checked_sub(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        BinOp::Mul => {
-                            if let Some(r) = x.checked_mul(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        // (`None` for a zero divisor: `arith` reports it)
-                        BinOp::Div => {
-                            if let Some(r) = x.checked_div(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        BinOp::Less => return Ok(Value::Bool(x < y)),
-                        BinOp::LessEq => return Ok(Value::Bool(x <= y)),
-                        BinOp::More => return Ok(Value::Bool(x > y)),
-                        BinOp::MoreEq => return Ok(Value::Bool(x >= y)),
-                        BinOp::Eq => return Ok(Value::Bool(x == y)),
-                        BinOp::NotEq => return Ok(Value::Bool(x != y)),
-                        _ => {}
-                    }
-                }
-                self.binop_values(op, a, b, span)
-            }
+            _ => unreachable!("eval_binop handles the other operators"),
         }
     }
 
