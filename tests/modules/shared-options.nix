@@ -41,6 +41,9 @@ let
   inner = { config, lib, ... }: {
     options.i.f = mkOption { type = types.str; default = (x: x + config.host) "f-"; };
     options.i.g = mkOption { type = types.str; default = (x: x + "g") "g-"; };
+    # curried: `x: y: …` binds both in one frame
+    options.i.h = mkOption { type = types.str; default = (x: y: x + y + config.host) "h" "-"; };
+    options.i.k = mkOption { type = types.str; default = (x: y: z: x + y + z) "k" "-" "k"; };
   };
   # submodule elements: `name` per element, the rest shared
   sub = { lib, ... }: {

@@ -178,26 +178,39 @@ impl Value {
 #[derive(Clone, Default)]
 pub struct Attrs {
     own: Vec<(Sym, Value)>,
-    /// For `big // small`: what lies below `own`. Boxed, because most sets
-    /// are not layers, and every set is 32 bytes smaller for it (a module
-    /// evaluation holds tens of thousands of small sets).
-    layer: Option<Box<Layer>>,
-    /// Selections from `own` so far, to decide when an index pays.
-    lookups: std::cell::Cell<u32>,
-    /// `own`'s positions by name address, built once a big set has been
-    /// searched often (a 10,000-attribute `rec` set selected by every
-    /// element of a fold): a hash probe instead of ~14 comparisons.
-    index: std::cell::OnceCell<Box<NameIndex>>,
+    /// What only some sets need, boxed so that a set is 48 bytes (its
+    /// allocation 64; a module evaluation holds tens of thousands of small
+    /// sets): a `//` layer's base (set when it is built), or a big set's
+    /// lookup count and name index (set on its first indexed lookup).
+    extra: std::cell::OnceCell<Box<Extra>>,
     /// Where each attribute was defined, for `unsafeGetAttrPos` and errors.
     pub positions: Option<Positions>,
 }
 
+#[derive(Clone)]
+enum Extra {
+    Layer(Layer),
+    Big(BigIndex),
+}
+
+/// For `big // small`: what lies below `own`.
 #[derive(Clone)]
 struct Layer {
     base: Rc<Attrs>,
     /// How many layers are below this one (a bottom set has 0).
     layers: u32,
     flat: std::cell::OnceCell<Vec<(Sym, Value)>>,
+}
+
+/// For a big set without layers.
+#[derive(Clone)]
+struct BigIndex {
+    /// Selections from `own` so far, to decide when an index pays.
+    lookups: std::cell::Cell<u32>,
+    /// `own`'s positions by name address, built once the set has been
+    /// searched often (a 10,000-attribute `rec` set selected by every
+    /// element of a fold): a hash probe instead of ~14 comparisons.
+    index: std::cell::OnceCell<Box<NameIndex>>,
 }
 
 /// A safety net: the size rule in `update` keeps chains far shorter.
@@ -336,20 +349,26 @@ impl Attrs {
     }
     /// All attributes, sorted by name.
     pub fn entries(&self) -> &[(Sym, Value)] {
-        match &self.layer {
+        match self.layer() {
             None => &self.own,
             Some(l) => l.flat.get_or_init(|| self.flatten()),
         }
     }
+    fn layer(&self) -> Option<&Layer> {
+        match self.extra.get().map(|b| &**b) {
+            Some(Extra::Layer(l)) => Some(l),
+            _ => None,
+        }
+    }
     fn base(&self) -> Option<&Rc<Attrs>> {
-        self.layer.as_ref().map(|l| &l.base)
+        self.layer().map(|l| &l.base)
     }
     /// The flattened entries of a layer, once computed.
     fn flat(&self) -> Option<&Vec<(Sym, Value)>> {
-        self.layer.as_ref().and_then(|l| l.flat.get())
+        self.layer().and_then(|l| l.flat.get())
     }
     fn layers(&self) -> u32 {
-        self.layer.as_ref().map_or(0, |l| l.layers)
+        self.layer().map_or(0, |l| l.layers)
     }
 
     /// Combine the layers' (small) additions first, then merge them into
@@ -379,13 +398,13 @@ impl Attrs {
         self.entries().len()
     }
     pub fn is_empty(&self) -> bool {
-        self.layer.is_none() && self.own.is_empty()
+        self.layer().is_none() && self.own.is_empty()
     }
     pub fn get(&self, name: &str) -> Option<&Value> {
         if let Some(f) = self.flat() {
             return search(f, name);
         }
-        if self.layer.is_none() && self.own.len() >= INDEX_MIN {
+        if self.own.len() >= INDEX_MIN && self.layer().is_none() {
             return self.get_indexed(name);
         }
         let mut a = self;
@@ -411,7 +430,17 @@ impl Attrs {
     /// the index never changes a result.
     fn get_indexed(&self, name: &str) -> Option<&Value> {
         let own = &self.own;
-        match self.index.get() {
+        let extra = self.extra.get_or_init(|| {
+            Box::new(Extra::Big(BigIndex {
+                lookups: Default::default(),
+                index: Default::default(),
+            }))
+        });
+        let Extra::Big(big) = &**extra else {
+            // only sets without a layer get here
+            return search(own, name);
+        };
+        match big.index.get() {
             Some(ix) => {
                 if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
                     let (k, v) = &own[i as usize];
@@ -424,10 +453,10 @@ impl Attrs {
                 // Index after a sixteenth of the set's size in lookups:
                 // the build (~40 instructions an entry) then costs about
                 // as much as the searches so far (~14 steps of ~50).
-                let n = self.lookups.get() + 1;
-                self.lookups.set(n);
+                let n = big.lookups.get() + 1;
+                big.lookups.set(n);
                 if n as usize >= 8 + own.len() / 16 {
-                    let _ = self.index.set(build_index(own));
+                    let _ = big.index.set(build_index(own));
                 }
             }
         }
@@ -469,7 +498,7 @@ impl Attrs {
         let mut top: Vec<(Sym, Value)> = other.entries().to_vec();
         let mut below: &Rc<Attrs> = this;
         loop {
-            let bottom = below.layer.is_none() || below.flat().is_some();
+            let bottom = below.layer().is_none() || below.flat().is_some();
             if bottom {
                 let entries = below.entries();
                 if entries.len() <= 2 * top.len() {
@@ -496,13 +525,12 @@ impl Attrs {
         }
         Attrs {
             own: top,
-            layer: Some(Box::new(Layer {
+            extra: std::cell::OnceCell::from(Box::new(Extra::Layer(Layer {
                 base: below.clone(),
                 layers: below.layers() + 1,
                 flat: Default::default(),
-            })),
+            }))),
             positions,
-            ..Attrs::default()
         }
     }
 }
@@ -806,6 +834,17 @@ impl Thunk {
         // callers never replace a `Done` state.
         unsafe { std::mem::replace(&mut *self.0 .0.get(), st) }
     }
+    /// Store the value of a thunk being forced (its state is `Blackhole`,
+    /// which owns nothing: it is overwritten without being dropped).
+    #[inline]
+    pub(crate) fn set_done(&self, v: Value) {
+        // SAFETY: as `replace`; the old state holds no resources.
+        unsafe {
+            let p = self.0 .0.get();
+            debug_assert!(matches!(*p, ThunkState::Blackhole));
+            std::ptr::write(p, ThunkState::Done(v))
+        }
+    }
     pub fn ptr_eq(a: &Thunk, b: &Thunk) -> bool {
         Rc::ptr_eq(&a.0, &b.0)
     }
@@ -848,7 +887,8 @@ mod tests {
                     assert_eq!(a.get(k).map(int), expect(k), "{} (round {})", k, round);
                 }
             }
-            assert!(round == 0 || a.index.get().is_some(), "index built");
+            let built = matches!(a.extra.get().map(|b| &**b), Some(Extra::Big(b)) if b.index.get().is_some());
+            assert!(round == 0 || built, "index built");
         }
     }
 
@@ -879,6 +919,14 @@ mod tests {
                 assert_eq!(cmp_name(x, y), x.cmp(y), "{:?} vs {:?}", x, y);
             }
         }
+    }
+
+    /// Sets are the most numerous objects of a module evaluation: what
+    /// only some sets need lives behind `extra`, so a set allocation stays
+    /// in mimalloc's 64-byte class (48 bytes + the count header).
+    #[test]
+    fn a_set_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Attrs>(), 48);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::rc::{Rc, Weak};
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Positions, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
 use crate::share;
@@ -68,6 +68,8 @@ pub struct Sys {
     freeform: Cell<bool>,
     /// `plain_module_defs`, once known.
     module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
+    /// `lib_arg`, once known.
+    lib_arg: OnceCell<Option<Value>>,
 }
 
 /// The definitions of `_module`, each a plain set (see
@@ -157,7 +159,7 @@ impl Handle {
 
 pub struct Module {
     pub file: Rc<str>,
-    pub key: String,
+    pub key: Rc<str>,
     pub class: Option<String>,
     pub disabled: Vec<Value>,
     pub imports: Vec<Value>,
@@ -197,6 +199,41 @@ fn empty_attrs() -> Value {
 
 fn strings(v: &[Rc<str>]) -> Vec<String> {
     v.iter().map(|f| f.to_string()).collect()
+}
+
+/// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
+/// `format!`, which showed in profiles: every submodule element has five).
+fn anon_key(parent: &str, n: usize) -> Rc<str> {
+    let mut k = String::with_capacity(parent.len() + 12);
+    k.push_str(parent);
+    k.push_str(":anon-");
+    let mut digits = [0u8; 20];
+    let (mut i, mut n) = (digits.len(), n);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    k.extend(digits[i..].iter().map(|d| *d as char));
+    k.into()
+}
+
+/// `a.position(k)` for `k`, the `i`-th of `a.entries()`: a set written
+/// as a literal has its attributes in the literal's order, so that is the
+/// `i`-th binding's position, without searching for it (once per
+/// declared and per defined name).
+fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
+    if let Some(Positions::Def(d)) = &a.positions {
+        if let Some(b) = d.statics.get(i) {
+            if std::ptr::eq(b.name, *k) && d.statics.len() == a.entries().len() {
+                return Some(b.span);
+            }
+        }
+    }
+    a.position(k)
 }
 
 /// `loc ++ [name]` in one allocation.
@@ -295,6 +332,7 @@ impl Sys {
             building: Cell::new(false),
             freeform: Cell::new(true),
             module_defs: OnceCell::new(),
+            lib_arg: OnceCell::new(),
         }))
     }
 
@@ -749,6 +787,8 @@ impl Sys {
                 // the list evalModules was given, when it was one
                 match self.orig.get("prefix") {
                     Some(p @ Value::List(_)) => p.clone(),
+                    // (the prefix of a submodule element: rarely read)
+                    Some(p @ Value::Thunk(_)) => p.clone(),
                     _ => loc_to_value(&self.prefix),
                 },
             ),
@@ -761,12 +801,17 @@ impl Sys {
 
     /// The `lib` module functions are called with.
     fn lib_arg(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        if let Some(l) = self.lib_arg.get() {
+            return Ok(l.clone());
+        }
         let base = self.base_args(ev)?;
         let a = force_attrs(ev, &base, "module arguments")?;
-        match a.get("lib") {
-            Some(l) => Ok(Some(ev.force(l.clone())?)),
-            None => Ok(None),
-        }
+        let l = match a.get("lib") {
+            Some(l) => Some(ev.force(l.clone())?),
+            None => None,
+        };
+        let _ = self.lib_arg.set(l.clone());
+        Ok(l)
     }
 
     /// Call a function module with its arguments; formals that are not
@@ -835,7 +880,7 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         parent_file: &str,
-        fallback_key: String,
+        fallback_key: Rc<str>,
         m: Value,
     ) -> Result<Rc<Module>> {
         let m = ev.force(m)?;
@@ -849,7 +894,7 @@ impl Sys {
                 } else {
                     (v, None)
                 };
-                self.unify(ev, &file, file.clone(), v, func.as_ref())
+                self.unify(ev, &file, file.as_str().into(), v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
@@ -886,7 +931,7 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         file: &str,
-        key: String,
+        key: Rc<str>,
         m: Value,
         // the function `m` came from
         func: Option<&Value>,
@@ -914,10 +959,12 @@ impl Sys {
         }
         let file: Rc<str> = match f_file {
             Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
+            // (a path module's key is its file: one string for both)
+            None if *key == *file => key.clone(),
             None => file.into(),
         };
         let key = match f_key {
-            Some(k) => force_str(ev, k, "`key' of a module")?,
+            Some(k) => force_str(ev, k, "`key' of a module")?.into(),
             None => key,
         };
         let class = match f_class {
@@ -1055,15 +1102,16 @@ impl Sys {
         };
         // Modules by index, their imports as indices (keys are looked up
         // once per module, not copied around).
-        let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::default();
+        let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::with_capacity(top.len() + 1);
+        let mut index: HashMap<Rc<str>, usize> =
+            HashMap::with_capacity_and_hasher(top.len() + 1, Default::default());
         // (parent file, fallback key, value) -> (index, newly loaded)
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
-                        index: &mut HashMap<String, usize>,
+                        index: &mut HashMap<Rc<str>, usize>,
                         pf: &str,
-                        fk: String,
+                        fk: Rc<str>,
                         v: Value|
          -> Result<(usize, bool)> {
             let v = ev.force(v)?;
@@ -1073,7 +1121,7 @@ impl Sys {
                 }
             }
             let m = this.load(ev, pf, fk, v)?;
-            if let Some(&i) = index.get(&m.key) {
+            if let Some(&i) = index.get(&*m.key) {
                 return Ok((i, false));
             }
             index.insert(m.key.clone(), loaded.len());
@@ -1082,17 +1130,14 @@ impl Sys {
         };
         let mut top_keys = Vec::new();
         let mut stack: Vec<usize> = Vec::new();
-        let internal = self.internal_module();
-        let mut all_top = top.clone();
-        all_top.push(internal);
-        for (i, m) in all_top.into_iter().enumerate() {
+        for (i, m) in top.into_iter().enumerate() {
             let (k, new) = load_one(
                 self,
                 ev,
                 &mut loaded,
                 &mut index,
                 UNKNOWN_FILE,
-                format!(":anon-{}", i + 1),
+                anon_key("", i + 1),
                 m,
             )?;
             top_keys.push(k);
@@ -1100,6 +1145,18 @@ impl Sys {
                 stack.push(k);
             }
         }
+        // The internal module, last of the top-level ones (built as a
+        // `Module` directly: it is the same shape every time).
+        let internal = self.internal_module();
+        let k = match index.get(&*internal.key) {
+            Some(&i) => i,
+            None => {
+                index.insert(internal.key.clone(), loaded.len());
+                loaded.push((internal, Vec::new()));
+                loaded.len() - 1
+            }
+        };
+        top_keys.push(k);
         while let Some(k) = stack.pop() {
             let m = loaded[k].0.clone();
             let mut kids = Vec::new();
@@ -1110,7 +1167,7 @@ impl Sys {
                     &mut loaded,
                     &mut index,
                     &m.file,
-                    format!("{}:anon-{}", m.key, n + 1),
+                    anon_key(&m.key, n + 1),
                     imp.clone(),
                 )
                 .context(|| {
@@ -1162,7 +1219,7 @@ impl Sys {
         let mut seen = vec![false; loaded.len()];
         let mut queue: VecDeque<usize> = top_keys.into_iter().collect();
         while let Some(k) = queue.pop_front() {
-            if seen[k] || (!disabled.is_empty() && disabled.contains(&loaded[k].0.key)) {
+            if seen[k] || (!disabled.is_empty() && disabled.contains(&*loaded[k].0.key)) {
                 continue;
             }
             seen[k] = true;
@@ -1184,7 +1241,7 @@ impl Sys {
     }
 
     /// nixpkgs' internal module: the `_module.*` options.
-    fn internal_module(self: &Rc<Self>) -> Value {
+    fn internal_module(self: &Rc<Self>) -> Rc<Module> {
         // The declarations are the same for every evaluation: build them
         // once (submodule-heavy configurations evaluate thousands).
         let options = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
@@ -1214,12 +1271,16 @@ impl Sys {
                 ),
             ]),
         )]);
-        attrs(vec![
-            ("_file", s("lib/modules.nix")),
-            ("key", s("lib/modules.nix")),
-            ("options", options),
-            ("config", config),
-        ])
+        let file = INTERNAL_FILE.with(|f| f.clone());
+        Rc::new(Module {
+            key: file.clone(),
+            file,
+            class: None,
+            disabled: Vec::new(),
+            imports: Vec::new(),
+            options,
+            configs: vec![config],
+        })
     }
 
     fn root(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<Node>> {
@@ -1327,8 +1388,11 @@ pub struct Node {
 /// A declaration: its module, the `options` subtree, its position.
 type Decl = (Rc<Module>, Value, Option<Span>);
 
+/// Definitions (mostly one: inline).
+type Defs = SmallVec<[RawDef; 1]>;
+
 /// Definitions at a node by name.
-type DefIndex = HashMap<Sym, SmallVec<[RawDef; 1]>>;
+type DefIndex = HashMap<Sym, Defs>;
 
 struct DeclIndex {
     names: Vec<Sym>,
@@ -1362,12 +1426,12 @@ impl Node {
                     show_option(&self.loc)
                 )
             })?;
-            for (k, x) in a.entries() {
+            for (i, (k, x)) in a.entries().iter().enumerate() {
                 let e = by_name.entry(*k).or_default();
                 if e.is_empty() {
                     names.push(*k);
                 }
-                e.push((m.clone(), x.clone(), a.position(k)));
+                e.push((m.clone(), x.clone(), entry_position(&a, i, k)));
             }
         }
         names.sort();
@@ -1394,10 +1458,10 @@ impl Node {
                 )
             })?;
             for (a, wraps) in pushed {
-                for (k, v) in a.entries() {
+                for (i, (k, v)) in a.entries().iter().enumerate() {
                     idx.entry(*k).or_default().push(RawDef {
                         file: d.file.clone(),
-                        pos: a.position(k).or(d.pos),
+                        pos: entry_position(&a, i, k).or(d.pos),
                         value: v.clone(),
                         wraps: wraps.clone(),
                     });
@@ -1502,7 +1566,12 @@ impl Node {
                 options: WeakMemo::default(),
             }))
         };
-        self.kids.borrow_mut().insert(name, c.clone());
+        let mut kids = self.kids.borrow_mut();
+        if kids.capacity() == 0 {
+            // (no rehashing as they are added)
+            kids.reserve(di.names.len());
+        }
+        kids.insert(name, c.clone());
         Ok(c)
     }
 
@@ -1587,27 +1656,11 @@ impl Node {
                     }
                 }
             }
-            if let Some(decls) = di.by_name.get(*n) {
-                // An option has nothing unmatched below it: do not build
-                // it (a submodule element's `_module.args` and
-                // `_module.specialArgs` are never read).
-                let built = self.kids.borrow().get(*n).cloned();
-                let c = match built {
-                    Some(c) => c,
-                    None => {
-                        let mut opt = false;
-                        for (_, v, _) in decls {
-                            if is_option(ev, v)? {
-                                opt = true;
-                                break;
-                            }
-                        }
-                        if opt {
-                            continue;
-                        }
-                        self.child(ev, n)?
-                    }
-                };
+            if di.by_name.contains_key(*n) {
+                // (the node or option is built here once, for the check
+                // and for `config`; `_module` of a plain evaluation is
+                // not, above)
+                let c = self.child(ev, n)?;
                 if let Child::Node(c) = c {
                     out.extend(c.unmatched(ev)?);
                 }
@@ -2182,6 +2235,8 @@ impl Opt {
 }
 
 thread_local! {
+    /// The internal module's file and key.
+    static INTERNAL_FILE: Rc<str> = Rc::from("lib/modules.nix");
     static INTERNAL_OPTIONS: OnceCell<Value> = const { OnceCell::new() };
     static RAW_TYPE: OnceCell<Value> = const { OnceCell::new() };
     /// Addresses of the internal `_module.{check,freeformType,args}`

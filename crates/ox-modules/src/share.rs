@@ -139,14 +139,22 @@ impl Analysis {
     }
 
     fn lambda_shared(&mut self, l: &'static LambdaDef, local: u32, upto: usize) -> bool {
+        // A plain lambda after the first of a curried chain (`a: b: …`,
+        // `pos > 0`) binds its argument in the chain's frame: no frame
+        // of its own.
+        let inner = if l.formals.is_none() && l.pos > 0 {
+            local
+        } else {
+            local + 1
+        };
         let defaults = match &l.formals {
             Some(f) => f
                 .entries
                 .iter()
-                .all(|(_, d)| d.as_ref().is_none_or(|d| self.shared(d, local + 1, upto))),
+                .all(|(_, d)| d.as_ref().is_none_or(|d| self.shared(d, inner, upto))),
             None => true,
         };
-        defaults && self.shared(&l.body, local + 1, upto)
+        defaults && self.shared(&l.body, inner, upto)
     }
 
     /// Variable `idx` of the frame `k` frames out from the first `upto`.
@@ -325,6 +333,24 @@ fn combine(ev: &mut Eval, plan: &Plan, cached: &Value, fresh: &Value) -> Result<
         Plan::Set(parts) => {
             let c = force_attrs(ev, cached, "options")?;
             let f = force_attrs(ev, fresh, "options")?;
+            let (ce, fe) = (c.entries(), f.entries());
+            // Both are the literal's attributes in its order, as `parts`
+            // (the rule): pair them up without looking names up.
+            if ce.len() == parts.len()
+                && fe.len() == parts.len()
+                && parts
+                    .iter()
+                    .zip(ce.iter().zip(fe))
+                    .all(|((p, _), ((c, _), (f, _)))| std::ptr::eq(*p, *c) && std::ptr::eq(*p, *f))
+            {
+                let mut e: Vec<(Sym, Value)> = Vec::with_capacity(fe.len());
+                for ((k, p), ((_, cv), (_, fv))) in parts.iter().zip(ce.iter().zip(fe)) {
+                    e.push((*k, combine(ev, p, cv, fv)?));
+                }
+                let mut a = Attrs::from_sorted(e);
+                a.positions = f.positions.clone();
+                return Ok(Value::attrs(a));
+            }
             let mut e: Vec<(Sym, Value)> = Vec::with_capacity(f.entries().len());
             for (k, v) in f.entries() {
                 let p = parts.iter().find(|(n, _)| n == k).map(|(_, p)| p);

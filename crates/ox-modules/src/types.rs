@@ -1052,7 +1052,11 @@ fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) 
         ("modules", Value::list(all)),
         ("specialArgs", special.clone()),
         ("class", class.clone()),
-        ("prefix", loc_to_value(loc)),
+        // (a list of strings per element, rarely read: built if read)
+        ("prefix", {
+            let loc = loc.to_vec();
+            lazy(move |_| Ok(loc_to_value(&loc)))
+        }),
     ])
 }
 
@@ -1315,7 +1319,17 @@ pub fn unspecified() -> Value {
     )
     .build()
 }
+thread_local! {
+    static ANYTHING: Value = anything_type();
+}
+
+/// `types.anything` (one value: its merge builds it for every nested set
+/// and list otherwise).
 pub fn anything() -> Value {
+    ANYTHING.with(|t| t.clone())
+}
+
+fn anything_type() -> Value {
     let mut t = T::new(
         "anything",
         "anything",

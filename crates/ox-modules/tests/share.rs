@@ -52,6 +52,19 @@ fn plans() {
             "{ lib, ... }: { options.a = lib.mkOption { type = lib.types.submodule ({ name, ... }: { options.n = lib.mkOption { default = name; }; }); }; }",
             Shared,
         ),
+        // curried functions (one frame for the chain)
+        (
+            "{ lib, ... }: { options.a = lib.mkOption { default = (x: y: z: x + y + z) 1 2 3; }; }",
+            Shared,
+        ),
+        (
+            "{ config, lib, ... }: { options.a = lib.mkOption { default = (x: y: config.b) 1 2; }; }",
+            Fresh,
+        ),
+        (
+            "{ config, lib, ... }: { options.a = lib.mkOption { default = (x: { y }: z: config.b) 1 { y = 2; } 3; }; }",
+            Fresh,
+        ),
         // reading the call: per call, per attribute where possible
         (
             "{ config, lib, ... }: { options.a = lib.mkOption { default = config.b; }; options.b = lib.mkOption { }; }",

@@ -14,10 +14,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("mapAttrs", 2, map_attrs);
     r.add("zipAttrsWith", 2, zip_attrs_with);
     r.add("isAttrs", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::Attrs(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Attrs(_))))
     });
     r.add("functionArgs", 1, function_args);
     r.add("unsafeGetAttrPos", 2, unsafe_get_attr_pos);
@@ -41,7 +38,7 @@ fn get_attr_b(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let name = string_arg(ev, &a[0], "the first argument of builtins.getAttr", span)?;
     let s = attrs_arg(ev, &a[1], "the second argument of builtins.getAttr", span)?;
     match s.get(&name.s) {
-        Some(v) => ev.force(v.clone()),
+        Some(v) => forced(ev, v),
         None => {
             let mut e = EvalError::new(
                 ErrorKind::Other,
@@ -350,7 +347,7 @@ fn name_prefix(s: &str) -> u64 {
 }
 
 fn function_args(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
-    let f = ev.force(a[0].clone())?;
+    let f = forced(ev, &a[0])?;
     match &f {
         Value::Lambda(c) => match &c.def.formals {
             None => Ok(Value::attrs(Attrs::new())),

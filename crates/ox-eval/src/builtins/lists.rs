@@ -20,10 +20,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("partition", 2, partition);
     r.add("groupBy", 2, group_by);
     r.add("isList", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::List(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::List(_))))
     });
 }
 
@@ -123,7 +120,7 @@ fn length(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 fn head(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.head", span)?;
     match l.first() {
-        Some(x) => ev.force(x.clone()),
+        Some(x) => forced(ev, x),
         None => err(
             ErrorKind::Other,
             "'builtins.head' called on an empty list",
@@ -158,7 +155,7 @@ fn elem_at(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
             span,
         );
     }
-    ev.force(l[i as usize].clone())
+    forced(ev, &l[i as usize])
 }
 
 fn elem(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
@@ -291,7 +288,7 @@ fn sort(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.sort", span)?;
     let mut v: Vec<Value> = l.iter().cloned().collect();
     for x in v.iter_mut() {
-        *x = ev.force(x.clone())?;
+        *x = forced(ev, x)?;
     }
     let mut buf = v.clone();
     merge_sort(ev, &f, &mut v, &mut buf, span)?;

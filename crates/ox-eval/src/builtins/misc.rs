@@ -25,45 +25,33 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
         )
     });
     r.add("seq", 2, |ev, a, _| {
-        ev.force(a[0].clone())?;
-        ev.force(a[1].clone())
+        forced(ev, &a[0])?;
+        forced(ev, &a[1])
     });
     r.add("deepSeq", 2, |ev, a, _| {
         ev.force_deep(a[0].clone())?;
-        ev.force(a[1].clone())
+        forced(ev, &a[1])
     });
     r.add("typeOf", 1, |ev, a, _| {
-        Ok(Value::str(ev.force(a[0].clone())?.type_of()))
+        Ok(Value::str(forced(ev, &a[0])?.type_of()))
     });
     r.add("isInt", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::Int(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Int(_))))
     });
     r.add("isFloat", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::Float(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Float(_))))
     });
     r.add("isBool", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::Bool(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Bool(_))))
     });
     r.add("isNull", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(ev.force(a[0].clone())?, Value::Null)))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Null)))
     });
     r.add("isPath", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::Path(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Path(_))))
     });
     r.add("isFunction", 1, |ev, a, _| {
-        Ok(Value::Bool(ev.force(a[0].clone())?.is_function()))
+        Ok(Value::Bool(forced(ev, &a[0])?.is_function()))
     });
     r.add("add", 2, |ev, a, span| {
         let x = number(ev, &a[0], "the first argument of builtins.add", span)?;
@@ -105,17 +93,17 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
     });
     r.add("tryEval", 1, try_eval);
     r.add("trace", 2, |ev, a, _| {
-        let v = ev.force(a[0].clone())?;
+        let v = forced(ev, &a[0])?;
         let msg = match &v {
             Value::Str(s) => s.s.clone(),
             other => crate::print::print_value(other),
         };
         ev.trace(&format!("trace: {}", msg));
-        ev.force(a[1].clone())
+        forced(ev, &a[1])
     });
-    r.add("traceVerbose", 2, |ev, a, _| ev.force(a[1].clone()));
+    r.add("traceVerbose", 2, |ev, a, _| forced(ev, &a[1]));
     r.add("addErrorContext", 2, |ev, a, span| {
-        let r = ev.force(a[1].clone());
+        let r = forced(ev, &a[1]);
         match r {
             Ok(v) => Ok(v),
             Err(mut e) => {
@@ -129,7 +117,7 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
             }
         }
     });
-    r.add("break", 1, |ev, a, _| ev.force(a[0].clone()));
+    r.add("break", 1, |ev, a, _| forced(ev, &a[0]));
     r.add("toJSON", 1, |ev, a, span| {
         let (s, ctx) = crate::print::to_json_ctx(ev, a[0].clone(), true, span)?;
         let ctx = if ctx.is_empty() {
@@ -209,7 +197,7 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
     r.add("warn", 2, |ev, a, span| {
         let s = string_arg(ev, &a[0], "the first argument of builtins.warn", span)?;
         ev.trace(&format!("evaluation warning: {}", s.s));
-        ev.force(a[1].clone())
+        forced(ev, &a[1])
     });
     r.add("addDrvOutputDependencies", 1, |ev, a, span| {
         let s = string_arg(
@@ -236,7 +224,7 @@ pub(super) fn register(r: &mut Registry, _ev: &mut Eval) {
 }
 
 fn number(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Value> {
-    let v = ev.force(v.clone())?;
+    let v = forced(ev, v)?;
     match v {
         Value::Int(_) | Value::Float(_) => Ok(v),
         o => type_err(
@@ -251,8 +239,8 @@ fn number(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Value> {
 }
 
 fn arith(ev: &mut Eval, op: BinOp, a: &[Value], span: Span, name: &str) -> Result<Value> {
-    let x = ev.force(a[0].clone())?;
-    let y = ev.force(a[1].clone())?;
+    let x = forced(ev, &a[0])?;
+    let y = forced(ev, &a[1])?;
     // the messages are only built on the error path
     if !matches!(x, Value::Int(_) | Value::Float(_)) {
         number(
@@ -280,8 +268,8 @@ fn bits(
     name: &str,
     f: fn(i64, i64) -> i64,
 ) -> Result<Value> {
-    let x = ev.force(a[0].clone())?;
-    let y = ev.force(a[1].clone())?;
+    let x = forced(ev, &a[0])?;
+    let y = forced(ev, &a[1])?;
     match (&x, &y) {
         (Value::Int(p), Value::Int(q)) => Ok(Value::Int(f(*p, *q))),
         (Value::Int(_), _) => {
@@ -306,7 +294,7 @@ fn bits(
 }
 
 fn import(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
-    let v = ev.force(a[0].clone())?;
+    let v = forced(ev, &a[0])?;
     // importing a derivation's output or a store path string
     let (p, _) = ev.coerce_to_path(v, span)?;
     let r = ev.import_path(Path::new(&p), Some(span))?;
@@ -351,7 +339,7 @@ fn scoped_import(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 }
 
 fn try_eval(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
-    match ev.force(a[0].clone()) {
+    match forced(ev, &a[0]) {
         Ok(v) => Ok(Value::attrs(Attrs::from_sorted(vec![
             ("success", Value::Bool(true)),
             ("value", v),
@@ -373,7 +361,7 @@ fn collect_context(ev: &mut Eval, v: &Value) -> Result<Context> {
         acc: &mut std::collections::BTreeSet<String>,
         seen: &mut std::collections::HashSet<usize>,
     ) -> Result<()> {
-        let v = ev.force(v.clone())?;
+        let v = forced(ev, v)?;
         let id = match &v {
             Value::List(l) => Rc::as_ptr(l) as *const u8 as usize,
             Value::Attrs(a) => Rc::as_ptr(a) as *const u8 as usize,

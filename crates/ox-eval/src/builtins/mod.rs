@@ -149,8 +149,21 @@ pub(crate) fn not_implemented(name: &str, span: Span) -> Result<Value> {
     )
 }
 
+/// `v` forced, without first cloning a thunk that is already evaluated
+/// (the arguments of builtins mostly are: variables bound to values).
+#[inline]
+pub(crate) fn forced(ev: &mut Eval, v: &Value) -> Result<Value> {
+    match v {
+        Value::Thunk(t) => match t.done_ref() {
+            Some(x) => Ok(x.clone()),
+            None => ev.force_thunk(t),
+        },
+        x => Ok(x.clone()),
+    }
+}
+
 pub(crate) fn bool_of(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<bool> {
-    match ev.force(v.clone())? {
+    match forced(ev, v)? {
         Value::Bool(b) => Ok(b),
         o => type_err(
             format!(
@@ -185,7 +198,7 @@ pub(crate) fn string_arg(
     what: &str,
     span: Span,
 ) -> Result<Rc<NixString>> {
-    match ev.force(v.clone())? {
+    match forced(ev, v)? {
         Value::Str(s) => Ok(s),
         o => type_err(
             format!(
@@ -199,7 +212,7 @@ pub(crate) fn string_arg(
 }
 
 pub(crate) fn int_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<i64> {
-    match ev.force(v.clone())? {
+    match forced(ev, v)? {
         Value::Int(i) => Ok(i),
         o => type_err(
             format!(
@@ -213,7 +226,7 @@ pub(crate) fn int_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Resul
 }
 
 pub(crate) fn list_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Rc<Vec<Value>>> {
-    match ev.force(v.clone())? {
+    match forced(ev, v)? {
         Value::List(l) => Ok(l),
         o => type_err(
             format!(
@@ -227,7 +240,7 @@ pub(crate) fn list_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Resu
 }
 
 pub(crate) fn attrs_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Rc<Attrs>> {
-    match ev.force(v.clone())? {
+    match forced(ev, v)? {
         Value::Attrs(a) => Ok(a),
         o => type_err(
             format!(
@@ -241,7 +254,7 @@ pub(crate) fn attrs_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Res
 }
 
 pub(crate) fn fn_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Value> {
-    let f = ev.force(v.clone())?;
+    let f = forced(ev, v)?;
     if f.is_function() || matches!(&f, Value::Attrs(a) if a.contains("__functor")) {
         Ok(f)
     } else {

@@ -20,10 +20,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("baseNameOf", 1, base_name_of);
     r.add("dirOf", 1, dir_of);
     r.add("isString", 1, |ev, a, _| {
-        Ok(Value::Bool(matches!(
-            ev.force(a[0].clone())?,
-            Value::Str(_)
-        )))
+        Ok(Value::Bool(matches!(forced(ev, &a[0])?, Value::Str(_))))
     });
     r.add("match", 2, match_);
     r.add("split", 2, split);
@@ -225,7 +222,7 @@ fn base_name_of(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 }
 
 fn dir_of(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
-    let v = ev.force(a[0].clone())?;
+    let v = forced(ev, &a[0])?;
     let is_path = matches!(v, Value::Path(_));
     let s = ev.coerce_to_string(v, span, false, false)?;
     let d = match s.s.rfind('/') {
