@@ -2198,23 +2198,35 @@ fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, 
     (op.name == "toString" && op.arity == 1).then_some((op.f, &**arg, *span))
 }
 
-/// An integer in decimal, as `toString` writes it.
+/// An integer in decimal, as `toString` writes it (two digits a step).
 fn push_int(s: &mut String, i: i64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut buf = [0u8; 20];
     let mut n = i.unsigned_abs();
     let mut p = buf.len();
-    loop {
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        p -= 2;
+        buf[p..p + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        p -= 2;
+        buf[p..p + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
         p -= 1;
-        buf[p] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[p] = b'0' + n as u8;
     }
     if i < 0 {
         s.push('-');
     }
-    s.extend(buf[p..].iter().map(|&b| b as char));
+    // only ASCII digits were written
+    s.push_str(std::str::from_utf8(&buf[p..]).unwrap_or_default());
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {

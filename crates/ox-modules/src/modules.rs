@@ -19,7 +19,7 @@ use std::path::Path;
 use std::rc::{Rc, Weak};
 
 use ox_eval::error::{AddContext, ErrorKind, EvalError, Span};
-use ox_eval::value::{sym, Attrs, Sym, Thunk};
+use ox_eval::value::{sym, Attrs, Positions, Sym, Thunk};
 use ox_eval::{Eval, Result, Value};
 
 use crate::share;
@@ -203,7 +203,7 @@ fn strings(v: &[Rc<str>]) -> Vec<String> {
 
 /// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
 /// `format!`, which showed in profiles: every submodule element has five).
-fn anon_key(parent: &str, n: usize) -> String {
+fn anon_key(parent: &str, n: usize) -> Rc<str> {
     let mut k = String::with_capacity(parent.len() + 12);
     k.push_str(parent);
     k.push_str(":anon-");
@@ -218,7 +218,22 @@ fn anon_key(parent: &str, n: usize) -> String {
         }
     }
     k.extend(digits[i..].iter().map(|d| *d as char));
-    k
+    k.into()
+}
+
+/// `a.position(k)` for `k`, the `i`-th of `a.entries()`: a set written
+/// as a literal has its attributes in the literal's order, so that is the
+/// `i`-th binding's position, without searching for it (once per
+/// declared and per defined name).
+fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
+    if let Some(Positions::Def(d)) = &a.positions {
+        if let Some(b) = d.statics.get(i) {
+            if std::ptr::eq(b.name, *k) && d.statics.len() == a.entries().len() {
+                return Some(b.span);
+            }
+        }
+    }
+    a.position(k)
 }
 
 /// `loc ++ [name]` in one allocation.
@@ -865,7 +880,7 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         parent_file: &str,
-        fallback_key: String,
+        fallback_key: Rc<str>,
         m: Value,
     ) -> Result<Rc<Module>> {
         let m = ev.force(m)?;
@@ -879,7 +894,7 @@ impl Sys {
                 } else {
                     (v, None)
                 };
-                self.unify(ev, &file, file.clone(), v, func.as_ref())
+                self.unify(ev, &file, file.as_str().into(), v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
@@ -916,7 +931,7 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         file: &str,
-        key: String,
+        key: Rc<str>,
         m: Value,
         // the function `m` came from
         func: Option<&Value>,
@@ -944,10 +959,12 @@ impl Sys {
         }
         let file: Rc<str> = match f_file {
             Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
+            // (a path module's key is its file: one string for both)
+            None if *key == *file => key.clone(),
             None => file.into(),
         };
         let key = match f_key {
-            Some(k) => force_str(ev, k, "`key' of a module")?,
+            Some(k) => force_str(ev, k, "`key' of a module")?.into(),
             None => key,
         };
         let class = match f_class {
@@ -1064,7 +1081,7 @@ impl Sys {
         }
         Ok(Rc::new(Module {
             file,
-            key: key.into(),
+            key,
             class,
             disabled,
             imports,
@@ -1094,7 +1111,7 @@ impl Sys {
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
                         index: &mut HashMap<Rc<str>, usize>,
                         pf: &str,
-                        fk: String,
+                        fk: Rc<str>,
                         v: Value|
          -> Result<(usize, bool)> {
             let v = ev.force(v)?;
@@ -1409,12 +1426,12 @@ impl Node {
                     show_option(&self.loc)
                 )
             })?;
-            for (k, x) in a.entries() {
+            for (i, (k, x)) in a.entries().iter().enumerate() {
                 let e = by_name.entry(*k).or_default();
                 if e.is_empty() {
                     names.push(*k);
                 }
-                e.push((m.clone(), x.clone(), a.position(k)));
+                e.push((m.clone(), x.clone(), entry_position(&a, i, k)));
             }
         }
         names.sort();
@@ -1441,10 +1458,10 @@ impl Node {
                 )
             })?;
             for (a, wraps) in pushed {
-                for (k, v) in a.entries() {
+                for (i, (k, v)) in a.entries().iter().enumerate() {
                     idx.entry(*k).or_default().push(RawDef {
                         file: d.file.clone(),
-                        pos: a.position(k).or(d.pos),
+                        pos: entry_position(&a, i, k).or(d.pos),
                         value: v.clone(),
                         wraps: wraps.clone(),
                     });
@@ -1639,27 +1656,11 @@ impl Node {
                     }
                 }
             }
-            if let Some(decls) = di.by_name.get(*n) {
-                // An option has nothing unmatched below it: do not build
-                // it (a submodule element's `_module.args` and
-                // `_module.specialArgs` are never read).
-                let built = self.kids.borrow().get(*n).cloned();
-                let c = match built {
-                    Some(c) => c,
-                    None => {
-                        let mut opt = false;
-                        for (_, v, _) in decls {
-                            if is_option(ev, v)? {
-                                opt = true;
-                                break;
-                            }
-                        }
-                        if opt {
-                            continue;
-                        }
-                        self.child(ev, n)?
-                    }
-                };
+            if di.by_name.contains_key(*n) {
+                // (the node or option is built here once, for the check
+                // and for `config`; `_module` of a plain evaluation is
+                // not, above)
+                let c = self.child(ev, n)?;
                 if let Child::Node(c) = c {
                     out.extend(c.unmatched(ev)?);
                 }

@@ -1319,7 +1319,17 @@ pub fn unspecified() -> Value {
     )
     .build()
 }
+thread_local! {
+    static ANYTHING: Value = anything_type();
+}
+
+/// `types.anything` (one value: its merge builds it for every nested set
+/// and list otherwise).
 pub fn anything() -> Value {
+    ANYTHING.with(|t| t.clone())
+}
+
+fn anything_type() -> Value {
     let mut t = T::new(
         "anything",
         "anything",

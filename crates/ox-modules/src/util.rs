@@ -202,6 +202,13 @@ impl std::ops::Deref for Tag {
 
 pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<Tag>> {
     if let Value::Attrs(a) = v {
+        // Names are sorted: when the first one sorts after `_type` (it
+        // starts with a lower-case letter, as in most sets of
+        // definitions), there is none, without a search.
+        match a.entries().first() {
+            Some((k, _)) if *k <= "_type" => {}
+            _ => return Ok(None),
+        }
         if let Some(t) = a.get("_type") {
             if let Value::Str(s) = ev.force(t.clone())? {
                 return Ok(Some(Tag(s)));
