@@ -557,7 +557,11 @@ impl Sys {
         // Only the internal module declares it and nothing defines it:
         // its default.
         if let Some(defs) = self.plain_module_defs(ev)? {
-            if defs.iter().all(|(_, a)| !a.contains(name)) {
+            // (these sets have a name or two: a scan, not a search)
+            if defs
+                .iter()
+                .all(|(_, a)| a.entries().iter().all(|(k, _)| *k != name))
+            {
                 if let Some(v) = internal_default_of(name) {
                     return Ok(Some(v));
                 }
@@ -830,7 +834,12 @@ impl Sys {
         };
         let mut extra: Vec<(Sym, Value)> = Vec::new();
         for n in formals {
-            if base_a.contains(n) {
+            // (a handful of names, mostly found by address: a scan)
+            if base_a
+                .entries()
+                .iter()
+                .any(|(k, _)| std::ptr::eq(*k, n) || *k == n)
+            {
                 continue;
             }
             let h = self.handle.clone();
