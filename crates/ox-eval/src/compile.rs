@@ -149,6 +149,9 @@ pub enum Expr {
         l: Box<Expr>,
         r: Box<Expr>,
         span: Span,
+        /// Arithmetic or a comparison on variables and integer constants:
+        /// the evaluator tries it in place on evaluated integers first.
+        int: bool,
     },
     Not(Box<Expr>, Span),
     Neg(Box<Expr>, Span),
@@ -220,6 +223,12 @@ pub struct LambdaDef {
     /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
     /// since nothing can observe the difference.
     pub strict_arg: bool,
+    /// A plain lambda whose body, before doing anything else, forces its
+    /// argument (so `strict_arg` holds too) (`x: bitAnd x 255`, `p: if p.deps == [] …`), at this
+    /// variable: a caller may evaluate the argument itself instead of
+    /// allocating a thunk the body would force at once (see
+    /// `Eval::eager_arg` for why errors stay the same).
+    pub first_forced: Option<Span>,
 }
 
 impl LambdaDef {
@@ -882,11 +891,29 @@ impl<'g> Compiler<'g> {
                 // Errors of an operator point at the operator itself.
                 let op_span = self.span(tok.range());
                 let (l, r) = n.exprs2();
+                let l = self.bx(l, n)?;
+                let r = self.bx(r, n)?;
+                let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
+                let int = matches!(
+                    op,
+                    BinOp::Add
+                        | BinOp::Sub
+                        | BinOp::Mul
+                        | BinOp::Div
+                        | BinOp::Less
+                        | BinOp::LessEq
+                        | BinOp::More
+                        | BinOp::MoreEq
+                        | BinOp::Eq
+                        | BinOp::NotEq
+                ) && simple(&l)
+                    && simple(&r);
                 Expr::BinOp {
                     op,
-                    l: self.bx(l, n)?,
-                    r: self.bx(r, n)?,
+                    l,
+                    r,
                     span: op_span,
+                    int,
                 }
             }
             NODE_CUR_POS => Expr::CurPos(span),
@@ -1294,6 +1321,7 @@ impl<'g> Compiler<'g> {
             arg: Some(name),
             formals: None,
             strict_arg: forces(&body, 0, pos),
+            first_forced: first_forced(&body, 0, pos),
             body,
             span,
             nslots: 1,
@@ -1388,6 +1416,7 @@ impl<'g> Compiler<'g> {
             span,
             nslots,
             strict_arg: false,
+            first_forced: None,
             pos: 0,
         })
     }
@@ -1441,7 +1470,43 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
         Expr::Apply { f, .. } | Expr::Call { f, .. } => forces(f, depth, idx),
         Expr::Select { e, .. } | Expr::HasAttr { e, .. } => forces(e, depth, idx),
         Expr::Let { body, .. } | Expr::With { body, .. } => forces(body, depth + 1, idx),
+        // `bitAnd x 255` in place forces both arguments
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => args.iter().any(|a| forces(a, depth, idx)),
         _ => false,
+    }
+}
+
+/// The variable occurrence at which evaluating `e` forces the variable
+/// (`depth`, `idx`) as the first thing it does (before evaluating anything
+/// else or building any value), following the evaluator's order: an
+/// operator's left operand, a condition, a selection's base, an
+/// application's function, a `let`'s body. `None` when unsure.
+fn first_forced(e: &Expr, depth: u32, idx: u32) -> Option<Span> {
+    match e {
+        Expr::Var {
+            depth: d,
+            idx: i,
+            span,
+        } => (*d == depth && *i == idx).then_some(*span),
+        Expr::BinOp { op, l, .. } => match op {
+            BinOp::PipeRight | BinOp::PipeLeft => None,
+            _ => first_forced(l, depth, idx),
+        },
+        Expr::If { cond, .. } | Expr::Assert { cond, .. } => first_forced(cond, depth, idx),
+        Expr::Not(x, _) | Expr::Neg(x, _) => first_forced(x, depth, idx),
+        Expr::Apply { f, .. } | Expr::Call { f, .. } => first_forced(f, depth, idx),
+        Expr::Select { e, .. } | Expr::HasAttr { e, .. } => first_forced(e, depth, idx),
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => first_forced(&args[0], depth, idx),
+        Expr::Let { body, .. } => first_forced(body, depth + 1, idx),
+        _ => None,
     }
 }
 

@@ -176,7 +176,12 @@ impl Eval {
         }
         let r = match &st {
             ThunkState::Pending(e, env) => self.eval(e, env),
-            ThunkState::Apply(f, a) => self.call(f.clone(), a.clone(), None),
+            // a lambda (or a thunk of one: `genList (i: …) n`) is called
+            // through a reference
+            ThunkState::Apply(f, a) => match lambda_ref(f) {
+                Some(c) => self.call_lambda(c, a.clone(), None),
+                None => self.call(f.clone(), a.clone(), None),
+            },
             ThunkState::Native(f) => f(self),
             ThunkState::Blackhole => Err(EvalError::new(
                 ErrorKind::InfiniteRecursion,
@@ -189,7 +194,7 @@ impl Eval {
         };
         match r {
             Ok(v) => {
-                t.replace(ThunkState::Done(v.clone()));
+                t.set_done(v.clone());
                 Ok(v)
             }
             Err(e) => {
@@ -331,6 +336,49 @@ impl Eval {
         }
     }
 
+    /// The argument of a call of a lambda with formals, which forces it
+    /// before anything else: evaluated now instead of through a thunk that
+    /// nothing else could see (no allocation, same errors). Variables and
+    /// constants are passed as they are, as `thunk` does.
+    #[inline]
+    fn formals_arg(&mut self, arg: &'static Expr, env: &Env) -> Result<Value> {
+        match arg {
+            Expr::Var { .. } | Expr::Const(_) => Ok(self.thunk(arg, env)),
+            _ => self.eval(arg, env),
+        }
+    }
+
+    /// The argument of a call of a plain lambda whose body forces it
+    /// before anything else (`LambdaDef::first_forced`, at `vspan`),
+    /// evaluated now instead of through a thunk. Nothing can tell: the
+    /// thunk would be forced at once, by nothing but this call; an error
+    /// gets what the body would have given it (the position of the forced
+    /// variable for an infinite recursion without one, then the call's
+    /// "while calling" line). Variables and constants are passed as they
+    /// are.
+    #[inline(never)]
+    fn eager_arg(
+        &mut self,
+        def: &'static LambdaDef,
+        arg: &'static Expr,
+        env: &Env,
+        vspan: Span,
+        span: Span,
+    ) -> Result<Value> {
+        match arg {
+            Expr::Var { .. } | Expr::Const(_) => Ok(self.thunk(arg, env)),
+            _ => self
+                .eval(arg, env)
+                .map_err(|mut er| {
+                    if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                        er.span = Some(vspan);
+                    }
+                    er
+                })
+                .context(|| (calling(def), Some(span))),
+        }
+    }
+
     #[inline(never)]
     fn force_var(&mut self, t: &Thunk, span: Span) -> Result<Value> {
         self.force_pending(t).map_err(|mut er| {
@@ -447,22 +495,45 @@ impl Eval {
                 Expr::Apply { f, arg, span } => {
                     // `g x` with `g` a variable bound to a lambda: call it
                     // through a reference into the frame, without cloning it.
-                    if let Expr::Var { depth, idx, .. } = &**f {
-                        if let Some(c) = lambda_ref(env.lookup_ref(*depth, *idx)) {
+                    // A function that is a variable's value (or a constant,
+                    // `builtins.length`) is called through a reference,
+                    // without cloning it: a lambda, or a builtin of one
+                    // argument (`length xs`, `isAttrs v`).
+                    let head = match &**f {
+                        Expr::Var { depth, idx, .. } => Some(done_or(env.lookup_ref(*depth, *idx))),
+                        Expr::Folded(v, _) | Expr::Const(v) => Some(v),
+                        _ => None,
+                    };
+                    match head {
+                        Some(Value::Lambda(c)) => {
                             if let Expr::Attrs(lit) = &**arg {
                                 if let Some(r) = self.call_formals_literal(c, lit, env, *span) {
                                     return r;
                                 }
                             }
-                            let av = match c.def.strict_arg {
-                                true => match cheap(arg, env) {
+                            let av = if c.def.formals.is_some() {
+                                self.formals_arg(arg, env)?
+                            } else if c.def.strict_arg {
+                                match cheap(arg, env) {
                                     Some(v) => v,
-                                    None => self.thunk(arg, env),
-                                },
-                                false => self.thunk(arg, env),
+                                    None => match c.def.first_forced {
+                                        Some(vspan) => {
+                                            self.eager_arg(c.def, arg, env, vspan, *span)?
+                                        }
+                                        None => self.thunk(arg, env),
+                                    },
+                                }
+                            } else {
+                                self.thunk(arg, env)
                             };
                             return self.call_lambda(c, av, Some(*span));
                         }
+                        Some(Value::PrimOp(op)) if op.arity == 1 => {
+                            let pf = op.f;
+                            let av = self.thunk(arg, env);
+                            return pf(self, std::slice::from_ref(&av), *span);
+                        }
+                        _ => {}
                     }
                     let fv = self.eval(f, env)?;
                     if let (Value::Lambda(c), Expr::Attrs(lit)) = (&fv, &**arg) {
@@ -471,6 +542,9 @@ impl Eval {
                         }
                     }
                     let av = match &fv {
+                        Value::Lambda(c) if c.def.formals.is_some() => {
+                            self.formals_arg(arg, env)?
+                        }
                         Value::Lambda(c) if c.def.strict_arg => match cheap(arg, env) {
                             Some(v) => v,
                             None => self.thunk(arg, env),
@@ -484,20 +558,10 @@ impl Eval {
                     args,
                     span,
                     int_op,
-                } => {
-                    if let (Some(f), [a, b]) = (int_op, args.as_slice()) {
-                        // Both arguments are forced first, in order, so they are
-                        // evaluated directly: no thunks, no argument vector.
-                        let x = self.eval(a, env)?;
-                        let y = self.eval(b, env)?;
-                        if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
-                            return Ok(Value::Int(f(*x, *y)));
-                        }
-                        // the primop reports the type error
-                        return (op.f)(self, &[x, y], *span);
-                    }
-                    self.prim_call(op, args, *span, env)
-                }
+                } => match (int_op, args.as_slice()) {
+                    (Some(f), [a, b]) => self.int_prim(*f, op, a, b, *span, env),
+                    _ => self.prim_call(op, args, *span, env),
+                },
                 Expr::Call { f, args, .. } => self.eval_call(f, args, env),
                 Expr::Let { binds, body } => {
                     let new = self.bind_env(binds, env);
@@ -521,7 +585,8 @@ impl Eval {
                             l,
                             r,
                             span: bspan,
-                        } => match cheap(cond, env) {
+                            int,
+                        } => match if *int { cheap(cond, env) } else { None } {
                             Some(Value::Bool(b)) => b,
                             Some(v) => self.bool_of(&v, cond, *span)?,
                             None => {
@@ -554,10 +619,20 @@ impl Eval {
                         )
                     }
                 }
-                Expr::BinOp { op, l, r, span } => match cheap(e, env) {
-                    Some(v) => Ok(v),
-                    None => self.eval_binop(*op, l, r, *span, env),
-                },
+                Expr::BinOp {
+                    op,
+                    l,
+                    r,
+                    span,
+                    int,
+                } => {
+                    if *int {
+                        if let Some(v) = cheap(e, env) {
+                            return Ok(v);
+                        }
+                    }
+                    self.eval_binop(*op, l, r, *span, env)
+                }
                 Expr::Not(x, span) => {
                     let v = self.eval(x, env)?;
                     Ok(Value::Bool(!self.bool_of(&v, x, *span)?))
@@ -596,6 +671,28 @@ impl Eval {
         }
     }
 
+    /// `bitAnd`/`bitOr`/`bitXor` applied to both arguments. The primop
+    /// forces both first, in order, so they are evaluated directly: no
+    /// thunks, no argument vector. Out of line (see `prim_call`).
+    #[inline(never)]
+    fn int_prim(
+        &mut self,
+        f: fn(i64, i64) -> i64,
+        op: &PrimOp,
+        a: &'static Expr,
+        b: &'static Expr,
+        span: Span,
+        env: &Env,
+    ) -> Result<Value> {
+        let x = self.operand(a, env)?;
+        let y = self.operand(b, env)?;
+        if let (Value::Int(x), Value::Int(y)) = (&x, &y) {
+            return Ok(Value::Int(f(*x, *y)));
+        }
+        // the primop reports the type error
+        (op.f)(self, &[x, y], span)
+    }
+
     /// A saturated primop call: the arguments are thunked into a vector on
     /// the stack (not a heap vector per call). Out of line, so that `eval`'s
     /// own stack frame stays small.
@@ -607,8 +704,10 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
-        let argv: smallvec::SmallVec<[Value; 4]> =
-            args.iter().map(|x| self.thunk(x, env)).collect();
+        let mut argv = PrimArgs::new();
+        for x in args {
+            argv.push(self.thunk(x, env));
+        }
         (op.f)(self, &argv, span)
     }
 
@@ -848,8 +947,10 @@ impl Eval {
             }
             Value::PrimOpApp(app) => {
                 if app.args.len() + 1 == app.op.arity {
-                    let mut args: smallvec::SmallVec<[Value; 4]> =
-                        app.args.iter().cloned().collect();
+                    let mut args = PrimArgs::new();
+                    for x in app.args.iter() {
+                        args.push(x.clone());
+                    }
                     args.push(arg);
                     (app.op.f)(self, &args, span.unwrap_or_else(op_span))
                 } else {
@@ -899,6 +1000,16 @@ impl Eval {
         span: Option<Span>,
     ) -> Result<Value> {
         let Value::Lambda(c) = f else {
+            // `all isAttrs xs`: a builtin of one argument is called directly
+            if let Value::PrimOp(op) = f {
+                if op.arity == 1 {
+                    return (op.f)(
+                        self,
+                        std::slice::from_ref(&arg),
+                        span.unwrap_or_else(op_span),
+                    );
+                }
+            }
             return self.call(f.clone(), arg, span);
         };
         let def: &'static LambdaDef = c.def;
@@ -1044,8 +1155,8 @@ impl Eval {
                 Value::Lambda(c) if c.def.formals.is_none() => c,
                 Value::Lambda(c) => {
                     let (a, span) = &args[i];
-                    let av = self.thunk(a, env);
                     let c = c.clone();
+                    let av = self.formals_arg(a, env)?;
                     fv = self.call_lambda(&c, av, Some(*span))?;
                     i += 1;
                     continue;
@@ -1056,10 +1167,10 @@ impl Eval {
                 Value::PrimOp(op) if args.len() - i >= op.arity => {
                     let n = op.arity;
                     let op = op.clone();
-                    let argv: smallvec::SmallVec<[Value; 4]> = args[i..i + n]
-                        .iter()
-                        .map(|(a, _)| self.thunk(a, env))
-                        .collect();
+                    let mut argv = PrimArgs::new();
+                    for (a, _) in &args[i..i + n] {
+                        argv.push(self.thunk(a, env));
+                    }
                     i += n;
                     fv = (op.f)(self, &argv, args[i - 1].1)?;
                     continue;
@@ -1067,9 +1178,13 @@ impl Eval {
                 Value::PrimOpApp(app) if app.args.len() + (args.len() - i) >= app.op.arity => {
                     let n = app.op.arity - app.args.len();
                     let app = app.clone();
-                    let mut argv: smallvec::SmallVec<[Value; 4]> =
-                        app.args.iter().cloned().collect();
-                    argv.extend(args[i..i + n].iter().map(|(a, _)| self.thunk(a, env)));
+                    let mut argv = PrimArgs::new();
+                    for x in app.args.iter() {
+                        argv.push(x.clone());
+                    }
+                    for (a, _) in &args[i..i + n] {
+                        argv.push(self.thunk(a, env));
+                    }
                     i += n;
                     fv = (app.op.f)(self, &argv, args[i - 1].1)?;
                     continue;
@@ -1142,58 +1257,72 @@ impl Eval {
                     e
                 }
             }
-            Some(formals) => {
-                let argv = self.force(arg.clone())?;
-                let Value::Attrs(a) = &argv else {
-                    return Err(EvalError::new(
-                        ErrorKind::Type,
-                        format!(
-                            "value is {} while a set was expected (as the argument of {})",
-                            argv.type_name(),
-                            lambda_name(def)
-                        ),
-                        span,
-                    ));
-                };
-                let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
-                let used = self.formals_into(def, formals, ArgSet::Set(a), &env, span)?;
-                if !formals.ellipsis && used < a.len() {
-                    for (k, _) in a.entries().iter() {
-                        if !formals.entries.iter().any(|(n, _)| n == k) {
-                            let mut e = EvalError::new(
-                                ErrorKind::Type,
-                                format!(
-                                    "{} called with unexpected argument '{}'",
-                                    lambda_name(def),
-                                    k
-                                ),
-                                span,
-                            );
-                            e.hint = did_you_mean(
-                                k,
-                                formals
-                                    .entries
-                                    .iter()
-                                    .map(|(n, _)| &**n)
-                                    .filter(|n| !a.contains(n)),
-                            )
-                            .or_else(|| {
-                                Some(format!(
-                                    "the function is defined at {}",
-                                    def.span.location()
-                                ))
-                            });
-                            return Err(e);
-                        }
-                    }
-                }
-                if def.arg.is_some() {
-                    env.push(arg);
-                }
-                env
-            }
+            Some(formals) => self.formals_frame(c, formals, arg, span)?,
         };
         self.eval(&def.body, &env).context(|| (calling(def), span))
+    }
+
+    /// The frame of a call of a lambda with formals: the argument set's
+    /// attributes bound to the formals (defaults, missing and unexpected
+    /// arguments checked). Out of line: `call_lambda`'s plain path stays
+    /// small.
+    #[inline(never)]
+    fn formals_frame(
+        &mut self,
+        c: &Rc<Closure>,
+        formals: &'static compile::Formals,
+        arg: Value,
+        span: Option<Span>,
+    ) -> Result<Env> {
+        let def: &'static LambdaDef = c.def;
+        let argv = self.force(arg.clone())?;
+        let Value::Attrs(a) = &argv else {
+            return Err(EvalError::new(
+                ErrorKind::Type,
+                format!(
+                    "value is {} while a set was expected (as the argument of {})",
+                    argv.type_name(),
+                    lambda_name(def)
+                ),
+                span,
+            ));
+        };
+        let env = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        let used = self.formals_into(def, formals, ArgSet::Set(a), &env, span)?;
+        if !formals.ellipsis && used < a.len() {
+            for (k, _) in a.entries().iter() {
+                if !formals.entries.iter().any(|(n, _)| n == k) {
+                    let mut e = EvalError::new(
+                        ErrorKind::Type,
+                        format!(
+                            "{} called with unexpected argument '{}'",
+                            lambda_name(def),
+                            k
+                        ),
+                        span,
+                    );
+                    e.hint = did_you_mean(
+                        k,
+                        formals
+                            .entries
+                            .iter()
+                            .map(|(n, _)| &**n)
+                            .filter(|n| !a.contains(n)),
+                    )
+                    .or_else(|| {
+                        Some(format!(
+                            "the function is defined at {}",
+                            def.span.location()
+                        ))
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        if def.arg.is_some() {
+            env.push(arg);
+        }
+        Ok(env)
     }
 
     // ---------------------------------------------------------------
@@ -1844,25 +1973,20 @@ fn cheap(e: &Expr, env: &Env) -> Option<Value> {
 /// `cheap` with variables read through `var` (a frame that was not built).
 #[inline]
 fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
-    let Expr::BinOp { op, l, r, .. } = e else {
-        return None;
-    };
-    let f = match op {
-        BinOp::Add
-        | BinOp::Sub
-        | BinOp::Mul
-        | BinOp::Div
-        | BinOp::Less
-        | BinOp::LessEq
-        | BinOp::More
-        | BinOp::MoreEq
-        | BinOp::Eq
-        | BinOp::NotEq => op,
-        _ => return None,
+    // the compiler marked the operators this can compute (`int`)
+    let Expr::BinOp {
+        op,
+        l,
+        r,
+        int: true,
+        ..
+    } = e
+    else {
+        return cheap_prim(e, var);
     };
     let x = ready_int(l, var)?;
     let y = ready_int(r, var)?;
-    Some(match f {
+    Some(match op {
         BinOp::Add => Value::Int(x.checked_add(y)?),
         BinOp::Sub => Value::Int(x.checked_sub(y)?),
         BinOp::Mul => Value::Int(x.checked_mul(y)?),
@@ -1873,13 +1997,33 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
         BinOp::More => Value::Bool(x > y),
         BinOp::Eq => Value::Bool(x == y),
         BinOp::NotEq => Value::Bool(x != y),
-        _ => Value::Bool(x >= y),
+        BinOp::MoreEq => Value::Bool(x >= y),
+        _ => return None,
     })
+}
+
+/// `cheap_in` for `bitAnd x 255` (which cannot fail on integers); out of
+/// line, to keep the operator path (sort comparators) short.
+#[inline(never)]
+fn cheap_prim<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
+    let Expr::PrimCall {
+        args,
+        int_op: Some(f),
+        ..
+    } = e
+    else {
+        return None;
+    };
+    let [a, b] = args.as_slice() else {
+        return None;
+    };
+    Some(Value::Int(f(ready_int(a, var)?, ready_int(b, var)?)))
 }
 
 /// `f a b` without cloning or building frames, when `f` is a curried
 /// lambda whose body is an integer operator on variables that can be
 /// computed directly (a sort comparator); `None` means "use `call2`".
+#[inline]
 pub(crate) fn cheap_call2(f: &Value, a: &Value, b: &Value) -> Option<Value> {
     let Value::Lambda(c) = f else {
         return None;
@@ -1935,6 +2079,10 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
     }
 }
 
+/// The arguments of a primop call, on the stack (pushed one by one:
+/// `SmallVec`'s `extend`/`collect` cost ~90 instructions a call).
+type PrimArgs = smallvec::SmallVec<[Value; 4]>;
+
 /// A frame kept between calls of `Eval::call_in` / `Eval::call2_in`.
 #[derive(Default)]
 pub struct Frames {
@@ -1959,7 +2107,24 @@ impl Frames {
 #[inline]
 fn cheap_shape(e: &Expr) -> bool {
     let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
-    matches!(e, Expr::BinOp { l, r, .. } if simple(l) && simple(r))
+    match e {
+        Expr::BinOp { int, .. } => *int,
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => args.iter().all(simple),
+        _ => false,
+    }
+}
+
+/// A value, or the value of an evaluated thunk.
+#[inline]
+fn done_or(v: &Value) -> &Value {
+    match v {
+        Value::Thunk(t) => t.done_ref().unwrap_or(v),
+        _ => v,
+    }
 }
 
 /// The closure a variable's value is, if it is one (evaluated).
@@ -1998,23 +2163,35 @@ fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, 
     (op.name == "toString" && op.arity == 1).then_some((op.f, &**arg, *span))
 }
 
-/// An integer in decimal, as `toString` writes it.
+/// An integer in decimal, as `toString` writes it (two digits a step).
 fn push_int(s: &mut String, i: i64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut buf = [0u8; 20];
     let mut n = i.unsigned_abs();
     let mut p = buf.len();
-    loop {
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        p -= 2;
+        buf[p..p + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        p -= 2;
+        buf[p..p + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
         p -= 1;
-        buf[p] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[p] = b'0' + n as u8;
     }
     if i < 0 {
         s.push('-');
     }
-    s.extend(buf[p..].iter().map(|&b| b as char));
+    // only ASCII digits were written
+    s.push_str(std::str::from_utf8(&buf[p..]).unwrap_or_default());
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {

@@ -834,6 +834,17 @@ impl Thunk {
         // callers never replace a `Done` state.
         unsafe { std::mem::replace(&mut *self.0 .0.get(), st) }
     }
+    /// Store the value of a thunk being forced (its state is `Blackhole`,
+    /// which owns nothing: it is overwritten without being dropped).
+    #[inline]
+    pub(crate) fn set_done(&self, v: Value) {
+        // SAFETY: as `replace`; the old state holds no resources.
+        unsafe {
+            let p = self.0 .0.get();
+            debug_assert!(matches!(*p, ThunkState::Blackhole));
+            std::ptr::write(p, ThunkState::Done(v))
+        }
+    }
     pub fn ptr_eq(a: &Thunk, b: &Thunk) -> bool {
         Rc::ptr_eq(&a.0, &b.0)
     }
