@@ -1775,7 +1775,7 @@ pub struct Opt {
     ty: Value,
     raw: Vec<RawDef>,
     value: Value,
-    merged: OnceCell<Rc<Merged>>,
+    merged: OnceCell<Merged>,
     attrs: WeakMemo,
 }
 
@@ -2015,9 +2015,9 @@ impl Opt {
         }
     }
 
-    fn merged(&self, ev: &mut Eval) -> Result<Rc<Merged>> {
+    fn merged(&self, ev: &mut Eval) -> Result<&Merged> {
         if let Some(m) = self.merged.get() {
-            return Ok(m.clone());
+            return Ok(m);
         }
         let has_default = self.default.is_some();
         let m = if self.raw.len() + usize::from(has_default) == 1 {
@@ -2030,9 +2030,9 @@ impl Opt {
         } else {
             discharge_all(ev, &self.all_raw())?
         };
-        let m = Rc::new(m);
-        let _ = self.merged.set(m.clone());
-        Ok(m)
+        // (kept inline; a definition that read this option's metadata
+        // while it was computed may have stored it first: the same)
+        Ok(self.merged.get_or_init(|| m))
     }
 
     fn compute_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
@@ -2171,7 +2171,7 @@ impl Opt {
             let me = me.clone();
             lazy(move |ev| {
                 let m = me.merged(ev)?;
-                f(ev, &me, &m)
+                f(ev, &me, m)
             })
         };
         e.push((
