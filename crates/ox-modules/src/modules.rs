@@ -225,7 +225,7 @@ fn anon_key(parent: &str, n: usize) -> Rc<str> {
 /// as a literal has its attributes in the literal's order, so that is the
 /// `i`-th binding's position, without searching for it (once per
 /// declared and per defined name).
-fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
+pub(crate) fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
     if let Some(Positions::Def(d)) = &a.positions {
         if let Some(b) = d.statics.get(i) {
             if std::ptr::eq(b.name, *k) && d.statics.len() == a.entries().len() {

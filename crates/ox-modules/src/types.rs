@@ -670,6 +670,26 @@ fn core_attrs_of(
 ) -> Result<Value> {
     let elem = a[0].clone();
     let is_lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
+    if let ([d], false) = (defs, is_lazy) {
+        // One definition (the rule for a submodule element's sets): its
+        // attributes are already grouped and in order.
+        let at = force_attrs(ev, &d.value, "an attribute set definition")?;
+        let mut out: Vec<(Sym, Value)> = Vec::with_capacity(at.entries().len());
+        for (i, (k, v)) in at.entries().iter().enumerate() {
+            let raw = RawDef {
+                file: d.file.clone(),
+                pos: modules::entry_position(&at, i, k).or(d.pos),
+                value: v.clone(),
+                wraps: modules::no_wraps(),
+            };
+            let el = modules::loc_with(loc, k);
+            if let Some(v) = modules::merge_definitions(ev, &el, &elem, std::slice::from_ref(&raw))?
+            {
+                out.push((*k, v));
+            }
+        }
+        return Ok(Value::attrs(Attrs::from_sorted(out)));
+    }
     let mut by: std::collections::BTreeMap<Sym, Vec<RawDef>> = Default::default();
     for d in defs {
         let at = force_attrs(ev, &d.value, "an attribute set definition")?;
