@@ -636,6 +636,32 @@ fn core_single_line(
 }
 
 // (uniform signature: not every merge uses every argument)
+thread_local! {
+    /// `[definition N-entry M]` by (N - 1, M - 1), interned once.
+    static ENTRY_NAMES: std::cell::RefCell<Vec<Vec<Sym>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The location name of list element `m` of definition `n` (from 0), as
+/// nixpkgs names it (formatted and interned once per pair: every list
+/// element merged needs it).
+fn entry_name(n: usize, m: usize) -> Sym {
+    if n >= 64 || m >= 4096 {
+        return sym(&format!("[definition {}-entry {}]", n + 1, m + 1));
+    }
+    ENTRY_NAMES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() <= n {
+            c.resize_with(n + 1, Vec::new);
+        }
+        let row = &mut c[n];
+        while row.len() <= m {
+            let j = row.len();
+            row.push(sym(&format!("[definition {}-entry {}]", n + 1, j + 1)));
+        }
+        row[m]
+    })
+}
+
 #[allow(unused_variables)]
 fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     let elem = a[0].clone();
@@ -643,8 +669,7 @@ fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span)
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let el =
-                modules::loc_with(loc, sym(&format!("[definition {}-entry {}]", n + 1, m + 1)));
+            let el = modules::loc_with(loc, entry_name(n, m));
             let raw = RawDef {
                 file: d.file.clone(),
                 pos: d.pos,
