@@ -2656,11 +2656,20 @@ pub fn merge_definitions(
     ty: &Value,
     raw: &[RawDef],
 ) -> Result<Option<Value>> {
+    merge_definitions_at(ev, loc.to_vec(), ty, raw)
+}
+
+/// `merge_definitions` with a location the caller no longer needs.
+pub fn merge_definitions_at(
+    ev: &mut Eval,
+    loc: Loc,
+    ty: &Value,
+    raw: &[RawDef],
+) -> Result<Option<Value>> {
     let m = discharge_all(ev, raw)?;
     if m.defs.is_empty() {
         return Ok(None);
     }
-    let loc = loc.to_vec();
     let ty = ty.clone();
     Ok(Some(lazy(move |ev| {
         let v = check_and_merge(ev, &loc, &ty, &m.defs)?;

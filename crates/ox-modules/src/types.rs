@@ -676,7 +676,7 @@ fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span)
                 value: x.clone(),
                 wraps: modules::no_wraps(),
             };
-            if let Some(v) = modules::merge_definitions(ev, &el, &elem, &[raw])? {
+            if let Some(v) = modules::merge_definitions_at(ev, el, &elem, &[raw])? {
                 out.push(v);
             }
         }
@@ -708,7 +708,8 @@ fn core_attrs_of(
                 wraps: modules::no_wraps(),
             };
             let el = modules::loc_with(loc, k);
-            if let Some(v) = modules::merge_definitions(ev, &el, &elem, std::slice::from_ref(&raw))?
+            if let Some(v) =
+                modules::merge_definitions_at(ev, el, &elem, std::slice::from_ref(&raw))?
             {
                 out.push((*k, v));
             }
@@ -749,7 +750,7 @@ fn core_attrs_of(
                     }
                 }),
             ));
-        } else if let Some(v) = modules::merge_definitions(ev, &el, &elem, &raws)? {
+        } else if let Some(v) = modules::merge_definitions_at(ev, el, &elem, &raws)? {
             out.push((k, v));
         }
     }
