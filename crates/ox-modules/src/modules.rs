@@ -70,6 +70,9 @@ pub struct Sys {
     module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
     /// `lib_arg`, once known.
     lib_arg: OnceCell<Option<Value>>,
+    /// The address of the internal module's `_module` definition (its
+    /// `args` are `extendModules` and `moduleType` only).
+    internal_args: Cell<usize>,
 }
 
 /// The definitions of `_module`, each a plain set (see
@@ -333,6 +336,7 @@ impl Sys {
             freeform: Cell::new(true),
             module_defs: OnceCell::new(),
             lib_arg: OnceCell::new(),
+            internal_args: Cell::new(0),
         }))
     }
 
@@ -613,6 +617,12 @@ impl Sys {
             // `def_index` would give them
             let mut defs = Vec::new();
             for (d, a) in mdefs.iter() {
+                if Rc::as_ptr(a) as *const u8 as usize == self.internal_args.get()
+                    && !matches!(n, "extendModules" | "moduleType")
+                {
+                    // the internal module's: only those two
+                    continue;
+                }
                 let Some(args) = a.get("args") else { continue };
                 let v = ev.force(args.clone())?;
                 let Value::Attrs(x) = &v else {
@@ -1254,32 +1264,35 @@ impl Sys {
         // The declarations are the same for every evaluation: build them
         // once (submodule-heavy configurations evaluate thousands).
         let options = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
-        let extend = papp(
-            "extendModules",
-            3,
-            prim_extend,
-            vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
-        );
-        let config = attrs(vec![(
-            "_module",
-            attrs(vec![
-                (
-                    "args",
-                    attrs(vec![
-                        ("extendModules", extend),
-                        ("moduleType", self.module_type_lazy()),
-                    ]),
-                ),
-                (
-                    "specialArgs",
-                    attrs(vec![
-                        ("_type", s("override")),
-                        ("priority", Value::Int(1500)),
-                        ("content", Value::Attrs(self.special.clone())),
-                    ]),
-                ),
-            ]),
-        )]);
+        // `args` and `specialArgs` are built when read (rarely: a
+        // submodule's `name` is found without them, `module_arg_fast`);
+        // from data only, no reference to the `Sys`.
+        let (lib, orig, special) = (self.lib.clone(), self.orig.clone(), self.special.clone());
+        let module_type = self.module_type_lazy();
+        let args = lazy(move |_| {
+            let extend = papp(
+                "extendModules",
+                3,
+                prim_extend,
+                vec![lib.clone(), Value::Attrs(orig.clone())],
+            );
+            Ok(attrs(vec![
+                ("extendModules", extend),
+                ("moduleType", module_type.clone()),
+            ]))
+        });
+        let special_args = lazy(move |_| {
+            Ok(attrs(vec![
+                ("_type", s("override")),
+                ("priority", Value::Int(1500)),
+                ("content", Value::Attrs(special.clone())),
+            ]))
+        });
+        let module = attrs(vec![("args", args), ("specialArgs", special_args)]);
+        if let Value::Attrs(m) = &module {
+            self.internal_args.set(Rc::as_ptr(m) as *const u8 as usize);
+        }
+        let config = attrs(vec![("_module", module)]);
         let file = INTERNAL_FILE.with(|f| f.clone());
         Rc::new(Module {
             key: file.clone(),
