@@ -446,11 +446,17 @@ impl<'a> N<'a> {
         self.tokens().find(|t| t.kind() == k)
     }
 
+    /// The node's source text. Iterative: a left-nested operator chain
+    /// (`1 + 1 + … + 1`) is as deep as it is long.
     fn push_text(self, out: &mut String) {
-        for c in self.children() {
-            match c {
-                rowan::NodeOrToken::Node(n) => n.push_text(out),
-                rowan::NodeOrToken::Token(t) => out.push_str(t.g.text()),
+        let mut stack = vec![self.g.children()];
+        while let Some(top) = stack.last_mut() {
+            match top.next() {
+                Some(rowan::NodeOrToken::Node(n)) => stack.push(n.children()),
+                Some(rowan::NodeOrToken::Token(t)) => out.push_str(t.text()),
+                None => {
+                    stack.pop();
+                }
             }
         }
     }
