@@ -2,7 +2,7 @@
 //! forcing of thunks, function application, operators and coercions.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use crate::compile::{self, AttrKey, AttrsDef, BinOp, Binding, Expr, Globals, LambdaDef, StrPart};
@@ -48,7 +48,11 @@ pub type TraceHook = Box<dyn FnMut(&str)>;
 pub struct Eval {
     pub settings: Settings,
     pub globals: Globals,
-    pub(crate) import_cache: HashMap<PathBuf, Value>,
+    /// Imported files by path bytes: hashing a `Path` walks its
+    /// components (~900 instructions for a module's path), and the paths
+    /// imported are canonical already (a spelling that differs only
+    /// misses the cache and parses again, with the same result).
+    pub(crate) import_cache: rustc_hash::FxHashMap<std::ffi::OsString, Value>,
     depth: usize,
     /// Derivations instantiated so far: drvPath -> ATerm text.
     pub drvs: HashMap<String, crate::store::DrvRecord>,
@@ -76,7 +80,7 @@ impl Eval {
         let mut ev = Eval {
             settings,
             globals: HashMap::new(),
-            import_cache: HashMap::new(),
+            import_cache: Default::default(),
             depth: 0,
             drvs: HashMap::new(),
             path_cache: HashMap::new(),
@@ -115,14 +119,14 @@ impl Eval {
     pub fn import_path(&mut self, path: &Path, span: Option<Span>) -> Result<Value> {
         // A file imported before needs no `stat` (module systems import
         // the same files once per evaluation).
-        if let Some(v) = self.import_cache.get(path) {
+        if let Some(v) = self.import_cache.get(path.as_os_str()) {
             return Ok(v.clone());
         }
         let mut p = path.to_path_buf();
         if p.is_dir() {
             p.push("default.nix");
         }
-        if let Some(v) = self.import_cache.get(&p) {
+        if let Some(v) = self.import_cache.get(p.as_os_str()) {
             return Ok(v.clone());
         }
         let text = std::fs::read_to_string(&p).map_err(|e| {
@@ -146,7 +150,7 @@ impl Eval {
         )?;
         let env = Env::new(Vec::new(), None);
         let v = Value::Thunk(Thunk::new(e, env));
-        self.import_cache.insert(p, v.clone());
+        self.import_cache.insert(p.into_os_string(), v.clone());
         Ok(v)
     }
 
