@@ -233,28 +233,47 @@ impl Eval {
         seen: &mut rustc_hash::FxHashSet<usize>,
     ) -> Result<Value> {
         let v = self.force(v)?;
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-            match &v {
-                Value::Attrs(a) if seen.insert(Rc::as_ptr(a) as *const u8 as usize) => {
+        self.force_deep_ref(&v, seen)?;
+        Ok(v)
+    }
+    /// Force what `v` holds; an evaluated thunk is read through a borrow
+    /// (no reference-count traffic per visited value).
+    fn force_deep_ref(&mut self, v: &Value, seen: &mut rustc_hash::FxHashSet<usize>) -> Result<()> {
+        let forced;
+        let v = match v {
+            Value::Thunk(t) => match t.done_ref() {
+                Some(d) => d,
+                None => {
+                    forced = self.force(v.clone())?;
+                    &forced
+                }
+            },
+            v => v,
+        };
+        match v {
+            Value::Attrs(a) if seen.insert(Rc::as_ptr(a) as *const u8 as usize) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
                     for (k, x) in a.entries().iter() {
-                        self.force_deep_inner(x.clone(), seen).context(|| {
+                        self.force_deep_ref(x, seen).context(|| {
                             (
                                 format!("while evaluating the attribute '{}'", k),
                                 a.position(k),
                             )
                         })?;
                     }
-                }
-                Value::List(l) if seen.insert(Rc::as_ptr(l) as *const u8 as usize) => {
-                    for x in l.iter() {
-                        self.force_deep_inner(x.clone(), seen)?;
-                    }
-                }
-                _ => {}
+                    Ok::<(), Box<EvalError>>(())
+                })
             }
-            Ok::<(), Box<EvalError>>(())
-        })?;
-        Ok(v)
+            Value::List(l) if seen.insert(Rc::as_ptr(l) as *const u8 as usize) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+                    for x in l.iter() {
+                        self.force_deep_ref(x, seen)?;
+                    }
+                    Ok::<(), Box<EvalError>>(())
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Turn an expression into a value without evaluating it, unless it
