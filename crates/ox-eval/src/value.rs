@@ -368,12 +368,14 @@ impl Attrs {
         }
     }
     /// All attributes, sorted by name.
+    #[inline]
     pub fn entries(&self) -> &[(Sym, Value)] {
         match self.layer() {
             None => &self.own,
             Some(l) => l.flat.get_or_init(|| self.flatten()),
         }
     }
+    #[inline]
     fn layer(&self) -> Option<&Layer> {
         match self.extra.get().map(|b| &**b) {
             Some(Extra::Layer(l)) => Some(l),
@@ -414,9 +416,11 @@ impl Attrs {
         }
         merge(bottom, &combined)
     }
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries().len()
     }
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.layer().is_none() && self.own.is_empty()
     }
@@ -518,6 +522,7 @@ impl Attrs {
         }
         search(own, name)
     }
+    #[inline]
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
