@@ -223,12 +223,14 @@ pub struct LambdaDef {
     /// (`n - 1` on an evaluated integer) instead of allocating a thunk,
     /// since nothing can observe the difference.
     pub strict_arg: bool,
-    /// A plain lambda whose body, before doing anything else, forces its
-    /// argument (so `strict_arg` holds too) (`x: bitAnd x 255`, `p: if p.deps == [] …`), at this
-    /// variable: a caller may evaluate the argument itself instead of
-    /// allocating a thunk the body would force at once (see
-    /// `Eval::eager_arg` for why errors stay the same).
-    pub first_forced: Option<Span>,
+    /// For a plain lambda whose body, before doing anything else, forces
+    /// one of its frame's slots (`x: bitAnd x 255`, `p: if p.deps == [] …`,
+    /// `lhs: rhs: lhs // …`): that slot and the variable's position. A
+    /// caller may evaluate that argument itself instead of allocating a
+    /// thunk the body would force at once (see `Eval::eager_arg` for why
+    /// errors stay the same). When it is this lambda's own slot,
+    /// `strict_arg` holds too.
+    pub first_forced: Option<(u32, Span)>,
 }
 
 impl LambdaDef {
@@ -1327,7 +1329,7 @@ impl<'g> Compiler<'g> {
             arg: Some(name),
             formals: None,
             strict_arg: forces(&body, 0, pos),
-            first_forced: first_forced(&body, 0, pos),
+            first_forced: first_forced(&body, 0),
             body,
             span,
             nslots: 1,
@@ -1486,32 +1488,32 @@ fn forces(e: &Expr, depth: u32, idx: u32) -> bool {
     }
 }
 
-/// The variable occurrence at which evaluating `e` forces the variable
-/// (`depth`, `idx`) as the first thing it does (before evaluating anything
-/// else or building any value), following the evaluator's order: an
-/// operator's left operand, a condition, a selection's base, an
+/// The variable of the frame at `depth` (its slot and position) that
+/// evaluating `e` forces as the first thing it does (before evaluating
+/// anything else or building any value), following the evaluator's order:
+/// an operator's left operand, a condition, a selection's base, an
 /// application's function, a `let`'s body. `None` when unsure.
-fn first_forced(e: &Expr, depth: u32, idx: u32) -> Option<Span> {
+fn first_forced(e: &Expr, depth: u32) -> Option<(u32, Span)> {
     match e {
         Expr::Var {
             depth: d,
-            idx: i,
+            idx,
             span,
-        } => (*d == depth && *i == idx).then_some(*span),
+        } => (*d == depth).then_some((*idx, *span)),
         Expr::BinOp { op, l, .. } => match op {
             BinOp::PipeRight | BinOp::PipeLeft => None,
-            _ => first_forced(l, depth, idx),
+            _ => first_forced(l, depth),
         },
-        Expr::If { cond, .. } | Expr::Assert { cond, .. } => first_forced(cond, depth, idx),
-        Expr::Not(x, _) | Expr::Neg(x, _) => first_forced(x, depth, idx),
-        Expr::Apply { f, .. } | Expr::Call { f, .. } => first_forced(f, depth, idx),
-        Expr::Select { e, .. } | Expr::HasAttr { e, .. } => first_forced(e, depth, idx),
+        Expr::If { cond, .. } | Expr::Assert { cond, .. } => first_forced(cond, depth),
+        Expr::Not(x, _) | Expr::Neg(x, _) => first_forced(x, depth),
+        Expr::Apply { f, .. } | Expr::Call { f, .. } => first_forced(f, depth),
+        Expr::Select { e, .. } | Expr::HasAttr { e, .. } => first_forced(e, depth),
         Expr::PrimCall {
             args,
             int_op: Some(_),
             ..
-        } => first_forced(&args[0], depth, idx),
-        Expr::Let { body, .. } => first_forced(body, depth + 1, idx),
+        } => first_forced(&args[0], depth),
+        Expr::Let { body, .. } => first_forced(body, depth + 1),
         _ => None,
     }
 }

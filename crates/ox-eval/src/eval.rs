@@ -332,6 +332,11 @@ impl Eval {
                 v => Ok(v.clone()),
             },
             Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
+            // `b * 3` in `a + b * 3`: computed here when it can be
+            Expr::BinOp { int: true, .. } => match cheap(e, env) {
+                Some(v) => Ok(v),
+                None => self.eval(e, env),
+            },
             _ => self.eval(e, env),
         }
     }
@@ -517,10 +522,10 @@ impl Eval {
                                 match cheap(arg, env) {
                                     Some(v) => v,
                                     None => match c.def.first_forced {
-                                        Some(vspan) => {
+                                        Some((k, vspan)) if k == c.def.pos => {
                                             self.eager_arg(c.def, arg, env, vspan, *span)?
                                         }
-                                        None => self.thunk(arg, env),
+                                        _ => self.thunk(arg, env),
                                     },
                                 }
                             } else {
@@ -1199,19 +1204,31 @@ impl Eval {
             };
             let first: &'static LambdaDef = c.def;
             let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
-            let frame = new_frame(c, first.pos as usize + take);
+            // the last lambda bound by this call
             let mut def = first;
-            for j in 0..take {
-                if j > 0 {
-                    let Expr::Lambda(next) = &def.body else {
-                        unreachable!("chain lambdas nest")
-                    };
-                    def = next;
-                }
-                frame.push(self.thunk(&args[i + j].0, env));
+            for _ in 1..take {
+                let Expr::Lambda(next) = &def.body else {
+                    unreachable!("chain lambdas nest")
+                };
+                def = next;
+            }
+            let span = args[i + take - 1].1;
+            // the slot the body forces first, when this call runs the body
+            let eager = match def.first_forced {
+                Some((k, vspan)) if def.is_last() && k >= first.pos => Some((k, vspan)),
+                _ => None,
+            };
+            let frame = new_frame(c, first.pos as usize + take);
+            for (j, (a, _)) in args[i..i + take].iter().enumerate() {
+                let v = match eager {
+                    Some((k, vspan)) if k as usize == first.pos as usize + j => {
+                        self.eager_arg(def, a, env, vspan, span)?
+                    }
+                    _ => self.thunk(a, env),
+                };
+                frame.push(v);
             }
             i += take;
-            let span = args[i - 1].1;
             fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
@@ -1336,6 +1353,62 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
+        if matches!(
+            op,
+            BinOp::And | BinOp::Or | BinOp::Impl | BinOp::PipeRight | BinOp::PipeLeft
+        ) {
+            return self.eval_logic(op, l, r, span, env);
+        }
+        let a = self.operand(l, env)?;
+        let b = self.operand(r, env)?;
+        // integer fast paths
+        if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
+            let (x, y) = (*x, *y);
+            match op {
+                BinOp::Add => {
+                    if let Some(r) = x.checked_add(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                BinOp::Sub => {
+                    if let Some(r) = x.checked_sub(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                BinOp::Mul => {
+                    if let Some(r) = x.checked_mul(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                // (`None` for a zero divisor: `arith` reports it)
+                BinOp::Div => {
+                    if let Some(r) = x.checked_div(y) {
+                        return Ok(Value::Int(r));
+                    }
+                }
+                BinOp::Less => return Ok(Value::Bool(x < y)),
+                BinOp::LessEq => return Ok(Value::Bool(x <= y)),
+                BinOp::More => return Ok(Value::Bool(x > y)),
+                BinOp::MoreEq => return Ok(Value::Bool(x >= y)),
+                BinOp::Eq => return Ok(Value::Bool(x == y)),
+                BinOp::NotEq => return Ok(Value::Bool(x != y)),
+                _ => {}
+            }
+        }
+        self.binop_values(op, a, b, span)
+    }
+
+    /// `&&`, `||`, `->` and the pipe operators (short-circuiting, or an
+    /// error): out of `eval_binop`, whose other operators are hot.
+    #[inline(never)]
+    fn eval_logic(
+        &mut self,
+        op: BinOp,
+        l: &'static Expr,
+        r: &'static Expr,
+        span: Span,
+        env: &Env,
+    ) -> Result<Value> {
         match op {
             BinOp::And => {
                 let a = self.operand(l, env)?;
@@ -1366,45 +1439,7 @@ impl Eval {
                 "the pipe operators are not supported (experimental feature 'pipe-operators')",
                 span,
             ),
-            _ => {
-                let a = self.operand(l, env)?;
-                let b = self.operand(r, env)?;
-                // integer fast paths
-                if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
-                    let (x, y) = (*x, *y);
-                    match op {
-                        BinOp::Add => {
-                            if let Some(r) = x.checked_add(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        BinOp::Sub => {
-                            if let Some(r) = x.checked_sub(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        BinOp::Mul => {
-                            if let Some(r) = x.checked_mul(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        // (`None` for a zero divisor: `arith` reports it)
-                        BinOp::Div => {
-                            if let Some(r) = x.checked_div(y) {
-                                return Ok(Value::Int(r));
-                            }
-                        }
-                        BinOp::Less => return Ok(Value::Bool(x < y)),
-                        BinOp::LessEq => return Ok(Value::Bool(x <= y)),
-                        BinOp::More => return Ok(Value::Bool(x > y)),
-                        BinOp::MoreEq => return Ok(Value::Bool(x >= y)),
-                        BinOp::Eq => return Ok(Value::Bool(x == y)),
-                        BinOp::NotEq => return Ok(Value::Bool(x != y)),
-                        _ => {}
-                    }
-                }
-                self.binop_values(op, a, b, span)
-            }
+            _ => unreachable!("eval_binop handles the other operators"),
         }
     }
 

@@ -70,6 +70,9 @@ pub struct Sys {
     module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
     /// `lib_arg`, once known.
     lib_arg: OnceCell<Option<Value>>,
+    /// The address of the internal module's `_module` definition (its
+    /// `args` are `extendModules` and `moduleType` only).
+    internal_args: Cell<usize>,
 }
 
 /// The definitions of `_module`, each a plain set (see
@@ -225,7 +228,7 @@ fn anon_key(parent: &str, n: usize) -> Rc<str> {
 /// as a literal has its attributes in the literal's order, so that is the
 /// `i`-th binding's position, without searching for it (once per
 /// declared and per defined name).
-fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
+pub(crate) fn entry_position(a: &Attrs, i: usize, k: &Sym) -> Option<Span> {
     if let Some(Positions::Def(d)) = &a.positions {
         if let Some(b) = d.statics.get(i) {
             if std::ptr::eq(b.name, *k) && d.statics.len() == a.entries().len() {
@@ -333,6 +336,7 @@ impl Sys {
             freeform: Cell::new(true),
             module_defs: OnceCell::new(),
             lib_arg: OnceCell::new(),
+            internal_args: Cell::new(0),
         }))
     }
 
@@ -557,7 +561,11 @@ impl Sys {
         // Only the internal module declares it and nothing defines it:
         // its default.
         if let Some(defs) = self.plain_module_defs(ev)? {
-            if defs.iter().all(|(_, a)| !a.contains(name)) {
+            // (these sets have a name or two: a scan, not a search)
+            if defs
+                .iter()
+                .all(|(_, a)| a.entries().iter().all(|(k, _)| *k != name))
+            {
                 if let Some(v) = internal_default_of(name) {
                     return Ok(Some(v));
                 }
@@ -609,6 +617,12 @@ impl Sys {
             // `def_index` would give them
             let mut defs = Vec::new();
             for (d, a) in mdefs.iter() {
+                if Rc::as_ptr(a) as *const u8 as usize == self.internal_args.get()
+                    && !matches!(n, "extendModules" | "moduleType")
+                {
+                    // the internal module's: only those two
+                    continue;
+                }
                 let Some(args) = a.get("args") else { continue };
                 let v = ev.force(args.clone())?;
                 let Value::Attrs(x) = &v else {
@@ -830,7 +844,12 @@ impl Sys {
         };
         let mut extra: Vec<(Sym, Value)> = Vec::new();
         for n in formals {
-            if base_a.contains(n) {
+            // (a handful of names, mostly found by address: a scan)
+            if base_a
+                .entries()
+                .iter()
+                .any(|(k, _)| std::ptr::eq(*k, n) || *k == n)
+            {
                 continue;
             }
             let h = self.handle.clone();
@@ -1245,32 +1264,35 @@ impl Sys {
         // The declarations are the same for every evaluation: build them
         // once (submodule-heavy configurations evaluate thousands).
         let options = INTERNAL_OPTIONS.with(|c| c.get_or_init(internal_options).clone());
-        let extend = papp(
-            "extendModules",
-            3,
-            prim_extend,
-            vec![self.lib.clone(), Value::Attrs(self.orig.clone())],
-        );
-        let config = attrs(vec![(
-            "_module",
-            attrs(vec![
-                (
-                    "args",
-                    attrs(vec![
-                        ("extendModules", extend),
-                        ("moduleType", self.module_type_lazy()),
-                    ]),
-                ),
-                (
-                    "specialArgs",
-                    attrs(vec![
-                        ("_type", s("override")),
-                        ("priority", Value::Int(1500)),
-                        ("content", Value::Attrs(self.special.clone())),
-                    ]),
-                ),
-            ]),
-        )]);
+        // `args` and `specialArgs` are built when read (rarely: a
+        // submodule's `name` is found without them, `module_arg_fast`);
+        // from data only, no reference to the `Sys`.
+        let (lib, orig, special) = (self.lib.clone(), self.orig.clone(), self.special.clone());
+        let module_type = self.module_type_lazy();
+        let args = lazy(move |_| {
+            let extend = papp(
+                "extendModules",
+                3,
+                prim_extend,
+                vec![lib.clone(), Value::Attrs(orig.clone())],
+            );
+            Ok(attrs(vec![
+                ("extendModules", extend),
+                ("moduleType", module_type.clone()),
+            ]))
+        });
+        let special_args = lazy(move |_| {
+            Ok(attrs(vec![
+                ("_type", s("override")),
+                ("priority", Value::Int(1500)),
+                ("content", Value::Attrs(special.clone())),
+            ]))
+        });
+        let module = attrs(vec![("args", args), ("specialArgs", special_args)]);
+        if let Value::Attrs(m) = &module {
+            self.internal_args.set(Rc::as_ptr(m) as *const u8 as usize);
+        }
+        let config = attrs(vec![("_module", module)]);
         let file = INTERNAL_FILE.with(|f| f.clone());
         Rc::new(Module {
             key: file.clone(),
@@ -1766,7 +1788,7 @@ pub struct Opt {
     ty: Value,
     raw: Vec<RawDef>,
     value: Value,
-    merged: OnceCell<Rc<Merged>>,
+    merged: OnceCell<Merged>,
     attrs: WeakMemo,
 }
 
@@ -2006,9 +2028,9 @@ impl Opt {
         }
     }
 
-    fn merged(&self, ev: &mut Eval) -> Result<Rc<Merged>> {
+    fn merged(&self, ev: &mut Eval) -> Result<&Merged> {
         if let Some(m) = self.merged.get() {
-            return Ok(m.clone());
+            return Ok(m);
         }
         let has_default = self.default.is_some();
         let m = if self.raw.len() + usize::from(has_default) == 1 {
@@ -2021,9 +2043,9 @@ impl Opt {
         } else {
             discharge_all(ev, &self.all_raw())?
         };
-        let m = Rc::new(m);
-        let _ = self.merged.set(m.clone());
-        Ok(m)
+        // (kept inline; a definition that read this option's metadata
+        // while it was computed may have stored it first: the same)
+        Ok(self.merged.get_or_init(|| m))
     }
 
     fn compute_value(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
@@ -2162,7 +2184,7 @@ impl Opt {
             let me = me.clone();
             lazy(move |ev| {
                 let m = me.merged(ev)?;
-                f(ev, &me, &m)
+                f(ev, &me, m)
             })
         };
         e.push((
@@ -2647,11 +2669,20 @@ pub fn merge_definitions(
     ty: &Value,
     raw: &[RawDef],
 ) -> Result<Option<Value>> {
+    merge_definitions_at(ev, loc.to_vec(), ty, raw)
+}
+
+/// `merge_definitions` with a location the caller no longer needs.
+pub fn merge_definitions_at(
+    ev: &mut Eval,
+    loc: Loc,
+    ty: &Value,
+    raw: &[RawDef],
+) -> Result<Option<Value>> {
     let m = discharge_all(ev, raw)?;
     if m.defs.is_empty() {
         return Ok(None);
     }
-    let loc = loc.to_vec();
     let ty = ty.clone();
     Ok(Some(lazy(move |ev| {
         let v = check_and_merge(ev, &loc, &ty, &m.defs)?;

@@ -636,6 +636,32 @@ fn core_single_line(
 }
 
 // (uniform signature: not every merge uses every argument)
+thread_local! {
+    /// `[definition N-entry M]` by (N - 1, M - 1), interned once.
+    static ENTRY_NAMES: std::cell::RefCell<Vec<Vec<Sym>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The location name of list element `m` of definition `n` (from 0), as
+/// nixpkgs names it (formatted and interned once per pair: every list
+/// element merged needs it).
+fn entry_name(n: usize, m: usize) -> Sym {
+    if n >= 64 || m >= 4096 {
+        return sym(&format!("[definition {}-entry {}]", n + 1, m + 1));
+    }
+    ENTRY_NAMES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() <= n {
+            c.resize_with(n + 1, Vec::new);
+        }
+        let row = &mut c[n];
+        while row.len() <= m {
+            let j = row.len();
+            row.push(sym(&format!("[definition {}-entry {}]", n + 1, j + 1)));
+        }
+        row[m]
+    })
+}
+
 #[allow(unused_variables)]
 fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     let elem = a[0].clone();
@@ -643,15 +669,14 @@ fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span)
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
-            let el =
-                modules::loc_with(loc, sym(&format!("[definition {}-entry {}]", n + 1, m + 1)));
+            let el = modules::loc_with(loc, entry_name(n, m));
             let raw = RawDef {
                 file: d.file.clone(),
                 pos: d.pos,
                 value: x.clone(),
                 wraps: modules::no_wraps(),
             };
-            if let Some(v) = modules::merge_definitions(ev, &el, &elem, &[raw])? {
+            if let Some(v) = modules::merge_definitions_at(ev, el, &elem, &[raw])? {
                 out.push(v);
             }
         }
@@ -670,6 +695,27 @@ fn core_attrs_of(
 ) -> Result<Value> {
     let elem = a[0].clone();
     let is_lazy = matches!(ev.force(a[1].clone())?, Value::Bool(true));
+    if let ([d], false) = (defs, is_lazy) {
+        // One definition (the rule for a submodule element's sets): its
+        // attributes are already grouped and in order.
+        let at = force_attrs(ev, &d.value, "an attribute set definition")?;
+        let mut out: Vec<(Sym, Value)> = Vec::with_capacity(at.entries().len());
+        for (i, (k, v)) in at.entries().iter().enumerate() {
+            let raw = RawDef {
+                file: d.file.clone(),
+                pos: modules::entry_position(&at, i, k).or(d.pos),
+                value: v.clone(),
+                wraps: modules::no_wraps(),
+            };
+            let el = modules::loc_with(loc, k);
+            if let Some(v) =
+                modules::merge_definitions_at(ev, el, &elem, std::slice::from_ref(&raw))?
+            {
+                out.push((*k, v));
+            }
+        }
+        return Ok(Value::attrs(Attrs::from_sorted(out)));
+    }
     let mut by: std::collections::BTreeMap<Sym, Vec<RawDef>> = Default::default();
     for d in defs {
         let at = force_attrs(ev, &d.value, "an attribute set definition")?;
@@ -704,7 +750,7 @@ fn core_attrs_of(
                     }
                 }),
             ));
-        } else if let Some(v) = modules::merge_definitions(ev, &el, &elem, &raws)? {
+        } else if let Some(v) = modules::merge_definitions_at(ev, el, &elem, &raws)? {
             out.push((k, v));
         }
     }
