@@ -187,6 +187,18 @@ pub struct Attrs {
     pub positions: Option<Positions>,
 }
 
+impl Drop for Attrs {
+    /// A set's values may hold the only handles to further sets (a fold
+    /// of `acc: x: { a = acc; }` nests a million deep): free them on a
+    /// stack with room.
+    fn drop(&mut self) {
+        if !self.own.is_empty() {
+            let own = std::mem::take(&mut self.own);
+            deep_drop(move || drop(own));
+        }
+    }
+}
+
 #[derive(Clone)]
 enum Extra {
     Layer(Layer),
@@ -344,7 +356,8 @@ impl Attrs {
     pub fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
         Attrs {
             own: entries,
-            ..Attrs::default()
+            extra: Default::default(),
+            positions: None,
         }
     }
     /// All attributes, sorted by name.
@@ -505,7 +518,7 @@ impl Attrs {
                     return Attrs {
                         own: merge(entries, &top),
                         positions,
-                        ..Attrs::default()
+                        extra: Default::default(),
                     };
                 }
                 break;
@@ -520,7 +533,7 @@ impl Attrs {
             return Attrs {
                 own: merge(below.entries(), &top),
                 positions,
-                ..Attrs::default()
+                extra: Default::default(),
             };
         }
         Attrs {
@@ -727,14 +740,43 @@ impl Env {
             let h = self.header();
             (h.len.get() as usize, h.cap as usize)
         };
+        let (p, slots) = (self.0.as_ptr(), self.slot_ptr());
         // SAFETY: the last handle is going away: drop the slots and the
         // header (its parent) in place, then free the allocation.
-        unsafe {
-            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.slot_ptr(), len));
-            std::ptr::drop_in_place(self.0.as_ptr());
-            std::alloc::dealloc(self.0.as_ptr() as *mut u8, Env::layout(cap));
-        }
+        deep_drop(move || unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(slots, len));
+            std::ptr::drop_in_place(p);
+            std::alloc::dealloc(p as *mut u8, Env::layout(cap));
+        })
     }
+}
+
+/// Run a drop that may recurse deeply (the last handle of a frame or
+/// thunk going away frees what only it held: a 1,000,000-long chain of
+/// sets, closures or thunks built by a fold is freed recursively) on a
+/// stack that has room, growing it on the heap as evaluation does.
+///
+/// The stack is measured only every `DROP_CHECK` nested drops (the check
+/// costs ~20 instructions, and most drops are shallow); the red zone is
+/// sized for that many levels.
+#[inline]
+fn deep_drop(f: impl FnOnce()) {
+    let d = DROP_DEPTH.get();
+    if d < DROP_CHECK {
+        DROP_DEPTH.set(d + 1);
+        f();
+    } else {
+        DROP_DEPTH.set(0);
+        stacker::maybe_grow(512 * 1024, 2 * 1024 * 1024, f);
+    }
+    DROP_DEPTH.set(d);
+}
+
+const DROP_CHECK: u32 = 128;
+
+thread_local! {
+    /// Nested `deep_drop`s since the stack was last measured.
+    static DROP_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 pub struct Closure {
@@ -826,7 +868,8 @@ impl Thunk {
     fn free(&mut self) {
         // SAFETY: the last handle is going away; the box was made by
         // `Box::new` in `alloc`.
-        unsafe { drop(Box::from_raw(self.0.as_ptr())) }
+        let b = unsafe { Box::from_raw(self.0.as_ptr()) };
+        deep_drop(move || drop(b))
     }
     pub fn new(e: &'static Expr, env: Env) -> Thunk {
         Thunk::alloc(ThunkState::Pending(e, env))
