@@ -20,12 +20,21 @@ pub struct MiAlloc;
 /// mimalloc aligns every block to at least one machine word.
 const WORD: usize = std::mem::size_of::<usize>();
 
+/// mimalloc's `MI_SMALL_SIZE_MAX` (128 words): `mi_malloc_small` takes
+/// sizes up to this.
+const SMALL_MAX: usize = 128 * WORD;
+
 // SAFETY: forwards to mimalloc, which satisfies the `GlobalAlloc` contract
 // for sizes and alignments as documented above.
 unsafe impl GlobalAlloc for MiAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= WORD {
+            if layout.size() <= SMALL_MAX {
+                // the small-size fast path inlined, without `mi_malloc`'s
+                // out-of-line size dispatch (thunks, frames, sets)
+                return mi::mi_malloc_small(layout.size()) as *mut u8;
+            }
             mi::mi_malloc(layout.size()) as *mut u8
         } else {
             mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8

@@ -182,9 +182,9 @@ impl Eval {
             ThunkState::Pending(e, env) => self.eval(e, env),
             // a lambda (or a thunk of one: `genList (i: …) n`) is called
             // through a reference
-            ThunkState::Apply(f, a) => match lambda_ref(f) {
-                Some(c) => self.call_lambda(c, a.clone(), None),
-                None => self.call(f.clone(), a.clone(), None),
+            ThunkState::Apply(f, a) => match f.done_ref() {
+                Some(Value::Lambda(c)) => self.call_lambda(c, a.clone(), None),
+                _ => self.call(Value::Thunk(f.clone()), a.clone(), None),
             },
             ThunkState::Native(f) => f(self),
             ThunkState::Blackhole => Err(EvalError::new(
@@ -2182,19 +2182,6 @@ fn done_or(v: &Value) -> &Value {
     match v {
         Value::Thunk(t) => t.done_ref().unwrap_or(v),
         _ => v,
-    }
-}
-
-/// The closure a variable's value is, if it is one (evaluated).
-#[inline]
-fn lambda_ref(v: &Value) -> Option<&Rc<Closure>> {
-    match v {
-        Value::Lambda(c) => Some(c),
-        Value::Thunk(t) => match t.done_ref() {
-            Some(Value::Lambda(c)) => Some(c),
-            _ => None,
-        },
-        _ => None,
     }
 }
 

@@ -62,11 +62,12 @@ fn test_forced(ev: &mut Eval, p: fn(&Value) -> bool, x: &Value) -> Result<bool> 
 
 fn map(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[1], "the second argument of builtins.map", span)?;
-    let f = a[0].clone();
+    if l.is_empty() {
+        return Ok(Value::list(Vec::new()));
+    }
+    let f = Thunk::of(a[0].clone());
     Ok(Value::list(
-        l.iter()
-            .map(|x| Thunk::apply(f.clone(), x.clone()))
-            .collect(),
+        l.iter().map(|x| Thunk::apply(&f, x.clone())).collect(),
     ))
 }
 
@@ -222,11 +223,12 @@ fn gen_list(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
             span,
         );
     }
-    let f = a[0].clone();
+    if n == 0 {
+        return Ok(Value::list(Vec::new()));
+    }
+    let f = Thunk::of(a[0].clone());
     Ok(Value::list(
-        (0..n)
-            .map(|i| Thunk::apply(f.clone(), Value::Int(i)))
-            .collect(),
+        (0..n).map(|i| Thunk::apply(&f, Value::Int(i))).collect(),
     ))
 }
 
