@@ -2,7 +2,7 @@
 //! forcing of thunks, function application, operators and coercions.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use crate::compile::{self, AttrKey, AttrsDef, BinOp, Binding, Expr, Globals, LambdaDef, StrPart};
@@ -48,7 +48,11 @@ pub type TraceHook = Box<dyn FnMut(&str)>;
 pub struct Eval {
     pub settings: Settings,
     pub globals: Globals,
-    pub(crate) import_cache: HashMap<PathBuf, Value>,
+    /// Imported files by path bytes: hashing a `Path` walks its
+    /// components (~900 instructions for a module's path), and the paths
+    /// imported are canonical already (a spelling that differs only
+    /// misses the cache and parses again, with the same result).
+    pub(crate) import_cache: rustc_hash::FxHashMap<std::ffi::OsString, Value>,
     depth: usize,
     /// Derivations instantiated so far: drvPath -> ATerm text.
     pub drvs: HashMap<String, crate::store::DrvRecord>,
@@ -76,7 +80,7 @@ impl Eval {
         let mut ev = Eval {
             settings,
             globals: HashMap::new(),
-            import_cache: HashMap::new(),
+            import_cache: Default::default(),
             depth: 0,
             drvs: HashMap::new(),
             path_cache: HashMap::new(),
@@ -115,14 +119,14 @@ impl Eval {
     pub fn import_path(&mut self, path: &Path, span: Option<Span>) -> Result<Value> {
         // A file imported before needs no `stat` (module systems import
         // the same files once per evaluation).
-        if let Some(v) = self.import_cache.get(path) {
+        if let Some(v) = self.import_cache.get(path.as_os_str()) {
             return Ok(v.clone());
         }
         let mut p = path.to_path_buf();
         if p.is_dir() {
             p.push("default.nix");
         }
-        if let Some(v) = self.import_cache.get(&p) {
+        if let Some(v) = self.import_cache.get(p.as_os_str()) {
             return Ok(v.clone());
         }
         let text = std::fs::read_to_string(&p).map_err(|e| {
@@ -146,7 +150,7 @@ impl Eval {
         )?;
         let env = Env::new(Vec::new(), None);
         let v = Value::Thunk(Thunk::new(e, env));
-        self.import_cache.insert(p, v.clone());
+        self.import_cache.insert(p.into_os_string(), v.clone());
         Ok(v)
     }
 
@@ -229,28 +233,47 @@ impl Eval {
         seen: &mut rustc_hash::FxHashSet<usize>,
     ) -> Result<Value> {
         let v = self.force(v)?;
-        stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-            match &v {
-                Value::Attrs(a) if seen.insert(Rc::as_ptr(a) as *const u8 as usize) => {
+        self.force_deep_ref(&v, seen)?;
+        Ok(v)
+    }
+    /// Force what `v` holds; an evaluated thunk is read through a borrow
+    /// (no reference-count traffic per visited value).
+    fn force_deep_ref(&mut self, v: &Value, seen: &mut rustc_hash::FxHashSet<usize>) -> Result<()> {
+        let forced;
+        let v = match v {
+            Value::Thunk(t) => match t.done_ref() {
+                Some(d) => d,
+                None => {
+                    forced = self.force(v.clone())?;
+                    &forced
+                }
+            },
+            v => v,
+        };
+        match v {
+            Value::Attrs(a) if seen.insert(Rc::as_ptr(a) as *const u8 as usize) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
                     for (k, x) in a.entries().iter() {
-                        self.force_deep_inner(x.clone(), seen).context(|| {
+                        self.force_deep_ref(x, seen).context(|| {
                             (
                                 format!("while evaluating the attribute '{}'", k),
                                 a.position(k),
                             )
                         })?;
                     }
-                }
-                Value::List(l) if seen.insert(Rc::as_ptr(l) as *const u8 as usize) => {
-                    for x in l.iter() {
-                        self.force_deep_inner(x.clone(), seen)?;
-                    }
-                }
-                _ => {}
+                    Ok::<(), Box<EvalError>>(())
+                })
             }
-            Ok::<(), Box<EvalError>>(())
-        })?;
-        Ok(v)
+            Value::List(l) if seen.insert(Rc::as_ptr(l) as *const u8 as usize) => {
+                stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+                    for x in l.iter() {
+                        self.force_deep_ref(x, seen)?;
+                    }
+                    Ok::<(), Box<EvalError>>(())
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Turn an expression into a value without evaluating it, unless it

@@ -155,7 +155,7 @@ pub fn to_json_ctx(
 ) -> Result<(String, std::collections::BTreeSet<String>)> {
     let mut out = String::new();
     let mut ctx = std::collections::BTreeSet::new();
-    json_inner(ev, v, &mut out, copy_to_store, span, true, &mut ctx)?;
+    json_inner(ev, &v, &mut out, copy_to_store, span, true, &mut ctx)?;
     Ok((out, ctx))
 }
 
@@ -165,49 +165,112 @@ pub fn to_json_ctx(
 pub fn to_json_lazy(ev: &mut Eval, v: Value, span: crate::error::Span) -> Result<String> {
     let mut out = String::new();
     let mut ctx = std::collections::BTreeSet::new();
-    json_inner(ev, v, &mut out, false, span, false, &mut ctx)?;
+    json_inner(ev, &v, &mut out, false, span, false, &mut ctx)?;
     Ok(out)
 }
 
+/// Whether any byte of `w` is below 0x20, `"` or `\\` (exact: the
+/// has-zero-byte test on `w` and on `w` xor each quote byte).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let q = w ^ (ONES * b'"' as u64);
+    let quote = q.wrapping_sub(ONES) & !q & HIGH;
+    let bs = w ^ (ONES * b'\\' as u64);
+    let backslash = bs.wrapping_sub(ONES) & !bs & HIGH;
+    below | quote | backslash != 0
+}
+
 pub fn json_escape(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    // Copy runs of bytes that need no escape in one go: only `"`, `\\`
+    // and control characters (all ASCII) are escaped, so a run never
+    // splits a UTF-8 sequence.
+    let b = s.as_bytes();
+    let mut from = 0;
+    let mut i = 0;
+    while i < b.len() {
+        // Eight bytes at a time while none needs an escape.
+        if let Some(w) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            if !word_needs_escape(w) {
+                i += 8;
+                continue;
             }
-            c => out.push(c),
+        }
+        let c = b[i];
+        i += 1;
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        let i = i - 1;
+        out.push_str(&s[from..i]);
+        from = i + 1;
+        match c {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            // Nix 2.8 has no short forms for \b and \f
+            c => {
+                let _ = write!(out, "\\u{:04x}", c);
+            }
         }
     }
+    out.push_str(&s[from..]);
     out.push('"');
+}
+
+/// Whether a set has `__toString`, and its `outPath`: for a small set one
+/// look at each name's first byte instead of two binary searches (the
+/// printer asks this of every set it prints).
+fn special_attrs(a: &crate::value::Attrs) -> (bool, Option<&Value>) {
+    let e = a.entries();
+    if e.len() > 16 {
+        return (a.get("__toString").is_some(), a.get("outPath"));
+    }
+    let (mut to_string, mut out_path) = (false, None);
+    for (k, x) in e {
+        match k.as_bytes().first() {
+            Some(b'_') if *k == "__toString" => to_string = true,
+            Some(b'o') if *k == "outPath" => out_path = Some(x),
+            _ => {}
+        }
+    }
+    (to_string, out_path)
 }
 
 fn json_inner(
     ev: &mut Eval,
-    v: Value,
+    v: &Value,
     out: &mut String,
     copy: bool,
     span: crate::error::Span,
     force: bool,
     ctx: &mut std::collections::BTreeSet<String>,
 ) -> Result<()> {
-    if !force {
-        if let Value::Thunk(t) = &v {
-            if !t.is_done() {
-                return crate::error::type_err("cannot convert a thunk to JSON", span);
+    // Read an evaluated thunk through a borrow: no reference-count
+    // traffic per printed value.
+    let forced;
+    let v = match v {
+        Value::Thunk(t) => match t.done_ref() {
+            Some(d) => d,
+            None => {
+                if !force {
+                    return crate::error::type_err("cannot convert a thunk to JSON", span);
+                }
+                forced = ev.force(v.clone())?;
+                &forced
             }
-        }
-    }
-    let v = ev.force(v)?;
+        },
+        v => v,
+    };
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-        match &v {
+        match v {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => {
@@ -231,8 +294,8 @@ fn json_inner(
                 json_escape(&s, out)
             }
             Value::Attrs(a) => {
-                if let Some(f) = a.get("__toString") {
-                    let _ = f;
+                let (to_string, out_path) = special_attrs(a);
+                if to_string {
                     let s = ev.coerce_to_string(v.clone(), span, false, copy)?;
                     if let Some(c) = &s.ctx {
                         ctx.extend(c.iter().cloned());
@@ -240,8 +303,8 @@ fn json_inner(
                     json_escape(&s.s, out);
                     return Ok(());
                 }
-                if let Some(o) = a.get("outPath") {
-                    return json_inner(ev, o.clone(), out, copy, span, force, ctx);
+                if let Some(o) = out_path {
+                    return json_inner(ev, o, out, copy, span, force, ctx);
                 }
                 out.push('{');
                 let mut first = true;
@@ -252,7 +315,7 @@ fn json_inner(
                     first = false;
                     json_escape(k, out);
                     out.push(':');
-                    json_inner(ev, x.clone(), out, copy, span, force, ctx)?;
+                    json_inner(ev, x, out, copy, span, force, ctx)?;
                 }
                 out.push('}');
             }
@@ -262,7 +325,7 @@ fn json_inner(
                     if i > 0 {
                         out.push(',');
                     }
-                    json_inner(ev, x.clone(), out, copy, span, force, ctx)?;
+                    json_inner(ev, x, out, copy, span, force, ctx)?;
                 }
                 out.push(']');
             }
@@ -273,4 +336,49 @@ fn json_inner(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_escape;
+
+    /// The escape rules one byte at a time, as Nix 2.8 applies them.
+    fn reference(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn json_escape_agrees_with_bytewise_rules() {
+        // every special byte at every offset of a 20-byte plain run, so the
+        // eight-byte test sees it in each lane and in the tail
+        let specials = [
+            "\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{8}", "\u{c}", "\u{1f}", "\u{7f}", "é", "→",
+            "!", "#", "[", "]", "\u{20}",
+        ];
+        let plain = "abcdefghijklmnopqrst";
+        for sp in specials {
+            for at in 0..=plain.len() {
+                let s = format!("{}{}{}", &plain[..at], sp, &plain[at..]);
+                let mut out = String::new();
+                json_escape(&s, &mut out);
+                assert_eq!(out, reference(&s), "{s:?}");
+            }
+        }
+        let mut out = String::new();
+        json_escape("", &mut out);
+        assert_eq!(out, "\"\"");
+    }
 }

@@ -212,7 +212,15 @@ struct Layer {
     /// How many layers are below this one (a bottom set has 0).
     layers: u32,
     flat: std::cell::OnceCell<Vec<(Sym, Value)>>,
+    /// Lookups through the layers so far: a set selected often (`lib`,
+    /// built as `a // b // c // …`) is flattened once and then indexed
+    /// like a big set, instead of a binary search per layer.
+    lookups: std::cell::Cell<u32>,
+    index: std::cell::OnceCell<Box<NameIndex>>,
 }
+
+/// Lookups through a layered set before it is flattened.
+const FLATTEN_AFTER: u32 = 16;
 
 /// For a big set without layers.
 #[derive(Clone)]
@@ -281,9 +289,21 @@ pub(crate) fn name_prefix(s: &str) -> u64 {
 }
 
 fn search<'a>(v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
-    v.binary_search_by(|(k, _)| cmp_name(k, name))
-        .ok()
-        .map(|i| &v[i].1)
+    // A plain bisection that stops at the first equal name (interned
+    // names are equal by address): std's `binary_search_by` always runs
+    // to the end, one comparison more on most hits.
+    let (mut lo, mut hi) = (0, v.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // SAFETY: lo <= mid < hi <= v.len()
+        let (k, x) = unsafe { v.get_unchecked(mid) };
+        match cmp_name(k, name) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(x),
+        }
+    }
+    None
 }
 
 /// Merge two sorted entry lists; on equal names the right one wins.
@@ -414,22 +434,58 @@ impl Attrs {
         self.layer().is_none() && self.own.is_empty()
     }
     pub fn get(&self, name: &str) -> Option<&Value> {
-        if let Some(f) = self.flat() {
+        if let Some(l) = self.layer() {
+            return self.get_layered(l, name);
+        }
+        if self.own.len() >= INDEX_MIN {
+            return self.get_indexed(name);
+        }
+        search(&self.own, name)
+    }
+    /// `get` on a `//` layer: search the layers top down until the set has
+    /// been looked up often, then flatten it once and, when it is big,
+    /// index the flat entries by name address (as `get_indexed`).
+    fn get_layered<'a>(&'a self, l: &'a Layer, name: &str) -> Option<&'a Value> {
+        if let Some(f) = l.flat.get() {
+            if let Some(ix) = l.index.get() {
+                if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
+                    let (k, v) = &f[i as usize];
+                    if k.len() == name.len() {
+                        return Some(v);
+                    }
+                }
+                return search(f, name);
+            }
+            if f.len() >= INDEX_MIN {
+                let n = l.lookups.get() + 1;
+                l.lookups.set(n);
+                if n as usize >= FLATTEN_AFTER as usize + 8 + f.len() / 16 {
+                    let _ = l.index.set(build_index(f));
+                }
+            }
             return search(f, name);
         }
-        if self.own.len() >= INDEX_MIN && self.layer().is_none() {
-            return self.get_indexed(name);
+        let n = l.lookups.get() + 1;
+        l.lookups.set(n);
+        if n >= FLATTEN_AFTER {
+            return search(self.entries(), name);
         }
         let mut a = self;
         loop {
             if let Some(v) = search(&a.own, name) {
                 return Some(v);
             }
-            match a.base() {
-                Some(b) => {
-                    a = b;
-                    if let Some(f) = a.flat() {
-                        return search(f, name);
+            match a.layer() {
+                Some(l) => {
+                    a = &l.base;
+                    match a.layer() {
+                        // the bottom set: its own index when it is big
+                        None => return a.get(name),
+                        Some(l) => {
+                            if let Some(f) = l.flat.get() {
+                                return search(f, name);
+                            }
+                        }
                     }
                 }
                 None => return None,
@@ -542,6 +598,8 @@ impl Attrs {
                 base: below.clone(),
                 layers: below.layers() + 1,
                 flat: Default::default(),
+                lookups: Default::default(),
+                index: Default::default(),
             }))),
             positions,
         }
@@ -983,6 +1041,46 @@ mod tests {
             let built = matches!(a.extra.get().map(|b| &**b), Some(Extra::Big(b)) if b.index.get().is_some());
             assert!(round == 0 || built, "index built");
         }
+    }
+
+    /// A `//` chain (like `lib`) answers the same while it is searched
+    /// layer by layer, after it is flattened, and after the flat entries
+    /// are indexed; the right side wins for names in both.
+    #[test]
+    fn layered_lookup_agrees_before_and_after_index() {
+        let mk = |lo: i64, hi: i64, tag: i64| {
+            let mut e: Vec<(Sym, Value)> = (lo..hi)
+                .map(|i| (sym(&format!("k{}", i)), Value::Int(i * 10 + tag)))
+                .collect();
+            e.sort_by(|a, b| cmp_name(a.0, b.0));
+            Rc::new(Attrs::from_sorted(e))
+        };
+        // bottom 0..100, then 90..95 and 200..203 on top: three layers
+        let l1 = Rc::new(Attrs::update(&mk(0, 100, 0), &mk(90, 95, 1)));
+        let l2 = Attrs::update(&l1, &mk(200, 203, 2));
+        assert!(l2.layer().is_some(), "a layered set");
+        let expect = |i: i64| -> Option<i64> {
+            match i {
+                200..=202 => Some(i * 10 + 2),
+                90..=94 => Some(i * 10 + 1),
+                0..=99 => Some(i * 10),
+                _ => None,
+            }
+        };
+        for round in 0..4 {
+            for i in 0..260 {
+                let owned = format!("k{}", i);
+                let interned = sym(&owned);
+                for k in [owned.as_str(), interned] {
+                    assert_eq!(l2.get(k).map(int), expect(i), "{} (round {})", k, round);
+                }
+            }
+        }
+        let l = l2.layer().expect("layer");
+        assert!(
+            l.flat.get().is_some() && l.index.get().is_some(),
+            "flattened and indexed"
+        );
     }
 
     /// `//` chains (layered, shared, flattened at random points) agree with
