@@ -177,7 +177,8 @@ impl Value {
 /// O(log n) layers and a fold of `acc // { … }` copies little.
 #[derive(Clone, Default)]
 pub struct Attrs {
-    own: Vec<(Sym, Value)>,
+    /// Dropped by `Drop for Attrs` (on a grown stack when deep).
+    own: std::mem::ManuallyDrop<Vec<(Sym, Value)>>,
     /// What only some sets need, boxed so that a set is 48 bytes (its
     /// allocation 64; a module evaluation holds tens of thousands of small
     /// sets): a `//` layer's base (set when it is built), or a big set's
@@ -192,10 +193,9 @@ impl Drop for Attrs {
     /// of `acc: x: { a = acc; }` nests a million deep): free them on a
     /// stack with room.
     fn drop(&mut self) {
-        if !self.own.is_empty() {
-            let own = std::mem::take(&mut self.own);
-            deep_drop(move || drop(own));
-        }
+        let own = &mut self.own;
+        // SAFETY: `own` is dropped only here, once.
+        deep_drop(move || unsafe { std::mem::ManuallyDrop::drop(own) });
     }
 }
 
@@ -375,7 +375,7 @@ impl Attrs {
     /// Build from entries known to be sorted and unique.
     pub fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
         Attrs {
-            own: entries,
+            own: std::mem::ManuallyDrop::new(entries),
             extra: Default::default(),
             positions: None,
         }
@@ -577,7 +577,7 @@ impl Attrs {
                 let entries = below.entries();
                 if entries.len() <= 2 * top.len() {
                     return Attrs {
-                        own: merge(entries, &top),
+                        own: std::mem::ManuallyDrop::new(merge(entries, &top)),
                         positions,
                         extra: Default::default(),
                     };
@@ -592,13 +592,13 @@ impl Attrs {
         }
         if below.layers() >= MAX_LAYERS {
             return Attrs {
-                own: merge(below.entries(), &top),
+                own: std::mem::ManuallyDrop::new(merge(below.entries(), &top)),
                 positions,
                 extra: Default::default(),
             };
         }
         Attrs {
-            own: top,
+            own: std::mem::ManuallyDrop::new(top),
             extra: std::cell::OnceCell::from(Box::new(Extra::Layer(Layer {
                 base: below.clone(),
                 layers: below.layers() + 1,
