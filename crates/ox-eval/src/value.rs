@@ -611,6 +611,34 @@ impl Attrs {
     }
 }
 
+/// `Clone` and `Drop` for a handle to a counted box of ours (`Env`,
+/// `Thunk`): a non-atomic strong count in the header, no weak count, and
+/// the type's own `free` (which knows the layout) when it reaches zero.
+macro_rules! counted_handle {
+    ($t:ident) => {
+        impl Clone for $t {
+            #[inline]
+            fn clone(&self) -> $t {
+                let h = self.header();
+                h.strong.set(h.strong.get() + 1);
+                $t(self.0)
+            }
+        }
+
+        impl Drop for $t {
+            #[inline]
+            fn drop(&mut self) {
+                let h = self.header();
+                let n = h.strong.get() - 1;
+                h.strong.set(n);
+                if n == 0 {
+                    self.free();
+                }
+            }
+        }
+    };
+}
+
 /// A runtime environment frame: the values bound by one `let`, `rec`,
 /// lambda call (one frame for a whole curried chain) or `with` (which
 /// stores its namespace in slot 0).
@@ -775,26 +803,7 @@ impl Env {
     }
 }
 
-impl Clone for Env {
-    #[inline]
-    fn clone(&self) -> Env {
-        let h = self.header();
-        h.strong.set(h.strong.get() + 1);
-        Env(self.0)
-    }
-}
-
-impl Drop for Env {
-    #[inline]
-    fn drop(&mut self) {
-        let h = self.header();
-        let n = h.strong.get() - 1;
-        h.strong.set(n);
-        if n == 0 {
-            self.free();
-        }
-    }
-}
+counted_handle!(Env);
 
 impl Env {
     #[inline(never)]
@@ -893,26 +902,7 @@ pub enum ThunkState {
     Done(Value),
 }
 
-impl Clone for Thunk {
-    #[inline]
-    fn clone(&self) -> Thunk {
-        let h = self.header();
-        h.strong.set(h.strong.get() + 1);
-        Thunk(self.0)
-    }
-}
-
-impl Drop for Thunk {
-    #[inline]
-    fn drop(&mut self) {
-        let h = self.header();
-        let n = h.strong.get() - 1;
-        h.strong.set(n);
-        if n == 0 {
-            self.free();
-        }
-    }
-}
+counted_handle!(Thunk);
 
 impl Thunk {
     #[inline]
