@@ -1384,38 +1384,10 @@ impl Eval {
         }
         let a = self.operand(l, env)?;
         let b = self.operand(r, env)?;
-        // integer fast paths
+        // integer fast path
         if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
-            let (x, y) = (*x, *y);
-            match op {
-                BinOp::Add => {
-                    if let Some(r) = x.checked_add(y) {
-                        return Ok(Value::Int(r));
-                    }
-                }
-                BinOp::Sub => {
-                    if let Some(r) = x.checked_sub(y) {
-                        return Ok(Value::Int(r));
-                    }
-                }
-                BinOp::Mul => {
-                    if let Some(r) = x.checked_mul(y) {
-                        return Ok(Value::Int(r));
-                    }
-                }
-                // (`None` for a zero divisor: `arith` reports it)
-                BinOp::Div => {
-                    if let Some(r) = x.checked_div(y) {
-                        return Ok(Value::Int(r));
-                    }
-                }
-                BinOp::Less => return Ok(Value::Bool(x < y)),
-                BinOp::LessEq => return Ok(Value::Bool(x <= y)),
-                BinOp::More => return Ok(Value::Bool(x > y)),
-                BinOp::MoreEq => return Ok(Value::Bool(x >= y)),
-                BinOp::Eq => return Ok(Value::Bool(x == y)),
-                BinOp::NotEq => return Ok(Value::Bool(x != y)),
-                _ => {}
+            if let Some(v) = int_op(op, *x, *y) {
+                return Ok(v);
             }
         }
         self.binop_values(op, a, b, span)
@@ -2044,11 +2016,18 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
     };
     let x = ready_int(l, var)?;
     let y = ready_int(r, var)?;
+    int_op(*op, x, y)
+}
+
+/// An arithmetic or comparison operator on two integers, when it cannot
+/// fail: `None` on overflow, division by zero or any other operator, for
+/// the general path to compute or report.
+#[inline(always)]
+fn int_op(op: BinOp, x: i64, y: i64) -> Option<Value> {
     Some(match op {
         BinOp::Add => Value::Int(x.checked_add(y)?),
         BinOp::Sub => Value::Int(x.checked_sub(y)?),
         BinOp::Mul => Value::Int(x.checked_mul(y)?),
-        // `None` for division by zero: the normal path reports it
         BinOp::Div => Value::Int(x.checked_div(y)?),
         BinOp::Less => Value::Bool(x < y),
         BinOp::LessEq => Value::Bool(x <= y),
