@@ -247,6 +247,37 @@ pub fn loc_with(loc: &[Sym], name: Sym) -> Loc {
     l
 }
 
+/// One module's definition `args` of `_module.args`: its attribute `n`,
+/// if any, pushed as a definition of that argument (positioned at `n`,
+/// else at `fallback`). `false` when `args` is not a plain set (a
+/// `mkIf`/`mkMerge` or other wrapped value), which the fast path leaves
+/// to the general one.
+fn arg_def(
+    ev: &mut Eval,
+    args: &Value,
+    n: Sym,
+    file: &Rc<str>,
+    fallback: Option<Span>,
+    defs: &mut Vec<RawDef>,
+) -> Result<bool> {
+    let v = ev.force(args.clone())?;
+    let Value::Attrs(a) = &v else {
+        return Ok(false);
+    };
+    if type_tag_force(ev, &v)?.is_some() {
+        return Ok(false);
+    }
+    if let Some(x) = a.get(n) {
+        defs.push(RawDef {
+            file: file.clone(),
+            pos: a.position(n).or(fallback),
+            value: x.clone(),
+            wraps: no_wraps(),
+        });
+    }
+    Ok(true)
+}
+
 /// The (shared) empty list of properties of a plain definition.
 pub fn no_wraps() -> Rc<Vec<Wrap>> {
     NO_WRAPS.with(|w| w.clone())
@@ -624,20 +655,9 @@ impl Sys {
                     continue;
                 }
                 let Some(args) = a.get("args") else { continue };
-                let v = ev.force(args.clone())?;
-                let Value::Attrs(x) = &v else {
+                let pos = a.position("args").or(d.pos);
+                if !arg_def(ev, args, n, &d.file, pos, &mut defs)? {
                     return Ok(None);
-                };
-                if type_tag_force(ev, &v)?.is_some() {
-                    return Ok(None);
-                }
-                if let Some(y) = x.get(n) {
-                    defs.push(RawDef {
-                        file: d.file.clone(),
-                        pos: x.position(n).or(a.position("args")).or(d.pos),
-                        value: y.clone(),
-                        wraps: no_wraps(),
-                    });
                 }
             }
             return self.merge_module_arg(ev, n, &defs);
@@ -657,23 +677,8 @@ impl Sys {
         let dx = m.def_index(ev)?;
         let mut defs = Vec::new();
         for d in dx.get("args").map(|v| v.as_slice()).unwrap_or_default() {
-            if !d.wraps.is_empty() {
+            if !d.wraps.is_empty() || !arg_def(ev, &d.value, n, &d.file, d.pos, &mut defs)? {
                 return Ok(None);
-            }
-            let v = ev.force(d.value.clone())?;
-            let Value::Attrs(a) = &v else {
-                return Ok(None);
-            };
-            if type_tag_force(ev, &v)?.is_some() {
-                return Ok(None);
-            }
-            if let Some(x) = a.get(n) {
-                defs.push(RawDef {
-                    file: d.file.clone(),
-                    pos: a.position(n).or(d.pos),
-                    value: x.clone(),
-                    wraps: no_wraps(),
-                });
             }
         }
         self.merge_module_arg(ev, n, &defs)
