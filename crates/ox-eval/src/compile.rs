@@ -201,6 +201,10 @@ pub struct AttrsDef {
     pub statics: Vec<Binding>,
     pub dynamics: Vec<(Expr, Expr, Span)>,
     pub span: Span,
+    /// The statics' positions by name address, shared by every set this
+    /// literal builds (a big set's index, see `Attrs::get`): built once
+    /// per literal, not once per evaluation of it.
+    pub(crate) index: std::cell::OnceCell<Box<crate::value::NameIndex>>,
 }
 
 pub struct LambdaDef {
@@ -1221,6 +1225,7 @@ impl<'g> Compiler<'g> {
                 statics,
                 dynamics,
                 span,
+                index: Default::default(),
             })))
         })();
         if rec {

@@ -69,6 +69,12 @@ pub struct Eval {
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
     /// Scratch buffer for building dynamic attribute names.
     name_buf: String,
+    /// Names built by `"lit${toString i}"` (an integer): by the string
+    /// expression's address and the integer, so that a selection like
+    /// `s."a${toString i}"` in a loop finds its interned name with one
+    /// hash probe of two words instead of formatting and interning a
+    /// string each time.
+    int_names: rustc_hash::FxHashMap<(usize, i64), Sym>,
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -90,6 +96,7 @@ impl Eval {
             regex_cache: HashMap::new(),
             builtins_cell: Rc::new(std::cell::RefCell::new(None)),
             name_buf: String::new(),
+            int_names: Default::default(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -859,6 +866,9 @@ impl Eval {
     /// reused buffer and interned, without allocating a string value.
     fn dyn_name(&mut self, e: &'static Expr, env: &Env, span: Span) -> Result<Option<Sym>> {
         if let Expr::Str { parts, span: sspan } = e {
+            if let Some(r) = self.int_name(parts, env) {
+                return r.map(Some);
+            }
             let mut buf = std::mem::take(&mut self.name_buf);
             buf.clear();
             let r = self.str_parts_into(parts, *sspan, env, &mut buf);
@@ -872,6 +882,64 @@ impl Eval {
         }
         let s = self.expect_string(&v, span)?;
         Ok(Some(sym(&s.s)))
+    }
+
+    /// `dyn_name` for `"lit${toString x}"` and `"${toString x}"` (with
+    /// `toString` the builtin): `x` is evaluated as `str_parts_into`
+    /// would, and an integer's name comes from `int_names`. `None` when
+    /// the string has another shape (nothing was evaluated then).
+    fn int_name(&mut self, parts: &'static [StrPart], env: &Env) -> Option<Result<Sym>> {
+        let (lit, x): (&str, &'static Expr) = match parts {
+            [StrPart::Lit(l), StrPart::Expr(x)] => (l, x),
+            [StrPart::Expr(x)] => ("", x),
+            _ => return None,
+        };
+        let (f, arg, aspan) = to_string_arg(x, env)?;
+        let v = match self.eval(arg, env) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Value::Int(i) = v {
+            let key = (parts.as_ptr() as usize, i);
+            if let Some(s) = self.int_names.get(&key) {
+                return Some(Ok(s));
+            }
+            let mut buf = std::mem::take(&mut self.name_buf);
+            buf.clear();
+            buf.push_str(lit);
+            push_int(&mut buf, i);
+            let s = sym(&buf);
+            self.name_buf = buf;
+            self.int_names.insert(key, s);
+            return Some(Ok(s));
+        }
+        // not an integer: what `str_parts_into` does with the result
+        let r = f(self, &[v], aspan).and_then(|r| {
+            let mut buf = std::mem::take(&mut self.name_buf);
+            buf.clear();
+            buf.push_str(lit);
+            let out = match &r {
+                Value::Str(ns) => {
+                    buf.push_str(&ns.s);
+                    Ok(sym(&buf))
+                }
+                _ => self
+                    .coerce_to_string(r.clone(), span_or(x.span(), aspan), false, true)
+                    .context(|| {
+                        (
+                            "while evaluating a string interpolation".to_string(),
+                            x.span(),
+                        )
+                    })
+                    .map(|ns| {
+                        buf.push_str(&ns.s);
+                        sym(&buf)
+                    }),
+            };
+            self.name_buf = buf;
+            out
+        });
+        Some(r)
     }
 
     fn attr_key(&mut self, k: &'static AttrKey, env: &Env, span: Span) -> Result<Option<Sym>> {
