@@ -1037,7 +1037,15 @@ impl Eval {
                 Value::Attrs(a) => match a.get(name) {
                     Some(Value::Thunk(t)) => match t.done_ref() {
                         Some(x) => Ok(x.clone()),
-                        None => Err(t.clone()),
+                        None => match t.folded() {
+                            // a constant set literal's value: stored, no
+                            // evaluation (`g.x2.v` with `g.x2.v = 2;`)
+                            Some(x) => {
+                                t.replace(ThunkState::Done(x.clone()));
+                                Ok(x.clone())
+                            }
+                            None => Err(t.clone()),
+                        },
                     },
                     Some(x) => Ok(x.clone()),
                     None => {
@@ -2445,6 +2453,7 @@ fn done_or(v: &Value) -> &Value {
 /// `toString arg` with `toString` the primop, resolved at compile time or
 /// held by a variable: the primop's function, the argument and the
 /// application's span.
+#[inline(always)]
 fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
     let Expr::Apply { f, arg, span } = x else {
         return None;
@@ -2466,6 +2475,7 @@ fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, 
 }
 
 /// An integer in decimal, as `toString` writes it (two digits a step).
+#[inline(always)]
 fn push_int(s: &mut String, i: i64) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\

@@ -956,9 +956,32 @@ impl Thunk {
     }
     #[inline(never)]
     fn free(&mut self) {
+        let p = self.0.as_ptr();
         // SAFETY: the last handle is going away; the box was made by
-        // `Box::new` in `alloc`.
-        let b = unsafe { Box::from_raw(self.0.as_ptr()) };
+        // `Box::new` in `alloc`. A scalar result owns nothing: the box is
+        // freed without dropping its state (most thunks freed end so:
+        // a `rec` set's integers, a `genList` element).
+        unsafe {
+            let shallow = match &*(*p).state.get() {
+                ThunkState::Done(
+                    Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_),
+                ) => {
+                    std::alloc::dealloc(p as *mut u8, std::alloc::Layout::new::<ThunkBox>());
+                    return;
+                }
+                // dropping these frees no further values (a string), or
+                // only releases a count (a set someone else holds, such
+                // as a constant set literal's shared value): no deep drop
+                ThunkState::Done(Value::Str(_) | Value::Path(_)) => true,
+                ThunkState::Done(Value::Attrs(a)) => Rc::strong_count(a) > 1,
+                _ => false,
+            };
+            if shallow {
+                drop(Box::from_raw(p));
+                return;
+            }
+        }
+        let b = unsafe { Box::from_raw(p) };
         deep_drop(move || drop(b))
     }
     pub fn new(e: &'static Expr, env: Env) -> Thunk {
@@ -1001,6 +1024,16 @@ impl Thunk {
         // SAFETY: see above: a `Done` state is never overwritten.
         match unsafe { &*self.header().state.get() } {
             ThunkState::Done(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// The value of a pending thunk of a constant (`Expr::Folded`, not
+    /// itself a thunk): forcing it is storing that value.
+    #[inline]
+    pub(crate) fn folded(&self) -> Option<&'static Value> {
+        // SAFETY: as `done_ref`; the expression is static.
+        match unsafe { &*self.header().state.get() } {
+            ThunkState::Pending(Expr::Folded(v, _), _) if !matches!(v, Value::Thunk(_)) => Some(v),
             _ => None,
         }
     }
