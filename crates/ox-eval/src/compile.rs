@@ -1719,19 +1719,36 @@ pub fn parse_and_compile(
 ) -> Result<&'static Expr> {
     let file = crate::error::add_source(name, text.clone());
     let parse = rnix::Root::parse(&text);
-    if let Some(e) = parse.errors().first() {
-        return Err(parse_error(e, file, text.len()));
-    }
-    let root = parse.syntax();
-    let mut c = Compiler::new(file, dir, globals);
-    if let Some(names) = root_scope {
-        c = c.with_root_scope(names);
-    }
-    let e = c.compile_root(N {
-        g: root.green(),
-        off: 0,
-    })?;
-    Ok(Box::leak(Box::new(e)))
+    let compiled = (|| {
+        if let Some(e) = parse.errors().first() {
+            return Err(parse_error(e, file, text.len()));
+        }
+        let root = parse.syntax();
+        let mut c = Compiler::new(file, dir, globals);
+        if let Some(names) = root_scope {
+            c = c.with_root_scope(names);
+        }
+        let e = c.compile_root(N {
+            g: root.green(),
+            off: 0,
+        })?;
+        Ok(&*Box::leak(Box::new(e)))
+    })();
+    drop_syntax_tree(parse, text.len());
+    compiled
+}
+
+/// Free a parse tree on a stack with room for its depth. rowan frees a
+/// tree recursively, one native frame per level, and left-associative
+/// chains (`1 + 1 + …`, `f a a …`) nest one level per term without the
+/// parser recursing: a 200,000-term chain aborted the process here. A
+/// level needs at least two bytes of source and well under 128 bytes of
+/// stack, so `len * 64` bytes always suffice; the extra stack is only
+/// mapped when the current one has less than that left, and only the
+/// depth actually reached is touched.
+fn drop_syntax_tree(parse: rnix::Parse<rnix::Root>, len: usize) {
+    let need = len.saturating_mul(64).max(64 * 1024);
+    stacker::maybe_grow(need, need + 64 * 1024, move || drop(parse));
 }
 
 fn kind_name(k: &SyntaxKind) -> String {

@@ -1903,7 +1903,7 @@ impl Eval {
             ),
         }
     }
-    pub fn expect_list(&mut self, v: &Value, span: Span) -> Result<Rc<Vec<Value>>> {
+    pub fn expect_list(&mut self, v: &Value, span: Span) -> Result<Rc<ListVec>> {
         match self.force(v.clone())? {
             Value::List(l) => Ok(l),
             o => type_err(

@@ -76,7 +76,7 @@ pub enum Value {
     Str(Rc<NixString>),
     Path(Rc<String>),
     Attrs(Rc<Attrs>),
-    List(Rc<Vec<Value>>),
+    List(Rc<ListVec>),
     Lambda(Rc<Closure>),
     PrimOp(Rc<PrimOp>),
     PrimOpApp(Rc<PrimOpApp>),
@@ -119,7 +119,7 @@ impl Value {
         Value::Str(Rc::new(NixString { s: s.into(), ctx }))
     }
     pub fn list(v: Vec<Value>) -> Value {
-        Value::List(Rc::new(v))
+        Value::List(Rc::new(ListVec::from(v)))
     }
     pub fn attrs(a: Attrs) -> Value {
         Value::Attrs(Rc::new(a))
@@ -886,6 +886,59 @@ const DROP_CHECK: u32 = 128;
 thread_local! {
     /// Nested `deep_drop`s since the stack was last measured.
     static DROP_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A list's elements. A newtype around the vector only so that freeing
+/// it goes through `deep_drop`: `foldl' (acc: x: [ acc ])` nests lists a
+/// million deep with nothing else between them, and the compiler's drop
+/// glue would recurse once per level on the machine stack.
+#[derive(Default)]
+pub struct ListVec(std::mem::ManuallyDrop<Vec<Value>>);
+
+impl ListVec {
+    /// The elements, leaving this list empty.
+    pub fn take(&mut self) -> Vec<Value> {
+        std::mem::take(&mut *self.0)
+    }
+}
+
+impl From<Vec<Value>> for ListVec {
+    #[inline]
+    fn from(v: Vec<Value>) -> ListVec {
+        ListVec(std::mem::ManuallyDrop::new(v))
+    }
+}
+
+impl Clone for ListVec {
+    fn clone(&self) -> ListVec {
+        ListVec::from((*self.0).clone())
+    }
+}
+
+impl std::ops::Deref for ListVec {
+    type Target = Vec<Value>;
+    #[inline]
+    fn deref(&self) -> &Vec<Value> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ListVec {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.0
+    }
+}
+
+impl Drop for ListVec {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let v = &mut self.0;
+        // SAFETY: the vector is dropped only here, once.
+        deep_drop(move || unsafe { std::mem::ManuallyDrop::drop(v) });
+    }
 }
 
 pub struct Closure {
