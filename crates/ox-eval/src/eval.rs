@@ -449,26 +449,25 @@ impl Eval {
     /// lambda of `m (…)` is called as the body's application would call
     /// it (an evaluated plain lambda, given the computed integer).
     #[inline(never)]
-    fn arith_call(
+    fn arith_call<'a>(
         &mut self,
         def: &'static LambdaDef,
         ab: &'static compile::ArithBody,
-        frame: &Env,
+        var: &impl Fn(u32, u32) -> Option<&'a Value>,
         span: Span,
         start: Option<ArithState>,
     ) -> Option<Result<Value>> {
-        let var = |d: u32, i: u32| Some(frame.lookup_ref(d, i));
         let f = match ab.applied {
             // as the application would: a lambda that forces its
             // argument gets the value (`cheap`), any other a thunk
-            Some((d, i, _)) => match done_or(frame.lookup_ref(d, i)) {
-                Value::Lambda(c) if c.def.formals.is_none() && c.def.strict_arg => Some(c),
+            Some((d, i, _)) => match var(d, i).map(done_or) {
+                Some(Value::Lambda(c)) if c.def.formals.is_none() && c.def.strict_arg => Some(c),
                 _ => return None,
             },
             None => None,
         };
         let mut st = start.unwrap_or_default();
-        let Arith::Int(x) = run_arith(&ab.code, u32::MAX, &var, &mut st) else {
+        let Arith::Int(x) = run_arith(&ab.code, u32::MAX, var, &mut st) else {
             return None;
         };
         Some(match (f, ab.applied) {
@@ -477,6 +476,67 @@ impl Eval {
                 .context(|| (calling(def), Some(span))),
             _ => Ok(Value::Int(x)),
         })
+    }
+
+    /// A call of a whole chain `a: b: …: body` (not a partial application)
+    /// whose body is arithmetic (`LambdaDef::arith`): the arguments are
+    /// bound in a vector on the stack, and a frame is built only if the
+    /// body has to be evaluated (its variables are not all evaluated
+    /// integers, or something overflows). Arguments are bound as
+    /// `eval_call` binds them.
+    #[inline(never)]
+    fn arith_chain_call(
+        &mut self,
+        c: &Closure,
+        def: &'static LambdaDef,
+        ab: &'static compile::ArithBody,
+        args: &'static [(Expr, Span)],
+        env: &Env,
+        span: Span,
+    ) -> Result<Value> {
+        let mut vals = PrimArgs::new();
+        let mut ast = Some(ArithState::default());
+        for (j, (a, _)) in args.iter().enumerate() {
+            let v = match def.first_forced {
+                Some((k, vspan)) if k as usize == j => self.eager_arg(def, a, env, vspan, span)?,
+                _ if ast.is_some() && !matches!(a, Expr::Var { .. } | Expr::Const(_)) => {
+                    let var = |d: u32, i: u32| -> Option<&Value> {
+                        if d == 0 {
+                            vals.get(i as usize)
+                        } else {
+                            Some(c.env.lookup_ref(d - 1, i))
+                        }
+                    };
+                    match ast
+                        .as_mut()
+                        .and_then(|st| arith_next(ab, j as u32, &var, st))
+                    {
+                        Some(next) => self.arith_arg(def, next, a, env, span)?,
+                        None => {
+                            ast = None;
+                            self.thunk(a, env)
+                        }
+                    }
+                }
+                _ => self.thunk(a, env),
+            };
+            vals.push(v);
+        }
+        let var = |d: u32, i: u32| -> Option<&Value> {
+            if d == 0 {
+                vals.get(i as usize)
+            } else {
+                Some(c.env.lookup_ref(d - 1, i))
+            }
+        };
+        if let Some(r) = self.arith_call(def, ab, &var, span, ast) {
+            return r;
+        }
+        let frame = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        for v in vals {
+            frame.push(v);
+        }
+        self.enter(def, frame, def, Some(span))
     }
 
     #[inline(never)]
@@ -1368,6 +1428,17 @@ impl Eval {
             };
             let first: &'static LambdaDef = c.def;
             let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
+            if first.pos == 0 && take == first.nslots as usize {
+                if let Some(last) = chain_last(first) {
+                    if let Some(ab) = &last.arith {
+                        let c = c.clone();
+                        let span = args[i + take - 1].1;
+                        fv = self.arith_chain_call(&c, last, ab, &args[i..i + take], env, span)?;
+                        i += take;
+                        continue;
+                    }
+                }
+            }
             // the last lambda bound by this call
             let mut def = first;
             for _ in 1..take {
@@ -1383,39 +1454,16 @@ impl Eval {
                 _ => None,
             };
             let frame = new_frame(c, first.pos as usize + take);
-            // how far the body's arithmetic got, on the arguments bound
-            // so far (see `arith_next`); `None` once it cannot help
-            let mut ast = def.arith.as_ref().map(|_| ArithState::default());
             for (j, (a, _)) in args[i..i + take].iter().enumerate() {
                 let v = match eager {
                     Some((k, vspan)) if k as usize == first.pos as usize + j => {
                         self.eager_arg(def, a, env, vspan, span)?
-                    }
-                    _ if ast.is_some()
-                        && def.is_last()
-                        && !matches!(a, Expr::Var { .. } | Expr::Const(_)) =>
-                    {
-                        match ast.as_mut().and_then(|st| arith_next(def, &frame, st)) {
-                            Some(next) => self.arith_arg(def, next, a, env, span)?,
-                            None => {
-                                ast = None;
-                                self.thunk(a, env)
-                            }
-                        }
                     }
                     _ => self.thunk(a, env),
                 };
                 frame.push(v);
             }
             i += take;
-            if def.is_last() {
-                if let Some(ab) = &def.arith {
-                    if let Some(r) = self.arith_call(def, ab, &frame, span, ast) {
-                        fv = r?;
-                        continue;
-                    }
-                }
-            }
             fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
@@ -2280,6 +2328,20 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
     }
 }
 
+/// The last lambda of the chain starting at `first` (whose body the call
+/// of the whole chain runs).
+#[inline]
+fn chain_last(first: &'static LambdaDef) -> Option<&'static LambdaDef> {
+    let mut d = first;
+    while !d.is_last() {
+        let Expr::Lambda(next) = &d.body else {
+            return None;
+        };
+        d = next;
+    }
+    Some(d)
+}
+
 /// What `arith_next` found: the position of the variable the body forces
 /// next, and the lambda applied to the arithmetic (with the application's
 /// span), if the body has that form.
@@ -2289,26 +2351,22 @@ struct ArithNext {
     applied: Option<(&'static LambdaDef, Span)>,
 }
 
-/// Whether the body of `def` (with `arith`, the last lambda of its
-/// chain), run with `frame` — slots up to the one being bound filled —
-/// would force that next slot before anything else that could fail or be
-/// observed: the arithmetic before it is on evaluated integers and does
+/// Whether the arithmetic body `ab` of a chain's last lambda, with the
+/// chain's slots before `k` bound (read through `var`, as variables of
+/// the body's frame), would force slot `k` before anything else that
+/// could fail or be observed: the arithmetic before it is on evaluated integers and does
 /// not overflow, and the lambda it is applied to (if any) is an evaluated
 /// plain lambda that forces its argument first. Then evaluating the
 /// argument at the call is what the body would do first anyway.
 ///
 /// `st` is where the code stopped for the previous argument (its state
 /// then stays valid: the slots and evaluated values it read never change).
-fn arith_next(def: &'static LambdaDef, frame: &Env, st: &mut ArithState) -> Option<ArithNext> {
-    let ab = def.arith.as_deref()?;
-    let k = frame.slots().len() as u32;
-    let var = |d: u32, i: u32| -> Option<&Value> {
-        if d == 0 {
-            frame.slots().get(i as usize)
-        } else {
-            Some(frame.lookup_ref(d, i))
-        }
-    };
+fn arith_next<'a>(
+    ab: &'static compile::ArithBody,
+    k: u32,
+    var: &impl Fn(u32, u32) -> Option<&'a Value>,
+    st: &mut ArithState,
+) -> Option<ArithNext> {
     let applied = match ab.applied {
         Some((d, i, aspan)) => {
             let Value::Lambda(c) = done_or(var(d, i)?) else {
@@ -2325,7 +2383,7 @@ fn arith_next(def: &'static LambdaDef, frame: &Env, st: &mut ArithState) -> Opti
         }
         None => None,
     };
-    match run_arith(&ab.code, k, &var, st) {
+    match run_arith(&ab.code, k, var, st) {
         Arith::Reached(vspan) => Some(ArithNext { vspan, applied }),
         _ => None,
     }
