@@ -362,6 +362,14 @@ impl Eval {
                 v => Ok(v.clone()),
             },
             Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
+            // `s.${k}` in `acc + s.${k}`: no level of `eval` of its own
+            // (the base and the attribute are evaluated through `eval`)
+            Expr::Select {
+                e: base,
+                path,
+                default,
+                span,
+            } => self.eval_select(base, path, default.as_deref(), *span, env),
             // `b * 3` in `a + b * 3`: computed here when it can be
             Expr::BinOp { int: true, .. } => match cheap(e, env) {
                 Some(v) => Ok(v),
@@ -2429,11 +2437,15 @@ fn run_arith<'a>(
             st[(n.wrapping_sub(1)) & M] = v;
         }};
     }
-    for (at, op) in code.iter().enumerate().skip(pc) {
+    let mut at = pc;
+    while at < code.len() {
+        // SAFETY: `at < code.len()`
+        let op = unsafe { code.get_unchecked(at) };
+        at += 1;
         match op {
             AOp::Var { depth, idx, span } => {
                 if *depth == 0 && *idx == k {
-                    *state = ArithState { pc: at, n, st };
+                    *state = ArithState { pc: at - 1, n, st };
                     return Arith::Reached(*span);
                 }
                 let Some(Value::Int(i)) = var(*depth, *idx).map(done_or) else {
