@@ -348,6 +348,40 @@ impl Eval {
         r
     }
 
+    /// An operand that may be a selection (`acc + s.${k}`): evaluated by
+    /// `eval_select` without a level of `eval` of its own (its base and
+    /// attribute are evaluated through `eval`); anything else by `eval`.
+    #[inline(never)]
+    fn other_operand(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Select {
+                e: base,
+                path,
+                default,
+                span,
+            } => self.eval_select(base, path, default.as_deref(), *span, env),
+            _ => self.eval(e, env),
+        }
+    }
+
+    /// `eval`, with variables and constants read here: `eval`'s entry
+    /// (one big function, many registers saved) is paid only for other
+    /// expressions. For operands that are usually variables (a
+    /// selection's base, a called function, `toString`'s argument).
+    #[inline(always)]
+    fn quick(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                Value::Thunk(t) => match t.done_ref() {
+                    Some(v) => Ok(v.clone()),
+                    None => self.force_var(t, *span),
+                },
+                v => Ok(v.clone()),
+            },
+            _ => self.eval(e, env),
+        }
+    }
+
     /// `eval` for an operand: a variable or constant (most operands) is
     /// read here, without entering `eval` (whose entry is costly: it is
     /// one big function); anything else goes to `eval`.
@@ -362,14 +396,6 @@ impl Eval {
                 v => Ok(v.clone()),
             },
             Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
-            // `s.${k}` in `acc + s.${k}`: no level of `eval` of its own
-            // (the base and the attribute are evaluated through `eval`)
-            Expr::Select {
-                e: base,
-                path,
-                default,
-                span,
-            } => self.eval_select(base, path, default.as_deref(), *span, env),
             // `b * 3` in `a + b * 3`: computed here when it can be
             Expr::BinOp { int: true, .. } => match cheap(e, env) {
                 Some(v) => Ok(v),
@@ -961,7 +987,7 @@ impl Eval {
                         // of it could not be seen by anyone else), and an
                         // integer is written straight into the buffer (no
                         // string value).
-                        Some((f, arg, aspan)) => match self.eval(arg, env)? {
+                        Some((f, arg, aspan)) => match self.quick(arg, env)? {
                             Value::Int(i) => {
                                 push_int(s, i);
                                 continue;
@@ -1028,7 +1054,7 @@ impl Eval {
             _ => return None,
         };
         let (f, arg, aspan) = to_string_arg(x, env)?;
-        let v = match self.eval(arg, env) {
+        let v = match self.quick(arg, env) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
@@ -1082,6 +1108,7 @@ impl Eval {
         }
     }
 
+    #[inline(never)]
     fn eval_select(
         &mut self,
         e: &'static Expr,
@@ -1090,7 +1117,7 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
-        let mut v = self.eval(e, env)?;
+        let mut v = self.quick(e, env)?;
         for (i, k) in path.iter().enumerate() {
             let name = match self.attr_key(k, env, span)? {
                 Some(n) => n,
@@ -1385,7 +1412,7 @@ impl Eval {
         args: &'static [(Expr, Span)],
         env: &Env,
     ) -> Result<Value> {
-        let mut fv = self.eval(f, env)?;
+        let mut fv = self.quick(f, env)?;
         let mut i = 0;
         while i < args.len() {
             let c = match &fv {
@@ -1603,7 +1630,13 @@ impl Eval {
             return self.eval_logic(op, l, r, span, env);
         }
         let a = self.operand(l, env)?;
-        let b = self.operand(r, env)?;
+        // `acc + s.${k}`: the selection without a level of `eval` (tested
+        // here: one more arm in `operand` makes its match a jump table)
+        let b = if let Expr::Select { .. } = r {
+            self.other_operand(r, env)?
+        } else {
+            self.operand(r, env)?
+        };
         // integer fast path
         if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
             if let Some(v) = int_op(op, *x, *y) {
