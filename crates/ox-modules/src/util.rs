@@ -202,20 +202,40 @@ impl std::ops::Deref for Tag {
 
 pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<Tag>> {
     if let Value::Attrs(a) = v {
-        // Names are sorted: when the first one sorts after `_type` (it
-        // starts with a lower-case letter, as in most sets of
-        // definitions), there is none, without a search.
-        match a.entries().first() {
-            Some((k, _)) if *k <= "_type" => {}
-            _ => return Ok(None),
+        // Names are sorted, and `_type` sorts after upper-case names and
+        // before lower-case ones: scan from the start and stop at the
+        // first name after it (at once in most sets of definitions; first
+        // in an option or a type). Interned, so mostly equal by address.
+        let ty = TYPE_KEY.with(|t| *t);
+        let e = a.entries();
+        if e.len() > 32 {
+            // (a big set with upper-case names: its index)
+            if let Some(t) = a.get(ty) {
+                if let Value::Str(s) = ev.force(t.clone())? {
+                    return Ok(Some(Tag(s)));
+                }
+            }
+            return Ok(None);
         }
-        if let Some(t) = a.get("_type") {
-            if let Value::Str(s) = ev.force(t.clone())? {
-                return Ok(Some(Tag(s)));
+        for (k, x) in e {
+            if std::ptr::eq(*k, ty) || *k == ty {
+                if let Value::Str(s) = ev.force(x.clone())? {
+                    return Ok(Some(Tag(s)));
+                }
+                return Ok(None);
+            }
+            match k.as_bytes().first() {
+                Some(b) if *b > b'_' => return Ok(None),
+                Some(b'_') if *k > ty => return Ok(None),
+                _ => {}
             }
         }
     }
     Ok(None)
+}
+
+thread_local! {
+    static TYPE_KEY: Sym = sym("_type");
 }
 
 pub fn is_identifier(s: &str) -> bool {
