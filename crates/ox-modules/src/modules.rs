@@ -213,9 +213,6 @@ fn strings(v: &[Rc<str>]) -> Vec<String> {
 /// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
 /// `format!`, which showed in profiles: every submodule element has five).
 fn anon_key(parent: &str, n: usize) -> Rc<str> {
-    let mut k = String::with_capacity(parent.len() + 12);
-    k.push_str(parent);
-    k.push_str(":anon-");
     let mut digits = [0u8; 20];
     let (mut i, mut n) = (digits.len(), n);
     loop {
@@ -226,7 +223,24 @@ fn anon_key(parent: &str, n: usize) -> Rc<str> {
             break;
         }
     }
-    k.extend(digits[i..].iter().map(|d| *d as char));
+    let digits = std::str::from_utf8(&digits[i..]).unwrap_or("0");
+    // (built on the stack when short: one allocation, the `Rc`'s)
+    let mut buf = [0u8; 96];
+    let len = parent.len() + ":anon-".len() + digits.len();
+    if len <= buf.len() {
+        let mut at = 0;
+        for part in [parent, ":anon-", digits] {
+            buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        if let Ok(k) = std::str::from_utf8(&buf[..len]) {
+            return k.into();
+        }
+    }
+    let mut k = String::with_capacity(len);
+    k.push_str(parent);
+    k.push_str(":anon-");
+    k.push_str(digits);
     k.into()
 }
 
@@ -913,7 +927,9 @@ impl Sys {
         self: &Rc<Self>,
         ev: &mut Eval,
         parent_file: &str,
-        fallback_key: Rc<str>,
+        // (the parent's key and the module's position: its key, if it
+        // needs one)
+        (parent_key, pos): (&str, usize),
         m: Value,
     ) -> Result<Rc<Module>> {
         let m = ev.force(m)?;
@@ -931,15 +947,18 @@ impl Sys {
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
+                let fallback_key = anon_key(parent_key, pos);
                 let r = self.apply_module_args(ev, &fallback_key, m.clone())?;
                 self.unify(ev, parent_file, fallback_key, r, Some(&m))
             }
             Value::Attrs(_) => match type_tag_force(ev, &m)?.as_deref() {
-                None | Some("module") => self.unify(ev, parent_file, fallback_key, m.clone(), None),
+                None | Some("module") => {
+                    self.unify(ev, parent_file, anon_key(parent_key, pos), m.clone(), None)
+                }
                 Some("if") | Some("override") => self.unify(
                     ev,
                     parent_file,
-                    fallback_key,
+                    anon_key(parent_key, pos),
                     attrs(vec![("config", m.clone())]),
                     None,
                 ),
@@ -1145,7 +1164,7 @@ impl Sys {
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
                         index: &mut HashMap<Rc<str>, usize>,
                         pf: &str,
-                        fk: Rc<str>,
+                        fk: (&str, usize),
                         v: Value|
          -> Result<(usize, bool)> {
             let v = ev.force(v)?;
@@ -1171,7 +1190,7 @@ impl Sys {
                 &mut loaded,
                 &mut index,
                 UNKNOWN_FILE,
-                anon_key("", i + 1),
+                ("", i + 1),
                 m,
             )?;
             top_keys.push(k);
@@ -1201,7 +1220,7 @@ impl Sys {
                     &mut loaded,
                     &mut index,
                     &m.file,
-                    anon_key(&m.key, n + 1),
+                    (&m.key, n + 1),
                     imp.clone(),
                 )
                 .context(|| {
@@ -1325,8 +1344,8 @@ impl Sys {
             return Ok(r);
         }
         let mods = self.modules(ev)?;
-        let mut decls = Vec::new();
-        let mut defs = Vec::new();
+        let mut decls = Vec::with_capacity(mods.len());
+        let mut defs = Vec::with_capacity(mods.len() + 2);
         // Later modules first, as nixpkgs (`reverseList modules`).
         for m in mods.iter().rev() {
             decls.push((m.file.clone(), m.options.clone()));
@@ -1602,8 +1621,10 @@ fn decl_index_for(
             return Ok(d);
         }
     }
-    let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> = HashMap::default();
-    let mut names = Vec::new();
+    let n: usize = sets.iter().map(|(_, a)| a.entries().len()).sum();
+    let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> =
+        HashMap::with_capacity_and_hasher(n, Default::default());
+    let mut names = Vec::with_capacity(n);
     for (f, a) in &sets {
         let st = is_stable || stable(a);
         for (i, (k, x)) in a.entries().iter().enumerate() {
