@@ -99,6 +99,9 @@ struct Handle {
 }
 
 thread_local! {
+    /// The loaded module of `types::is_name_default_module` (first of the
+    /// top-level modules of an evaluation).
+    static NAME_DEFAULT: RefCell<Option<Rc<Module>>> = const { RefCell::new(None) };
     /// The last `config` sets built from a result's `config` (see
     /// `Sys::config_set`).
     static KEPT_CONFIG: RefCell<[Option<Value>; 2]> = const { RefCell::new([None, None]) };
@@ -611,7 +614,7 @@ impl Sys {
     /// `config._module.<name>`, read from the option tree (building
     /// `config` sets for it cost as much as the rest of a small
     /// submodule evaluation).
-    fn module_option(self: &Rc<Self>, ev: &mut Eval, name: &str) -> Result<Option<Value>> {
+    fn module_option(self: &Rc<Self>, ev: &mut Eval, name: &'static str) -> Result<Option<Value>> {
         // Only the internal module declares it and nothing defines it:
         // its default.
         if let Some(defs) = self.plain_module_defs(ev)? {
@@ -1173,7 +1176,21 @@ impl Sys {
                     return Ok((i, false));
                 }
             }
-            let m = this.load(ev, pf, fk, v)?;
+            let m = match (&v, fk) {
+                // the first module of every submodule evaluation, loaded
+                // once (the same value, file and key each time)
+                (Value::Attrs(a), ("", 1)) if types::is_name_default_module(a) => {
+                    match NAME_DEFAULT.with(|c| c.borrow().clone()) {
+                        Some(m) => m,
+                        None => {
+                            let m = this.load(ev, pf, fk, v)?;
+                            NAME_DEFAULT.with(|c| *c.borrow_mut() = Some(m.clone()));
+                            m
+                        }
+                    }
+                }
+                _ => this.load(ev, pf, fk, v)?,
+            };
             if let Some(&i) = index.get(&*m.key) {
                 return Ok((i, false));
             }
@@ -3027,7 +3044,7 @@ fn is_drv(a: &Attrs) -> bool {
 /// nixpkgs' internal module: the `_module.*` options. `specialArgs` is
 /// defined per evaluation (with the priority of a default).
 fn internal_options() -> Value {
-    let opt = |ty: Value, extra: Vec<(&str, Value)>| {
+    let opt = |ty: Value, extra: Vec<(&'static str, Value)>| {
         let mut e = vec![
             ("_type", s("option")),
             ("type", ty),

@@ -1096,6 +1096,12 @@ thread_local! {
     )]);
 }
 
+/// Whether `a` is the (shared) module that defines `_module.args.name`'s
+/// default, first in every submodule evaluation.
+pub fn is_name_default_module(a: &Rc<Attrs>) -> bool {
+    NAME_DEFAULT_MODULE.with(|m| matches!(m, Value::Attrs(x) if Rc::ptr_eq(x, a)))
+}
+
 /// The arguments of a submodule's `evalModules`.
 fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) -> Value {
     let mut all = Vec::with_capacity(mods.len() + 1);

@@ -25,7 +25,7 @@ pub fn nospan() -> Span {
     }
 }
 
-pub fn attrs(entries: Vec<(&str, Value)>) -> Value {
+pub fn attrs(entries: Vec<(&'static str, Value)>) -> Value {
     Value::attrs(Attrs::from_unsorted(
         entries.into_iter().map(|(k, v)| (key(k), v)).collect(),
     ))
@@ -36,17 +36,15 @@ thread_local! {
         std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
-/// `sym(k)` for the attribute names native code writes (mostly string
-/// literals): looked up by address first, which is much cheaper than
-/// interning by content; the content is compared, so a reused address
-/// is harmless.
-pub fn key(k: &str) -> Sym {
+/// `sym(k)` for the attribute names native code writes (string
+/// literals, or names already interned): looked up by address, which is
+/// much cheaper than interning by content. A `'static` string's address
+/// is never another string's, so no comparison is needed.
+pub fn key(k: &'static str) -> Sym {
     let addr = (k.as_ptr() as usize, k.len());
     KEYS.with(|c| {
         if let Some(s) = c.borrow().get(&addr) {
-            if *s == k {
-                return *s;
-            }
+            return *s;
         }
         let s = sym(k);
         let mut c = c.borrow_mut();
