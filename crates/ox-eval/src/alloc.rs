@@ -8,8 +8,20 @@
 //! 48-byte thunks that meant 64-byte blocks and a slow path on most
 //! allocations. Rust's alignments up to 8 are what plain `mi_malloc`
 //! guarantees anyway, so those requests go straight to it.
+//!
+//! In front of mimalloc, the thread that calls [`configure`] (the one
+//! that evaluates) keeps freed small blocks on free lists of its own, one
+//! per 8-byte size class up to 128 bytes. Rust passes the size to
+//! `dealloc`, so a free is a push (mimalloc's `mi_free` first finds the
+//! block's page from its address: ~21 instructions) and an allocation of
+//! a class with freed blocks a pop. Evaluation frees and allocates the
+//! same few sizes (thunks, frames, sets, their entries) all the time.
+//! Every block on a list is still a live mimalloc block, so any thread may
+//! hand it to `mi_free` later; the lists only ever hold as many blocks of
+//! a class as were once in use at the same time.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
 use std::ffi::c_void;
 
 use libmimalloc_sys as mi;
@@ -24,11 +36,87 @@ const WORD: usize = std::mem::size_of::<usize>();
 /// sizes up to this.
 const SMALL_MAX: usize = 128 * WORD;
 
+/// Blocks up to this size go through the free lists.
+const POOL_MAX: usize = 512;
+/// Size classes of the free lists: 8, 16, …, `POOL_MAX` bytes (index 0
+/// unused: Rust never allocates zero bytes through the global allocator).
+const CLASSES: usize = POOL_MAX / WORD + 1;
+
+/// The free lists of one thread: `heads[c]` is the last freed block of
+/// `c` words, whose first word points to the one freed before it.
+struct Pool {
+    on: Cell<bool>,
+    heads: [Cell<*mut u8>; CLASSES],
+}
+
+thread_local! {
+    // Const-initialised and without `Drop`: no lazy initialisation, no
+    // destructor registration (which would allocate), a plain TLS access.
+    static POOL: Pool = const {
+        Pool {
+            on: Cell::new(false),
+            heads: [const { Cell::new(std::ptr::null_mut()) }; CLASSES],
+        }
+    };
+}
+
+/// The size class of a request that the free lists serve, if any.
+#[inline]
+fn class(layout: Layout) -> Option<usize> {
+    (layout.align() <= WORD && layout.size() <= POOL_MAX).then(|| layout.size().div_ceil(WORD))
+}
+
+impl MiAlloc {
+    /// Pop a block of `c` words from this thread's list, if it has one.
+    #[inline]
+    fn pop(c: usize) -> *mut u8 {
+        POOL.with(|p| {
+            if !p.on.get() {
+                return std::ptr::null_mut();
+            }
+            let h = p.heads[c].get();
+            if !h.is_null() {
+                // SAFETY: a block on the list holds the next one in its
+                // first word (written by `push`), and is at least a word.
+                p.heads[c].set(unsafe { *(h as *mut *mut u8) });
+            }
+            h
+        })
+    }
+
+    /// Put a block of (at least) `c` words on this thread's list; false
+    /// when this thread keeps no lists.
+    #[inline]
+    fn push(c: usize, ptr: *mut u8) -> bool {
+        POOL.with(|p| {
+            if !p.on.get() {
+                return false;
+            }
+            // SAFETY: the block is freed by our caller and at least a word
+            // long and word-aligned; nobody else reads it any more.
+            unsafe { *(ptr as *mut *mut u8) = p.heads[c].get() };
+            p.heads[c].set(ptr);
+            true
+        })
+    }
+}
+
 // SAFETY: forwards to mimalloc, which satisfies the `GlobalAlloc` contract
-// for sizes and alignments as documented above.
+// for sizes and alignments as documented above; blocks on the free lists
+// are live mimalloc blocks of at least their class's size (mimalloc's
+// block sizes are whole words), handed out once each.
 unsafe impl GlobalAlloc for MiAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if let Some(c) = class(layout) {
+            let p = MiAlloc::pop(c);
+            if !p.is_null() {
+                return p;
+            }
+            // the class's full size, so that the block can serve any
+            // request of its class once freed
+            return mi::mi_malloc_small(c * WORD) as *mut u8;
+        }
         if layout.align() <= WORD {
             if layout.size() <= SMALL_MAX {
                 // the small-size fast path inlined, without `mi_malloc`'s
@@ -51,12 +139,32 @@ unsafe impl GlobalAlloc for MiAlloc {
     }
 
     #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some(c) = class(layout) {
+            if MiAlloc::push(c, ptr) {
+                return;
+            }
+        }
         mi::mi_free(ptr as *mut c_void)
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if let Some(c) = class(layout) {
+            // SAFETY: `new_size` is non-zero and, rounded up to the
+            // alignment, does not overflow (the caller's contract).
+            let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            if class(new) == Some(c) {
+                return ptr;
+            }
+            let q = self.alloc(new);
+            if !q.is_null() {
+                // SAFETY: both blocks are live and at least this long.
+                unsafe { std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
+                self.dealloc(ptr, layout);
+            }
+            return q;
+        }
         if layout.align() <= WORD {
             mi::mi_realloc(ptr as *mut c_void, new_size) as *mut u8
         } else {
@@ -69,14 +177,91 @@ unsafe impl GlobalAlloc for MiAlloc {
 /// headers; the Rust bindings do not name it).
 const MI_OPTION_PURGE_DELAY: mi::mi_option_t = 15;
 
-/// Tune mimalloc for evaluation; call once at startup, before allocating
+/// Tune mimalloc for evaluation and keep free lists on the calling thread
+/// (the one that evaluates); call once at startup, before allocating
 /// much. Evaluation churns through memory in waves; returning pages to
 /// the OS after 10 ms (mimalloc's default) makes the kernel zero them
 /// again and again. Freed pages are kept for a second instead. An
 /// explicit `MIMALLOC_PURGE_DELAY` in the environment wins.
 pub fn configure() {
+    POOL.with(|p| p.on.set(true));
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: plain integer option setter of the C allocator.
         unsafe { mi::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(size: usize) -> Layout {
+        Layout::from_size_align(size, WORD).expect("layout")
+    }
+
+    /// The free lists on a thread that keeps them: a freed block of a
+    /// class is the next one handed out for any size of that class,
+    /// `realloc` keeps the contents across classes, other threads free
+    /// such blocks to mimalloc, and big or over-aligned requests bypass
+    /// the lists. Runs on a thread of its own, which turns the lists on.
+    #[test]
+    fn free_lists() {
+        std::thread::spawn(|| {
+            let a = MiAlloc;
+            POOL.with(|p| p.on.set(true));
+            unsafe {
+                // LIFO reuse within a class (17..=24 bytes is one class)
+                let x = a.alloc(layout(24));
+                let y = a.alloc(layout(24));
+                assert!(!x.is_null() && !y.is_null() && x != y);
+                a.dealloc(x, layout(24));
+                a.dealloc(y, layout(24));
+                assert_eq!(a.alloc(layout(17)), y);
+                assert_eq!(a.alloc(layout(20)), x);
+                // another class does not get them
+                a.dealloc(x, layout(20));
+                let z = a.alloc(layout(32));
+                assert_ne!(z, x);
+                assert_eq!(a.alloc(layout(24)), x);
+                // realloc: same class in place; across classes and out of
+                // the lists' range with the contents kept
+                for i in 0..24 {
+                    *x.add(i) = i as u8;
+                }
+                assert_eq!(a.realloc(x, layout(24), 18), x);
+                let big = a.realloc(x, layout(18), 100);
+                let bigger = a.realloc(big, layout(100), 4000);
+                for i in 0..18 {
+                    assert_eq!(*bigger.add(i), i as u8);
+                }
+                let small = a.realloc(bigger, layout(4000), 10);
+                for i in 0..10 {
+                    assert_eq!(*small.add(i), i as u8);
+                }
+                a.dealloc(small, layout(10));
+                // over-aligned and big requests bypass the lists
+                let al = Layout::from_size_align(32, 64).expect("layout");
+                let o = a.alloc(al);
+                assert_eq!(o as usize % 64, 0);
+                a.dealloc(o, al);
+                let b = a.alloc(layout(POOL_MAX + 1));
+                a.dealloc(b, layout(POOL_MAX + 1));
+                let b = a.alloc(layout(POOL_MAX + 1));
+                assert!(!b.is_null());
+                a.dealloc(b, layout(POOL_MAX + 1));
+                // a block from the lists freed on a thread without lists
+                let w = a.alloc(layout(24)) as usize;
+                std::thread::spawn(move || {
+                    assert!(!POOL.with(|p| p.on.get()));
+                    MiAlloc.dealloc(w as *mut u8, layout(24));
+                })
+                .join()
+                .expect("freeing thread");
+                a.dealloc(y, layout(24));
+                a.dealloc(z, layout(32));
+            }
+        })
+        .join()
+        .expect("test thread");
     }
 }

@@ -184,8 +184,33 @@ fn word_needs_escape(w: u64) -> bool {
 }
 
 pub fn json_escape(s: &str, out: &mut String) {
-    out.reserve(s.len() + 2);
+    let b = s.as_bytes();
+    // Most strings (attribute names, option values) need no escape at
+    // all: test them a word at a time — a short one padded with spaces
+    // into one word, a long one in words and a last, overlapping word —
+    // and copy them whole.
+    let clean = if b.len() < 8 {
+        let mut w = [b' '; 8];
+        w[..b.len()].copy_from_slice(b);
+        !word_needs_escape(u64::from_le_bytes(w))
+    } else {
+        let last = u64::from_le_bytes(b[b.len() - 8..].try_into().expect("8 bytes"));
+        !word_needs_escape(last)
+            && b.chunks_exact(8)
+                .all(|w| !word_needs_escape(u64::from_le_bytes(w.try_into().expect("8 bytes"))))
+    };
+    out.reserve(b.len() + 2);
     out.push('"');
+    if clean {
+        out.push_str(s);
+    } else {
+        escape_runs(s, out);
+    }
+    out.push('"');
+}
+
+/// The inside of a JSON string that needs escapes.
+fn escape_runs(s: &str, out: &mut String) {
     // Copy runs of bytes that need no escape in one go: only `"`, `\\`
     // and control characters (all ASCII) are escaped, so a run never
     // splits a UTF-8 sequence.
@@ -222,7 +247,26 @@ pub fn json_escape(s: &str, out: &mut String) {
         }
     }
     out.push_str(&s[from..]);
-    out.push('"');
+}
+
+/// An integer in decimal, without the formatting machinery (`write!`
+/// costs ~150 instructions; the printer writes many small numbers).
+pub fn push_int(i: i64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[at..]).expect("digits"));
 }
 
 /// Whether a set has `__toString`, and its `outPath`: for a small set one
@@ -269,73 +313,94 @@ fn json_inner(
         },
         v => v,
     };
-    stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-        match v {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => {
-                let _ = write!(out, "{}", i);
+    // Scalars first: only sets and lists recurse, so only they need the
+    // stack measured.
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => push_int(*i, out),
+        Value::Str(s) => {
+            if let Some(c) = &s.ctx {
+                ctx.extend(c.iter().cloned());
             }
-            Value::Float(f) => out.push_str(&format_float(*f)),
-            Value::Str(s) => {
+            json_escape(&s.s, out)
+        }
+        _ => {
+            return stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+                json_compound(ev, v, out, copy, span, force, ctx)
+            })
+        }
+    }
+    Ok(())
+}
+
+/// `json_inner` of a value that is not a null, Boolean, integer or string.
+fn json_compound(
+    ev: &mut Eval,
+    v: &Value,
+    out: &mut String,
+    copy: bool,
+    span: crate::error::Span,
+    force: bool,
+    ctx: &mut std::collections::BTreeSet<String>,
+) -> Result<()> {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Str(_) => {
+            unreachable!("scalars are printed by json_inner")
+        }
+        Value::Float(f) => out.push_str(&format_float(*f)),
+        Value::Path(p) => {
+            let s = if copy {
+                let sp = ev.copy_path_to_store(p, span)?;
+                ctx.insert(sp.clone());
+                sp
+            } else {
+                p.to_string()
+            };
+            json_escape(&s, out)
+        }
+        Value::Attrs(a) => {
+            let (to_string, out_path) = special_attrs(a);
+            if to_string {
+                let s = ev.coerce_to_string(v.clone(), span, false, copy)?;
                 if let Some(c) = &s.ctx {
                     ctx.extend(c.iter().cloned());
                 }
-                json_escape(&s.s, out)
+                json_escape(&s.s, out);
+                return Ok(());
             }
-            Value::Path(p) => {
-                let s = if copy {
-                    let sp = ev.copy_path_to_store(p, span)?;
-                    ctx.insert(sp.clone());
-                    sp
-                } else {
-                    p.to_string()
-                };
-                json_escape(&s, out)
+            if let Some(o) = out_path {
+                return json_inner(ev, o, out, copy, span, force, ctx);
             }
-            Value::Attrs(a) => {
-                let (to_string, out_path) = special_attrs(a);
-                if to_string {
-                    let s = ev.coerce_to_string(v.clone(), span, false, copy)?;
-                    if let Some(c) = &s.ctx {
-                        ctx.extend(c.iter().cloned());
-                    }
-                    json_escape(&s.s, out);
-                    return Ok(());
+            out.push('{');
+            let mut first = true;
+            for (k, x) in a.entries().iter() {
+                if !first {
+                    out.push(',');
                 }
-                if let Some(o) = out_path {
-                    return json_inner(ev, o, out, copy, span, force, ctx);
-                }
-                out.push('{');
-                let mut first = true;
-                for (k, x) in a.entries().iter() {
-                    if !first {
-                        out.push(',');
-                    }
-                    first = false;
-                    json_escape(k, out);
-                    out.push(':');
-                    json_inner(ev, x, out, copy, span, force, ctx)?;
-                }
-                out.push('}');
+                first = false;
+                json_escape(k, out);
+                out.push(':');
+                json_inner(ev, x, out, copy, span, force, ctx)?;
             }
-            Value::List(l) => {
-                out.push('[');
-                for (i, x) in l.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    json_inner(ev, x, out, copy, span, force, ctx)?;
-                }
-                out.push(']');
-            }
-            Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => {
-                return crate::error::type_err("cannot convert a function to JSON", span)
-            }
-            Value::Thunk(_) => unreachable!("forced above"),
+            out.push('}');
         }
-        Ok(())
-    })
+        Value::List(l) => {
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_inner(ev, x, out, copy, span, force, ctx)?;
+            }
+            out.push(']');
+        }
+        Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => {
+            return crate::error::type_err("cannot convert a function to JSON", span)
+        }
+        Value::Thunk(_) => unreachable!("forced above"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -377,8 +442,42 @@ mod tests {
                 assert_eq!(out, reference(&s), "{s:?}");
             }
         }
-        let mut out = String::new();
-        json_escape("", &mut out);
-        assert_eq!(out, "\"\"");
+        // short strings (one padded word) and lengths around a word
+        let plain = "abcdefghijklmnopq";
+        for sp in specials {
+            for len in 0..=plain.len() {
+                for at in 0..=len {
+                    let s = format!("{}{}{}", &plain[..at], sp, &plain[at..len]);
+                    let mut out = String::new();
+                    json_escape(&s, &mut out);
+                    assert_eq!(out, reference(&s), "{s:?}");
+                }
+                let mut out = String::new();
+                json_escape(&plain[..len], &mut out);
+                assert_eq!(out, reference(&plain[..len]));
+            }
+        }
+    }
+
+    #[test]
+    fn push_int_is_decimal() {
+        for i in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            99,
+            100,
+            2003,
+            123456789,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut out = String::from("x");
+            super::push_int(i, &mut out);
+            assert_eq!(out, format!("x{i}"));
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use ox_eval::error::{ErrorKind, EvalError, FileId, Span};
-use ox_eval::value::{sym, Attrs, PrimFn, PrimOp, PrimOpApp, Sym};
+use ox_eval::value::{sym, Attrs, ListVec, PrimFn, PrimOp, PrimOpApp, Sym};
 use ox_eval::{Eval, Result, Value};
 
 /// A thunk computed by Rust code; its result is forced (a native thunk
@@ -118,14 +118,14 @@ pub fn force_list_with(
     ev: &mut Eval,
     v: &Value,
     what: impl FnOnce() -> String,
-) -> Result<Rc<Vec<Value>>> {
+) -> Result<Rc<ListVec>> {
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
         o => force_list(ev, &o, &what()),
     }
 }
 
-pub fn force_list(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Vec<Value>>> {
+pub fn force_list(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<ListVec>> {
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
         o => Err(EvalError::new(

@@ -171,7 +171,7 @@ fn elem(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
 
 fn concat_lists(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     let l = list_arg(ev, &a[0], "the argument of builtins.concatLists", span)?;
-    let mut parts: Vec<Rc<Vec<Value>>> = Vec::with_capacity(l.len());
+    let mut parts: Vec<Rc<ListVec>> = Vec::with_capacity(l.len());
     let mut total = 0;
     for x in l.iter() {
         let inner = list_arg(

@@ -225,7 +225,7 @@ pub(crate) fn int_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Resul
     }
 }
 
-pub(crate) fn list_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Rc<Vec<Value>>> {
+pub(crate) fn list_arg(ev: &mut Eval, v: &Value, what: &str, span: Span) -> Result<Rc<ListVec>> {
     match forced(ev, v)? {
         Value::List(l) => Ok(l),
         o => type_err(
