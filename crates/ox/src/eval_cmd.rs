@@ -111,7 +111,9 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
     } else {
         a.attr.clone()
     };
-    let mut out = String::new();
+    // Each result as it was rendered (not copied into one string: a
+    // 1000-host fleet's JSON is 5 MB), printed once all succeeded.
+    let mut out: Vec<String> = Vec::new();
     for path in attrs {
         let mut x = v.clone();
         if !path.is_empty() {
@@ -122,7 +124,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
         if a.strict {
             ev.force_deep(x.clone()).map_err(fail)?;
         }
-        let s = if a.json {
+        let mut s = if a.json {
             let span = ox_eval::error::Span {
                 file: ox_eval::error::FileId(u32::MAX),
                 start: 0,
@@ -136,13 +138,17 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
         } else {
             ox_eval::print::print_value(&x)
         };
-        out.push_str(&s);
         // nix-instantiate ends JSON output without a newline
         if !a.json {
-            out.push('\n');
+            s.push('\n');
         }
+        out.push(s);
     }
-    print!("{}", out);
+    let mut stdout = std::io::stdout().lock();
+    for s in &out {
+        std::io::Write::write_all(&mut stdout, s.as_bytes())
+            .map_err(|e| format!("writing the result: {e}"))?;
+    }
     // The process ends right after this: freeing the evaluator and the
     // result value by value (cold memory by now, ~1 % of a 1000-host
     // evaluation's instructions) would only cost time.
