@@ -114,6 +114,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
     // Each result as it was rendered (not copied into one string: a
     // 1000-host fleet's JSON is 5 MB), printed once all succeeded.
     let mut out: Vec<String> = Vec::new();
+    let single = attrs.len() == 1;
     for path in attrs {
         let mut x = v.clone();
         if !path.is_empty() {
@@ -123,6 +124,28 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
         let x = apply_auto_args(&mut ev, x, &a, &cwd).map_err(fail)?;
         if a.strict {
             ev.force_deep(x.clone()).map_err(fail)?;
+        }
+        if a.json && a.strict && single {
+            // One result: stream it (a fleet's JSON is megabytes).
+            let span = ox_eval::error::Span {
+                file: ox_eval::error::FileId(u32::MAX),
+                start: 0,
+                end: 0,
+            };
+            let mut stdout = std::io::stdout().lock();
+            let mut failed: Option<std::io::Error> = None;
+            let mut sink = |piece: &str| {
+                if failed.is_none() {
+                    if let Err(e) = std::io::Write::write_all(&mut stdout, piece.as_bytes()) {
+                        failed = Some(e);
+                    }
+                }
+            };
+            ox_eval::print::write_json(&mut ev, x, span, &mut sink).map_err(fail)?;
+            if let Some(e) = failed {
+                return Err(format!("writing the result: {e}"));
+            }
+            continue;
         }
         let mut s = if a.json {
             let span = ox_eval::error::Span {
