@@ -201,6 +201,10 @@ pub struct AttrsDef {
     pub statics: Vec<Binding>,
     pub dynamics: Vec<(Expr, Expr, Span)>,
     pub span: Span,
+    /// The statics' positions by name address, shared by every set this
+    /// literal builds (a big set's index, see `Attrs::get`): built once
+    /// per literal, not once per evaluation of it.
+    pub(crate) index: std::cell::OnceCell<Box<crate::value::NameIndex>>,
 }
 
 pub struct LambdaDef {
@@ -231,7 +235,44 @@ pub struct LambdaDef {
     /// errors stay the same). When it is this lambda's own slot,
     /// `strict_arg` holds too.
     pub first_forced: Option<(u32, Span)>,
+    /// The body as integer arithmetic (see `ArithBody`), when it is.
+    pub arith: Option<Box<ArithBody>>,
 }
+
+/// A lambda body that is integer arithmetic on variables and integer
+/// constants (`a + b * 3`, `bitAnd x 255`), possibly applied to by a
+/// variable (`m (a + b * 3 + d)`), as postfix code in the evaluator's
+/// order (left operand, right operand, operation). A call runs the code
+/// on the frame it built when every variable is an evaluated integer
+/// (instead of a level of `eval` per operator), and can tell which
+/// argument the body forces first (`Eval::eval_call`).
+pub struct ArithBody {
+    pub code: Box<[AOp]>,
+    /// `m (…)`: the applied variable (depth, slot) and the application's
+    /// span.
+    pub applied: Option<(u32, u32, Span)>,
+}
+
+/// One step of `ArithBody::code`, on a stack of integers.
+pub enum AOp {
+    Var {
+        depth: u32,
+        idx: u32,
+        span: Span,
+    },
+    Int(i64),
+    /// `+ - * /` (checked: an overflow or a division by zero stops the
+    /// code, and the general path reports it).
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `bitAnd`/`bitOr`/`bitXor`.
+    Prim(fn(i64, i64) -> i64),
+}
+
+/// The evaluation stack `ArithBody::code` may need at most.
+pub const ARITH_STACK: usize = 8;
 
 impl LambdaDef {
     /// The number of plain lambdas in the curried chain starting here.
@@ -1221,6 +1262,7 @@ impl<'g> Compiler<'g> {
                 statics,
                 dynamics,
                 span,
+                index: Default::default(),
             })))
         })();
         if rec {
@@ -1330,6 +1372,7 @@ impl<'g> Compiler<'g> {
             formals: None,
             strict_arg: forces(&body, 0, pos),
             first_forced: first_forced(&body, 0),
+            arith: arith_body(&body),
             body,
             span,
             nslots: 1,
@@ -1425,6 +1468,7 @@ impl<'g> Compiler<'g> {
             nslots,
             strict_arg: false,
             first_forced: None,
+            arith: None,
             pos: 0,
         })
     }
@@ -1518,6 +1562,75 @@ fn first_forced(e: &Expr, depth: u32) -> Option<(u32, Span)> {
     }
 }
 
+/// See `LambdaDef::arith`.
+fn arith_body(e: &Expr) -> Option<Box<ArithBody>> {
+    let (tree, applied) = match e {
+        Expr::Apply { f, arg, span } => match &**f {
+            Expr::Var { depth, idx, .. } => (&**arg, Some((*depth, *idx, *span))),
+            _ => return None,
+        },
+        e => (e, None),
+    };
+    // only operators are worth it (a variable or constant body has its
+    // own fast paths)
+    if !matches!(
+        tree,
+        Expr::BinOp { .. }
+            | Expr::PrimCall {
+                int_op: Some(_),
+                ..
+            }
+    ) {
+        return None;
+    }
+    let mut code = Vec::new();
+    arith_code(tree, &mut code, 0)?;
+    Some(Box::new(ArithBody {
+        code: code.into_boxed_slice(),
+        applied,
+    }))
+}
+
+/// Append `e` as postfix code; `None` if it is not integer arithmetic on
+/// variables and constants or needs more than `ARITH_STACK` entries
+/// (`sp`: the stack height before it).
+fn arith_code(e: &Expr, code: &mut Vec<AOp>, sp: usize) -> Option<()> {
+    if sp >= ARITH_STACK || code.len() >= 64 {
+        return None;
+    }
+    match e {
+        Expr::Var { depth, idx, span } => code.push(AOp::Var {
+            depth: *depth,
+            idx: *idx,
+            span: *span,
+        }),
+        Expr::Const(Value::Int(i)) => code.push(AOp::Int(*i)),
+        Expr::BinOp { op, l, r, .. }
+            if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) =>
+        {
+            arith_code(l, code, sp)?;
+            arith_code(r, code, sp + 1)?;
+            code.push(match op {
+                BinOp::Add => AOp::Add,
+                BinOp::Sub => AOp::Sub,
+                BinOp::Mul => AOp::Mul,
+                _ => AOp::Div,
+            });
+        }
+        Expr::PrimCall {
+            int_op: Some(f),
+            args,
+            ..
+        } if args.len() == 2 => {
+            arith_code(&args[0], code, sp)?;
+            arith_code(&args[1], code, sp + 1)?;
+            code.push(AOp::Prim(*f));
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
 /// Applications are compiled bottom-up (`f a b c` is `((f a) b) c`): gather
 /// the spine of two or more arguments into one `Expr::Call` (extending a
 /// `Call` already built for its head, so `h a b c d` is one call of four
@@ -1606,19 +1719,36 @@ pub fn parse_and_compile(
 ) -> Result<&'static Expr> {
     let file = crate::error::add_source(name, text.clone());
     let parse = rnix::Root::parse(&text);
-    if let Some(e) = parse.errors().first() {
-        return Err(parse_error(e, file, text.len()));
-    }
-    let root = parse.syntax();
-    let mut c = Compiler::new(file, dir, globals);
-    if let Some(names) = root_scope {
-        c = c.with_root_scope(names);
-    }
-    let e = c.compile_root(N {
-        g: root.green(),
-        off: 0,
-    })?;
-    Ok(Box::leak(Box::new(e)))
+    let compiled = (|| {
+        if let Some(e) = parse.errors().first() {
+            return Err(parse_error(e, file, text.len()));
+        }
+        let root = parse.syntax();
+        let mut c = Compiler::new(file, dir, globals);
+        if let Some(names) = root_scope {
+            c = c.with_root_scope(names);
+        }
+        let e = c.compile_root(N {
+            g: root.green(),
+            off: 0,
+        })?;
+        Ok(&*Box::leak(Box::new(e)))
+    })();
+    drop_syntax_tree(parse, text.len());
+    compiled
+}
+
+/// Free a parse tree on a stack with room for its depth. rowan frees a
+/// tree recursively, one native frame per level, and left-associative
+/// chains (`1 + 1 + …`, `f a a …`) nest one level per term without the
+/// parser recursing: a 200,000-term chain aborted the process here. A
+/// level needs at least two bytes of source and well under 128 bytes of
+/// stack, so `len * 64` bytes always suffice; the extra stack is only
+/// mapped when the current one has less than that left, and only the
+/// depth actually reached is touched.
+fn drop_syntax_tree(parse: rnix::Parse<rnix::Root>, len: usize) {
+    let need = len.saturating_mul(64).max(64 * 1024);
+    stacker::maybe_grow(need, need + 64 * 1024, move || drop(parse));
 }
 
 fn kind_name(k: &SyntaxKind) -> String {

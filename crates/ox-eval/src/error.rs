@@ -211,6 +211,9 @@ pub fn display_name(name: &str) -> String {
     name.to_string()
 }
 
+/// Longest source line shown whole in a snippet, in characters.
+const LINE_WINDOW: usize = 160;
+
 fn render_snippet(out: &mut String, span: Span, style: &Style) {
     let Some(f) = source(span.file) else { return };
     let Some((line, col)) = span.line_col() else {
@@ -232,10 +235,7 @@ fn render_snippet(out: &mut String, span: Span, style: &Style) {
         .unwrap_or(text.len());
     let src_line = text.get(ls..le).unwrap_or("").trim_end_matches('\r');
     let width = line.to_string().len().max(3);
-    let _ = writeln!(out);
-    let _ = writeln!(out, "       {:>width$}| {}", line, src_line);
-    // underline the span on this line (at least one caret)
-    let start_col = col - 1;
+    let mut start_col = col - 1;
     let span_len = if (span.end as usize) <= le {
         text.get(span.start as usize..span.end as usize)
             .map(|s| s.chars().count())
@@ -244,6 +244,29 @@ fn render_snippet(out: &mut String, span: Span, style: &Style) {
         src_line.chars().count().saturating_sub(start_col)
     }
     .max(1);
+    // A generated file can have a line of megabytes: show a window of it
+    // around the caret, marked with `…` where it is cut.
+    let shown: String;
+    let mut src_line = src_line;
+    let n_chars = src_line.chars().count();
+    if n_chars > LINE_WINDOW {
+        let from = start_col.saturating_sub(LINE_WINDOW / 3);
+        let to = (from + LINE_WINDOW).min(n_chars);
+        let mut w = String::new();
+        if from > 0 {
+            w.push('…');
+        }
+        w.extend(src_line.chars().skip(from).take(to - from));
+        if to < n_chars {
+            w.push('…');
+        }
+        start_col = start_col - from + usize::from(from > 0);
+        shown = w;
+        src_line = &shown;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "       {:>width$}| {}", line, src_line);
+    // underline the span on this line (at least one caret)
     let pad: String = src_line
         .chars()
         .take(start_col)

@@ -69,6 +69,12 @@ pub struct Eval {
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
     /// Scratch buffer for building dynamic attribute names.
     name_buf: String,
+    /// Names built by `"lit${toString i}"` (an integer): by the string
+    /// expression's address and the integer, so that a selection like
+    /// `s."a${toString i}"` in a loop finds its interned name with one
+    /// hash probe of two words instead of formatting and interning a
+    /// string each time.
+    int_names: rustc_hash::FxHashMap<(usize, i64), Sym>,
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -90,6 +96,7 @@ impl Eval {
             regex_cache: HashMap::new(),
             builtins_cell: Rc::new(std::cell::RefCell::new(None)),
             name_buf: String::new(),
+            int_names: Default::default(),
         };
         crate::builtins::install(&mut ev);
         ev
@@ -405,6 +412,71 @@ impl Eval {
                 })
                 .context(|| (calling(def), Some(span))),
         }
+    }
+
+    /// An argument that the body of `def` (arithmetic, see `arith_next`)
+    /// forces before doing anything that could fail or be seen, evaluated
+    /// at the call instead of through a thunk. An error gets what it would
+    /// have got through the body: the forced variable's position for an
+    /// infinite recursion without one, the applied lambda's "while
+    /// calling" line (`m (… + d)`), then the call's.
+    #[inline(never)]
+    fn arith_arg(
+        &mut self,
+        def: &'static LambdaDef,
+        next: ArithNext,
+        arg: &'static Expr,
+        env: &Env,
+        span: Span,
+    ) -> Result<Value> {
+        let r = self.eval(arg, env).map_err(|mut er| {
+            if er.kind == ErrorKind::InfiniteRecursion && er.span.is_none() {
+                er.span = Some(next.vspan);
+            }
+            er
+        });
+        match next.applied {
+            Some((f, aspan)) => r
+                .context(|| (calling(f), Some(aspan)))
+                .context(|| (calling(def), Some(span))),
+            None => r.context(|| (calling(def), Some(span))),
+        }
+    }
+
+    /// The body of `def` (`ArithBody`) run on `frame` when its variables
+    /// are evaluated integers and nothing overflows; `None` means "evaluate
+    /// the body": nothing has been evaluated or reported then. The applied
+    /// lambda of `m (…)` is called as the body's application would call
+    /// it (an evaluated plain lambda, given the computed integer).
+    #[inline(never)]
+    fn arith_call(
+        &mut self,
+        def: &'static LambdaDef,
+        ab: &'static compile::ArithBody,
+        frame: &Env,
+        span: Span,
+        start: Option<ArithState>,
+    ) -> Option<Result<Value>> {
+        let var = |d: u32, i: u32| Some(frame.lookup_ref(d, i));
+        let f = match ab.applied {
+            // as the application would: a lambda that forces its
+            // argument gets the value (`cheap`), any other a thunk
+            Some((d, i, _)) => match done_or(frame.lookup_ref(d, i)) {
+                Value::Lambda(c) if c.def.formals.is_none() && c.def.strict_arg => Some(c),
+                _ => return None,
+            },
+            None => None,
+        };
+        let mut st = start.unwrap_or_default();
+        let Arith::Int(x) = run_arith(&ab.code, u32::MAX, &var, &mut st) else {
+            return None;
+        };
+        Some(match (f, ab.applied) {
+            (Some(c), Some((_, _, aspan))) => self
+                .call_lambda(c, Value::Int(x), Some(aspan))
+                .context(|| (calling(def), Some(span))),
+            _ => Ok(Value::Int(x)),
+        })
     }
 
     #[inline(never)]
@@ -859,6 +931,9 @@ impl Eval {
     /// reused buffer and interned, without allocating a string value.
     fn dyn_name(&mut self, e: &'static Expr, env: &Env, span: Span) -> Result<Option<Sym>> {
         if let Expr::Str { parts, span: sspan } = e {
+            if let Some(r) = self.int_name(parts, env) {
+                return r.map(Some);
+            }
             let mut buf = std::mem::take(&mut self.name_buf);
             buf.clear();
             let r = self.str_parts_into(parts, *sspan, env, &mut buf);
@@ -872,6 +947,64 @@ impl Eval {
         }
         let s = self.expect_string(&v, span)?;
         Ok(Some(sym(&s.s)))
+    }
+
+    /// `dyn_name` for `"lit${toString x}"` and `"${toString x}"` (with
+    /// `toString` the builtin): `x` is evaluated as `str_parts_into`
+    /// would, and an integer's name comes from `int_names`. `None` when
+    /// the string has another shape (nothing was evaluated then).
+    fn int_name(&mut self, parts: &'static [StrPart], env: &Env) -> Option<Result<Sym>> {
+        let (lit, x): (&str, &'static Expr) = match parts {
+            [StrPart::Lit(l), StrPart::Expr(x)] => (l, x),
+            [StrPart::Expr(x)] => ("", x),
+            _ => return None,
+        };
+        let (f, arg, aspan) = to_string_arg(x, env)?;
+        let v = match self.eval(arg, env) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Value::Int(i) = v {
+            let key = (parts.as_ptr() as usize, i);
+            if let Some(s) = self.int_names.get(&key) {
+                return Some(Ok(s));
+            }
+            let mut buf = std::mem::take(&mut self.name_buf);
+            buf.clear();
+            buf.push_str(lit);
+            push_int(&mut buf, i);
+            let s = sym(&buf);
+            self.name_buf = buf;
+            self.int_names.insert(key, s);
+            return Some(Ok(s));
+        }
+        // not an integer: what `str_parts_into` does with the result
+        let r = f(self, &[v], aspan).and_then(|r| {
+            let mut buf = std::mem::take(&mut self.name_buf);
+            buf.clear();
+            buf.push_str(lit);
+            let out = match &r {
+                Value::Str(ns) => {
+                    buf.push_str(&ns.s);
+                    Ok(sym(&buf))
+                }
+                _ => self
+                    .coerce_to_string(r.clone(), span_or(x.span(), aspan), false, true)
+                    .context(|| {
+                        (
+                            "while evaluating a string interpolation".to_string(),
+                            x.span(),
+                        )
+                    })
+                    .map(|ns| {
+                        buf.push_str(&ns.s);
+                        sym(&buf)
+                    }),
+            };
+            self.name_buf = buf;
+            out
+        });
+        Some(r)
     }
 
     fn attr_key(&mut self, k: &'static AttrKey, env: &Env, span: Span) -> Result<Option<Sym>> {
@@ -1242,16 +1375,39 @@ impl Eval {
                 _ => None,
             };
             let frame = new_frame(c, first.pos as usize + take);
+            // how far the body's arithmetic got, on the arguments bound
+            // so far (see `arith_next`); `None` once it cannot help
+            let mut ast = def.arith.as_ref().map(|_| ArithState::default());
             for (j, (a, _)) in args[i..i + take].iter().enumerate() {
                 let v = match eager {
                     Some((k, vspan)) if k as usize == first.pos as usize + j => {
                         self.eager_arg(def, a, env, vspan, span)?
+                    }
+                    _ if ast.is_some()
+                        && def.is_last()
+                        && !matches!(a, Expr::Var { .. } | Expr::Const(_)) =>
+                    {
+                        match ast.as_mut().and_then(|st| arith_next(def, &frame, st)) {
+                            Some(next) => self.arith_arg(def, next, a, env, span)?,
+                            None => {
+                                ast = None;
+                                self.thunk(a, env)
+                            }
+                        }
                     }
                     _ => self.thunk(a, env),
                 };
                 frame.push(v);
             }
             i += take;
+            if def.is_last() {
+                if let Some(ab) = &def.arith {
+                    if let Some(r) = self.arith_call(def, ab, &frame, span, ast) {
+                        fv = r?;
+                        continue;
+                    }
+                }
+            }
             fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
@@ -2113,6 +2269,128 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
         &c.env.slots()[i as usize]
     } else {
         args[(i - k) as usize]
+    }
+}
+
+/// What `arith_next` found: the position of the variable the body forces
+/// next, and the lambda applied to the arithmetic (with the application's
+/// span), if the body has that form.
+#[derive(Clone, Copy)]
+struct ArithNext {
+    vspan: Span,
+    applied: Option<(&'static LambdaDef, Span)>,
+}
+
+/// Whether the body of `def` (with `arith`, the last lambda of its
+/// chain), run with `frame` — slots up to the one being bound filled —
+/// would force that next slot before anything else that could fail or be
+/// observed: the arithmetic before it is on evaluated integers and does
+/// not overflow, and the lambda it is applied to (if any) is an evaluated
+/// plain lambda that forces its argument first. Then evaluating the
+/// argument at the call is what the body would do first anyway.
+///
+/// `st` is where the code stopped for the previous argument (its state
+/// then stays valid: the slots and evaluated values it read never change).
+fn arith_next(def: &'static LambdaDef, frame: &Env, st: &mut ArithState) -> Option<ArithNext> {
+    let ab = def.arith.as_deref()?;
+    let k = frame.slots().len() as u32;
+    let var = |d: u32, i: u32| -> Option<&Value> {
+        if d == 0 {
+            frame.slots().get(i as usize)
+        } else {
+            Some(frame.lookup_ref(d, i))
+        }
+    };
+    let applied = match ab.applied {
+        Some((d, i, aspan)) => {
+            let Value::Lambda(c) = done_or(var(d, i)?) else {
+                return None;
+            };
+            let fd: &'static LambdaDef = c.def;
+            if fd.formals.is_some()
+                || !fd.strict_arg
+                || !matches!(fd.first_forced, Some((p, _)) if p == fd.pos)
+            {
+                return None;
+            }
+            Some((fd, aspan))
+        }
+        None => None,
+    };
+    match run_arith(&ab.code, k, &var, st) {
+        Arith::Reached(vspan) => Some(ArithNext { vspan, applied }),
+        _ => None,
+    }
+}
+
+enum Arith {
+    Int(i64),
+    /// Slot `k` of the frame is forced here (a variable at this span).
+    Reached(Span),
+    Fail,
+}
+
+/// Run `ArithBody::code`: `Int` when every variable is an evaluated
+/// integer and no operation overflows, `Reached` when the code gets to
+/// slot `k` of the frame (depth 0) before either happens, else `Fail`.
+/// Where `run_arith` stopped: the next step and the stack.
+#[derive(Default, Clone, Copy)]
+struct ArithState {
+    pc: usize,
+    n: usize,
+    st: [i64; compile::ARITH_STACK],
+}
+
+#[inline]
+fn run_arith<'a>(
+    code: &[compile::AOp],
+    k: u32,
+    var: &impl Fn(u32, u32) -> Option<&'a Value>,
+    state: &mut ArithState,
+) -> Arith {
+    use compile::AOp;
+    // `n` stays below ARITH_STACK (the compiler checked the code), so
+    // masking the index only drops bounds checks
+    const M: usize = compile::ARITH_STACK - 1;
+    let ArithState { pc, mut n, mut st } = *state;
+    macro_rules! bin {
+        ($f:expr) => {{
+            let (x, y) = (st[(n.wrapping_sub(2)) & M], st[(n.wrapping_sub(1)) & M]);
+            let Some(v) = $f(x, y) else {
+                return Arith::Fail;
+            };
+            n -= 1;
+            st[(n.wrapping_sub(1)) & M] = v;
+        }};
+    }
+    for (at, op) in code.iter().enumerate().skip(pc) {
+        match op {
+            AOp::Var { depth, idx, span } => {
+                if *depth == 0 && *idx == k {
+                    *state = ArithState { pc: at, n, st };
+                    return Arith::Reached(*span);
+                }
+                let Some(Value::Int(i)) = var(*depth, *idx).map(done_or) else {
+                    return Arith::Fail;
+                };
+                st[n & M] = *i;
+                n += 1;
+            }
+            AOp::Int(i) => {
+                st[n & M] = *i;
+                n += 1;
+            }
+            AOp::Add => bin!(i64::checked_add),
+            AOp::Sub => bin!(i64::checked_sub),
+            AOp::Mul => bin!(i64::checked_mul),
+            AOp::Div => bin!(i64::checked_div),
+            AOp::Prim(f) => bin!(|x, y| Some(f(x, y))),
+        }
+    }
+    if n == 1 {
+        Arith::Int(st[0])
+    } else {
+        Arith::Fail
     }
 }
 

@@ -265,7 +265,7 @@ pub fn cmp_name(a: &str, b: &str) -> std::cmp::Ordering {
     x.len().cmp(&y.len())
 }
 
-type NameIndex = rustc_hash::FxHashMap<usize, u32>;
+pub(crate) type NameIndex = rustc_hash::FxHashMap<usize, u32>;
 
 /// Sets smaller than this are never indexed: a binary search is as fast.
 const INDEX_MIN: usize = 32;
@@ -523,17 +523,54 @@ impl Attrs {
                 }
             }
             None => {
+                // A set built by a literal without dynamic attributes has
+                // the literal's statics as its entries, in order: the
+                // literal's index serves every set it builds.
+                if let Some(d) = self.def_index() {
+                    if let Some(ix) = d.index.get() {
+                        if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
+                            let (k, v) = &own[i as usize];
+                            if std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len() {
+                                return Some(v);
+                            }
+                        }
+                        return search(own, name);
+                    }
+                }
                 // Index after a sixteenth of the set's size in lookups:
                 // the build (~40 instructions an entry) then costs about
                 // as much as the searches so far (~14 steps of ~50).
                 let n = big.lookups.get() + 1;
                 big.lookups.set(n);
                 if n as usize >= 8 + own.len() / 16 {
-                    let _ = big.index.set(build_index(own));
+                    match self.def_index() {
+                        Some(d) => {
+                            let _ = d.index.set(build_index(own));
+                        }
+                        None => {
+                            let _ = big.index.set(build_index(own));
+                        }
+                    }
                 }
             }
         }
         search(own, name)
+    }
+    /// The literal whose statics are exactly this set's entries (a set
+    /// without layers built by `eval_attrs` from a literal without
+    /// dynamic attributes), whose name index it may share.
+    fn def_index(&self) -> Option<&'static crate::compile::AttrsDef> {
+        match &self.positions {
+            Some(Positions::Def(d))
+                if d.dynamics.is_empty() && d.statics.len() == self.own.len() =>
+            {
+                // Equal lengths mean equal names: a set that merely kept
+                // the literal's positions (`update` merging `this // other`
+                // keeps `other`'s) holds at least the literal's names.
+                Some(d)
+            }
+            _ => None,
+        }
     }
     #[inline]
     pub fn contains(&self, name: &str) -> bool {

@@ -533,12 +533,7 @@ impl Sys {
             return Ok(m.clone());
         }
         let root = self.root(ev)?;
-        let internal = match root
-            .decl_index(ev)?
-            .by_name
-            .get("_module")
-            .map(|d| d.as_slice())
-        {
+        let internal = match root.decl_index(ev)?.get("_module").map(|d| d.as_slice()) {
             Some([(_, d, _)]) => is_internal_decl("_module", d),
             _ => false,
         };
@@ -603,7 +598,7 @@ impl Sys {
             }
         }
         let root = self.root(ev)?;
-        if !root.decl_index(ev)?.by_name.contains_key("_module") {
+        if !root.decl_index(ev)?.contains("_module") {
             return Ok(None);
         }
         let m = match root.child(ev, key("_module"))? {
@@ -618,7 +613,7 @@ impl Sys {
             }
         };
         let di = m.decl_index(ev)?;
-        let Some(decls) = di.by_name.get(name) else {
+        let Some(decls) = di.get(name) else {
             return Ok(None);
         };
         // Only the internal module declares it and nothing defines it (the
@@ -663,14 +658,14 @@ impl Sys {
             return self.merge_module_arg(ev, n, &defs);
         }
         let root = self.root(ev)?;
-        if !root.decl_index(ev)?.by_name.contains_key("_module") {
+        if !root.decl_index(ev)?.contains("_module") {
             return Ok(None);
         }
         let Child::Node(m) = root.child(ev, key("_module"))? else {
             return Ok(None);
         };
         let di = m.decl_index(ev)?;
-        match di.by_name.get("args").map(|d| d.as_slice()) {
+        match di.get("args").map(|d| d.as_slice()) {
             Some([(_, d, _)]) if is_internal_decl("args", d) => {}
             _ => return Ok(None),
         }
@@ -918,7 +913,7 @@ impl Sys {
                 } else {
                     (v, None)
                 };
-                self.unify(ev, &file, file.as_str().into(), v, func.as_ref())
+                self.unify(ev, &file, intern_file(&file), v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
@@ -982,10 +977,11 @@ impl Sys {
             }
         }
         let file: Rc<str> = match f_file {
-            Some(f) => force_str(ev, f, "`_file' of a module")?.into(),
+            // (interned: declaration indexes are keyed by its address)
+            Some(f) => intern_file(&force_str(ev, f, "`_file' of a module")?),
             // (a path module's key is its file: one string for both)
             None if *key == *file => key.clone(),
-            None => file.into(),
+            None => intern_file(file),
         };
         let key = match f_key {
             Some(k) => force_str(ev, k, "`key' of a module")?.into(),
@@ -1319,7 +1315,7 @@ impl Sys {
         let mut defs = Vec::new();
         // Later modules first, as nixpkgs (`reverseList modules`).
         for m in mods.iter().rev() {
-            decls.push((m.clone(), m.options.clone()));
+            decls.push((m.file.clone(), m.options.clone()));
             for c in &m.configs {
                 defs.push(RawDef {
                     file: m.file.clone(),
@@ -1329,17 +1325,12 @@ impl Sys {
                 });
             }
         }
-        let n = Rc::new(Node {
-            sys: self.clone(),
-            loc: self.prefix.clone(),
-            decls,
+        let n = Rc::new(Node::new(
+            self.clone(),
+            self.prefix.clone(),
+            decls.into(),
             defs,
-            decl_index: OnceCell::new(),
-            def_index: OnceCell::new(),
-            kids: RefCell::new(HashMap::default()),
-            config: WeakMemo::default(),
-            options: WeakMemo::default(),
-        });
+        ));
         *self.root.borrow_mut() = Rc::downgrade(&n);
         Ok(n)
     }
@@ -1403,17 +1394,22 @@ pub struct Node {
     sys: Rc<Sys>,
     /// Full location (prefix included).
     loc: Loc,
-    decls: Vec<(Rc<Module>, Value)>,
+    /// (declaring file, `options` subtree); shared with the declaration
+    /// index this node's parent was built from.
+    decls: Rc<[(Rc<str>, Value)]>,
     defs: Vec<RawDef>,
     decl_index: OnceCell<Rc<DeclIndex>>,
     def_index: OnceCell<Rc<DefIndex>>,
-    kids: RefCell<HashMap<Sym, Child>>,
+    /// Children by the index of their name in `decl_index().names`.
+    kids: OnceCell<Box<[OnceCell<Child>]>>,
+    /// `decls` are known to be stable (see `stable`).
+    stable: bool,
     config: WeakMemo,
     options: WeakMemo,
 }
 
-/// A declaration: its module, the `options` subtree, its position.
-type Decl = (Rc<Module>, Value, Option<Span>);
+/// A declaration: its module's file, the `options` subtree, its position.
+type Decl = (Rc<str>, Value, Option<Span>);
 
 /// Definitions (mostly one: inline).
 type Defs = SmallVec<[RawDef; 1]>;
@@ -1421,10 +1417,214 @@ type Defs = SmallVec<[RawDef; 1]>;
 /// Definitions at a node by name.
 type DefIndex = HashMap<Sym, Defs>;
 
+/// The declarations at a node by name. It depends only on the `options`
+/// sets it was built from, so it is shared by every node built from the
+/// same sets (`decl_index_for`): with shared declarations (`share.rs`),
+/// every host's `bench.m07` node, every submodule element's `enable`.
 struct DeclIndex {
+    /// Sorted.
     names: Vec<Sym>,
-    // (one declaration and one definition per name are the rule: inline)
-    by_name: HashMap<Sym, SmallVec<[Decl; 1]>>,
+    // (one declaration per name is the rule: inline)
+    decls: Vec<SmallVec<[Decl; 1]>>,
+    /// What each name is (known when it is first built).
+    kinds: Vec<OnceCell<Kind>>,
+    /// Whether every declaration of a name is an attribute of a stable
+    /// set (so its value is stable when it is a set).
+    from_stable: Vec<bool>,
+    /// Built from stable sets (see `stable`), so cached and shared; the
+    /// subtrees of its names are stable too.
+    stable: bool,
+}
+
+/// What a declared name is, from its declarations alone.
+#[derive(Clone)]
+enum Kind {
+    Opt(Rc<OptDecl>),
+    /// A subtree's declarations, and whether they are stable.
+    Node(Rc<[(Rc<str>, Value)]>, bool),
+}
+
+impl DeclIndex {
+    fn find(&self, name: &str) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.names.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match ox_eval::value::cmp_name(self.names[mid], name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    fn get(&self, name: &str) -> Option<&SmallVec<[Decl; 1]>> {
+        self.find(name).map(|i| &self.decls[i])
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+}
+
+/// Key of a declaration index: the addresses of the non-empty `options`
+/// sets and of their files, in order.
+type DeclKey = SmallVec<[(usize, usize); 4]>;
+
+/// A cached declaration index and what it was built from (kept, so that
+/// the addresses in its key stay theirs).
+type DeclEntry = (Rc<DeclIndex>, Vec<(Rc<str>, Rc<Attrs>)>);
+
+thread_local! {
+    static DECL_CACHE: RefCell<HashMap<DeclKey, DeclEntry>> = RefCell::new(HashMap::default());
+}
+
+/// Key of a declared name's kind: its declarations' (forced) option
+/// sets, files and positions.
+type KindKey = SmallVec<[(usize, usize, Option<Span>); 1]>;
+
+/// A cached kind and the sets its key has the addresses of.
+type KindEntry = (Kind, SmallVec<[(Rc<str>, Rc<Attrs>); 1]>);
+
+thread_local! {
+    static KIND_CACHE: RefCell<HashMap<KindKey, KindEntry>> = RefCell::new(HashMap::default());
+}
+
+/// Whether `a` is a set of declarations that stays what it is at its
+/// address for as long as a cache keeps it: one that `share` hands out
+/// as the same for every call, or the internal module's.
+fn stable(a: &Rc<Attrs>) -> bool {
+    share::is_stable(a)
+        || INTERNAL_OPTIONS.with(|c| matches!(c.get(), Some(Value::Attrs(o)) if Rc::ptr_eq(o, a)))
+}
+
+/// `kind_of`, from the cache when the same (stable) declarations were
+/// seen before: a submodule element's declaration index is its own when
+/// one of its options reads `name`, but most options are shared.
+/// The kind's subtree is stable when its declarations are.
+fn kind_cached(ev: &mut Eval, loc: &[Sym], decls: &[Decl], from_stable: bool) -> Result<Kind> {
+    let mut sets: SmallVec<[(Rc<str>, Rc<Attrs>); 1]> = SmallVec::new();
+    let mut key = KindKey::new();
+    for (f, v, pos) in decls {
+        // (what `kind_of` forces first)
+        match ev.force(v.clone())? {
+            Value::Attrs(a) if from_stable || stable(&a) => {
+                key.push((
+                    Rc::as_ptr(&a) as *const u8 as usize,
+                    Rc::as_ptr(f) as *const u8 as usize,
+                    *pos,
+                ));
+                sets.push((f.clone(), a));
+            }
+            _ => return kind_of(ev, loc, decls, false),
+        }
+    }
+    if let Some(k) = KIND_CACHE.with(|c| c.borrow().get(&key).map(|e| e.0.clone())) {
+        return Ok(k);
+    }
+    let k = kind_of(ev, loc, decls, true)?;
+    KIND_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.insert(key, (k.clone(), sets));
+    });
+    Ok(k)
+}
+
+/// Interned module file names (one `Rc<str>` per file: declaration
+/// indexes are keyed by their address).
+fn intern_file(f: &str) -> Rc<str> {
+    thread_local! {
+        static FILES: RefCell<HashMap<Box<str>, Rc<str>>> = RefCell::new(HashMap::default());
+    }
+    FILES.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(r) = c.get(f) {
+            return r.clone();
+        }
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        let r: Rc<str> = f.into();
+        c.insert(f.into(), r.clone());
+        r
+    })
+}
+
+/// The declaration index of `decls` at `loc`: from the cache when they
+/// are stable (`stable_decls`: known to be) and were indexed before.
+fn decl_index_for(
+    ev: &mut Eval,
+    loc: &[Sym],
+    decls: &[(Rc<str>, Value)],
+    stable_decls: bool,
+) -> Result<Rc<DeclIndex>> {
+    let mut sets: SmallVec<[(Rc<str>, Rc<Attrs>); 4]> = SmallVec::new();
+    for (f, v) in decls {
+        let a = force_attrs_with(ev, v, || {
+            format!("the options of module `{}' at `{}'", f, show_option(loc))
+        })?;
+        if !a.is_empty() {
+            sets.push((f.clone(), a));
+        }
+    }
+    let is_stable = stable_decls || sets.iter().all(|(_, a)| stable(a));
+    let key: DeclKey = if is_stable {
+        sets.iter()
+            .map(|(f, a)| {
+                (
+                    Rc::as_ptr(a) as *const u8 as usize,
+                    Rc::as_ptr(f) as *const u8 as usize,
+                )
+            })
+            .collect()
+    } else {
+        DeclKey::new()
+    };
+    if is_stable {
+        if let Some(d) = DECL_CACHE.with(|c| c.borrow().get(&key).map(|e| e.0.clone())) {
+            return Ok(d);
+        }
+    }
+    let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> = HashMap::default();
+    let mut names = Vec::new();
+    for (f, a) in &sets {
+        let st = is_stable || stable(a);
+        for (i, (k, x)) in a.entries().iter().enumerate() {
+            let e = by_name.entry(*k).or_insert_with(|| (SmallVec::new(), true));
+            if e.0.is_empty() {
+                names.push(*k);
+            }
+            e.0.push((f.clone(), x.clone(), entry_position(a, i, k)));
+            e.1 &= st;
+        }
+    }
+    names.sort();
+    let (decls, from_stable): (Vec<SmallVec<[Decl; 1]>>, Vec<bool>) = names
+        .iter()
+        .map(|n| by_name.remove(n).unwrap_or_default())
+        .unzip();
+    let kinds = names.iter().map(|_| OnceCell::new()).collect();
+    let d = Rc::new(DeclIndex {
+        names,
+        decls,
+        kinds,
+        from_stable,
+        stable: is_stable,
+    });
+    if is_stable {
+        DECL_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            // (bounded: what it keeps alive is dropped when it is full)
+            if c.len() >= 1024 {
+                c.clear();
+            }
+            c.insert(key, (d.clone(), sets.into_vec()));
+        });
+    }
+    Ok(d)
 }
 
 #[derive(Clone)]
@@ -1438,31 +1638,105 @@ fn is_option(ev: &mut Eval, v: &Value) -> Result<bool> {
     Ok(type_tag_force(ev, &v)?.as_deref() == Some("option"))
 }
 
+/// What the declarations of `loc` make it: an option (their merged
+/// declaration) or a subtree.
+fn kind_of(ev: &mut Eval, loc: &[Sym], decls: &[Decl], stable: bool) -> Result<Kind> {
+    let mut opts: SmallVec<[Decl; 1]> = SmallVec::new();
+    let mut trees: SmallVec<[Decl; 1]> = SmallVec::new();
+    for (m, v, pos) in decls {
+        if is_option(ev, v)? {
+            opts.push((m.clone(), v.clone(), *pos));
+        } else {
+            trees.push((m.clone(), v.clone(), *pos));
+        }
+    }
+    if opts.is_empty() {
+        return Ok(Kind::Node(
+            trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
+            stable,
+        ));
+    }
+    if !trees.is_empty() {
+        // Sub-options next to a submodule option become part of
+        // that submodule, as in nixpkgs.
+        let (om, ov, _) = &opts[0];
+        let oa = force_attrs(ev, ov, "an option")?;
+        let is_sub = match oa.get("type") {
+            Some(t) => types::is_submodule(ev, t)?,
+            None => false,
+        };
+        if !is_sub {
+            let tdesc = match oa.get("type") {
+                Some(t) => types::description(ev, t)?,
+                None => "unspecified value".into(),
+            };
+            let mut lines = String::new();
+            for (m, v, _) in &trees {
+                let a = force_attrs(ev, v, "options")?;
+                for (k, _) in a.entries() {
+                    let mut l = loc.to_vec();
+                    l.push(*k);
+                    lines.push_str(&format!(
+                        "\n - option(s) with prefix `{}' in module `{}'",
+                        show_option(&l),
+                        m
+                    ));
+                }
+            }
+            return throw(format!(
+                "The option `{}' in module `{}' would be a parent of the following options, but its type `{}' does not support nested options.{}",
+                show_option(loc),
+                om,
+                tdesc,
+                lines
+            ));
+        }
+        let extra: Vec<Value> = trees
+            .iter()
+            .map(|(m, v, _)| attrs(vec![("_file", s(&**m)), ("options", v.clone())]))
+            .collect();
+        opts.push((
+            om.clone(),
+            attrs(vec![
+                ("_type", s("option")),
+                (
+                    "type",
+                    types::submodule_with(
+                        Value::list(extra),
+                        attrs(vec![]),
+                        Value::Null,
+                        true,
+                        None,
+                    ),
+                ),
+            ]),
+            None,
+        ));
+    }
+    Ok(Kind::Opt(OptDecl::new(ev, loc, &opts)?))
+}
+
 impl Node {
+    fn new(sys: Rc<Sys>, loc: Loc, decls: Rc<[(Rc<str>, Value)]>, defs: Vec<RawDef>) -> Node {
+        Node {
+            sys,
+            loc,
+            decls,
+            defs,
+            decl_index: OnceCell::new(),
+            def_index: OnceCell::new(),
+            kids: OnceCell::new(),
+            stable: false,
+            config: WeakMemo::default(),
+            options: WeakMemo::default(),
+        }
+    }
+
     fn decl_index(self: &Rc<Self>, ev: &mut Eval) -> Result<Rc<DeclIndex>> {
         if let Some(d) = self.decl_index.get() {
             return Ok(d.clone());
         }
-        let mut by_name: HashMap<Sym, SmallVec<[Decl; 1]>> = HashMap::default();
-        let mut names = Vec::new();
-        for (m, v) in &self.decls {
-            let a = force_attrs_with(ev, v, || {
-                format!(
-                    "the options of module `{}' at `{}'",
-                    m.file,
-                    show_option(&self.loc)
-                )
-            })?;
-            for (i, (k, x)) in a.entries().iter().enumerate() {
-                let e = by_name.entry(*k).or_default();
-                if e.is_empty() {
-                    names.push(*k);
-                }
-                e.push((m.clone(), x.clone(), entry_position(&a, i, k)));
-            }
-        }
-        names.sort();
-        let d = Rc::new(DeclIndex { names, by_name });
+        let d = decl_index_for(ev, &self.loc, &self.decls, self.stable)?;
         let _ = self.decl_index.set(d.clone());
         Ok(d)
     }
@@ -1501,105 +1775,65 @@ impl Node {
     }
 
     fn child(self: &Rc<Self>, ev: &mut Eval, name: Sym) -> Result<Child> {
-        if let Some(c) = self.kids.borrow().get(name) {
+        let di = self.decl_index(ev)?;
+        match di.find(name) {
+            Some(i) => self.child_at(ev, &di, i),
+            None => {
+                // not declared here: an empty subtree (not kept)
+                let defs: Vec<RawDef> = self
+                    .def_index(ev)?
+                    .get(name)
+                    .map(|d| d.to_vec())
+                    .unwrap_or_default();
+                Ok(Child::Node(Rc::new(Node::new(
+                    self.sys.clone(),
+                    loc_with(&self.loc, name),
+                    Rc::new([]),
+                    defs,
+                ))))
+            }
+        }
+    }
+
+    /// The child named `di.names[i]`.
+    fn child_at(self: &Rc<Self>, ev: &mut Eval, di: &Rc<DeclIndex>, i: usize) -> Result<Child> {
+        let kids = self
+            .kids
+            .get_or_init(|| di.names.iter().map(|_| OnceCell::new()).collect());
+        if let Some(c) = kids[i].get() {
             return Ok(c.clone());
         }
-        let di = self.decl_index(ev)?;
-        let decls = di.by_name.get(name).cloned().unwrap_or_default();
+        let name = di.names[i];
+        let loc = loc_with(&self.loc, name);
+        let kind = match di.kinds[i].get() {
+            Some(k) => k,
+            None => {
+                let k = if di.stable {
+                    // (cached with the index)
+                    kind_of(ev, &loc, &di.decls[i], true)?
+                } else {
+                    kind_cached(ev, &loc, &di.decls[i], di.from_stable[i])?
+                };
+                let _ = di.kinds[i].set(k);
+                di.kinds[i].get().expect("just set")
+            }
+        };
         let defs: Vec<RawDef> = self
             .def_index(ev)?
             .get(name)
             .map(|d| d.to_vec())
             .unwrap_or_default();
-        let loc = loc_with(&self.loc, name);
-        let mut opts: SmallVec<[Decl; 1]> = SmallVec::new();
-        let mut trees: SmallVec<[Decl; 1]> = SmallVec::new();
-        for (m, v, pos) in decls {
-            if is_option(ev, &v)? {
-                opts.push((m, v, pos));
-            } else {
-                trees.push((m, v, pos));
+        let c = match kind {
+            Kind::Opt(d) => Child::Opt(Opt::new(loc, d.clone(), defs)),
+            Kind::Node(decls, stable) => {
+                let mut n = Node::new(self.sys.clone(), loc, decls.clone(), defs);
+                n.stable = *stable;
+                Child::Node(Rc::new(n))
             }
-        }
-        let c = if !opts.is_empty() {
-            if !trees.is_empty() {
-                // Sub-options next to a submodule option become part of
-                // that submodule, as in nixpkgs.
-                let (om, ov, _) = &opts[0];
-                let oa = force_attrs(ev, ov, "an option")?;
-                let is_sub = match oa.get("type") {
-                    Some(t) => types::is_submodule(ev, t)?,
-                    None => false,
-                };
-                if !is_sub {
-                    let tdesc = match oa.get("type") {
-                        Some(t) => types::description(ev, t)?,
-                        None => "unspecified value".into(),
-                    };
-                    let mut lines = String::new();
-                    for (m, v, _) in &trees {
-                        let a = force_attrs(ev, v, "options")?;
-                        for (k, _) in a.entries() {
-                            let mut l = loc.clone();
-                            l.push(*k);
-                            lines.push_str(&format!(
-                                "\n - option(s) with prefix `{}' in module `{}'",
-                                show_option(&l),
-                                m.file
-                            ));
-                        }
-                    }
-                    return throw(format!(
-                        "The option `{}' in module `{}' would be a parent of the following options, but its type `{}' does not support nested options.{}",
-                        show_option(&loc),
-                        om.file,
-                        tdesc,
-                        lines
-                    ));
-                }
-                let extra: Vec<Value> = trees
-                    .iter()
-                    .map(|(m, v, _)| attrs(vec![("_file", s(&*m.file)), ("options", v.clone())]))
-                    .collect();
-                opts.push((
-                    om.clone(),
-                    attrs(vec![
-                        ("_type", s("option")),
-                        (
-                            "type",
-                            types::submodule_with(
-                                Value::list(extra),
-                                attrs(vec![]),
-                                Value::Null,
-                                true,
-                                None,
-                            ),
-                        ),
-                    ]),
-                    None,
-                ));
-            }
-            Child::Opt(Opt::new(ev, loc, &opts, defs)?)
-        } else {
-            Child::Node(Rc::new(Node {
-                sys: self.sys.clone(),
-                loc,
-                decls: trees.into_iter().map(|(m, v, _)| (m, v)).collect(),
-                defs,
-                decl_index: OnceCell::new(),
-                def_index: OnceCell::new(),
-                kids: RefCell::new(HashMap::default()),
-                config: WeakMemo::default(),
-                options: WeakMemo::default(),
-            }))
         };
-        let mut kids = self.kids.borrow_mut();
-        if kids.capacity() == 0 {
-            // (no rehashing as they are added)
-            kids.reserve(di.names.len());
-        }
-        kids.insert(name, c.clone());
-        Ok(c)
+        // (a child that read itself while it was built: the first one)
+        let _ = kids[i].set(c);
+        Ok(kids[i].get().expect("just set").clone())
     }
 
     /// The declared part of `config` at this node.
@@ -1622,15 +1856,15 @@ impl Node {
     ) -> Result<Vec<(Sym, Value)>> {
         let di = self.decl_index(ev)?;
         let mut e = Vec::with_capacity(di.names.len());
-        for n in &di.names {
+        for (i, n) in di.names.iter().enumerate() {
             if skip == Some(*n) {
                 continue;
             }
             let me = self.clone();
-            let n = *n;
+            let d = di.clone();
             e.push((
-                n,
-                lazy(move |ev| match me.child(ev, n)? {
+                *n,
+                lazy(move |ev| match me.child_at(ev, &d, i)? {
                     Child::Opt(o) => ev.force(o.value.clone()),
                     Child::Node(c) => c.config_attrs(ev),
                 }),
@@ -1645,12 +1879,12 @@ impl Node {
         }
         let di = self.decl_index(ev)?;
         let mut e = Vec::with_capacity(di.names.len());
-        for n in &di.names {
+        for (i, n) in di.names.iter().enumerate() {
             let me = self.clone();
-            let n = *n;
+            let d = di.clone();
             e.push((
-                n,
-                lazy(move |ev| match me.child(ev, n)? {
+                *n,
+                lazy(move |ev| match me.child_at(ev, &d, i)? {
                     Child::Opt(o) => o.option_attrs(ev),
                     Child::Node(c) => c.options_attrs(ev),
                 }),
@@ -1683,11 +1917,11 @@ impl Node {
                     }
                 }
             }
-            if di.by_name.contains_key(*n) {
+            if let Some(i) = di.find(n) {
                 // (the node or option is built here once, for the check
                 // and for `config`; `_module` of a plain evaluation is
                 // not, above)
-                let c = self.child(ev, n)?;
+                let c = self.child_at(ev, &di, i)?;
                 if let Child::Node(c) = c {
                     out.extend(c.unmatched(ev)?);
                 }
@@ -1774,13 +2008,17 @@ fn push_down(ev: &mut Eval, v: Value, wraps: &Rc<Vec<Wrap>>, out: &mut Pushed) -
 // ----------------------------------------------------------------------
 // Options
 
-pub struct Opt {
-    loc: Loc,
+/// An option's declarations, merged: what it is apart from its
+/// location and definitions (shared by every option built from the same
+/// declarations, see `DeclIndex`).
+pub struct OptDecl {
     /// mkOption sets, merged.
     decl: Rc<Attrs>,
     /// Its `default`, `apply` and `readOnly` (read once: lookups showed
     /// in profiles).
     default: Option<Value>,
+    /// Where `default` is written.
+    default_pos: Option<Span>,
     apply: Option<Value>,
     read_only: Option<Value>,
     /// Shared with the declaring modules.
@@ -1788,9 +2026,12 @@ pub struct Opt {
     /// The first of `decl_files` (the file of the `default` definition).
     first_file: Rc<str>,
     decl_pos: SmallVec<[Option<Span>; 1]>,
-    /// The first declaration as written (for attribute positions).
-    first_decl: Option<Rc<Attrs>>,
     ty: Value,
+}
+
+pub struct Opt {
+    loc: Loc,
+    d: Rc<OptDecl>,
     raw: Vec<RawDef>,
     value: Value,
     merged: OnceCell<Merged>,
@@ -1850,8 +2091,8 @@ mod tests {
     }
 }
 
-impl Opt {
-    fn new(ev: &mut Eval, loc: Loc, decls: &[Decl], raw: Vec<RawDef>) -> Result<Rc<Opt>> {
+impl OptDecl {
+    fn new(ev: &mut Eval, loc: &[Sym], decls: &[Decl]) -> Result<Rc<OptDecl>> {
         // mergeOptionDecls
         let mut merged: Vec<(Sym, Value)> = Vec::new();
         let mut ty: Option<Value> = None;
@@ -1878,8 +2119,8 @@ impl Opt {
                         ErrorKind::Throw,
                         format!(
                             "The option `{}' in `{}' is declared with an unknown attribute `{}' (lib.mkOption accepts {})",
-                            show_option(&loc),
-                            m.file,
+                            show_option(loc),
+                            m,
                             k,
                             MK_OPTION_ARGS.join(", ")
                         ),
@@ -1911,8 +2152,8 @@ impl Opt {
                                         ErrorKind::Throw,
                                         format!(
                                             "The option `{}' in `{}' is already declared in {}.",
-                                            show_option(&loc),
-                                            m.file,
+                                            show_option(loc),
+                                            m,
                                             show_files(&strings(&files))
                                         ),
                                         a.position(k).or(*pos),
@@ -1927,8 +2168,8 @@ impl Opt {
                                 ErrorKind::Throw,
                                 format!(
                                     "The option `{}' in `{}' is already declared in {}.",
-                                    show_option(&loc),
-                                    m.file,
+                                    show_option(loc),
+                                    m,
                                     show_files(&strings(&files))
                                 ),
                                 a.position(k).or(*pos),
@@ -1955,7 +2196,7 @@ impl Opt {
             if pos_here.is_none() {
                 pos_here = a.position("_type");
             }
-            files.push(m.file.clone());
+            files.push(m.clone());
             poss.push(pos_here);
             decl_attrs.get_or_insert(a);
         }
@@ -1979,7 +2220,27 @@ impl Opt {
                 _ => {}
             }
         }
-        let o = Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
+        let default_pos = match (&default, &decl_attrs) {
+            (Some(_), Some(a)) => a.position("default"),
+            _ => None,
+        };
+        Ok(Rc::new(OptDecl {
+            decl,
+            default,
+            default_pos,
+            apply,
+            read_only,
+            first_file: files.first().cloned().unwrap_or_else(|| "".into()),
+            decl_files: files,
+            decl_pos: poss,
+            ty,
+        }))
+    }
+}
+
+impl Opt {
+    fn new(loc: Loc, d: Rc<OptDecl>, raw: Vec<RawDef>) -> Rc<Opt> {
+        Rc::new_cyclic(|weak: &std::rc::Weak<Opt>| {
             let w = weak.clone();
             // Weak, so that a computed option does not keep itself alive;
             // `Node::kids` owns the option.
@@ -1989,26 +2250,17 @@ impl Opt {
             });
             Opt {
                 loc,
-                decl,
-                default,
-                apply,
-                read_only,
-                first_file: files.first().cloned().unwrap_or_else(|| "".into()),
-                decl_files: files,
-                decl_pos: poss,
-                first_decl: decl_attrs,
-                ty,
+                d,
                 raw,
                 value,
                 merged: OnceCell::new(),
                 attrs: WeakMemo::default(),
             }
-        });
-        Ok(o)
+        })
     }
 
     fn read_only(&self, ev: &mut Eval) -> Result<bool> {
-        match &self.read_only {
+        match &self.d.read_only {
             Some(v) => force_bool(ev, v, "readOnly"),
             None => Ok(false),
         }
@@ -2016,7 +2268,7 @@ impl Opt {
 
     fn all_raw(&self) -> Vec<RawDef> {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
-        if self.default.is_some() {
+        if self.d.default.is_some() {
             v.push(self.default_def());
         }
         v.extend(self.raw.iter().cloned());
@@ -2026,9 +2278,9 @@ impl Opt {
     /// The `default` as an `mkOptionDefault` definition (there is one).
     fn default_def(&self) -> RawDef {
         RawDef {
-            file: self.first_file.clone(),
-            pos: self.first_decl.as_ref().and_then(|a| a.position("default")),
-            value: self.default.clone().unwrap_or(Value::Null),
+            file: self.d.first_file.clone(),
+            pos: self.d.default_pos,
+            value: self.d.default.clone().unwrap_or(Value::Null),
             wraps: DEFAULT_WRAPS.with(|w| w.clone()),
         }
     }
@@ -2037,7 +2289,7 @@ impl Opt {
         if let Some(m) = self.merged.get() {
             return Ok(m);
         }
-        let has_default = self.default.is_some();
+        let has_default = self.d.default.is_some();
         let m = if self.raw.len() + usize::from(has_default) == 1 {
             // one definition (often the default alone): no list of them
             let d = match self.raw.first() {
@@ -2104,7 +2356,7 @@ impl Opt {
             if e.trace.len() < 64 {
                 e.trace.push(ox_eval::error::Frame {
                     msg: format!("while evaluating the option `{}':", name),
-                    span: self.decl_pos.first().copied().flatten(),
+                    span: self.d.decl_pos.first().copied().flatten(),
                 });
             }
             e
@@ -2112,7 +2364,7 @@ impl Opt {
     }
 
     fn compute_value_inner(self: &Rc<Self>, ev: &mut Eval) -> Result<Value> {
-        let n_all = self.raw.len() + usize::from(self.default.is_some());
+        let n_all = self.raw.len() + usize::from(self.d.default.is_some());
         if n_all > 1 && self.read_only(ev)? {
             let all = self.all_raw();
             let defs: Vec<Def> = all
@@ -2133,6 +2385,7 @@ impl Opt {
         let m = self.merged(ev)?;
         if m.defs.is_empty() {
             let decl = self
+                .d
                 .decl_pos
                 .first()
                 .copied()
@@ -2145,8 +2398,8 @@ impl Opt {
                 decl
             ));
         }
-        let v = check_and_merge(ev, &self.loc, &self.ty, &m.defs)?;
-        match &self.apply {
+        let v = check_and_merge(ev, &self.loc, &self.d.ty, &m.defs)?;
+        match &self.d.apply {
             Some(f) => {
                 let r = ev.call(f.clone(), v, None)?;
                 ev.force(r)
@@ -2160,21 +2413,22 @@ impl Opt {
         if let Some(v) = self.attrs.get() {
             return Ok(v.clone());
         }
-        let mut e: Vec<(Sym, Value)> = self.decl.entries().to_vec();
+        let mut e: Vec<(Sym, Value)> = self.d.decl.entries().to_vec();
         e.retain(|(k, _)| *k != "_type");
         e.push((key("_type"), s("option")));
         e.push((key("value"), self.value.clone()));
         e.push((key("loc"), loc_to_value(&self.loc)));
         e.push((
             key("declarations"),
-            Value::list(self.decl_files.iter().map(|f| s(&**f)).collect()),
+            Value::list(self.d.decl_files.iter().map(|f| s(&**f)).collect()),
         ));
         e.push((
             key("declarationPositions"),
             Value::list(
-                self.decl_files
+                self.d
+                    .decl_files
                     .iter()
-                    .zip(&self.decl_pos)
+                    .zip(&self.d.decl_pos)
                     .map(|(f, p)| {
                         let (l, c) = p
                             .and_then(|p| p.line_col())

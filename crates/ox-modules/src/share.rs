@@ -279,6 +279,42 @@ thread_local! {
         RefCell::new(HashMap::default());
 }
 
+thread_local! {
+    /// Option sets handed out as shared (by address), kept: an address
+    /// here is that set's for as long as it is here. Declaration indexes
+    /// built from such sets are cached (`modules::decl_index_for`).
+    static STABLE: RefCell<HashMap<usize, Rc<Attrs>>> = RefCell::new(HashMap::default());
+}
+
+/// Whether `a` is a set of option declarations that share handed out as
+/// the same for every call (or one registered with `register`).
+pub fn is_stable(a: &Rc<Attrs>) -> bool {
+    STABLE.with(|s| s.borrow().contains_key(&(Rc::as_ptr(a) as usize)))
+}
+
+/// Registers `v` (a set, or an evaluated thunk of one) as stable.
+pub fn register(v: &Value) {
+    let a = match v {
+        Value::Attrs(a) => a,
+        Value::Thunk(t) => match t.done_ref() {
+            Some(Value::Attrs(a)) => a,
+            _ => return,
+        },
+        _ => return,
+    };
+    STABLE.with(|s| {
+        let mut s = s.borrow_mut();
+        let k = Rc::as_ptr(a) as usize;
+        if !s.contains_key(&k) {
+            // (bounded, as the cache whose values these are)
+            if s.len() >= 4 * MAX_ENTRIES {
+                s.clear();
+            }
+            s.insert(k, a.clone());
+        }
+    });
+}
+
 /// Bound on the cache: functions created per evaluation (a submodule's,
 /// when the options around it are not shared) would otherwise pile up.
 const MAX_ENTRIES: usize = 4096;
@@ -329,7 +365,10 @@ pub fn options(ev: &mut Eval, f: &Value, lib: &Value, fresh: &Value) -> Result<V
 fn combine(ev: &mut Eval, plan: &Plan, cached: &Value, fresh: &Value) -> Result<Value> {
     match plan {
         Plan::Fresh => Ok(fresh.clone()),
-        Plan::Shared => Ok(cached.clone()),
+        Plan::Shared => {
+            register(cached);
+            Ok(cached.clone())
+        }
         Plan::Set(parts) => {
             let c = force_attrs(ev, cached, "options")?;
             let f = force_attrs(ev, fresh, "options")?;
