@@ -665,7 +665,11 @@ fn entry_name(n: usize, m: usize) -> Sym {
 #[allow(unused_variables)]
 fn core_list(ev: &mut Eval, a: &[Value], loc: &[Sym], defs: &[Def], _span: Span) -> Result<Value> {
     let elem = a[0].clone();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(if let [d] = defs {
+        force_list(ev, &d.value, "a list definition")?.len()
+    } else {
+        0
+    });
     for (n, d) in defs.iter().enumerate() {
         let l = force_list(ev, &d.value, "a list definition")?;
         for (m, x) in l.iter().enumerate() {
@@ -1048,7 +1052,10 @@ fn core_submodule(
 ) -> Result<Value> {
     // modules, specialArgs, class, shorthand, loc, defs
     let shorthand = matches!(ev.force(a[3].clone())?, Value::Bool(true));
-    let mut mods = force_list(ev, &a[0], "submodule modules")?.to_vec();
+    let tm = force_list(ev, &a[0], "submodule modules")?;
+    let mut mods = Vec::with_capacity(tm.len() + 2 + defs.len());
+    mods.push(NAME_DEFAULT_MODULE.with(|m| m.clone()));
+    mods.extend(tm.iter().cloned());
     let name = loc.last().cloned().unwrap_or_default();
     mods.push(attrs(vec![(
         "_module",
@@ -1066,7 +1073,7 @@ fn core_submodule(
         };
         mods.push(m);
     }
-    let args = sub_eval_args(mods, &a[1], &a[2], loc);
+    let args = sub_eval_args_all(mods, &a[1], &a[2], loc);
     modules::eval_sub_config(ev, modules::current_lib(), args, loc)
 }
 
@@ -1089,11 +1096,22 @@ thread_local! {
     )]);
 }
 
+/// Whether `a` is the (shared) module that defines `_module.args.name`'s
+/// default, first in every submodule evaluation.
+pub fn is_name_default_module(a: &Rc<Attrs>) -> bool {
+    NAME_DEFAULT_MODULE.with(|m| matches!(m, Value::Attrs(x) if Rc::ptr_eq(x, a)))
+}
+
 /// The arguments of a submodule's `evalModules`.
 fn sub_eval_args(mods: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) -> Value {
     let mut all = Vec::with_capacity(mods.len() + 1);
     all.push(NAME_DEFAULT_MODULE.with(|m| m.clone()));
     all.extend(mods);
+    sub_eval_args_all(all, special, class, loc)
+}
+
+/// `sub_eval_args` with the name's default module already first in `all`.
+fn sub_eval_args_all(all: Vec<Value>, special: &Value, class: &Value, loc: &[Sym]) -> Value {
     attrs(vec![
         ("modules", Value::list(all)),
         ("specialArgs", special.clone()),

@@ -25,7 +25,7 @@ pub fn nospan() -> Span {
     }
 }
 
-pub fn attrs(entries: Vec<(&str, Value)>) -> Value {
+pub fn attrs(entries: Vec<(&'static str, Value)>) -> Value {
     Value::attrs(Attrs::from_unsorted(
         entries.into_iter().map(|(k, v)| (key(k), v)).collect(),
     ))
@@ -36,17 +36,15 @@ thread_local! {
         std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
-/// `sym(k)` for the attribute names native code writes (mostly string
-/// literals): looked up by address first, which is much cheaper than
-/// interning by content; the content is compared, so a reused address
-/// is harmless.
-pub fn key(k: &str) -> Sym {
+/// `sym(k)` for the attribute names native code writes (string
+/// literals, or names already interned): looked up by address, which is
+/// much cheaper than interning by content. A `'static` string's address
+/// is never another string's, so no comparison is needed.
+pub fn key(k: &'static str) -> Sym {
     let addr = (k.as_ptr() as usize, k.len());
     KEYS.with(|c| {
         if let Some(s) = c.borrow().get(&addr) {
-            if *s == k {
-                return *s;
-            }
+            return *s;
         }
         let s = sym(k);
         let mut c = c.borrow_mut();
@@ -202,20 +200,40 @@ impl std::ops::Deref for Tag {
 
 pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<Tag>> {
     if let Value::Attrs(a) = v {
-        // Names are sorted: when the first one sorts after `_type` (it
-        // starts with a lower-case letter, as in most sets of
-        // definitions), there is none, without a search.
-        match a.entries().first() {
-            Some((k, _)) if *k <= "_type" => {}
-            _ => return Ok(None),
+        // Names are sorted, and `_type` sorts after upper-case names and
+        // before lower-case ones: scan from the start and stop at the
+        // first name after it (at once in most sets of definitions; first
+        // in an option or a type). Interned, so mostly equal by address.
+        let ty = TYPE_KEY.with(|t| *t);
+        let e = a.entries();
+        if e.len() > 32 {
+            // (a big set with upper-case names: its index)
+            if let Some(t) = a.get(ty) {
+                if let Value::Str(s) = ev.force(t.clone())? {
+                    return Ok(Some(Tag(s)));
+                }
+            }
+            return Ok(None);
         }
-        if let Some(t) = a.get("_type") {
-            if let Value::Str(s) = ev.force(t.clone())? {
-                return Ok(Some(Tag(s)));
+        for (k, x) in e {
+            if std::ptr::eq(*k, ty) || *k == ty {
+                if let Value::Str(s) = ev.force(x.clone())? {
+                    return Ok(Some(Tag(s)));
+                }
+                return Ok(None);
+            }
+            match k.as_bytes().first() {
+                Some(b) if *b > b'_' => return Ok(None),
+                Some(b'_') if *k > ty => return Ok(None),
+                _ => {}
             }
         }
     }
     Ok(None)
+}
+
+thread_local! {
+    static TYPE_KEY: Sym = sym("_type");
 }
 
 pub fn is_identifier(s: &str) -> bool {
