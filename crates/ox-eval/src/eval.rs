@@ -69,12 +69,64 @@ pub struct Eval {
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
     /// Scratch buffer for building dynamic attribute names.
     name_buf: String,
-    /// Names built by `"lit${toString i}"` (an integer): by the string
-    /// expression's address and the integer, so that a selection like
-    /// `s."a${toString i}"` in a loop finds its interned name with one
-    /// hash probe of two words instead of formatting and interning a
-    /// string each time.
-    int_names: rustc_hash::FxHashMap<(usize, i64), Sym>,
+    /// Names built by `"lit${toString i}"` for small non-negative
+    /// integers: per string expression (by address), a table indexed by
+    /// the integer, so that a selection like `s."a${toString i}"` in a
+    /// loop finds its interned name by an index (a sequential walk over
+    /// the table) instead of formatting and interning a string each time.
+    int_names: IntNames,
+}
+
+/// See `Eval::int_names`.
+#[derive(Default)]
+struct IntNames {
+    /// (string expression address, names by integer)
+    sites: Vec<(usize, Vec<Option<Sym>>)>,
+    /// The site used last (loops use one site again and again).
+    last: usize,
+}
+
+impl IntNames {
+    /// Integers below this get a slot (a table is at most 1 MiB).
+    const MAX: i64 = 1 << 16;
+    /// Sites beyond this many are not cached.
+    const SITES: usize = 256;
+
+    #[inline]
+    fn get(&mut self, site: usize, i: i64) -> Option<Sym> {
+        if !(0..Self::MAX).contains(&i) {
+            return None;
+        }
+        let t = match self.sites.get(self.last) {
+            Some((s, t)) if *s == site => t,
+            _ => {
+                let k = self.sites.iter().position(|(s, _)| *s == site)?;
+                self.last = k;
+                &self.sites[k].1
+            }
+        };
+        t.get(i as usize).copied().flatten()
+    }
+
+    fn insert(&mut self, site: usize, i: i64, name: Sym) {
+        if !(0..Self::MAX).contains(&i) {
+            return;
+        }
+        let k = match self.sites.iter().position(|(s, _)| *s == site) {
+            Some(k) => k,
+            None if self.sites.len() < Self::SITES => {
+                self.sites.push((site, Vec::new()));
+                self.sites.len() - 1
+            }
+            None => return,
+        };
+        let t = &mut self.sites[k].1;
+        if t.len() <= i as usize {
+            t.resize(i as usize + 1, None);
+        }
+        t[i as usize] = Some(name);
+        self.last = k;
+    }
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -505,9 +557,19 @@ impl Eval {
             return None;
         };
         Some(match (f, ab.applied) {
-            (Some(c), Some((_, _, aspan))) => self
-                .call_lambda(c, Value::Int(x), Some(aspan))
-                .context(|| (calling(def), Some(span))),
+            (Some(c), Some((_, _, aspan))) => {
+                let arg = Value::Int(x);
+                // `m`'s own body computed in place when it can be, as
+                // `call_lambda` would (`x: bitAnd x 1048575`)
+                if cheap_shape(&c.def.body) {
+                    let var = |d: u32, i: u32| unbuilt_var(c, &[&arg], d, i);
+                    if let Some(v) = cheap_in(&c.def.body, &var) {
+                        return Some(Ok(v));
+                    }
+                }
+                self.call_lambda(c, arg, Some(aspan))
+                    .context(|| (calling(def), Some(span)))
+            }
             _ => Ok(Value::Int(x)),
         })
     }
@@ -1059,8 +1121,8 @@ impl Eval {
             Err(e) => return Some(Err(e)),
         };
         if let Value::Int(i) = v {
-            let key = (parts.as_ptr() as usize, i);
-            if let Some(s) = self.int_names.get(&key) {
+            let site = parts.as_ptr() as usize;
+            if let Some(s) = self.int_names.get(site, i) {
                 return Some(Ok(s));
             }
             let mut buf = std::mem::take(&mut self.name_buf);
@@ -1069,7 +1131,7 @@ impl Eval {
             push_int(&mut buf, i);
             let s = sym(&buf);
             self.name_buf = buf;
-            self.int_names.insert(key, s);
+            self.int_names.insert(site, i, s);
             return Some(Ok(s));
         }
         // not an integer: what `str_parts_into` does with the result
