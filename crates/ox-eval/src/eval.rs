@@ -242,6 +242,14 @@ impl Eval {
             // a lambda (or a thunk of one: `genList (i: …) n`) is called
             // through a reference
             ThunkState::Apply(f, a) => match f.done_ref() {
+                // `genList (i: i) n`: the identity gives its argument back
+                Some(Value::Lambda(c))
+                    if c.def.formals.is_none()
+                        && matches!(c.def.body, Expr::Var { depth: 0, idx, .. } if idx == c.def.pos)
+                        && !matches!(a, Value::Thunk(_)) =>
+                {
+                    Ok(a.clone())
+                }
                 Some(Value::Lambda(c)) => self.call_lambda(c, a.clone(), None),
                 _ => self.call(Value::Thunk(f.clone()), a.clone(), None),
             },
