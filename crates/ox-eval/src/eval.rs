@@ -598,15 +598,21 @@ impl Eval {
         env: &Env,
         span: Span,
     ) -> Result<Value> {
-        let mut vals = PrimArgs::new();
+        // variables and constants are borrowed (no count traffic unless
+        // a frame has to be built)
+        let mut vals: smallvec::SmallVec<[ArgVal; 4]> = smallvec::SmallVec::new();
         let mut ast = Some(ArithState::default());
         for (j, (a, _)) in args.iter().enumerate() {
-            let v = match def.first_forced {
-                Some((k, vspan)) if k as usize == j => self.eager_arg(def, a, env, vspan, span)?,
-                _ if ast.is_some() && !matches!(a, Expr::Var { .. } | Expr::Const(_)) => {
+            let v = match (def.first_forced, a) {
+                (Some((k, vspan)), _) if k as usize == j => {
+                    ArgVal::Own(self.eager_arg(def, a, env, vspan, span)?)
+                }
+                (_, Expr::Var { depth, idx, .. }) => ArgVal::Ref(env.lookup_ref(*depth, *idx)),
+                (_, Expr::Const(v)) => ArgVal::Ref(v),
+                _ if ast.is_some() => {
                     let var = |d: u32, i: u32| -> Option<&Value> {
                         if d == 0 {
-                            vals.get(i as usize)
+                            vals.get(i as usize).map(ArgVal::get)
                         } else {
                             Some(c.env.lookup_ref(d - 1, i))
                         }
@@ -615,20 +621,20 @@ impl Eval {
                         .as_mut()
                         .and_then(|st| arith_next(ab, j as u32, &var, st))
                     {
-                        Some(next) => self.arith_arg(def, next, a, env, span)?,
+                        Some(next) => ArgVal::Own(self.arith_arg(def, next, a, env, span)?),
                         None => {
                             ast = None;
-                            self.thunk(a, env)
+                            ArgVal::Own(self.thunk(a, env))
                         }
                     }
                 }
-                _ => self.thunk(a, env),
+                _ => ArgVal::Own(self.thunk(a, env)),
             };
             vals.push(v);
         }
         let var = |d: u32, i: u32| -> Option<&Value> {
             if d == 0 {
-                vals.get(i as usize)
+                vals.get(i as usize).map(ArgVal::get)
             } else {
                 Some(c.env.lookup_ref(d - 1, i))
             }
@@ -638,7 +644,10 @@ impl Eval {
         }
         let frame = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
         for v in vals {
-            frame.push(v);
+            frame.push(match v {
+                ArgVal::Ref(r) => r.clone(),
+                ArgVal::Own(v) => v,
+            });
         }
         self.enter(def, frame, def, Some(span))
     }
@@ -2436,6 +2445,23 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
         &c.env.slots()[i as usize]
     } else {
         args[(i - k) as usize]
+    }
+}
+
+/// An argument of `Eval::arith_chain_call`: a variable's or constant's
+/// value borrowed, or a value of its own.
+enum ArgVal<'a> {
+    Ref(&'a Value),
+    Own(Value),
+}
+
+impl ArgVal<'_> {
+    #[inline]
+    fn get(&self) -> &Value {
+        match self {
+            ArgVal::Ref(r) => r,
+            ArgVal::Own(v) => v,
+        }
     }
 }
 
