@@ -254,11 +254,25 @@ pub struct ArithBody {
 }
 
 /// One step of `ArithBody::code`, on a stack of integers.
+#[derive(Clone, Copy)]
 pub enum AOp {
     Var {
         depth: u32,
         idx: u32,
         span: Span,
+    },
+    /// `… + x` (`Var`, `Add`): the variable added to the top.
+    AddVar {
+        depth: u32,
+        idx: u32,
+        span: Span,
+    },
+    /// `… + x * c` (`Var`, `Int`, `Mul`, `Add`).
+    AddMulVar {
+        depth: u32,
+        idx: u32,
+        span: Span,
+        c: i64,
     },
     Int(i64),
     /// `+ - * /` (checked: an overflow or a division by zero stops the
@@ -1585,10 +1599,41 @@ fn arith_body(e: &Expr) -> Option<Box<ArithBody>> {
     }
     let mut code = Vec::new();
     arith_code(tree, &mut code, 0)?;
+    let code = fuse_arith(&code);
     Some(Box::new(ArithBody {
         code: code.into_boxed_slice(),
         applied,
     }))
+}
+
+/// Fuse the common sequences `x +` and `x c * +` (a variable, or a
+/// variable times a constant, added to what is below) into one step each:
+/// the same operations in the same order, fewer dispatches.
+fn fuse_arith(code: &[AOp]) -> Vec<AOp> {
+    let mut out = Vec::with_capacity(code.len());
+    let mut i = 0;
+    while i < code.len() {
+        match code[i..] {
+            [AOp::Var { depth, idx, span }, AOp::Int(c), AOp::Mul, AOp::Add, ..] => {
+                out.push(AOp::AddMulVar {
+                    depth,
+                    idx,
+                    span,
+                    c,
+                });
+                i += 4;
+            }
+            [AOp::Var { depth, idx, span }, AOp::Add, ..] => {
+                out.push(AOp::AddVar { depth, idx, span });
+                i += 2;
+            }
+            _ => {
+                out.push(code[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Append `e` as postfix code; `None` if it is not integer arithmetic on

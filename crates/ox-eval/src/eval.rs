@@ -2587,6 +2587,30 @@ fn run_arith<'a>(
                 st[n & M] = *i;
                 n += 1;
             }
+            AOp::AddVar { depth, idx, span }
+            | AOp::AddMulVar {
+                depth, idx, span, ..
+            } => {
+                if *depth == 0 && *idx == k {
+                    *state = ArithState { pc: at - 1, n, st };
+                    return Arith::Reached(*span);
+                }
+                let Some(Value::Int(x)) = var(*depth, *idx).map(done_or) else {
+                    return Arith::Fail;
+                };
+                let y = match op {
+                    AOp::AddMulVar { c, .. } => match x.checked_mul(*c) {
+                        Some(y) => y,
+                        None => return Arith::Fail,
+                    },
+                    _ => *x,
+                };
+                let top = &mut st[n.wrapping_sub(1) & M];
+                match top.checked_add(y) {
+                    Some(v) => *top = v,
+                    None => return Arith::Fail,
+                }
+            }
             AOp::Add => bin!(i64::checked_add),
             AOp::Sub => bin!(i64::checked_sub),
             AOp::Mul => bin!(i64::checked_mul),
