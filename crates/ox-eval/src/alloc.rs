@@ -121,8 +121,10 @@ impl MiAlloc {
 
 // SAFETY: forwards to mimalloc, which satisfies the `GlobalAlloc` contract
 // for sizes and alignments as documented above; blocks on the free lists
-// are live mimalloc blocks of at least their class's size (mimalloc's
-// block sizes are whole words), handed out once each.
+// are live mimalloc blocks of their class's full size and alignment
+// (every block freed with a class's layout was allocated by `alloc` for
+// that class: `alloc_zeroed` and `realloc` go through it), handed out
+// once each.
 unsafe impl GlobalAlloc for MiAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -152,6 +154,15 @@ unsafe impl GlobalAlloc for MiAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if class(layout).is_some() {
+            // a block of the class's full size (see `realloc`)
+            let p = self.alloc(layout);
+            if !p.is_null() {
+                // SAFETY: the block is live and at least this long.
+                unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+            }
+            return p;
+        }
         if layout.align() <= WORD {
             mi::mi_zalloc(layout.size()) as *mut u8
         } else {
@@ -182,6 +193,21 @@ unsafe impl GlobalAlloc for MiAlloc {
             if !q.is_null() {
                 // SAFETY: both blocks are live and at least this long.
                 unsafe { std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
+                self.dealloc(ptr, layout);
+            }
+            return q;
+        }
+        // SAFETY: as above.
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if class(new).is_some() {
+            // Shrinking into the lists' range: a block of the class's full
+            // size, as every block that is freed onto a list must be
+            // (mimalloc might keep or pick a block that is only as long
+            // as asked, or for 16-byte alignment not a multiple of 16).
+            let q = self.alloc(new);
+            if !q.is_null() {
+                // SAFETY: both blocks are live and at least this long.
+                unsafe { std::ptr::copy_nonoverlapping(ptr, q, new_size) };
                 self.dealloc(ptr, layout);
             }
             return q;
@@ -260,6 +286,24 @@ mod tests {
                     assert_eq!(*small.add(i), i as u8);
                 }
                 a.dealloc(small, layout(10));
+                // zeroed blocks come from the lists too, zeroed
+                let d = a.alloc(layout(40));
+                std::ptr::write_bytes(d, 0xff, 40);
+                a.dealloc(d, layout(40));
+                let z = a.alloc_zeroed(layout(33));
+                assert_eq!(z, d);
+                assert!((0..33).all(|i| *z.add(i) == 0));
+                a.dealloc(z, layout(33));
+                // shrinking a big 16-aligned block into the lists' range
+                // gives a block of the full class, 16-aligned
+                let l16 = |n| Layout::from_size_align(n, 16).expect("layout");
+                let big = a.alloc(l16(1000));
+                *big = 7;
+                let s16 = a.realloc(big, l16(1000), 20);
+                assert_eq!((*s16, s16 as usize % 16), (7, 0));
+                a.dealloc(s16, l16(20));
+                assert_eq!(a.alloc(l16(32)), s16);
+                a.dealloc(s16, l16(32));
                 // 16-byte-aligned requests: lists of their own, blocks
                 // always aligned; a word-aligned free block is not used
                 let l16 = |n| Layout::from_size_align(n, 16).expect("layout");
