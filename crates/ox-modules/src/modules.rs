@@ -2079,6 +2079,8 @@ pub struct OptDecl {
     first_file: Rc<str>,
     decl_pos: SmallVec<[Option<Span>; 1]>,
     ty: Value,
+    /// `ty`'s `check` and forced `merge`, once known.
+    fns: OnceCell<(Value, Value)>,
 }
 
 pub struct Opt {
@@ -2286,6 +2288,7 @@ impl OptDecl {
             decl_files: files,
             decl_pos: poss,
             ty,
+            fns: OnceCell::new(),
         }))
     }
 }
@@ -2450,7 +2453,17 @@ impl Opt {
                 decl
             ));
         }
-        let v = check_and_merge(ev, &self.loc, &self.d.ty, &m.defs)?;
+        // (the type's functions kept with the declaration: a lookup by
+        // the type's address otherwise)
+        let (check, merge) = match self.d.fns.get() {
+            Some(f) => f,
+            None => {
+                let f = check_merge_of(ev, &self.loc, &self.d.ty)?;
+                let _ = self.d.fns.set(f);
+                self.d.fns.get().expect("just set")
+            }
+        };
+        let v = check_and_merge_fns(ev, &self.loc, &self.d.ty, check, merge, &m.defs)?;
         match &self.d.apply {
             Some(f) => {
                 let r = ev.call(f.clone(), v, None)?;
@@ -2929,14 +2942,31 @@ fn type_fns(ev: &mut Eval, t: &Rc<Attrs>) -> Result<(Value, Value)> {
 
 /// Type-check every definition, then merge them with the type.
 pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> Result<Value> {
+    let (check, merge) = check_merge_of(ev, loc, ty)?;
+    check_and_merge_fns(ev, loc, ty, &check, &merge, defs)
+}
+
+/// The `check` and forced `merge` of the type `ty` of `loc`.
+fn check_merge_of(ev: &mut Eval, loc: &[Sym], ty: &Value) -> Result<(Value, Value)> {
     let t = force_attrs_with(ev, ty, || {
         format!("the type of option `{}'", show_option(loc))
     })?;
-    let (check, merge) = type_fns(ev, &t)?;
+    type_fns(ev, &t)
+}
+
+/// `check_and_merge` with the type's `check` and `merge` at hand.
+fn check_and_merge_fns(
+    ev: &mut Eval,
+    loc: &[Sym],
+    ty: &Value,
+    check: &Value,
+    merge: &Value,
+    defs: &[Def],
+) -> Result<Value> {
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports
     // nixpkgs' "TypeError: … is neither a value of type …").
-    let is_either = types::either_parts_of_merge(&merge).is_some();
+    let is_either = types::either_parts_of_merge(merge).is_some();
     for d in defs.iter().filter(|_| !is_either) {
         let ok = ev.call(check.clone(), d.value.clone(), None)?;
         if !force_bool(ev, &ok, "the result of a type's check")? {
@@ -2957,7 +2987,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> 
             bad[0].pos,
         ));
     }
-    match types::merge_v2_with(ev, &merge, ty, loc, defs)? {
+    match types::merge_v2_with(ev, merge, ty, loc, defs)? {
         Ok(v) => Ok(v),
         Err(head) => Err(EvalError::new(
             ErrorKind::Throw,

@@ -1063,13 +1063,11 @@ fn core_submodule(
     )]));
     for d in defs {
         let v = ev.force(d.value.clone())?;
+        let file = file_value(&d.file);
         let m = if matches!(v, Value::Attrs(_)) && shorthand {
-            attrs(vec![("_file", s(&*d.file)), ("config", v)])
+            attrs(vec![("_file", file), ("config", v)])
         } else {
-            attrs(vec![
-                ("_file", s(&*d.file)),
-                ("imports", Value::list(vec![v])),
-            ])
+            attrs(vec![("_file", file), ("imports", Value::list(vec![v]))])
         };
         mods.push(m);
     }
@@ -1094,6 +1092,27 @@ thread_local! {
             )]),
         )]),
     )]);
+}
+
+thread_local! {
+    /// The last file of a submodule definition and its string value.
+    static LAST_FILE: RefCell<Option<(Rc<str>, Value)>> = const { RefCell::new(None) };
+}
+
+/// `file` as a Nix string (the same value for the definitions of one
+/// file in a row: most elements of an `attrsOf (submodule …)` option).
+fn file_value(file: &Rc<str>) -> Value {
+    LAST_FILE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((f, v)) = c.as_ref() {
+            if Rc::ptr_eq(f, file) {
+                return v.clone();
+            }
+        }
+        let v = s(&**file);
+        *c = Some((file.clone(), v.clone()));
+        v
+    })
 }
 
 /// Whether `a` is the (shared) module that defines `_module.args.name`'s
