@@ -213,6 +213,44 @@ fn strings(v: &[Rc<str>]) -> Vec<String> {
     v.iter().map(|f| f.to_string()).collect()
 }
 
+/// Loaded modules by key: a few (a submodule element's) scanned, many
+/// hashed.
+enum KeyIndex {
+    Few(SmallVec<[(Rc<str>, usize); 8]>),
+    Many(HashMap<Rc<str>, usize>),
+}
+
+impl KeyIndex {
+    fn with_capacity(n: usize) -> KeyIndex {
+        if n <= 8 {
+            KeyIndex::Few(SmallVec::new())
+        } else {
+            KeyIndex::Many(HashMap::with_capacity_and_hasher(n, Default::default()))
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<usize> {
+        match self {
+            KeyIndex::Few(v) => v.iter().find(|(x, _)| **x == *k).map(|(_, i)| *i),
+            KeyIndex::Many(m) => m.get(k).copied(),
+        }
+    }
+
+    fn insert(&mut self, k: Rc<str>, i: usize) {
+        match self {
+            KeyIndex::Few(v) if v.len() < 8 => v.push((k, i)),
+            KeyIndex::Few(v) => {
+                let mut m: HashMap<Rc<str>, usize> = v.drain(..).collect();
+                m.insert(k, i);
+                *self = KeyIndex::Many(m);
+            }
+            KeyIndex::Many(m) => {
+                m.insert(k, i);
+            }
+        }
+    }
+}
+
 /// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
 /// `format!`, which showed in profiles: every submodule element has five).
 fn anon_key(parent: &str, n: usize) -> Rc<str> {
@@ -1159,20 +1197,19 @@ impl Sys {
         // Modules by index, their imports as indices (keys are looked up
         // once per module, not copied around).
         let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::with_capacity(top.len() + 1);
-        let mut index: HashMap<Rc<str>, usize> =
-            HashMap::with_capacity_and_hasher(top.len() + 1, Default::default());
+        let mut index = KeyIndex::with_capacity(top.len() + 1);
         // (parent file, fallback key, value) -> (index, newly loaded)
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
-                        index: &mut HashMap<Rc<str>, usize>,
+                        index: &mut KeyIndex,
                         pf: &str,
                         fk: (&str, usize),
                         v: Value|
          -> Result<(usize, bool)> {
             let v = ev.force(v)?;
             if let Value::Path(p) = &v {
-                if let Some(&i) = index.get(p.as_str()) {
+                if let Some(i) = index.get(p.as_str()) {
                     return Ok((i, false));
                 }
             }
@@ -1191,7 +1228,7 @@ impl Sys {
                 }
                 _ => this.load(ev, pf, fk, v)?,
             };
-            if let Some(&i) = index.get(&*m.key) {
+            if let Some(i) = index.get(&m.key) {
                 return Ok((i, false));
             }
             index.insert(m.key.clone(), loaded.len());
@@ -1218,8 +1255,8 @@ impl Sys {
         // The internal module, last of the top-level ones (built as a
         // `Module` directly: it is the same shape every time).
         let internal = self.internal_module();
-        let k = match index.get(&*internal.key) {
-            Some(&i) => i,
+        let k = match index.get(&internal.key) {
+            Some(i) => i,
             None => {
                 index.insert(internal.key.clone(), loaded.len());
                 loaded.push((internal, Vec::new()));
@@ -1799,6 +1836,12 @@ impl Node {
         }
         let mut idx: DefIndex = HashMap::default();
         for d in &self.defs {
+            if idx.capacity() == 0 {
+                // (the first set's names: mostly all of them)
+                if let Value::Attrs(a) = &d.value {
+                    idx.reserve(a.entries().len());
+                }
+            }
             let mut pushed = SmallVec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
                 (
@@ -2353,7 +2396,9 @@ impl Opt {
             };
             discharge_all(ev, std::slice::from_ref(&d))?
         } else {
-            discharge_all(ev, &self.all_raw())?
+            // (the default first, without a list of them all)
+            let first = self.d.default.as_ref().map(|_| self.default_def());
+            discharge_defs(ev, first.as_ref(), &self.raw)?
         };
         // (kept inline; a definition that read this option's metadata
         // while it was computed may have stored it first: the same)
@@ -2672,9 +2717,16 @@ enum Slot {
 /// higher priority exists, as in nixpkgs, where `filterOverrides` reads
 /// only `priority`: `default = throw "…"` next to a definition never throws.
 pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
+    discharge_defs(ev, None, raw)
+}
+
+/// `discharge_all` of `first` (if any) followed by `rest`.
+fn discharge_defs(ev: &mut Eval, first: Option<&RawDef>, rest: &[RawDef]) -> Result<Merged> {
+    let n = rest.len() + usize::from(first.is_some());
+    let raw = || first.into_iter().chain(rest.iter());
     // The rule: one definition with no `mkIf` around it, which gives one
     // value (what the general way below gives, without its bookkeeping).
-    if let [d] = raw {
+    if let (1, Some(d)) = (n, raw().next()) {
         if d.wraps.iter().all(|w| matches!(w, Wrap::Override(_))) {
             let mut prio = 100;
             for w in d.wraps.iter() {
@@ -2700,8 +2752,8 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
     // results get its key plus their own index), so expanding them late
     // keeps the order of definitions.
     // (Inline keys: one heap allocation per definition showed in profiles.)
-    let mut slots: Vec<(SmallVec<[u32; 4]>, Slot)> = Vec::with_capacity(raw.len());
-    for (i, d) in raw.iter().enumerate() {
+    let mut slots: Vec<(SmallVec<[u32; 4]>, Slot)> = Vec::with_capacity(n);
+    for (i, d) in raw().enumerate() {
         let mut prio = None;
         let mut keep = true;
         for w in d.wraps.iter() {
