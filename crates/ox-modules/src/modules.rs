@@ -99,6 +99,19 @@ struct Handle {
 }
 
 thread_local! {
+    /// The names of the module arguments, sorted.
+    static ARG_NAMES: [Sym; 6] = {
+        let n = [
+            sym("_class"),
+            sym("_prefix"),
+            sym("config"),
+            sym("lib"),
+            sym("options"),
+            sym("specialArgs"),
+        ];
+        debug_assert!(n.windows(2).all(|w| w[0] < w[1]));
+        n
+    };
     /// The loaded module of `types::is_name_default_module` (first of the
     /// top-level modules of an evaluation).
     static NAME_DEFAULT: RefCell<Option<Rc<Module>>> = const { RefCell::new(None) };
@@ -856,28 +869,32 @@ impl Sys {
         let config = Thunk::volatile(move |ev| h.config(ev));
         let h = self.handle.clone();
         let options = Thunk::volatile(move |ev| h.options(ev));
-        let mut e: Vec<(Sym, Value)> = vec![
-            (key("lib"), self.lib.clone()),
-            (key("config"), config),
-            (key("options"), options),
-            (key("specialArgs"), Value::Attrs(self.special.clone())),
-            (
-                key("_class"),
-                self.class.clone().map(s).unwrap_or(Value::Null),
-            ),
-            (
-                key("_prefix"),
-                // the list evalModules was given, when it was one
-                match self.orig.get("prefix") {
-                    Some(p @ Value::List(_)) => p.clone(),
-                    // (the prefix of a submodule element: rarely read)
-                    Some(p @ Value::Thunk(_)) => p.clone(),
-                    _ => loc_to_value(&self.prefix),
-                },
-            ),
-        ];
-        e.extend(self.special.entries().iter().cloned());
-        let v = attrs_sym(e);
+        let prefix = match self.orig.get("prefix") {
+            // the list evalModules was given, when it was one
+            Some(p @ Value::List(_)) => p.clone(),
+            // (the prefix of a submodule element: rarely read)
+            Some(p @ Value::Thunk(_)) => p.clone(),
+            _ => loc_to_value(&self.prefix),
+        };
+        let class = self.class.clone().map(s).unwrap_or(Value::Null);
+        let special = Value::Attrs(self.special.clone());
+        // (names interned once, in sorted order)
+        let [k_class, k_prefix, k_config, k_lib, k_options, k_special] = ARG_NAMES.with(|n| *n);
+        let mut e: Vec<(Sym, Value)> = Vec::with_capacity(6 + self.special.entries().len());
+        e.extend([
+            (k_class, class),
+            (k_prefix, prefix),
+            (k_config, config),
+            (k_lib, self.lib.clone()),
+            (k_options, options),
+            (k_special, special),
+        ]);
+        let v = if self.special.is_empty() {
+            Value::attrs(Attrs::from_sorted(e))
+        } else {
+            e.extend(self.special.entries().iter().cloned());
+            attrs_sym(e)
+        };
         let _ = self.base_args.set(v.clone());
         Ok(v)
     }
@@ -899,20 +916,20 @@ impl Sys {
 
     /// Call a function module with its arguments; formals that are not
     /// given come from `config._module.args`, lazily.
-    fn apply_module_args(self: &Rc<Self>, ev: &mut Eval, key: &str, f: Value) -> Result<Value> {
+    fn apply_module_args(self: &Rc<Self>, ev: &mut Eval, key: &Rc<str>, f: Value) -> Result<Value> {
         let base = self.base_args(ev)?;
         let base_a = force_attrs(ev, &base, "module arguments")?;
-        let formals: Vec<Sym> = match &f {
+        let formals: &[(Sym, _)] = match &f {
             Value::Lambda(c) => c
                 .def
                 .formals
                 .as_ref()
-                .map(|f| f.entries.iter().map(|(n, _)| *n).collect())
+                .map(|f| &f.entries[..])
                 .unwrap_or_default(),
-            _ => Vec::new(),
+            _ => &[],
         };
         let mut extra: Vec<(Sym, Value)> = Vec::new();
-        for n in formals {
+        for &(n, _) in formals {
             // (a handful of names, mostly found by address: a scan)
             if base_a
                 .entries()
@@ -922,7 +939,7 @@ impl Sys {
                 continue;
             }
             let h = self.handle.clone();
-            let key = key.to_string();
+            let key = key.clone();
             extra.push((
                 n,
                 lazy(move |ev| {
@@ -979,12 +996,13 @@ impl Sys {
                 let file = force_str(ev, &m, "a module path")?;
                 let v = ev.import_path(Path::new(&file), None)?;
                 let v = ev.force(v)?;
+                let key = intern_file(&file);
                 let (v, func) = if v.is_function() {
-                    (self.apply_module_args(ev, &file, v.clone())?, Some(v))
+                    (self.apply_module_args(ev, &key, v.clone())?, Some(v))
                 } else {
                     (v, None)
                 };
-                self.unify(ev, &file, intern_file(&file), v, func.as_ref())
+                self.unify(ev, &file, key, v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
