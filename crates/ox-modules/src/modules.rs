@@ -11,7 +11,6 @@
 //! asks for them.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::VecDeque;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::{smallvec, SmallVec};
@@ -1209,9 +1208,10 @@ impl Sys {
             return Ok(m.clone());
         }
         let top = match self.orig.get("modules") {
-            Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
-            None => Vec::new(),
+            Some(v) => Some(force_list(ev, v, "the modules of lib.evalModules")?),
+            None => None,
         };
+        let top: &[Value] = top.as_deref().map(|l| &l[..]).unwrap_or_default();
         // Modules by index, their imports as indices (keys are looked up
         // once per module, not copied around).
         let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::with_capacity(top.len() + 1);
@@ -1253,9 +1253,10 @@ impl Sys {
             loaded.push((m, Vec::new()));
             Ok((loaded.len() - 1, true))
         };
-        let mut top_keys = Vec::new();
-        let mut stack: Vec<usize> = Vec::new();
-        for (i, m) in top.into_iter().enumerate() {
+        // (a submodule element has a handful: inline)
+        let mut top_keys: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut stack: SmallVec<[usize; 8]> = SmallVec::new();
+        for (i, m) in top.iter().cloned().enumerate() {
             let (k, new) = load_one(
                 self,
                 ev,
@@ -1341,9 +1342,12 @@ impl Sys {
             }
         }
         let mut out = Vec::with_capacity(loaded.len());
-        let mut seen = vec![false; loaded.len()];
-        let mut queue: VecDeque<usize> = top_keys.into_iter().collect();
-        while let Some(k) = queue.pop_front() {
+        let mut seen: SmallVec<[bool; 16]> = smallvec![false; loaded.len()];
+        // (breadth first: a list read from the front)
+        let mut queue: SmallVec<[usize; 16]> = top_keys.into_iter().collect();
+        let mut next = 0;
+        while let Some(&k) = queue.get(next) {
+            next += 1;
             if seen[k] || (!disabled.is_empty() && disabled.contains(&*loaded[k].0.key)) {
                 continue;
             }
