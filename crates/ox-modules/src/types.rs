@@ -850,7 +850,10 @@ pub fn either_parts(ev: &mut Eval, t: &Value) -> Result<Option<(Value, Value)>> 
 /// `either_parts` from the type's `merge` function (forced).
 pub fn either_parts_of_merge(m: &Value) -> Option<(Value, Value)> {
     match m {
-        Value::PrimOpApp(app) if app.op.name == "mergeEither" && app.args.len() == 2 => {
+        Value::PrimOpApp(app)
+            if std::ptr::fn_addr_eq(app.op.f, merge_either as ox_eval::value::PrimFn)
+                && app.args.len() == 2 =>
+        {
             Some((app.args[0].clone(), app.args[1].clone()))
         }
         _ => None,
@@ -2258,11 +2261,15 @@ macro_rules! merge_prims {
                 $core(ev, &a[..n - 2], &loc, &defs, span)
             }
         )*
-        fn core_by_name(name: &str) -> Option<CoreMerge> {
-            match name {
-                $($name => Some($core as CoreMerge),)*
-                _ => None,
-            }
+        /// The native merge behind the primop `f` (found by address: a
+        /// name match cost ~60 instructions per merge).
+        fn core_of(f: ox_eval::value::PrimFn) -> Option<CoreMerge> {
+            $(
+                if std::ptr::fn_addr_eq(f, $prim as ox_eval::value::PrimFn) {
+                    return Some($core as CoreMerge);
+                }
+            )*
+            None
         }
     };
 }
@@ -2318,13 +2325,15 @@ fn merge_with_fn(
     }
     match m {
         Value::PrimOp(op) if op.arity == 2 => {
-            if let Some(core) = core_by_name(op.name) {
+            if let Some(core) = core_of(op.f) {
                 return core(ev, &[], loc, defs, nospan());
             }
         }
         Value::PrimOpApp(app) if app.args.len() + 2 == app.op.arity => {
-            if let Some(core) = core_by_name(app.op.name) {
-                let v2 = v2 && matches!(app.op.name, "mergeEither" | "mergeCoerced");
+            if let Some(core) = core_of(app.op.f) {
+                let v2 = v2
+                    && (std::ptr::fn_addr_eq(core, core_either as CoreMerge)
+                        || std::ptr::fn_addr_eq(core, core_coerced as CoreMerge));
                 V2_NOW.with(|c| c.set(v2));
                 return core(ev, &app.args, loc, defs, nospan());
             }
