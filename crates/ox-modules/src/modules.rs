@@ -65,6 +65,8 @@ pub struct Sys {
     building: Cell<bool>,
     /// Whether `config` has a freeform part (known once it was built).
     freeform: Cell<bool>,
+    /// `_module.freeformType` is known to be null.
+    no_freeform: Cell<bool>,
     /// `plain_module_defs`, once known.
     module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
     /// `lib_arg`, once known.
@@ -438,6 +440,7 @@ impl Sys {
             }),
             building: Cell::new(false),
             freeform: Cell::new(true),
+            no_freeform: Cell::new(false),
             module_defs: OnceCell::new(),
             lib_arg: OnceCell::new(),
             internal_args: Cell::new(0),
@@ -781,8 +784,16 @@ impl Sys {
     }
 
     fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        // (known absent: asked two or three times per evaluation; a type
+        // is not kept, it might hold the evaluation)
+        if self.no_freeform.get() {
+            return Ok(None);
+        }
         match self.module_option(ev, "freeformType")? {
-            None | Some(Value::Null) => Ok(None),
+            None | Some(Value::Null) => {
+                self.no_freeform.set(true);
+                Ok(None)
+            }
             Some(t) => Ok(Some(t)),
         }
     }
