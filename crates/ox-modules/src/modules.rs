@@ -1709,25 +1709,64 @@ fn decl_index_for(
         }
     }
     let n: usize = sets.iter().map(|(_, a)| a.entries().len()).sum();
-    let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> =
-        HashMap::with_capacity_and_hasher(n, Default::default());
-    let mut names = Vec::with_capacity(n);
-    for (f, a) in &sets {
-        let st = is_stable || stable(a);
-        for (i, (k, x)) in a.entries().iter().enumerate() {
-            let e = by_name.entry(*k).or_insert_with(|| (SmallVec::new(), true));
-            if e.0.is_empty() {
-                names.push(*k);
+    let (names, decls, from_stable) = if sets.len() <= 4 {
+        // A few sets (a node's own, a submodule element's function and
+        // the internal module): their names are sorted, so merge them.
+        let mut names: Vec<Sym> = Vec::with_capacity(n);
+        let mut decls: Vec<SmallVec<[Decl; 1]>> = Vec::with_capacity(n);
+        let mut from_stable: Vec<bool> = Vec::with_capacity(n);
+        let st: SmallVec<[bool; 4]> = sets.iter().map(|(_, a)| is_stable || stable(a)).collect();
+        let mut at: SmallVec<[usize; 4]> = smallvec![0; sets.len()];
+        loop {
+            // the least name at the cursors
+            let mut least: Option<Sym> = None;
+            for (j, (_, a)) in sets.iter().enumerate() {
+                if let Some((k, _)) = a.entries().get(at[j]) {
+                    if least.is_none_or(|l| ox_eval::value::cmp_name(k, l).is_lt()) {
+                        least = Some(*k);
+                    }
+                }
             }
-            e.0.push((f.clone(), x.clone(), entry_position(a, i, k)));
-            e.1 &= st;
+            let Some(k) = least else { break };
+            let mut ds: SmallVec<[Decl; 1]> = SmallVec::new();
+            let mut all_st = true;
+            for (j, (f, a)) in sets.iter().enumerate() {
+                let i = at[j];
+                if let Some((k2, x)) = a.entries().get(i) {
+                    if ox_eval::value::cmp_name(k2, k).is_eq() {
+                        ds.push((f.clone(), x.clone(), entry_position(a, i, k2)));
+                        all_st &= st[j];
+                        at[j] += 1;
+                    }
+                }
+            }
+            names.push(k);
+            decls.push(ds);
+            from_stable.push(all_st);
         }
-    }
-    names.sort();
-    let (decls, from_stable): (Vec<SmallVec<[Decl; 1]>>, Vec<bool>) = names
-        .iter()
-        .map(|n| by_name.remove(n).unwrap_or_default())
-        .unzip();
+        (names, decls, from_stable)
+    } else {
+        let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut names = Vec::with_capacity(n);
+        for (f, a) in &sets {
+            let st = is_stable || stable(a);
+            for (i, (k, x)) in a.entries().iter().enumerate() {
+                let e = by_name.entry(*k).or_insert_with(|| (SmallVec::new(), true));
+                if e.0.is_empty() {
+                    names.push(*k);
+                }
+                e.0.push((f.clone(), x.clone(), entry_position(a, i, k)));
+                e.1 &= st;
+            }
+        }
+        names.sort();
+        let (decls, from_stable): (Vec<SmallVec<[Decl; 1]>>, Vec<bool>) = names
+            .iter()
+            .map(|n| by_name.remove(n).unwrap_or_default())
+            .unzip();
+        (names, decls, from_stable)
+    };
     let kinds = names.iter().map(|_| OnceCell::new()).collect();
     let d = Rc::new(DeclIndex {
         names,
