@@ -69,12 +69,64 @@ pub struct Eval {
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
     /// Scratch buffer for building dynamic attribute names.
     name_buf: String,
-    /// Names built by `"lit${toString i}"` (an integer): by the string
-    /// expression's address and the integer, so that a selection like
-    /// `s."a${toString i}"` in a loop finds its interned name with one
-    /// hash probe of two words instead of formatting and interning a
-    /// string each time.
-    int_names: rustc_hash::FxHashMap<(usize, i64), Sym>,
+    /// Names built by `"lit${toString i}"` for small non-negative
+    /// integers: per string expression (by address), a table indexed by
+    /// the integer, so that a selection like `s."a${toString i}"` in a
+    /// loop finds its interned name by an index (a sequential walk over
+    /// the table) instead of formatting and interning a string each time.
+    int_names: IntNames,
+}
+
+/// See `Eval::int_names`.
+#[derive(Default)]
+struct IntNames {
+    /// (string expression address, names by integer)
+    sites: Vec<(usize, Vec<Option<Sym>>)>,
+    /// The site used last (loops use one site again and again).
+    last: usize,
+}
+
+impl IntNames {
+    /// Integers below this get a slot (a table is at most 1 MiB).
+    const MAX: i64 = 1 << 16;
+    /// Sites beyond this many are not cached.
+    const SITES: usize = 256;
+
+    #[inline]
+    fn get(&mut self, site: usize, i: i64) -> Option<Sym> {
+        if !(0..Self::MAX).contains(&i) {
+            return None;
+        }
+        let t = match self.sites.get(self.last) {
+            Some((s, t)) if *s == site => t,
+            _ => {
+                let k = self.sites.iter().position(|(s, _)| *s == site)?;
+                self.last = k;
+                &self.sites[k].1
+            }
+        };
+        t.get(i as usize).copied().flatten()
+    }
+
+    fn insert(&mut self, site: usize, i: i64, name: Sym) {
+        if !(0..Self::MAX).contains(&i) {
+            return;
+        }
+        let k = match self.sites.iter().position(|(s, _)| *s == site) {
+            Some(k) => k,
+            None if self.sites.len() < Self::SITES => {
+                self.sites.push((site, Vec::new()));
+                self.sites.len() - 1
+            }
+            None => return,
+        };
+        let t = &mut self.sites[k].1;
+        if t.len() <= i as usize {
+            t.resize(i as usize + 1, None);
+        }
+        t[i as usize] = Some(name);
+        self.last = k;
+    }
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -348,6 +400,40 @@ impl Eval {
         r
     }
 
+    /// An operand that may be a selection (`acc + s.${k}`): evaluated by
+    /// `eval_select` without a level of `eval` of its own (its base and
+    /// attribute are evaluated through `eval`); anything else by `eval`.
+    #[inline(never)]
+    fn other_operand(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Select {
+                e: base,
+                path,
+                default,
+                span,
+            } => self.eval_select(base, path, default.as_deref(), *span, env),
+            _ => self.eval(e, env),
+        }
+    }
+
+    /// `eval`, with variables and constants read here: `eval`'s entry
+    /// (one big function, many registers saved) is paid only for other
+    /// expressions. For operands that are usually variables (a
+    /// selection's base, a called function, `toString`'s argument).
+    #[inline(always)]
+    fn quick(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                Value::Thunk(t) => match t.done_ref() {
+                    Some(v) => Ok(v.clone()),
+                    None => self.force_var(t, *span),
+                },
+                v => Ok(v.clone()),
+            },
+            _ => self.eval(e, env),
+        }
+    }
+
     /// `eval` for an operand: a variable or constant (most operands) is
     /// read here, without entering `eval` (whose entry is costly: it is
     /// one big function); anything else goes to `eval`.
@@ -362,14 +448,6 @@ impl Eval {
                 v => Ok(v.clone()),
             },
             Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
-            // `s.${k}` in `acc + s.${k}`: no level of `eval` of its own
-            // (the base and the attribute are evaluated through `eval`)
-            Expr::Select {
-                e: base,
-                path,
-                default,
-                span,
-            } => self.eval_select(base, path, default.as_deref(), *span, env),
             // `b * 3` in `a + b * 3`: computed here when it can be
             Expr::BinOp { int: true, .. } => match cheap(e, env) {
                 Some(v) => Ok(v),
@@ -479,9 +557,19 @@ impl Eval {
             return None;
         };
         Some(match (f, ab.applied) {
-            (Some(c), Some((_, _, aspan))) => self
-                .call_lambda(c, Value::Int(x), Some(aspan))
-                .context(|| (calling(def), Some(span))),
+            (Some(c), Some((_, _, aspan))) => {
+                let arg = Value::Int(x);
+                // `m`'s own body computed in place when it can be, as
+                // `call_lambda` would (`x: bitAnd x 1048575`)
+                if cheap_shape(&c.def.body) {
+                    let var = |d: u32, i: u32| unbuilt_var(c, &[&arg], d, i);
+                    if let Some(v) = cheap_in(&c.def.body, &var) {
+                        return Some(Ok(v));
+                    }
+                }
+                self.call_lambda(c, arg, Some(aspan))
+                    .context(|| (calling(def), Some(span)))
+            }
             _ => Ok(Value::Int(x)),
         })
     }
@@ -961,7 +1049,7 @@ impl Eval {
                         // of it could not be seen by anyone else), and an
                         // integer is written straight into the buffer (no
                         // string value).
-                        Some((f, arg, aspan)) => match self.eval(arg, env)? {
+                        Some((f, arg, aspan)) => match self.quick(arg, env)? {
                             Value::Int(i) => {
                                 push_int(s, i);
                                 continue;
@@ -1028,13 +1116,13 @@ impl Eval {
             _ => return None,
         };
         let (f, arg, aspan) = to_string_arg(x, env)?;
-        let v = match self.eval(arg, env) {
+        let v = match self.quick(arg, env) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
         if let Value::Int(i) = v {
-            let key = (parts.as_ptr() as usize, i);
-            if let Some(s) = self.int_names.get(&key) {
+            let site = parts.as_ptr() as usize;
+            if let Some(s) = self.int_names.get(site, i) {
                 return Some(Ok(s));
             }
             let mut buf = std::mem::take(&mut self.name_buf);
@@ -1043,7 +1131,7 @@ impl Eval {
             push_int(&mut buf, i);
             let s = sym(&buf);
             self.name_buf = buf;
-            self.int_names.insert(key, s);
+            self.int_names.insert(site, i, s);
             return Some(Ok(s));
         }
         // not an integer: what `str_parts_into` does with the result
@@ -1082,6 +1170,7 @@ impl Eval {
         }
     }
 
+    #[inline(never)]
     fn eval_select(
         &mut self,
         e: &'static Expr,
@@ -1090,7 +1179,7 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
-        let mut v = self.eval(e, env)?;
+        let mut v = self.quick(e, env)?;
         for (i, k) in path.iter().enumerate() {
             let name = match self.attr_key(k, env, span)? {
                 Some(n) => n,
@@ -1385,7 +1474,7 @@ impl Eval {
         args: &'static [(Expr, Span)],
         env: &Env,
     ) -> Result<Value> {
-        let mut fv = self.eval(f, env)?;
+        let mut fv = self.quick(f, env)?;
         let mut i = 0;
         while i < args.len() {
             let c = match &fv {
@@ -1603,7 +1692,13 @@ impl Eval {
             return self.eval_logic(op, l, r, span, env);
         }
         let a = self.operand(l, env)?;
-        let b = self.operand(r, env)?;
+        // `acc + s.${k}`: the selection without a level of `eval` (tested
+        // here: one more arm in `operand` makes its match a jump table)
+        let b = if let Expr::Select { .. } = r {
+            self.other_operand(r, env)?
+        } else {
+            self.operand(r, env)?
+        };
         // integer fast path
         if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
             if let Some(v) = int_op(op, *x, *y) {
