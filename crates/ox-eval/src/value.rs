@@ -358,19 +358,19 @@ impl Attrs {
     }
     /// Build from unsorted entries; later duplicates win.
     pub fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
+        // stable: duplicates stay in their order, so the last one wins
         entries.sort_by(|a, b| cmp_name(a.0, b.0));
-        // keep the last of duplicates
-        let mut out: Vec<(Sym, Value)> = Vec::with_capacity(entries.len());
-        for e in entries {
-            if let Some(last) = out.last_mut() {
-                if last.0 == e.0 {
-                    *last = e;
-                    continue;
-                }
+        // Keep the last of duplicates in place (no second vector): `w` is
+        // the last entry kept so far.
+        let mut w = 0;
+        for r in 1..entries.len() {
+            if entries[r].0 != entries[w].0 {
+                w += 1;
             }
-            out.push(e);
+            entries.swap(w, r);
         }
-        Attrs::from_sorted(out)
+        entries.truncate(w + 1);
+        Attrs::from_sorted(entries)
     }
     /// Build from entries known to be sorted and unique.
     pub fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
@@ -1128,6 +1128,28 @@ mod tests {
         match v {
             Value::Int(i) => *i,
             _ => panic!("not an int"),
+        }
+    }
+
+    /// `from_unsorted` sorts by name and keeps the last of duplicates,
+    /// wherever they are; an empty or one-entry list stays as it is.
+    #[test]
+    fn from_unsorted_sorts_and_keeps_the_last_duplicate() {
+        let names = ["b", "a", "c", "a", "b", "b", "d", "a", "e"];
+        for n in 0..=names.len() {
+            let entries: Vec<(Sym, Value)> = names[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (sym(k), Value::Int(i as i64)))
+                .collect();
+            let mut want: BTreeMap<&str, i64> = BTreeMap::new();
+            for (i, k) in names[..n].iter().enumerate() {
+                want.insert(k, i as i64);
+            }
+            let a = Attrs::from_unsorted(entries);
+            let got: Vec<(&str, i64)> = a.entries().iter().map(|(k, v)| (*k, int(v))).collect();
+            let want: Vec<(&str, i64)> = want.into_iter().collect();
+            assert_eq!(got, want, "first {n} names");
         }
     }
 

@@ -11,7 +11,6 @@
 //! asks for them.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::VecDeque;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use smallvec::{smallvec, SmallVec};
@@ -66,6 +65,8 @@ pub struct Sys {
     building: Cell<bool>,
     /// Whether `config` has a freeform part (known once it was built).
     freeform: Cell<bool>,
+    /// `_module.freeformType` is known to be null.
+    no_freeform: Cell<bool>,
     /// `plain_module_defs`, once known.
     module_defs: OnceCell<Option<Rc<PlainModuleDefs>>>,
     /// `lib_arg`, once known.
@@ -99,6 +100,19 @@ struct Handle {
 }
 
 thread_local! {
+    /// The names of the module arguments, sorted.
+    static ARG_NAMES: [Sym; 6] = {
+        let n = [
+            sym("_class"),
+            sym("_prefix"),
+            sym("config"),
+            sym("lib"),
+            sym("options"),
+            sym("specialArgs"),
+        ];
+        debug_assert!(n.windows(2).all(|w| w[0] < w[1]));
+        n
+    };
     /// The loaded module of `types::is_name_default_module` (first of the
     /// top-level modules of an evaluation).
     static NAME_DEFAULT: RefCell<Option<Rc<Module>>> = const { RefCell::new(None) };
@@ -211,6 +225,44 @@ fn empty_attrs() -> Value {
 
 fn strings(v: &[Rc<str>]) -> Vec<String> {
     v.iter().map(|f| f.to_string()).collect()
+}
+
+/// Loaded modules by key: a few (a submodule element's) scanned, many
+/// hashed.
+enum KeyIndex {
+    Few(SmallVec<[(Rc<str>, usize); 8]>),
+    Many(HashMap<Rc<str>, usize>),
+}
+
+impl KeyIndex {
+    fn with_capacity(n: usize) -> KeyIndex {
+        if n <= 8 {
+            KeyIndex::Few(SmallVec::new())
+        } else {
+            KeyIndex::Many(HashMap::with_capacity_and_hasher(n, Default::default()))
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<usize> {
+        match self {
+            KeyIndex::Few(v) => v.iter().find(|(x, _)| **x == *k).map(|(_, i)| *i),
+            KeyIndex::Many(m) => m.get(k).copied(),
+        }
+    }
+
+    fn insert(&mut self, k: Rc<str>, i: usize) {
+        match self {
+            KeyIndex::Few(v) if v.len() < 8 => v.push((k, i)),
+            KeyIndex::Few(v) => {
+                let mut m: HashMap<Rc<str>, usize> = v.drain(..).collect();
+                m.insert(k, i);
+                *self = KeyIndex::Many(m);
+            }
+            KeyIndex::Many(m) => {
+                m.insert(k, i);
+            }
+        }
+    }
 }
 
 /// nixpkgs' key of an anonymous module: `PARENT:anon-N` (without
@@ -388,6 +440,7 @@ impl Sys {
             }),
             building: Cell::new(false),
             freeform: Cell::new(true),
+            no_freeform: Cell::new(false),
             module_defs: OnceCell::new(),
             lib_arg: OnceCell::new(),
             internal_args: Cell::new(0),
@@ -731,8 +784,16 @@ impl Sys {
     }
 
     fn freeform_type(self: &Rc<Self>, ev: &mut Eval) -> Result<Option<Value>> {
+        // (known absent: asked two or three times per evaluation; a type
+        // is not kept, it might hold the evaluation)
+        if self.no_freeform.get() {
+            return Ok(None);
+        }
         match self.module_option(ev, "freeformType")? {
-            None | Some(Value::Null) => Ok(None),
+            None | Some(Value::Null) => {
+                self.no_freeform.set(true);
+                Ok(None)
+            }
             Some(t) => Ok(Some(t)),
         }
     }
@@ -818,28 +879,32 @@ impl Sys {
         let config = Thunk::volatile(move |ev| h.config(ev));
         let h = self.handle.clone();
         let options = Thunk::volatile(move |ev| h.options(ev));
-        let mut e: Vec<(Sym, Value)> = vec![
-            (key("lib"), self.lib.clone()),
-            (key("config"), config),
-            (key("options"), options),
-            (key("specialArgs"), Value::Attrs(self.special.clone())),
-            (
-                key("_class"),
-                self.class.clone().map(s).unwrap_or(Value::Null),
-            ),
-            (
-                key("_prefix"),
-                // the list evalModules was given, when it was one
-                match self.orig.get("prefix") {
-                    Some(p @ Value::List(_)) => p.clone(),
-                    // (the prefix of a submodule element: rarely read)
-                    Some(p @ Value::Thunk(_)) => p.clone(),
-                    _ => loc_to_value(&self.prefix),
-                },
-            ),
-        ];
-        e.extend(self.special.entries().iter().cloned());
-        let v = attrs_sym(e);
+        let prefix = match self.orig.get("prefix") {
+            // the list evalModules was given, when it was one
+            Some(p @ Value::List(_)) => p.clone(),
+            // (the prefix of a submodule element: rarely read)
+            Some(p @ Value::Thunk(_)) => p.clone(),
+            _ => loc_to_value(&self.prefix),
+        };
+        let class = self.class.clone().map(s).unwrap_or(Value::Null);
+        let special = Value::Attrs(self.special.clone());
+        // (names interned once, in sorted order)
+        let [k_class, k_prefix, k_config, k_lib, k_options, k_special] = ARG_NAMES.with(|n| *n);
+        let mut e: Vec<(Sym, Value)> = Vec::with_capacity(6 + self.special.entries().len());
+        e.extend([
+            (k_class, class),
+            (k_prefix, prefix),
+            (k_config, config),
+            (k_lib, self.lib.clone()),
+            (k_options, options),
+            (k_special, special),
+        ]);
+        let v = if self.special.is_empty() {
+            Value::attrs(Attrs::from_sorted(e))
+        } else {
+            e.extend(self.special.entries().iter().cloned());
+            attrs_sym(e)
+        };
         let _ = self.base_args.set(v.clone());
         Ok(v)
     }
@@ -861,20 +926,20 @@ impl Sys {
 
     /// Call a function module with its arguments; formals that are not
     /// given come from `config._module.args`, lazily.
-    fn apply_module_args(self: &Rc<Self>, ev: &mut Eval, key: &str, f: Value) -> Result<Value> {
+    fn apply_module_args(self: &Rc<Self>, ev: &mut Eval, key: &Rc<str>, f: Value) -> Result<Value> {
         let base = self.base_args(ev)?;
         let base_a = force_attrs(ev, &base, "module arguments")?;
-        let formals: Vec<Sym> = match &f {
+        let formals: &[(Sym, _)] = match &f {
             Value::Lambda(c) => c
                 .def
                 .formals
                 .as_ref()
-                .map(|f| f.entries.iter().map(|(n, _)| *n).collect())
+                .map(|f| &f.entries[..])
                 .unwrap_or_default(),
-            _ => Vec::new(),
+            _ => &[],
         };
         let mut extra: Vec<(Sym, Value)> = Vec::new();
-        for n in formals {
+        for &(n, _) in formals {
             // (a handful of names, mostly found by address: a scan)
             if base_a
                 .entries()
@@ -884,7 +949,7 @@ impl Sys {
                 continue;
             }
             let h = self.handle.clone();
-            let key = key.to_string();
+            let key = key.clone();
             extra.push((
                 n,
                 lazy(move |ev| {
@@ -941,12 +1006,13 @@ impl Sys {
                 let file = force_str(ev, &m, "a module path")?;
                 let v = ev.import_path(Path::new(&file), None)?;
                 let v = ev.force(v)?;
+                let key = intern_file(&file);
                 let (v, func) = if v.is_function() {
-                    (self.apply_module_args(ev, &file, v.clone())?, Some(v))
+                    (self.apply_module_args(ev, &key, v.clone())?, Some(v))
                 } else {
                     (v, None)
                 };
-                self.unify(ev, &file, intern_file(&file), v, func.as_ref())
+                self.unify(ev, &file, key, v, func.as_ref())
                     .context(|| (format!("while evaluating the module `{}'", file), None))
             }
             v if v.is_function() => {
@@ -1153,26 +1219,26 @@ impl Sys {
             return Ok(m.clone());
         }
         let top = match self.orig.get("modules") {
-            Some(v) => force_list(ev, v, "the modules of lib.evalModules")?.to_vec(),
-            None => Vec::new(),
+            Some(v) => Some(force_list(ev, v, "the modules of lib.evalModules")?),
+            None => None,
         };
+        let top: &[Value] = top.as_deref().map(|l| &l[..]).unwrap_or_default();
         // Modules by index, their imports as indices (keys are looked up
         // once per module, not copied around).
         let mut loaded: Vec<(Rc<Module>, Vec<usize>)> = Vec::with_capacity(top.len() + 1);
-        let mut index: HashMap<Rc<str>, usize> =
-            HashMap::with_capacity_and_hasher(top.len() + 1, Default::default());
+        let mut index = KeyIndex::with_capacity(top.len() + 1);
         // (parent file, fallback key, value) -> (index, newly loaded)
         let load_one = |this: &Rc<Sys>,
                         ev: &mut Eval,
                         loaded: &mut Vec<(Rc<Module>, Vec<usize>)>,
-                        index: &mut HashMap<Rc<str>, usize>,
+                        index: &mut KeyIndex,
                         pf: &str,
                         fk: (&str, usize),
                         v: Value|
          -> Result<(usize, bool)> {
             let v = ev.force(v)?;
             if let Value::Path(p) = &v {
-                if let Some(&i) = index.get(p.as_str()) {
+                if let Some(i) = index.get(p.as_str()) {
                     return Ok((i, false));
                 }
             }
@@ -1191,16 +1257,17 @@ impl Sys {
                 }
                 _ => this.load(ev, pf, fk, v)?,
             };
-            if let Some(&i) = index.get(&*m.key) {
+            if let Some(i) = index.get(&m.key) {
                 return Ok((i, false));
             }
             index.insert(m.key.clone(), loaded.len());
             loaded.push((m, Vec::new()));
             Ok((loaded.len() - 1, true))
         };
-        let mut top_keys = Vec::new();
-        let mut stack: Vec<usize> = Vec::new();
-        for (i, m) in top.into_iter().enumerate() {
+        // (a submodule element has a handful: inline)
+        let mut top_keys: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut stack: SmallVec<[usize; 8]> = SmallVec::new();
+        for (i, m) in top.iter().cloned().enumerate() {
             let (k, new) = load_one(
                 self,
                 ev,
@@ -1218,8 +1285,8 @@ impl Sys {
         // The internal module, last of the top-level ones (built as a
         // `Module` directly: it is the same shape every time).
         let internal = self.internal_module();
-        let k = match index.get(&*internal.key) {
-            Some(&i) => i,
+        let k = match index.get(&internal.key) {
+            Some(i) => i,
             None => {
                 index.insert(internal.key.clone(), loaded.len());
                 loaded.push((internal, Vec::new()));
@@ -1286,9 +1353,12 @@ impl Sys {
             }
         }
         let mut out = Vec::with_capacity(loaded.len());
-        let mut seen = vec![false; loaded.len()];
-        let mut queue: VecDeque<usize> = top_keys.into_iter().collect();
-        while let Some(k) = queue.pop_front() {
+        let mut seen: SmallVec<[bool; 16]> = smallvec![false; loaded.len()];
+        // (breadth first: a list read from the front)
+        let mut queue: SmallVec<[usize; 16]> = top_keys.into_iter().collect();
+        let mut next = 0;
+        while let Some(&k) = queue.get(next) {
+            next += 1;
             if seen[k] || (!disabled.is_empty() && disabled.contains(&*loaded[k].0.key)) {
                 continue;
             }
@@ -1639,25 +1709,64 @@ fn decl_index_for(
         }
     }
     let n: usize = sets.iter().map(|(_, a)| a.entries().len()).sum();
-    let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> =
-        HashMap::with_capacity_and_hasher(n, Default::default());
-    let mut names = Vec::with_capacity(n);
-    for (f, a) in &sets {
-        let st = is_stable || stable(a);
-        for (i, (k, x)) in a.entries().iter().enumerate() {
-            let e = by_name.entry(*k).or_insert_with(|| (SmallVec::new(), true));
-            if e.0.is_empty() {
-                names.push(*k);
+    let (names, decls, from_stable) = if sets.len() <= 4 {
+        // A few sets (a node's own, a submodule element's function and
+        // the internal module): their names are sorted, so merge them.
+        let mut names: Vec<Sym> = Vec::with_capacity(n);
+        let mut decls: Vec<SmallVec<[Decl; 1]>> = Vec::with_capacity(n);
+        let mut from_stable: Vec<bool> = Vec::with_capacity(n);
+        let st: SmallVec<[bool; 4]> = sets.iter().map(|(_, a)| is_stable || stable(a)).collect();
+        let mut at: SmallVec<[usize; 4]> = smallvec![0; sets.len()];
+        loop {
+            // the least name at the cursors
+            let mut least: Option<Sym> = None;
+            for (j, (_, a)) in sets.iter().enumerate() {
+                if let Some((k, _)) = a.entries().get(at[j]) {
+                    if least.is_none_or(|l| ox_eval::value::cmp_name(k, l).is_lt()) {
+                        least = Some(*k);
+                    }
+                }
             }
-            e.0.push((f.clone(), x.clone(), entry_position(a, i, k)));
-            e.1 &= st;
+            let Some(k) = least else { break };
+            let mut ds: SmallVec<[Decl; 1]> = SmallVec::new();
+            let mut all_st = true;
+            for (j, (f, a)) in sets.iter().enumerate() {
+                let i = at[j];
+                if let Some((k2, x)) = a.entries().get(i) {
+                    if ox_eval::value::cmp_name(k2, k).is_eq() {
+                        ds.push((f.clone(), x.clone(), entry_position(a, i, k2)));
+                        all_st &= st[j];
+                        at[j] += 1;
+                    }
+                }
+            }
+            names.push(k);
+            decls.push(ds);
+            from_stable.push(all_st);
         }
-    }
-    names.sort();
-    let (decls, from_stable): (Vec<SmallVec<[Decl; 1]>>, Vec<bool>) = names
-        .iter()
-        .map(|n| by_name.remove(n).unwrap_or_default())
-        .unzip();
+        (names, decls, from_stable)
+    } else {
+        let mut by_name: HashMap<Sym, (SmallVec<[Decl; 1]>, bool)> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut names = Vec::with_capacity(n);
+        for (f, a) in &sets {
+            let st = is_stable || stable(a);
+            for (i, (k, x)) in a.entries().iter().enumerate() {
+                let e = by_name.entry(*k).or_insert_with(|| (SmallVec::new(), true));
+                if e.0.is_empty() {
+                    names.push(*k);
+                }
+                e.0.push((f.clone(), x.clone(), entry_position(a, i, k)));
+                e.1 &= st;
+            }
+        }
+        names.sort();
+        let (decls, from_stable): (Vec<SmallVec<[Decl; 1]>>, Vec<bool>) = names
+            .iter()
+            .map(|n| by_name.remove(n).unwrap_or_default())
+            .unzip();
+        (names, decls, from_stable)
+    };
     let kinds = names.iter().map(|_| OnceCell::new()).collect();
     let d = Rc::new(DeclIndex {
         names,
@@ -1799,6 +1908,12 @@ impl Node {
         }
         let mut idx: DefIndex = HashMap::default();
         for d in &self.defs {
+            if idx.capacity() == 0 {
+                // (the first set's names: mostly all of them)
+                if let Value::Attrs(a) = &d.value {
+                    idx.reserve(a.entries().len());
+                }
+            }
             let mut pushed = SmallVec::new();
             push_down(ev, d.value.clone(), &d.wraps, &mut pushed).context(|| {
                 (
@@ -2079,6 +2194,8 @@ pub struct OptDecl {
     first_file: Rc<str>,
     decl_pos: SmallVec<[Option<Span>; 1]>,
     ty: Value,
+    /// `ty`'s `check` and forced `merge`, once known.
+    fns: OnceCell<(Value, Value)>,
 }
 
 pub struct Opt {
@@ -2286,6 +2403,7 @@ impl OptDecl {
             decl_files: files,
             decl_pos: poss,
             ty,
+            fns: OnceCell::new(),
         }))
     }
 }
@@ -2350,7 +2468,9 @@ impl Opt {
             };
             discharge_all(ev, std::slice::from_ref(&d))?
         } else {
-            discharge_all(ev, &self.all_raw())?
+            // (the default first, without a list of them all)
+            let first = self.d.default.as_ref().map(|_| self.default_def());
+            discharge_defs(ev, first.as_ref(), &self.raw)?
         };
         // (kept inline; a definition that read this option's metadata
         // while it was computed may have stored it first: the same)
@@ -2450,7 +2570,17 @@ impl Opt {
                 decl
             ));
         }
-        let v = check_and_merge(ev, &self.loc, &self.d.ty, &m.defs)?;
+        // (the type's functions kept with the declaration: a lookup by
+        // the type's address otherwise)
+        let (check, merge) = match self.d.fns.get() {
+            Some(f) => f,
+            None => {
+                let f = check_merge_of(ev, &self.loc, &self.d.ty)?;
+                let _ = self.d.fns.set(f);
+                self.d.fns.get().expect("just set")
+            }
+        };
+        let v = check_and_merge_fns(ev, &self.loc, &self.d.ty, check, merge, &m.defs)?;
         match &self.d.apply {
             Some(f) => {
                 let r = ev.call(f.clone(), v, None)?;
@@ -2659,9 +2789,16 @@ enum Slot {
 /// higher priority exists, as in nixpkgs, where `filterOverrides` reads
 /// only `priority`: `default = throw "…"` next to a definition never throws.
 pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
+    discharge_defs(ev, None, raw)
+}
+
+/// `discharge_all` of `first` (if any) followed by `rest`.
+fn discharge_defs(ev: &mut Eval, first: Option<&RawDef>, rest: &[RawDef]) -> Result<Merged> {
+    let n = rest.len() + usize::from(first.is_some());
+    let raw = || first.into_iter().chain(rest.iter());
     // The rule: one definition with no `mkIf` around it, which gives one
     // value (what the general way below gives, without its bookkeeping).
-    if let [d] = raw {
+    if let (1, Some(d)) = (n, raw().next()) {
         if d.wraps.iter().all(|w| matches!(w, Wrap::Override(_))) {
             let mut prio = 100;
             for w in d.wraps.iter() {
@@ -2687,8 +2824,8 @@ pub fn discharge_all(ev: &mut Eval, raw: &[RawDef]) -> Result<Merged> {
     // results get its key plus their own index), so expanding them late
     // keeps the order of definitions.
     // (Inline keys: one heap allocation per definition showed in profiles.)
-    let mut slots: Vec<(SmallVec<[u32; 4]>, Slot)> = Vec::with_capacity(raw.len());
-    for (i, d) in raw.iter().enumerate() {
+    let mut slots: Vec<(SmallVec<[u32; 4]>, Slot)> = Vec::with_capacity(n);
+    for (i, d) in raw().enumerate() {
         let mut prio = None;
         let mut keep = true;
         for w in d.wraps.iter() {
@@ -2929,14 +3066,31 @@ fn type_fns(ev: &mut Eval, t: &Rc<Attrs>) -> Result<(Value, Value)> {
 
 /// Type-check every definition, then merge them with the type.
 pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> Result<Value> {
+    let (check, merge) = check_merge_of(ev, loc, ty)?;
+    check_and_merge_fns(ev, loc, ty, &check, &merge, defs)
+}
+
+/// The `check` and forced `merge` of the type `ty` of `loc`.
+fn check_merge_of(ev: &mut Eval, loc: &[Sym], ty: &Value) -> Result<(Value, Value)> {
     let t = force_attrs_with(ev, ty, || {
         format!("the type of option `{}'", show_option(loc))
     })?;
-    let (check, merge) = type_fns(ev, &t)?;
+    type_fns(ev, &t)
+}
+
+/// `check_and_merge` with the type's `check` and `merge` at hand.
+fn check_and_merge_fns(
+    ev: &mut Eval,
+    loc: &[Sym],
+    ty: &Value,
+    check: &Value,
+    merge: &Value,
+    defs: &[Def],
+) -> Result<Value> {
     let mut bad = Vec::new();
     // An `either`'s v2 merge checks its definitions itself (and reports
     // nixpkgs' "TypeError: … is neither a value of type …").
-    let is_either = types::either_parts_of_merge(&merge).is_some();
+    let is_either = types::either_parts_of_merge(merge).is_some();
     for d in defs.iter().filter(|_| !is_either) {
         let ok = ev.call(check.clone(), d.value.clone(), None)?;
         if !force_bool(ev, &ok, "the result of a type's check")? {
@@ -2957,7 +3111,7 @@ pub fn check_and_merge(ev: &mut Eval, loc: &[Sym], ty: &Value, defs: &[Def]) -> 
             bad[0].pos,
         ));
     }
-    match types::merge_v2_with(ev, &merge, ty, loc, defs)? {
+    match types::merge_v2_with(ev, merge, ty, loc, defs)? {
         Ok(v) => Ok(v),
         Err(head) => Err(EvalError::new(
             ErrorKind::Throw,

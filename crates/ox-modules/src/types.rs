@@ -831,13 +831,14 @@ pub fn merge_v2_with(
     defs: &[Def],
 ) -> Result<std::result::Result<Value, String>> {
     HEAD_ERROR.with(|h| h.borrow_mut().take());
-    V2_CALL.with(|c| c.set(true));
-    let r = merge_with_fn(ev, merge, ty, loc, defs);
-    V2_CALL.with(|c| c.set(false));
-    let head = HEAD_ERROR.with(|h| h.borrow_mut().take());
-    match (r, head) {
-        (Err(_), Some(m)) => Ok(Err(m)),
-        (r, _) => r.map(Ok),
+    // (the mode as an argument: three thread-local writes per option
+    // merge showed in profiles)
+    match merge_with_fn_v2(ev, merge, ty, loc, defs, true) {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => match HEAD_ERROR.with(|h| h.borrow_mut().take()) {
+            Some(m) => Ok(Err(m)),
+            None => Err(e),
+        },
     }
 }
 
@@ -850,7 +851,10 @@ pub fn either_parts(ev: &mut Eval, t: &Value) -> Result<Option<(Value, Value)>> 
 /// `either_parts` from the type's `merge` function (forced).
 pub fn either_parts_of_merge(m: &Value) -> Option<(Value, Value)> {
     match m {
-        Value::PrimOpApp(app) if app.op.name == "mergeEither" && app.args.len() == 2 => {
+        Value::PrimOpApp(app)
+            if std::ptr::fn_addr_eq(app.op.f, merge_either as ox_eval::value::PrimFn)
+                && app.args.len() == 2 =>
+        {
             Some((app.args[0].clone(), app.args[1].clone()))
         }
         _ => None,
@@ -1063,13 +1067,11 @@ fn core_submodule(
     )]));
     for d in defs {
         let v = ev.force(d.value.clone())?;
+        let file = file_value(&d.file);
         let m = if matches!(v, Value::Attrs(_)) && shorthand {
-            attrs(vec![("_file", s(&*d.file)), ("config", v)])
+            attrs(vec![("_file", file), ("config", v)])
         } else {
-            attrs(vec![
-                ("_file", s(&*d.file)),
-                ("imports", Value::list(vec![v])),
-            ])
+            attrs(vec![("_file", file), ("imports", Value::list(vec![v]))])
         };
         mods.push(m);
     }
@@ -1094,6 +1096,27 @@ thread_local! {
             )]),
         )]),
     )]);
+}
+
+thread_local! {
+    /// The last file of a submodule definition and its string value.
+    static LAST_FILE: RefCell<Option<(Rc<str>, Value)>> = const { RefCell::new(None) };
+}
+
+/// `file` as a Nix string (the same value for the definitions of one
+/// file in a row: most elements of an `attrsOf (submodule …)` option).
+fn file_value(file: &Rc<str>) -> Value {
+    LAST_FILE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((f, v)) = c.as_ref() {
+            if Rc::ptr_eq(f, file) {
+                return v.clone();
+            }
+        }
+        let v = s(&**file);
+        *c = Some((file.clone(), v.clone()));
+        v
+    })
 }
 
 /// Whether `a` is the (shared) module that defines `_module.args.name`'s
@@ -2239,11 +2262,15 @@ macro_rules! merge_prims {
                 $core(ev, &a[..n - 2], &loc, &defs, span)
             }
         )*
-        fn core_by_name(name: &str) -> Option<CoreMerge> {
-            match name {
-                $($name => Some($core as CoreMerge),)*
-                _ => None,
-            }
+        /// The native merge behind the primop `f` (found by address: a
+        /// name match cost ~60 instructions per merge).
+        fn core_of(f: ox_eval::value::PrimFn) -> Option<CoreMerge> {
+            $(
+                if std::ptr::fn_addr_eq(f, $prim as ox_eval::value::PrimFn) {
+                    return Some($core as CoreMerge);
+                }
+            )*
+            None
         }
     };
 }
@@ -2291,6 +2318,18 @@ fn merge_with_fn(
     defs: &[Def],
 ) -> Result<Value> {
     let v2 = V2_CALL.with(|c| c.replace(false));
+    merge_with_fn_v2(ev, m, _ty, loc, defs, v2)
+}
+
+/// `merge_with_fn` in v2 mode or not (see `V2_CALL`).
+fn merge_with_fn_v2(
+    ev: &mut Eval,
+    m: &Value,
+    _ty: &Value,
+    loc: &[Sym],
+    defs: &[Def],
+    v2: bool,
+) -> Result<Value> {
     if defs.is_empty() {
         return throw(format!(
             "The option `{}' was accessed but has no value defined. Try setting the option.",
@@ -2299,14 +2338,19 @@ fn merge_with_fn(
     }
     match m {
         Value::PrimOp(op) if op.arity == 2 => {
-            if let Some(core) = core_by_name(op.name) {
+            if let Some(core) = core_of(op.f) {
                 return core(ev, &[], loc, defs, nospan());
             }
         }
         Value::PrimOpApp(app) if app.args.len() + 2 == app.op.arity => {
-            if let Some(core) = core_by_name(app.op.name) {
-                let v2 = v2 && matches!(app.op.name, "mergeEither" | "mergeCoerced");
-                V2_NOW.with(|c| c.set(v2));
+            if let Some(core) = core_of(app.op.f) {
+                // (read and reset by those two at once)
+                if v2
+                    && (std::ptr::fn_addr_eq(core, core_either as CoreMerge)
+                        || std::ptr::fn_addr_eq(core, core_coerced as CoreMerge))
+                {
+                    V2_NOW.with(|c| c.set(true));
+                }
                 return core(ev, &app.args, loc, defs, nospan());
             }
         }
