@@ -2184,14 +2184,12 @@ pub struct OptDecl {
     /// Its `default`, `apply` and `readOnly` (read once: lookups showed
     /// in profiles).
     default: Option<Value>,
-    /// Where `default` is written.
-    default_pos: Option<Span>,
+    /// `default` as an `mkOptionDefault` definition.
+    default_def: Option<RawDef>,
     apply: Option<Value>,
     read_only: Option<Value>,
     /// Shared with the declaring modules.
     decl_files: SmallVec<[Rc<str>; 1]>,
-    /// The first of `decl_files` (the file of the `default` definition).
-    first_file: Rc<str>,
     decl_pos: SmallVec<[Option<Span>; 1]>,
     ty: Value,
     /// `ty`'s `check` and forced `merge`, once known.
@@ -2389,17 +2387,20 @@ impl OptDecl {
                 _ => {}
             }
         }
-        let default_pos = match (&default, &decl_attrs) {
-            (Some(_), Some(a)) => a.position("default"),
-            _ => None,
-        };
+        let first_file = files.first().cloned().unwrap_or_else(|| "".into());
+        // The `default` as an `mkOptionDefault` definition.
+        let default_def = default.as_ref().map(|v| RawDef {
+            file: first_file.clone(),
+            pos: decl_attrs.as_ref().and_then(|a| a.position("default")),
+            value: v.clone(),
+            wraps: DEFAULT_WRAPS.with(|w| w.clone()),
+        });
         Ok(Rc::new(OptDecl {
             decl,
             default,
-            default_pos,
+            default_def,
             apply,
             read_only,
-            first_file: files.first().cloned().unwrap_or_else(|| "".into()),
             decl_files: files,
             decl_pos: poss,
             ty,
@@ -2438,40 +2439,17 @@ impl Opt {
 
     fn all_raw(&self) -> Vec<RawDef> {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
-        if self.d.default.is_some() {
-            v.push(self.default_def());
-        }
+        v.extend(self.d.default_def.iter().cloned());
         v.extend(self.raw.iter().cloned());
         v
-    }
-
-    /// The `default` as an `mkOptionDefault` definition (there is one).
-    fn default_def(&self) -> RawDef {
-        RawDef {
-            file: self.d.first_file.clone(),
-            pos: self.d.default_pos,
-            value: self.d.default.clone().unwrap_or(Value::Null),
-            wraps: DEFAULT_WRAPS.with(|w| w.clone()),
-        }
     }
 
     fn merged(&self, ev: &mut Eval) -> Result<&Merged> {
         if let Some(m) = self.merged.get() {
             return Ok(m);
         }
-        let has_default = self.d.default.is_some();
-        let m = if self.raw.len() + usize::from(has_default) == 1 {
-            // one definition (often the default alone): no list of them
-            let d = match self.raw.first() {
-                Some(d) => d.clone(),
-                None => self.default_def(),
-            };
-            discharge_all(ev, std::slice::from_ref(&d))?
-        } else {
-            // (the default first, without a list of them all)
-            let first = self.d.default.as_ref().map(|_| self.default_def());
-            discharge_defs(ev, first.as_ref(), &self.raw)?
-        };
+        // (the default first, without a list of them all)
+        let m = discharge_defs(ev, self.d.default_def.as_ref(), &self.raw)?;
         // (kept inline; a definition that read this option's metadata
         // while it was computed may have stored it first: the same)
         Ok(self.merged.get_or_init(|| m))
