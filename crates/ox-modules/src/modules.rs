@@ -510,22 +510,7 @@ impl Sys {
     /// `type` (= `submoduleWith { modules; specialArgs; class; }`),
     /// built when used, from data only (no reference to the `Sys`).
     fn module_type_lazy(&self) -> Value {
-        let modules = self
-            .orig
-            .get("modules")
-            .cloned()
-            .unwrap_or(Value::list(vec![]));
-        let special = Value::Attrs(self.special.clone());
-        let class = self.class.clone().map(s).unwrap_or(Value::Null);
-        lazy(move |_| {
-            Ok(types::submodule_with(
-                modules.clone(),
-                special.clone(),
-                class.clone(),
-                false,
-                None,
-            ))
-        })
+        module_type_of(&self.orig, &self.special, &self.class)
     }
 
     /// `config` (with `_module`), memoised weakly: the set holds thunks
@@ -1389,8 +1374,10 @@ impl Sys {
         // submodule's `name` is found without them, `module_arg_fast`);
         // from data only, no reference to the `Sys`.
         let (lib, orig, special) = (self.lib.clone(), self.orig.clone(), self.special.clone());
-        let module_type = self.module_type_lazy();
+        let (special2, class) = (self.special.clone(), self.class.clone());
         let args = lazy(move |_| {
+            // (built here: most evaluations never read it)
+            let module_type = module_type_of(&orig, &special2, &class);
             let extend = papp(
                 "extendModules",
                 3,
@@ -1399,7 +1386,7 @@ impl Sys {
             );
             Ok(attrs(vec![
                 ("extendModules", extend),
-                ("moduleType", module_type.clone()),
+                ("moduleType", module_type),
             ]))
         });
         let special_args = lazy(move |_| {
@@ -1454,6 +1441,24 @@ impl Sys {
         *self.root.borrow_mut() = Rc::downgrade(&n);
         Ok(n)
     }
+}
+
+/// `type` of an evaluation (= `submoduleWith { modules; specialArgs;
+/// class; }`), built when used, from data only (no reference to the
+/// `Sys`).
+fn module_type_of(orig: &Attrs, special: &Rc<Attrs>, class: &Option<String>) -> Value {
+    let modules = orig.get("modules").cloned().unwrap_or(Value::list(vec![]));
+    let special = Value::Attrs(special.clone());
+    let class = class.clone().map(s).unwrap_or(Value::Null);
+    lazy(move |_| {
+        Ok(types::submodule_with(
+            modules.clone(),
+            special.clone(),
+            class.clone(),
+            false,
+            None,
+        ))
+    })
 }
 
 fn prim_extend(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
