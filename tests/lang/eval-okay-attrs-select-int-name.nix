@@ -5,7 +5,7 @@ let
   sets = builtins.genList (k: lit (k * 100)) 3;
   pick = s: builtins.genList (i: s."a${toString i}") 40;
   sum = builtins.foldl' (a: b: a + b) 0;
-  ids = [ (toString 1) 2 true 3.5 null [ 4 5 ] ];
+  ids = [ (toString 1) 2 true 3.5 null [ 4 5 ] (0 - 1) 70000 ];
   other = s: map (x: s."a${toString x}" or "none") ids;
 in
 map (s: sum (pick s)) sets

@@ -41,12 +41,18 @@ const POOL_MAX: usize = 512;
 /// Size classes of the free lists: 8, 16, …, `POOL_MAX` bytes (index 0
 /// unused: Rust never allocates zero bytes through the global allocator).
 const CLASSES: usize = POOL_MAX / WORD + 1;
+/// Requests aligned to 16 bytes (hash tables: their control bytes are
+/// read 16 at a time) have lists of their own, after the word-aligned
+/// ones, of blocks that mimalloc aligned so: a word-aligned block never
+/// serves them.
+const ALIGN16: usize = 16;
 
-/// The free lists of one thread: `heads[c]` is the last freed block of
-/// `c` words, whose first word points to the one freed before it.
+/// The free lists of one thread: `heads[i]` is the last freed block of
+/// list `i` (see `class`), whose first word points to the one freed
+/// before it.
 struct Pool {
     on: Cell<bool>,
-    heads: [Cell<*mut u8>; CLASSES],
+    heads: [Cell<*mut u8>; 2 * CLASSES],
 }
 
 thread_local! {
@@ -55,19 +61,31 @@ thread_local! {
     static POOL: Pool = const {
         Pool {
             on: Cell::new(false),
-            heads: [const { Cell::new(std::ptr::null_mut()) }; CLASSES],
+            heads: [const { Cell::new(std::ptr::null_mut()) }; 2 * CLASSES],
         }
     };
 }
 
-/// The size class of a request that the free lists serve, if any.
+/// The free list of a request that the lists serve, if any: for
+/// word-aligned requests the size in words, for 16-byte-aligned ones
+/// `CLASSES` plus the size in words rounded up to an even number (so
+/// that every block of the class can be 16-byte aligned).
 #[inline]
 fn class(layout: Layout) -> Option<usize> {
-    (layout.align() <= WORD && layout.size() <= POOL_MAX).then(|| layout.size().div_ceil(WORD))
+    if layout.size() > POOL_MAX {
+        return None;
+    }
+    if layout.align() <= WORD {
+        Some(layout.size().div_ceil(WORD))
+    } else if layout.align() == ALIGN16 {
+        Some(CLASSES + layout.size().div_ceil(ALIGN16) * (ALIGN16 / WORD))
+    } else {
+        None
+    }
 }
 
 impl MiAlloc {
-    /// Pop a block of `c` words from this thread's list, if it has one.
+    /// Pop a block from this thread's list `c`, if it has one.
     #[inline]
     fn pop(c: usize) -> *mut u8 {
         POOL.with(|p| {
@@ -84,7 +102,7 @@ impl MiAlloc {
         })
     }
 
-    /// Put a block of (at least) `c` words on this thread's list; false
+    /// Put a block of list `c`'s size (at least) on that list; false
     /// when this thread keeps no lists.
     #[inline]
     fn push(c: usize, ptr: *mut u8) -> bool {
@@ -103,8 +121,10 @@ impl MiAlloc {
 
 // SAFETY: forwards to mimalloc, which satisfies the `GlobalAlloc` contract
 // for sizes and alignments as documented above; blocks on the free lists
-// are live mimalloc blocks of at least their class's size (mimalloc's
-// block sizes are whole words), handed out once each.
+// are live mimalloc blocks of their class's full size and alignment
+// (every block freed with a class's layout was allocated by `alloc` for
+// that class: `alloc_zeroed` and `realloc` go through it), handed out
+// once each.
 unsafe impl GlobalAlloc for MiAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -115,7 +135,10 @@ unsafe impl GlobalAlloc for MiAlloc {
             }
             // the class's full size, so that the block can serve any
             // request of its class once freed
-            return mi::mi_malloc_small(c * WORD) as *mut u8;
+            if c < CLASSES {
+                return mi::mi_malloc_small(c * WORD) as *mut u8;
+            }
+            return mi::mi_malloc_aligned((c - CLASSES) * WORD, ALIGN16) as *mut u8;
         }
         if layout.align() <= WORD {
             if layout.size() <= SMALL_MAX {
@@ -131,6 +154,15 @@ unsafe impl GlobalAlloc for MiAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if class(layout).is_some() {
+            // a block of the class's full size (see `realloc`)
+            let p = self.alloc(layout);
+            if !p.is_null() {
+                // SAFETY: the block is live and at least this long.
+                unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
+            }
+            return p;
+        }
         if layout.align() <= WORD {
             mi::mi_zalloc(layout.size()) as *mut u8
         } else {
@@ -161,6 +193,21 @@ unsafe impl GlobalAlloc for MiAlloc {
             if !q.is_null() {
                 // SAFETY: both blocks are live and at least this long.
                 unsafe { std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
+                self.dealloc(ptr, layout);
+            }
+            return q;
+        }
+        // SAFETY: as above.
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if class(new).is_some() {
+            // Shrinking into the lists' range: a block of the class's full
+            // size, as every block that is freed onto a list must be
+            // (mimalloc might keep or pick a block that is only as long
+            // as asked, or for 16-byte alignment not a multiple of 16).
+            let q = self.alloc(new);
+            if !q.is_null() {
+                // SAFETY: both blocks are live and at least this long.
+                unsafe { std::ptr::copy_nonoverlapping(ptr, q, new_size) };
                 self.dealloc(ptr, layout);
             }
             return q;
@@ -239,6 +286,45 @@ mod tests {
                     assert_eq!(*small.add(i), i as u8);
                 }
                 a.dealloc(small, layout(10));
+                // zeroed blocks come from the lists too, zeroed
+                let d = a.alloc(layout(40));
+                std::ptr::write_bytes(d, 0xff, 40);
+                a.dealloc(d, layout(40));
+                let z = a.alloc_zeroed(layout(33));
+                assert_eq!(z, d);
+                assert!((0..33).all(|i| *z.add(i) == 0));
+                a.dealloc(z, layout(33));
+                // shrinking a big 16-aligned block into the lists' range
+                // gives a block of the full class, 16-aligned
+                let l16 = |n| Layout::from_size_align(n, 16).expect("layout");
+                let big = a.alloc(l16(1000));
+                *big = 7;
+                let s16 = a.realloc(big, l16(1000), 20);
+                assert_eq!((*s16, s16 as usize % 16), (7, 0));
+                a.dealloc(s16, l16(20));
+                assert_eq!(a.alloc(l16(32)), s16);
+                a.dealloc(s16, l16(32));
+                // 16-byte-aligned requests: lists of their own, blocks
+                // always aligned; a word-aligned free block is not used
+                let l16 = |n| Layout::from_size_align(n, 16).expect("layout");
+                let w = a.alloc(layout(24));
+                a.dealloc(w, layout(24));
+                let mut got = Vec::new();
+                for n in [24, 20, 32, 17, 24] {
+                    let p = a.alloc(l16(n));
+                    assert_eq!(p as usize % 16, 0);
+                    assert_ne!(p, w);
+                    got.push((p, n));
+                }
+                let (p, n) = got[0];
+                a.dealloc(p, l16(n));
+                assert_eq!(a.alloc(l16(32)), p, "17..=32 bytes is one 16-aligned class");
+                for (p, n) in got.into_iter().skip(1) {
+                    a.dealloc(p, l16(n));
+                }
+                a.dealloc(p, l16(32));
+                assert_eq!(a.alloc(layout(24)), w);
+                a.dealloc(w, layout(24));
                 // over-aligned and big requests bypass the lists
                 let al = Layout::from_size_align(32, 64).expect("layout");
                 let o = a.alloc(al);

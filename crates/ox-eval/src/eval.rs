@@ -69,12 +69,64 @@ pub struct Eval {
     pub(crate) builtins_cell: Rc<std::cell::RefCell<Option<Value>>>,
     /// Scratch buffer for building dynamic attribute names.
     name_buf: String,
-    /// Names built by `"lit${toString i}"` (an integer): by the string
-    /// expression's address and the integer, so that a selection like
-    /// `s."a${toString i}"` in a loop finds its interned name with one
-    /// hash probe of two words instead of formatting and interning a
-    /// string each time.
-    int_names: rustc_hash::FxHashMap<(usize, i64), Sym>,
+    /// Names built by `"lit${toString i}"` for small non-negative
+    /// integers: per string expression (by address), a table indexed by
+    /// the integer, so that a selection like `s."a${toString i}"` in a
+    /// loop finds its interned name by an index (a sequential walk over
+    /// the table) instead of formatting and interning a string each time.
+    int_names: IntNames,
+}
+
+/// See `Eval::int_names`.
+#[derive(Default)]
+struct IntNames {
+    /// (string expression address, names by integer)
+    sites: Vec<(usize, Vec<Option<Sym>>)>,
+    /// The site used last (loops use one site again and again).
+    last: usize,
+}
+
+impl IntNames {
+    /// Integers below this get a slot (a table is at most 1 MiB).
+    const MAX: i64 = 1 << 16;
+    /// Sites beyond this many are not cached.
+    const SITES: usize = 256;
+
+    #[inline]
+    fn get(&mut self, site: usize, i: i64) -> Option<Sym> {
+        if !(0..Self::MAX).contains(&i) {
+            return None;
+        }
+        let t = match self.sites.get(self.last) {
+            Some((s, t)) if *s == site => t,
+            _ => {
+                let k = self.sites.iter().position(|(s, _)| *s == site)?;
+                self.last = k;
+                &self.sites[k].1
+            }
+        };
+        t.get(i as usize).copied().flatten()
+    }
+
+    fn insert(&mut self, site: usize, i: i64, name: Sym) {
+        if !(0..Self::MAX).contains(&i) {
+            return;
+        }
+        let k = match self.sites.iter().position(|(s, _)| *s == site) {
+            Some(k) => k,
+            None if self.sites.len() < Self::SITES => {
+                self.sites.push((site, Vec::new()));
+                self.sites.len() - 1
+            }
+            None => return,
+        };
+        let t = &mut self.sites[k].1;
+        if t.len() <= i as usize {
+            t.resize(i as usize + 1, None);
+        }
+        t[i as usize] = Some(name);
+        self.last = k;
+    }
 }
 
 pub(crate) fn span_or(s: Option<Span>, d: Span) -> Span {
@@ -348,6 +400,40 @@ impl Eval {
         r
     }
 
+    /// An operand that may be a selection (`acc + s.${k}`): evaluated by
+    /// `eval_select` without a level of `eval` of its own (its base and
+    /// attribute are evaluated through `eval`); anything else by `eval`.
+    #[inline(never)]
+    fn other_operand(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Select {
+                e: base,
+                path,
+                default,
+                span,
+            } => self.eval_select(base, path, default.as_deref(), *span, env),
+            _ => self.eval(e, env),
+        }
+    }
+
+    /// `eval`, with variables and constants read here: `eval`'s entry
+    /// (one big function, many registers saved) is paid only for other
+    /// expressions. For operands that are usually variables (a
+    /// selection's base, a called function, `toString`'s argument).
+    #[inline(always)]
+    fn quick(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
+        match e {
+            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
+                Value::Thunk(t) => match t.done_ref() {
+                    Some(v) => Ok(v.clone()),
+                    None => self.force_var(t, *span),
+                },
+                v => Ok(v.clone()),
+            },
+            _ => self.eval(e, env),
+        }
+    }
+
     /// `eval` for an operand: a variable or constant (most operands) is
     /// read here, without entering `eval` (whose entry is costly: it is
     /// one big function); anything else goes to `eval`.
@@ -449,34 +535,104 @@ impl Eval {
     /// lambda of `m (…)` is called as the body's application would call
     /// it (an evaluated plain lambda, given the computed integer).
     #[inline(never)]
-    fn arith_call(
+    fn arith_call<'a>(
         &mut self,
         def: &'static LambdaDef,
         ab: &'static compile::ArithBody,
-        frame: &Env,
+        var: &impl Fn(u32, u32) -> Option<&'a Value>,
         span: Span,
         start: Option<ArithState>,
     ) -> Option<Result<Value>> {
-        let var = |d: u32, i: u32| Some(frame.lookup_ref(d, i));
         let f = match ab.applied {
             // as the application would: a lambda that forces its
             // argument gets the value (`cheap`), any other a thunk
-            Some((d, i, _)) => match done_or(frame.lookup_ref(d, i)) {
-                Value::Lambda(c) if c.def.formals.is_none() && c.def.strict_arg => Some(c),
+            Some((d, i, _)) => match var(d, i).map(done_or) {
+                Some(Value::Lambda(c)) if c.def.formals.is_none() && c.def.strict_arg => Some(c),
                 _ => return None,
             },
             None => None,
         };
         let mut st = start.unwrap_or_default();
-        let Arith::Int(x) = run_arith(&ab.code, u32::MAX, &var, &mut st) else {
+        let Arith::Int(x) = run_arith(&ab.code, u32::MAX, var, &mut st) else {
             return None;
         };
         Some(match (f, ab.applied) {
-            (Some(c), Some((_, _, aspan))) => self
-                .call_lambda(c, Value::Int(x), Some(aspan))
-                .context(|| (calling(def), Some(span))),
+            (Some(c), Some((_, _, aspan))) => {
+                let arg = Value::Int(x);
+                // `m`'s own body computed in place when it can be, as
+                // `call_lambda` would (`x: bitAnd x 1048575`)
+                if cheap_shape(&c.def.body) {
+                    let var = |d: u32, i: u32| unbuilt_var(c, &[&arg], d, i);
+                    if let Some(v) = cheap_in(&c.def.body, &var) {
+                        return Some(Ok(v));
+                    }
+                }
+                self.call_lambda(c, arg, Some(aspan))
+                    .context(|| (calling(def), Some(span)))
+            }
             _ => Ok(Value::Int(x)),
         })
+    }
+
+    /// A call of a whole chain `a: b: …: body` (not a partial application)
+    /// whose body is arithmetic (`LambdaDef::arith`): the arguments are
+    /// bound in a vector on the stack, and a frame is built only if the
+    /// body has to be evaluated (its variables are not all evaluated
+    /// integers, or something overflows). Arguments are bound as
+    /// `eval_call` binds them.
+    #[inline(never)]
+    fn arith_chain_call(
+        &mut self,
+        c: &Closure,
+        def: &'static LambdaDef,
+        ab: &'static compile::ArithBody,
+        args: &'static [(Expr, Span)],
+        env: &Env,
+        span: Span,
+    ) -> Result<Value> {
+        let mut vals = PrimArgs::new();
+        let mut ast = Some(ArithState::default());
+        for (j, (a, _)) in args.iter().enumerate() {
+            let v = match def.first_forced {
+                Some((k, vspan)) if k as usize == j => self.eager_arg(def, a, env, vspan, span)?,
+                _ if ast.is_some() && !matches!(a, Expr::Var { .. } | Expr::Const(_)) => {
+                    let var = |d: u32, i: u32| -> Option<&Value> {
+                        if d == 0 {
+                            vals.get(i as usize)
+                        } else {
+                            Some(c.env.lookup_ref(d - 1, i))
+                        }
+                    };
+                    match ast
+                        .as_mut()
+                        .and_then(|st| arith_next(ab, j as u32, &var, st))
+                    {
+                        Some(next) => self.arith_arg(def, next, a, env, span)?,
+                        None => {
+                            ast = None;
+                            self.thunk(a, env)
+                        }
+                    }
+                }
+                _ => self.thunk(a, env),
+            };
+            vals.push(v);
+        }
+        let var = |d: u32, i: u32| -> Option<&Value> {
+            if d == 0 {
+                vals.get(i as usize)
+            } else {
+                Some(c.env.lookup_ref(d - 1, i))
+            }
+        };
+        if let Some(r) = self.arith_call(def, ab, &var, span, ast) {
+            return r;
+        }
+        let frame = Env::with_capacity(def.nslots as usize, Some(c.env.clone()));
+        for v in vals {
+            frame.push(v);
+        }
+        self.enter(def, frame, def, Some(span))
     }
 
     #[inline(never)]
@@ -893,7 +1049,7 @@ impl Eval {
                         // of it could not be seen by anyone else), and an
                         // integer is written straight into the buffer (no
                         // string value).
-                        Some((f, arg, aspan)) => match self.eval(arg, env)? {
+                        Some((f, arg, aspan)) => match self.quick(arg, env)? {
                             Value::Int(i) => {
                                 push_int(s, i);
                                 continue;
@@ -960,13 +1116,13 @@ impl Eval {
             _ => return None,
         };
         let (f, arg, aspan) = to_string_arg(x, env)?;
-        let v = match self.eval(arg, env) {
+        let v = match self.quick(arg, env) {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };
         if let Value::Int(i) = v {
-            let key = (parts.as_ptr() as usize, i);
-            if let Some(s) = self.int_names.get(&key) {
+            let site = parts.as_ptr() as usize;
+            if let Some(s) = self.int_names.get(site, i) {
                 return Some(Ok(s));
             }
             let mut buf = std::mem::take(&mut self.name_buf);
@@ -975,7 +1131,7 @@ impl Eval {
             push_int(&mut buf, i);
             let s = sym(&buf);
             self.name_buf = buf;
-            self.int_names.insert(key, s);
+            self.int_names.insert(site, i, s);
             return Some(Ok(s));
         }
         // not an integer: what `str_parts_into` does with the result
@@ -1014,6 +1170,7 @@ impl Eval {
         }
     }
 
+    #[inline(never)]
     fn eval_select(
         &mut self,
         e: &'static Expr,
@@ -1022,7 +1179,7 @@ impl Eval {
         span: Span,
         env: &Env,
     ) -> Result<Value> {
-        let mut v = self.eval(e, env)?;
+        let mut v = self.quick(e, env)?;
         for (i, k) in path.iter().enumerate() {
             let name = match self.attr_key(k, env, span)? {
                 Some(n) => n,
@@ -1037,7 +1194,15 @@ impl Eval {
                 Value::Attrs(a) => match a.get(name) {
                     Some(Value::Thunk(t)) => match t.done_ref() {
                         Some(x) => Ok(x.clone()),
-                        None => Err(t.clone()),
+                        None => match t.folded() {
+                            // a constant set literal's value: stored, no
+                            // evaluation (`g.x2.v` with `g.x2.v = 2;`)
+                            Some(x) => {
+                                t.replace(ThunkState::Done(x.clone()));
+                                Ok(x.clone())
+                            }
+                            None => Err(t.clone()),
+                        },
                     },
                     Some(x) => Ok(x.clone()),
                     None => {
@@ -1309,7 +1474,7 @@ impl Eval {
         args: &'static [(Expr, Span)],
         env: &Env,
     ) -> Result<Value> {
-        let mut fv = self.eval(f, env)?;
+        let mut fv = self.quick(f, env)?;
         let mut i = 0;
         while i < args.len() {
             let c = match &fv {
@@ -1360,6 +1525,17 @@ impl Eval {
             };
             let first: &'static LambdaDef = c.def;
             let take = ((first.nslots - first.pos) as usize).min(args.len() - i);
+            if first.pos == 0 && take == first.nslots as usize {
+                if let Some(last) = chain_last(first) {
+                    if let Some(ab) = &last.arith {
+                        let c = c.clone();
+                        let span = args[i + take - 1].1;
+                        fv = self.arith_chain_call(&c, last, ab, &args[i..i + take], env, span)?;
+                        i += take;
+                        continue;
+                    }
+                }
+            }
             // the last lambda bound by this call
             let mut def = first;
             for _ in 1..take {
@@ -1375,39 +1551,16 @@ impl Eval {
                 _ => None,
             };
             let frame = new_frame(c, first.pos as usize + take);
-            // how far the body's arithmetic got, on the arguments bound
-            // so far (see `arith_next`); `None` once it cannot help
-            let mut ast = def.arith.as_ref().map(|_| ArithState::default());
             for (j, (a, _)) in args[i..i + take].iter().enumerate() {
                 let v = match eager {
                     Some((k, vspan)) if k as usize == first.pos as usize + j => {
                         self.eager_arg(def, a, env, vspan, span)?
-                    }
-                    _ if ast.is_some()
-                        && def.is_last()
-                        && !matches!(a, Expr::Var { .. } | Expr::Const(_)) =>
-                    {
-                        match ast.as_mut().and_then(|st| arith_next(def, &frame, st)) {
-                            Some(next) => self.arith_arg(def, next, a, env, span)?,
-                            None => {
-                                ast = None;
-                                self.thunk(a, env)
-                            }
-                        }
                     }
                     _ => self.thunk(a, env),
                 };
                 frame.push(v);
             }
             i += take;
-            if def.is_last() {
-                if let Some(ab) = &def.arith {
-                    if let Some(r) = self.arith_call(def, ab, &frame, span, ast) {
-                        fv = r?;
-                        continue;
-                    }
-                }
-            }
             fv = self.enter(def, frame, def, Some(span))?;
         }
         Ok(fv)
@@ -1539,7 +1692,13 @@ impl Eval {
             return self.eval_logic(op, l, r, span, env);
         }
         let a = self.operand(l, env)?;
-        let b = self.operand(r, env)?;
+        // `acc + s.${k}`: the selection without a level of `eval` (tested
+        // here: one more arm in `operand` makes its match a jump table)
+        let b = if let Expr::Select { .. } = r {
+            self.other_operand(r, env)?
+        } else {
+            self.operand(r, env)?
+        };
         // integer fast path
         if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
             if let Some(v) = int_op(op, *x, *y) {
@@ -2272,6 +2431,20 @@ fn unbuilt_var<'a>(c: &'a Closure, args: &[&'a Value], d: u32, i: u32) -> &'a Va
     }
 }
 
+/// The last lambda of the chain starting at `first` (whose body the call
+/// of the whole chain runs).
+#[inline]
+fn chain_last(first: &'static LambdaDef) -> Option<&'static LambdaDef> {
+    let mut d = first;
+    while !d.is_last() {
+        let Expr::Lambda(next) = &d.body else {
+            return None;
+        };
+        d = next;
+    }
+    Some(d)
+}
+
 /// What `arith_next` found: the position of the variable the body forces
 /// next, and the lambda applied to the arithmetic (with the application's
 /// span), if the body has that form.
@@ -2281,26 +2454,22 @@ struct ArithNext {
     applied: Option<(&'static LambdaDef, Span)>,
 }
 
-/// Whether the body of `def` (with `arith`, the last lambda of its
-/// chain), run with `frame` — slots up to the one being bound filled —
-/// would force that next slot before anything else that could fail or be
-/// observed: the arithmetic before it is on evaluated integers and does
+/// Whether the arithmetic body `ab` of a chain's last lambda, with the
+/// chain's slots before `k` bound (read through `var`, as variables of
+/// the body's frame), would force slot `k` before anything else that
+/// could fail or be observed: the arithmetic before it is on evaluated integers and does
 /// not overflow, and the lambda it is applied to (if any) is an evaluated
 /// plain lambda that forces its argument first. Then evaluating the
 /// argument at the call is what the body would do first anyway.
 ///
 /// `st` is where the code stopped for the previous argument (its state
 /// then stays valid: the slots and evaluated values it read never change).
-fn arith_next(def: &'static LambdaDef, frame: &Env, st: &mut ArithState) -> Option<ArithNext> {
-    let ab = def.arith.as_deref()?;
-    let k = frame.slots().len() as u32;
-    let var = |d: u32, i: u32| -> Option<&Value> {
-        if d == 0 {
-            frame.slots().get(i as usize)
-        } else {
-            Some(frame.lookup_ref(d, i))
-        }
-    };
+fn arith_next<'a>(
+    ab: &'static compile::ArithBody,
+    k: u32,
+    var: &impl Fn(u32, u32) -> Option<&'a Value>,
+    st: &mut ArithState,
+) -> Option<ArithNext> {
     let applied = match ab.applied {
         Some((d, i, aspan)) => {
             let Value::Lambda(c) = done_or(var(d, i)?) else {
@@ -2317,7 +2486,7 @@ fn arith_next(def: &'static LambdaDef, frame: &Env, st: &mut ArithState) -> Opti
         }
         None => None,
     };
-    match run_arith(&ab.code, k, &var, st) {
+    match run_arith(&ab.code, k, var, st) {
         Arith::Reached(vspan) => Some(ArithNext { vspan, applied }),
         _ => None,
     }
@@ -2363,11 +2532,15 @@ fn run_arith<'a>(
             st[(n.wrapping_sub(1)) & M] = v;
         }};
     }
-    for (at, op) in code.iter().enumerate().skip(pc) {
+    let mut at = pc;
+    while at < code.len() {
+        // SAFETY: `at < code.len()`
+        let op = unsafe { code.get_unchecked(at) };
+        at += 1;
         match op {
             AOp::Var { depth, idx, span } => {
                 if *depth == 0 && *idx == k {
-                    *state = ArithState { pc: at, n, st };
+                    *state = ArithState { pc: at - 1, n, st };
                     return Arith::Reached(*span);
                 }
                 let Some(Value::Int(i)) = var(*depth, *idx).map(done_or) else {
@@ -2445,6 +2618,7 @@ fn done_or(v: &Value) -> &Value {
 /// `toString arg` with `toString` the primop, resolved at compile time or
 /// held by a variable: the primop's function, the argument and the
 /// application's span.
+#[inline(always)]
 fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, Span)> {
     let Expr::Apply { f, arg, span } = x else {
         return None;
@@ -2466,6 +2640,7 @@ fn to_string_arg(x: &'static Expr, env: &Env) -> Option<(PrimFn, &'static Expr, 
 }
 
 /// An integer in decimal, as `toString` writes it (two digits a step).
+#[inline(always)]
 fn push_int(s: &mut String, i: i64) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\

@@ -135,6 +135,36 @@ fn print_inner(v: &Value, out: &mut String, seen: &mut HashSet<usize>) {
     }
 }
 
+/// What the JSON printer carries down the value.
+struct JsonCx<'a> {
+    /// Copy paths to the store (`builtins.toJSON`) instead of printing them.
+    copy: bool,
+    span: crate::error::Span,
+    /// Force unevaluated parts (else they are an error).
+    force: bool,
+    /// The contexts of the strings printed.
+    ctx: std::collections::BTreeSet<String>,
+    /// Where the text goes in pieces (`write_json`); without one it is
+    /// all kept in the string.
+    sink: Option<&'a mut dyn FnMut(&str)>,
+}
+
+/// `write_json` hands the text on whenever this much has accumulated.
+const JSON_PIECE: usize = 64 * 1024;
+
+impl JsonCx<'_> {
+    /// Hand a full buffer to the sink, if there is one.
+    #[inline]
+    fn hand_on(&mut self, out: &mut String) {
+        if out.len() >= JSON_PIECE {
+            if let Some(f) = self.sink.as_mut() {
+                f(out);
+                out.clear();
+            }
+        }
+    }
+}
+
 /// JSON as `builtins.toJSON` renders it (forces as it goes).
 pub fn to_json(
     ev: &mut Eval,
@@ -154,9 +184,40 @@ pub fn to_json_ctx(
     span: crate::error::Span,
 ) -> Result<(String, std::collections::BTreeSet<String>)> {
     let mut out = String::new();
-    let mut ctx = std::collections::BTreeSet::new();
-    json_inner(ev, &v, &mut out, copy_to_store, span, true, &mut ctx)?;
-    Ok((out, ctx))
+    let mut cx = JsonCx {
+        copy: copy_to_store,
+        span,
+        force: true,
+        ctx: Default::default(),
+        sink: None,
+    };
+    json_inner(ev, &v, &mut out, &mut cx)?;
+    Ok((out, cx.ctx))
+}
+
+/// JSON of `v` (forced as it goes, paths printed, not copied), handed to
+/// `sink` in pieces of about 64 KiB instead of built as one string: a
+/// 1000-host fleet's configuration is 5 MB of JSON, whose growing buffer
+/// would be fresh memory for the kernel to clear page by page.
+pub fn write_json(
+    ev: &mut Eval,
+    v: Value,
+    span: crate::error::Span,
+    sink: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let mut out = String::with_capacity(JSON_PIECE + 1024);
+    let mut cx = JsonCx {
+        copy: false,
+        span,
+        force: true,
+        ctx: Default::default(),
+        sink: Some(sink),
+    };
+    json_inner(ev, &v, &mut out, &mut cx)?;
+    if let Some(f) = cx.sink {
+        f(&out);
+    }
+    Ok(())
 }
 
 /// JSON of an already evaluated value, without forcing anything: an
@@ -164,8 +225,14 @@ pub fn to_json_ctx(
 /// `--strict`).
 pub fn to_json_lazy(ev: &mut Eval, v: Value, span: crate::error::Span) -> Result<String> {
     let mut out = String::new();
-    let mut ctx = std::collections::BTreeSet::new();
-    json_inner(ev, &v, &mut out, false, span, false, &mut ctx)?;
+    let mut cx = JsonCx {
+        copy: false,
+        span,
+        force: false,
+        ctx: Default::default(),
+        sink: None,
+    };
+    json_inner(ev, &v, &mut out, &mut cx)?;
     Ok(out)
 }
 
@@ -288,15 +355,7 @@ fn special_attrs(a: &crate::value::Attrs) -> (bool, Option<&Value>) {
     (to_string, out_path)
 }
 
-fn json_inner(
-    ev: &mut Eval,
-    v: &Value,
-    out: &mut String,
-    copy: bool,
-    span: crate::error::Span,
-    force: bool,
-    ctx: &mut std::collections::BTreeSet<String>,
-) -> Result<()> {
+fn json_inner(ev: &mut Eval, v: &Value, out: &mut String, cx: &mut JsonCx) -> Result<()> {
     // Read an evaluated thunk through a borrow: no reference-count
     // traffic per printed value.
     let forced;
@@ -304,8 +363,8 @@ fn json_inner(
         Value::Thunk(t) => match t.done_ref() {
             Some(d) => d,
             None => {
-                if !force {
-                    return crate::error::type_err("cannot convert a thunk to JSON", span);
+                if !cx.force {
+                    return crate::error::type_err("cannot convert a thunk to JSON", cx.span);
                 }
                 forced = ev.force(v.clone())?;
                 &forced
@@ -321,38 +380,26 @@ fn json_inner(
         Value::Int(i) => push_int(*i, out),
         Value::Str(s) => {
             if let Some(c) = &s.ctx {
-                ctx.extend(c.iter().cloned());
+                cx.ctx.extend(c.iter().cloned());
             }
             json_escape(&s.s, out)
         }
-        _ => {
-            return stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-                json_compound(ev, v, out, copy, span, force, ctx)
-            })
-        }
+        _ => return stacker::maybe_grow(64 * 1024, 1024 * 1024, || json_compound(ev, v, out, cx)),
     }
     Ok(())
 }
 
 /// `json_inner` of a value that is not a null, Boolean, integer or string.
-fn json_compound(
-    ev: &mut Eval,
-    v: &Value,
-    out: &mut String,
-    copy: bool,
-    span: crate::error::Span,
-    force: bool,
-    ctx: &mut std::collections::BTreeSet<String>,
-) -> Result<()> {
+fn json_compound(ev: &mut Eval, v: &Value, out: &mut String, cx: &mut JsonCx) -> Result<()> {
     match v {
         Value::Null | Value::Bool(_) | Value::Int(_) | Value::Str(_) => {
             unreachable!("scalars are printed by json_inner")
         }
         Value::Float(f) => out.push_str(&format_float(*f)),
         Value::Path(p) => {
-            let s = if copy {
-                let sp = ev.copy_path_to_store(p, span)?;
-                ctx.insert(sp.clone());
+            let s = if cx.copy {
+                let sp = ev.copy_path_to_store(p, cx.span)?;
+                cx.ctx.insert(sp.clone());
                 sp
             } else {
                 p.to_string()
@@ -362,15 +409,15 @@ fn json_compound(
         Value::Attrs(a) => {
             let (to_string, out_path) = special_attrs(a);
             if to_string {
-                let s = ev.coerce_to_string(v.clone(), span, false, copy)?;
+                let s = ev.coerce_to_string(v.clone(), cx.span, false, cx.copy)?;
                 if let Some(c) = &s.ctx {
-                    ctx.extend(c.iter().cloned());
+                    cx.ctx.extend(c.iter().cloned());
                 }
                 json_escape(&s.s, out);
                 return Ok(());
             }
             if let Some(o) = out_path {
-                return json_inner(ev, o, out, copy, span, force, ctx);
+                return json_inner(ev, o, out, cx);
             }
             out.push('{');
             let mut first = true;
@@ -381,7 +428,8 @@ fn json_compound(
                 first = false;
                 json_escape(k, out);
                 out.push(':');
-                json_inner(ev, x, out, copy, span, force, ctx)?;
+                json_inner(ev, x, out, cx)?;
+                cx.hand_on(out);
             }
             out.push('}');
         }
@@ -391,12 +439,13 @@ fn json_compound(
                 if i > 0 {
                     out.push(',');
                 }
-                json_inner(ev, x, out, copy, span, force, ctx)?;
+                json_inner(ev, x, out, cx)?;
+                cx.hand_on(out);
             }
             out.push(']');
         }
         Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_) => {
-            return crate::error::type_err("cannot convert a function to JSON", span)
+            return crate::error::type_err("cannot convert a function to JSON", cx.span)
         }
         Value::Thunk(_) => unreachable!("forced above"),
     }
@@ -457,6 +506,34 @@ mod tests {
                 assert_eq!(out, reference(&plain[..len]));
             }
         }
+    }
+
+    /// `write_json` hands on pieces whose concatenation is `to_json`'s
+    /// text, several of them for a big value.
+    #[test]
+    fn write_json_pieces_make_the_whole() {
+        let mut ev = crate::Eval::new(crate::Settings::default());
+        let v = ev
+            .eval_string(
+                r#"builtins.genList (i: { n = i; s = "x\"${toString i}"; l = [ null true 1.5 ]; }) 5000"#,
+                "<test>",
+                "/",
+            )
+            .expect("evaluates");
+        let span = crate::error::Span {
+            file: crate::error::FileId(u32::MAX),
+            start: 0,
+            end: 0,
+        };
+        let mut pieces: Vec<String> = Vec::new();
+        super::write_json(&mut ev, v.clone(), span, &mut |p: &str| {
+            pieces.push(p.to_string())
+        })
+        .expect("prints");
+        let whole = super::to_json(&mut ev, v, false, span).expect("prints");
+        assert!(whole.len() > 3 * super::JSON_PIECE, "{}", whole.len());
+        assert!(pieces.len() >= 3, "{} pieces", pieces.len());
+        assert_eq!(pieces.concat(), whole);
     }
 
     #[test]

@@ -358,19 +358,19 @@ impl Attrs {
     }
     /// Build from unsorted entries; later duplicates win.
     pub fn from_unsorted(mut entries: Vec<(Sym, Value)>) -> Attrs {
+        // stable: duplicates stay in their order, so the last one wins
         entries.sort_by(|a, b| cmp_name(a.0, b.0));
-        // keep the last of duplicates
-        let mut out: Vec<(Sym, Value)> = Vec::with_capacity(entries.len());
-        for e in entries {
-            if let Some(last) = out.last_mut() {
-                if last.0 == e.0 {
-                    *last = e;
-                    continue;
-                }
+        // Keep the last of duplicates in place (no second vector): `w` is
+        // the last entry kept so far.
+        let mut w = 0;
+        for r in 1..entries.len() {
+            if entries[r].0 != entries[w].0 {
+                w += 1;
             }
-            out.push(e);
+            entries.swap(w, r);
         }
-        Attrs::from_sorted(out)
+        entries.truncate(w + 1);
+        Attrs::from_sorted(entries)
     }
     /// Build from entries known to be sorted and unique.
     pub fn from_sorted(entries: Vec<(Sym, Value)>) -> Attrs {
@@ -1009,9 +1009,32 @@ impl Thunk {
     }
     #[inline(never)]
     fn free(&mut self) {
+        let p = self.0.as_ptr();
         // SAFETY: the last handle is going away; the box was made by
-        // `Box::new` in `alloc`.
-        let b = unsafe { Box::from_raw(self.0.as_ptr()) };
+        // `Box::new` in `alloc`. A scalar result owns nothing: the box is
+        // freed without dropping its state (most thunks freed end so:
+        // a `rec` set's integers, a `genList` element).
+        unsafe {
+            let shallow = match &*(*p).state.get() {
+                ThunkState::Done(
+                    Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_),
+                ) => {
+                    std::alloc::dealloc(p as *mut u8, std::alloc::Layout::new::<ThunkBox>());
+                    return;
+                }
+                // dropping these frees no further values (a string), or
+                // only releases a count (a set someone else holds, such
+                // as a constant set literal's shared value): no deep drop
+                ThunkState::Done(Value::Str(_) | Value::Path(_)) => true,
+                ThunkState::Done(Value::Attrs(a)) => Rc::strong_count(a) > 1,
+                _ => false,
+            };
+            if shallow {
+                drop(Box::from_raw(p));
+                return;
+            }
+        }
+        let b = unsafe { Box::from_raw(p) };
         deep_drop(move || drop(b))
     }
     pub fn new(e: &'static Expr, env: Env) -> Thunk {
@@ -1057,6 +1080,16 @@ impl Thunk {
             _ => None,
         }
     }
+    /// The value of a pending thunk of a constant (`Expr::Folded`, not
+    /// itself a thunk): forcing it is storing that value.
+    #[inline]
+    pub(crate) fn folded(&self) -> Option<&'static Value> {
+        // SAFETY: as `done_ref`; the expression is static.
+        match unsafe { &*self.header().state.get() } {
+            ThunkState::Pending(Expr::Folded(v, _), _) if !matches!(v, Value::Thunk(_)) => Some(v),
+            _ => None,
+        }
+    }
     pub fn is_done(&self) -> bool {
         self.done_ref().is_some()
     }
@@ -1095,6 +1128,28 @@ mod tests {
         match v {
             Value::Int(i) => *i,
             _ => panic!("not an int"),
+        }
+    }
+
+    /// `from_unsorted` sorts by name and keeps the last of duplicates,
+    /// wherever they are; an empty or one-entry list stays as it is.
+    #[test]
+    fn from_unsorted_sorts_and_keeps_the_last_duplicate() {
+        let names = ["b", "a", "c", "a", "b", "b", "d", "a", "e"];
+        for n in 0..=names.len() {
+            let entries: Vec<(Sym, Value)> = names[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (sym(k), Value::Int(i as i64)))
+                .collect();
+            let mut want: BTreeMap<&str, i64> = BTreeMap::new();
+            for (i, k) in names[..n].iter().enumerate() {
+                want.insert(k, i as i64);
+            }
+            let a = Attrs::from_unsorted(entries);
+            let got: Vec<(&str, i64)> = a.entries().iter().map(|(k, v)| (*k, int(v))).collect();
+            let want: Vec<(&str, i64)> = want.into_iter().collect();
+            assert_eq!(got, want, "first {n} names");
         }
     }
 
