@@ -1571,6 +1571,13 @@ enum Kind {
 
 impl DeclIndex {
     fn find(&self, name: &str) -> Option<usize> {
+        if self.names.len() <= 8 {
+            // (names are interned: mostly equal by address, so a short
+            // scan of addresses first)
+            if let Some(i) = self.names.iter().position(|n| std::ptr::eq(*n, name)) {
+                return Some(i);
+            }
+        }
         let (mut lo, mut hi) = (0, self.names.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
