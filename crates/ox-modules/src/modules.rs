@@ -2810,6 +2810,32 @@ fn discharge_defs(ev: &mut Eval, first: Option<&RawDef>, rest: &[RawDef]) -> Res
             // (anything else: the general way; what was forced is memoised)
         }
     }
+    // Also the rule: an option's default (an `mkOptionDefault`) and one
+    // definition without properties around it that gives one value of a
+    // better priority: the default is never expanded, that value is left
+    // (what the general way below gives, without its bookkeeping).
+    if let (Some(dflt), [d]) = (first, rest) {
+        if d.wraps.is_empty() && matches!(dflt.wraps.as_slice(), [Wrap::Override(_)]) {
+            let dp = match dflt.wraps.first() {
+                Some(Wrap::Override(p)) => int_of(ev, p)?,
+                _ => 100,
+            };
+            let mut local: Slots = SmallVec::new();
+            discharge(ev, d, d.value.clone(), 100, None, &mut local)?;
+            if let [Slot::Item(_, p, _)] = local.as_slice() {
+                if *p < dp {
+                    if let Some(Slot::Item(d, p, o)) = local.pop() {
+                        return Ok(Merged {
+                            defs: smallvec![d],
+                            order: smallvec![o],
+                            highest: p,
+                        });
+                    }
+                }
+            }
+            // (anything else: the general way; what was forced is memoised)
+        }
+    }
     // Slots keyed by their position in definition order (a pending slot's
     // results get its key plus their own index), so expanding them late
     // keeps the order of definitions.
