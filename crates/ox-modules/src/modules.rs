@@ -510,22 +510,7 @@ impl Sys {
     /// `type` (= `submoduleWith { modules; specialArgs; class; }`),
     /// built when used, from data only (no reference to the `Sys`).
     fn module_type_lazy(&self) -> Value {
-        let modules = self
-            .orig
-            .get("modules")
-            .cloned()
-            .unwrap_or(Value::list(vec![]));
-        let special = Value::Attrs(self.special.clone());
-        let class = self.class.clone().map(s).unwrap_or(Value::Null);
-        lazy(move |_| {
-            Ok(types::submodule_with(
-                modules.clone(),
-                special.clone(),
-                class.clone(),
-                false,
-                None,
-            ))
-        })
+        module_type_of(&self.orig, &self.special, &self.class)
     }
 
     /// `config` (with `_module`), memoised weakly: the set holds thunks
@@ -1389,8 +1374,10 @@ impl Sys {
         // submodule's `name` is found without them, `module_arg_fast`);
         // from data only, no reference to the `Sys`.
         let (lib, orig, special) = (self.lib.clone(), self.orig.clone(), self.special.clone());
-        let module_type = self.module_type_lazy();
+        let (special2, class) = (self.special.clone(), self.class.clone());
         let args = lazy(move |_| {
+            // (built here: most evaluations never read it)
+            let module_type = module_type_of(&orig, &special2, &class);
             let extend = papp(
                 "extendModules",
                 3,
@@ -1399,7 +1386,7 @@ impl Sys {
             );
             Ok(attrs(vec![
                 ("extendModules", extend),
-                ("moduleType", module_type.clone()),
+                ("moduleType", module_type),
             ]))
         });
         let special_args = lazy(move |_| {
@@ -1454,6 +1441,24 @@ impl Sys {
         *self.root.borrow_mut() = Rc::downgrade(&n);
         Ok(n)
     }
+}
+
+/// `type` of an evaluation (= `submoduleWith { modules; specialArgs;
+/// class; }`), built when used, from data only (no reference to the
+/// `Sys`).
+fn module_type_of(orig: &Attrs, special: &Rc<Attrs>, class: &Option<String>) -> Value {
+    let modules = orig.get("modules").cloned().unwrap_or(Value::list(vec![]));
+    let special = Value::Attrs(special.clone());
+    let class = class.clone().map(s).unwrap_or(Value::Null);
+    lazy(move |_| {
+        Ok(types::submodule_with(
+            modules.clone(),
+            special.clone(),
+            class.clone(),
+            false,
+            None,
+        ))
+    })
 }
 
 fn prim_extend(ev: &mut Eval, a: &[Value], _span: Span) -> Result<Value> {
@@ -1566,6 +1571,13 @@ enum Kind {
 
 impl DeclIndex {
     fn find(&self, name: &str) -> Option<usize> {
+        if self.names.len() <= 8 {
+            // (names are interned: mostly equal by address, so a short
+            // scan of addresses first)
+            if let Some(i) = self.names.iter().position(|n| std::ptr::eq(*n, name)) {
+                return Some(i);
+            }
+        }
         let (mut lo, mut hi) = (0, self.names.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -2184,14 +2196,12 @@ pub struct OptDecl {
     /// Its `default`, `apply` and `readOnly` (read once: lookups showed
     /// in profiles).
     default: Option<Value>,
-    /// Where `default` is written.
-    default_pos: Option<Span>,
+    /// `default` as an `mkOptionDefault` definition.
+    default_def: Option<RawDef>,
     apply: Option<Value>,
     read_only: Option<Value>,
     /// Shared with the declaring modules.
     decl_files: SmallVec<[Rc<str>; 1]>,
-    /// The first of `decl_files` (the file of the `default` definition).
-    first_file: Rc<str>,
     decl_pos: SmallVec<[Option<Span>; 1]>,
     ty: Value,
     /// `ty`'s `check` and forced `merge`, once known.
@@ -2389,17 +2399,20 @@ impl OptDecl {
                 _ => {}
             }
         }
-        let default_pos = match (&default, &decl_attrs) {
-            (Some(_), Some(a)) => a.position("default"),
-            _ => None,
-        };
+        let first_file = files.first().cloned().unwrap_or_else(|| "".into());
+        // The `default` as an `mkOptionDefault` definition.
+        let default_def = default.as_ref().map(|v| RawDef {
+            file: first_file.clone(),
+            pos: decl_attrs.as_ref().and_then(|a| a.position("default")),
+            value: v.clone(),
+            wraps: DEFAULT_WRAPS.with(|w| w.clone()),
+        });
         Ok(Rc::new(OptDecl {
             decl,
             default,
-            default_pos,
+            default_def,
             apply,
             read_only,
-            first_file: files.first().cloned().unwrap_or_else(|| "".into()),
             decl_files: files,
             decl_pos: poss,
             ty,
@@ -2438,40 +2451,17 @@ impl Opt {
 
     fn all_raw(&self) -> Vec<RawDef> {
         let mut v = Vec::with_capacity(self.raw.len() + 1);
-        if self.d.default.is_some() {
-            v.push(self.default_def());
-        }
+        v.extend(self.d.default_def.iter().cloned());
         v.extend(self.raw.iter().cloned());
         v
-    }
-
-    /// The `default` as an `mkOptionDefault` definition (there is one).
-    fn default_def(&self) -> RawDef {
-        RawDef {
-            file: self.d.first_file.clone(),
-            pos: self.d.default_pos,
-            value: self.d.default.clone().unwrap_or(Value::Null),
-            wraps: DEFAULT_WRAPS.with(|w| w.clone()),
-        }
     }
 
     fn merged(&self, ev: &mut Eval) -> Result<&Merged> {
         if let Some(m) = self.merged.get() {
             return Ok(m);
         }
-        let has_default = self.d.default.is_some();
-        let m = if self.raw.len() + usize::from(has_default) == 1 {
-            // one definition (often the default alone): no list of them
-            let d = match self.raw.first() {
-                Some(d) => d.clone(),
-                None => self.default_def(),
-            };
-            discharge_all(ev, std::slice::from_ref(&d))?
-        } else {
-            // (the default first, without a list of them all)
-            let first = self.d.default.as_ref().map(|_| self.default_def());
-            discharge_defs(ev, first.as_ref(), &self.raw)?
-        };
+        // (the default first, without a list of them all)
+        let m = discharge_defs(ev, self.d.default_def.as_ref(), &self.raw)?;
         // (kept inline; a definition that read this option's metadata
         // while it was computed may have stored it first: the same)
         Ok(self.merged.get_or_init(|| m))
@@ -2815,6 +2805,32 @@ fn discharge_defs(ev: &mut Eval, first: Option<&RawDef>, rest: &[RawDef]) -> Res
                         order: smallvec![o],
                         highest: p,
                     });
+                }
+            }
+            // (anything else: the general way; what was forced is memoised)
+        }
+    }
+    // Also the rule: an option's default (an `mkOptionDefault`) and one
+    // definition without properties around it that gives one value of a
+    // better priority: the default is never expanded, that value is left
+    // (what the general way below gives, without its bookkeeping).
+    if let (Some(dflt), [d]) = (first, rest) {
+        if d.wraps.is_empty() && matches!(dflt.wraps.as_slice(), [Wrap::Override(_)]) {
+            let dp = match dflt.wraps.first() {
+                Some(Wrap::Override(p)) => int_of(ev, p)?,
+                _ => 100,
+            };
+            let mut local: Slots = SmallVec::new();
+            discharge(ev, d, d.value.clone(), 100, None, &mut local)?;
+            if let [Slot::Item(_, p, _)] = local.as_slice() {
+                if *p < dp {
+                    if let Some(Slot::Item(d, p, o)) = local.pop() {
+                        return Ok(Merged {
+                            defs: smallvec![d],
+                            order: smallvec![o],
+                            highest: p,
+                        });
+                    }
                 }
             }
             // (anything else: the general way; what was forced is memoised)
