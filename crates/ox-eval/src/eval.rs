@@ -424,6 +424,19 @@ impl Eval {
         }
     }
 
+    /// A variable's value, forced: the shared arm of `quick` and
+    /// `operand`.
+    #[inline(always)]
+    fn var_value(&mut self, env: &Env, depth: u32, idx: u32, span: Span) -> Result<Value> {
+        match env.lookup_ref(depth, idx) {
+            Value::Thunk(t) => match t.done_ref() {
+                Some(v) => Ok(v.clone()),
+                None => self.force_var(t, span),
+            },
+            v => Ok(v.clone()),
+        }
+    }
+
     /// `eval`, with variables and constants read here: `eval`'s entry
     /// (one big function, many registers saved) is paid only for other
     /// expressions. For operands that are usually variables (a
@@ -431,13 +444,7 @@ impl Eval {
     #[inline(always)]
     fn quick(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
         match e {
-            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
-                Value::Thunk(t) => match t.done_ref() {
-                    Some(v) => Ok(v.clone()),
-                    None => self.force_var(t, *span),
-                },
-                v => Ok(v.clone()),
-            },
+            Expr::Var { depth, idx, span } => self.var_value(env, *depth, *idx, *span),
             _ => self.eval(e, env),
         }
     }
@@ -448,13 +455,7 @@ impl Eval {
     #[inline(always)]
     fn operand(&mut self, e: &'static Expr, env: &Env) -> Result<Value> {
         match e {
-            Expr::Var { depth, idx, span } => match env.lookup_ref(*depth, *idx) {
-                Value::Thunk(t) => match t.done_ref() {
-                    Some(v) => Ok(v.clone()),
-                    None => self.force_var(t, *span),
-                },
-                v => Ok(v.clone()),
-            },
+            Expr::Var { depth, idx, span } => self.var_value(env, *depth, *idx, *span),
             Expr::Const(v) if !matches!(v, Value::Thunk(_)) => Ok(v.clone()),
             // `b * 3` in `a + b * 3`: computed here when it can be
             Expr::BinOp { int: true, .. } => match cheap(e, env) {
