@@ -237,6 +237,11 @@ pub struct LambdaDef {
     pub first_forced: Option<(u32, Span)>,
     /// The body as integer arithmetic (see `ArithBody`), when it is.
     pub arith: Option<Box<ArithBody>>,
+    /// The body is an integer operator whose operands are integer
+    /// operators, `if`s, variables and integer constants
+    /// (`acc + (if bitAnd x 1 == 0 then x else 0 - x)`): a call with
+    /// evaluated integer arguments computes it in place (`fast_val`).
+    pub int_body: bool,
 }
 
 /// A lambda body that is integer arithmetic on variables and integer
@@ -1387,6 +1392,7 @@ impl<'g> Compiler<'g> {
             strict_arg: forces(&body, 0, pos),
             first_forced: first_forced(&body, 0),
             arith: arith_body(&body),
+            int_body: int_body(&body),
             body,
             span,
             nslots: 1,
@@ -1483,6 +1489,7 @@ impl<'g> Compiler<'g> {
             strict_arg: false,
             first_forced: None,
             arith: None,
+            int_body: false,
             pos: 0,
         })
     }
@@ -1577,6 +1584,48 @@ fn first_forced(e: &Expr, depth: u32) -> Option<(u32, Span)> {
 }
 
 /// See `LambdaDef::arith`.
+/// Whether `e` is an `int_body`: the top is an operator that forces its
+/// operands (so an `if` below it returns nothing unforced).
+fn int_body(e: &Expr) -> bool {
+    match e {
+        Expr::BinOp { op, l, r, .. } => int_binop(*op) && int_operand(l) && int_operand(r),
+        Expr::PrimCall {
+            args,
+            int_op: Some(_),
+            ..
+        } => args.len() == 2 && args.iter().all(int_operand),
+        _ => false,
+    }
+}
+
+/// The operators `fast_val` computes: both operands always evaluated,
+/// left first (no `&&`/`||`, which may skip the right one).
+pub(crate) fn int_binop(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Add
+            | BinOp::Sub
+            | BinOp::Mul
+            | BinOp::Div
+            | BinOp::Less
+            | BinOp::LessEq
+            | BinOp::More
+            | BinOp::MoreEq
+            | BinOp::Eq
+            | BinOp::NotEq
+    )
+}
+
+fn int_operand(e: &Expr) -> bool {
+    match e {
+        Expr::Var { .. } | Expr::Const(Value::Int(_)) => true,
+        Expr::If {
+            cond, then, else_, ..
+        } => int_operand(cond) && int_operand(then) && int_operand(else_),
+        _ => int_body(e),
+    }
+}
+
 fn arith_body(e: &Expr) -> Option<Box<ArithBody>> {
     let (tree, applied) = match e {
         Expr::Apply { f, arg, span } => match &**f {

@@ -1402,6 +1402,14 @@ impl Eval {
             (None, Expr::Lambda(inner)) if inner.pos > 0 && inner.is_last() => inner,
             _ => return self.call2(f.clone(), a, b, span),
         };
+        if inner.int_body {
+            // computed in place when every variable it reaches is an
+            // integer; otherwise the frame below (see `fast_val`)
+            let var = |d: u32, i: u32| unbuilt_var(c, &[&a, &b], d, i);
+            if let Some(v) = fast_val(&inner.body, &var) {
+                return Ok(v);
+            }
+        }
         if cheap_shape(&inner.body) {
             return self.call2(f.clone(), a, b, span);
         }
@@ -2350,6 +2358,103 @@ fn cheap_in<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value>
     let x = ready_int(l, var)?;
     let y = ready_int(r, var)?;
     int_op(*op, x, y)
+}
+
+/// The value of an `int_body` (or an operand of one) when every variable
+/// it reaches is an integer (or a boolean for an `if`'s condition), with
+/// no overflow or division by zero; `None` sends the caller to the
+/// general path. It evaluates in the evaluator's order and its only
+/// effect is forcing `genList (i: i)` elements (`Thunk::int_now`), each
+/// at the point where the general path would force it first: so after a
+/// `None`, running the body from the start forces nothing earlier than
+/// it would have, and reports any error exactly as before.
+fn fast_val<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<Value> {
+    match e {
+        Expr::BinOp { op, .. } if is_cmp(*op) => fast_bool(e, var).map(Value::Bool),
+        _ => fast_int(e, var).map(Value::Int),
+    }
+}
+
+#[inline(always)]
+fn is_cmp(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq | BinOp::Eq | BinOp::NotEq
+    )
+}
+
+/// `fast_val` of an operand that must be an integer.
+fn fast_int<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<i64> {
+    match e {
+        Expr::Var { depth, idx, .. } => match var(*depth, *idx) {
+            Value::Int(i) => Some(*i),
+            Value::Thunk(t) => t.int_now(),
+            _ => None,
+        },
+        Expr::Const(Value::Int(i)) => Some(*i),
+        Expr::BinOp { op, l, r, .. } => {
+            let x = fast_int(l, var)?;
+            let y = fast_int(r, var)?;
+            match op {
+                BinOp::Add => x.checked_add(y),
+                BinOp::Sub => x.checked_sub(y),
+                BinOp::Mul => x.checked_mul(y),
+                BinOp::Div => x.checked_div(y),
+                _ => None,
+            }
+        }
+        Expr::PrimCall {
+            args,
+            int_op: Some(f),
+            ..
+        } if args.len() == 2 => {
+            let x = fast_int(&args[0], var)?;
+            let y = fast_int(&args[1], var)?;
+            Some(f(x, y))
+        }
+        Expr::If {
+            cond, then, else_, ..
+        } => {
+            if fast_bool(cond, var)? {
+                fast_int(then, var)
+            } else {
+                fast_int(else_, var)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `fast_val` of an operand that must be a boolean (an `if`'s condition).
+fn fast_bool<'a>(e: &Expr, var: &impl Fn(u32, u32) -> &'a Value) -> Option<bool> {
+    match e {
+        Expr::Var { depth, idx, .. } => match done_or(var(*depth, *idx)) {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        },
+        Expr::BinOp { op, l, r, .. } if is_cmp(*op) => {
+            let x = fast_int(l, var)?;
+            let y = fast_int(r, var)?;
+            Some(match op {
+                BinOp::Less => x < y,
+                BinOp::LessEq => x <= y,
+                BinOp::More => x > y,
+                BinOp::MoreEq => x >= y,
+                BinOp::Eq => x == y,
+                _ => x != y,
+            })
+        }
+        Expr::If {
+            cond, then, else_, ..
+        } => {
+            if fast_bool(cond, var)? {
+                fast_bool(then, var)
+            } else {
+                fast_bool(else_, var)
+            }
+        }
+        _ => None,
+    }
 }
 
 /// An arithmetic or comparison operator on two integers, when it cannot

@@ -1090,6 +1090,30 @@ impl Thunk {
             _ => None,
         }
     }
+    /// The integer of a thunk that is evaluated, or whose forcing cannot
+    /// fail and does nothing but give an integer back: an element of
+    /// `genList (i: i) n` (the identity applied to an integer), which is
+    /// then stored as evaluated, exactly as forcing it would.
+    #[inline]
+    pub(crate) fn int_now(&self) -> Option<i64> {
+        // SAFETY: as `done_ref`; the `Apply` state is read, then replaced
+        // only after the reads are done.
+        let i = match unsafe { &*self.header().state.get() } {
+            ThunkState::Done(Value::Int(i)) => return Some(*i),
+            ThunkState::Apply(f, Value::Int(i)) => match f.done_ref() {
+                Some(Value::Lambda(c))
+                    if c.def.formals.is_none()
+                        && matches!(c.def.body, Expr::Var { depth: 0, idx, .. } if idx == c.def.pos) =>
+                {
+                    *i
+                }
+                _ => return None,
+            },
+            _ => return None,
+        };
+        drop(self.replace(ThunkState::Done(Value::Int(i))));
+        Some(i)
+    }
     pub fn is_done(&self) -> bool {
         self.done_ref().is_some()
     }
