@@ -294,6 +294,12 @@ pub enum AOp {
 pub const ARITH_STACK: usize = 8;
 
 impl LambdaDef {
+    /// `x: x` (or the last lambda of a chain returning its own argument).
+    #[inline]
+    pub fn is_identity(&self) -> bool {
+        self.formals.is_none()
+            && matches!(self.body, Expr::Var { depth: 0, idx, .. } if idx == self.pos)
+    }
     /// The number of plain lambdas in the curried chain starting here.
     fn chain_len(&self) -> u32 {
         let mut n = 1;

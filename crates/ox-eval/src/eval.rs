@@ -241,13 +241,10 @@ impl Eval {
             ThunkState::Pending(e, env) => self.eval(e, env),
             // a lambda (or a thunk of one: `genList (i: …) n`) is called
             // through a reference
+            ThunkState::Int(i) => Ok(Value::Int(*i)),
             ThunkState::Apply(f, a) => match f.done_ref() {
-                // `genList (i: i) n`: the identity gives its argument back
-                Some(Value::Lambda(c))
-                    if c.def.formals.is_none()
-                        && matches!(c.def.body, Expr::Var { depth: 0, idx, .. } if idx == c.def.pos)
-                        && !matches!(a, Value::Thunk(_)) =>
-                {
+                // `map (x: x) l`: the identity gives its argument back
+                Some(Value::Lambda(c)) if c.def.is_identity() && !matches!(a, Value::Thunk(_)) => {
                     Ok(a.clone())
                 }
                 Some(Value::Lambda(c)) => self.call_lambda(c, a.clone(), None),

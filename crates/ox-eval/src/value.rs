@@ -984,6 +984,9 @@ pub enum ThunkState {
     /// function is a thunk (one per `map`/`genList` call, shared by the
     /// elements) so that the state stays 24 bytes.
     Apply(Thunk, Value),
+    /// The identity applied to an integer: an element of `genList (i: i)
+    /// n` (no reference to the function to count, nothing to call).
+    Int(i64),
     /// A native computation (used by builtins that produce lazy results).
     Native(Rc<NativeFn>),
     /// Recomputed on every force and never memoised (`Thunk::volatile`).
@@ -1018,7 +1021,8 @@ impl Thunk {
             let shallow = match &*(*p).state.get() {
                 ThunkState::Done(
                     Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_),
-                ) => {
+                )
+                | ThunkState::Int(_) => {
                     std::alloc::dealloc(p as *mut u8, std::alloc::Layout::new::<ThunkBox>());
                     return;
                 }
@@ -1096,23 +1100,39 @@ impl Thunk {
     /// then stored as evaluated, exactly as forcing it would.
     #[inline]
     pub(crate) fn int_now(&self) -> Option<i64> {
-        // SAFETY: as `done_ref`; the `Apply` state is read, then replaced
-        // only after the reads are done.
-        let i = match unsafe { &*self.header().state.get() } {
-            ThunkState::Done(Value::Int(i)) => return Some(*i),
-            ThunkState::Apply(f, Value::Int(i)) => match f.done_ref() {
-                Some(Value::Lambda(c))
-                    if c.def.formals.is_none()
-                        && matches!(c.def.body, Expr::Var { depth: 0, idx, .. } if idx == c.def.pos) =>
-                {
-                    *i
+        // SAFETY: as `done_ref`; an `Int` state owns nothing, so it is
+        // overwritten without a drop.
+        unsafe {
+            let p = self.header().state.get();
+            match &*p {
+                ThunkState::Done(Value::Int(i)) => Some(*i),
+                ThunkState::Int(i) => {
+                    let i = *i;
+                    std::ptr::write(p, ThunkState::Done(Value::Int(i)));
+                    Some(i)
                 }
-                _ => return None,
-            },
-            _ => return None,
-        };
-        drop(self.replace(ThunkState::Done(Value::Int(i))));
-        Some(i)
+                _ => None,
+            }
+        }
+    }
+    /// Whether this is the identity (`i: i`), evaluated or a pending
+    /// lambda expression (whose forcing only makes the closure).
+    pub(crate) fn is_identity(&self) -> bool {
+        // SAFETY: as `done_ref`; nothing is replaced while it is read.
+        match unsafe { &*self.header().state.get() } {
+            ThunkState::Done(Value::Lambda(c)) => c.def.is_identity(),
+            ThunkState::Pending(Expr::Lambda(d), _) => d.is_identity(),
+            _ => false,
+        }
+    }
+    /// `f i` for `genList`, lazily: an `Int` state when `f` is the
+    /// evaluated identity (`i: i`).
+    pub(crate) fn apply_int(f: &Thunk, identity: bool, i: i64) -> Value {
+        Value::Thunk(Thunk::alloc(if identity {
+            ThunkState::Int(i)
+        } else {
+            ThunkState::Apply(f.clone(), Value::Int(i))
+        }))
     }
     pub fn is_done(&self) -> bool {
         self.done_ref().is_some()

@@ -226,9 +226,16 @@ fn gen_list(ev: &mut Eval, a: &[Value], span: Span) -> Result<Value> {
     if n == 0 {
         return Ok(Value::list(Vec::new()));
     }
+    // `genList (i: i) n` (an evaluated identity): elements that hold
+    // only their integer, still unevaluated (printed `<CODE>`)
+    let identity = match &a[0] {
+        Value::Lambda(c) => c.def.is_identity(),
+        Value::Thunk(t) => t.is_identity(),
+        _ => false,
+    };
     let f = Thunk::of(a[0].clone());
     Ok(Value::list(
-        (0..n).map(|i| Thunk::apply(&f, Value::Int(i))).collect(),
+        (0..n).map(|i| Thunk::apply_int(&f, identity, i)).collect(),
     ))
 }
 
