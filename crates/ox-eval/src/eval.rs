@@ -241,7 +241,6 @@ impl Eval {
             ThunkState::Pending(e, env) => self.eval(e, env),
             // a lambda (or a thunk of one: `genList (i: …) n`) is called
             // through a reference
-            ThunkState::Int(i) => Ok(Value::Int(*i)),
             ThunkState::Apply(f, a) => match f.done_ref() {
                 // `map (x: x) l`: the identity gives its argument back
                 Some(Value::Lambda(c)) if c.def.is_identity() && !matches!(a, Value::Thunk(_)) => {
@@ -251,6 +250,8 @@ impl Eval {
                 _ => self.call(Value::Thunk(f.clone()), a.clone(), None),
             },
             ThunkState::Native(f) => f(self),
+            // an unforced `genList (i: i)` element (`int_now` is the usual way)
+            ThunkState::Int(i) => Ok(Value::Int(*i)),
             ThunkState::Blackhole => Err(EvalError::new(
                 ErrorKind::InfiniteRecursion,
                 "infinite recursion encountered",

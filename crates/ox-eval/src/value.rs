@@ -1021,8 +1021,7 @@ impl Thunk {
             let shallow = match &*(*p).state.get() {
                 ThunkState::Done(
                     Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_),
-                )
-                | ThunkState::Int(_) => {
+                ) => {
                     std::alloc::dealloc(p as *mut u8, std::alloc::Layout::new::<ThunkBox>());
                     return;
                 }
