@@ -204,27 +204,32 @@ pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<Tag>> {
         // before lower-case ones: scan from the start and stop at the
         // first name after it (at once in most sets of definitions; first
         // in an option or a type). Interned, so mostly equal by address.
-        let ty = TYPE_KEY.with(|t| *t);
         let e = a.entries();
         if e.len() > 32 {
             // (a big set with upper-case names: its index)
-            if let Some(t) = a.get(ty) {
+            if let Some(t) = a.get(TYPE_KEY.with(|t| *t)) {
                 if let Value::Str(s) = ev.force(t.clone())? {
                     return Ok(Some(Tag(s)));
                 }
             }
             return Ok(None);
         }
+        // (the first byte decides for most names: no thread-local read
+        // of the interned name, no comparison of contents)
         for (k, x) in e {
-            if std::ptr::eq(*k, ty) || *k == ty {
-                if let Value::Str(s) = ev.force(x.clone())? {
-                    return Ok(Some(Tag(s)));
-                }
-                return Ok(None);
-            }
             match k.as_bytes().first() {
                 Some(b) if *b > b'_' => return Ok(None),
-                Some(b'_') if *k > ty => return Ok(None),
+                Some(b'_') => {
+                    if *k == "_type" {
+                        if let Value::Str(s) = ev.force(x.clone())? {
+                            return Ok(Some(Tag(s)));
+                        }
+                        return Ok(None);
+                    }
+                    if *k > "_type" {
+                        return Ok(None);
+                    }
+                }
                 _ => {}
             }
         }
