@@ -157,6 +157,10 @@ pub fn force_str(ev: &mut Eval, v: &Value, what: &str) -> Result<String> {
 }
 
 pub fn force_bool(ev: &mut Eval, v: &Value, what: &str) -> Result<bool> {
+    // (mostly a value already: no clone, no call of the evaluator)
+    if let Value::Bool(b) = v {
+        return Ok(*b);
+    }
     match ev.force(v.clone())? {
         Value::Bool(b) => Ok(b),
         o => Err(EvalError::new(
