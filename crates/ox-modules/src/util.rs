@@ -87,6 +87,9 @@ pub fn fail<T>(msg: impl Into<String>, span: Span) -> Result<T> {
 }
 
 pub fn force_attrs(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Attrs>> {
+    if let Value::Attrs(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::Attrs(a) => Ok(a),
         o => Err(EvalError::new(
@@ -108,6 +111,9 @@ pub fn force_attrs_with(
     v: &Value,
     what: impl FnOnce() -> String,
 ) -> Result<Rc<Attrs>> {
+    if let Value::Attrs(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::Attrs(a) => Ok(a),
         o => force_attrs(ev, &o, &what()),
@@ -119,6 +125,9 @@ pub fn force_list_with(
     v: &Value,
     what: impl FnOnce() -> String,
 ) -> Result<Rc<ListVec>> {
+    if let Value::List(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
         o => force_list(ev, &o, &what()),
@@ -126,6 +135,9 @@ pub fn force_list_with(
 }
 
 pub fn force_list(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<ListVec>> {
+    if let Value::List(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
         o => Err(EvalError::new(
