@@ -2935,6 +2935,10 @@ fn discharge_defs(ev: &mut Eval, first: Option<&RawDef>, rest: &[RawDef]) -> Res
 }
 
 fn int_of(ev: &mut Eval, v: &Value) -> Result<i64> {
+    // (mostly a value already: no clone, no call of the evaluator)
+    if let Value::Int(i) = v {
+        return Ok(*i);
+    }
     match ev.force(v.clone())? {
         Value::Int(i) => Ok(i),
         o => throw(format!(

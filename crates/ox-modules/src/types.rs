@@ -219,7 +219,15 @@ fn phrase(ev: &mut Eval, t: &Value, ok: &[&str]) -> Result<String> {
 macro_rules! simple_check {
     ($name:ident, |$ev:ident, $x:ident| $body:expr) => {
         fn $name($ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {
-            let $x = $ev.force(a[a.len() - 1].clone())?;
+            // (mostly a value already: checked in place, no clone)
+            let v = &a[a.len() - 1];
+            let forced;
+            let $x: &Value = if let Value::Thunk(_) = v {
+                forced = $ev.force(v.clone())?;
+                &forced
+            } else {
+                v
+            };
             Ok(Value::Bool($body))
         }
     };
@@ -253,7 +261,7 @@ simple_check!(check_module, |ev, x| matches!(
     x,
     Value::Attrs(_) | Value::Path(_) | Value::Lambda(_) | Value::PrimOp(_) | Value::PrimOpApp(_)
 ) || matches!(&x, Value::Str(s) if s.s.starts_with('/')));
-simple_check!(check_option_type, |ev, x| type_tag(&x).as_deref()
+simple_check!(check_option_type, |ev, x| type_tag(x).as_deref()
     == Some("option-type"));
 
 fn check_path(ev: &mut Eval, a: &[Value], _s: Span) -> Result<Value> {

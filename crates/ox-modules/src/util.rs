@@ -87,6 +87,9 @@ pub fn fail<T>(msg: impl Into<String>, span: Span) -> Result<T> {
 }
 
 pub fn force_attrs(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<Attrs>> {
+    if let Value::Attrs(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::Attrs(a) => Ok(a),
         o => Err(EvalError::new(
@@ -108,6 +111,9 @@ pub fn force_attrs_with(
     v: &Value,
     what: impl FnOnce() -> String,
 ) -> Result<Rc<Attrs>> {
+    if let Value::Attrs(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::Attrs(a) => Ok(a),
         o => force_attrs(ev, &o, &what()),
@@ -119,6 +125,9 @@ pub fn force_list_with(
     v: &Value,
     what: impl FnOnce() -> String,
 ) -> Result<Rc<ListVec>> {
+    if let Value::List(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
         o => force_list(ev, &o, &what()),
@@ -126,6 +135,9 @@ pub fn force_list_with(
 }
 
 pub fn force_list(ev: &mut Eval, v: &Value, what: &str) -> Result<Rc<ListVec>> {
+    if let Value::List(a) = v {
+        return Ok(a.clone());
+    }
     match ev.force(v.clone())? {
         Value::List(a) => Ok(a),
         o => Err(EvalError::new(
@@ -157,6 +169,10 @@ pub fn force_str(ev: &mut Eval, v: &Value, what: &str) -> Result<String> {
 }
 
 pub fn force_bool(ev: &mut Eval, v: &Value, what: &str) -> Result<bool> {
+    // (mostly a value already: no clone, no call of the evaluator)
+    if let Value::Bool(b) = v {
+        return Ok(*b);
+    }
     match ev.force(v.clone())? {
         Value::Bool(b) => Ok(b),
         o => Err(EvalError::new(
@@ -204,27 +220,32 @@ pub fn type_tag_force(ev: &mut Eval, v: &Value) -> Result<Option<Tag>> {
         // before lower-case ones: scan from the start and stop at the
         // first name after it (at once in most sets of definitions; first
         // in an option or a type). Interned, so mostly equal by address.
-        let ty = TYPE_KEY.with(|t| *t);
         let e = a.entries();
         if e.len() > 32 {
             // (a big set with upper-case names: its index)
-            if let Some(t) = a.get(ty) {
+            if let Some(t) = a.get(TYPE_KEY.with(|t| *t)) {
                 if let Value::Str(s) = ev.force(t.clone())? {
                     return Ok(Some(Tag(s)));
                 }
             }
             return Ok(None);
         }
+        // (the first byte decides for most names: no thread-local read
+        // of the interned name, no comparison of contents)
         for (k, x) in e {
-            if std::ptr::eq(*k, ty) || *k == ty {
-                if let Value::Str(s) = ev.force(x.clone())? {
-                    return Ok(Some(Tag(s)));
-                }
-                return Ok(None);
-            }
             match k.as_bytes().first() {
                 Some(b) if *b > b'_' => return Ok(None),
-                Some(b'_') if *k > ty => return Ok(None),
+                Some(b'_') => {
+                    if *k == "_type" {
+                        if let Value::Str(s) = ev.force(x.clone())? {
+                            return Ok(Some(Tag(s)));
+                        }
+                        return Ok(None);
+                    }
+                    if *k > "_type" {
+                        return Ok(None);
+                    }
+                }
                 _ => {}
             }
         }
