@@ -968,20 +968,7 @@ impl<'g> Compiler<'g> {
                 let l = self.bx(l, n)?;
                 let r = self.bx(r, n)?;
                 let simple = |x: &Expr| matches!(x, Expr::Var { .. } | Expr::Const(Value::Int(_)));
-                let int = matches!(
-                    op,
-                    BinOp::Add
-                        | BinOp::Sub
-                        | BinOp::Mul
-                        | BinOp::Div
-                        | BinOp::Less
-                        | BinOp::LessEq
-                        | BinOp::More
-                        | BinOp::MoreEq
-                        | BinOp::Eq
-                        | BinOp::NotEq
-                ) && simple(&l)
-                    && simple(&r);
+                let int = int_binop(op) && simple(&l) && simple(&r);
                 Expr::BinOp {
                     op,
                     l,
