@@ -306,6 +306,24 @@ fn search<'a>(v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
     None
 }
 
+/// `search` through an index by name address (`build_index` of these
+/// entries, or of entries with the same names in the same order): a hit
+/// counts only if the entry's name is the very string looked up (address
+/// and length: a name that merely starts at the same address is another
+/// one); a miss or a name that is not interned falls back to the binary
+/// search, so the index never changes a result.
+#[inline(always)]
+fn search_indexed<'a>(ix: &NameIndex, v: &'a [(Sym, Value)], name: &str) -> Option<&'a Value> {
+    if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
+        if let Some((k, x)) = v.get(i as usize) {
+            if std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len() {
+                return Some(x);
+            }
+        }
+    }
+    search(v, name)
+}
+
 /// Merge two sorted entry lists; on equal names the right one wins.
 fn merge(a: &[(Sym, Value)], b: &[(Sym, Value)]) -> Vec<(Sym, Value)> {
     let mut out = Vec::with_capacity(a.len() + b.len());
@@ -452,13 +470,7 @@ impl Attrs {
     fn get_layered<'a>(&'a self, l: &'a Layer, name: &str) -> Option<&'a Value> {
         if let Some(f) = l.flat.get() {
             if let Some(ix) = l.index.get() {
-                if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
-                    let (k, v) = &f[i as usize];
-                    if k.len() == name.len() {
-                        return Some(v);
-                    }
-                }
-                return search(f, name);
+                return search_indexed(ix, f, name);
             }
             if f.len() >= INDEX_MIN {
                 let n = l.lookups.get() + 1;
@@ -496,11 +508,8 @@ impl Attrs {
             }
         }
     }
-    /// `get` on a big set without layers. Interned names are found by
-    /// address (address and length: a name that merely starts at the
-    /// same address is a different one); anything else — a miss, or a
-    /// name that is not interned — falls back to the binary search, so
-    /// the index never changes a result.
+    /// `get` on a big set without layers: through an index by name
+    /// address (`search_indexed`) once the set has been looked up often.
     fn get_indexed(&self, name: &str) -> Option<&Value> {
         let own = &self.own;
         let extra = self.extra.get_or_init(|| {
@@ -514,28 +523,14 @@ impl Attrs {
             return search(own, name);
         };
         match big.index.get() {
-            Some(ix) => {
-                if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
-                    let (k, v) = &own[i as usize];
-                    if k.len() == name.len() {
-                        return Some(v);
-                    }
-                }
-            }
+            Some(ix) => search_indexed(ix, own, name),
             None => {
                 // A set built by a literal without dynamic attributes has
                 // the literal's statics as its entries, in order: the
                 // literal's index serves every set it builds.
-                if let Some(d) = self.def_index() {
-                    if let Some(ix) = d.index.get() {
-                        if let Some(&i) = ix.get(&(name.as_ptr() as usize)) {
-                            let (k, v) = &own[i as usize];
-                            if std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len() {
-                                return Some(v);
-                            }
-                        }
-                        return search(own, name);
-                    }
+                let def = self.def_index();
+                if let Some(ix) = def.and_then(|d| d.index.get()) {
+                    return search_indexed(ix, own, name);
                 }
                 // Index after a sixteenth of the set's size in lookups:
                 // the build (~40 instructions an entry) then costs about
@@ -543,7 +538,7 @@ impl Attrs {
                 let n = big.lookups.get() + 1;
                 big.lookups.set(n);
                 if n as usize >= 8 + own.len() / 16 {
-                    match self.def_index() {
+                    match def {
                         Some(d) => {
                             let _ = d.index.set(build_index(own));
                         }
@@ -552,9 +547,9 @@ impl Attrs {
                         }
                     }
                 }
+                search(own, name)
             }
         }
-        search(own, name)
     }
     /// The literal whose statics are exactly this set's entries (a set
     /// without layers built by `eval_attrs` from a literal without
@@ -894,13 +889,6 @@ thread_local! {
 /// glue would recurse once per level on the machine stack.
 #[derive(Default)]
 pub struct ListVec(std::mem::ManuallyDrop<Vec<Value>>);
-
-impl ListVec {
-    /// The elements, leaving this list empty.
-    pub fn take(&mut self) -> Vec<Value> {
-        std::mem::take(&mut *self.0)
-    }
-}
 
 impl From<Vec<Value>> for ListVec {
     #[inline]
