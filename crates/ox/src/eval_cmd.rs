@@ -115,6 +115,12 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
     // 1000-host fleet's JSON is 5 MB), printed once all succeeded.
     let mut out: Vec<String> = Vec::new();
     let single = attrs.len() == 1;
+    // JSON printing errors belong to no source location.
+    let span = ox_eval::error::Span {
+        file: ox_eval::error::FileId(u32::MAX),
+        start: 0,
+        end: 0,
+    };
     for path in attrs {
         let mut x = v.clone();
         if !path.is_empty() {
@@ -127,11 +133,6 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
         }
         if a.json && a.strict && single {
             // One result: stream it (a fleet's JSON is megabytes).
-            let span = ox_eval::error::Span {
-                file: ox_eval::error::FileId(u32::MAX),
-                start: 0,
-                end: 0,
-            };
             let mut stdout = std::io::stdout().lock();
             let mut failed: Option<std::io::Error> = None;
             let mut sink = |piece: &str| {
@@ -148,11 +149,6 @@ pub fn run(a: EvalArgs) -> Result<ExitCode, String> {
             continue;
         }
         let mut s = if a.json {
-            let span = ox_eval::error::Span {
-                file: ox_eval::error::FileId(u32::MAX),
-                start: 0,
-                end: 0,
-            };
             if a.strict {
                 ox_eval::print::to_json(&mut ev, x, false, span).map_err(fail)?
             } else {
